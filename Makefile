@@ -1,0 +1,45 @@
+# stilalarm: `make demo` runs the system, `make test` runs every test tier.
+# Both set up everything themselves on a fresh Debian machine.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SITE ?= examples/site.toml
+
+.PHONY: venv mosquitto test test-unit lint demo bench broker clean screenshots
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@scripts/ensure-python.sh $(PY)
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+mosquitto:
+	@scripts/ensure-mosquitto.sh
+
+## all three tiers: unit (pure), broker (real mosquitto), e2e (real processes)
+test: venv mosquitto
+	$(BIN)/pytest
+
+test-unit: venv
+	$(BIN)/pytest -m unit
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+demo: venv mosquitto
+	$(BIN)/python -m console.demo --site $(SITE)
+
+bench: venv mosquitto
+	$(BIN)/python -m bench --site $(SITE)
+
+## a local broker for development, config rendered into run/broker
+broker: venv mosquitto
+	$(BIN)/alarm-broker run --site $(SITE)
+
+clean:
+	rm -rf $(VENV) run build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

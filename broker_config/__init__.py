@@ -1,0 +1,1 @@
+"""Mosquitto configuration generated from the site inventory (`alarm-broker`)."""

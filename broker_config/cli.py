@@ -1,0 +1,75 @@
+"""`alarm-broker`: render the Mosquitto config from site.toml, check a site, run a local broker."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from broker_config.local import BrokerError, find_mosquitto, port_open
+from broker_config.render import RenderOptions, render
+from inventory import InventoryError, load_site
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="alarm-broker",
+        description="Generate the Mosquitto broker configuration (listeners, TLS, per-client "
+        "credentials, ACLs, durable persistence) from the site inventory, and run a local "
+        "broker for development and the demo.",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("render", help="write mosquitto.conf, passwd, acl and client configs")
+    r.add_argument("--site", required=True, type=Path, help="site inventory (site.toml)")
+    r.add_argument("--out", required=True, type=Path, help="output directory")
+    r.add_argument("--port", type=int, help="loopback listener port (default: from site.toml)")
+    r.add_argument("--tls-dir", type=Path, help="dir with ca.crt, server.crt, server.key")
+    r.add_argument("--run-as", help="user mosquitto switches to when started as root")
+    r.add_argument("--rotate", action="store_true", help="generate new passwords for everybody")
+    c = sub.add_parser("check", help="validate a site inventory and print a summary")
+    c.add_argument("--site", required=True, type=Path, help="site inventory (site.toml)")
+    u = sub.add_parser("run", help="render into --dir and run mosquitto in the foreground")
+    u.add_argument("--site", required=True, type=Path, help="site inventory (site.toml)")
+    u.add_argument("--dir", type=Path, default=Path("run/broker"), help="work dir (default run/broker)")
+    u.add_argument("--port", type=int, help="loopback listener port (default: from site.toml)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        site = load_site(args.site)
+    except InventoryError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.cmd == "check":
+        print(
+            f"{args.site}: site {site.site.id} OK: {len(site.teams)} teams, {len(site.rooms)} rooms, "
+            f"{len(site.units)} units, {len(site.people)} people"
+        )
+        return 0
+    if args.cmd == "render":
+        opts = RenderOptions(
+            out=args.out, port=args.port, tls_dir=args.tls_dir, run_as=args.run_as, rotate=args.rotate
+        )
+        written = render(site, opts)
+        print(f"wrote {len(written)} files to {args.out} (secrets are mode 0600; never commit them)")
+        return 0
+    # run
+    try:
+        exe = find_mosquitto()
+    except BrokerError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    port = args.port or site.broker.port
+    if port_open(port):
+        print(f"port {port} is already in use (another broker?); choose one with --port", file=sys.stderr)
+        return 2
+    render(site, RenderOptions(out=args.dir, port=port))
+    print(f"mosquitto for site {site.site.id} on 127.0.0.1:{port}, config in {args.dir}", flush=True)
+    os.execv(exe, ["mosquitto", "-c", str(args.dir / "mosquitto.conf")])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Console service (`alarm-console`): ingest, incidents, escalation, supervision, consoles."""

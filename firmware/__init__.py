@@ -1,0 +1,1 @@
+"""Desk-unit firmware (`alarm-unit`) and simulated units (`alarm-sim`)."""

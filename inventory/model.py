@@ -1,0 +1,433 @@
+"""The site inventory: one validated file (`site.toml`) describing a whole site.
+
+Everything else (broker credentials and ACLs, unit configs, routing, escalation)
+is derived from this model. Every field carries a description; invalid
+inventories fail with a message naming the file, the field and what is wrong
+(see `inventory.load`).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
+"""Ids are lowercase, digits and dashes: they appear in MQTT topics and usernames."""
+
+Ident = Annotated[str, Field(pattern=ID_PATTERN)]
+
+# BCM GPIO numbers usable for inputs/outputs on a 40-pin header. 0/1 are the
+# HAT ID EEPROM pins and are refused; 2/3 carry hard I2C pull-ups and are refused
+# for buttons (see hardware/pinmap.md).
+USABLE_PINS = frozenset(range(4, 28))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Language(StrEnum):
+    NL = "nl"
+    EN = "en"
+
+
+class Contact(StrEnum):
+    """How a button is wired (see hardware/wiring.md)."""
+
+    NO = "no"
+    NC = "nc"
+    DUAL = "dual"
+
+
+class RoomKind(StrEnum):
+    """Type of place, as the registration form of the protocol names them."""
+
+    BALIE = "balie"
+    SPREEKKAMER = "spreekkamer"
+    ONTHAAL = "onthaal"
+    WACHTZAAL = "wachtzaal"
+    BUREAU = "bureau"
+    TELEFOON = "telefoon"
+    HUISBEZOEK = "huisbezoek"
+
+
+class Role(StrEnum):
+    """What a person does in the alarm chain."""
+
+    LEAD = "lead"
+    DEPUTY = "deputy"
+    RECEPTION = "reception"
+    FACILITIES = "facilities"
+    PREVENTION = "prevention"
+
+
+class UnitRole(StrEnum):
+    """A desk unit raises alarms; a lead unit is a pager at a lead's desk."""
+
+    DESK = "desk"
+    LEAD = "lead"
+
+
+class Target(StrEnum):
+    """Who an escalation level notifies, resolved against the inventory."""
+
+    TEAM_LEADS = "team_leads"
+    TEAM_DEPUTIES = "team_deputies"
+    ALL_LEADS = "all_leads"
+    ALL_DEPUTIES = "all_deputies"
+    RECEPTION = "reception"
+    PREVENTION = "prevention"
+    FACILITIES = "facilities"
+
+
+class SiteInfo(_Strict):
+    id: Ident = Field(description="Short id of the site; part of every MQTT topic.")
+    name: str = Field(min_length=1, max_length=120, description="Display name of the site.")
+    timezone: str = Field(
+        default="Europe/Brussels", description="IANA time zone used to show times to people."
+    )
+    language: Language = Field(
+        default=Language.NL, description="Default language of texts shown to people (nl or en)."
+    )
+    building: str = Field(default="", max_length=120, description="Building name, for reports.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name like Europe/Brussels") from exc
+        return v
+
+
+class BrokerInfo(_Strict):
+    host: str = Field(default="127.0.0.1", description="Host name units and consoles connect to.")
+    port: int = Field(
+        default=18830,
+        ge=1,
+        le=65535,
+        description="Loopback plain-MQTT port (development, tests, console on the broker host).",
+    )
+    tls_port: int = Field(
+        default=8883, ge=1, le=65535, description="TLS listener port for units and lead consoles."
+    )
+    use_tls: bool = Field(
+        default=False,
+        description="Whether unit and person configs connect with TLS (production: true).",
+    )
+
+
+class Level(_Strict):
+    after_s: float = Field(
+        ge=0, le=3600, description="Seconds after the press, without acknowledgement, to fire."
+    )
+    notify: tuple[Target, ...] = Field(min_length=1, description="Who to notify at this level (see Target).")
+    call_101: bool = Field(
+        default=False, description="The message tells recipients to call the police (101)."
+    )
+
+
+def default_levels() -> tuple[Level, ...]:
+    """The protocol's default: lead at once, deputy after 30 s, everyone + 101 after 60 s."""
+    return (
+        Level(after_s=0, notify=(Target.TEAM_LEADS,)),
+        Level(after_s=30, notify=(Target.TEAM_DEPUTIES,)),
+        Level(
+            after_s=60,
+            notify=(Target.ALL_LEADS, Target.RECEPTION, Target.PREVENTION),
+            call_101=True,
+        ),
+    )
+
+
+class EscalationPolicy(_Strict):
+    levels: tuple[Level, ...] = Field(
+        default_factory=default_levels,
+        min_length=1,
+        description="Escalation levels in order; the last must say call_101.",
+    )
+    repeat_every_s: float = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description="After the last level, repeat it this often until acknowledged.",
+    )
+    remind_unresolved_after_s: float = Field(
+        default=900,
+        ge=60,
+        description="Remind the acknowledging lead when the incident is not resolved by then.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        delays = [lv.after_s for lv in self.levels]
+        if delays != sorted(delays) or len(set(delays)) != len(delays):
+            raise ValueError(f"level delays must strictly increase, got {delays}")
+        if self.levels[0].after_s != 0:
+            raise ValueError("the first level must fire at once (after_s = 0)")
+        if not self.levels[-1].call_101:
+            raise ValueError("the last level must instruct to call 101 (call_101 = true)")
+        return self
+
+
+class Team(_Strict):
+    id: Ident = Field(description="Team / department id.")
+    name: str = Field(min_length=1, max_length=120, description="Display name, e.g. Sociale dienst.")
+    leads: tuple[Ident, ...] = Field(
+        description="Person ids of the team lead(s) (teamverantwoordelijke); at least one."
+    )
+    deputies: tuple[Ident, ...] = Field(
+        default=(), description="Person ids of the deputies (vervanger) of the lead(s)."
+    )
+    escalation: EscalationPolicy = Field(
+        default_factory=EscalationPolicy, description="Escalation policy of this team."
+    )
+
+    @field_validator("leads")
+    @classmethod
+    def _has_lead(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("a team needs at least one lead (the protocol: the lead handles first)")
+        return v
+
+
+class Room(_Strict):
+    id: Ident = Field(description="Room / location id.")
+    label: str = Field(min_length=1, max_length=80, description="Human label in Dutch, e.g. Balie 3.")
+    label_en: str = Field(default="", max_length=80, description="Optional English label.")
+    kind: RoomKind = Field(description="Type of place (balie, spreekkamer, wachtzaal, ...).")
+    team: Ident = Field(description="Team responsible for this room.")
+    floor: str = Field(default="", max_length=40, description="Floor or wing, shown to responders.")
+    waiting_room: Ident | None = Field(
+        default=None,
+        description="Id of the waiting room next to this room; level 3 then says evacuate it.",
+    )
+
+
+class Button(_Strict):
+    id: Ident = Field(description="Button id within the unit.")
+    contact: Contact = Field(description="Wiring: no, nc or dual (NO+NC, supervised).")
+    pin: int = Field(description="BCM GPIO of the NO contact (or the only contact for no/nc).")
+    nc_pin: int | None = Field(default=None, description="BCM GPIO of the NC contact (dual only).")
+    min_hold_ms: int = Field(
+        default=50,
+        ge=0,
+        le=5000,
+        description="A press must be held this long to alarm (filters chatter and knocks).",
+    )
+    debounce_ms: int = Field(
+        default=10,
+        ge=0,
+        le=500,
+        description="A level change must be stable this long before it counts.",
+    )
+    label: str = Field(default="", max_length=60, description="Where the button is, e.g. under desk left.")
+
+    @model_validator(mode="after")
+    def _pins(self) -> Self:
+        for name, pin in (("pin", self.pin), ("nc_pin", self.nc_pin)):
+            if pin is not None and pin not in USABLE_PINS:
+                raise ValueError(f"{name} {pin} is not a usable BCM GPIO (use 4..27)")
+        if self.contact is Contact.DUAL and self.nc_pin is None:
+            raise ValueError("a dual-contact button needs nc_pin (the NC contact's GPIO)")
+        if self.contact is not Contact.DUAL and self.nc_pin is not None:
+            raise ValueError(f"nc_pin is only for contact = 'dual', not {self.contact.value!r}")
+        if self.min_hold_ms < self.debounce_ms:
+            raise ValueError("min_hold_ms must be at least debounce_ms")
+        return self
+
+
+class Unit(_Strict):
+    id: Ident = Field(description="Unit id; also its MQTT identity.")
+    room: Ident = Field(description="Room the unit is installed in.")
+    role: UnitRole = Field(default=UnitRole.DESK, description="desk (alarm) or lead (pager).")
+    person: Ident | None = Field(default=None, description="For a lead unit: the person whose pager it is.")
+    buttons: tuple[Button, ...] = Field(min_length=1, description="Panic (or acknowledge) buttons.")
+    led_pin: int | None = Field(default=None, description="BCM GPIO of the discreet feedback LED.")
+    buzzer_pin: int | None = Field(
+        default=None, description="BCM GPIO of a buzzer (lead units and test mode only)."
+    )
+    tamper_pin: int | None = Field(default=None, description="BCM GPIO of the enclosure tamper switch.")
+    test_key_pin: int | None = Field(
+        default=None, description="BCM GPIO of the local test-mode key switch / jumper."
+    )
+    heartbeat_s: float = Field(default=5, ge=1, le=300, description="Heartbeat interval in seconds.")
+    test_mode_minutes: float = Field(
+        default=15, gt=0, le=240, description="Test mode expires by itself after this long."
+    )
+
+    @model_validator(mode="after")
+    def _pins_unique(self) -> Self:
+        used: dict[int, str] = {}
+        named: list[tuple[str, int | None]] = [
+            ("led_pin", self.led_pin),
+            ("buzzer_pin", self.buzzer_pin),
+            ("tamper_pin", self.tamper_pin),
+            ("test_key_pin", self.test_key_pin),
+        ]
+        for b in self.buttons:
+            named.append((f"button {b.id} pin", b.pin))
+            named.append((f"button {b.id} nc_pin", b.nc_pin))
+        for name, pin in named:
+            if pin is None:
+                continue
+            if pin not in USABLE_PINS:
+                raise ValueError(f"{name} {pin} is not a usable BCM GPIO (use 4..27)")
+            if pin in used:
+                raise ValueError(f"GPIO {pin} used twice on unit {self.id}: {used[pin]} and {name}")
+            used[pin] = name
+        ids = [b.id for b in self.buttons]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"duplicate button id on unit {self.id}: {ids}")
+        if self.role is UnitRole.LEAD and self.person is None:
+            raise ValueError("a lead unit needs person = the lead whose pager it is")
+        if self.role is UnitRole.DESK and self.person is not None:
+            raise ValueError("person is only for role = 'lead' units")
+        return self
+
+
+class Person(_Strict):
+    id: Ident = Field(description="Person id; also their MQTT identity.")
+    name: str = Field(min_length=1, max_length=120, description="Full name shown to colleagues.")
+    roles: tuple[Role, ...] = Field(min_length=1, description="Roles in the alarm chain.")
+    language: Language | None = Field(
+        default=None, description="Language of texts to this person; the site's by default."
+    )
+    email: str | None = Field(default=None, max_length=254, description="E-mail address (fan-out).")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
+            raise ValueError(f"{v!r} is not an e-mail address")
+        return v
+
+
+class Site(_Strict):
+    """A whole site inventory: the one source of truth."""
+
+    site: SiteInfo = Field(description="The site itself.")
+    broker: BrokerInfo = Field(default_factory=BrokerInfo, description="How to reach the broker.")
+    teams: tuple[Team, ...] = Field(min_length=1, description="Departments / teams.")
+    rooms: tuple[Room, ...] = Field(min_length=1, description="Rooms and locations.")
+    units: tuple[Unit, ...] = Field(min_length=1, description="Desk units and lead pager units.")
+    people: tuple[Person, ...] = Field(min_length=1, description="People and their roles.")
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        def at(kind: str, i: int, ident: str, field: str) -> str:
+            return f"{kind}[{i}] (id={ident!r}).{field}"
+
+        def unique(kind: str, ids: list[str]) -> set[str]:
+            seen: set[str] = set()
+            for i, ident in enumerate(ids):
+                if ident in seen:
+                    raise ValueError(f"{kind}[{i}].id: duplicate {kind[:-1]} id {ident!r}")
+                seen.add(ident)
+            return seen
+
+        teams = unique("teams", [t.id for t in self.teams])
+        rooms = unique("rooms", [r.id for r in self.rooms])
+        unique("units", [u.id for u in self.units])
+        unique("people", [p.id for p in self.people])
+        people = {p.id: p for p in self.people}
+        for i, t in enumerate(self.teams):
+            for field, ids in (("leads", t.leads), ("deputies", t.deputies)):
+                for pid in ids:
+                    if pid not in people:
+                        raise ValueError(f"{at('teams', i, t.id, field)}: unknown person {pid!r}")
+            for pid in t.leads:
+                if Role.LEAD not in people[pid].roles:
+                    raise ValueError(f"{at('teams', i, t.id, 'leads')}: {pid!r} lacks role 'lead'")
+            for pid in t.deputies:
+                if not {Role.DEPUTY, Role.LEAD} & set(people[pid].roles):
+                    raise ValueError(f"{at('teams', i, t.id, 'deputies')}: {pid!r} lacks role 'deputy'")
+        room_by_id = {r.id: r for r in self.rooms}
+        for i, r in enumerate(self.rooms):
+            if r.team not in teams:
+                raise ValueError(f"{at('rooms', i, r.id, 'team')}: unknown team {r.team!r}")
+            if r.waiting_room is not None:
+                where = at("rooms", i, r.id, "waiting_room")
+                if r.waiting_room not in rooms:
+                    raise ValueError(f"{where}: unknown room {r.waiting_room!r}")
+                if room_by_id[r.waiting_room].kind is not RoomKind.WACHTZAAL:
+                    raise ValueError(f"{where}: {r.waiting_room!r} is not a wachtzaal")
+        for i, u in enumerate(self.units):
+            if u.room not in rooms:
+                raise ValueError(f"{at('units', i, u.id, 'room')}: unknown room {u.room!r}")
+            if u.person is not None and u.person not in people:
+                raise ValueError(f"{at('units', i, u.id, 'person')}: unknown person {u.person!r}")
+        if not any(Role.FACILITIES in p.roles for p in self.people):
+            raise ValueError("people: nobody has role 'facilities'; unit faults would reach no one")
+        return self
+
+    # -- lookups (pure) -------------------------------------------------------
+
+    def team(self, team_id: str) -> Team:
+        """The team with this id (KeyError if unknown)."""
+        return {t.id: t for t in self.teams}[team_id]
+
+    def room(self, room_id: str) -> Room:
+        """The room with this id (KeyError if unknown)."""
+        return {r.id: r for r in self.rooms}[room_id]
+
+    def unit(self, unit_id: str) -> Unit:
+        """The unit with this id (KeyError if unknown)."""
+        return {u.id: u for u in self.units}[unit_id]
+
+    def person(self, person_id: str) -> Person:
+        """The person with this id (KeyError if unknown)."""
+        return {p.id: p for p in self.people}[person_id]
+
+    def language_of(self, person_id: str) -> Language:
+        """The language texts to this person are written in."""
+        return self.person(person_id).language or self.site.language
+
+    def people_with(self, role: Role) -> tuple[str, ...]:
+        """Ids of the people who hold this role, in inventory order."""
+        return tuple(p.id for p in self.people if role in p.roles)
+
+    def resolve_targets(self, team_id: str, targets: tuple[Target, ...]) -> tuple[str, ...]:
+        """Person ids a level's targets name for an alarm in this team, deduplicated, in order."""
+        team = self.team(team_id)
+        out: list[str] = []
+        for tg in targets:
+            match tg:
+                case Target.TEAM_LEADS:
+                    ids: tuple[str, ...] = team.leads
+                case Target.TEAM_DEPUTIES:
+                    ids = team.deputies
+                case Target.ALL_LEADS:
+                    ids = tuple(p for t in self.teams for p in t.leads)
+                case Target.ALL_DEPUTIES:
+                    ids = tuple(p for t in self.teams for p in t.deputies)
+                case Target.RECEPTION:
+                    ids = self.people_with(Role.RECEPTION)
+                case Target.PREVENTION:
+                    ids = self.people_with(Role.PREVENTION)
+                case Target.FACILITIES:
+                    ids = self.people_with(Role.FACILITIES)
+            for pid in ids:
+                if pid not in out:
+                    out.append(pid)
+        return tuple(out)
+
+    def may_act_on_incidents(self, person_id: str) -> bool:
+        """Whether this person may acknowledge / resolve aggression alarms."""
+        try:
+            p = self.person(person_id)
+        except KeyError:
+            return False
+        return bool({Role.LEAD, Role.DEPUTY, Role.RECEPTION, Role.PREVENTION} & set(p.roles))
+
+    def may_run_tests(self, person_id: str) -> bool:
+        """Whether this person may start / stop test mode (facilities)."""
+        try:
+            return Role.FACILITIES in self.person(person_id).roles
+        except KeyError:
+            return False

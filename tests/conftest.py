@@ -1,0 +1,95 @@
+"""Fixtures: the example site, a real mosquitto per test, MQTT clients and captures.
+
+A missing mosquitto binary FAILS the broker and e2e tiers (never skips), and under
+CI any skipped test fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from broker_config.local import BrokerError, LocalBroker, find_mosquitto
+from inventory import Site, load_site
+from tests.harness import Capture
+from wire.link import Link
+from wire.topics import Topics
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_SITE = ROOT / "examples" / "site.toml"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier from its folder: tests/unit, tests/broker, tests/e2e."""
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in ("unit", "broker", "e2e"):
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI a skipped test is a failure: nothing may pass by not running."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if os.environ.get("CI") and skipped:
+        print(f"\nCI: {skipped} test(s) skipped; in CI every test must run")
+        session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def site() -> Site:
+    return load_site(EXAMPLE_SITE)
+
+
+@pytest.fixture(scope="session")
+def topics(site: Site) -> Topics:
+    return Topics(site.site.id)
+
+
+@pytest.fixture
+def broker(tmp_path: Path, site: Site) -> Iterator[LocalBroker]:
+    """A real mosquitto with the project's generated config on a free loopback port."""
+    try:
+        find_mosquitto()
+    except BrokerError as exc:
+        pytest.fail(str(exc))
+    b = LocalBroker(site, tmp_path / "broker")
+    b.start()
+    yield b
+    b.kill()
+
+
+@pytest.fixture
+def link(broker: LocalBroker) -> Iterator[Callable[..., Link]]:
+    """Factory: a connected `Link` as a rendered user (stopped after the test)."""
+    made: list[Link] = []
+
+    def make(user: str, *, connect: bool = True, **kw: object) -> Link:
+        lk = Link(broker.creds(user), **kw)  # type: ignore[arg-type]
+        made.append(lk)
+        if connect:
+            lk.start()
+            assert lk.wait_connected(5), f"{user} could not connect"
+        return lk
+
+    yield make
+    for lk in made:
+        lk.stop()
+
+
+@pytest.fixture
+def capture(broker: LocalBroker) -> Iterator[Callable[..., Capture]]:
+    """Factory: record messages on topic filters as the read-only observer."""
+    made: list[Capture] = []
+
+    def make(*filters: str) -> Capture:
+        c = Capture(broker.creds("observer"), tuple(filters)).start()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()

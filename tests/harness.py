@@ -1,0 +1,116 @@
+"""Helpers for tests that talk to a real mosquitto: clients, captures, waiting without sleeps."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from wire.link import BrokerCredentials, Link
+
+
+def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    """Poll `pred` until true; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def mosquitto_pub(
+    creds: BrokerCredentials, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+) -> subprocess.CompletedProcess[bytes]:
+    """Publish with mosquitto_pub (a client nobody here wrote); returns after the PUBACK."""
+    exe = shutil.which("mosquitto_pub")
+    assert exe, "mosquitto_pub missing: apt-get install -y mosquitto-clients"
+    cmd = [
+        exe,
+        "-h",
+        creds.host,
+        "-p",
+        str(creds.port),
+        "-u",
+        creds.username,
+        "-P",
+        creds.password,
+        "-t",
+        topic,
+        "-q",
+        str(qos),
+        "-s",
+    ]
+    if retain:
+        cmd.append("-r")
+    return subprocess.run(cmd, input=payload, capture_output=True, timeout=10, check=False)
+
+
+def connect_result(port: int, username: str | None, password: str | None) -> str:
+    """Try one MQTT connect and return the broker's answer ('Success', 'Not authorized', ...)."""
+    result: list[str] = []
+    done = threading.Event()
+    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    if username is not None:
+        c.username_pw_set(username, password)
+
+    def on_connect(_c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+        result.append(str(rc))
+        done.set()
+
+    def on_disconnect(_c: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
+        if not done.is_set():
+            result.append(str(rc))
+            done.set()
+
+    c.on_connect = on_connect
+    c.on_disconnect = on_disconnect
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    done.wait(5)
+    c.disconnect()
+    c.loop_stop()
+    assert result, "no CONNACK within 5 s"
+    return result[0]
+
+
+@dataclass
+class Capture:
+    """Records every message on chosen topic filters, as (topic, payload, retained)."""
+
+    creds: BrokerCredentials
+    filters: tuple[str, ...]
+    messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.link = Link(self.creds, client_id=f"capture-{id(self)}", clean_session=True)
+        for f in self.filters:
+            self.link.subscribe_raw(f, self._on)
+
+    def _on(self, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, msg.payload, bool(msg.retain)))
+
+    def start(self) -> Capture:
+        """Connect and return once the subscriptions are confirmed by the broker."""
+        self.link.start()
+        assert self.link.wait_connected(5), "capture client could not connect and subscribe"
+        return self
+
+    def stop(self) -> None:
+        self.link.stop()
+
+    def on(self, topic: str) -> list[bytes]:
+        with self._lock:
+            return [p for t, p, _r in self.messages if t == topic]
+
+    def wait_for(self, topic: str, n: int = 1, timeout: float = 5.0) -> list[bytes]:
+        wait_until(lambda: len(self.on(topic)) >= n, timeout, f"{n} message(s) on {topic}")
+        return self.on(topic)

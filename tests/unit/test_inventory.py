@@ -1,0 +1,150 @@
+"""The site inventory: the example is valid; each kind of mistake names file, field and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inventory import InventoryError, load_site, parse_site
+from inventory.model import Target
+
+MINIMAL = """
+[site]
+id = "testsite"
+name = "Test"
+
+[[teams]]
+id = "team-a"
+name = "Team A"
+leads = ["lead-a"]
+deputies = ["dep-a"]
+
+[[rooms]]
+id = "room-1"
+label = "Balie 1"
+kind = "balie"
+team = "team-a"
+
+[[units]]
+id = "unit-1"
+room = "room-1"
+led_pin = 17
+buttons = [{ id = "knop", contact = "dual", pin = 5, nc_pin = 6 }]
+
+[[people]]
+id = "lead-a"
+name = "Lead A"
+roles = ["lead"]
+
+[[people]]
+id = "dep-a"
+name = "Deputy A"
+roles = ["deputy"]
+
+[[people]]
+id = "fac"
+name = "Facilities"
+roles = ["facilities"]
+"""
+
+
+def test_example_site_is_valid_and_realistic(site) -> None:
+    assert (len(site.teams), len(site.units), len(site.people)) == (3, 10, 6)
+    assert len(site.rooms) >= 8
+    sd = site.team("sociale-dienst")
+    assert [lv.after_s for lv in sd.escalation.levels] == [0, 30, 60]
+    assert sd.escalation.levels[-1].call_101
+
+
+def test_minimal_is_valid_and_gets_protocol_defaults() -> None:
+    s = parse_site(MINIMAL, "mini.toml")
+    levels = s.team("team-a").escalation.levels
+    assert [lv.after_s for lv in levels] == [0, 30, 60]
+    assert levels[0].notify == (Target.TEAM_LEADS,)
+    assert s.resolve_targets("team-a", levels[1].notify) == ("dep-a",)
+    assert s.team("team-a").escalation.repeat_every_s == 60
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "problem"),
+    [
+        (
+            'room = "room-1"\nled_pin',
+            'room = "room-9"\nled_pin',
+            "units[0] (id='unit-1').room",
+            "unknown room 'room-9'",
+        ),
+        (
+            'id = "unit-1"',
+            'id = "unit-1"\nroom = "room-1"\nbuttons = []\n[[units]]\nid = "unit-1"',
+            "units",
+            "at least 1 item",
+        ),
+        ("led_pin = 17", "led_pin = 6", "units[0] (id='unit-1')", "GPIO 6 used twice"),
+        ('leads = ["lead-a"]', "leads = []", "teams[0] (id='team-a').leads", "at least one lead"),
+        (
+            'deputies = ["dep-a"]',
+            'deputies = ["ghost"]',
+            "teams[0] (id='team-a').deputies",
+            "unknown person 'ghost'",
+        ),
+        (", nc_pin = 6 ", "", "buttons[0]", "needs nc_pin"),
+        ('name = "Test"', 'name = "Test"\ntimezone = "Mars/Olympus"', "site.timezone", "unknown time zone"),
+        ('kind = "balie"', 'kind = "kantine"', "rooms[0] (id='room-1').kind", "Input should be"),
+        ('roles = ["facilities"]', 'roles = ["deputy"]', "people", "nobody has role 'facilities'"),
+        ("pin = 5", "pin = 1", "buttons[0]", "not a usable BCM GPIO"),
+        ('id = "unit-1"', 'id = "Unit 1!"', "units[0]", "should match pattern"),
+    ],
+)
+def test_invalid_inventory_names_file_field_and_problem(old, new, field, problem) -> None:
+    assert old in MINIMAL, old
+    text = MINIMAL.replace(old, new, 1)
+    with pytest.raises(InventoryError) as err:
+        parse_site(text, "site-under-test.toml")
+    msg = str(err.value)
+    assert "site-under-test.toml" in msg
+    assert field in msg, msg
+    assert problem in msg, msg
+
+
+def test_duplicate_unit_id() -> None:
+    dup = (
+        MINIMAL
+        + '\n[[units]]\nid = "unit-1"\nroom = "room-1"\nbuttons = [{ id = "k", contact = "no", pin = 5 }]\n'
+    )
+    with pytest.raises(InventoryError, match=r"units\[1\].id: duplicate unit id 'unit-1'"):
+        parse_site(dup, "dup.toml")
+
+
+def test_escalation_levels_must_increase_and_end_with_101() -> None:
+    base = MINIMAL.replace(
+        'deputies = ["dep-a"]',
+        'deputies = ["dep-a"]\n[teams.escalation]\nlevels = [{ after_s = 0, notify = ["team_leads"] },'
+        ' { after_s = 30, notify = ["team_deputies"] }]',
+    )
+    with pytest.raises(InventoryError, match="call_101"):
+        parse_site(base, "x.toml")
+    unordered = base.replace("after_s = 30", "after_s = 0")
+    with pytest.raises(InventoryError, match="strictly increase"):
+        parse_site(unordered, "x.toml")
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match=r"bad\.toml: not valid TOML"):
+        parse_site("[site\n", "bad.toml")
+    with pytest.raises(InventoryError, match="cannot read site inventory"):
+        load_site(tmp_path / "nope.toml")
+
+
+def test_lead_unit_needs_person() -> None:
+    text = MINIMAL.replace('id = "unit-1"\nroom = "room-1"', 'id = "unit-1"\nroom = "room-1"\nrole = "lead"')
+    with pytest.raises(InventoryError, match="lead unit needs person"):
+        parse_site(text, "x.toml")
+
+
+def test_resolve_targets_level3_dedupes(site) -> None:
+    lv = site.team("sociale-dienst").escalation.levels[2]
+    ids = site.resolve_targets("sociale-dienst", lv.notify)
+    assert ids == ("an", "bart", "chris", "els", "dirk")
+    assert len(set(ids)) == len(ids)

@@ -1,0 +1,70 @@
+"""Broker config rendering: ACL shape, password hashes, secret handling, file modes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import stat
+from pathlib import Path
+
+from broker_config.render import RenderOptions, hash_password, render, render_acl
+
+
+def test_password_hash_is_mosquitto_pbkdf2_sha512() -> None:
+    h = hash_password("secret", salt=b"0123456789ab")
+    _, alg, it, salt, digest = h.split("$")
+    assert (alg, it) == ("7", "101")
+    assert base64.b64decode(salt) == b"0123456789ab"
+    assert base64.b64decode(digest) == hashlib.pbkdf2_hmac("sha512", b"secret", b"0123456789ab", 101)
+
+
+def test_acl_gives_each_client_only_its_own_topics(site) -> None:
+    acl = render_acl(site)
+    block = acl.split("user unit-balie-1\n")[1].split("\n\n")[0].splitlines()
+    assert block == [
+        "topic write stilalarm/v1/hz-gemeentehuis/unit/balie-1/event",
+        "topic write stilalarm/v1/hz-gemeentehuis/unit/balie-1/status",
+        "topic write stilalarm/v1/hz-gemeentehuis/unit/balie-1/heartbeat",
+        "topic read stilalarm/v1/hz-gemeentehuis/unit/balie-1/receipt",
+        "topic read stilalarm/v1/hz-gemeentehuis/unit/balie-1/cmd",
+    ]
+    an = acl.split("user person-an\n")[1].split("\n\n")[0]
+    assert "topic write stilalarm/v1/hz-gemeentehuis/person/an/cmd" in an
+    assert an.count("topic write") == 1
+    assert "pattern" not in acl.replace("`pattern`", "")
+
+
+def test_render_keeps_secrets_unless_rotated_and_protects_them(tmp_path: Path, site) -> None:
+    out = tmp_path / "b"
+    render(site, RenderOptions(out=out, port=12345))
+    first = json.loads((out / "secrets.json").read_text())
+    for rel in ("secrets.json", "passwd", "acl", "console.json", "units/balie-1.json", "people/an.json"):
+        assert stat.S_IMODE((out / rel).stat().st_mode) == 0o600, rel
+    render(site, RenderOptions(out=out, port=12345))
+    assert json.loads((out / "secrets.json").read_text()) == first
+    render(site, RenderOptions(out=out, port=12345, rotate=True))
+    rotated = json.loads((out / "secrets.json").read_text())
+    assert rotated.keys() == first.keys()
+    assert all(rotated[u] != first[u] for u in first)
+    unit = json.loads((out / "units/balie-1.json").read_text())
+    assert unit["broker"]["username"] == "unit-balie-1"
+    assert unit["broker"]["password"] == rotated["unit-balie-1"]
+    assert unit["unit"]["buttons"][0]["contact"] == "dual"
+
+
+def test_conf_is_durable_and_closed(tmp_path: Path, site) -> None:
+    render(site, RenderOptions(out=tmp_path, port=12345, tls_dir=tmp_path / "tls"))
+    conf = (tmp_path / "mosquitto.conf").read_text()
+    lines = {ln for ln in conf.splitlines() if ln and not ln.startswith("#")}
+    for needed in (
+        "allow_anonymous false",
+        "persistence true",
+        "autosave_on_changes true",
+        "autosave_interval 1",
+        "max_queued_messages 0",
+        "message_size_limit 65536",
+        "listener 12345 127.0.0.1",
+        "listener 8883",
+    ):
+        assert needed in lines, needed

@@ -1,0 +1,204 @@
+"""A thin paho-mqtt 2.x wrapper shared by units, the console service and consoles.
+
+- VERSION2 callbacks only; every callback body is wrapped so that an exception is
+  logged and never kills paho's network thread.
+- Persistent session (MQTT 3.1.1, clean_session=False): the broker keeps our
+  subscriptions and queues QoS1 messages while we are away.
+- `connect_async` + `loop_start`: a broker that is down at start is retried.
+  Reconnect delays get per-client jitter so 2,000 units do not reconnect in step
+  after a broker restart.
+- Subscriptions are (re)made in on_connect.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes], None]
+RawHandler = Callable[[mqtt.MQTTMessage], None]
+T = TypeVar("T", bound=BaseModel)
+P = ParamSpec("P")
+
+
+class BrokerCredentials(BaseModel):
+    """How one client reaches the broker; rendered by `alarm-broker render`, mode 0600."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    site_id: str = Field(description="Site id (topic prefix).")
+    username: str = Field(description="MQTT username; also the client id.")
+    password: str = Field(min_length=16, description="MQTT password (generated).")
+    host: str = Field(description="Broker host name.")
+    port: int = Field(ge=1, le=65535, description="Broker port.")
+    tls: bool = Field(default=False, description="Connect with TLS.")
+    ca_file: str | None = Field(default=None, description="CA certificate to verify the broker.")
+
+
+def load_json_model(model: type[T], path: str | Path) -> T:
+    """Load a JSON config file into `model`; fail with the file and the field."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SystemExit(f"{p}: cannot read: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{p}: not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{p}: {'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()]
+        raise SystemExit("invalid config\n" + "\n".join(lines)) from None
+
+
+def guarded(name: str, fn: Callable[P, None]) -> Callable[P, None]:
+    """Wrap a callback: exceptions are logged with a traceback, never propagated."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception:
+            log.exception("error in %s callback (ignored, link stays up)", name)
+
+    return run
+
+
+class Link:
+    """One MQTT connection with a persistent session, safe callbacks and resubscription."""
+
+    def __init__(
+        self,
+        creds: BrokerCredentials,
+        *,
+        client_id: str | None = None,
+        will: tuple[str, bytes] | None = None,
+        on_up: Callable[[], None] | None = None,
+        on_down: Callable[[str], None] | None = None,
+        keepalive: int = 10,
+        clean_session: bool = False,
+        max_inflight: int = 100,
+        reconnect_min_s: float = 0.2,
+        reconnect_max_s: float = 5.0,
+    ) -> None:
+        self.creds = creds
+        self._subs: dict[str, int] = {}
+        self._on_up = on_up
+        self._on_down = on_down
+        self._sub_mid: int | None = None
+        self.connected = threading.Event()
+        """Set while connected and the session's subscriptions are confirmed (SUBACK)."""
+        self._client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id or creds.username,
+            clean_session=clean_session,
+            protocol=mqtt.MQTTv311,
+        )
+        c = self._client
+        c.username_pw_set(creds.username, creds.password)
+        if creds.tls:
+            c.tls_set(ca_certs=creds.ca_file, cert_reqs=ssl.CERT_REQUIRED)
+        if will is not None:
+            c.will_set(will[0], will[1], qos=1, retain=True)
+        jitter = random.uniform(1.0, 1.5)
+        c.reconnect_delay_set(
+            min_delay=max(1, round(reconnect_min_s * jitter)),
+            max_delay=max(1, round(reconnect_max_s * jitter)),
+        )
+        c.max_inflight_messages_set(max_inflight)
+        c.max_queued_messages_set(0)  # 0 = unbounded: paho never drops our own publishes
+        c.on_connect = guarded("on_connect", self._handle_connect)
+        c.on_disconnect = guarded("on_disconnect", self._handle_disconnect)
+        c.on_message = guarded("on_message", self._handle_unrouted)
+        c.on_subscribe = guarded("on_subscribe", self._handle_suback)
+        self._keepalive = keepalive
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self) -> None:
+        """Connect in the background and keep reconnecting; returns at once."""
+        self._client.connect_async(self.creds.host, self.creds.port, keepalive=self._keepalive)
+        self._client.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Block until connected and subscribed (True) or the timeout passes (False)."""
+        return self.connected.wait(timeout)
+
+    def stop(self, last_words: tuple[str, bytes] | None = None, timeout: float = 2.0) -> None:
+        """Publish `last_words` (retained, QoS1) if connected, then disconnect cleanly."""
+        if last_words is not None and self.connected.is_set():
+            info = self._client.publish(last_words[0], last_words[1], qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                log.warning("could not publish last words before shutdown")
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.connected.clear()
+
+    # -- pub/sub ---------------------------------------------------------------
+    def subscribe(self, topic_filter: str, handler: MessageHandler, qos: int = 1) -> None:
+        """Route messages matching `topic_filter` to `handler(topic, payload)`; kept over reconnects.
+
+        Call before `start()`: subscriptions are made (and confirmed) on every connect.
+        """
+        self.subscribe_raw(topic_filter, lambda msg: handler(msg.topic, bytes(msg.payload)), qos)
+
+    def subscribe_raw(self, topic_filter: str, handler: RawHandler, qos: int = 1) -> None:
+        """Like `subscribe`, but the handler gets paho's message (with `retain`, `qos`)."""
+        self._subs[topic_filter] = qos
+
+        def deliver(_c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+            handler(msg)
+
+        self._client.message_callback_add(topic_filter, guarded(f"message {topic_filter}", deliver))
+        if self.connected.is_set():
+            self._client.subscribe(topic_filter, qos=qos)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        """Queue a publish; paho sends it now or after reconnecting (in memory only)."""
+        return self._client.publish(topic, payload, qos=qos, retain=retain)
+
+    # -- paho callbacks ----------------------------------------------------------
+    def _handle_connect(self, client: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused connection as %s: %s", self.creds.username, reason)
+            return
+        log.info("connected to %s:%s as %s", self.creds.host, self.creds.port, self.creds.username)
+        if self._subs:
+            _rc, self._sub_mid = client.subscribe(list(self._subs.items()))
+        else:
+            self._up()
+
+    def _handle_suback(self, _c: mqtt.Client, _u: Any, mid: int, reasons: Any, _props: Any) -> None:
+        if mid != self._sub_mid:
+            return
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            log.error("broker refused subscriptions of %s: %s", self.creds.username, refused)
+        self._up()
+
+    def _up(self) -> None:
+        self.connected.set()
+        if self._on_up is not None:
+            self._on_up()
+
+    def _handle_disconnect(self, _c: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        if was:
+            log.warning("lost broker connection: %s", reason)
+        if self._on_down is not None:
+            self._on_down(str(reason))
+
+    def _handle_unrouted(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        log.debug("message on %s without a handler", msg.topic)

@@ -1,0 +1,152 @@
+"""Every MQTT topic string of stilalarm is built here, and nowhere else.
+
+Scheme (version 1), with `S` the site id:
+
+    stilalarm/v1/S/unit/U/event        unit -> console   QoS1  alarm, test, fault, tamper (outbox)
+    stilalarm/v1/S/unit/U/status       unit -> all       QoS1  retained online/offline (birth + will)
+    stilalarm/v1/S/unit/U/heartbeat    unit -> console   QoS0  periodic health
+    stilalarm/v1/S/unit/U/receipt      console -> unit   QoS1  "event E is stored as incident I"
+    stilalarm/v1/S/unit/U/cmd          console -> unit   QoS1  test mode, LED, identify
+    stilalarm/v1/S/person/P/cmd        person -> console QoS1  ack, resolve, presence, test start/stop
+    stilalarm/v1/S/person/P/reply      console -> person QoS1  accepted / rejected with reason
+    stilalarm/v1/S/person/P/notify     console -> person QoS1  "alarm in room R, level L"
+    stilalarm/v1/S/incident/I          console -> all    QoS1  retained incident state
+    stilalarm/v1/S/unitstate/U         console -> all    QoS1  retained unit health (console's view)
+    stilalarm/v1/S/presence/P          console -> all    QoS1  retained presence of a person
+    stilalarm/v1/S/console/status      console -> all    QoS1  retained service online/offline
+
+The identity in `unit/U/...` and `person/P/...` is enforced by the broker ACL
+(each unit and person has its own credentials and may only publish under its own
+id); the console checks it again against the inventory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+ROOT = "stilalarm"
+VERSION = "v1"
+
+
+class UnitChannel(StrEnum):
+    EVENT = "event"
+    STATUS = "status"
+    HEARTBEAT = "heartbeat"
+    RECEIPT = "receipt"
+    CMD = "cmd"
+
+
+class PersonChannel(StrEnum):
+    CMD = "cmd"
+    REPLY = "reply"
+    NOTIFY = "notify"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic builder for one site. Construct once; every method returns a topic string."""
+
+    site: str
+
+    @property
+    def base(self) -> str:
+        """The prefix every topic of this site starts with."""
+        return f"{ROOT}/{VERSION}/{self.site}"
+
+    # -- per unit ----------------------------------------------------------
+    def unit(self, unit_id: str, channel: UnitChannel) -> str:
+        return f"{self.base}/unit/{unit_id}/{channel.value}"
+
+    def unit_event(self, unit_id: str) -> str:
+        return self.unit(unit_id, UnitChannel.EVENT)
+
+    def unit_status(self, unit_id: str) -> str:
+        return self.unit(unit_id, UnitChannel.STATUS)
+
+    def unit_heartbeat(self, unit_id: str) -> str:
+        return self.unit(unit_id, UnitChannel.HEARTBEAT)
+
+    def unit_receipt(self, unit_id: str) -> str:
+        return self.unit(unit_id, UnitChannel.RECEIPT)
+
+    def unit_cmd(self, unit_id: str) -> str:
+        return self.unit(unit_id, UnitChannel.CMD)
+
+    def all_units(self, channel: UnitChannel) -> str:
+        """Subscription filter for one channel of every unit."""
+        return f"{self.base}/unit/+/{channel.value}"
+
+    # -- per person --------------------------------------------------------
+    def person(self, person_id: str, channel: PersonChannel) -> str:
+        return f"{self.base}/person/{person_id}/{channel.value}"
+
+    def person_cmd(self, person_id: str) -> str:
+        return self.person(person_id, PersonChannel.CMD)
+
+    def person_reply(self, person_id: str) -> str:
+        return self.person(person_id, PersonChannel.REPLY)
+
+    def person_notify(self, person_id: str) -> str:
+        return self.person(person_id, PersonChannel.NOTIFY)
+
+    def all_person_cmds(self) -> str:
+        """Subscription filter for every person's commands (console only)."""
+        return f"{self.base}/person/+/{PersonChannel.CMD.value}"
+
+    # -- console-published state (retained) --------------------------------
+    def incident(self, incident_id: str) -> str:
+        return f"{self.base}/incident/{incident_id}"
+
+    def all_incidents(self) -> str:
+        return f"{self.base}/incident/+"
+
+    def unitstate(self, unit_id: str) -> str:
+        return f"{self.base}/unitstate/{unit_id}"
+
+    def all_unitstates(self) -> str:
+        return f"{self.base}/unitstate/+"
+
+    def presence(self, person_id: str) -> str:
+        return f"{self.base}/presence/{person_id}"
+
+    def all_presence(self) -> str:
+        return f"{self.base}/presence/+"
+
+    def console_status(self) -> str:
+        return f"{self.base}/console/status"
+
+    # -- parsing -----------------------------------------------------------
+    def parse_unit(self, topic: str) -> tuple[str, UnitChannel] | None:
+        """(unit id, channel) for a unit topic of this site, else None."""
+        parts = topic.split("/")
+        prefix = self.base.split("/")
+        if len(parts) != len(prefix) + 3 or parts[: len(prefix)] != prefix:
+            return None
+        if parts[len(prefix)] != "unit":
+            return None
+        try:
+            return parts[len(prefix) + 1], UnitChannel(parts[len(prefix) + 2])
+        except ValueError:
+            return None
+
+    def parse_person(self, topic: str) -> tuple[str, PersonChannel] | None:
+        """(person id, channel) for a person topic of this site, else None."""
+        parts = topic.split("/")
+        prefix = self.base.split("/")
+        if len(parts) != len(prefix) + 3 or parts[: len(prefix)] != prefix:
+            return None
+        if parts[len(prefix)] != "person":
+            return None
+        try:
+            return parts[len(prefix) + 1], PersonChannel(parts[len(prefix) + 2])
+        except ValueError:
+            return None
+
+    def parse_tail(self, topic: str, kind: str) -> str | None:
+        """The id in `base/<kind>/<id>` (incident, unitstate, presence), else None."""
+        head = f"{self.base}/{kind}/"
+        if not topic.startswith(head):
+            return None
+        tail = topic[len(head) :]
+        return tail if tail and "/" not in tail else None
