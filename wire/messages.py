@@ -421,6 +421,27 @@ class IncidentState(_Msg):
     version: int = Field(ge=0, description="Increases with every change; keep the highest.")
 
 
+class TimelineEntry(BaseModel):
+    """One line of an incident's history."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    at: UtcDatetime
+    kind: Annotated[str, Field(max_length=40)] = Field(
+        description="pressed, stored, notified, escalated, acknowledged, resolved, repeated, ..."
+    )
+    person_id: Ident | None = None
+    level: int | None = Field(default=None, ge=0, le=20)
+    text: ShortText = ""
+
+
+class IncidentTimeline(_Msg):
+    """Retained on timeline/I: an incident's full history, for consoles' History screens."""
+
+    incident_id: Ident
+    entries: tuple[TimelineEntry, ...] = Field(max_length=200)
+    version: int = Field(ge=0, description="Same version as the IncidentState it goes with.")
+
+
 class UnitHealth(_Msg):
     """Retained on unitstate/U: the console's view of a unit."""
 

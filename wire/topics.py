@@ -11,6 +11,7 @@ Scheme (version 1), with `S` the site id:
     stilalarm/v1/S/person/P/reply      console -> person QoS1  accepted / rejected with reason
     stilalarm/v1/S/person/P/notify     console -> person QoS1  "alarm in room R, level L"
     stilalarm/v1/S/incident/I          console -> all    QoS1  retained incident state
+    stilalarm/v1/S/timeline/I          console -> all    QoS1  retained incident timeline (history)
     stilalarm/v1/S/unitstate/U         console -> all    QoS1  retained unit health (console's view)
     stilalarm/v1/S/presence/P          console -> all    QoS1  retained presence of a person
     stilalarm/v1/S/console/status      console -> all    QoS1  retained service online/offline
@@ -100,6 +101,12 @@ class Topics:
 
     def all_incidents(self) -> str:
         return f"{self.base}/incident/+"
+
+    def timeline(self, incident_id: str) -> str:
+        return f"{self.base}/timeline/{incident_id}"
+
+    def all_timelines(self) -> str:
+        return f"{self.base}/timeline/+"
 
     def unitstate(self, unit_id: str) -> str:
         return f"{self.base}/unitstate/{unit_id}"
