@@ -120,6 +120,15 @@ class BrokerInfo(_Strict):
         default=False,
         description="Whether unit and person configs connect with TLS (production: true).",
     )
+    autosave_changes: int = Field(
+        default=1,
+        ge=1,
+        le=100000,
+        description="Broker saves its database after this many changes. 1: nothing the broker "
+        "acknowledged is lost when it is killed (measured ~3,100 QoS1 msg/s through the broker on "
+        "loopback, against ~16,000 without saving). Higher trades that for throughput; the units' "
+        "end-to-end receipts still recover every alarm.",
+    )
 
 
 class Level(_Strict):
