@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SITE ?= examples/site.toml
 
-.PHONY: venv mosquitto test test-unit lint demo bench broker clean screenshots
+# chromium: the HTML report test renders the report in a real headless browser
+.PHONY: venv mosquitto chromium test test-unit lint demo bench broker clean screenshots
 
 venv: $(STAMP)
 
@@ -20,8 +21,11 @@ $(STAMP): pyproject.toml
 mosquitto:
 	@scripts/ensure-mosquitto.sh
 
+chromium:
+	@scripts/ensure-chromium.sh
+
 ## all three tiers: unit (pure), broker (real mosquitto), e2e (real processes)
-test: venv mosquitto
+test: venv mosquitto chromium
 	$(BIN)/pytest
 
 test-unit: venv

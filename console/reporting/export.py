@@ -1,0 +1,114 @@
+"""Registration export for the dienst Preventie en Veiligheid (`alarm-console export`).
+
+Column keys are stable (documented in docs/EXPORT.md); headers are Dutch by default.
+Only what the protocol's registration needs is exported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from console.reporting.records import IncidentRecord
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    nl: str
+    en: str
+    get: Callable[[IncidentRecord, ZoneInfo], Any]
+
+
+def _local(ts: datetime | None, tz: ZoneInfo) -> str:
+    return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if ts is not None else ""
+
+
+def _reg(attr: str) -> Callable[[IncidentRecord, ZoneInfo], Any]:
+    def get(r: IncidentRecord, _tz: ZoneInfo) -> Any:
+        if r.registration is None:
+            return ""
+        v = getattr(r.registration, attr)
+        if isinstance(v, tuple):
+            return ";".join(str(x) for x in v)
+        if isinstance(v, bool):
+            return "ja" if v else "nee"
+        return "" if v is None else str(v)
+
+    return get
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("incident_id", "incident", "incident", lambda r, tz: r.incident_id),
+    Column("date", "datum", "date", lambda r, tz: r.pressed_at.astimezone(tz).strftime("%Y-%m-%d")),
+    Column("time", "tijdstip", "time", lambda r, tz: r.pressed_at.astimezone(tz).strftime("%H:%M:%S")),
+    Column("site", "site", "site", lambda r, tz: r.site_id),
+    Column("building", "gebouw", "building", lambda r, tz: r.building),
+    Column("location", "locatie", "location", lambda r, tz: r.room_label),
+    Column("place_type", "type_plaats", "place_type", lambda r, tz: r.room_kind),
+    Column("department", "dienst", "department", lambda r, tz: r.team_name),
+    Column("unit", "toestel", "unit", lambda r, tz: r.unit_id),
+    Column("staff_member", "medewerker", "staff_member", _reg("staff_member")),
+    Column("false_alarm", "vals_alarm", "false_alarm", _reg("false_alarm")),
+    Column("aggression_types", "vorm_agressie", "aggression_types", _reg("aggression_types")),
+    Column("severity", "ernst", "severity", _reg("severity")),
+    Column("weapon", "wapen", "weapon", _reg("weapon")),
+    Column("police_called", "politie_gebeld_101", "police_called", _reg("police_called")),
+    Column("pv_number", "pv_nummer", "pv_number", _reg("pv_number")),
+    Column("sanctions", "sancties", "sanctions", _reg("sanctions")),
+    Column("aftercare", "nazorg", "aftercare", _reg("aftercare")),
+    Column("occupational_accident", "arbeidsongeval", "occupational_accident", _reg("occupational_accident")),
+    Column("description", "omschrijving", "description", _reg("note")),
+    Column("pressed_at", "tijd_druk", "pressed_at", lambda r, tz: _local(r.pressed_at, tz)),
+    Column("presses", "aantal_drukken", "presses", lambda r, tz: r.presses),
+    Column(
+        "first_notified_at",
+        "eerste_melding",
+        "first_notified_at",
+        lambda r, tz: _local(r.first_notified_at, tz),
+    ),
+    Column("acknowledged_by", "erkend_door", "acknowledged_by", lambda r, tz: r.acknowledged_by or ""),
+    Column(
+        "ack_seconds",
+        "reactietijd_s",
+        "ack_seconds",
+        lambda r, tz: "" if r.ack_seconds is None else round(r.ack_seconds, 1),
+    ),
+    Column("levels_reached", "hoogste_niveau", "levels_reached", lambda r, tz: r.levels_reached),
+    Column("resolved_by", "afgehandeld_door", "resolved_by", lambda r, tz: r.resolved_by or ""),
+    Column("resolved_at", "afgehandeld_op", "resolved_at", lambda r, tz: _local(r.resolved_at, tz)),
+)
+
+
+def rows(records: Iterable[IncidentRecord], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """One dict per record, keyed by the stable column keys, oldest first."""
+    ordered = sorted(records, key=lambda r: r.pressed_at)
+    return [{c.key: c.get(r, tz) for c in COLUMNS} for r in ordered]
+
+
+def to_csv(records: Iterable[IncidentRecord], tz: ZoneInfo, lang: str = "nl") -> str:
+    """UTF-8 CSV, header row in the chosen language (nl or en)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([c.nl if lang == "nl" else c.en for c in COLUMNS])
+    for row in rows(records, tz):
+        w.writerow([row[c.key] for c in COLUMNS])
+    return buf.getvalue()
+
+
+def to_json(records: Iterable[IncidentRecord], tz: ZoneInfo) -> str:
+    """JSON array of objects with the stable keys (values as in the CSV)."""
+    return json.dumps(rows(records, tz), ensure_ascii=False, indent=2) + "\n"
+
+
+def columns_doc() -> str:
+    """Markdown table of the columns (docs/EXPORT.md is generated from this)."""
+    lines = ["| key | Dutch header | English header |", "|---|---|---|"]
+    lines += [f"| `{c.key}` | `{c.nl}` | `{c.en}` |" for c in COLUMNS]
+    return "\n".join(lines)

@@ -1,0 +1,210 @@
+"""The monthly report for the board and the prevention service
+(`alarm-console report --month YYYY-MM --format text|html|json`). Pure: records in, figures out."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from console.reporting.buttontests import site_buttons
+from console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
+from inventory.model import Site
+
+UNREGISTERED = "niet_geregistreerd"
+
+
+def month_bounds(month: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Start and end (exclusive) of a month like '2026-11' in the site's time zone."""
+    try:
+        y, m = (int(x) for x in month.split("-"))
+        start = datetime(y, m, 1, tzinfo=tz)
+    except ValueError as exc:
+        raise ValueError(f"--month {month!r}: expected YYYY-MM, e.g. 2026-11") from exc
+    end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=tz)
+    return start, end
+
+
+def previous_months(month: str, n: int) -> list[str]:
+    """The n months before `month`, oldest first."""
+    y, m = (int(x) for x in month.split("-"))
+    out = []
+    for _ in range(n):
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+        out.append(f"{y:04d}-{m:02d}")
+    return out[::-1]
+
+
+@dataclass(frozen=True)
+class MonthlyFigures:
+    """Everything the monthly report shows, as plain numbers (the JSON format is this)."""
+
+    month: str
+    site: str
+    incidents: int
+    false_alarms: int
+    per_team: dict[str, int]
+    per_place_type: dict[str, int]
+    per_aggression_type: dict[str, int]
+    per_severity: dict[str, int]
+    police_called: int
+    trend: dict[str, int]  # month -> incidents, oldest first, this month last
+    ack_median_s: float | None
+    ack_p90_s: float | None
+    ack_worst_s: float | None
+    unacknowledged: int
+    levels_reached: dict[str, int]  # "1", "2", "3", ... -> incidents whose highest level was that
+    offline_hours: dict[str, float]  # unit -> hours offline within the month
+    test_weeks: dict[str, float]  # ISO week -> % of buttons tested OK in that week
+    buttons: int
+
+
+def _p90(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(0.9 * (len(s) - 1)))]
+
+
+def _in(r: IncidentRecord, start: datetime, end: datetime) -> bool:
+    return start <= r.pressed_at < end
+
+
+def compute(
+    site: Site,
+    month: str,
+    incidents: list[IncidentRecord],
+    offline: list[OfflineSpan],
+    tests: list[ButtonTestRecord],
+    now: datetime,
+    trend_months: int = 5,
+) -> MonthlyFigures:
+    """The month's figures; `incidents` may hold earlier months too (for the trend)."""
+    tz = ZoneInfo(site.site.timezone)
+    start, end = month_bounds(month, tz)
+    this = [r for r in incidents if _in(r, start, end)]
+    real = [r for r in this if not (r.registration and r.registration.false_alarm)]
+    team_names = {t.id: t.name for t in site.teams}
+
+    per_type: Counter[str] = Counter()
+    per_sev: Counter[str] = Counter()
+    for r in real:
+        if r.registration is None:
+            per_type[UNREGISTERED] += 1
+            per_sev[UNREGISTERED] += 1
+            continue
+        for t in r.registration.aggression_types:
+            per_type[t.value] += 1
+        if r.registration.severity is not None:
+            per_sev[r.registration.severity.value] += 1
+
+    trend = {}
+    for mo in [*previous_months(month, trend_months), month]:
+        s, e = month_bounds(mo, tz)
+        trend[mo] = sum(
+            1 for r in incidents if _in(r, s, e) and not (r.registration and r.registration.false_alarm)
+        )
+
+    acks = [r.ack_seconds for r in real if r.ack_seconds is not None]
+    levels = Counter(str(r.levels_reached) for r in real)
+
+    horizon = min(end, now)
+    offline_h: dict[str, float] = {}
+    for span in offline:
+        s = max(span.start, start)
+        e = min(span.end or horizon, horizon)
+        if e > s:
+            offline_h[span.unit_id] = offline_h.get(span.unit_id, 0.0) + (e - s).total_seconds() / 3600
+
+    buttons = site_buttons(site)
+    weeks: dict[str, float] = {}
+    day = start.date()
+    while day < end.date():
+        iso = day.isocalendar()
+        key = f"{iso.year}-W{iso.week:02d}"
+        if key not in weeks:
+            monday = date.fromisocalendar(iso.year, iso.week, 1)
+            ws = datetime(monday.year, monday.month, monday.day, tzinfo=tz)
+            we = ws + timedelta(days=7)
+            ok = {
+                (t.unit_id, t.button_id)
+                for t in tests
+                if t.outcome is TestOutcome.OK and ws <= t.started_at < we
+            }
+            weeks[key] = round(100.0 * len(ok & set(buttons)) / len(buttons), 1) if buttons else 0.0
+        day += timedelta(days=1)
+
+    return MonthlyFigures(
+        month=month,
+        site=site.site.name,
+        incidents=len(real),
+        false_alarms=len(this) - len(real),
+        per_team=dict(Counter(team_names.get(r.team_id, r.team_id) for r in real).most_common()),
+        per_place_type=dict(Counter(r.room_kind for r in real).most_common()),
+        per_aggression_type=dict(per_type.most_common()),
+        per_severity=dict(per_sev.most_common()),
+        police_called=sum(1 for r in real if r.registration and r.registration.police_called),
+        trend=trend,
+        ack_median_s=round(statistics.median(acks), 1) if acks else None,
+        ack_p90_s=round(_p90(acks), 1) if acks else None,
+        ack_worst_s=round(max(acks), 1) if acks else None,
+        unacknowledged=sum(1 for r in real if r.acknowledged_at is None),
+        levels_reached=dict(sorted(levels.items())),
+        offline_hours={k: round(v, 2) for k, v in sorted(offline_h.items())},
+        test_weeks=weeks,
+        buttons=len(buttons),
+    )
+
+
+def render_json(f: MonthlyFigures) -> str:
+    return json.dumps(asdict(f), ensure_ascii=False, indent=2) + "\n"
+
+
+def _secs(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f} s"
+
+
+def render_text(f: MonthlyFigures, lang: str = "nl") -> str:
+    nl = lang == "nl"
+    L: list[str] = []
+
+    def block(title: str, d: dict[str, int] | dict[str, float], unit: str = "") -> None:
+        L.append(title)
+        if not d:
+            L.append("  -")
+        for k, v in d.items():
+            L.append(f"  {k:<28} {v}{unit}")
+        L.append("")
+
+    L.append(("Maandrapport agressie " if nl else "Monthly aggression report ") + f"{f.month} — {f.site}")
+    L.append("")
+    L.append(
+        (f"Incidenten: {f.incidents} (valse alarmen: {f.false_alarms}); politie gebeld: {f.police_called}")
+        if nl
+        else (f"Incidents: {f.incidents} (false alarms: {f.false_alarms}); police called: {f.police_called}")
+    )
+    L.append("")
+    block("Per dienst" if nl else "Per department", f.per_team)
+    block("Per type plaats" if nl else "Per place type", f.per_place_type)
+    block("Per vorm van agressie" if nl else "Per form of aggression", f.per_aggression_type)
+    block("Per ernst" if nl else "Per severity", f.per_severity)
+    block("Verloop (incidenten per maand)" if nl else "Trend (incidents per month)", f.trend)
+    L.append("Reactietijd (druk tot 'ik kom')" if nl else "Response time (press to 'on my way')")
+    L.append(
+        f"  mediaan {_secs(f.ack_median_s)}, p90 {_secs(f.ack_p90_s)}, slechtste {_secs(f.ack_worst_s)}"
+        if nl
+        else f"  median {_secs(f.ack_median_s)}, p90 {_secs(f.ack_p90_s)}, worst {_secs(f.ack_worst_s)}"
+    )
+    L.append(("  niet erkend: " if nl else "  not acknowledged: ") + str(f.unacknowledged))
+    L.append("")
+    block("Hoogste escalatieniveau bereikt" if nl else "Highest escalation level reached", f.levels_reached)
+    block("Toestellen offline (uren)" if nl else "Units offline (hours)", f.offline_hours)
+    block(
+        (f"Knoppentest: % van {f.buttons} knoppen OK per week")
+        if nl
+        else (f"Button tests: % of {f.buttons} buttons OK per week"),
+        f.test_weeks,
+        " %",
+    )
+    return "\n".join(L)

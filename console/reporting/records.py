@@ -1,0 +1,77 @@
+"""Plain records the reports are computed from. The store builds them from its event log;
+everything in `console.reporting` is pure: records in, text/CSV/JSON/HTML out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from wire.messages import Registration
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    """One incident as the protocol's registration ("Melding agressie") needs it."""
+
+    incident_id: str
+    site_id: str
+    building: str
+    room_id: str
+    room_label: str
+    room_kind: str  # balie / spreekkamer / wachtzaal / onthaal / bureau / telefoon / huisbezoek
+    team_id: str
+    team_name: str
+    unit_id: str
+    pressed_at: datetime
+    stored_at: datetime
+    presses: int
+    first_notified_at: datetime | None
+    levels_reached: int
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    registration: Registration | None  # None while unresolved
+
+    @property
+    def ack_seconds(self) -> float | None:
+        """Seconds from the press to the acknowledgement, if acknowledged."""
+        if self.acknowledged_at is None:
+            return None
+        return (self.acknowledged_at - self.pressed_at).total_seconds()
+
+
+class TestOutcome(StrEnum):
+    __test__ = False  # not a pytest test class
+    OK = "ok"  # pressed in the campaign, stored, confirmed
+    FAILED = "failed"  # a fault was found on the button during the campaign
+    NOT_TESTED = "not_tested"  # not pressed before the campaign ended
+
+
+@dataclass(frozen=True)
+class ButtonTestRecord:
+    """One button's result in one test campaign."""
+
+    campaign_id: str
+    unit_id: str
+    button_id: str
+    room_id: str
+    room_label: str
+    team_id: str
+    started_at: datetime
+    started_by: str
+    outcome: TestOutcome
+    tested_at: datetime | None = None
+    latency_ms: float | None = None  # press -> stored receipt
+    led_confirmed: bool = False
+    faults: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class OfflineSpan:
+    """A unit was offline from `start` to `end` (None: still offline at report time)."""
+
+    unit_id: str
+    start: datetime
+    end: datetime | None
