@@ -1,0 +1,59 @@
+"""Configuration of the console service (everything not in the site inventory)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EnginePolicy(BaseModel):
+    """Incident handling settings that are not per team."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    resolved_retention_s: float = Field(
+        default=24 * 3600,
+        gt=0,
+        description="A resolved incident stays retained on incident/<id> this long, then is cleared.",
+    )
+
+
+class SupervisionPolicy(BaseModel):
+    """When a unit counts as offline or faulty, and how often facilities hear about it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    missed_heartbeats: int = Field(
+        default=3,
+        ge=2,
+        le=20,
+        description="A unit is offline after this many heartbeat intervals of silence.",
+    )
+    backlog_threshold: int = Field(
+        default=10, ge=1, description="A unit's outbox above this many events is a fault."
+    )
+    flap_window_s: float = Field(
+        default=600,
+        gt=0,
+        description="After a notice about a unit, further changes within this window are summarised.",
+    )
+    health_refresh_s: float = Field(
+        default=60, gt=0, description="Republish a unit's retained health at most this often for heartbeats."
+    )
+
+
+class ServiceConfig(BaseModel):
+    """How `alarm-console serve` runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    site_path: Path = Field(description="The site inventory (site.toml).")
+    db_path: Path = Field(default=Path("run/console.db"), description="SQLite event log and projections.")
+    broker_dir: Path = Field(
+        default=Path("run/broker"), description="Output of `alarm-broker render` (console.json)."
+    )
+    batch_max: int = Field(
+        default=2000, ge=1, le=100_000, description="At most this many messages per group commit."
+    )
+    engine: EnginePolicy = Field(default_factory=EnginePolicy, description="Incident settings.")
+    supervision: SupervisionPolicy = Field(
+        default_factory=SupervisionPolicy, description="Unit supervision settings."
+    )

@@ -1,0 +1,255 @@
+"""The event log schema: every fact the console records, as pydantic models.
+
+The log is append-only. The pure cores (`console.engine`, `console.supervision`)
+decide facts and fold them into their state with `evolve`; the live state is by
+construction the fold of the log, which is how a restart rebuilds it. Every fact
+has `kind` and `at` (console time, UTC); the store also indexes `incident_id`,
+`unit_id`, `person_id` and `event_id` (a unit event's idempotency key, unique).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from wire.messages import NotifyReason, Registration, TestScope, UtcDatetime
+
+Id = Annotated[str, Field(max_length=48)]
+
+
+class _Fact(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    at: UtcDatetime = Field(description="When the console recorded it (UTC).")
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+class AlarmReceived(_Fact):
+    """A real press opened a new incident."""
+
+    kind: Literal["alarm_received"] = "alarm_received"
+    incident_id: Id
+    unit_id: Id
+    button_id: Id
+    room_id: Id
+    team_id: Id
+    event_id: uuid.UUID = Field(description="The unit event (idempotency key).")
+    pressed_at: UtcDatetime = Field(description="When the unit saw the press.")
+    sent_at: UtcDatetime = Field(description="When the unit sent this transmission.")
+
+
+class PressRepeated(_Fact):
+    """Another press of the same unit joined an open or acknowledged incident."""
+
+    kind: Literal["press_repeated"] = "press_repeated"
+    incident_id: Id
+    unit_id: Id
+    button_id: Id
+    event_id: uuid.UUID
+    pressed_at: UtcDatetime
+
+
+class Notified(_Fact):
+    """Notifications were created (and queued for delivery) for these people."""
+
+    kind: Literal["notified"] = "notified"
+    reason: NotifyReason
+    incident_id: Id | None = None
+    unit_id: Id | None = Field(default=None, description="For unit (fault) notices.")
+    level: int = Field(default=0, ge=0, description="Escalation level (1-based); 0 = not a level.")
+    person_ids: tuple[Id, ...]
+    notification_ids: tuple[uuid.UUID, ...] = Field(description="One per person, same order.")
+    call_101: bool = False
+    evacuate: str | None = Field(default=None, description="Waiting room id to evacuate.")
+    text_key: Id = Field(default="", description="Which text (console.texts) the notice uses.")
+    detail: dict[str, str] = Field(default_factory=dict, description="Values for the text.")
+
+
+class LevelSkipped(_Fact):
+    """A level had nobody present (or nobody at all) and was passed at once."""
+
+    kind: Literal["level_skipped"] = "level_skipped"
+    incident_id: Id
+    level: int
+    absent: tuple[Id, ...] = Field(description="Targets of the level who were absent.")
+
+
+class Acknowledged(_Fact):
+    """'Ik kom': a person took the incident; escalation stops."""
+
+    kind: Literal["acknowledged"] = "acknowledged"
+    incident_id: Id
+    person_id: Id
+    via: Literal["command", "pager"]
+    event_id: uuid.UUID | None = Field(default=None, description="The pager unit's event, if via pager.")
+    cmd_id: uuid.UUID | None = None
+
+
+class Resolved(_Fact):
+    """The incident was closed with the protocol's registration."""
+
+    kind: Literal["resolved"] = "resolved"
+    incident_id: Id
+    person_id: Id
+    registration: Registration
+    cmd_id: uuid.UUID | None = None
+
+
+class IncidentExpired(_Fact):
+    """A resolved incident's retention passed; its retained topic was cleared."""
+
+    kind: Literal["incident_expired"] = "incident_expired"
+    incident_id: Id
+
+
+class CommandRejected(_Fact):
+    """A person's command (or a pager ack) was refused; `code` is the CommandReply code."""
+
+    kind: Literal["command_rejected"] = "command_rejected"
+    person_id: Id | None = None
+    unit_id: Id | None = None
+    cmd_kind: Id
+    code: Id
+    detail: str = ""
+    cmd_id: uuid.UUID | None = None
+    event_id: uuid.UUID | None = None
+    incident_id: Id | None = None
+
+
+class PresenceChanged(_Fact):
+    """A person marked themselves present or absent."""
+
+    kind: Literal["presence_changed"] = "presence_changed"
+    person_id: Id
+    present: bool
+    cmd_id: uuid.UUID | None = None
+
+
+# --------------------------------------------------------------------------- tests of buttons
+
+
+class TestResult(_Fact):
+    """A test press was stored (never pages anyone)."""
+
+    __test__ = False  # not a pytest class
+    kind: Literal["test_result"] = "test_result"
+    unit_id: Id
+    button_id: Id
+    campaign_id: Id | None = None
+    event_id: uuid.UUID
+    pressed_at: UtcDatetime
+    latency_ms: float = Field(description="Press (unit clock) to stored (console clock).")
+
+
+class CampaignStarted(_Fact):
+    """Facilities put units in test mode."""
+
+    kind: Literal["campaign_started"] = "campaign_started"
+    campaign_id: Id
+    person_id: Id
+    scope: TestScope
+    target: Id | None = None
+    unit_ids: tuple[Id, ...]
+    until: UtcDatetime
+    cmd_id: uuid.UUID | None = None
+
+
+class CampaignEnded(_Fact):
+    """A campaign was stopped (or expired); buttons without a test press are listed."""
+
+    kind: Literal["campaign_ended"] = "campaign_ended"
+    campaign_id: Id
+    person_id: Id | None = None
+    why: Literal["stopped", "expired"]
+    tested: tuple[str, ...] = Field(description="'unit/button' pairs tested in the campaign.")
+    untested: tuple[str, ...] = Field(description="'unit/button' pairs never pressed.")
+
+
+# --------------------------------------------------------------------------- unit supervision
+
+
+class UnitOnline(_Fact):
+    """A unit came (back) online (birth message or heartbeat)."""
+
+    kind: Literal["unit_online"] = "unit_online"
+    unit_id: Id
+    boot_id: uuid.UUID | None = None
+    firmware_version: str = ""
+
+
+class UnitOffline(_Fact):
+    """A unit went offline: lost (last will), shutdown, silent (no heartbeats), never seen."""
+
+    kind: Literal["unit_offline"] = "unit_offline"
+    unit_id: Id
+    why: Literal["lost", "shutdown", "silent", "never"]
+
+
+class UnitRestarted(_Fact):
+    """A unit came back with a new boot id without a clean shutdown."""
+
+    kind: Literal["unit_restarted"] = "unit_restarted"
+    unit_id: Id
+    old_boot_id: uuid.UUID | None
+    new_boot_id: uuid.UUID
+
+
+class FaultRaised(_Fact):
+    """A unit fault: '<button>:<cut|short|stuck>', 'unit:tamper', 'unit:backlog'."""
+
+    kind: Literal["fault_raised"] = "fault_raised"
+    unit_id: Id
+    fault: Id
+    event_id: uuid.UUID | None = None
+
+
+class FaultCleared(_Fact):
+    """A unit fault went away."""
+
+    kind: Literal["fault_cleared"] = "fault_cleared"
+    unit_id: Id
+    fault: Id
+    event_id: uuid.UUID | None = None
+
+
+Fact = Annotated[
+    AlarmReceived
+    | PressRepeated
+    | Notified
+    | LevelSkipped
+    | Acknowledged
+    | Resolved
+    | IncidentExpired
+    | CommandRejected
+    | PresenceChanged
+    | TestResult
+    | CampaignStarted
+    | CampaignEnded
+    | UnitOnline
+    | UnitOffline
+    | UnitRestarted
+    | FaultRaised
+    | FaultCleared,
+    Field(discriminator="kind"),
+]
+
+_adapter: TypeAdapter[Fact] = TypeAdapter(Fact)
+
+
+def parse_fact(data: str | bytes) -> Fact:
+    """A fact from its stored JSON."""
+    return _adapter.validate_json(data)
+
+
+def fact_json(fact: Fact) -> str:
+    """A fact as stored JSON."""
+    return fact.model_dump_json()
+
+
+def column(fact: Fact, name: str) -> str | None:
+    """The indexed column `name` of a fact (incident_id, unit_id, person_id, event_id), or None."""
+    v = getattr(fact, name, None)
+    return None if v is None else str(v)

@@ -1,0 +1,405 @@
+"""Unit supervision: a pure state machine over unit status, heartbeats and fault events.
+
+`step(state, input, now) -> (state, effects)` with the same effect vocabulary as the
+engine (`Record`, `Notify`, `SendReceipt`) plus `PublishHealth`. A unit is offline
+when its last will arrives, when it shuts down, or when no heartbeat came for
+`missed_heartbeats` intervals (the interval is the one the unit announces; before
+the first heartbeat, the inventory's `heartbeat_s` counted from the service start).
+Faults and offline units notify facilities (reason `fault`, never mixed with
+alarms) and the room's team lead(s) when the room is left without a working
+button. Flapping does not flood: one notice, then at most one summary per window.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from console.config import SupervisionPolicy
+from console.directory import Directory
+from console.engine import Effect, Notify, Record, SendReceipt, notice_ids
+from console.facts import (
+    Fact,
+    FaultCleared,
+    FaultRaised,
+    Notified,
+    TestResult,
+    UnitOffline,
+    UnitOnline,
+    UnitRestarted,
+)
+from inventory.model import Site, UnitRole
+from wire.messages import EventKind, Heartbeat, LinkState, NotifyReason, UnitEvent, UnitHealth, UnitStatus
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    """What the log says about a unit."""
+
+    unit_id: str
+    online: bool | None = None
+    """None: not seen since this console's log began."""
+    since: datetime | None = None
+    boot_id: uuid.UUID | None = None
+    clean_shutdown: bool = False
+    firmware: str = ""
+    faults: frozenset[str] = frozenset()
+    window_until: datetime | None = None
+    suppressed: int = 0
+    last_test_ok: datetime | None = None
+
+
+@dataclass(frozen=True)
+class LiveHealth:
+    """What heartbeats say (not logged: rebuilt by the next heartbeat)."""
+
+    last_heartbeat: datetime | None = None
+    interval_s: float | None = None
+    outbox_depth: int = 0
+    test_mode: bool = False
+    test_until: datetime | None = None
+    firmware: str = ""
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UnitsState:
+    """Supervision state of every unit of the site."""
+
+    dir: Directory
+    policy: SupervisionPolicy
+    started_at: datetime
+    units: Mapping[str, UnitRecord]
+    live: Mapping[str, LiveHealth] = field(default_factory=dict)
+
+    @staticmethod
+    def initial(site: Site, started_at: datetime, policy: SupervisionPolicy | None = None) -> UnitsState:
+        d = Directory(site)
+        return UnitsState(
+            dir=d,
+            policy=policy or SupervisionPolicy(),
+            started_at=started_at,
+            units={u: UnitRecord(u) for u in d.units},
+        )
+
+    def comparable(self) -> dict[str, UnitRecord]:
+        """The fact-derived content (for rebuild == live checks)."""
+        return dict(self.units)
+
+    def health(self, unit_id: str) -> UnitHealth:
+        """The retained UnitHealth message of a unit."""
+        r = self.units[unit_id]
+        lv = self.live.get(unit_id, LiveHealth())
+        return UnitHealth(
+            unit_id=unit_id,
+            online=bool(r.online),
+            since=r.since,
+            last_heartbeat=lv.last_heartbeat,
+            faults=tuple(sorted(r.faults))[:32],
+            firmware_version=lv.firmware or r.firmware,
+            test_mode=lv.test_mode,
+            test_until=lv.test_until,
+            outbox_depth=lv.outbox_depth,
+            last_test_ok=r.last_test_ok,
+        )
+
+
+# --------------------------------------------------------------------------- inputs / effects
+
+
+@dataclass(frozen=True)
+class StatusIn:
+    status: UnitStatus
+
+
+@dataclass(frozen=True)
+class HeartbeatIn:
+    heartbeat: Heartbeat
+
+
+@dataclass(frozen=True)
+class FaultIn:
+    """A validated, non-duplicate fault / fault_cleared unit event."""
+
+    event: UnitEvent
+
+
+@dataclass(frozen=True)
+class SupTick:
+    """Time passed: detect silent units, send flapping summaries."""
+
+
+SupInput = StatusIn | HeartbeatIn | FaultIn | SupTick
+
+
+@dataclass(frozen=True)
+class PublishHealth:
+    """Publish a unit's retained UnitHealth."""
+
+    unit_id: str
+
+
+SupEffect = Effect | PublishHealth
+
+# --------------------------------------------------------------------------- evolve
+
+
+def evolve(s: UnitsState, f: Fact) -> UnitsState:
+    """Apply one recorded fact (pure; facts of other kinds are ignored)."""
+    uid = getattr(f, "unit_id", None)
+    if uid is None or uid not in s.units:
+        return s
+    r = s.units[uid]
+    counted = r.window_until is not None and f.at < r.window_until
+    bump = r.suppressed + 1 if counted else r.suppressed
+    match f:
+        case UnitOnline():
+            r = replace(
+                r,
+                online=True,
+                since=f.at,
+                boot_id=f.boot_id or r.boot_id,
+                firmware=f.firmware_version or r.firmware,
+                clean_shutdown=False,
+                suppressed=bump,
+            )
+        case UnitOffline():
+            r = replace(r, online=False, since=f.at, clean_shutdown=f.why == "shutdown", suppressed=bump)
+        case UnitRestarted():
+            r = replace(r, boot_id=f.new_boot_id, suppressed=bump)
+        case FaultRaised():
+            r = replace(r, faults=r.faults | {f.fault}, suppressed=bump)
+        case FaultCleared():
+            r = replace(r, faults=r.faults - {f.fault}, suppressed=bump)
+        case Notified() if (
+            f.incident_id is None and f.reason is NotifyReason.FAULT and f.text_key != "unprotected"
+        ):
+            r = replace(r, window_until=f.at + timedelta(seconds=s.policy.flap_window_s), suppressed=0)
+        case TestResult():
+            r = replace(r, last_test_ok=f.at)
+        case _:
+            return s
+    return replace(s, units={**s.units, uid: r})
+
+
+def rebuild(
+    site: Site, facts: Iterable[Fact], started_at: datetime, policy: SupervisionPolicy | None = None
+) -> UnitsState:
+    """The supervision state after folding the log; silence is counted from `started_at`."""
+    s = UnitsState.initial(site, started_at, policy)
+    for f in facts:
+        s = evolve(s, f)
+    return s
+
+
+# --------------------------------------------------------------------------- step
+
+
+class _Tx:
+    def __init__(self, s: UnitsState, now: datetime) -> None:
+        self.s = s
+        self.now = now
+        self.effects: list[SupEffect] = []
+        self.changed: list[str] = []  # text keys of transitions, per unit, this step
+
+    def record(self, fact: Fact) -> None:
+        self.s = evolve(self.s, fact)
+        self.effects.append(Record(fact))
+
+
+def step(state: UnitsState, inp: SupInput, now: datetime) -> tuple[UnitsState, list[SupEffect]]:
+    """Handle one input at `now`; return the new state and the effects, in order."""
+    tx = _Tx(state, now)
+    match inp:
+        case StatusIn(status=st):
+            _on_status(tx, st)
+        case HeartbeatIn(heartbeat=hb):
+            _on_heartbeat(tx, hb)
+        case FaultIn(event=ev):
+            _on_fault(tx, ev)
+        case SupTick():
+            _on_tick(tx)
+    return tx.s, tx.effects
+
+
+def next_due(s: UnitsState) -> datetime | None:
+    """The earliest time a SupTick has something to do."""
+    dues: list[datetime] = []
+    for uid, r in s.units.items():
+        if r.online is not False:
+            dues.append(_silent_deadline(s, uid))
+        if r.suppressed and r.window_until is not None:
+            dues.append(r.window_until)
+    return min(dues) if dues else None
+
+
+def _silent_deadline(s: UnitsState, uid: str) -> datetime:
+    lv = s.live.get(uid, LiveHealth())
+    interval = lv.interval_s or s.dir.units[uid].heartbeat_s
+    base = lv.last_heartbeat or s.started_at
+    return base + timedelta(seconds=interval * s.policy.missed_heartbeats)
+
+
+def room_protected(s: UnitsState, room_id: str) -> bool:
+    """Whether the room has a desk unit online with at least one button without a fault."""
+    for uid in s.dir.units_in_room.get(room_id, ()):
+        unit = s.dir.units[uid]
+        r = s.units[uid]
+        if unit.role is not UnitRole.DESK or not r.online or "unit:tamper" in r.faults:
+            continue
+        bad = {f.split(":", 1)[0] for f in r.faults}
+        if any(b.id not in bad for b in unit.buttons):
+            return True
+    return False
+
+
+def _transition(tx: _Tx, uid: str, facts: list[Fact], text_key: str, detail: dict[str, str]) -> None:
+    """Record transition facts of one unit, then notify facilities (unless in a flap window)."""
+    room = tx.s.dir.units[uid].room
+    was_protected = room_protected(tx.s, room)
+    in_window = (w := tx.s.units[uid].window_until) is not None and tx.now < w
+    for f in facts:
+        tx.record(f)
+    if not in_window:
+        _notice(tx, uid, tx.s.dir.facilities(), text_key, detail)
+    now_protected = room_protected(tx.s, room)
+    if was_protected and not now_protected and tx.s.dir.units[uid].role is UnitRole.DESK:
+        leads = tx.s.dir.teams[tx.s.dir.rooms[room].team].leads
+        _notice(tx, uid, leads, "unprotected", {"room": room})
+    tx.effects.append(PublishHealth(uid))
+
+
+def _notice(tx: _Tx, uid: str, to: tuple[str, ...], text_key: str, detail: dict[str, str]) -> None:
+    if not to:
+        return
+    fact = Notified(
+        at=tx.now,
+        reason=NotifyReason.FAULT,
+        unit_id=uid,
+        person_ids=to,
+        notification_ids=notice_ids(f"{uid}:{text_key}", NotifyReason.FAULT, 0, tx.now, to),
+        text_key=text_key,
+        detail=detail,
+    )
+    tx.record(fact)
+    tx.effects.append(Notify(fact))
+
+
+def _came_alive(tx: _Tx, uid: str, boot_id: uuid.UUID, firmware: str) -> None:
+    r = tx.s.units[uid]
+    facts: list[Fact] = []
+    keys: list[str] = []
+    if r.boot_id is not None and boot_id != r.boot_id and not r.clean_shutdown:
+        facts.append(UnitRestarted(at=tx.now, unit_id=uid, old_boot_id=r.boot_id, new_boot_id=boot_id))
+        keys.append("restarted")
+    if r.online is not True:
+        facts.append(UnitOnline(at=tx.now, unit_id=uid, boot_id=boot_id, firmware_version=firmware))
+        if r.online is False:
+            keys.append("online")
+    elif boot_id != r.boot_id and not facts:
+        facts.append(UnitOnline(at=tx.now, unit_id=uid, boot_id=boot_id, firmware_version=firmware))
+    if facts and keys:
+        _transition(tx, uid, facts, keys[0], {})
+    elif facts:  # first sight: recorded, nobody to tell
+        for f in facts:
+            tx.record(f)
+        tx.effects.append(PublishHealth(uid))
+
+
+def _on_status(tx: _Tx, st: UnitStatus) -> None:
+    uid = st.unit_id
+    if st.state is LinkState.ONLINE:
+        lv = tx.s.live.get(uid, LiveHealth())
+        tx.s = replace(
+            tx.s,
+            live={
+                **tx.s.live,
+                uid: replace(lv, last_heartbeat=tx.now, firmware=st.firmware_version or lv.firmware),
+            },
+        )
+        _came_alive(tx, uid, st.boot_id, st.firmware_version)
+        return
+    r = tx.s.units[uid]
+    if r.online is False:
+        return
+    if st.boot_id != r.boot_id and r.boot_id is not None and r.online:
+        return  # the will of an older run, after the new run is already online
+    why = "shutdown" if st.reason == "shutdown" else "lost"
+    _transition(tx, uid, [UnitOffline(at=tx.now, unit_id=uid, why=why)], f"offline_{why}", {})
+
+
+def _on_heartbeat(tx: _Tx, hb: Heartbeat) -> None:
+    uid = hb.unit_id
+    old = tx.s.live.get(uid, LiveHealth())
+    lv = LiveHealth(
+        last_heartbeat=tx.now,
+        interval_s=hb.interval_s,
+        outbox_depth=hb.outbox_depth,
+        test_mode=hb.test_mode,
+        test_until=hb.test_until,
+        firmware=hb.firmware_version,
+        published_at=old.published_at,
+    )
+    tx.s = replace(tx.s, live={**tx.s.live, uid: lv})
+    _came_alive(tx, uid, hb.boot_id, hb.firmware_version)
+    r = tx.s.units[uid]
+    backlog = hb.outbox_depth > tx.s.policy.backlog_threshold
+    if backlog and "unit:backlog" not in r.faults:
+        fact: Fact = FaultRaised(at=tx.now, unit_id=uid, fault="unit:backlog")
+        _transition(tx, uid, [fact], "backlog", {"depth": str(hb.outbox_depth)})
+    elif not backlog and "unit:backlog" in r.faults:
+        fact = FaultCleared(at=tx.now, unit_id=uid, fault="unit:backlog")
+        _transition(tx, uid, [fact], "fault_cleared", {"fault": "backlog", "button": ""})
+    changed = (old.test_mode, old.outbox_depth > 0) != (lv.test_mode, lv.outbox_depth > 0)
+    stale = old.published_at is None or tx.now - old.published_at >= timedelta(
+        seconds=tx.s.policy.health_refresh_s
+    )
+    if changed or stale or any(isinstance(e, PublishHealth) for e in tx.effects):
+        tx.s = replace(tx.s, live={**tx.s.live, uid: replace(lv, published_at=tx.now)})
+        if not any(isinstance(e, PublishHealth) for e in tx.effects):
+            tx.effects.append(PublishHealth(uid))
+
+
+def _on_fault(tx: _Tx, ev: UnitEvent) -> None:
+    uid = ev.unit_id
+    assert ev.fault is not None
+    key = f"{ev.button_id or 'unit'}:{ev.fault.value}"
+    r = tx.s.units[uid]
+    detail = {"fault": ev.fault.value, "button": f" ({ev.button_id})" if ev.button_id else ""}
+    if ev.kind is EventKind.FAULT and key not in r.faults:
+        _transition(
+            tx, uid, [FaultRaised(at=tx.now, unit_id=uid, fault=key, event_id=ev.event_id)], "fault", detail
+        )
+    elif ev.kind is EventKind.FAULT_CLEARED and key in r.faults:
+        fact = FaultCleared(at=tx.now, unit_id=uid, fault=key, event_id=ev.event_id)
+        _transition(tx, uid, [fact], "fault_cleared", detail)
+    tx.effects.append(SendReceipt(uid, ev.event_id, None))
+
+
+def _on_tick(tx: _Tx) -> None:
+    for uid in tx.s.dir.units:
+        r = tx.s.units[uid]
+        if r.online is not False and tx.now >= _silent_deadline(tx.s, uid):
+            lv = tx.s.live.get(uid, LiveHealth())
+            why = "silent" if (r.online or lv.last_heartbeat is not None) else "never"
+            last = lv.last_heartbeat or r.since or tx.s.started_at
+            _transition(
+                tx,
+                uid,
+                [UnitOffline(at=tx.now, unit_id=uid, why=why)],
+                f"offline_{why}",
+                {"last": last.isoformat()},
+            )
+        r = tx.s.units[uid]
+        if r.suppressed and r.window_until is not None and tx.now >= r.window_until:
+            state = "online" if r.online else "offline"
+            minutes = str(round(tx.s.policy.flap_window_s / 60))
+            _notice(
+                tx,
+                uid,
+                tx.s.dir.facilities(),
+                "flapping",
+                {"count": str(r.suppressed), "minutes": minutes, "state": state},
+            )

@@ -1,0 +1,96 @@
+"""The whole functional core: incident engine + unit supervision over one fact log.
+
+Each core decides facts for its own inputs; every recorded fact is folded into
+both (a test result sets a unit's last successful test, for instance). `rebuild`
+folds the stored log the same way, so the live state and the rebuilt one agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from console import engine, supervision
+from console.config import EnginePolicy, SupervisionPolicy
+from console.engine import EngineState, Record
+from console.facts import Fact
+from console.supervision import SupEffect, UnitsState
+from inventory.model import Site
+
+Input = engine.Input | supervision.SupInput
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed, for both cores."""
+
+
+@dataclass(frozen=True)
+class World:
+    """The console's complete in-memory state."""
+
+    engine: EngineState
+    units: UnitsState
+
+    @staticmethod
+    def initial(
+        site: Site,
+        started_at: datetime,
+        engine_policy: EnginePolicy | None = None,
+        supervision_policy: SupervisionPolicy | None = None,
+    ) -> World:
+        return World(
+            EngineState.initial(site, engine_policy),
+            UnitsState.initial(site, started_at, supervision_policy),
+        )
+
+    def comparable(self) -> tuple[object, ...]:
+        """Everything that is derived from the log (not heartbeats)."""
+        return (self.engine.comparable(), self.units.comparable())
+
+
+def evolve(w: World, fact: Fact) -> World:
+    """Fold one fact into both cores."""
+    return World(engine.evolve(w.engine, fact), supervision.evolve(w.units, fact))
+
+
+def rebuild(
+    site: Site,
+    facts: Iterable[Fact],
+    started_at: datetime,
+    engine_policy: EnginePolicy | None = None,
+    supervision_policy: SupervisionPolicy | None = None,
+) -> World:
+    """The state after folding the whole log (what a restart starts from)."""
+    w = World.initial(site, started_at, engine_policy, supervision_policy)
+    for f in facts:
+        w = evolve(w, f)
+    return w
+
+
+def step(w: World, inp: Input | Tick, now: datetime) -> tuple[World, list[SupEffect]]:
+    """Route an input to its core, fold the recorded facts into the other one."""
+    if isinstance(inp, Tick):
+        w, e1 = step(w, engine.Tick(), now)
+        w, e2 = step(w, supervision.SupTick(), now)
+        return w, e1 + e2
+    if isinstance(inp, engine.UnitEventIn | engine.PersonCmdIn | engine.Tick):
+        es, effects = engine.step(w.engine, inp, now)
+        units = w.units
+        for eff in effects:
+            if isinstance(eff, Record):
+                units = supervision.evolve(units, eff.fact)
+        return World(es, units), list(effects)
+    us, sup_effects = supervision.step(w.units, inp, now)
+    es = w.engine
+    for e in sup_effects:
+        if isinstance(e, Record):
+            es = engine.evolve(es, e.fact)
+    return World(es, us), sup_effects
+
+
+def next_due(w: World) -> datetime | None:
+    """The earliest time a Tick has work."""
+    dues = [d for d in (engine.next_due(w.engine), supervision.next_due(w.units)) if d is not None]
+    return min(dues) if dues else None
