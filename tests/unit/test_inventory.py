@@ -148,3 +148,26 @@ def test_resolve_targets_level3_dedupes(site) -> None:
     ids = site.resolve_targets("sociale-dienst", lv.notify)
     assert ids == ("an", "bart", "chris", "els", "dirk")
     assert len(set(ids)) == len(ids)
+
+
+def test_channels_default_by_level_and_secrets_by_reference() -> None:
+    text = (
+        MINIMAL.replace(
+            'name = "Lead A"',
+            'name = "Lead A"\nemail = "a@example.org"\n'
+            'apprise = [{ url = "ntfy://ntfy.example.org/{secret}", secret = "env:NTFY_A" }]',
+        )
+        + '\n[smtp]\nhost = "127.0.0.1"\nfrom_addr = "alarm@example.org"\npassword = "file:/etc/pw"\n'
+    )
+    s = parse_site(text, "x.toml")
+    a = s.person("lead-a")
+    assert {k.value for k in a.channels_at(1)} == {"console", "pager"}
+    assert {k.value for k in a.channels_at(3)} == {"console", "pager", "email", "apprise"}
+    with pytest.raises(InventoryError, match="needs an \\[smtp\\] section"):
+        parse_site(text.split("\n[smtp]")[0], "x.toml")
+    with pytest.raises(InventoryError, match="url contains a password"):
+        parse_site(
+            text.replace("ntfy://ntfy.example.org/{secret}", "mailto://u:hunter2@x.org/{secret}"), "x.toml"
+        )
+    with pytest.raises(InventoryError, match="password"):
+        parse_site(text.replace('password = "file:/etc/pw"', 'password = "hunter2"'), "x.toml")
