@@ -219,3 +219,10 @@ def test_bad_week_and_month_say_the_format() -> None:
         buttontests.iso_week_bounds("2026-48", TZ)
     with pytest.raises(ValueError, match="YYYY-MM"):
         monthly.month_bounds("nov 2026", TZ)
+
+
+def test_export_columns_documented() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "EXPORT.md").read_text(encoding="utf-8")
+    assert export.columns_doc() in doc, "docs/EXPORT.md is out of date with console/reporting/export.py"
