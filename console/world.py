@@ -13,7 +13,7 @@ from datetime import datetime
 
 from console import engine, supervision
 from console.config import EnginePolicy, SupervisionPolicy
-from console.engine import EngineState, Record
+from console.engine import EngineState, Incident, Record
 from console.facts import Fact
 from console.supervision import SupEffect, UnitsState
 from inventory.model import Site
@@ -67,6 +67,24 @@ def rebuild(
     for f in facts:
         w = evolve(w, f)
     return w
+
+
+def rebuild_with_history(
+    site: Site,
+    facts: Iterable[Fact],
+    started_at: datetime,
+    engine_policy: EnginePolicy | None = None,
+    supervision_policy: SupervisionPolicy | None = None,
+) -> tuple[World, dict[str, Incident]]:
+    """Like `rebuild`, plus every incident ever (as last seen before its retention ended)."""
+    w = World.initial(site, started_at, engine_policy, supervision_policy)
+    history: dict[str, Incident] = {}
+    for f in facts:
+        w = evolve(w, f)
+        iid = getattr(f, "incident_id", None)
+        if iid is not None and iid in w.engine.incidents:
+            history[iid] = w.engine.incidents[iid]
+    return w, history
 
 
 def step(w: World, inp: Input | Tick, now: datetime) -> tuple[World, list[SupEffect]]:

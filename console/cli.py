@@ -1,0 +1,335 @@
+"""`alarm-console`: run the console service, inspect its store, send lead commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from wire.messages import (
+    AckCmd,
+    Aftercare,
+    AggressionType,
+    CommandReply,
+    PresenceCmd,
+    Registration,
+    ResolveCmd,
+    Sanction,
+    Severity,
+    TestScope,
+    TestStartCmd,
+    TestStopCmd,
+    new_id,
+    utcnow,
+)
+
+DEFAULT_DB = Path("run/console.db")
+DEFAULT_BROKER_DIR = Path("run/broker")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="alarm-console", description="stilalarm console: the alarm service and its command line."
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the console service (ingest, escalation, supervision)")
+    s.add_argument("--site", required=True, type=Path, help="site inventory (site.toml)")
+    s.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
+    s.add_argument(
+        "--broker-dir",
+        type=Path,
+        default=DEFAULT_BROKER_DIR,
+        help=f"output of `alarm-broker render`; console.json is read from it (default {DEFAULT_BROKER_DIR})",
+    )
+    s.add_argument("--batch-max", type=int, default=2000, help="messages per group commit (default 2000)")
+    s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+    i = sub.add_parser("incidents", help="list incidents from the console database")
+    i.add_argument("--open", action="store_true", help="only open and acknowledged incidents")
+    i.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    i.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
+
+    u = sub.add_parser("units", help="list units and their health from the console database")
+    u.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    u.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
+
+    def person_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--as", dest="person", required=True, help="your person id (uses your broker credentials)"
+        )
+        sp.add_argument(
+            "--broker-dir",
+            type=Path,
+            default=DEFAULT_BROKER_DIR,
+            help=f"output of `alarm-broker render` (people/<id>.json) (default {DEFAULT_BROKER_DIR})",
+        )
+        sp.add_argument(
+            "--timeout", type=float, default=5.0, help="seconds to wait for the reply (default 5)"
+        )
+
+    a = sub.add_parser("ack", help="acknowledge an incident ('ik kom')")
+    a.add_argument("incident", help="incident id, e.g. 20261128-0007")
+    person_args(a)
+
+    r = sub.add_parser("resolve", help="resolve an incident with its registration")
+    r.add_argument("incident", help="incident id")
+    person_args(r)
+    r.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        default=[],
+        choices=[t.value for t in AggressionType],
+        help="type of aggression (repeatable)",
+    )
+    r.add_argument("--severity", choices=[s.value for s in Severity], help="severity")
+    r.add_argument("--police", action="store_true", help="the police were called")
+    r.add_argument("--pv", help="proces-verbaal number (implies --police)")
+    r.add_argument("--weapon", action="store_true", help="a weapon was involved")
+    r.add_argument(
+        "--sanction", action="append", default=[], choices=[x.value for x in Sanction], help="repeatable"
+    )
+    r.add_argument(
+        "--aftercare", action="append", default=[], choices=[x.value for x in Aftercare], help="repeatable"
+    )
+    r.add_argument("--occupational-accident", action="store_true", help="declared as arbeidsongeval")
+    r.add_argument("--staff-member", help="staff member involved (optional)")
+    r.add_argument("--false-alarm", action="store_true", help="pressed by mistake / no incident")
+    r.add_argument("--note", required=True, help="what happened (free text)")
+
+    pr = sub.add_parser("presence", help="mark yourself present or absent")
+    pr.add_argument("state", choices=["present", "absent"])
+    person_args(pr)
+
+    t = sub.add_parser("test", help="button test campaigns (facilities)")
+    tsub = t.add_subparsers(dest="test_command", required=True, metavar="ACTION")
+    ts = tsub.add_parser("start", help="put units in test mode")
+    person_args(ts)
+    scope = ts.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--unit", help="one unit")
+    scope.add_argument("--room", help="every unit in a room")
+    scope.add_argument("--team", help="every unit in a team's rooms")
+    scope.add_argument("--all", action="store_true", help="every unit of the site")
+    ts.add_argument(
+        "--minutes", type=float, default=15, help="test mode expires after this long (default 15)"
+    )
+    tp = tsub.add_parser("stop", help="end the newest (or the given) test campaign")
+    person_args(tp)
+    tp.add_argument("--campaign", help="campaign id (default: the newest running one)")
+
+    sub.add_parser(
+        "tui", help="the interactive console (Textual); `alarm-console tui --help`", add_help=False
+    )
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "tui":
+        return _tui(args_list[1:])
+    args = _parser().parse_args(args_list)
+    match args.command:
+        case "serve":
+            return _serve(args)
+        case "incidents":
+            return _incidents(args)
+        case "units":
+            return _units(args)
+        case "ack" | "resolve" | "presence" | "test":
+            return _person_command(args)
+    return 2
+
+
+def _tui(argv: list[str]) -> int:
+    try:
+        from console import tui  # the colleague's package; imported only when asked for
+    except ImportError as exc:
+        print(f"the console TUI is not installed in this build ({exc})", file=sys.stderr)
+        return 2
+    run = getattr(tui, "main", None)
+    if run is None:
+        print("the console TUI is not installed in this build (console.tui.main missing)", file=sys.stderr)
+        return 2
+    return int(run(argv))
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from console.config import ServiceConfig
+    from console.service import ConsoleService
+    from inventory.load import InventoryError, load_site
+    from wire.link import BrokerCredentials, load_json_model
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        site = load_site(args.site)
+    except InventoryError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    creds_path = args.broker_dir / "console.json"
+    if not creds_path.exists():
+        print(
+            f"{creds_path}: missing; run `alarm-broker render --site {args.site} --out {args.broker_dir}` "
+            "or give --broker-dir",
+            file=sys.stderr,
+        )
+        return 2
+    creds = load_json_model(BrokerCredentials, creds_path)
+    cfg = ServiceConfig(
+        site_path=args.site, db_path=args.db, broker_dir=args.broker_dir, batch_max=args.batch_max
+    )
+    svc = ConsoleService(cfg, site, creds)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("console").info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    svc.start()
+    failed = False
+    while not stop.wait(0.5):
+        if svc.wait(0):  # the writer ended on its own: a fatal error
+            failed = True
+            break
+    svc.stop()
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- store views
+
+
+def _open_store(db: Path) -> Any:
+    from console.store import Store
+
+    try:
+        return Store(db, readonly=True)
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from None
+
+
+def _incidents(args: argparse.Namespace) -> int:
+    store = _open_store(args.db)
+    rows = store.incidents(open_only=args.open)
+    if args.json:
+        for r in rows:
+            r = dict(r)
+            r["registration"] = json.loads(r["registration"]) if r["registration"] else None
+            r["state"] = json.loads(r["state"])
+            print(json.dumps(r, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no incidents" + (" open" if args.open else ""))
+        return 0
+    print(f"{'incident':<15} {'status':<13} {'lvl':>3} {'presses':>7}  {'room':<16} {'pressed (UTC)':<20} by")
+    for r in rows:
+        by = r["resolved_by"] or r["acknowledged_by"] or ""
+        print(
+            f"{r['incident_id']:<15} {r['status']:<13} {r['level']:>3} {r['presses']:>7}  "
+            f"{r['room_id']:<16} {r['pressed_at'][:19]:<20} {by}"
+        )
+    return 0
+
+
+def _units(args: argparse.Namespace) -> int:
+    store = _open_store(args.db)
+    rows = store.units()
+    if args.json:
+        for r in rows:
+            r = dict(r)
+            r["faults"] = json.loads(r["faults"])
+            r["health"] = json.loads(r["health"])
+            print(json.dumps(r, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no units recorded yet")
+        return 0
+    print(f"{'unit':<16} {'state':<8} {'since (UTC)':<20} faults")
+    for r in rows:
+        state = {None: "unknown", 0: "offline", 1: "online"}.get(r["online"], "?")
+        faults = ", ".join(json.loads(r["faults"])) or "-"
+        print(f"{r['unit_id']:<16} {state:<8} {(r['since'] or '')[:19]:<20} {faults}")
+    return 0
+
+
+# --------------------------------------------------------------------------- person commands
+
+
+def _person_command(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from console.remote import load_person, send
+
+    cfg = load_person(args.broker_dir, args.person)
+    base: dict[str, Any] = {"cmd_id": new_id(), "person_id": args.person, "issued_at": utcnow()}
+    cmd: AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd
+    try:
+        match args.command:
+            case "ack":
+                cmd = AckCmd(incident_id=args.incident, **base)
+            case "resolve":
+                reg = Registration(
+                    false_alarm=args.false_alarm,
+                    aggression_types=tuple(AggressionType(t) for t in args.types),
+                    severity=Severity(args.severity) if args.severity else None,
+                    weapon=args.weapon,
+                    police_called=args.police or bool(args.pv),
+                    pv_number=args.pv,
+                    sanctions=tuple(Sanction(x) for x in args.sanction),
+                    aftercare=tuple(Aftercare(x) for x in args.aftercare),
+                    occupational_accident=args.occupational_accident,
+                    staff_member=args.staff_member,
+                    note=args.note,
+                )
+                cmd = ResolveCmd(incident_id=args.incident, registration=reg, **base)
+            case "presence":
+                cmd = PresenceCmd(present=args.state == "present", **base)
+            case _ if args.test_command == "start":
+                if args.all:
+                    scope, target = TestScope.SITE, None
+                elif args.unit:
+                    scope, target = TestScope.UNIT, args.unit
+                elif args.room:
+                    scope, target = TestScope.ROOM, args.room
+                else:
+                    scope, target = TestScope.TEAM, args.team
+                cmd = TestStartCmd(scope=scope, target=target, minutes=args.minutes, **base)
+            case _:
+                cmd = TestStopCmd(campaign_id=args.campaign, **base)
+    except ValidationError as exc:
+        msgs = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        print(f"invalid command: {msgs}", file=sys.stderr)
+        return 2
+    reply = send(cfg, cmd, args.timeout)
+    if reply is None:
+        print(
+            f"no reply from the console within {args.timeout:g} s: is `alarm-console serve` running "
+            "and the broker reachable?",
+            file=sys.stderr,
+        )
+        return 3
+    _print_reply(reply)
+    return 0 if reply.ok else 1
+
+
+def _print_reply(reply: CommandReply) -> None:
+    what = reply.incident_id or reply.campaign_id or ""
+    if reply.ok:
+        print(f"ok {what} {reply.reason}".replace("  ", " ").strip())
+    else:
+        print(f"rejected ({reply.code}) {what}: {reply.reason}", file=sys.stderr)

@@ -1,0 +1,422 @@
+"""The console service shell: MQTT in, group commit, effects out, timers.
+
+Pipeline:
+
+    paho network thread --(Raw)--> inbox queue --> writer thread:
+        drain up to batch_max messages
+        -> validate (console.ingest) -> dedupe by event_id -> world.step (pure cores)
+        -> Tick at `now` (timers) -> ONE SQLite transaction (facts, received events,
+           projections, notification outbox) -> commit (fsync)
+        -> only then: receipts, unit commands, replies, retained state, notifications
+
+The writer thread is the only one that touches the state and the database. It
+sleeps until the next message or the cores' next due time. Notification channels
+run in their own threads (console.notify); their confirmations come back through
+the inbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from console import world as core
+from console.config import ServiceConfig
+from console.directory import Directory
+from console.engine import (
+    ClearIncident,
+    Notify,
+    Page,
+    PublishIncident,
+    PublishPresence,
+    Record,
+    Reply,
+    SendReceipt,
+    UnitEventIn,
+    UnitFeedback,
+    UnitTestMode,
+)
+from console.facts import Fact
+from console.ingest import Ignored, Raw, Rejected, classify
+from console.notify import Dispatcher, MqttChannel, Outgoing, render
+from console.sdnotify import SystemdNotifier
+from console.store import Batch, OutboxRow, Store, unit_row
+from console.supervision import FaultIn, PublishHealth, SupEffect
+from console.texts import text
+from inventory.model import Site
+from wire.link import BrokerCredentials, Link
+from wire.messages import (
+    CommandReply,
+    ConsoleStatus,
+    Feedback,
+    FeedbackCmd,
+    IncidentStatus,
+    LinkState,
+    PageCmd,
+    PresenceState,
+    Receipt,
+    TestModeCmd,
+    encode,
+    new_id,
+    utcnow,
+)
+from wire.topics import Topics, UnitChannel
+
+log = logging.getLogger("console")
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    item: Outgoing
+
+
+@dataclass(frozen=True)
+class _Up:
+    """The link (re)connected: republish the retained truth."""
+
+
+_STOP = object()
+
+
+class _RejectLog:
+    """Log refused messages with their reason without flooding: 5 per reason per 10 s, then a count."""
+
+    def __init__(self) -> None:
+        self.total: Counter[str] = Counter()
+        self._window: Counter[str] = Counter()
+        self._since = time.monotonic()
+
+    def add(self, r: Rejected) -> None:
+        self.total[r.reason] += 1
+        now = time.monotonic()
+        if now - self._since > 10:
+            for reason, n in self._window.items():
+                if n > 5:
+                    log.warning("refused %d more message(s) for %s in the last 10 s", n - 5, reason)
+            self._window.clear()
+            self._since = now
+        self._window[r.reason] += 1
+        if self._window[r.reason] <= 5:
+            log.warning("refused message (%s): %s", r.reason, r.detail)
+
+
+class ConsoleService:
+    """Runs the console: construct, `start()`, later `stop()`."""
+
+    def __init__(self, cfg: ServiceConfig, site: Site, creds: BrokerCredentials) -> None:
+        self.cfg = cfg
+        self.site = site
+        self.dir = Directory(site)
+        self.topics = Topics(site.site.id)
+        self.store = Store(cfg.db_path)
+        self.systemd = SystemdNotifier()
+        self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.rejects = _RejectLog()
+        self.started_at = utcnow()
+        self._stopped = threading.Event()
+        self._first_up = True
+        self.world: core.World
+        will = (self.topics.console_status(), encode(ConsoleStatus(state=LinkState.OFFLINE, version=VERSION)))
+        self.link = Link(creds, client_id="console", will=will, on_up=lambda: self.inbox.put(_Up()))
+        for ch in (UnitChannel.EVENT, UnitChannel.STATUS, UnitChannel.HEARTBEAT):
+            self.link.subscribe_raw(self.topics.all_units(ch), self._on_message)
+        self.link.subscribe_raw(self.topics.all_person_cmds(), self._on_message)
+        self.dispatcher = Dispatcher(
+            [MqttChannel(self.link, self.topics)], lambda item: self.inbox.put(_Delivered(item))
+        )
+        self._writer = threading.Thread(target=self._run, name="writer", daemon=True)
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self) -> None:
+        """Rebuild the state from the log, connect, resume escalations, start the writer."""
+        t0 = time.monotonic()
+        facts = list(self.store.facts())
+        self.world = core.rebuild(self.site, facts, self.started_at, self.cfg.engine, self.cfg.supervision)
+        open_n = sum(
+            1 for i in self.world.engine.incidents.values() if i.status is not IncidentStatus.RESOLVED
+        )
+        log.info(
+            "rebuilt state from %d logged facts in %.2f s: %d open incident(s)",
+            len(facts),
+            time.monotonic() - t0,
+            open_n,
+        )
+        self.dispatcher.start()
+        pending = self.store.undelivered()
+        if pending:
+            log.warning("re-sending %d notification(s) not confirmed before the last stop", len(pending))
+        for row in pending:
+            self.dispatcher.submit(
+                Outgoing(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
+            )
+        self.link.start()
+        self._writer.start()
+        self.systemd.ready()
+        log.info("console service started for site %s (db %s)", self.site.site.id, self.cfg.db_path)
+
+    def stop(self) -> None:
+        """Finish the queued work, publish 'offline' and disconnect."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.systemd.stopping()
+        self.inbox.put(_STOP)
+        self._writer.join(10)
+        self.dispatcher.stop()
+        offline = encode(ConsoleStatus(state=LinkState.OFFLINE, at=utcnow(), version=VERSION))
+        self.link.stop(last_words=(self.topics.console_status(), offline))
+        self.store.close()
+        log.info("console service stopped; refused messages: %s", dict(self.rejects.total) or "none")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the writer ends (it only ends on stop or a fatal error)."""
+        self._writer.join(timeout)
+        return not self._writer.is_alive()
+
+    # -- network thread ----------------------------------------------------------------
+    def _on_message(self, msg: object) -> None:
+        m = msg  # paho MQTTMessage; keep the network thread to one queue put
+        self.inbox.put(Raw(m.topic, bytes(m.payload), bool(m.retain)))  # type: ignore[attr-defined]
+
+    # -- writer thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                timeout = self._sleep_for()
+                try:
+                    first = self.inbox.get(timeout=timeout)
+                except queue.Empty:
+                    first = None
+                items: list[object] = [] if first is None else [first]
+                while len(items) < self.cfg.batch_max:
+                    try:
+                        items.append(self.inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = any(i is _STOP for i in items)
+                self._process([i for i in items if i is not _STOP])
+                self.systemd.watchdog()
+                if stop:
+                    return
+        except Exception:
+            log.critical(
+                "writer thread failed; exiting so the supervisor restarts the service", exc_info=True
+            )
+            self._stopped.set()
+
+    def _sleep_for(self) -> float:
+        due = core.next_due(self.world)
+        cap = self.systemd.ping_interval() or 5.0
+        if due is None:
+            return cap
+        return max(0.0, min(cap, (due - utcnow()).total_seconds()))
+
+    def _process(self, items: list[object]) -> None:
+        now = utcnow()
+        batch = Batch()
+        effects: list[SupEffect] = []
+        seen: dict[uuid.UUID, str | None] = {}
+        up = False
+        w = self.world
+        for item in items:
+            if isinstance(item, _Delivered):
+                d = item.item
+                batch.delivered.append((now.isoformat(), str(d.notification_id), d.channel))
+                continue
+            if isinstance(item, _Up):
+                up = True
+                continue
+            assert isinstance(item, Raw)
+            res = classify(self.dir, self.topics, item)
+            if isinstance(res, Ignored):
+                continue
+            if isinstance(res, Rejected):
+                self.rejects.add(res)
+                batch.rejects[res.reason] = batch.rejects.get(res.reason, 0) + 1
+                if res.reply_to is not None:
+                    pid, cid = res.reply_to
+                    code = "not_authorised" if res.reason == "unknown_person" else "invalid"
+                    effects.append(Reply(pid, cid, False, code, f"reply_{code}", {"what": res.detail[:120]}))
+                continue
+            if isinstance(res, UnitEventIn | FaultIn):
+                ev = res.event
+                if ev.event_id in seen:
+                    effects.append(SendReceipt(ev.unit_id, ev.event_id, seen[ev.event_id], duplicate=True))
+                    continue
+                dup, incident_id = self.store.received(ev.event_id)
+                if dup:
+                    effects.append(SendReceipt(ev.unit_id, ev.event_id, incident_id, duplicate=True))
+                    continue
+                w, effs = core.step(w, res, now)
+                incident_id = next((e.incident_id for e in effs if isinstance(e, SendReceipt)), None)
+                seen[ev.event_id] = incident_id
+                batch.received.append(
+                    (str(ev.event_id), ev.unit_id, ev.kind.value, now.isoformat(), incident_id, item.payload)
+                )
+                effects += effs
+                continue
+            w, effs = core.step(w, res, now)
+            effects += effs
+        w, effs = core.step(w, core.Tick(), now)
+        effects += effs
+        self.world = w
+        self._fill_batch(batch, effects, now)
+        self.store.commit(batch, now)
+        # ---- committed: from here on the outside world may hear about it ----
+        self._execute(effects, now)
+        for row in batch.outbox:
+            self.dispatcher.submit(
+                Outgoing(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
+            )
+        if up:
+            self._republish(now)
+
+    def _fill_batch(self, batch: Batch, effects: list[SupEffect], now: datetime) -> None:
+        w = self.world
+        touched_units: set[str] = set()
+        for e in effects:
+            if isinstance(e, Record):
+                f: Fact = e.fact
+                batch.facts.append(f)
+                iid = getattr(f, "incident_id", None)
+                if iid is not None and iid in w.engine.incidents:
+                    batch.incidents[iid] = w.engine.incidents[iid]
+                uid = getattr(f, "unit_id", None)
+                if uid is not None and uid in w.units.units:
+                    touched_units.add(uid)
+            elif isinstance(e, PublishHealth):
+                touched_units.add(e.unit_id)
+            elif isinstance(e, Notify):
+                n = e.notice
+                inc = w.engine.incidents.get(n.incident_id) if n.incident_id else None
+                for pid, nid in zip(n.person_ids, n.notification_ids, strict=True):
+                    payload = encode(render(self.dir, n, pid, nid, inc))
+                    for o in self.dispatcher.outgoing(nid, pid, payload):
+                        batch.outbox.append(OutboxRow(nid, o.channel, pid, o.address, payload, now))
+        for uid in touched_units:
+            batch.units[uid] = unit_row(w.units, uid)
+
+    # -- effects (after the commit) ---------------------------------------------------
+    def _execute(self, effects: list[SupEffect], now: datetime) -> None:
+        t = self.topics
+        pub = self.link.publish
+        incidents: dict[str, None] = {}
+        health: dict[str, None] = {}
+        for e in effects:
+            match e:
+                case SendReceipt():
+                    r = Receipt(
+                        event_id=e.event_id,
+                        unit_id=e.unit_id,
+                        incident_id=e.incident_id,
+                        stored_at=now,
+                        duplicate=e.duplicate,
+                    )
+                    pub(t.unit_receipt(e.unit_id), encode(r), qos=1)
+                case UnitFeedback():
+                    fb = FeedbackCmd(
+                        cmd_id=new_id(),
+                        unit_id=e.unit_id,
+                        issued_at=now,
+                        incident_id=e.incident_id,
+                        feedback=e.feedback,
+                    )
+                    pub(t.unit_cmd(e.unit_id), encode(fb), qos=1)
+                case UnitTestMode():
+                    tm = TestModeCmd(
+                        cmd_id=new_id(),
+                        unit_id=e.unit_id,
+                        issued_at=now,
+                        on=e.on,
+                        until=e.until,
+                        campaign_id=e.campaign_id,
+                        by=e.by,
+                    )
+                    pub(t.unit_cmd(e.unit_id), encode(tm), qos=1)
+                case Page():
+                    pc = PageCmd(
+                        cmd_id=new_id(),
+                        unit_id=e.unit_id,
+                        issued_at=now,
+                        incident_id=e.incident_id,
+                        level=min(e.level, 20),
+                    )
+                    pub(t.unit_cmd(e.unit_id), encode(pc), qos=1)
+                case Reply():
+                    self._reply(e)
+                case PublishIncident():
+                    incidents[e.incident_id] = None
+                case ClearIncident():
+                    incidents.pop(e.incident_id, None)
+                    pub(t.incident(e.incident_id), b"", qos=1, retain=True)
+                case PublishPresence():
+                    self._publish_presence(e.person_id, now, "manual")
+                case PublishHealth():
+                    health[e.unit_id] = None
+                case Notify() | Record():
+                    pass
+        for iid in incidents:
+            inc = self.world.engine.incidents.get(iid)
+            if inc is not None:
+                pub(t.incident(iid), encode(inc.to_wire()), qos=1, retain=True)
+        for uid in health:
+            pub(t.unitstate(uid), encode(self.world.units.health(uid)), qos=1, retain=True)
+
+    def _reply(self, e: Reply) -> None:
+        lang = (
+            self.site.language_of(e.person_id) if e.person_id in self.dir.people else self.site.site.language
+        )
+        try:
+            reason = text(e.text_key, lang, **e.values)
+        except (KeyError, IndexError):
+            reason = e.code
+        msg = CommandReply(
+            cmd_id=e.cmd_id,
+            ok=e.ok,
+            code=e.code,
+            reason=reason[:200],
+            incident_id=e.incident_id,
+            campaign_id=e.campaign_id,
+        )
+        if not e.ok:
+            log.warning("rejected command %s of %s: %s (%s)", e.cmd_id, e.person_id, e.code, reason)
+        self.link.publish(self.topics.person_reply(e.person_id), encode(msg), qos=1)
+
+    def _publish_presence(self, person_id: str, now: datetime, reason: str) -> None:
+        present = person_id not in self.world.engine.absent
+        st = PresenceState(person_id=person_id, present=present, reason=reason, at=now)
+        self.link.publish(self.topics.presence(person_id), encode(st), qos=1, retain=True)
+
+    def _republish(self, now: datetime) -> None:
+        """After (re)connecting: console online, every incident, unit and presence state."""
+        t = self.topics
+        pub = self.link.publish
+        pub(
+            t.console_status(),
+            encode(ConsoleStatus(state=LinkState.ONLINE, at=now, version=VERSION)),
+            qos=1,
+            retain=True,
+        )
+        w = self.world
+        for inc in w.engine.incidents.values():
+            pub(t.incident(inc.id), encode(inc.to_wire()), qos=1, retain=True)
+            if self._first_up and inc.status is not IncidentStatus.RESOLVED:
+                fb = Feedback.ACKNOWLEDGED if inc.status is IncidentStatus.ACKNOWLEDGED else Feedback.STORED
+                cmd = FeedbackCmd(
+                    cmd_id=new_id(), unit_id=inc.unit_id, issued_at=now, incident_id=inc.id, feedback=fb
+                )
+                pub(t.unit_cmd(inc.unit_id), encode(cmd), qos=1)
+        for uid in w.units.units:
+            pub(t.unitstate(uid), encode(w.units.health(uid)), qos=1, retain=True)
+        for pid in self.dir.people:
+            self._publish_presence(pid, now, "manual" if pid in w.engine.absent else "default")
+        self._first_up = False
+        log.info("published console status and retained state (%d incidents)", len(w.engine.incidents))

@@ -1,0 +1,230 @@
+"""Run `alarm-console serve` as a real subprocess (broker/e2e tests, the benchmark).
+
+Also holds FAST_SITE: a small site whose escalation runs in seconds (levels at
+0 / 1 / 2 s, repeat every 5 s) and whose units beat every second, so the real
+service can be exercised end to end without waiting minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FAST_SITE = """
+[site]
+id = "fast"
+name = "Testsite"
+timezone = "Europe/Brussels"
+language = "nl"
+
+[[teams]]
+id = "sociale-dienst"
+name = "Sociale dienst"
+leads = ["an"]
+deputies = ["dirk"]
+[teams.escalation]
+repeat_every_s = 5
+remind_unresolved_after_s = 60
+[[teams.escalation.levels]]
+after_s = 0
+notify = ["team_leads"]
+[[teams.escalation.levels]]
+after_s = 1
+notify = ["team_deputies"]
+[[teams.escalation.levels]]
+after_s = 2
+notify = ["all_leads", "reception", "prevention"]
+call_101 = true
+
+[[teams]]
+id = "onthaal"
+name = "Onthaal"
+leads = ["chris"]
+deputies = ["bart"]
+[teams.escalation]
+repeat_every_s = 5
+remind_unresolved_after_s = 60
+[[teams.escalation.levels]]
+after_s = 0
+notify = ["team_leads"]
+[[teams.escalation.levels]]
+after_s = 1
+notify = ["team_deputies"]
+[[teams.escalation.levels]]
+after_s = 2
+notify = ["all_leads", "reception", "prevention"]
+call_101 = true
+
+[[rooms]]
+id = "spreekkamer-1"
+label = "Spreekkamer 1"
+label_en = "Interview room 1"
+kind = "spreekkamer"
+team = "sociale-dienst"
+floor = "1e verdieping"
+
+[[rooms]]
+id = "balie-1"
+label = "Balie 1"
+label_en = "Counter 1"
+kind = "balie"
+team = "onthaal"
+floor = "gelijkvloers"
+waiting_room = "wachtzaal"
+
+[[rooms]]
+id = "wachtzaal"
+label = "Wachtzaal"
+label_en = "Waiting room"
+kind = "wachtzaal"
+team = "onthaal"
+
+[[rooms]]
+id = "bureau"
+label = "Bureau teamverantwoordelijken"
+kind = "bureau"
+team = "sociale-dienst"
+
+[[units]]
+id = "spreekkamer-1"
+room = "spreekkamer-1"
+heartbeat_s = 1
+buttons = [{ id = "knop", contact = "dual", pin = 5, nc_pin = 6 }]
+
+[[units]]
+id = "balie-1"
+room = "balie-1"
+heartbeat_s = 1
+buttons = [{ id = "knop", contact = "no", pin = 5 }, { id = "voet", contact = "no", pin = 13 }]
+
+[[units]]
+id = "wachtzaal"
+room = "wachtzaal"
+heartbeat_s = 1
+buttons = [{ id = "knop", contact = "no", pin = 5 }]
+
+[[units]]
+id = "pager-an"
+room = "bureau"
+role = "lead"
+person = "an"
+heartbeat_s = 1
+buttons = [{ id = "ik-kom", contact = "no", pin = 5 }]
+
+[[people]]
+id = "an"
+name = "An Peeters"
+roles = ["lead"]
+
+[[people]]
+id = "bart"
+name = "Bart Janssens"
+roles = ["lead", "deputy"]
+
+[[people]]
+id = "chris"
+name = "Chris Claes"
+roles = ["lead"]
+
+[[people]]
+id = "dirk"
+name = "Dirk Maes"
+roles = ["deputy", "prevention"]
+
+[[people]]
+id = "els"
+name = "Els Wouters"
+roles = ["reception"]
+
+[[people]]
+id = "fien"
+name = "Fien Vermeulen"
+roles = ["facilities"]
+language = "en"
+
+[[people]]
+id = "gert"
+name = "Gert Smets"
+roles = ["facilities"]
+"""
+
+
+def _exe() -> list[str]:
+    script = Path(sys.executable).parent / "alarm-console"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "console.cli"]
+
+
+class ServiceProcess:
+    """`alarm-console serve` in its own process group; start, SIGKILL, SIGTERM, restart."""
+
+    def __init__(self, site_file: Path, db: Path, broker_dir: Path, log_path: Path) -> None:
+        self.site_file = site_file
+        self.db = db
+        self.broker_dir = broker_dir
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def start(self, extra: list[str] | None = None) -> None:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = self.log_path.open("ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [
+                *_exe(),
+                "serve",
+                "--site",
+                str(self.site_file),
+                "--db",
+                str(self.db),
+                "--broker-dir",
+                str(self.broker_dir),
+                *(extra or []),
+            ],
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
+        log.close()
+
+    def log(self) -> str:
+        """Everything this run (since the last start) logged."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as f:
+            f.seek(self._log_offset)
+            return f.read().decode(errors="replace")
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Until the service has connected and published its retained state."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "published console status" in self.log():
+                return
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"alarm-console serve exited with {self.proc.returncode}:\n{self.log()}")
+            time.sleep(0.02)
+        raise TimeoutError(f"alarm-console serve not ready within {timeout} s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL (a crash, a power cut of the process)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def terminate(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
