@@ -1,0 +1,200 @@
+"""MQTT glue of the console: subscribe as one person, parse, hand events over, send commands.
+
+Callbacks run in paho's thread; they only parse and call `sink(event)`, which must be
+thread-safe (the app posts a Textual message). Nothing here touches widgets.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from wire.link import BrokerCredentials, Link
+from wire.messages import (
+    AckCmd,
+    CommandReply,
+    ConsoleStatus,
+    ContractError,
+    IncidentState,
+    IncidentTimeline,
+    Notification,
+    PresenceCmd,
+    PresenceState,
+    Registration,
+    ResolveCmd,
+    TestScope,
+    TestStartCmd,
+    TestStopCmd,
+    UnitHealth,
+    encode,
+    new_id,
+    parse,
+    utcnow,
+)
+from wire.topics import Topics
+
+log = logging.getLogger(__name__)
+
+Payload = (
+    IncidentState
+    | IncidentTimeline
+    | UnitHealth
+    | PresenceState
+    | ConsoleStatus
+    | Notification
+    | CommandReply
+)
+
+
+@dataclass(frozen=True)
+class Got:
+    """A valid message arrived."""
+
+    msg: Payload
+
+
+@dataclass(frozen=True)
+class Cleared:
+    """An empty retained payload: `kind` ('incident', 'timeline', ...) `ident` was cleared."""
+
+    kind: str
+    ident: str
+
+
+@dataclass(frozen=True)
+class Up:
+    """Connected and subscribed: retained state is being (re)delivered."""
+
+
+@dataclass(frozen=True)
+class Down:
+    """The broker connection is lost (Link reconnects by itself)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Bad:
+    """A payload broke the wire contract; shown and logged, never fatal."""
+
+    topic: str
+    error: str
+
+
+BusEvent = Got | Cleared | Up | Down | Bad
+
+
+class Bus:
+    """One person's connection: the topics a console reads, and the commands it sends."""
+
+    def __init__(
+        self,
+        creds: BrokerCredentials,
+        person_id: str,
+        sink: Callable[[BusEvent], None],
+        *,
+        client_id: str | None = None,
+    ) -> None:
+        self.person_id = person_id
+        self.topics = Topics(creds.site_id)
+        self._sink = sink
+        # A unique client id: the same person may run consoles on several PCs at once.
+        # Clean session: the retained state is the truth, resynced on every connect.
+        self.link = Link(
+            creds,
+            client_id=client_id or f"{creds.username}-tui-{uuid.uuid4().hex[:8]}",
+            clean_session=True,
+            on_up=lambda: sink(Up()),
+            on_down=lambda reason: sink(Down(reason)),
+        )
+        t = self.topics
+        self._retained(t.all_incidents(), "incident", IncidentState)
+        self._retained(t.all_timelines(), "timeline", IncidentTimeline)
+        self._retained(t.all_unitstates(), "unitstate", UnitHealth)
+        self._retained(t.all_presence(), "presence", PresenceState)
+        self.link.subscribe(t.console_status(), self._on_console)
+        self.link.subscribe(t.person_notify(person_id), self._typed(Notification))
+        self.link.subscribe(t.person_reply(person_id), self._typed(CommandReply))
+
+    # -- receiving ---------------------------------------------------------------
+    def _retained(self, topic_filter: str, kind: str, model: type[Payload]) -> None:
+        def handle(topic: str, payload: bytes) -> None:
+            ident = self.topics.parse_tail(topic, kind)
+            if ident is None:
+                return
+            if not payload:
+                self._sink(Cleared(kind, ident))
+                return
+            self._parse(topic, payload, model)
+
+        self.link.subscribe(topic_filter, handle)
+
+    def _on_console(self, topic: str, payload: bytes) -> None:
+        if not payload:
+            self._sink(Cleared("console", ""))
+            return
+        self._parse(topic, payload, ConsoleStatus)
+
+    def _typed(self, model: type[Payload]) -> Callable[[str, bytes], None]:
+        return lambda topic, payload: self._parse(topic, payload, model)
+
+    def _parse(self, topic: str, payload: bytes, model: type[Payload]) -> None:
+        try:
+            msg = parse(model, payload)
+        except ContractError as exc:
+            log.warning("ignored invalid message on %s: %s", topic, exc)
+            self._sink(Bad(topic, str(exc)))
+            return
+        self._sink(Got(msg))
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        self.link.start()
+
+    def stop(self) -> None:
+        self.link.stop(timeout=1.0)
+
+    @property
+    def connected(self) -> bool:
+        return self.link.connected.is_set()
+
+    # -- commands ----------------------------------------------------------------
+    def _send(self, cmd: BaseModel) -> None:
+        self.link.publish(self.topics.person_cmd(self.person_id), encode(cmd), qos=1)
+
+    def _head(self) -> dict[str, object]:
+        return {"cmd_id": new_id(), "person_id": self.person_id, "issued_at": utcnow()}
+
+    def ack(self, incident_id: str) -> uuid.UUID:
+        """'Ik kom' for one incident; returns the command id (to match the reply)."""
+        cmd = AckCmd.model_validate({**self._head(), "incident_id": incident_id})
+        self._send(cmd)
+        return cmd.cmd_id
+
+    def resolve(self, incident_id: str, registration: Registration) -> uuid.UUID:
+        cmd = ResolveCmd.model_validate(
+            {**self._head(), "incident_id": incident_id, "registration": registration}
+        )
+        self._send(cmd)
+        return cmd.cmd_id
+
+    def presence(self, present: bool) -> uuid.UUID:
+        cmd = PresenceCmd.model_validate({**self._head(), "present": present})
+        self._send(cmd)
+        return cmd.cmd_id
+
+    def test_start(self, scope: TestScope, target: str | None, minutes: float) -> uuid.UUID:
+        cmd = TestStartCmd.model_validate(
+            {**self._head(), "scope": scope, "target": target, "minutes": minutes}
+        )
+        self._send(cmd)
+        return cmd.cmd_id
+
+    def test_stop(self, campaign_id: str | None) -> uuid.UUID:
+        cmd = TestStopCmd.model_validate({**self._head(), "campaign_id": campaign_id})
+        self._send(cmd)
+        return cmd.cmd_id
