@@ -1,0 +1,91 @@
+"""Chat, push and SMS gateways through Apprise (teams://, ntfy://, json://, ...)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from urllib.parse import quote
+
+import apprise
+
+from console.fanout.channels import PermanentError, TransientError
+from console.fanout.secrets import install_log_redaction, redact, resolve_secret
+from console.fanout.texts import ALARM_REASONS, render
+from inventory.model import AppriseTarget, ChannelKind, Person, Site
+from wire.messages import Notification, NotifyReason
+
+_DONE_MEMORY = 2000
+"""How many (notification, person) pairs remember which of their targets already got it."""
+
+
+def target_url(target: AppriseTarget) -> str:
+    """The target's URL with `{secret}` filled in from its reference (URL-quoted), read now."""
+    if target.secret is None:
+        return target.url
+    return target.url.replace("{secret}", quote(resolve_secret(target.secret), safe=""))
+
+
+def _scheme(url: str) -> str:
+    return url.split("://", 1)[0] if "://" in url else "?"
+
+
+class AppriseChannel:
+    """Sends each notification to every Apprise target of the person.
+
+    With several targets, a retry only goes to the targets that have not taken the
+    message yet. A fresh `Apprise` object is made per send, so a secret is held no
+    longer than the send.
+    """
+
+    kind = ChannelKind.APPRISE
+    name = ChannelKind.APPRISE.value
+    attempt_timeout_s = 20.0  # Apprise's own defaults: 4 s connect + 4 s read per request
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self._done: OrderedDict[tuple[str, str], set[int]] = OrderedDict()
+        self._lock = threading.Lock()
+        install_log_redaction(apprise.LOGGER_NAME)
+
+    def applies(self, notification: Notification, person: Person) -> bool:
+        return bool(person.apprise)
+
+    def _notify_type(self, n: Notification) -> str:
+        if n.reason in ALARM_REASONS:
+            return str(apprise.NotifyType.FAILURE.value)
+        if n.reason is NotifyReason.FAULT:
+            return str(apprise.NotifyType.WARNING.value)
+        return str(apprise.NotifyType.INFO.value)
+
+    def send(self, notification: Notification, person: Person) -> None:
+        key = (str(notification.notification_id), person.id)
+        with self._lock:
+            done = set(self._done.get(key, set()))
+        r = render(self.site, notification, person)
+        failed: list[str] = []
+        for i, target in enumerate(person.apprise):
+            if i in done:
+                continue
+            label = f"target {i + 1} ({_scheme(target.url)})"
+            asset = apprise.AppriseAsset(app_id="stilalarm", app_desc="stilalarm")
+            obj = apprise.Apprise(asset=asset)
+            if not obj.add(target_url(target)):
+                raise PermanentError(f"{label}: Apprise does not accept this URL")
+            try:
+                ok = bool(
+                    obj.notify(title=r.subject, body=r.short, notify_type=self._notify_type(notification))
+                )
+            except Exception as exc:  # a plugin bug must not kill the worker
+                failed.append(f"{label}: {type(exc).__name__}: {redact(str(exc))}")
+                continue
+            if ok:
+                done.add(i)
+            else:
+                failed.append(f"{label}: not delivered")
+        with self._lock:
+            self._done[key] = done
+            self._done.move_to_end(key)
+            while len(self._done) > _DONE_MEMORY:
+                self._done.popitem(last=False)
+        if failed:
+            raise TransientError("; ".join(failed))
