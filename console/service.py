@@ -135,20 +135,25 @@ class ConsoleService:
         self._writer = threading.Thread(target=self._run, name="writer", daemon=True)
 
     # -- lifecycle ----------------------------------------------------------------
-    def start(self) -> None:
-        """Rebuild the state from the log, connect, resume escalations, start the writer."""
+    def load(self) -> None:
+        """Rebuild the state from the event log (the first step of `start`)."""
         t0 = time.monotonic()
         facts = list(self.store.facts())
         self.world = core.rebuild(self.site, facts, self.started_at, self.cfg.engine, self.cfg.supervision)
-        open_n = sum(
-            1 for i in self.world.engine.incidents.values() if i.status is not IncidentStatus.RESOLVED
-        )
+        boot = Batch(units={uid: unit_row(self.world.units, uid) for uid in self.world.units.units})
+        self.store.commit(boot, self.started_at)  # every unit has a projection row from the start
+        incidents = self.world.engine.incidents.values()
+        open_n = sum(1 for i in incidents if i.status is not IncidentStatus.RESOLVED)
         log.info(
             "rebuilt state from %d logged facts in %.2f s: %d open incident(s)",
             len(facts),
             time.monotonic() - t0,
             open_n,
         )
+
+    def start(self) -> None:
+        """Rebuild the state from the log, connect, resume escalations, start the writer."""
+        self.load()
         self.dispatcher.start()
         pending = self.store.undelivered()
         if pending:

@@ -265,7 +265,7 @@ def _transition(tx: _Tx, uid: str, facts: list[Fact], text_key: str, detail: dic
     if not in_window:
         _notice(tx, uid, tx.s.dir.facilities(), text_key, detail)
     now_protected = room_protected(tx.s, room)
-    if was_protected and not now_protected and tx.s.dir.units[uid].role is UnitRole.DESK:
+    if was_protected and not now_protected and not in_window and tx.s.dir.units[uid].role is UnitRole.DESK:
         leads = tx.s.dir.teams[tx.s.dir.rooms[room].team].leads
         _notice(tx, uid, leads, "unprotected", {"room": room})
     tx.effects.append(PublishHealth(uid))

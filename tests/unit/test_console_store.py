@@ -1,0 +1,200 @@
+"""The store and the writer's group commit, in-process (no broker): idempotency, rebuild, order."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from console import world as core
+from console.config import ServiceConfig
+from console.ingest import Raw
+from console.service import ConsoleService, _Delivered
+from console.servicerun import FAST_SITE
+from console.store import Store
+from inventory.load import parse_site
+from wire.link import BrokerCredentials
+from wire.messages import (
+    AckCmd,
+    EventKind,
+    Heartbeat,
+    LinkState,
+    Receipt,
+    UnitEvent,
+    UnitStatus,
+    encode,
+    parse,
+    utcnow,
+)
+from wire.topics import Topics
+
+SITE = parse_site(FAST_SITE)
+T = Topics(SITE.site.id)
+CREDS = BrokerCredentials(site_id="fast", username="console", password="x" * 16, host="127.0.0.1", port=1)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    def __call__(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        self.sent.append((topic, payload))
+
+    def on(self, topic: str) -> list[bytes]:
+        return [p for t, p in self.sent if t == topic]
+
+
+def service(tmp_path: Path) -> tuple[ConsoleService, Recorder]:
+    svc = ConsoleService(ServiceConfig(site_path=Path("x"), db_path=tmp_path / "c.db"), SITE, CREDS)
+    rec = Recorder()
+    svc.link.publish = rec  # type: ignore[method-assign,assignment]
+    svc.load()
+    return svc, rec
+
+
+def alarm(
+    unit: str = "spreekkamer-1", kind: EventKind = EventKind.ALARM, event_id: uuid.UUID | None = None
+) -> Raw:
+    now = utcnow()
+    ev = UnitEvent(
+        event_id=event_id or uuid.uuid4(),
+        unit_id=unit,
+        kind=kind,
+        button_id="knop",
+        seq=1,
+        boot_id=uuid.uuid4(),
+        occurred_at=now,
+        sent_at=now,
+    )
+    return Raw(T.unit_event(unit), encode(ev))
+
+
+def ack(person: str, incident: str) -> Raw:
+    cmd = AckCmd(cmd_id=uuid.uuid4(), person_id=person, issued_at=utcnow(), incident_id=incident)
+    return Raw(T.person_cmd(person), encode(cmd))
+
+
+def test_retransmitted_alarm_makes_one_incident_and_a_duplicate_receipt(tmp_path: Path) -> None:
+    svc, rec = service(tmp_path)
+    first = alarm()
+    svc._process([first, first])  # twice in one batch
+    svc._process([first])  # and again later
+    store = svc.store
+    assert len(store.incidents()) == 1
+    receipts = [parse(Receipt, p) for p in rec.on(T.unit_receipt("spreekkamer-1"))]
+    assert [r.duplicate for r in receipts] == [False, True, True]
+    assert len({r.incident_id for r in receipts}) == 1
+    # and after a restart too: the store remembers
+    svc.store.close()
+    svc2, rec2 = service(tmp_path)
+    svc2._process([first])
+    assert [parse(Receipt, p).duplicate for p in rec2.on(T.unit_receipt("spreekkamer-1"))] == [True]
+    assert len(svc2.store.incidents()) == 1
+
+
+def test_receipts_and_notifications_go_out_only_after_the_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc, rec = service(tmp_path)
+
+    def broken(*_a: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(svc.store, "commit", broken)
+    with pytest.raises(OSError):
+        svc._process([alarm()])
+    assert rec.sent == []  # nothing told to anybody: the unit will retransmit
+
+
+def test_rebuild_from_the_log_equals_the_live_state_and_projections(tmp_path: Path) -> None:
+    svc, _rec = service(tmp_path)
+    boot = uuid.uuid4()
+    status = UnitStatus(
+        unit_id="balie-1", state=LinkState.ONLINE, boot_id=boot, reason="connected", at=utcnow()
+    )
+    svc._process([Raw(T.unit_status("balie-1"), encode(status)), alarm()])
+    inc = svc.store.incidents()[0]["incident_id"]
+    svc._process([alarm("balie-1"), alarm(), ack("an", inc), alarm("wachtzaal", EventKind.TEST)])
+    svc._process(
+        [
+            ack("fien", inc),
+            Raw(
+                T.unit_status("balie-1"),
+                encode(status.model_copy(update={"state": LinkState.OFFLINE, "reason": "lost"})),
+            ),
+        ]
+    )
+    live_incidents = svc.store.incidents()
+    live_units = [{k: v for k, v in r.items() if k != "health"} for r in svc.store.units()]
+
+    facts = list(svc.store.facts())
+    rebuilt = core.rebuild(SITE, facts, svc.started_at)
+    assert rebuilt.comparable() == svc.world.comparable()
+
+    w, history = core.rebuild_with_history(SITE, facts, svc.started_at)
+    svc.store.replace_projections(list(history.values()), w.units)
+    assert sorted(svc.store.incidents(), key=str) == sorted(live_incidents, key=str)
+    assert [{k: v for k, v in r.items() if k != "health"} for r in svc.store.units()] == live_units
+    assert svc.store.rejects() == {}
+
+
+def test_notifications_are_in_the_outbox_until_confirmed(tmp_path: Path) -> None:
+    svc, _rec = service(tmp_path)
+    svc._process([alarm()])
+    (row,) = svc.store.undelivered()
+    assert row.person_id == "an" and row.topic == T.person_notify("an")
+    assert b"ALARM Spreekkamer 1" in row.payload
+    # the dispatcher confirms; the writer records it in its next batch
+    from console.notify import Outgoing
+
+    svc._process(
+        [_Delivered(Outgoing(row.notification_id, row.channel, row.person_id, row.topic, row.payload))]
+    )
+    assert svc.store.undelivered() == []
+
+
+def test_invalid_messages_are_counted_per_reason(tmp_path: Path) -> None:
+    svc, _rec = service(tmp_path)
+    hb = Heartbeat(
+        unit_id="balie-1",
+        boot_id=uuid.uuid4(),
+        seq=1,
+        sent_at=utcnow(),
+        interval_s=1,
+        uptime_s=1,
+        outbox_depth=0,
+        firmware_version="1",
+        test_mode=False,
+    )
+    svc._process(
+        [
+            Raw(T.unit_event("balie-1"), b"{not json"),
+            Raw(T.unit_event("balie-1"), b'{"v": 1, "hello": "world"}'),
+            Raw(T.unit_heartbeat("wachtzaal"), encode(hb)),  # balie-1's heartbeat on wachtzaal's topic
+            Raw(T.unit_event("ghost"), encode(hb)),
+            Raw(T.unit_event("balie-1"), b"x" * 20000),
+            alarm(),
+        ]
+    )
+    assert svc.store.rejects() == {
+        "invalid_json": 1,
+        "invalid_schema": 1,
+        "id_mismatch": 1,
+        "unknown_unit": 1,
+        "oversized": 1,
+    }
+    assert len(svc.store.incidents()) == 1  # the valid alarm in the same batch got through
+
+
+def test_read_only_store_needs_an_existing_database(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="give --db"):
+        Store(tmp_path / "nope.db", readonly=True)
+    Store(tmp_path / "c.db").close()
+    ro = Store(tmp_path / "c.db", readonly=True)
+    assert ro.incidents() == [] and ro.fact_count() == 0
+
+
+def test_started_at_is_utc() -> None:
+    assert utcnow().tzinfo is not None and datetime.now(UTC).tzinfo is UTC
