@@ -86,7 +86,7 @@ class Outbox:
                 raise OutboxError(f"{self.path}: SQLite refused WAL mode ({mode}); use a local file system")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise OutboxError(
                 f"{self.path}: cannot open the outbox ({exc}); check that the state directory is "
                 "writable and the disk is not full"

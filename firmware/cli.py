@@ -1,0 +1,298 @@
+"""`alarm-unit`: the desk-unit firmware (run), local test mode, and a config check.
+
+    alarm-unit run --config /etc/stilalarm/unit.json --state-dir /var/lib/stilalarm [--sim]
+    alarm-unit test-mode on|off [--minutes N] --state-dir DIR
+    alarm-unit check --config unit.json
+
+`run` wires the shared `UnitRuntime` to the real world: gpiozero pins, a
+`wire.link.Link` (paho with its own network thread), one outbox file in the state
+directory, systemd notifications (READY=1 once the outbox and pins are ready,
+WATCHDOG=1 from the event loop while it runs) and SIGTERM/SIGINT for a clean stop
+with the retained "offline (shutdown)" status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from firmware import FIRMWARE_VERSION, gpio, health, localtest
+from firmware.control import ControlError, JsonLines, PinActuator, parse_control
+from firmware.eventloop import LoopScheduler
+from firmware.notify import Notifier, watchdog_interval_s
+from firmware.outbox import Outbox, OutboxError
+from firmware.runtime import Settings, SystemClock, UnitRuntime
+from firmware.sim import LOG_FORMAT, execute_on
+from inventory.derived import UnitConfig
+from wire.link import Link, load_json_model
+
+log = logging.getLogger("alarm-unit")
+
+OUTBOX_FILE = "outbox.sqlite"
+
+
+class _LinkPort:
+    """The runtime's Port on a `wire.link.Link`."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        self.link.publish(topic, payload, qos=qos, retain=retain)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="alarm-unit",
+        description="stilalarm desk-unit firmware: reads the panic buttons, stores every alarm "
+        "durably, sends it to the console over MQTT and resends it until the console confirms it "
+        "stored it; shows discreet feedback on the LED. See docs/FIRMWARE.md.",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run the unit (systemd: Type=notify, WatchdogSec)")
+    r.add_argument("--config", required=True, type=Path, help="unit config (DIR/units/<id>.json from render)")
+    r.add_argument(
+        "--state-dir", required=True, type=Path, help="durable state (the outbox), e.g. /var/lib/stilalarm"
+    )
+    r.add_argument("--sim", action="store_true", help="simulated pins (gpiozero MockFactory)")
+    r.add_argument(
+        "--control-stdin",
+        action="store_true",
+        help="with --sim: read alarm-sim control lines on stdin and print JSON lines on stdout",
+    )
+    r.add_argument("--log-level", default="INFO", help="log level on stderr (default INFO)")
+    t = sub.add_parser("test-mode", help="switch local test mode of the unit running with --state-dir")
+    t.add_argument("state", choices=("on", "off"))
+    t.add_argument("--minutes", type=float, help="duration (default: the unit's test_mode_minutes)")
+    t.add_argument("--state-dir", required=True, type=Path, help="the running unit's --state-dir")
+    t.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the unit to confirm")
+    c = sub.add_parser("check", help="validate a unit config and print a summary")
+    c.add_argument("--config", required=True, type=Path, help="unit config to check")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.cmd == "check":
+        return check(args.config)
+    if args.cmd == "test-mode":
+        return test_mode(args.state_dir, args.state == "on", args.minutes, args.wait)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
+    if args.control_stdin and not gpio.wants_mock(args.sim):
+        print("--control-stdin drives simulated pins: add --sim", file=sys.stderr)
+        return 2
+    cfg = load_json_model(UnitConfig, args.config)
+    return run(cfg, args.state_dir, sim=gpio.wants_mock(args.sim), control_stdin=args.control_stdin)
+
+
+def check(path: Path) -> int:
+    """Validate a unit config (exits naming the file and field) and print what it says."""
+    cfg = load_json_model(UnitConfig, path)
+    u, b = cfg.unit, cfg.broker
+    print(f"{path}: unit {u.id} ({u.role.value}) in room {u.room}, site {cfg.site_id}: OK")
+    for btn in u.buttons:
+        pins = f"NO=GPIO{btn.pin} NC=GPIO{btn.nc_pin}" if btn.nc_pin is not None else f"GPIO{btn.pin}"
+        label = f" ({btn.label})" if btn.label else ""
+        print(
+            f"  button {btn.id}: {btn.contact.value} {pins}, min hold {btn.min_hold_ms} ms, "
+            f"debounce {btn.debounce_ms} ms{label}"
+        )
+    extras = [
+        f"{name} GPIO{pin}"
+        for name, pin in (
+            ("led", u.led_pin),
+            ("buzzer", u.buzzer_pin),
+            ("tamper", u.tamper_pin),
+            ("test key", u.test_key_pin),
+        )
+        if pin is not None
+    ]
+    timing = f"heartbeat {u.heartbeat_s:g} s; test mode {u.test_mode_minutes:g} min"
+    print(f"  {', '.join(extras) or 'no LED'}; {timing}")
+    print(f"  broker {b.host}:{b.port} as {b.username} ({'TLS' if b.tls else 'plain'})")
+    return 0
+
+
+def test_mode(state_dir: Path, on: bool, minutes: float | None, wait: float) -> int:
+    """Ask the running unit to switch test mode, and wait for it to confirm."""
+    if not state_dir.is_dir():
+        print(f"{state_dir}: no such directory; give the running unit's --state-dir", file=sys.stderr)
+        return 2
+    if minutes is not None and not 0 < minutes <= 240:
+        print("--minutes must be between 0 and 240", file=sys.stderr)
+        return 2
+    rid = localtest.write_request(state_dir, on, minutes)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if localtest.applied_request(state_dir) == rid:
+            st = localtest.read_json(state_dir / localtest.STATE) or {}
+            print(f"test mode {'on until ' + str(st.get('until')) if on else 'off'}")
+            return 0
+        time.sleep(0.1)
+    print(
+        f"request written to {state_dir / localtest.REQUEST}, but no running alarm-unit with "
+        f"--state-dir {state_dir} confirmed it within {wait:g} s (is it running?)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def run(cfg: UnitConfig, state_dir: Path, *, sim: bool, control_stdin: bool) -> int:
+    """Run the unit until SIGTERM / SIGINT (or `quit` on the control channel)."""
+    uid = cfg.unit.id
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        outbox = Outbox(state_dir / OUTBOX_FILE)
+    except (OSError, OutboxError) as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 2
+    factory = gpio.use_mock_pins() if sim else None
+    loop = asyncio.new_event_loop()
+    sched = LoopScheduler(loop)
+    clock = SystemClock()
+    out = JsonLines(sys.stdout) if control_stdin else None
+
+    def post(fn: Callable[[], None]) -> None:
+        """Hand work from paho's and gpiozero's threads to the event loop."""
+        loop.call_soon_threadsafe(fn)
+
+    def observe(name: str, fields: dict[str, Any]) -> None:
+        if out is not None:
+            out.emit(uid, name, **fields)
+        if name not in ("release",):
+            log.info("%s %s", name, " ".join(f"{k}={v}" for k, v in fields.items()))
+
+    outputs = gpio.GpioOutputs(cfg.unit)
+    rt = UnitRuntime(
+        cfg,
+        outbox=outbox,
+        port=_NoPort(),
+        scheduler=sched,
+        clock=clock,
+        outputs=outputs,
+        observe=observe,
+        probe=health.probe,
+        settings=Settings(),
+    )
+    link = Link(
+        cfg.broker,
+        will=rt.will(),
+        on_up=lambda: post(rt.link_up),
+        on_down=lambda reason: post(lambda: rt.link_down(reason)),
+    )
+    for topic in rt.subscriptions():
+        link.subscribe(topic, lambda t, p: post(lambda: rt.on_message(t, p)))
+    rt.port = _LinkPort(link)
+    inputs = gpio.GpioInputs(cfg.unit, rt, post, clock.now_ms)
+    pins = PinActuator(cfg.unit, factory, sched.call_later) if sim else None
+    if pins is not None:
+        pins.idle()
+    rt.start()
+    inputs.post_initial()
+    link.start()
+
+    done: asyncio.Future[str] = loop.create_future()
+
+    def stop(why: str) -> None:
+        if not done.done():
+            done.set_result(why)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig.name)
+
+    watcher = localtest.RequestWatcher(state_dir)
+
+    def poll_test_mode() -> None:
+        loop.call_later(1.0, poll_test_mode)
+        req = watcher.poll()
+        if req is not None:
+            on, minutes = req
+            rt.set_local_test_mode(on, minutes, source="local")
+            until = rt.test.until.isoformat() if rt.test.until else None
+            watcher.answer(rt.test.active(clock.now_ms()), until)
+
+    loop.call_later(1.0, poll_test_mode)
+
+    notifier = Notifier()
+    interval = watchdog_interval_s()
+
+    def watchdog() -> None:
+        # Runs on the event loop: a hung loop stops the pings and systemd restarts the unit.
+        if rt.running:
+            notifier.watchdog()
+            loop.call_later(interval or 5.0, watchdog)
+
+    if interval is not None:
+        loop.call_later(interval, watchdog)
+    if control_stdin and pins is not None:
+        _attach_control(loop, rt, pins, out or JsonLines(sys.stdout), stop)
+    notifier.ready(f"unit {uid}: {len(rt.pending)} unreceipted event(s)")
+    log.info("unit %s running (firmware %s, boot %s, state %s)", uid, FIRMWARE_VERSION, rt.boot_id, state_dir)
+    try:
+        why = loop.run_until_complete(done)
+        log.info("stopping: %s", why)
+    finally:
+        notifier.stopping()
+        words = rt.stop()
+        link.stop(last_words=words)
+        inputs.close()
+        outputs.close()
+        outbox.close()
+        loop.close()
+        notifier.close()
+    return 0
+
+
+class _NoPort:
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        raise RuntimeError("link not attached yet")
+
+
+def _attach_control(
+    loop: asyncio.AbstractEventLoop, rt: UnitRuntime, pins: PinActuator, out: JsonLines, stop: Any
+) -> None:
+    """Control lines on stdin (the simulator's syntax; UNIT must be this unit)."""
+    buf = [b""]
+    fd = sys.stdin.fileno()
+    os.set_blocking(fd, False)
+
+    def readable() -> None:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if not chunk:
+            loop.remove_reader(fd)
+            return
+        buf[0] += chunk
+        *lines, buf[0] = buf[0].split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", "replace")
+            try:
+                c = parse_control(line)
+                if c is None:
+                    continue
+                if c.verb == "quit":
+                    stop("quit")
+                elif c.unit != rt.unit.id:
+                    raise ControlError(f"this is unit {rt.unit.id}, not {c.unit!r}")
+                elif c.verb == "kill":
+                    raise ControlError("kill: send SIGKILL to this process instead")
+                else:
+                    execute_on(pins, rt, c, out)
+            except ControlError as exc:
+                out.emit(None, "error", message=str(exc), line=line.strip())
+
+    loop.add_reader(fd, readable)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
