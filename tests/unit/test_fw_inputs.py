@@ -18,13 +18,13 @@ from inventory.model import Contact
 from wire.messages import FaultKind, InputHealth
 
 T = InputTiming(debounce_ms=10, min_hold_ms=50, fault_settle_ms=200, stuck_ms=30_000)
-I, P, CUT, SHORT = Reading.IDLE, Reading.PRESSED, Reading.CUT, Reading.SHORT
+IDLE, P, CUT, SHORT = Reading.IDLE, Reading.PRESSED, Reading.CUT, Reading.SHORT
 
 
 class Driver:
     """Feeds readings at given times and runs deadlines like the shell's timer does."""
 
-    def __init__(self, timing: InputTiming = T, start: Reading = I, now: int = 0) -> None:
+    def __init__(self, timing: InputTiming = T, start: Reading = IDLE, now: int = 0) -> None:
         self.t = timing
         self.s = inputs.initial(start, now)
         self.now = now
@@ -57,11 +57,11 @@ class Driver:
 @pytest.mark.parametrize(
     ("contact", "no_high", "nc_high", "reading"),
     [
-        (Contact.NO, True, None, I),
+        (Contact.NO, True, None, IDLE),
         (Contact.NO, False, None, P),
-        (Contact.NC, False, None, I),
+        (Contact.NC, False, None, IDLE),
         (Contact.NC, True, None, P),
-        (Contact.DUAL, True, False, I),
+        (Contact.DUAL, True, False, IDLE),
         (Contact.DUAL, False, True, P),
         (Contact.DUAL, True, True, CUT),
         (Contact.DUAL, False, False, SHORT),
@@ -86,7 +86,7 @@ def test_press_held_50ms_is_one_alarm_with_start_time() -> None:
     assert d.presses() == []
     d.run_until(1050)
     assert d.presses() == [(1050, Pressed(started_ms=1000, detected_ms=1050))]
-    d.at(1500, I)
+    d.at(1500, IDLE)
     d.run_until(2000)
     assert len(d.presses()) == 1
     assert [e for _t, e in d.effects if isinstance(e, Released)] == [Released(1510)]
@@ -95,7 +95,7 @@ def test_press_held_50ms_is_one_alarm_with_start_time() -> None:
 def test_released_exactly_at_threshold_counts() -> None:
     d = Driver()
     d.at(0, P)
-    d.at(50, I)  # held exactly min_hold_ms
+    d.at(50, IDLE)  # held exactly min_hold_ms
     d.run_until(1000)
     assert [e.detected_ms for _t, e in d.presses()] == [50]
 
@@ -103,7 +103,7 @@ def test_released_exactly_at_threshold_counts() -> None:
 def test_released_one_ms_before_threshold_does_not() -> None:
     d = Driver()
     d.at(0, P)
-    d.at(49, I)
+    d.at(49, IDLE)
     d.run_until(1000)
     assert d.presses() == []
 
@@ -111,10 +111,10 @@ def test_released_one_ms_before_threshold_does_not() -> None:
 def test_brief_knock_is_ignored() -> None:
     d = Driver()
     d.at(0, P)
-    d.at(8, I)  # shorter than the debounce
+    d.at(8, IDLE)  # shorter than the debounce
     d.run_until(1000)
     assert d.presses() == []
-    assert d.s.stable is I
+    assert d.s.stable is IDLE
 
 
 def test_chatter_burst_does_not_alarm() -> None:
@@ -122,7 +122,7 @@ def test_chatter_burst_does_not_alarm() -> None:
     t = 0
     for _ in range(40):  # 2 ms closed / 3 ms open, 200 ms of chatter
         d.at(t, P)
-        d.at(t + 2, I)
+        d.at(t + 2, IDLE)
         t += 5
     d.run_until(t + 1000)
     assert d.presses() == []
@@ -132,7 +132,7 @@ def test_bounce_at_start_of_real_press_still_alarms_once() -> None:
     d = Driver()
     for t in (0, 2, 4, 6):  # contact bounce while closing
         d.at(t, P)
-        d.at(t + 1, I)
+        d.at(t + 1, IDLE)
     d.at(8, P)
     d.run_until(200)
     assert [(e.started_ms, e.detected_ms) for _t, e in d.presses()] == [(8, 58)]
@@ -141,11 +141,11 @@ def test_bounce_at_start_of_real_press_still_alarms_once() -> None:
 def test_blip_during_hold_neither_ends_nor_repeats_the_press() -> None:
     d = Driver()
     d.at(0, P)
-    d.at(30, I)  # 3 ms open while held: a bounce, not a release
+    d.at(30, IDLE)  # 3 ms open while held: a bounce, not a release
     d.at(33, P)
     d.run_until(1000)
     assert [e.detected_ms for _t, e in d.presses()] == [50]
-    d.at(1000, I)
+    d.at(1000, IDLE)
     d.at(1004, P)
     d.run_until(2000)
     assert len(d.presses()) == 1
@@ -154,7 +154,7 @@ def test_blip_during_hold_neither_ends_nor_repeats_the_press() -> None:
 def test_open_at_the_deadline_then_closed_again_counts_when_closed() -> None:
     d = Driver()
     d.at(0, P)
-    d.at(45, I)
+    d.at(45, IDLE)
     d.at(52, P)  # the blip straddles the 50 ms deadline
     d.run_until(100)
     assert [e.detected_ms for _t, e in d.presses()] == [52]
@@ -164,7 +164,7 @@ def test_repeated_presses_are_each_reported() -> None:
     d = Driver()
     for start in (0, 500, 1000):
         d.at(start, P)
-        d.at(start + 100, I)
+        d.at(start + 100, IDLE)
     d.run_until(2000)
     assert [e.started_ms for _t, e in d.presses()] == [0, 500, 1000]
 
@@ -220,7 +220,7 @@ def test_cut_is_a_fault_not_an_alarm_after_settling() -> None:
     assert d.presses() == []
     assert d.faults() == [(200, FaultRaised(FaultKind.CUT, 200))]
     assert d.s.health is InputHealth.CUT
-    d.at(2000, I)
+    d.at(2000, IDLE)
     d.run_until(3000)
     assert d.faults()[-1] == (2200, FaultCleared(FaultKind.CUT, 2200))
     assert d.s.health is InputHealth.OK
@@ -252,7 +252,7 @@ def test_press_through_an_intermediate_state_is_a_press_and_no_fault(transit: Re
     d.at(0, transit)  # break-before-make (both open) or make-before-break (both closed)
     d.at(4, P)
     d.at(300, transit)  # and again on release
-    d.at(303, I)
+    d.at(303, IDLE)
     d.run_until(2000)
     assert [e.started_ms for _t, e in d.presses()] == [4]
     assert d.faults() == []
@@ -285,7 +285,7 @@ def test_next_deadline_is_none_when_quiet() -> None:
     d.at(0, P)
     d.run_until(100)
     assert inputs.next_deadline(T, d.s) == 30_000  # only the stuck check remains
-    d.at(200, I)
+    d.at(200, IDLE)
     d.run_until(300)
     assert inputs.next_deadline(T, d.s) is None
 

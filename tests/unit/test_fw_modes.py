@@ -13,7 +13,12 @@ NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 def started(minutes: float = 15, buttons: frozenset[str] = frozenset({"a", "b"})) -> testmode.TestModeState:
     return testmode.start(
-        buttons, now_ms=0, now=NOW, until=NOW + timedelta(minutes=minutes), campaign_id="c-1", source="console"
+        buttons,
+        now_ms=0,
+        now=NOW,
+        until=NOW + timedelta(minutes=minutes),
+        campaign_id="c-1",
+        source="console",
     )
 
 

@@ -15,7 +15,9 @@ from wire.messages import EventKind, FaultKind, UnitEvent, new_id, utcnow
 BOOT = uuid.uuid4()
 
 
-def make(kind: EventKind = EventKind.ALARM, unit: str = "balie-1", **kw: object) -> Callable[[int], UnitEvent]:
+def make(
+    kind: EventKind = EventKind.ALARM, unit: str = "balie-1", **kw: object
+) -> Callable[[int], UnitEvent]:
     def build(seq: int) -> UnitEvent:
         now = utcnow()
         fields: dict[str, object] = {"button_id": "knop"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import uuid
@@ -73,7 +74,9 @@ class Rig:
         return list(seen.values())
 
     def receipt(self, ev: m.UnitEvent, unit: str | None = None, incident: str = "i-1") -> None:
-        r = m.Receipt(event_id=ev.event_id, unit_id=unit or self.unit_id, incident_id=incident, stored_at=m.utcnow())
+        r = m.Receipt(
+            event_id=ev.event_id, unit_id=unit or self.unit_id, incident_id=incident, stored_at=m.utcnow()
+        )
         self.rt.on_message(T.unit_receipt(self.unit_id), m.encode(r))
 
     def cmd(self, msg: object) -> None:
@@ -104,7 +107,9 @@ def test_press_is_stored_before_it_is_sent_then_receipt_clears_it(tmp_path: Path
     r.receipt(ev)
     assert r.outbox.depth("balie-3") == 0 and not r.rt.pending
     [rec] = r.named("receipt")
-    assert rec["incident_id"] == "i-1" and rec["latency_ms"] == 130  # detected 50 ms into the press, receipted 130 ms later
+    assert (
+        rec["incident_id"] == "i-1" and rec["latency_ms"] == 130
+    )  # detected 50 ms into the press, receipted 130 ms later
     assert r.out.shown[-1] == ("stored", "off")
     assert r.named("led") == [{"pattern": "stored"}]
 
@@ -119,7 +124,7 @@ def test_no_receipt_means_retransmission_with_the_same_id_and_backoff(tmp_path: 
     evs = r.events()
     assert len({e.event_id for e in evs}) == 1
     assert [e.attempt for e in evs] == list(range(1, len(evs) + 1))
-    gaps = [(b.sent_at - a.sent_at).total_seconds() for a, b in zip(evs, evs[1:], strict=False)]
+    gaps = [(b.sent_at - a.sent_at).total_seconds() for a, b in itertools.pairwise(evs)]
     assert gaps[:5] == [2, 4, 8, 16, 30] and set(gaps[5:]) == {30}
     assert r.time.ms - t0 >= 7 * 60_000
     r.receipt(evs[0])
