@@ -11,8 +11,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
+from typing import Any
+
+from wire.link import BrokerCredentials, Link
+from wire.messages import EventKind, Receipt, UnitEvent, encode, parse, utcnow
+from wire.topics import Topics
 
 FAST_SITE = """
 [site]
@@ -228,3 +235,79 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         return self.proc.returncode
+
+
+class ScriptedUnit:
+    """A desk unit played by a test or the benchmark: publishes `UnitEvent`s as `unit-<id>`,
+    keeps each until its receipt arrives and retransmits it (same event id) every
+    `retry_s`, like the firmware's outbox (in memory only)."""
+
+    def __init__(self, creds: BrokerCredentials, unit_id: str, retry_s: float = 1.0) -> None:
+        self.unit_id = unit_id
+        self.topics = Topics(creds.site_id)
+        self.boot_id = uuid.uuid4()
+        self.seq = 0
+        self.retry_s = retry_s
+        self.pending: dict[uuid.UUID, UnitEvent] = {}
+        self.receipts: list[Receipt] = []
+        self.commands: list[bytes] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.link = Link(creds, client_id=f"unit-{unit_id}")
+        self.link.subscribe(self.topics.unit_receipt(unit_id), self._on_receipt)
+        self.link.subscribe(self.topics.unit_cmd(unit_id), lambda _t, p: self.commands.append(p))
+        self._thread = threading.Thread(target=self._retransmit, daemon=True)
+
+    def start(self, timeout: float = 5.0) -> ScriptedUnit:
+        self.link.start()
+        if not self.link.wait_connected(timeout):
+            raise TimeoutError(f"unit {self.unit_id} could not connect")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.link.stop()
+
+    def press(self, kind: EventKind = EventKind.ALARM, button: str = "knop", **kw: Any) -> UnitEvent:
+        """Publish a new event (kept for retransmission until receipted)."""
+        self.seq += 1
+        now = utcnow()
+        ev = UnitEvent(
+            event_id=uuid.uuid4(),
+            unit_id=self.unit_id,
+            kind=kind,
+            button_id=button,
+            seq=self.seq,
+            boot_id=self.boot_id,
+            occurred_at=now,
+            sent_at=now,
+            **kw,
+        )
+        with self._lock:
+            self.pending[ev.event_id] = ev
+        self.link.publish(self.topics.unit_event(self.unit_id), encode(ev), qos=1)
+        return ev
+
+    def receipt_for(self, event_id: uuid.UUID) -> Receipt | None:
+        with self._lock:
+            return next(
+                (r for r in self.receipts if r.event_id == event_id and not r.duplicate), None
+            ) or next((r for r in self.receipts if r.event_id == event_id), None)
+
+    def _on_receipt(self, _topic: str, payload: bytes) -> None:
+        r = parse(Receipt, payload)
+        with self._lock:
+            self.receipts.append(r)
+            self.pending.pop(r.event_id, None)
+
+    def _retransmit(self) -> None:
+        while not self._stop.wait(self.retry_s):
+            with self._lock:
+                due = list(self.pending.values())
+            for ev in due:
+                again = ev.model_copy(update={"attempt": ev.attempt + 1, "sent_at": utcnow()})
+                with self._lock:
+                    if ev.event_id in self.pending:
+                        self.pending[ev.event_id] = again
+                self.link.publish(self.topics.unit_event(self.unit_id), encode(again), qos=1)

@@ -1,0 +1,257 @@
+"""The real console service (`alarm-console serve`, a subprocess) against a real mosquitto.
+
+The site escalates in seconds (levels at 0 / 1 / 2 s, repeat 5 s; console.servicerun.FAST_SITE).
+Units are played by `ScriptedUnit` (publish, retransmit until receipted). Timeouts are for
+liveness only, never performance assertions.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from broker_config.local import LocalBroker
+from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from console.store import Store
+from inventory.load import parse_site
+from tests.harness import Capture, wait_until
+from wire.messages import (
+    ConsoleStatus,
+    EventKind,
+    Feedback,
+    FeedbackCmd,
+    IncidentState,
+    IncidentStatus,
+    LinkState,
+    Notification,
+    NotifyReason,
+    parse,
+    parse_unit_command,
+)
+from wire.topics import Topics
+
+SITE = parse_site(FAST_SITE)
+T = Topics(SITE.site.id)
+CLI = [str(Path(sys.executable).parent / "alarm-console")]
+
+
+@dataclass
+class System:
+    dir: Path
+    broker: LocalBroker
+    console: ServiceProcess
+    seen: Capture
+    units: list[ScriptedUnit]
+
+    def unit(self, unit_id: str) -> ScriptedUnit:
+        u = ScriptedUnit(self.broker.creds(f"unit-{unit_id}"), unit_id).start()
+        self.units.append(u)
+        return u
+
+    def notes(self, person: str) -> list[Notification]:
+        return [parse(Notification, p) for p in self.seen.on(T.person_notify(person))]
+
+    def alarm_notes(self, person: str) -> list[Notification]:
+        kinds = (NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT)
+        return [n for n in self.notes(person) if n.reason in kinds]
+
+    def incident(self, incident_id: str) -> IncidentState:
+        states = [parse(IncidentState, p) for p in self.seen.on(T.incident(incident_id)) if p]
+        return max(states, key=lambda s: s.version)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    site_file = tmp_path / "site.toml"
+    site_file.write_text(FAST_SITE)
+    broker = LocalBroker(SITE, tmp_path / "broker")
+    broker.start()
+    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
+    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
+    console.start()
+    console.wait_ready()
+    s = System(tmp_path, broker, console, seen, [])
+    yield s
+    for u in s.units:
+        u.stop()
+    console.kill()
+    seen.stop()
+    broker.kill()
+
+
+def receipted(unit: ScriptedUnit, ev_id: object, timeout: float = 10) -> str:
+    wait_until(lambda: unit.receipt_for(ev_id) is not None, timeout, "the receipt")  # type: ignore[arg-type]
+    r = unit.receipt_for(ev_id)  # type: ignore[arg-type]
+    assert r is not None and r.incident_id is not None
+    return r.incident_id
+
+
+def test_press_escalates_to_deputy_then_everyone_with_101_and_ack_sets_the_led(system: System) -> None:
+    unit = system.unit("balie-1")  # team onthaal: chris, then bart, then all leads + reception + prevention
+    ev = unit.press()
+    inc = receipted(unit, ev.event_id)
+    wait_until(lambda: system.alarm_notes("chris"), 5, "the lead's notification")
+    assert system.alarm_notes("chris")[0].level == 1 and system.alarm_notes("chris")[0].title.startswith(
+        "ALARM Balie 1"
+    )
+    wait_until(lambda: system.alarm_notes("bart"), 10, "the deputy's notification")
+    wait_until(lambda: system.alarm_notes("els"), 10, "level 3 (everyone, Bel 101)")
+    top = system.alarm_notes("els")[0]
+    assert top.level == 3 and top.call_101 and "Bel 101" in top.body and "Evacueer de wachtzaal" in top.body
+    assert top.evacuate == "Wachtzaal"
+    fien_en = [n for n in system.notes("fien") if n.incident_id == inc]
+    assert fien_en == []  # facilities are not in this chain
+
+    done = system.cli("ack", inc, "--as", "an", "--broker-dir", str(system.broker.dir))
+    assert done.returncode == 0, done.stderr
+    assert "ok" in done.stdout
+
+    def acknowledged_led() -> bool:
+        cmds = [parse_unit_command(p) for p in unit.commands]
+        return any(isinstance(c, FeedbackCmd) and c.feedback is Feedback.ACKNOWLEDGED for c in cmds)
+
+    wait_until(acknowledged_led, 5, "FeedbackCmd(acknowledged) at the unit")
+    wait_until(lambda: system.incident(inc).status is IncidentStatus.ACKNOWLEDGED, 5, "retained acknowledged")
+    assert system.incident(inc).acknowledged_by == "an"
+    wait_until(
+        lambda: any(n.reason is NotifyReason.ACKNOWLEDGED for n in system.notes("chris")),
+        5,
+        "'An komt' to the lead",
+    )
+    # a second ack by someone else is refused with a reason and a non-zero exit
+    again = system.cli("ack", inc, "--as", "chris", "--broker-dir", str(system.broker.dir))
+    assert again.returncode == 1 and "already_acknowledged" in again.stderr
+
+    res = system.cli(
+        *("resolve", inc, "--as", "an", "--type", "verbaal", "--severity", "agressie"),
+        *(
+            "--police",
+            "--pv",
+            "HA.12.345",
+            "--note",
+            "klant kalmeerde",
+            "--broker-dir",
+            str(system.broker.dir),
+        ),
+    )
+    assert res.returncode == 0, res.stderr
+    wait_until(lambda: system.incident(inc).status is IncidentStatus.RESOLVED, 5, "retained resolved")
+    out = system.cli("incidents", "--json", "--db", str(system.console.db))
+    (row,) = [json.loads(line) for line in out.stdout.splitlines()]
+    assert row["incident_id"] == inc and row["status"] == "resolved"
+    assert row["registration"]["pv_number"] == "HA.12.345" and row["registration"]["police_called"] is True
+    assert "balie-1" in system.cli("units", "--db", str(system.console.db)).stdout
+
+
+def test_retransmitted_alarm_is_one_incident_and_one_page(system: System) -> None:
+    unit = system.unit("spreekkamer-1")
+    ev = unit.press()
+    for attempt in (2, 3):
+        unit.link.publish(
+            T.unit_event("spreekkamer-1"),
+            ev.model_copy(update={"attempt": attempt}).model_dump_json().encode(),
+        )
+    wait_until(lambda: len([r for r in unit.receipts if r.event_id == ev.event_id]) >= 3, 10, "3 receipts")
+    receipts = [r for r in unit.receipts if r.event_id == ev.event_id]
+    assert sorted(r.duplicate for r in receipts) == [False, True, True]
+    assert len({r.incident_id for r in receipts}) == 1
+    wait_until(lambda: system.alarm_notes("an"), 5, "the lead's page")
+    time.sleep(0.3)  # give a wrong second page the chance to show up
+    assert len(system.alarm_notes("an")) == 1
+
+
+def test_console_kill9_mid_escalation_resumes_without_repaging(system: System) -> None:
+    unit = system.unit("spreekkamer-1")
+    ev = unit.press()
+    inc = receipted(unit, ev.event_id)
+    wait_until(lambda: system.alarm_notes("dirk"), 10, "level 2 (the deputy)")
+    time.sleep(0.3)  # the broker's PUBACK of level 2 is recorded
+    system.console.kill()
+    system.console.start()
+    system.console.wait_ready()
+    wait_until(lambda: any(n.level == 3 for n in system.alarm_notes("els")), 15, "level 3 after the restart")
+    assert "1 open incident" in system.console.log()
+    an = [n for n in system.alarm_notes("an") if n.incident_id == inc]
+    assert [n.level for n in an if n.level < 3] == [1]  # level 1 not sent again
+    assert [n.level for n in system.alarm_notes("dirk") if n.level < 3] == [2]  # nor level 2
+    assert [n.level for n in system.alarm_notes("els")] == [3]
+
+
+def test_receipt_means_stored_even_if_the_console_dies_right_after(system: System) -> None:
+    unit = system.unit("wachtzaal")
+    ev = unit.press()
+    wait_until(lambda: unit.receipt_for(ev.event_id) is not None, 10, "the receipt")
+    system.console.kill()
+    store = Store(system.console.db, readonly=True)
+    (row,) = store.incidents()
+    assert row["unit_id"] == "wachtzaal"
+    assert store.received(ev.event_id) == (True, row["incident_id"])
+
+
+def test_broker_kill9_mid_flow_loses_nothing(system: System) -> None:
+    first = system.unit("spreekkamer-1")
+    second = system.unit("balie-1")
+    ev1 = first.press()
+    inc1 = receipted(first, ev1.event_id)
+    system.broker.kill()  # SIGKILL the broker mid-escalation
+    ev2 = second.press()  # pressed while the broker is down: the unit keeps it and retries
+    time.sleep(0.5)
+    system.broker.start()
+    inc2 = receipted(second, ev2.event_id, timeout=20)
+    assert inc2 != inc1
+    wait_until(
+        lambda: any(n.incident_id == inc2 for n in system.alarm_notes("chris")), 15, "page for the 2nd alarm"
+    )
+    wait_until(
+        lambda: any(n.incident_id == inc1 and n.level == 3 for n in system.alarm_notes("els")),
+        15,
+        "level 3 of the 1st",
+    )
+
+    def console_online() -> bool:
+        return any(
+            parse(ConsoleStatus, p).state is LinkState.ONLINE for p in system.seen.on(T.console_status())
+        )
+
+    wait_until(console_online, 10, "console status online again")
+    assert len(Store(system.console.db, readonly=True).incidents()) == 2
+
+
+def test_sigterm_stops_cleanly_with_status_offline(system: System) -> None:
+    assert system.console.terminate() == 0
+    statuses = [parse(ConsoleStatus, p) for p in system.seen.wait_for(T.console_status(), 2)]
+    assert statuses[-1].state is LinkState.OFFLINE
+    assert "console service stopped" in system.console.log()
+
+
+def test_test_press_never_pages_and_campaign_via_cli(system: System) -> None:
+    unit = system.unit("balie-1")
+    start = system.cli(
+        "test", "start", "--as", "fien", "--room", "balie-1", "--broker-dir", str(system.broker.dir)
+    )
+    assert start.returncode == 0, start.stderr
+    wait_until(lambda: unit.commands, 5, "TestModeCmd at the unit")
+    assert [parse_unit_command(p).kind for p in unit.commands] == ["test_mode"]
+    ev = unit.press(EventKind.TEST)
+    wait_until(lambda: unit.receipt_for(ev.event_id) is not None, 10, "receipt of the test press")
+    stop = system.cli("test", "stop", "--as", "fien", "--broker-dir", str(system.broker.dir))
+    assert stop.returncode == 0, stop.stderr
+    refused = system.cli("test", "start", "--as", "an", "--all", "--broker-dir", str(system.broker.dir))
+    assert refused.returncode == 1 and "not_authorised" in refused.stderr
+    assert all(not system.alarm_notes(p) for p in ("an", "bart", "chris", "dirk", "els"))
+    facts = [
+        json.loads(r[0])
+        for r in Store(system.console.db, readonly=True).db.execute("SELECT data FROM events")
+    ]
+    ended = [f for f in facts if f["kind"] == "campaign_ended"]
+    assert ended[0]["tested"] == ["balie-1/knop"] and ended[0]["untested"] == ["balie-1/voet"]
