@@ -9,7 +9,9 @@ from functools import partial
 
 from pydantic import ValidationError
 from textual.app import App, ComposeResult
+from textual.css.query import NoMatches
 from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, DataTable, Footer, Input
 
 from console.tui.bus import Bad, Bus, BusEvent, Cleared, Down, Got, Up
@@ -290,7 +292,7 @@ class ConsoleApp(App[int]):
         if reply.ok and reply.campaign_id and kind == "test_start":
             self.last_campaign = reply.campaign_id
         if reply.ok and kind == "resolve":
-            self.query_one(ResolvePane).reset()
+            self._main().query_one(ResolvePane).reset()
         self.notice(reply_text(reply, what, self.texts), "info" if reply.ok else "error")
 
     def _routed(self) -> set[str]:
@@ -320,23 +322,35 @@ class ConsoleApp(App[int]):
         self.sel = self.snap.alarms.selection
         if not self._drawn:
             return
+        try:
+            self._draw()
+        except NoMatches:  # shutting down: the widgets are gone already
+            return
+
+    def _main(self) -> Screen[object]:
+        """The screen with the panes (queries must not go to a dialog on top of it)."""
+        if not self.screen_stack:
+            raise NoMatches("no screen")
+        return self.screen_stack[0]
+
+    def _draw(self) -> None:
         snap = self.snap
         me = self.ctx.name(self.ctx.me)
-        self.query_one(TopLine).show_line(
+        self._main().query_one(TopLine).show_line(
             me, self.ctx.time(snap.now), self.view, snap.alarms.open_count, self.texts
         )
-        self.query_one(StatusBar).show_bar(snap.bar)
-        self.query_one(AlarmBanner).show_banner(snap.alarms.banner)
-        self.query_one(AlarmsPane).show_alarms(snap.alarms, self.ctx)
+        self._main().query_one(StatusBar).show_bar(snap.bar)
+        self._main().query_one(AlarmBanner).show_banner(snap.alarms.banner)
+        self._main().query_one(AlarmsPane).show_alarms(snap.alarms, self.ctx)
         if self.view == "units":
-            self.query_one(UnitsPane).show_units(snap.units)
+            self._main().query_one(UnitsPane).show_units(snap.units)
         elif self.view == "history":
             self._show_history()
         elif self.view == "presence":
-            self.query_one(PresencePane).show_presence(snap.presence)
+            self._main().query_one(PresencePane).show_presence(snap.presence)
 
     def _show_history(self) -> None:
-        pane = self.query_one(HistoryPane)
+        pane = self._main().query_one(HistoryPane)
         pane.show_history(self.snap.history, self.history_days)
         iid = pane.highlighted()
         row = next((r for r in self.snap.history if r.incident_id == iid), None)
@@ -347,15 +361,16 @@ class ConsoleApp(App[int]):
             )
 
     def notice(self, message: str, kind: str = "info") -> None:
-        self.query_one(Notice).say(message, kind)
+        for widget in self._main().query(Notice):
+            widget.say(message, kind)
 
     def switch_view(self, view: str) -> None:
         self.view = view
-        self.query_one(ContentSwitcher).current = view
+        self._main().query_one(ContentSwitcher).current = view
         self.refresh_bindings()
         self.refresh_view()
         focus = {"units": "#unit-table", "history": "#history-table", "resolve": "#r-false"}.get(view)
-        self.set_focus(self.query_one(focus) if focus else None)
+        self.set_focus(self._main().query_one(focus) if focus else None)
 
     # -- events from widgets ------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -365,7 +380,7 @@ class ConsoleApp(App[int]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "history-filter":
-            self.set_focus(self.query_one("#history-table"))
+            self.set_focus(self._main().query_one("#history-table"))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "history-table" and self.view == "history":
@@ -415,11 +430,11 @@ class ConsoleApp(App[int]):
         title = self.texts.resolve_title.format(
             num=row.number, location=row.location, incident=row.incident_id
         )
-        self.query_one(ResolvePane).load(row.incident_id, title)
+        self._main().query_one(ResolvePane).load(row.incident_id, title)
         self.switch_view("resolve")
 
     def action_save(self) -> None:
-        pane = self.query_one(ResolvePane)
+        pane = self._main().query_one(ResolvePane)
         if pane.incident_id is None:
             return
         try:
@@ -437,12 +452,12 @@ class ConsoleApp(App[int]):
 
     def action_go_back(self) -> None:
         if self.view == "history" and isinstance(self.focused, Input):
-            self.set_focus(self.query_one("#history-table"))
+            self.set_focus(self._main().query_one("#history-table"))
         elif self.view == "resolve":
             self.switch_view("alarms")
 
     def action_filter(self) -> None:
-        self.set_focus(self.query_one("#history-filter"))
+        self.set_focus(self._main().query_one("#history-filter"))
 
     def action_present(self) -> None:
         self._presence(True)
@@ -456,7 +471,7 @@ class ConsoleApp(App[int]):
         self._sent(cmd, "presence", what, self.texts.p_sent)
 
     def action_test_start(self) -> None:
-        row = self.query_one(UnitsPane).selected_unit(self.snap.units)
+        row = self._main().query_one(UnitsPane).selected_unit(self.snap.units)
         if row is None:
             return
         minutes = self.ctx.site.unit(row.unit_id).test_mode_minutes
