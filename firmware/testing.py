@@ -7,9 +7,17 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from firmware.feedback import Pattern
 
@@ -83,3 +91,91 @@ class RecordingOutputs:
 
     def show(self, led: Pattern, buzzer: Pattern) -> None:
         self.shown.append((led.name, buzzer.name))
+
+
+class JsonLineProcess:
+    """A child process that prints JSON lines (alarm-sim, alarm-unit run --sim --control-stdin).
+
+    stdout is read continuously by a thread (the child never blocks on a full pipe);
+    stderr goes to `log_path`.
+    """
+
+    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env={**os.environ, **(env or {})},
+        )
+        self.lines: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                rec = {"event": "unparsable", "raw": raw.decode(errors="replace")}
+            with self._lock:
+                self.lines.append(rec)
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def find(self, event: str, **match: Any) -> list[dict[str, Any]]:
+        """Lines with this event whose fields equal `match`."""
+        with self._lock:
+            return [
+                r
+                for r in self.lines
+                if r.get("event") == event and all(r.get(k) == v for k, v in match.items())
+            ]
+
+    def wait_for(self, event: str, n: int = 1, timeout: float = 10.0, **match: Any) -> list[dict[str, Any]]:
+        """Wait until at least `n` matching lines arrived; AssertionError (with the log tail) otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.find(event, **match)
+            if len(got) >= n:
+                return got
+            if self.proc.poll() is not None and len(self.find(event, **match)) < n:
+                break
+            time.sleep(0.01)
+        tail = self.log_path.read_text(errors="replace")[-3000:]
+        raise AssertionError(
+            f"no {n} x {event} {match} within {timeout} s (exit {self.proc.poll()}); stderr tail:\n{tail}"
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no last words, no clean shutdown."""
+        self.proc.kill()
+        self.proc.wait(10)
+        self.close()
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout)
+        self.close()
+        return rc
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        self._log.close()
