@@ -21,7 +21,7 @@ from console.fanout.channels import (
 from console.fanout.dispatcher import Dispatcher, build_dispatcher, default_channels
 from console.fanout.mail import MailChannel
 from console.fanout.pager import PagerChannel
-from console.fanout.secrets import SecretError, redact, resolve_secret
+from console.fanout.secrets import RedactingFilter, SecretError, redact, resolve_secret
 
 __all__ = [
     "AppriseChannel",
@@ -33,6 +33,7 @@ __all__ = [
     "OutcomeStatus",
     "PagerChannel",
     "PermanentError",
+    "RedactingFilter",
     "SecretError",
     "SystemClock",
     "TransientError",

@@ -14,6 +14,18 @@ from console.fanout.texts import ALARM_REASONS, render
 from inventory.model import AppriseTarget, ChannelKind, Person, Site
 from wire.messages import Notification, NotifyReason
 
+_URL_LOGGERS = (
+    apprise.LOGGER_NAME,
+    "requests",
+    "urllib3",
+    "urllib3.connectionpool",
+    "urllib3.connection",
+    "urllib3.poolmanager",
+    "urllib3.response",
+    "urllib3.util.retry",
+)
+"""Loggers that write URLs (tokens included) at debug level; their records get secrets blanked."""
+
 _DONE_MEMORY = 2000
 """How many (notification, person) pairs remember which of their targets already got it."""
 
@@ -45,7 +57,8 @@ class AppriseChannel:
         self.site = site
         self._done: OrderedDict[tuple[str, str], set[int]] = OrderedDict()
         self._lock = threading.Lock()
-        install_log_redaction(apprise.LOGGER_NAME)
+        install_log_redaction(*_URL_LOGGERS)
+        self._plugins_loaded = False
 
     def applies(self, notification: Notification, person: Person) -> bool:
         return bool(person.apprise)
@@ -87,5 +100,8 @@ class AppriseChannel:
             self._done.move_to_end(key)
             while len(self._done) > _DONE_MEMORY:
                 self._done.popitem(last=False)
+        if not self._plugins_loaded:  # Apprise loads its plugins (and their loggers) on first use
+            install_log_redaction(*_URL_LOGGERS)
+            self._plugins_loaded = True
         if failed:
             raise TransientError("; ".join(failed))

@@ -325,7 +325,7 @@ class Dispatcher:
             self.workers[ch.kind] = ChannelWorker(ch, self.policy, self.clock, self._report)
         self._routes: dict[tuple[str, int], tuple[ChannelWorker, ...]] = {}
         self._closed = False
-        install_log_redaction(__name__)
+        install_log_redaction("console.fanout")
         if start:
             for w in self.workers.values():
                 w.start()

@@ -103,8 +103,11 @@ class MailChannel:
             raise _code_error(exc.smtp_code, "SMTP server said no") from None
         except ssl.SSLCertVerificationError as exc:
             raise PermanentError(f"TLS certificate of {cfg.host} not trusted: {exc.verify_message}") from None
-        except TimeoutError:
-            raise TransientError(f"no answer from {cfg.host}:{cfg.port} within {cfg.timeout_s:g} s") from None
+        except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
+            if isinstance(exc, TimeoutError) or "timed out" in str(exc):  # smtplib wraps read timeouts
+                where = f"{cfg.host}:{cfg.port}"
+                raise TransientError(f"no answer from {where} within {cfg.timeout_s:g} s") from None
+            raise TransientError(f"{cfg.host}:{cfg.port} closed the connection") from None
         except ConnectionRefusedError:
             raise TransientError(f"connection to {cfg.host}:{cfg.port} refused") from None
         except (OSError, smtplib.SMTPException) as exc:

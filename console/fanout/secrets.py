@@ -84,9 +84,17 @@ class RedactingFilter(logging.Filter):
 _FILTER = RedactingFilter()
 
 
-def install_log_redaction(*logger_names: str) -> None:
-    """Attach the redacting filter to these loggers (idempotent)."""
-    for name in logger_names:
+def install_log_redaction(*prefixes: str) -> None:
+    """Attach the redacting filter to these loggers and every existing logger below them (idempotent).
+
+    A logger's filters only see records created on that very logger, hence the children.
+    The service should also put a `RedactingFilter` on its own log handlers.
+    """
+    names = set(prefixes)
+    for name in list(logging.root.manager.loggerDict):
+        if any(name.startswith(f"{p}.") for p in prefixes):
+            names.add(name)
+    for name in names:
         lg = logging.getLogger(name)
         if _FILTER not in lg.filters:
             lg.addFilter(_FILTER)
