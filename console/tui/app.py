@@ -76,11 +76,11 @@ ContentSwitcher { height: 1fr; }
 #resolve .row Checkbox { margin-right: 2; }
 #resolve RadioSet { layout: horizontal; width: auto; }
 #resolve RadioButton { margin-right: 2; }
-#resolve SelectionList { height: auto; max-height: 8; }
+#resolve .ticks { grid-size: 3; grid-rows: 1; height: auto; grid-gutter: 0 2; }
 #resolve Input { margin-top: 1; }
 #resolve .buttons { margin-top: 1; }
 #resolve Button { margin-right: 2; }
-#r-pv { width: 1fr; margin-top: 0; margin-left: 2; }
+#resolve #r-pv { width: 1fr; margin-top: 0; margin-left: 2; }
 #units-summary { padding: 0 1; }
 #unit-table { height: 1fr; }
 #history-table { height: 1fr; }
@@ -256,6 +256,8 @@ class ConsoleApp(App[int]):
         elif isinstance(msg, ConsoleStatus):
             self.rec = self.rec.with_console(msg)
         elif isinstance(msg, Notification):
+            if msg.person_id != self.ctx.me:
+                return False  # not mine (the broker ACL already keeps others' out)
             self.rec = self.rec.with_notification(msg)
             if msg.reason in ROUTING_REASONS:
                 st = self.rec.incidents.get(msg.incident_id or "")
@@ -335,7 +337,7 @@ class ConsoleApp(App[int]):
 
     def _draw(self) -> None:
         snap = self.snap
-        me = self.ctx.name(self.ctx.me)
+        me = self.ctx.short_name(self.ctx.me)
         self._main().query_one(TopLine).show_line(
             me, self.ctx.time(snap.now), self.view, snap.alarms.open_count, self.texts
         )

@@ -8,7 +8,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.widgets import (
     Button,
     Checkbox,
@@ -17,10 +18,8 @@ from textual.widgets import (
     Label,
     RadioButton,
     RadioSet,
-    SelectionList,
     Static,
 )
-from textual.widgets.selection_list import Selection as Choice
 
 from console.tui.model import (
     AlarmRow,
@@ -37,6 +36,26 @@ from console.tui.widgets import Plain, sync_table
 from wire.messages import Aftercare, AggressionType, IncidentStatus, Sanction, Severity
 
 OPEN_STYLE = "bold white on red3"
+
+
+class Tick(Checkbox):
+    """A checkbox whose state is a mark, not only a colour (X when ticked, blank when not)."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "X" if self.value else " "
+        return super()._button
+
+
+class Pick(RadioButton):
+    """A radio button whose state is a mark, not only a colour."""
+
+    @property
+    def _button(self) -> Content:
+        self.BUTTON_INNER = "●" if self.value else " "
+        return super()._button
+
+
 ACK_STYLE = "bold black on green3"
 
 
@@ -113,28 +132,28 @@ class ResolvePane(VerticalScroll):
         yield Plain(t.resolve_none, id="resolve-title")
         yield Static(t.resolve_hint, id="resolve-hint")
         yield Plain("", id="resolve-error")
-        yield Checkbox(t.f_false_alarm, id="r-false", compact=True)
+        yield Tick(t.f_false_alarm, id="r-false", compact=True)
         yield Label(t.f_types, classes="field")
         with Horizontal(classes="row"):
             for a in AggressionType:
-                yield Checkbox(t.aggression[a.value], id=f"r-type-{a.value}", compact=True)
+                yield Tick(t.aggression[a.value], id=f"r-type-{a.value}", compact=True)
         yield Label(t.f_severity, classes="field")
         with RadioSet(id="r-severity", compact=True):
             for s in Severity:
-                yield RadioButton(t.severity[s.value], id=f"r-sev-{s.value}", compact=True)
-        yield Checkbox(t.f_weapon, id="r-weapon", compact=True)
+                yield Pick(t.severity[s.value], id=f"r-sev-{s.value}", compact=True)
+        yield Tick(t.f_weapon, id="r-weapon", compact=True)
         with Horizontal(classes="row"):
-            yield Checkbox(t.f_police, id="r-police", compact=True)
+            yield Tick(t.f_police, id="r-police", compact=True)
             yield Input(placeholder=t.f_pv, id="r-pv", max_length=60, compact=True)
         yield Label(t.f_sanctions, classes="field")
-        yield SelectionList[str](
-            *(Choice(t.sanctions[s.value], s.value) for s in Sanction), id="r-sanctions", compact=True
-        )
+        with Grid(classes="ticks"):
+            for sanction in Sanction:
+                yield Tick(t.sanctions[sanction.value], id=f"r-sanction-{sanction.value}", compact=True)
         yield Label(t.f_aftercare, classes="field")
-        yield SelectionList[str](
-            *(Choice(t.aftercare[a.value], a.value) for a in Aftercare), id="r-aftercare", compact=True
-        )
-        yield Checkbox(t.f_accident, id="r-accident", compact=True)
+        with Grid(classes="ticks"):
+            for care in Aftercare:
+                yield Tick(t.aftercare[care.value], id=f"r-care-{care.value}", compact=True)
+        yield Tick(t.f_accident, id="r-accident", compact=True)
         yield Input(placeholder=t.f_staff, id="r-staff", max_length=120, compact=True)
         yield Input(placeholder=t.f_note, id="r-note", max_length=4000, compact=True)
         with Horizontal(classes="row buttons"):
@@ -155,8 +174,6 @@ class ResolvePane(VerticalScroll):
             rb.value = False
         for inp in self.query(Input):
             inp.value = ""
-        for sl in self.query(SelectionList):
-            sl.deselect_all()
         self.show_error("")
 
     def show_error(self, message: str) -> None:
@@ -180,8 +197,8 @@ class ResolvePane(VerticalScroll):
             "weapon": checked("r-weapon"),
             "police_called": checked("r-police"),
             "pv_number": text("r-pv") or None,
-            "sanctions": tuple(self.query_one("#r-sanctions", SelectionList).selected),
-            "aftercare": tuple(self.query_one("#r-aftercare", SelectionList).selected),
+            "sanctions": tuple(s.value for s in Sanction if checked(f"r-sanction-{s.value}")),
+            "aftercare": tuple(a.value for a in Aftercare if checked(f"r-care-{a.value}")),
             "occupational_accident": checked("r-accident"),
             "staff_member": text("r-staff") or None,
             "note": text("r-note"),
@@ -315,22 +332,19 @@ class PresencePane(VerticalScroll):
     def show_presence(self, pv: PresenceView) -> None:
         t = self.texts
         me = self.query_one("#presence-me", Plain)
-        me.show(
-            Text(pv.me_text, "bold black on green3" if pv.me_present else "bold white on red3"), pv.me_text
-        )
-        table = Table(expand=True, show_lines=True)
-        table.add_column(t.h_team, style="bold", no_wrap=True)
-        table.add_column("")
-        table.add_column("", ratio=1)
+        style = "bold black on green3" if pv.me_present else "bold white on red3"
+        me.show(Text.assemble((f" {pv.me_text} ", style)), pv.me_text)
+        out = Text()
         plain = []
         for tp in pv.teams:
-            people = Text()
+            out.append(tp.name, "bold underline")
+            out.append("  ")
+            out.append(f" {tp.text} ", "bold white on red3" if tp.warning else "bold green")
+            out.append("\n")
             for m in tp.members:
-                people.append(f"{m.name} ({m.role_text}): ")
-                people.append(t.p_present if m.present else t.p_absent, "green" if m.present else "bold red")
-                people.append("\n")
-            people.rstrip()
-            status = Text(tp.text, "bold white on red3" if tp.warning else "bold green")
-            table.add_row(tp.name, status, people)
+                out.append(f"   {m.name} ({m.role_text}): ")
+                out.append(t.p_present if m.present else t.p_absent, "green" if m.present else "bold red")
+                out.append("\n")
+            out.append("\n")
             plain.append(f"{tp.name}: {tp.text}")
-        self.query_one("#presence-teams", Plain).show(table, "\n".join(plain))
+        self.query_one("#presence-teams", Plain).show(out, "\n".join(plain))

@@ -41,8 +41,6 @@ class TopLine(Plain):
             style = "bold reverse" if v == view else ""
             nav.append(f" F{i + 1} ", "bold")
             nav.append(label, style)
-        if view == "resolve":
-            nav.append(f" [{t.nav_resolve}]", "bold reverse")
         left = Text()
         left.append(f" {who} · {clock}", "bold")
         grid = Table.grid(expand=True)
