@@ -76,22 +76,28 @@ class AppriseChannel:
             done = set(self._done.get(key, set()))
         r = render(self.site, notification, person)
         failed: list[str] = []
+        broken: list[str] = []
         for i, target in enumerate(person.apprise):
             if i in done:
                 continue
             label = f"target {i + 1} ({_scheme(target.url)})"
-            asset = apprise.AppriseAsset(app_id="stilalarm", app_desc="stilalarm")
-            obj = apprise.Apprise(asset=asset)
-            if not obj.add(target_url(target)):
-                raise PermanentError(f"{label}: Apprise does not accept this URL")
             try:
-                ok = bool(
-                    obj.notify(title=r.subject, body=r.short, notify_type=self._notify_type(notification))
+                url = target_url(target)
+            except PermanentError as exc:  # the other targets still get the message
+                broken.append(f"{label}: {exc.reason}")
+                continue
+            obj = apprise.Apprise(asset=apprise.AppriseAsset(app_id="stilalarm", app_desc="stilalarm"))
+            if not obj.add(url):
+                broken.append(f"{label}: Apprise does not accept this URL")
+                continue
+            try:
+                result = obj.notify(
+                    title=r.subject, body=r.short, notify_type=self._notify_type(notification)
                 )
             except Exception as exc:  # a plugin bug must not kill the worker
                 failed.append(f"{label}: {type(exc).__name__}: {redact(str(exc))}")
                 continue
-            if ok:
+            if bool(result):
                 done.add(i)
             else:
                 failed.append(f"{label}: not delivered")
@@ -104,4 +110,6 @@ class AppriseChannel:
             install_log_redaction(*_URL_LOGGERS)
             self._plugins_loaded = True
         if failed:
-            raise TransientError("; ".join(failed))
+            raise TransientError("; ".join(failed + broken))
+        if broken:
+            raise PermanentError("; ".join(broken))

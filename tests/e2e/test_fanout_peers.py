@@ -388,6 +388,26 @@ def test_apprise_failures_are_retried_and_the_token_never_shows(
     assert "***" in caplog.text  # the URL was logged, with the token blanked
 
 
+def test_a_broken_target_does_not_keep_the_message_from_the_others(
+    site: Site, hook: Hook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FANOUT_HOOK_TOKEN", HOOK_TOKEN)
+    monkeypatch.delenv("FANOUT_MISSING_TOKEN", raising=False)
+    broken = {"url": "json://127.0.0.1:9/{secret}", "secret": "env:FANOUT_MISSING_TOKEN"}
+    good = {"url": f"json://127.0.0.1:{hook.port}/hook/{{secret}}", "secret": "env:FANOUT_HOOK_TOKEN"}
+    fsite = site_with(site, people={"an": {"apprise": [broken, good]}}, delivery=FAST)
+    rec = Record()
+    d = rec.dispatcher(fsite, AppriseChannel(fsite))
+    try:
+        d.submit(note("an", level=3))
+        wait_until(lambda: len(rec.of("apprise", OutcomeStatus.GAVE_UP)) == 1, what="permanent failure")
+    finally:
+        d.stop()
+    assert len(hook.posts) == 1
+    assert [(o.attempt, o.status.value) for o in rec.outcomes] == [(1, "failed"), (1, "gave_up")]
+    assert "target 1 (json): secret env:FANOUT_MISSING_TOKEN is not set" in rec.outcomes[0].reason
+
+
 # --------------------------------------------------------------------------- dead peers
 
 
