@@ -1,0 +1,214 @@
+"""`make demo`: the whole system on this machine.
+
+Starts a local broker (the site's port, or a free one), the console service and every
+unit of the site as simulated desk units, all as real processes. On a terminal it opens
+the team lead's console (press `p` to press a simulated panic button); otherwise it plays
+a scripted scenario (press -> lead notified -> deputy -> acknowledged -> resolved), prints
+the incident's timeline and exits 0 (non-zero if any step did not happen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from broker_config.local import BrokerError, find_mosquitto, free_port, port_open
+from console.localsystem import LocalSystem, _exe
+from inventory import InventoryError, Site, load_site
+from wire.messages import ContractError, IncidentState, IncidentTimeline, Notification, parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m console.demo", description=__doc__)
+    p.add_argument("--site", type=Path, default=Path("examples/site.toml"), help="site inventory")
+    p.add_argument("--dir", type=Path, default=Path("run/demo"), help="work dir (wiped at start)")
+    p.add_argument("--as", dest="person", default="an", help="whose console to open (default an)")
+    p.add_argument("--unit", default="spreekkamer-2", help="unit pressed in the scripted scenario")
+    p.add_argument("--scripted", action="store_true", help="play the scenario even on a terminal")
+    return p
+
+
+class Script:
+    """The scripted scenario, printing one line per step with the time since the press."""
+
+    def __init__(self, sysm: LocalSystem, site: Site, unit_id: str) -> None:
+        self.s = sysm
+        self.site = site
+        self.unit = site.unit(unit_id)
+        self.room = site.room(self.unit.room)
+        self.team = site.team(self.room.team)
+        self.tz = ZoneInfo(site.site.timezone)
+        self.t0 = time.monotonic()
+
+    def say(self, text: str) -> None:
+        now = datetime.now(self.tz).strftime("%H:%M:%S")
+        print(f"{now}  +{time.monotonic() - self.t0:6.2f} s  {text}", flush=True)
+
+    def notification(self, person: str, level: int, timeout: float) -> Notification:
+        topic = self.s.topics.person_notify(person)
+
+        def match(t: str, p: bytes) -> bool:
+            if t != topic:
+                return False
+            try:
+                return parse(Notification, p).level == level
+            except ContractError:
+                return False
+
+        _i, _t, payload = self.s.observed.wait(match, timeout, f"level {level} notification to {person}")
+        return parse(Notification, payload)
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            [_exe("alarm-console"), *args, "--broker-dir", str(self.s.broker.dir)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"alarm-console {args[0]} failed: {out.stdout}{out.stderr}")
+        return out.stdout.strip()
+
+    def run(self) -> None:
+        sim = self.s.sim
+        assert sim is not None
+        lead = self.team.leads[0]
+        deputy = self.team.deputies[0]
+        where = f"{self.room.label} — {self.team.name}"
+        print(f"\nScenario: een medewerker in {where} drukt op de verborgen alarmknop.\n", flush=True)
+        self.t0 = time.monotonic()
+        sim.send(f"press {self.unit.id}")
+        sim.wait(
+            lambda e: e.get("unit") == self.unit.id and e.get("event") == "alarm_stored",
+            10,
+            "alarm stored in the unit's outbox",
+        )
+        self.say(f"knop ingedrukt in {where}: alarm veilig opgeslagen in de eenheid (outbox)")
+        rec = sim.wait(
+            lambda e: e.get("unit") == self.unit.id and e.get("event") == "receipt",
+            15,
+            "the console's receipt",
+        )
+        incident = str(rec.get("incident_id"))
+        self.say(
+            f"alarmcentrale bevestigt: opgeslagen als incident {incident}; LED aan de balie: 'ontvangen'"
+        )
+        n1 = self.notification(lead, 1, 15)
+        self.say(f"niveau 1 → {self.site.person(lead).name}: {n1.title}")
+        lv2 = self.team.escalation.levels[1].after_s
+        self.say(f"niemand reageert... na {lv2:.0f} s gaat het alarm naar de vervanger")
+        n2 = self.notification(deputy, 2, lv2 + 15)
+        self.say(f"niveau 2 → {self.site.person(deputy).name} (vervanger): {n2.title}")
+        reply = self.cli("ack", incident, "--as", deputy)
+        self.say(f"{self.site.person(deputy).name} drukt 'Ik kom': {reply}")
+        sim.wait(
+            lambda e: (
+                e.get("unit") == self.unit.id
+                and e.get("event") == "led"
+                and str(e.get("pattern", "")).upper() == "ACKNOWLEDGED"
+            ),
+            15,
+            "LED acknowledged",
+        )
+        self.say("LED aan de balie: 'hulp is onderweg' (stil, enkel zichtbaar voor de medewerker)")
+        reply = self.cli(
+            "resolve",
+            incident,
+            "--as",
+            deputy,
+            "--type",
+            "verbaal",
+            "--severity",
+            "agressie",
+            "--aftercare",
+            "opvang",
+            "--note",
+            "Klant werd verbaal agressief; kalmeerde na tussenkomst.",
+        )
+        self.say(f"incident afgehandeld en geregistreerd: {reply}")
+        state_topic = self.s.topics.incident(incident)
+        self.s.observed.wait(
+            lambda t, p: t == state_topic and b'"resolved"' in p, 15, "incident state resolved"
+        )
+        self.print_timeline(incident)
+
+    def print_timeline(self, incident: str) -> None:
+        topic = self.s.topics.timeline(incident)
+        try:
+            _i, _t, payload = self.s.observed.wait(
+                lambda t, p: t == topic and b'"resolved"' in p, 10, "the resolved timeline"
+            )
+        except TimeoutError:
+            print("(geen tijdlijn ontvangen)")
+            return
+        tl = parse(IncidentTimeline, payload)
+        state_payload = [p for _m, t, p, _r in self.s.observed.items if t == self.s.topics.incident(incident)]
+        state = parse(IncidentState, state_payload[-1])
+        print(f"\nTijdlijn van incident {incident} ({state.status.value}, hoogste niveau {state.level}):")
+        for e in tl.entries:
+            who = f" [{self.site.person(e.person_id).name}]" if e.person_id else ""
+            lvl = f" niveau {e.level}" if e.level else ""
+            at = e.at.astimezone(self.tz).strftime("%H:%M:%S.%f")[:-3]
+            print(f"  {at}  {e.kind:<14}{lvl}{who}  {e.text}")
+        print(flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        site = load_site(args.site)
+        find_mosquitto()
+    except (InventoryError, BrokerError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.dir.exists():
+        shutil.rmtree(args.dir)
+    port = site.broker.port if not port_open(site.broker.port) else free_port()
+    sysm = LocalSystem(site, args.site, args.dir, port=port)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.scripted
+    try:
+        sysm.start_broker()
+        print(f"broker: mosquitto on 127.0.0.1:{port} (config {sysm.broker.dir})", flush=True)
+        sysm.start_observer()
+        sysm.start_console()
+        sysm.wait_console_online(20)
+        print(f"console service: online (log {args.dir / 'console.log'})", flush=True)
+        sim = sysm.start_sim()
+        ready = sim.wait(lambda e: e.get("event") == "ready", 30, "simulated units connected")
+        print(f"simulated desk units: {ready.get('units')} connected", flush=True)
+        if interactive:
+            return _interactive(sysm, site, args.person)
+        Script(sysm, site, args.unit).run()
+        print("demo OK: press → lead → deputy → acknowledged → resolved", flush=True)
+        return 0
+    except (TimeoutError, RuntimeError) as exc:
+        print(f"demo FAILED: {exc}\nlogs in {args.dir}", file=sys.stderr)
+        return 1
+    finally:
+        sysm.stop()
+
+
+def _interactive(sysm: LocalSystem, site: Site, person: str) -> int:
+    from console.tui.app import ConsoleApp
+    from inventory.derived import PersonConfig
+    from wire.link import load_json_model
+
+    cfg = load_json_model(PersonConfig, sysm.broker.dir / "people" / f"{person}.json")
+    sim = sysm.sim
+    assert sim is not None
+    app = ConsoleApp(site, person, cfg.broker, on_demo_press=lambda unit: sim.send(f"press {unit}"))
+    app.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

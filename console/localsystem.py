@@ -1,0 +1,231 @@
+"""A whole stilalarm on this machine: broker, console service and simulated units as real
+processes. The demo, the end-to-end tests and the benchmarks all start the system this way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from broker_config.local import LocalBroker
+from inventory.model import Site
+from wire.link import Link
+from wire.topics import Topics
+
+BIN = Path(sys.executable).parent
+
+
+def _exe(name: str) -> str:
+    """A console script of this install (next to the running interpreter)."""
+    path = BIN / name
+    return str(path) if path.exists() else name
+
+
+@dataclass
+class Observed:
+    """Everything the read-only observer saw: (monotonic time, topic, payload, retained)."""
+
+    items: list[tuple[float, str, bytes, bool]] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def add(self, msg: mqtt.MQTTMessage) -> None:
+        with self.cond:
+            self.items.append((time.monotonic(), msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self.cond.notify_all()
+
+    def wait(
+        self, pred: Callable[[str, bytes], bool], timeout: float, what: str, start: int = 0
+    ) -> tuple[int, str, bytes]:
+        """First message from index `start` on matching pred: (index, topic, payload)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            i = start
+            while True:
+                while i < len(self.items):
+                    _t, topic, payload, _r = self.items[i]
+                    if pred(topic, payload):
+                        return i, topic, payload
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+                self.cond.wait(left)
+
+
+class SimProcess:
+    """`alarm-sim` as a subprocess: control lines in, JSON lines out."""
+
+    def __init__(self, args: list[str], log: Path) -> None:
+        self._log = log.open("ab")
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            start_new_session=True,
+        )
+        self.lines: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="sim-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            with self._cond:
+                self.lines.append(obj)
+                self._cond.notify_all()
+
+    def send(self, line: str) -> None:
+        """Send one control line (`press UNIT`, `cut UNIT`, ...)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((line.strip() + "\n").encode())
+        self.proc.stdin.flush()
+
+    def wait(self, pred: Callable[[dict[str, Any]], bool], timeout: float, what: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            i = 0
+            while True:
+                while i < len(self.lines):
+                    if pred(self.lines[i]):
+                        return self.lines[i]
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise TimeoutError(f"alarm-sim: timed out waiting for {what}")
+                self._cond.wait(min(left, 0.5))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send("quit")
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+class LocalSystem:
+    """Broker + `alarm-console serve` + `alarm-sim` for a site, in a work dir."""
+
+    def __init__(self, site: Site, site_file: Path, workdir: Path, port: int | None = None) -> None:
+        self.site = site
+        self.site_file = site_file
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.topics = Topics(site.site.id)
+        self.broker = LocalBroker(site, workdir / "broker", port=port)
+        self.db = workdir / "console.db"
+        self.console: subprocess.Popen[bytes] | None = None
+        self.sim: SimProcess | None = None
+        self.observed = Observed()
+        self._observer: Link | None = None
+        self._logs: list[Any] = []
+
+    # -- processes --------------------------------------------------------------
+    def start_broker(self) -> None:
+        self.broker.start()
+
+    def start_console(self, extra: list[str] | None = None) -> None:
+        log = (self.dir / "console.log").open("ab")
+        self._logs.append(log)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.console = subprocess.Popen(
+            [
+                _exe("alarm-console"),
+                "serve",
+                "--site",
+                str(self.site_file),
+                "--db",
+                str(self.db),
+                "--broker-dir",
+                str(self.broker.dir),
+                *(extra or []),
+            ],
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+        )
+
+    def kill_console(self) -> None:
+        """SIGKILL the console service (a crash)."""
+        if self.console is not None and self.console.poll() is None:
+            self.console.kill()
+            self.console.wait()
+
+    def stop_console(self) -> None:
+        if self.console is not None and self.console.poll() is None:
+            self.console.send_signal(signal.SIGTERM)
+            try:
+                self.console.wait(10)
+            except subprocess.TimeoutExpired:
+                self.console.kill()
+                self.console.wait()
+
+    def start_sim(self, units: str = "all", extra: list[str] | None = None) -> SimProcess:
+        self.sim = SimProcess(
+            [
+                _exe("alarm-sim"),
+                "--site",
+                str(self.site_file),
+                "--broker-dir",
+                str(self.broker.dir),
+                "--units",
+                units,
+                "--state-dir",
+                str(self.dir / "sim"),
+                *(extra or []),
+            ],
+            self.dir / "sim.log",
+        )
+        return self.sim
+
+    def start_observer(self) -> Observed:
+        """Record everything under the site's topics (read-only user)."""
+        lk = Link(self.broker.creds("observer"), client_id="observer-localsystem", clean_session=True)
+        lk.subscribe_raw(f"{self.topics.base}/#", self.observed.add)
+        lk.start()
+        if not lk.wait_connected(10):
+            raise TimeoutError("observer could not connect to the broker")
+        self._observer = lk
+        return self.observed
+
+    def wait_console_online(self, timeout: float = 15.0) -> None:
+        topic = self.topics.console_status()
+        self.observed.wait(
+            lambda t, p: t == topic and b'"online"' in p, timeout, "the console service to be online"
+        )
+
+    def stop(self) -> None:
+        if self.sim is not None:
+            self.sim.stop()
+        self.stop_console()
+        if self._observer is not None:
+            self._observer.stop()
+        self.broker.stop()
+        for log in self._logs:
+            log.close()
+
+    def __enter__(self) -> LocalSystem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
