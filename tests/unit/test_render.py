@@ -60,7 +60,7 @@ def test_conf_is_durable_and_closed(tmp_path: Path, site) -> None:
     for needed in (
         "allow_anonymous false",
         "persistence true",
-        "autosave_on_changes true",
+        "autosave_on_changes false",
         "autosave_interval 1",
         "max_queued_messages 0",
         "message_size_limit 65536",
@@ -68,3 +68,12 @@ def test_conf_is_durable_and_closed(tmp_path: Path, site) -> None:
         "listener 8883",
     ):
         assert needed in lines, needed
+
+
+def test_strict_save_policy_is_available(tmp_path: Path, site) -> None:
+    strict = site.model_copy(
+        update={"broker": site.broker.model_copy(update={"autosave_every_change": True})}
+    )
+    render(strict, RenderOptions(out=tmp_path, port=12345))
+    lines = set((tmp_path / "mosquitto.conf").read_text().splitlines())
+    assert {"autosave_on_changes true", "autosave_interval 1"} <= lines
