@@ -17,9 +17,11 @@ arrives exactly when a level is due wins, and the level is not fired.
 from __future__ import annotations
 
 import uuid
+from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from console.config import EnginePolicy
@@ -129,12 +131,22 @@ class EngineState:
 
     dir: Directory
     policy: EnginePolicy = field(default_factory=EnginePolicy)
-    incidents: Mapping[str, Incident] = field(default_factory=dict)
+    live: Mapping[str, Incident] = field(default_factory=dict)
+    """Open and acknowledged incidents (the hot path touches only these)."""
+    closed: Mapping[str, Incident] = field(default_factory=dict)
+    """Resolved incidents, until their retention ends."""
     absent: frozenset[str] = frozenset()
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
     last_incident: tuple[str, int] = ("", 0)
     """(local day YYYYMMDD, number) of the newest incident id."""
     last_campaign: tuple[str, int] = ("", 0)
+
+    @property
+    def incidents(self) -> Mapping[str, Incident]:
+        """Every incident the engine holds (live and resolved), as one read-only view."""
+        if not self.closed:
+            return self.live
+        return ChainMap(cast(dict[str, Incident], self.live), cast(dict[str, Incident], self.closed))
 
     @staticmethod
     def initial(site: Site, policy: EnginePolicy | None = None) -> EngineState:
@@ -300,7 +312,7 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
             last = s.last_incident
             num = int(n) if n.isdigit() else 0
             newest = (day, num) if (day, num) > last else last
-            return replace(s, incidents={**s.incidents, inc.id: inc}, last_incident=newest)
+            return replace(s, live={**s.live, inc.id: inc}, last_incident=newest)
         case PressRepeated():
             return _upd(s, f.incident_id, lambda i: replace(i, presses=i.presses + 1))
         case Notified() if f.incident_id is not None:
@@ -348,8 +360,7 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
                 ),
             )
         case IncidentExpired():
-            rest = {k: v for k, v in s.incidents.items() if k != f.incident_id}
-            return replace(s, incidents=rest)
+            return replace(s, closed={k: v for k, v in s.closed.items() if k != f.incident_id})
         case PresenceChanged():
             absent = s.absent - {f.person_id} if f.present else s.absent | {f.person_id}
             return replace(s, absent=absent)
@@ -368,12 +379,18 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
 
 
 def _upd(s: EngineState, incident_id: str, fn: Callable[[Incident], Incident]) -> EngineState:
-    inc = s.incidents.get(incident_id)
+    inc = s.live.get(incident_id) or s.closed.get(incident_id)
     if inc is None:
         return s
     new = fn(inc)
-    new = replace(new, version=inc.version + 1)
-    return replace(s, incidents={**s.incidents, incident_id: new})
+    if new is inc:
+        new = replace(inc, version=inc.version + 1)
+    else:
+        object.__setattr__(new, "version", inc.version + 1)  # a fresh copy nobody else holds yet
+    if new.status is IncidentStatus.RESOLVED:
+        live = {k: v for k, v in s.live.items() if k != incident_id} if incident_id in s.live else s.live
+        return replace(s, live=live, closed={**s.closed, incident_id: new})
+    return replace(s, live={**s.live, incident_id: new})
 
 
 def _campaign_num(campaign_id: str) -> tuple[str, int]:
@@ -460,9 +477,7 @@ def _on_unit_event(tx: _Tx, ev: UnitEvent) -> None:
 
 
 def _open_incident_of_unit(s: EngineState, unit_id: str) -> Incident | None:
-    live = [
-        i for i in s.incidents.values() if i.unit_id == unit_id and i.status is not IncidentStatus.RESOLVED
-    ]
+    live = [i for i in s.live.values() if i.unit_id == unit_id]
     return max(live, key=lambda i: i.stored_at) if live else None
 
 
@@ -492,7 +507,7 @@ def _on_alarm(tx: _Tx, ev: UnitEvent) -> None:
         )
         tx.emit(SendReceipt(ev.unit_id, ev.event_id, joined.id))
         tx.emit(PublishIncident(joined.id))
-        inc = tx.s.incidents[joined.id]
+        inc = tx.s.live[joined.id]
         if inc.status is IncidentStatus.ACKNOWLEDGED and inc.acknowledged_by is not None:
             # The lead is on the way: tell them it was pressed again, and keep the LED right.
             _notice(
@@ -504,8 +519,6 @@ def _on_alarm(tx: _Tx, ev: UnitEvent) -> None:
                 {"presses": str(inc.presses)},
             )
             tx.emit(UnitFeedback(inc.unit_id, inc.id, Feedback.ACKNOWLEDGED))
-        else:
-            tx.emit(UnitFeedback(inc.unit_id, inc.id, Feedback.STORED))
         return
     unit = s.dir.units[ev.unit_id]
     room = s.dir.rooms[unit.room]
@@ -576,7 +589,7 @@ def _on_pager_ack(tx: _Tx, ev: UnitEvent) -> None:
     if not s.dir.site.may_act_on_incidents(person):
         reject("not_authorised", f"{person} may not acknowledge incidents")
         return
-    routed = [i for i in s.incidents.values() if i.status is IncidentStatus.OPEN and person in i.notified]
+    routed = [i for i in s.live.values() if i.status is IncidentStatus.OPEN and person in i.notified]
     if not routed:
         reject("unknown_incident", f"no open incident was routed to {person}")
         return
@@ -869,7 +882,8 @@ def _end_campaign(tx: _Tx, camp: Campaign, why: str, person: str | None) -> None
 
 
 def _on_tick(tx: _Tx) -> None:
-    for inc_id in sorted(tx.s.incidents, key=lambda k: tx.s.incidents[k].stored_at):
+    everything = tx.s.incidents
+    for inc_id in sorted(everything, key=lambda k: everything[k].stored_at):
         inc = tx.s.incidents[inc_id]
         due = _due(tx.s, inc)
         if due is None or due > tx.now:

@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,6 +59,7 @@ from wire.messages import (
     FeedbackCmd,
     IncidentStatus,
     LinkState,
+    Notification,
     PageCmd,
     PresenceState,
     Receipt,
@@ -111,8 +113,19 @@ class _RejectLog:
 class ConsoleService:
     """Runs the console: construct, `start()`, later `stop()`."""
 
-    def __init__(self, cfg: ServiceConfig, site: Site, creds: BrokerCredentials) -> None:
+    def __init__(
+        self,
+        cfg: ServiceConfig,
+        site: Site,
+        creds: BrokerCredentials,
+        *,
+        fanout: Sequence[Callable[[Notification], None]] = (),
+    ) -> None:
+        """`fanout`: extra non-blocking sinks (e.g. console.fanout's Dispatcher.submit) that get
+        every new Notification after the commit, besides the built-in MQTT channel."""
         self.cfg = cfg
+        self._fanout = tuple(fanout)
+        self._fresh: list[Notification] = []
         self.site = site
         self.dir = Directory(site)
         self.topics = Topics(site.site.id)
@@ -125,7 +138,11 @@ class ConsoleService:
         self._first_up = True
         self.world: core.World
         will = (self.topics.console_status(), encode(ConsoleStatus(state=LinkState.OFFLINE, version=VERSION)))
-        self.link = Link(creds, client_id="console", will=will, on_up=lambda: self.inbox.put(_Up()))
+        # A wide in-flight window: paho rescans its whole queue on every PUBACK once the window
+        # is full, which turns a burst of receipts quadratic.
+        self.link = Link(
+            creds, client_id="console", will=will, on_up=lambda: self.inbox.put(_Up()), max_inflight=20000
+        )
         for ch in (UnitChannel.EVENT, UnitChannel.STATUS, UnitChannel.HEARTBEAT):
             self.link.subscribe_raw(self.topics.all_units(ch), self._on_message)
         self.link.subscribe_raw(self.topics.all_person_cmds(), self._on_message)
@@ -225,13 +242,17 @@ class ConsoleService:
         return max(0.0, min(cap, (due - utcnow()).total_seconds()))
 
     def _process(self, items: list[object]) -> None:
+        t_start = time.perf_counter()
         now = utcnow()
         batch = Batch()
         effects: list[SupEffect] = []
         seen: dict[uuid.UUID, str | None] = {}
         up = False
         w = self.world
-        for item in items:
+        classified = [(i, classify(self.dir, self.topics, i) if isinstance(i, Raw) else None) for i in items]
+        ids = [r.event.event_id for _i, r in classified if isinstance(r, UnitEventIn | FaultIn)]
+        stored_before = self.store.received_many(ids)  # one query per batch, not per event
+        for item, res in classified:
             if isinstance(item, _Delivered):
                 d = item.item
                 batch.delivered.append((now.isoformat(), str(d.notification_id), d.channel))
@@ -239,8 +260,7 @@ class ConsoleService:
             if isinstance(item, _Up):
                 up = True
                 continue
-            assert isinstance(item, Raw)
-            res = classify(self.dir, self.topics, item)
+            assert isinstance(item, Raw) and res is not None
             if isinstance(res, Ignored):
                 continue
             if isinstance(res, Rejected):
@@ -256,8 +276,8 @@ class ConsoleService:
                 if ev.event_id in seen:
                     effects.append(SendReceipt(ev.unit_id, ev.event_id, seen[ev.event_id], duplicate=True))
                     continue
-                dup, incident_id = self.store.received(ev.event_id)
-                if dup:
+                if ev.event_id in stored_before:
+                    incident_id = stored_before[ev.event_id]
                     effects.append(SendReceipt(ev.unit_id, ev.event_id, incident_id, duplicate=True))
                     continue
                 w, effs = core.step(w, res, now)
@@ -273,16 +293,34 @@ class ConsoleService:
         w, effs = core.step(w, core.Tick(), now)
         effects += effs
         self.world = w
+        t_step = time.perf_counter()
         self._fill_batch(batch, effects, now)
         self.store.commit(batch, now)
+        t_commit = time.perf_counter()
         # ---- committed: from here on the outside world may hear about it ----
         self._execute(effects, now)
         for row in batch.outbox:
             self.dispatcher.submit(
                 Outgoing(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
             )
+        fresh, self._fresh = self._fresh, []
+        for note in fresh:
+            for sink in self._fanout:
+                try:
+                    sink(note)
+                except Exception:
+                    log.exception("fan-out sink failed for notification %s", note.notification_id)
         if up:
             self._republish(now)
+        if log.isEnabledFor(logging.DEBUG) and items:
+            t_end = time.perf_counter()
+            log.debug(
+                "batch of %d: core %.1f ms, store %.1f ms, publish %.1f ms",
+                len(items),
+                (t_step - t_start) * 1000,
+                (t_commit - t_step) * 1000,
+                (t_end - t_commit) * 1000,
+            )
 
     def _fill_batch(self, batch: Batch, effects: list[SupEffect], now: datetime) -> None:
         w = self.world
@@ -303,7 +341,10 @@ class ConsoleService:
                 n = e.notice
                 inc = w.engine.incidents.get(n.incident_id) if n.incident_id else None
                 for pid, nid in zip(n.person_ids, n.notification_ids, strict=True):
-                    payload = encode(render(self.dir, n, pid, nid, inc))
+                    note = render(self.dir, n, pid, nid, inc)
+                    payload = encode(note)
+                    if self._fanout:
+                        self._fresh.append(note)
                     for o in self.dispatcher.outgoing(nid, pid, payload):
                         batch.outbox.append(OutboxRow(nid, o.channel, pid, o.address, payload, now))
         for uid in touched_units:

@@ -210,6 +210,18 @@ class Store:
         ).fetchone()
         return (False, None) if row is None else (True, row[0])
 
+    def received_many(self, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+        """{event id: incident id} for those of `event_ids` already stored."""
+        found: dict[uuid.UUID, str | None] = {}
+        for start in range(0, len(event_ids), 500):
+            chunk = [str(e) for e in event_ids[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT event_id, incident_id FROM received WHERE event_id IN ({marks})", chunk
+            )
+            found.update({uuid.UUID(r[0]): r[1] for r in rows})
+        return found
+
     def undelivered(self) -> list[OutboxRow]:
         """Notifications recorded but never confirmed by their channel (re-sent on start)."""
         rows = self.db.execute(
