@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -74,6 +75,12 @@ def guarded(name: str, fn: Callable[P, None]) -> Callable[P, None]:
     return run
 
 
+def _no_delay(_c: mqtt.Client, _u: Any, sock: Any) -> None:
+    """Disable Nagle: paho does not, and Nagle + delayed ACK holds small packets ~40 ms."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Link:
     """One MQTT connection with a persistent session, safe callbacks and resubscription."""
 
@@ -121,6 +128,7 @@ class Link:
         c.on_disconnect = guarded("on_disconnect", self._handle_disconnect)
         c.on_message = guarded("on_message", self._handle_unrouted)
         c.on_subscribe = guarded("on_subscribe", self._handle_suback)
+        c.on_socket_open = guarded("on_socket_open", _no_delay)
         self._keepalive = keepalive
 
     # -- lifecycle ------------------------------------------------------------
