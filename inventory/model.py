@@ -131,9 +131,10 @@ class BrokerInfo(_Strict):
     )
     autosave_every_change: bool = Field(
         default=False,
-        description="Save after every change instead: nothing the broker acknowledged is lost on a "
-        "crash, at a cost that grows with the number of clients (fine for tens of units; measured "
-        "~3,100 QoS1 msg/s through the broker with 10 units). Not for large sites.",
+        description="Save at the end of every broker loop pass that changed something instead: the "
+        "loss window shrinks to milliseconds (mosquitto still PUBACKs before it saves: measured, a "
+        "SIGKILL right after the last PUBACK lost that one message in 3 of 3 runs), at a cost that "
+        "grows with the number of clients (~3,100 QoS1 msg/s with 10 units). Not for large sites.",
     )
 
 
