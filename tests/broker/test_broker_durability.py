@@ -12,7 +12,6 @@ Both modes are checked with a SIGKILL once the broker has saved.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from broker_config.local import LocalBroker
 from tests.harness import wait_until
@@ -21,9 +20,18 @@ from wire.link import Link
 N = 1500  # above mosquitto's default per-client queue limit of 1000
 
 
-def _saved_after(db: Path, t_ns: int, timeout: float = 5.0) -> None:
-    """Wait until mosquitto has rewritten its database after time t_ns."""
-    wait_until(lambda: db.exists() and db.stat().st_mtime_ns > t_ns, timeout, "the broker's periodic save")
+def _saved_after(broker: LocalBroker, t_ns: int, timeout: float = 5.0) -> None:
+    """Wait until mosquitto has saved its database after time t_ns.
+
+    A persistent client connecting is a change in both save modes, so a save follows
+    it; every message the broker handled before then is in that save.
+    """
+    poke = Link(broker.creds("person-an"), client_id="durability-poke")
+    poke.start()
+    assert poke.wait_connected(5)
+    poke.stop()
+    db = broker.dir / "data" / "stilalarm.db"
+    wait_until(lambda: db.exists() and db.stat().st_mtime_ns > t_ns, timeout, "the broker's save")
 
 
 def test_queued_qos1_survive_sigkill_and_are_not_capped(broker, link, topics) -> None:
@@ -70,7 +78,7 @@ def _queue_kill_restart_and_check(broker, link, topics, *, wait_for_save: bool) 
     acked_ns = time.time_ns()
     unit.stop()
     if wait_for_save:
-        _saved_after(broker.dir / "data" / "stilalarm.db", acked_ns)
+        _saved_after(broker, acked_ns)
 
     broker.kill()  # SIGKILL: no clean save
     broker.start()
@@ -93,7 +101,7 @@ def test_retained_state_survives_sigkill(broker, capture, topics) -> None:
     c.publish(topics.incident("i-1"), b"state-1", qos=1, retain=True).wait_for_publish(5)
     acked_ns = time.time_ns()
     c.stop()
-    _saved_after(broker.dir / "data" / "stilalarm.db", acked_ns)
+    _saved_after(broker, acked_ns)
     broker.kill()
     broker.start()
     cap = capture(topics.all_incidents())
