@@ -242,6 +242,10 @@ def test_red_bar_when_the_broker_dies_and_gone_after_it_returns(broker, link, to
             await until(pilot, lambda: bar.has_class("alarm"), "the red bar")
             assert "VERBINDING VERBROKEN" in bar.plain
             broker.start()
+            # The broker saves every second, so a SIGKILL may lose the retained state; the
+            # console service republishes its state when it reconnects. Play that here.
+            await until(pilot, console.connected.is_set, "the console to reconnect", timeout=20)
+            publish(console, topics.incident("i-7"), incident("i-7", notified=("bart",)))
             await until(pilot, lambda: not bar.has_class("alarm"), "the red bar to go", timeout=20)
             assert "verbonden" in bar.plain
             await pilot.pause(0.7)  # past the resync: retained state is still (again) there
