@@ -44,7 +44,7 @@ from console.engine import (
     UnitTestMode,
 )
 from console.facts import Fact
-from console.ingest import Ignored, Raw, Rejected, classify
+from console.ingest import Accepted, Ignored, Raw, Rejected, classify
 from console.notify import Dispatcher, MqttChannel, Outgoing, render
 from console.sdnotify import SystemdNotifier
 from console.store import Batch, OutboxRow, Store, unit_row
@@ -249,7 +249,7 @@ class ConsoleService:
         seen: dict[uuid.UUID, str | None] = {}
         up = False
         w = self.world
-        classified = [(i, classify(self.dir, self.topics, i) if isinstance(i, Raw) else None) for i in items]
+        classified = [(i, self._classify(i) if isinstance(i, Raw) else None) for i in items]
         ids = [r.event.event_id for _i, r in classified if isinstance(r, UnitEventIn | FaultIn)]
         stored_before = self.store.received_many(ids)  # one query per batch, not per event
         for item, res in classified:
@@ -280,7 +280,10 @@ class ConsoleService:
                     incident_id = stored_before[ev.event_id]
                     effects.append(SendReceipt(ev.unit_id, ev.event_id, incident_id, duplicate=True))
                     continue
-                w, effs = core.step(w, res, now)
+                stepped = self._step(w, res, now, item)
+                if stepped is None:
+                    continue
+                w, effs = stepped
                 incident_id = next((e.incident_id for e in effs if isinstance(e, SendReceipt)), None)
                 seen[ev.event_id] = incident_id
                 batch.received.append(
@@ -288,8 +291,10 @@ class ConsoleService:
                 )
                 effects += effs
                 continue
-            w, effs = core.step(w, res, now)
-            effects += effs
+            stepped = self._step(w, res, now, item)
+            if stepped is not None:
+                w, effs = stepped
+                effects += effs
         w, effs = core.step(w, core.Tick(), now)
         effects += effs
         self.world = w
@@ -321,6 +326,24 @@ class ConsoleService:
                 (t_commit - t_step) * 1000,
                 (t_end - t_commit) * 1000,
             )
+
+    def _classify(self, raw: Raw) -> Accepted | Rejected | Ignored:
+        try:
+            return classify(self.dir, self.topics, raw)
+        except Exception:  # a bug, not bad input: refuse this message, keep the service up
+            log.exception("internal error validating a message on %s", raw.topic)
+            return Rejected("internal_error", f"internal error on {raw.topic}")
+
+    def _step(
+        self, w: core.World, inp: core.Input, now: datetime, raw: Raw
+    ) -> tuple[core.World, list[SupEffect]] | None:
+        """One core step; a bug on one message must not crash-loop the service (the unit retries)."""
+        try:
+            return core.step(w, inp, now)
+        except Exception:
+            log.exception("internal error handling a message on %s; it was not stored", raw.topic)
+            self.rejects.total["internal_error"] += 1
+            return None
 
     def _fill_batch(self, batch: Batch, effects: list[SupEffect], now: datetime) -> None:
         w = self.world

@@ -198,3 +198,22 @@ def test_read_only_store_needs_an_existing_database(tmp_path: Path) -> None:
 
 def test_started_at_is_utc() -> None:
     assert utcnow().tzinfo is not None and datetime.now(UTC).tzinfo is UTC
+
+
+def test_a_bug_on_one_message_does_not_stop_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc, rec = service(tmp_path)
+    real = core.step
+
+    def buggy(w: core.World, inp: object, now: datetime) -> object:
+        if getattr(getattr(inp, "event", None), "unit_id", None) == "wachtzaal":
+            raise RuntimeError("bug")
+        return real(w, inp, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("console.service.core.step", buggy)
+    svc._process([alarm("wachtzaal"), alarm("balie-1")])
+    assert [r["unit_id"] for r in svc.store.incidents()] == ["balie-1"]
+    assert rec.on(T.unit_receipt("wachtzaal")) == []  # not stored: no receipt, the unit retries
+    assert len(rec.on(T.unit_receipt("balie-1"))) == 1
+    assert svc.rejects.total["internal_error"] == 1
