@@ -32,6 +32,7 @@ from wire.messages import (
     LinkState,
     Notification,
     NotifyReason,
+    PresenceState,
     parse,
     parse_unit_command,
 )
@@ -227,7 +228,19 @@ def test_broker_kill9_mid_flow_loses_nothing(system: System) -> None:
     assert len(Store(system.console.db, readonly=True).incidents()) == 2
 
 
-def test_sigterm_stops_cleanly_with_status_offline(system: System) -> None:
+def test_presence_via_cli_then_sigterm_stops_cleanly_with_status_offline(system: System) -> None:
+    away = system.cli("presence", "--as", "an", "absent", "--broker-dir", str(system.broker.dir))
+    assert away.returncode == 0, away.stderr
+
+    def an_absent() -> bool:
+        states = [parse(PresenceState, p) for p in system.seen.on(T.presence("an"))]
+        return bool(states) and states[-1].present is False
+
+    wait_until(an_absent, 5, "retained presence of An: absent")
+    unit = system.unit("spreekkamer-1")
+    unit.press()
+    wait_until(lambda: system.alarm_notes("dirk"), 5, "the deputy paged at once (An is absent)")
+    assert system.alarm_notes("an") == []
     assert system.console.terminate() == 0
     statuses = [parse(ConsoleStatus, p) for p in system.seen.wait_for(T.console_status(), 2)]
     assert statuses[-1].state is LinkState.OFFLINE
