@@ -98,6 +98,29 @@ class Resolved(_Fact):
     cmd_id: uuid.UUID | None = None
 
 
+class DeliveryAttempt(_Fact):
+    """One fan-out delivery attempt (e-mail, Apprise) and its outcome, for the timeline."""
+
+    kind: Literal["delivery_attempt"] = "delivery_attempt"
+    notification_id: uuid.UUID
+    incident_id: Id | None = None
+    person_id: Id
+    channel: Id
+    attempt: int = Field(ge=0, description="1-based; 0 = never attempted (queue full, stopped).")
+    status: Literal["delivered", "failed", "gave_up"]
+    reason: str = Field(default="", max_length=300, description="Why it failed; never a secret.")
+
+
+class ChannelFault(_Fact):
+    """A fan-out channel keeps failing (raised, once) or works again (cleared)."""
+
+    kind: Literal["channel_fault"] = "channel_fault"
+    channel: Id
+    state: Literal["raised", "cleared"]
+    since: UtcDatetime
+    reason: str = Field(default="", max_length=300)
+
+
 class IncidentExpired(_Fact):
     """A resolved incident's retention passed; its retained topic was cleared."""
 
@@ -222,6 +245,8 @@ Fact = Annotated[
     | LevelSkipped
     | Acknowledged
     | Resolved
+    | DeliveryAttempt
+    | ChannelFault
     | IncidentExpired
     | CommandRejected
     | PresenceChanged

@@ -106,6 +106,8 @@ def _incident_text(d: Directory, f: Notified, lang: Language, inc: Incident | No
 
 def _unit_text(d: Directory, f: Notified, lang: Language) -> tuple[str, str]:
     site = d.site
+    if f.text_key in ("channel_fault", "channel_recovered"):
+        return _channel_text(d, f, lang)
     uid = f.unit_id or ""
     room_id = d.units[uid].room if uid in d.units else f.detail.get("room", "")
     room = room_label(site, room_id, lang) if room_id in d.rooms else room_id
@@ -124,6 +126,19 @@ def _unit_text(d: Directory, f: Notified, lang: Language) -> tuple[str, str]:
     except KeyError:
         body = f"{f.text_key}: {uid}"
     return title, body
+
+
+def _channel_text(d: Directory, f: Notified, lang: Language) -> tuple[str, str]:
+    """A fan-out channel that keeps failing (or works again), for facilities."""
+    from console.fanout.texts import channel_fault_text, channel_recovered_text
+
+    channel = f.detail.get("channel", "?")
+    since = datetime.fromisoformat(f.detail["since"]) if "since" in f.detail else f.at
+    if f.text_key == "channel_fault":
+        body = channel_fault_text(d.site, channel, since, f.detail.get("reason", ""), lang)
+        return text("fault_title", lang, unit=channel, room=""), body
+    body = channel_recovered_text(d.site, channel, since, lang)
+    return text("recovered_title", lang, unit=channel, room=""), body
 
 
 # --------------------------------------------------------------------------- delivery (port)

@@ -42,15 +42,18 @@ from console.engine import (
     UnitEventIn,
     UnitFeedback,
     UnitTestMode,
+    notice_ids,
 )
-from console.facts import Fact
+from console.facts import ChannelFault, DeliveryAttempt, Fact, Notified
+from console.fanout import DeliveryOutcome, build_dispatcher
 from console.ingest import Accepted, Ignored, Raw, Rejected, classify
 from console.notify import Dispatcher, MqttChannel, Outgoing, render
 from console.sdnotify import SystemdNotifier
 from console.store import Batch, OutboxRow, Store, unit_row
 from console.supervision import FaultIn, PublishHealth, SupEffect
 from console.texts import text
-from inventory.model import Site
+from console.timeline import Timelines
+from inventory.model import ChannelKind, Role, Site
 from wire.link import BrokerCredentials, Link
 from wire.messages import (
     CommandReply,
@@ -60,6 +63,7 @@ from wire.messages import (
     IncidentStatus,
     LinkState,
     Notification,
+    NotifyReason,
     PageCmd,
     PresenceState,
     Receipt,
@@ -78,6 +82,23 @@ VERSION = "0.1.0"
 @dataclass(frozen=True)
 class _Delivered:
     item: Outgoing
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A fan-out delivery attempt finished (from a channel worker thread)."""
+
+    outcome: DeliveryOutcome
+
+
+@dataclass(frozen=True)
+class _ChannelState:
+    """A fan-out channel started failing (raised) or works again (cleared)."""
+
+    channel: str
+    state: str
+    since: datetime
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -120,11 +141,28 @@ class ConsoleService:
         creds: BrokerCredentials,
         *,
         fanout: Sequence[Callable[[Notification], None]] = (),
+        channels: bool = True,
     ) -> None:
-        """`fanout`: extra non-blocking sinks (e.g. console.fanout's Dispatcher.submit) that get
-        every new Notification after the commit, besides the built-in MQTT channel."""
+        """`fanout`: extra non-blocking sinks that get every new Notification after the commit,
+        besides the built-in MQTT channel. `channels`: start console.fanout's e-mail / Apprise
+        workers when the inventory gives anyone such a channel (the pager is driven by the
+        engine's Page effects, not by the fan-out)."""
         self.cfg = cfg
+        self.fanout_dispatcher = None
+        if channels and _uses_fanout(site):
+            self.fanout_dispatcher = build_dispatcher(
+                site,
+                publish=None,
+                on_outcome=lambda o: self.inbox.put(_Outcome(o)),
+                on_channel_fault=lambda ch, since, why: self.inbox.put(
+                    _ChannelState(ch, "raised", since, why)
+                ),
+                on_channel_recovered=lambda ch, at: self.inbox.put(_ChannelState(ch, "cleared", at, "")),
+            )
+            fanout = (*fanout, self.fanout_dispatcher.submit)
         self._fanout = tuple(fanout)
+        self.timelines = Timelines(site)
+        self._tl_touched: set[str] = set()
         self._fresh: list[Notification] = []
         self.site = site
         self.dir = Directory(site)
@@ -157,6 +195,8 @@ class ConsoleService:
         t0 = time.monotonic()
         facts = list(self.store.facts())
         self.world = core.rebuild(self.site, facts, self.started_at, self.cfg.engine, self.cfg.supervision)
+        for f in facts:
+            self.timelines.add(f)
         boot = Batch(units={uid: unit_row(self.world.units, uid) for uid in self.world.units.units})
         self.store.commit(boot, self.started_at)  # every unit has a projection row from the start
         incidents = self.world.engine.incidents.values()
@@ -193,6 +233,8 @@ class ConsoleService:
         self.inbox.put(_STOP)
         self._writer.join(10)
         self.dispatcher.stop()
+        if self.fanout_dispatcher is not None:
+            self.fanout_dispatcher.stop(drain_s=2.0)
         offline = encode(ConsoleStatus(state=LinkState.OFFLINE, at=utcnow(), version=VERSION))
         self.link.stop(last_words=(self.topics.console_status(), offline))
         self.store.close()
@@ -259,6 +301,12 @@ class ConsoleService:
                 continue
             if isinstance(item, _Up):
                 up = True
+                continue
+            if isinstance(item, _Outcome):
+                effects.append(Record(_attempt_fact(item.outcome)))
+                continue
+            if isinstance(item, _ChannelState):
+                effects += self._channel_state(item, now)
                 continue
             assert isinstance(item, Raw) and res is not None
             if isinstance(res, Ignored):
@@ -352,6 +400,9 @@ class ConsoleService:
             if isinstance(e, Record):
                 f: Fact = e.fact
                 batch.facts.append(f)
+                touched = self.timelines.add(f)
+                if touched is not None:
+                    self._tl_touched.add(touched)
                 iid = getattr(f, "incident_id", None)
                 if iid is not None and iid in w.engine.incidents:
                     batch.incidents[iid] = w.engine.incidents[iid]
@@ -425,7 +476,10 @@ class ConsoleService:
                     incidents[e.incident_id] = None
                 case ClearIncident():
                     incidents.pop(e.incident_id, None)
+                    self._tl_touched.discard(e.incident_id)
+                    self.timelines.forget(e.incident_id)
                     pub(t.incident(e.incident_id), b"", qos=1, retain=True)
+                    pub(t.timeline(e.incident_id), b"", qos=1, retain=True)
                 case PublishPresence():
                     self._publish_presence(e.person_id, now, "manual")
                 case PublishHealth():
@@ -436,6 +490,9 @@ class ConsoleService:
             inc = self.world.engine.incidents.get(iid)
             if inc is not None:
                 pub(t.incident(iid), encode(inc.to_wire()), qos=1, retain=True)
+        touched, self._tl_touched = self._tl_touched, set()
+        for iid in touched:
+            self._publish_timeline(iid)
         for uid in health:
             pub(t.unitstate(uid), encode(self.world.units.health(uid)), qos=1, retain=True)
 
@@ -459,6 +516,33 @@ class ConsoleService:
             log.warning("rejected command %s of %s: %s (%s)", e.cmd_id, e.person_id, e.code, reason)
         self.link.publish(self.topics.person_reply(e.person_id), encode(msg), qos=1)
 
+    def _publish_timeline(self, incident_id: str) -> None:
+        inc = self.world.engine.incidents.get(incident_id)
+        if inc is None:
+            return
+        tl = self.timelines.timeline(incident_id, inc.to_wire().version)
+        if tl is not None:
+            self.link.publish(self.topics.timeline(incident_id), encode(tl), qos=1, retain=True)
+
+    def _channel_state(self, item: _ChannelState, now: datetime) -> list[SupEffect]:
+        """Record a channel fault / recovery and tell facilities, once per change."""
+        fact = ChannelFault(
+            at=now, channel=item.channel, state=item.state, since=item.since, reason=item.reason
+        )
+        to = self.site.people_with(Role.FACILITIES)
+        key = "channel_fault" if item.state == "raised" else "channel_recovered"
+        notice = Notified(
+            at=now,
+            reason=NotifyReason.FAULT,
+            level=0,
+            person_ids=to,
+            notification_ids=notice_ids(f"channel-{item.channel}", NotifyReason.FAULT, 0, now, to),
+            text_key=key,
+            detail={"channel": item.channel, "since": item.since.isoformat(), "reason": item.reason[:200]},
+        )
+        log.warning("fan-out channel %s %s: %s", item.channel, item.state, item.reason)
+        return [Record(fact), Record(notice), Notify(notice)]
+
     def _publish_presence(self, person_id: str, now: datetime, reason: str) -> None:
         present = person_id not in self.world.engine.absent
         st = PresenceState(person_id=person_id, present=present, reason=reason, at=now)
@@ -477,6 +561,7 @@ class ConsoleService:
         w = self.world
         for inc in w.engine.incidents.values():
             pub(t.incident(inc.id), encode(inc.to_wire()), qos=1, retain=True)
+            self._publish_timeline(inc.id)
             if self._first_up and inc.status is not IncidentStatus.RESOLVED:
                 fb = Feedback.ACKNOWLEDGED if inc.status is IncidentStatus.ACKNOWLEDGED else Feedback.STORED
                 cmd = FeedbackCmd(
@@ -489,3 +574,22 @@ class ConsoleService:
             self._publish_presence(pid, now, "manual" if pid in w.engine.absent else "default")
         self._first_up = False
         log.info("published console status and retained state (%d incidents)", len(w.engine.incidents))
+
+
+def _uses_fanout(site: Site) -> bool:
+    """Whether anyone in the inventory is reached by e-mail or Apprise."""
+    wanted = {ChannelKind.EMAIL, ChannelKind.APPRISE}
+    return any(wanted & {r.kind for r in p.channel_rules()} for p in site.people)
+
+
+def _attempt_fact(o: DeliveryOutcome) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        at=o.at,
+        notification_id=o.notification_id,
+        incident_id=o.incident_id,
+        person_id=o.person_id,
+        channel=o.channel,
+        attempt=o.attempt,
+        status=o.status.value,
+        reason=o.reason[:300],
+    )

@@ -1,0 +1,184 @@
+"""An incident's history for the consoles' History screen, folded from the event log.
+
+Pure: facts in, `IncidentTimeline` out. The service keeps one `Timelines` in memory
+(rebuilt from the log at start) and publishes an incident's timeline, retained, on
+every change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from console.facts import (
+    Acknowledged,
+    AlarmReceived,
+    CommandRejected,
+    DeliveryAttempt,
+    Fact,
+    LevelSkipped,
+    Notified,
+    PressRepeated,
+    Resolved,
+)
+from inventory.model import Language, Site
+from wire.messages import IncidentTimeline, NotifyReason, TimelineEntry
+
+MAX_ENTRIES = 200
+KEEP_HEAD = 50
+"""A long escalation repeats; keep the first entries and the newest ones."""
+
+_TEXT = {
+    Language.NL: {
+        "pressed": "knop {button} ingedrukt ({unit})",
+        "stored": "opgeslagen door de alarmcentrale na {ms} ms",
+        "repeated": "opnieuw ingedrukt ({button})",
+        "notified": "niveau {level}: {names}",
+        "notified_101": "niveau {level}: {names} — bel 101",
+        "repeat": "herhaald: {names} — bel 101",
+        "told": "{what}: {names}",
+        "skipped": "niveau {level} overgeslagen (afwezig: {names})",
+        "acknowledged": "ik kom: {name}, {secs} s na de druk{via}",
+        "via_pager": " (via pieper)",
+        "resolved": "afgehandeld door {name}: {what}",
+        "false_alarm": "vals alarm",
+        "rejected": "geweigerd ({code}) voor {name}",
+        "delivery": "{channel} naar {name}: {status}{reason}",
+        "delivered": "afgeleverd",
+        "failed": "mislukt (poging {attempt})",
+        "gave_up": "opgegeven",
+    },
+    Language.EN: {
+        "pressed": "button {button} pressed ({unit})",
+        "stored": "stored by the console after {ms} ms",
+        "repeated": "pressed again ({button})",
+        "notified": "level {level}: {names}",
+        "notified_101": "level {level}: {names} — call 101",
+        "repeat": "repeated: {names} — call 101",
+        "told": "{what}: {names}",
+        "skipped": "level {level} skipped (absent: {names})",
+        "acknowledged": "on my way: {name}, {secs} s after the press{via}",
+        "via_pager": " (by pager)",
+        "resolved": "resolved by {name}: {what}",
+        "false_alarm": "false alarm",
+        "rejected": "refused ({code}) for {name}",
+        "delivery": "{channel} to {name}: {status}{reason}",
+        "delivered": "delivered",
+        "failed": "failed (attempt {attempt})",
+        "gave_up": "gave up",
+    },
+}
+
+
+@dataclass
+class _Line:
+    pressed_at: datetime | None = None
+    entries: list[TimelineEntry] = field(default_factory=list)
+
+
+class Timelines:
+    """Per-incident timelines, in the site's language."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.lang = site.site.language
+        self._names = {p.id: p.name for p in site.people}
+        self._lines: dict[str, _Line] = {}
+
+    def _t(self, key: str, **v: object) -> str:
+        return _TEXT[self.lang][key].format(**v)
+
+    def _name(self, pid: str | None) -> str:
+        return self._names.get(pid or "", pid or "?")
+
+    def _names_of(self, ids: tuple[str, ...]) -> str:
+        return ", ".join(self._name(p) for p in ids)
+
+    def add(self, f: Fact) -> str | None:
+        """Fold one fact in; return the incident id whose timeline changed, if any."""
+        iid = getattr(f, "incident_id", None)
+        if iid is None:
+            return None
+        line = self._lines.setdefault(iid, _Line())
+        new = self._entries(f, line)
+        if not new:
+            return None
+        line.entries.extend(new)
+        if len(line.entries) > MAX_ENTRIES:
+            line.entries = line.entries[:KEEP_HEAD] + line.entries[-(MAX_ENTRIES - KEEP_HEAD) :]
+        return str(iid)
+
+    def timeline(self, incident_id: str, version: int) -> IncidentTimeline | None:
+        """The retained message for this incident, or None if nothing is known of it."""
+        line = self._lines.get(incident_id)
+        if line is None:
+            return None
+        return IncidentTimeline(incident_id=incident_id, entries=tuple(line.entries), version=version)
+
+    def forget(self, incident_id: str) -> None:
+        """Drop an expired incident's timeline from memory."""
+        self._lines.pop(incident_id, None)
+
+    def _entries(self, f: Fact, line: _Line) -> list[TimelineEntry]:
+        t = self._t
+        match f:
+            case AlarmReceived():
+                line.pressed_at = f.pressed_at
+                ms = max(0, round((f.at - f.pressed_at).total_seconds() * 1000))
+                return [
+                    TimelineEntry(
+                        at=f.pressed_at, kind="pressed", text=t("pressed", button=f.button_id, unit=f.unit_id)
+                    ),
+                    TimelineEntry(at=f.at, kind="stored", text=t("stored", ms=ms)),
+                ]
+            case PressRepeated():
+                return [
+                    TimelineEntry(at=f.pressed_at, kind="repeated", text=t("repeated", button=f.button_id))
+                ]
+            case Notified():
+                names = self._names_of(f.person_ids)
+                if f.reason is NotifyReason.REPEAT:
+                    text = t("repeat", names=names)
+                elif f.reason in (NotifyReason.ALARM, NotifyReason.ESCALATION):
+                    text = t("notified_101" if f.call_101 else "notified", level=f.level, names=names)
+                else:
+                    text = t("told", what=f.reason.value, names=names)
+                kind = "escalated" if f.reason is NotifyReason.ESCALATION else f"notified_{f.reason.value}"
+                if f.reason is NotifyReason.ALARM:
+                    kind = "notified"
+                return [TimelineEntry(at=f.at, kind=kind[:40], level=f.level or None, text=text[:200])]
+            case LevelSkipped():
+                text = t("skipped", level=f.level, names=self._names_of(f.absent) or "-")
+                return [TimelineEntry(at=f.at, kind="skipped", level=f.level, text=text[:200])]
+            case Acknowledged():
+                secs = round((f.at - line.pressed_at).total_seconds()) if line.pressed_at else "?"
+                via = t("via_pager") if f.via == "pager" else ""
+                text = t("acknowledged", name=self._name(f.person_id), secs=secs, via=via)
+                return [TimelineEntry(at=f.at, kind="acknowledged", person_id=f.person_id, text=text[:200])]
+            case Resolved():
+                r = f.registration
+                what = (
+                    t("false_alarm")
+                    if r.false_alarm
+                    else ", ".join(
+                        [*(a.value for a in r.aggression_types), *([r.severity.value] if r.severity else [])]
+                    )
+                )
+                text = t("resolved", name=self._name(f.person_id), what=what)
+                return [TimelineEntry(at=f.at, kind="resolved", person_id=f.person_id, text=text[:200])]
+            case CommandRejected():
+                text = t("rejected", code=f.code, name=self._name(f.person_id))
+                return [TimelineEntry(at=f.at, kind="rejected", person_id=f.person_id, text=text[:200])]
+            case DeliveryAttempt():
+                status = t(f.status, attempt=f.attempt)
+                reason = f" — {f.reason}" if f.reason and f.status != "delivered" else ""
+                text = t(
+                    "delivery", channel=f.channel, name=self._name(f.person_id), status=status, reason=reason
+                )
+                return [
+                    TimelineEntry(
+                        at=f.at, kind=f"delivery_{f.status}", person_id=f.person_id, text=text[:200]
+                    )
+                ]
+            case _:
+                return []
