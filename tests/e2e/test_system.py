@@ -1,0 +1,135 @@
+"""The whole alarm path with real processes on both ends: `alarm-sim` (the real firmware code
+on simulated pins) -> real mosquitto -> `alarm-console serve` -> back to the unit's LED.
+
+Each fault is injected for real: SIGKILL of the console and of the broker while alarms are
+in flight, a unit dying without last words. Timeouts are for liveness only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.localsystem import LocalSystem, _exe
+from console.servicerun import FAST_SITE
+from inventory.load import parse_site
+from wire.messages import IncidentState, IncidentStatus, Notification, NotifyReason, parse
+
+# The fast test site (levels at 0 / 1 / 2 s), with a feedback LED on spreekkamer-1.
+SITE_TEXT = FAST_SITE.replace(
+    'id = "spreekkamer-1"\nroom = "spreekkamer-1"\n',
+    'id = "spreekkamer-1"\nroom = "spreekkamer-1"\nled_pin = 17\n',
+    1,
+)
+assert SITE_TEXT != FAST_SITE
+SITE = parse_site(SITE_TEXT)
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[LocalSystem]:
+    site_file = tmp_path / "site.toml"
+    site_file.write_text(SITE_TEXT)
+    s = LocalSystem(SITE, site_file, tmp_path / "sys")
+    s.start_broker()
+    s.start_observer()
+    s.start_console()
+    s.wait_console_online(20)
+    sim = s.start_sim()
+    sim.wait(lambda e: e.get("event") == "ready", 30, "simulated units connected")
+    yield s
+    s.stop()
+
+
+def ev(unit: str, event: str, **match: Any) -> Any:
+    return lambda e: (
+        e.get("unit") == unit and e.get("event") == event and all(e.get(k) == v for k, v in match.items())
+    )
+
+
+def notes(s: LocalSystem, person: str) -> list[Notification]:
+    topic = s.topics.person_notify(person)
+    return [parse(Notification, p) for _m, t, p, _r in list(s.observed.items) if t == topic]
+
+
+def incidents_in_db(s: LocalSystem) -> list[tuple[str, str]]:
+    with sqlite3.connect(s.db) as c:
+        return [(r[0], r[1]) for r in c.execute("SELECT incident_id, unit_id FROM incidents")]
+
+
+def cli(s: LocalSystem, *args: str) -> str:
+    out = subprocess.run(
+        [_exe("alarm-console"), *args, "--broker-dir", str(s.broker.dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+def test_press_to_led_and_back(system: LocalSystem) -> None:
+    s, sim = system, system.sim
+    assert sim is not None
+    sim.send("press spreekkamer-1")
+    stored = sim.wait(ev("spreekkamer-1", "alarm_stored"), 10, "alarm in the unit's outbox")
+    receipt = sim.wait(ev("spreekkamer-1", "receipt", event_id=stored["event_id"]), 10, "the receipt")
+    iid = receipt["incident_id"]
+    sim.wait(ev("spreekkamer-1", "led", pattern="stored"), 10, "LED 'stored'")
+    s.observed.wait(lambda t, p: t == s.topics.person_notify("an") and iid.encode() in p, 10, "lead notified")
+    assert "ok" in cli(s, "ack", iid, "--as", "an")
+    sim.wait(ev("spreekkamer-1", "led", pattern="acknowledged"), 10, "LED 'help is coming'")
+    cli(s, "resolve", iid, "--as", "an", "--type", "verbaal", "--severity", "boosheid", "--note", "e2e")
+    sim.wait(ev("spreekkamer-1", "led", pattern="off"), 10, "LED off after resolve")
+    assert incidents_in_db(s) == [(iid, "spreekkamer-1")]
+
+
+def test_console_sigkill_while_unit_presses_loses_nothing_and_makes_one_incident(system: LocalSystem) -> None:
+    s, sim = system, system.sim
+    assert sim is not None
+    s.kill_console()
+    sim.send("press balie-1")
+    stored = sim.wait(ev("balie-1", "alarm_stored"), 10, "alarm in the unit's outbox")
+    sim.send("press balie-1 voet")  # pressed again while nobody answers
+    sim.wait(ev("balie-1", "alarm_stored", button="voet"), 10, "second press stored")
+    s.start_console()
+    r1 = sim.wait(ev("balie-1", "receipt", event_id=stored["event_id"]), 30, "receipt after the restart")
+    r2 = sim.wait(ev("balie-1", "receipt", button="voet"), 30, "receipt of the second press")
+    assert r1["incident_id"] == r2["incident_id"]  # one incident, two presses
+    assert incidents_in_db(s) == [(r1["incident_id"], "balie-1")]
+    state_topic = s.topics.incident(r1["incident_id"])
+    _i, _t, payload = s.observed.wait(
+        lambda t, p: t == state_topic and p and parse(IncidentState, p).presses == 2, 10, "2 presses"
+    )
+    assert parse(IncidentState, payload).status is IncidentStatus.OPEN
+
+
+def test_broker_sigkill_with_alarm_in_flight_loses_nothing(system: LocalSystem) -> None:
+    s, sim = system, system.sim
+    assert sim is not None
+    s.broker.kill()
+    sim.send("press wachtzaal")
+    stored = sim.wait(ev("wachtzaal", "alarm_stored"), 10, "alarm in the unit's outbox")
+    s.broker.start()
+    r = sim.wait(ev("wachtzaal", "receipt", event_id=stored["event_id"]), 40, "receipt after broker restart")
+    assert incidents_in_db(s) == [(r["incident_id"], "wachtzaal")]
+
+
+def test_unit_dying_without_last_words_reaches_facilities(system: LocalSystem) -> None:
+    s, sim = system, system.sim
+    assert sim is not None
+    sim.send("kill spreekkamer-1")
+
+    def offline_notice(t: str, p: bytes) -> bool:
+        if t != s.topics.person_notify("fien"):
+            return False
+        n = parse(Notification, p)
+        return n.reason is NotifyReason.FAULT and n.unit_id == "spreekkamer-1"
+
+    s.observed.wait(offline_notice, 15, "offline notice to facilities")
+    assert not any(n.reason is NotifyReason.ALARM for n in notes(s, "fien"))  # never mixed with alarms
