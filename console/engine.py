@@ -28,6 +28,7 @@ from console.config import EnginePolicy
 from console.directory import Directory
 from console.facts import (
     Acknowledged,
+    AftercareDone,
     AlarmReceived,
     CampaignEnded,
     CampaignStarted,
@@ -41,9 +42,10 @@ from console.facts import (
     Resolved,
     TestResult,
 )
-from inventory.model import Site
+from inventory.model import Role, Site
 from wire.messages import (
     AckCmd,
+    AftercareDoneCmd,
     EventKind,
     Feedback,
     IncidentState,
@@ -126,6 +128,29 @@ class Campaign:
 
 
 @dataclass(frozen=True)
+class AftercareCase:
+    """A resolved incident whose after-care (nazorg) is followed up with reminders to the resolver."""
+
+    incident_id: str
+    unit_id: str
+    room_id: str
+    resolver: str
+    resolved_at: datetime
+    reminders_sent: int = 0
+    """How many of `AftercarePolicy.remind_after_h` have been sent (or passed)."""
+    done_by: str | None = None
+    done_at: datetime | None = None
+
+
+def needs_aftercare(site: Site, reg: Registration) -> bool:
+    """Whether a resolve with this registration starts after-care reminders (see docs/EXPORT.md)."""
+    if reg.false_alarm:
+        return False
+    sev = reg.severity.value if reg.severity is not None else None
+    return bool(reg.aftercare) or sev in site.aftercare.follow_up_severities
+
+
+@dataclass(frozen=True)
 class EngineState:
     """Everything the engine knows. Treat as immutable: `step` returns a new one."""
 
@@ -140,6 +165,8 @@ class EngineState:
     last_incident: tuple[str, int] = ("", 0)
     """(local day YYYYMMDD, number) of the newest incident id."""
     last_campaign: tuple[str, int] = ("", 0)
+    aftercare: Mapping[str, AftercareCase] = field(default_factory=dict)
+    """After-care cases by incident id (kept when done, to answer a repeated `aftercare_done`)."""
 
     @property
     def incidents(self) -> Mapping[str, Incident]:
@@ -160,6 +187,7 @@ class EngineState:
             dict(self.campaigns),
             self.last_incident,
             self.last_campaign,
+            dict(self.aftercare),
         )
 
 
@@ -177,7 +205,7 @@ class UnitEventIn:
 class PersonCmdIn:
     """A validated person command; the topic's person id equals `cmd.person_id`."""
 
-    cmd: AckCmd | ResolveCmd | PresenceCmdMsg | TestStartCmd | TestStopCmd
+    cmd: AckCmd | ResolveCmd | PresenceCmdMsg | TestStartCmd | TestStopCmd | AftercareDoneCmd
 
 
 @dataclass(frozen=True)
@@ -315,6 +343,13 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
             return replace(s, live={**s.live, inc.id: inc}, last_incident=newest)
         case PressRepeated():
             return _upd(s, f.incident_id, lambda i: replace(i, presses=i.presses + 1))
+        case Notified() if f.text_key == "aftercare" and f.incident_id in s.aftercare:
+            case_ = s.aftercare[f.incident_id or ""]
+            step_n = int(f.detail.get("step", case_.reminders_sent + 1))
+            return replace(
+                s,
+                aftercare={**s.aftercare, case_.incident_id: replace(case_, reminders_sent=step_n)},
+            )
         case Notified() if f.incident_id is not None:
             reason = f.reason
 
@@ -348,6 +383,10 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
                 ),
             )
         case Resolved():
+            inc0 = s.live.get(f.incident_id) or s.closed.get(f.incident_id)
+            if inc0 is not None and needs_aftercare(s.dir.site, f.registration):
+                case_ = AftercareCase(f.incident_id, inc0.unit_id, inc0.room_id, f.person_id, f.at)
+                s = replace(s, aftercare={**s.aftercare, f.incident_id: case_})
             return _upd(
                 s,
                 f.incident_id,
@@ -359,6 +398,9 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
                     registration=f.registration,
                 ),
             )
+        case AftercareDone() if f.incident_id in s.aftercare:
+            done = replace(s.aftercare[f.incident_id], done_by=f.person_id, done_at=f.at)
+            return replace(s, aftercare={**s.aftercare, f.incident_id: done})
         case IncidentExpired():
             return replace(s, closed={k: v for k, v in s.closed.items() if k != f.incident_id})
         case PresenceChanged():
@@ -444,7 +486,15 @@ def next_due(state: EngineState) -> datetime | None:
     """The earliest time a Tick will have something to do (None: nothing scheduled)."""
     dues = [d for d in (_due(state, inc) for inc in state.incidents.values()) if d is not None]
     dues += [c.until for c in state.campaigns.values()]
+    dues += [d for d in (_aftercare_due(state, c) for c in state.aftercare.values()) if d is not None]
     return min(dues) if dues else None
+
+
+def _aftercare_due(s: EngineState, c: AftercareCase) -> datetime | None:
+    steps = s.dir.site.aftercare.remind_after_h
+    if c.done_by is not None or c.reminders_sent >= len(steps):
+        return None
+    return c.resolved_at + timedelta(hours=steps[c.reminders_sent])
 
 
 def _due(s: EngineState, inc: Incident) -> datetime | None:
@@ -741,7 +791,9 @@ def _acknowledge(
 # --------------------------------------------------------------------------- person commands
 
 
-def _on_person_cmd(tx: _Tx, cmd: AckCmd | ResolveCmd | PresenceCmdMsg | TestStartCmd | TestStopCmd) -> None:
+def _on_person_cmd(
+    tx: _Tx, cmd: AckCmd | ResolveCmd | PresenceCmdMsg | TestStartCmd | TestStopCmd | AftercareDoneCmd
+) -> None:
     s = tx.s
     person = cmd.person_id
 
@@ -860,6 +912,32 @@ def _on_person_cmd(tx: _Tx, cmd: AckCmd | ResolveCmd | PresenceCmdMsg | TestStar
                 return
             _end_campaign(tx, camp, "stopped", person)
             tx.emit(Reply(person, cmd.cmd_id, True, "ok", campaign_id=camp.id))
+        case AftercareDoneCmd():
+            _on_aftercare_done(tx, cmd, reject)
+
+
+def _on_aftercare_done(tx: _Tx, cmd: AftercareDoneCmd, reject: Callable[..., None]) -> None:
+    """The resolver (or any lead / prevention person) records that after-care was given."""
+    s = tx.s
+    person = cmd.person_id
+    case_ = s.aftercare.get(cmd.incident_id)
+    if case_ is None:
+        if cmd.incident_id in s.live:
+            reject("invalid", "reply_not_resolved", cmd.incident_id, incident=cmd.incident_id)
+        else:
+            reject("unknown_incident", "reply_no_aftercare", cmd.incident_id, incident=cmd.incident_id)
+        return
+    roles = set(s.dir.people[person].roles) if person in s.dir.people else set()
+    if person != case_.resolver and not {Role.LEAD, Role.PREVENTION} & roles:
+        reject("not_authorised", "reply_not_authorised", cmd.incident_id, what="aftercare")
+        return
+    if case_.done_by is None:
+        tx.record(
+            AftercareDone(
+                at=tx.now, incident_id=case_.incident_id, person_id=person, note=cmd.note, cmd_id=cmd.cmd_id
+            )
+        )
+    tx.emit(Reply(person, cmd.cmd_id, True, "ok", incident_id=case_.incident_id))
 
 
 def _end_campaign(tx: _Tx, camp: Campaign, why: str, person: str | None) -> None:
@@ -899,3 +977,28 @@ def _on_tick(tx: _Tx) -> None:
     for camp in list(tx.s.campaigns.values()):
         if camp.until <= tx.now:
             _end_campaign(tx, camp, "expired", None)
+    for case_ in list(tx.s.aftercare.values()):
+        due = _aftercare_due(tx.s, case_)
+        if due is not None and due <= tx.now:
+            _remind_aftercare(tx, case_)
+
+
+def _remind_aftercare(tx: _Tx, c: AftercareCase) -> None:
+    """One after-care reminder to the resolver; reminders missed while down are sent as one."""
+    steps = tx.s.dir.site.aftercare.remind_after_h
+    n = max(i + 1 for i, h in enumerate(steps) if c.resolved_at + timedelta(hours=h) <= tx.now)
+    d = tx.s.dir
+    to = (c.resolver,) if c.resolver in d.people else d.teams[d.rooms[c.room_id].team].leads
+    days = (tx.now - c.resolved_at).total_seconds() / 86400
+    fact = Notified(
+        at=tx.now,
+        reason=NotifyReason.REMINDER,
+        incident_id=c.incident_id,
+        unit_id=c.unit_id,
+        person_ids=to,
+        notification_ids=notice_ids(f"{c.incident_id}:aftercare", NotifyReason.REMINDER, 0, tx.now, to),
+        text_key="aftercare",
+        detail={"step": str(n), "room": c.room_id, "days": str(round(days)), "incident": c.incident_id},
+    )
+    tx.record(fact)
+    tx.emit(Notify(fact))

@@ -151,6 +151,16 @@ class PresenceChanged(_Fact):
     cmd_id: uuid.UUID | None = None
 
 
+class AftercareDone(_Fact):
+    """After-care (nazorg) for a resolved incident was given; its reminders stop."""
+
+    kind: Literal["aftercare_done"] = "aftercare_done"
+    incident_id: Id
+    person_id: Id
+    note: str = Field(default="", max_length=2000)
+    cmd_id: uuid.UUID | None = None
+
+
 # --------------------------------------------------------------------------- tests of buttons
 
 
@@ -189,6 +199,14 @@ class CampaignEnded(_Fact):
     why: Literal["stopped", "expired"]
     tested: tuple[str, ...] = Field(description="'unit/button' pairs tested in the campaign.")
     untested: tuple[str, ...] = Field(description="'unit/button' pairs never pressed.")
+
+
+class ButtonsChecked(_Fact):
+    """The daily check of the buttons ran (notices, if any, are `notified` facts beside it)."""
+
+    kind: Literal["buttons_checked"] = "buttons_checked"
+    overdue: tuple[str, ...] = Field(description="'unit/button' pairs without an OK test in 7 days.")
+    faulty: tuple[str, ...] = Field(description="'unit/button' pairs with an active fault.")
 
 
 # --------------------------------------------------------------------------- unit supervision
@@ -250,9 +268,11 @@ Fact = Annotated[
     | IncidentExpired
     | CommandRejected
     | PresenceChanged
+    | AftercareDone
     | TestResult
     | CampaignStarted
     | CampaignEnded
+    | ButtonsChecked
     | UnitOnline
     | UnitOffline
     | UnitRestarted

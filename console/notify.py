@@ -30,7 +30,7 @@ import paho.mqtt.client as mqtt
 from console.directory import Directory
 from console.engine import Incident
 from console.facts import Notified
-from console.texts import clip, local_time, person_name, room_label, text
+from console.texts import clip, local_time, notice_text, person_name, room_label, text
 from inventory.model import Language
 from wire.link import Link
 from wire.messages import Notification, NotifyReason
@@ -46,7 +46,11 @@ def render(
 ) -> Notification:
     """The notification for one recipient of a `Notified` fact, in their language."""
     lang = d.site.language_of(person_id) if person_id in d.people else d.site.site.language
-    if fact.incident_id is not None:
+    own = notice_text(d.site, fact.text_key, fact.detail, lang)
+    if own is not None:  # after-care, daily button check: the text comes from the fact alone
+        title, body = own
+        room_id = fact.detail.get("room") if fact.detail.get("room") in d.rooms else None
+    elif fact.incident_id is not None:
         title, body = _incident_text(d, fact, lang, incident)
         room_id = incident.room_id if incident else None
     else:

@@ -15,6 +15,7 @@ from inventory.derived import PersonConfig
 from wire.link import Link, load_json_model
 from wire.messages import (
     AckCmd,
+    AftercareDoneCmd,
     CommandReply,
     ContractError,
     PresenceCmd,
@@ -26,7 +27,7 @@ from wire.messages import (
 )
 from wire.topics import Topics
 
-PersonCmd = AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd
+PersonCmd = AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd
 
 
 def load_person(broker_dir: Path, person_id: str) -> PersonConfig:

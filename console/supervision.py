@@ -15,12 +15,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from console.config import SupervisionPolicy
 from console.directory import Directory
 from console.engine import Effect, Notify, Record, SendReceipt, notice_ids
 from console.facts import (
+    ButtonsChecked,
     Fact,
     FaultCleared,
     FaultRaised,
@@ -30,7 +32,8 @@ from console.facts import (
     UnitOnline,
     UnitRestarted,
 )
-from inventory.model import Site, UnitRole
+from console.reporting.buttontests import TestState, test_state
+from inventory.model import ButtonTestPolicy, Site, UnitRole
 from wire.messages import EventKind, Heartbeat, LinkState, NotifyReason, UnitEvent, UnitHealth, UnitStatus
 
 
@@ -49,6 +52,9 @@ class UnitRecord:
     window_until: datetime | None = None
     suppressed: int = 0
     last_test_ok: datetime | None = None
+    """The oldest of the buttons' last OK tests; None while a button of the unit was never tested."""
+    button_ok: Mapping[str, datetime] = field(default_factory=dict)
+    """Button id -> when its last test press was stored."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,8 @@ class UnitsState:
     started_at: datetime
     units: Mapping[str, UnitRecord]
     live: Mapping[str, LiveHealth] = field(default_factory=dict)
+    checked_at: datetime | None = None
+    """When the daily button check last ran (`buttons_checked`)."""
 
     @staticmethod
     def initial(site: Site, started_at: datetime, policy: SupervisionPolicy | None = None) -> UnitsState:
@@ -84,9 +92,13 @@ class UnitsState:
             units={u: UnitRecord(u) for u in d.units},
         )
 
-    def comparable(self) -> dict[str, UnitRecord]:
+    def comparable(self) -> tuple[object, ...]:
         """The fact-derived content (for rebuild == live checks)."""
-        return dict(self.units)
+        return (dict(self.units), self.checked_at)
+
+    def button_state(self, unit_id: str, button_id: str, now: datetime) -> TestState:
+        """A button's test state: ok (tested in 6 days), due (6-7 days), overdue (older or never)."""
+        return test_state(self.units[unit_id].button_ok.get(button_id), now)
 
     def health(self, unit_id: str) -> UnitHealth:
         """The retained UnitHealth message of a unit."""
@@ -148,6 +160,8 @@ SupEffect = Effect | PublishHealth
 
 def evolve(s: UnitsState, f: Fact) -> UnitsState:
     """Apply one recorded fact (pure; facts of other kinds are ignored)."""
+    if isinstance(f, ButtonsChecked):
+        return replace(s, checked_at=f.at)
     uid = getattr(f, "unit_id", None)
     if uid is None or uid not in s.units:
         return s
@@ -178,7 +192,10 @@ def evolve(s: UnitsState, f: Fact) -> UnitsState:
         ):
             r = replace(r, window_until=f.at + timedelta(seconds=s.policy.flap_window_s), suppressed=0)
         case TestResult():
-            r = replace(r, last_test_ok=f.at)
+            ok = {**r.button_ok, f.button_id: f.at}
+            buttons = [b.id for b in s.dir.units[uid].buttons]
+            oldest = min((ok[b] for b in buttons), default=None) if all(b in ok for b in buttons) else None
+            r = replace(r, button_ok=ok, last_test_ok=oldest)
         case _:
             return s
     return replace(s, units={**s.units, uid: r})
@@ -232,7 +249,27 @@ def next_due(s: UnitsState) -> datetime | None:
             dues.append(_silent_deadline(s, uid))
         if r.suppressed and r.window_until is not None:
             dues.append(r.window_until)
-    return min(dues) if dues else None
+    dues.append(check_due(s))
+    return min(dues)
+
+
+def next_slot(after: datetime, pol: ButtonTestPolicy, tz: ZoneInfo) -> datetime:
+    """The first check time after `after`: notify_at local time, then every notify_overdue_every_h."""
+    local = after.astimezone(tz)
+    hh, mm = (int(x) for x in pol.notify_at.split(":"))
+    slot = datetime(local.year, local.month, local.day, hh, mm, tzinfo=tz)
+    step = timedelta(hours=pol.notify_overdue_every_h)
+    while slot > after:
+        slot -= step
+    while slot <= after:
+        slot += step
+    return slot.astimezone(UTC)
+
+
+def check_due(s: UnitsState) -> datetime:
+    """When the daily button check runs next (restart-safe: counted from the last recorded check)."""
+    site = s.dir.site
+    return next_slot(s.checked_at or s.started_at, site.tests, ZoneInfo(site.site.timezone))
 
 
 def _silent_deadline(s: UnitsState, uid: str) -> datetime:
@@ -379,6 +416,8 @@ def _on_fault(tx: _Tx, ev: UnitEvent) -> None:
 
 
 def _on_tick(tx: _Tx) -> None:
+    if tx.now >= check_due(tx.s):
+        _check_buttons(tx)
     for uid in tx.s.dir.units:
         r = tx.s.units[uid]
         if r.online is not False and tx.now >= _silent_deadline(tx.s, uid):
@@ -403,3 +442,63 @@ def _on_tick(tx: _Tx) -> None:
                 "flapping",
                 {"count": str(r.suppressed), "minutes": minutes, "state": state},
             )
+
+
+def _check_buttons(tx: _Tx) -> None:
+    """The daily check: facilities get one summary of overdue and faulty buttons, each team lead
+    one notice about their own rooms. Recorded (`buttons_checked`), so a restart does not repeat it."""
+    s = tx.s
+    overdue: list[str] = []
+    faulty: list[str] = []
+    rooms: dict[str, set[str]] = {}  # team -> rooms with an overdue or faulty desk button
+    faulty_rooms: set[str] = set()
+    for uid, unit in s.dir.units.items():
+        r = s.units[uid]
+        bad = {f.split(":", 1)[0] for f in r.faults}
+        for b in unit.buttons:
+            late = s.button_state(uid, b.id, tx.now) is TestState.OVERDUE
+            broken = b.id in bad
+            if late:
+                overdue.append(f"{uid}/{b.id}")
+            if broken:
+                faulty.append(f"{uid}/{b.id}")
+            if (late or broken) and unit.role is UnitRole.DESK:
+                rooms.setdefault(s.dir.rooms[unit.room].team, set()).add(unit.room)
+            if broken and unit.role is UnitRole.DESK:
+                faulty_rooms.add(unit.room)
+    tx.record(ButtonsChecked(at=tx.now, overdue=tuple(overdue), faulty=tuple(faulty)))
+    if not overdue and not faulty:
+        return
+    reason = NotifyReason.FAULT if faulty else NotifyReason.INFO
+    detail = {
+        "overdue": str(len(overdue)),
+        "faulty": str(len(faulty)),
+        "buttons": ", ".join([*faulty, *(b for b in overdue if b not in faulty)])[:1500],
+    }
+    _daily_notice(tx, s.dir.facilities(), reason, "tests_overdue", detail)
+    if not s.dir.site.tests.notify_leads:
+        return
+    per_lead: dict[str, set[str]] = {}
+    for team_id, team_rooms in rooms.items():
+        for lead in s.dir.teams[team_id].leads:
+            per_lead.setdefault(lead, set()).update(team_rooms)
+    for lead, lead_rooms in sorted(per_lead.items()):
+        why = NotifyReason.FAULT if lead_rooms & faulty_rooms else NotifyReason.INFO
+        _daily_notice(tx, (lead,), why, "rooms_untested", {"rooms": ",".join(sorted(lead_rooms))})
+
+
+def _daily_notice(
+    tx: _Tx, to: tuple[str, ...], reason: NotifyReason, text_key: str, detail: dict[str, str]
+) -> None:
+    if not to:
+        return
+    fact = Notified(
+        at=tx.now,
+        reason=reason,
+        person_ids=to,
+        notification_ids=notice_ids(f"tests:{text_key}", reason, 0, tx.now, to),
+        text_key=text_key,
+        detail=detail,
+    )
+    tx.record(fact)
+    tx.effects.append(Notify(fact))

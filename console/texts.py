@@ -103,6 +103,34 @@ _T: dict[str, dict[Language, str]] = {
     },
     "state_online": {Language.NL: "online", Language.EN: "online"},
     "state_offline": {Language.NL: "offline", Language.EN: "offline"},
+    # --- weekly button tests and after-care (rendered from the fact alone: notice_text) ----
+    "tests_overdue_title": {
+        Language.NL: "Knoppentest: {overdue} te laat, {faulty} defect",
+        Language.EN: "Button test: {overdue} overdue, {faulty} faulty",
+    },
+    "tests_overdue_body": {
+        Language.NL: "{overdue} alarmknop(pen) zijn meer dan 7 dagen niet getest en {faulty} hebben een "
+        "storing: {buttons}. Test ze (alarm-console test start) of herstel ze.",
+        Language.EN: "{overdue} panic button(s) were not tested in the last 7 days and {faulty} have a "
+        "fault: {buttons}. Test them (alarm-console test start) or repair them.",
+    },
+    "rooms_untested_title": {
+        Language.NL: "Alarmknop niet in orde — {rooms}",
+        Language.EN: "Panic button not in order — {rooms}",
+    },
+    "rooms_untested_body": {
+        Language.NL: "In {rooms} is een alarmknop defect of al meer dan 7 dagen niet getest. "
+        "De technische dienst is verwittigd.",
+        Language.EN: "In {rooms} a panic button is faulty or was not tested in the last 7 days. "
+        "Facilities have been told.",
+    },
+    "aftercare_title": {Language.NL: "Nazorg — {room}", Language.EN: "After-care — {room}"},
+    "aftercare_body": {
+        Language.NL: "Incident {incident} ({room}) werd {days} dag(en) geleden afgesloten. Neem contact op "
+        "met de betrokken medewerker voor nazorg en registreer ze: alarm-console aftercare done {incident}.",
+        Language.EN: "Incident {incident} ({room}) was resolved {days} day(s) ago. Check in with the staff "
+        "member involved for after-care and record it: alarm-console aftercare done {incident}.",
+    },
     # --- command replies ------------------------------------------------------------
     "reply_ok": {Language.NL: "Uitgevoerd.", Language.EN: "Done."},
     "reply_unknown_incident": {
@@ -124,6 +152,14 @@ _T: dict[str, dict[Language, str]] = {
     "reply_invalid": {
         Language.NL: "Ongeldig bericht: {what}",
         Language.EN: "Invalid message: {what}",
+    },
+    "reply_not_resolved": {
+        Language.NL: "Incident {incident} is nog niet afgesloten.",
+        Language.EN: "Incident {incident} is not resolved yet.",
+    },
+    "reply_no_aftercare": {
+        Language.NL: "Voor incident {incident} wordt geen nazorg opgevolgd.",
+        Language.EN: "No after-care is followed up for incident {incident}.",
     },
     "reply_unknown_target": {
         Language.NL: "Onbekend doel {what}.",
@@ -160,3 +196,22 @@ def person_name(site: Site, person_id: str) -> str:
 def clip(s: str, n: int) -> str:
     """Cut `s` to at most `n` characters (wire fields have maximum lengths)."""
     return s if len(s) <= n else s[: n - 1] + "…"
+
+
+NOTICE_KEYS = frozenset({"tests_overdue", "rooms_untested", "aftercare"})
+"""Notices whose whole text comes from the fact's `detail` (they outlive the incident in memory)."""
+
+
+def notice_text(site: Site, text_key: str, detail: dict[str, str], lang: Language) -> tuple[str, str] | None:
+    """(title, body) of a self-contained notice (NOTICE_KEYS), or None for any other text key."""
+    if text_key not in NOTICE_KEYS:
+        return None
+    rooms = {r.id for r in site.rooms}
+    v: dict[str, object] = dict(detail)
+    if "room" in detail:
+        v["room"] = room_label(site, detail["room"], lang) if detail["room"] in rooms else detail["room"]
+    if "rooms" in detail:
+        ids = [x for x in detail["rooms"].split(",") if x]
+        v["rooms"] = ", ".join(room_label(site, x, lang) if x in rooms else x for x in ids)
+    v.setdefault("buttons", "-")
+    return text(f"{text_key}_title", lang, **v), text(f"{text_key}_body", lang, **v)

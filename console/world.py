@@ -14,7 +14,7 @@ from datetime import datetime
 from console import engine, supervision
 from console.config import EnginePolicy, SupervisionPolicy
 from console.engine import EngineState, Incident, Record
-from console.facts import Fact
+from console.facts import Fact, TestResult
 from console.supervision import SupEffect, UnitsState
 from inventory.model import Site
 
@@ -96,10 +96,13 @@ def step(w: World, inp: Input | Tick, now: datetime) -> tuple[World, list[SupEff
     if isinstance(inp, engine.UnitEventIn | engine.PersonCmdIn | engine.Tick):
         es, effects = engine.step(w.engine, inp, now)
         units = w.units
+        out: list[SupEffect] = list(effects)
         for eff in effects:
             if isinstance(eff, Record):
                 units = supervision.evolve(units, eff.fact)
-        return World(es, units), list(effects)
+                if isinstance(eff.fact, TestResult) and eff.fact.unit_id in units.units:
+                    out.append(supervision.PublishHealth(eff.fact.unit_id))  # last_test_ok changed
+        return World(es, units), out
     us, sup_effects = supervision.step(w.units, inp, now)
     es = w.engine
     for e in sup_effects:

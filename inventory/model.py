@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -415,6 +415,74 @@ class Person(_Strict):
         return v
 
 
+class ButtonTestPolicy(_Strict):
+    """Weekly button tests: when facilities and team leads hear about overdue or faulty buttons."""
+
+    notify_at: str = Field(
+        default="08:30",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time of day (HH:MM) of the daily check of overdue (untested > 7 days) and "
+        "faulty buttons; facilities get one summary, each team lead one notice about their rooms.",
+    )
+    notify_overdue_every_h: float = Field(
+        default=24,
+        ge=1,
+        le=168,
+        description="Hours between two checks, counted from notify_at. A check missed while the console "
+        "was down runs once at the next start, never twice.",
+    )
+    notify_leads: bool = Field(
+        default=True, description="Tell a team lead when a room of theirs has an overdue or faulty button."
+    )
+
+
+class AftercarePolicy(_Strict):
+    """After-care (nazorg): the resolving lead checks in with the staff member afterwards."""
+
+    remind_after_h: tuple[float, ...] = Field(
+        default=(24, 168),
+        max_length=10,
+        description="Remind the resolver this many hours after the resolve (default 1 day and 1 week), "
+        "until the after-care is recorded as done (`alarm-console aftercare done`).",
+    )
+    follow_up_severities: tuple[Literal["boosheid", "agressie", "geweld"], ...] = Field(
+        default=("agressie", "geweld"),
+        description="Besides every incident whose registration lists after-care, follow up incidents of "
+        "these severities (boosheid / agressie / geweld). False alarms are never followed up.",
+    )
+
+    @field_validator("remind_after_h")
+    @classmethod
+    def _increasing(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if list(v) != sorted(set(v)) or any(h <= 0 for h in v):
+            raise ValueError(f"reminder hours must be positive and strictly increase, got {list(v)}")
+        return v
+
+
+class RetentionPolicy(_Strict):
+    """How long the console keeps what (`alarm-console purge` deletes what is older)."""
+
+    registrations_days: int = Field(
+        default=1826,
+        ge=365,
+        description="Resolved incidents (registration, timeline, after-care) are kept this long after "
+        "the resolve (default 5 years), then deleted whole.",
+    )
+    supervision_days: int = Field(
+        default=90,
+        ge=7,
+        description="Unit supervision detail (online/offline, faults, unit notices, refused commands, "
+        "raw unit payloads, rendered notifications) older than this is deleted; the newest state of each "
+        "unit and person is kept.",
+    )
+    tests_days: int = Field(
+        default=730,
+        ge=90,
+        description="Test campaigns and test presses older than this are deleted; each button's newest "
+        "test press is kept (its last successful test).",
+    )
+
+
 class Site(_Strict):
     """A whole site inventory: the one source of truth."""
 
@@ -427,6 +495,15 @@ class Site(_Strict):
     smtp: SmtpConfig | None = Field(default=None, description="Mail server for e-mail notifications.")
     delivery: DeliveryPolicy = Field(
         default_factory=DeliveryPolicy, description="Retries and bounds of the fan-out channels."
+    )
+    tests: ButtonTestPolicy = Field(
+        default_factory=ButtonTestPolicy, description="Daily notices about overdue or faulty buttons."
+    )
+    aftercare: AftercarePolicy = Field(
+        default_factory=AftercarePolicy, description="After-care (nazorg) reminders to the resolver."
+    )
+    retention: RetentionPolicy = Field(
+        default_factory=RetentionPolicy, description="How long registrations and detail are kept."
     )
 
     @model_validator(mode="after")

@@ -340,8 +340,17 @@ class TestStopCmd(_PersonCmd):
     campaign_id: Ident | None = Field(default=None, description="None: the newest open one.")
 
 
+class AftercareDoneCmd(_PersonCmd):
+    """After-care (nazorg) for a resolved incident was given: stops the reminders."""
+
+    kind: Literal["aftercare_done"] = "aftercare_done"
+    incident_id: Ident
+    note: Annotated[str, Field(max_length=2000)] = Field(default="", description="What was done (optional).")
+
+
 PersonCommand = Annotated[
-    AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd, Field(discriminator="kind")
+    AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd,
+    Field(discriminator="kind"),
 ]
 
 # --------------------------------------------------------------------------- console -> person / all
@@ -523,7 +532,7 @@ def parse_unit_command(payload: bytes | str) -> TestModeCmd | FeedbackCmd | Iden
 
 def parse_person_command(
     payload: bytes | str,
-) -> AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd:
+) -> AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd:
     """Parse a command sent by a person (lead, facilities)."""
     return _validate(_person_command_adapter, _check_size(payload), "person command")
 
