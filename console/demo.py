@@ -152,12 +152,11 @@ class Script:
         tl = parse(IncidentTimeline, payload)
         state_payload = [p for _m, t, p, _r in self.s.observed.items if t == self.s.topics.incident(incident)]
         state = parse(IncidentState, state_payload[-1])
-        print(f"\nTijdlijn van incident {incident} ({state.status.value}, hoogste niveau {state.level}):")
+        status = {"open": "open", "acknowledged": "bevestigd", "resolved": "afgehandeld"}[state.status.value]
+        print(f"\nTijdlijn van incident {incident} ({status}, hoogste niveau {state.level}):")
         for e in tl.entries:
-            who = f" [{self.site.person(e.person_id).name}]" if e.person_id else ""
-            lvl = f" niveau {e.level}" if e.level else ""
             at = e.at.astimezone(self.tz).strftime("%H:%M:%S.%f")[:-3]
-            print(f"  {at}  {e.kind:<14}{lvl}{who}  {e.text}")
+            print(f"  {at}  {e.text}")
         print(flush=True)
 
 

@@ -37,6 +37,10 @@ _TEXT = {
         "notified_101": "niveau {level}: {names} — bel 101",
         "repeat": "herhaald: {names} — bel 101",
         "told": "{what}: {names}",
+        "told_acknowledged": "verwittigd dat er hulp komt: {names}",
+        "told_reminder": "herinnering (nog niet afgehandeld) aan {names}",
+        "told_fault": "storing gemeld aan {names}",
+        "told_info": "info aan {names}",
         "skipped": "niveau {level} overgeslagen (afwezig: {names})",
         "acknowledged": "ik kom: {name}, {secs} s na de druk{via}",
         "via_pager": " (via pieper)",
@@ -56,6 +60,10 @@ _TEXT = {
         "notified_101": "level {level}: {names} — call 101",
         "repeat": "repeated: {names} — call 101",
         "told": "{what}: {names}",
+        "told_acknowledged": "told help is coming: {names}",
+        "told_reminder": "reminder (not yet resolved) to {names}",
+        "told_fault": "fault reported to {names}",
+        "told_info": "info to {names}",
         "skipped": "level {level} skipped (absent: {names})",
         "acknowledged": "on my way: {name}, {secs} s after the press{via}",
         "via_pager": " (by pager)",
@@ -142,7 +150,8 @@ class Timelines:
                 elif f.reason in (NotifyReason.ALARM, NotifyReason.ESCALATION):
                     text = t("notified_101" if f.call_101 else "notified", level=f.level, names=names)
                 else:
-                    text = t("told", what=f.reason.value, names=names)
+                    key = f"told_{f.reason.value}"
+                    text = t(key if key in _TEXT[self.lang] else "told", what=f.reason.value, names=names)
                 kind = "escalated" if f.reason is NotifyReason.ESCALATION else f"notified_{f.reason.value}"
                 if f.reason is NotifyReason.ALARM:
                     kind = "notified"
