@@ -1,0 +1,42 @@
+"""What every scenario gets: the site, the work directory, quick mode, and the baselines of this run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.report import Results
+from bench.stats import Stats
+from inventory import load_site
+from inventory.model import Site
+
+
+@dataclass
+class Ctx:
+    site_path: Path
+    work: Path
+    quick: bool
+    res: Results
+    base: dict[str, float] = field(default_factory=dict)  # figures of the baseline scenario
+    base_stats: dict[str, Stats] = field(default_factory=dict)
+
+    @property
+    def site(self) -> Site:
+        return load_site(self.site_path)
+
+    def n(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+    def dir(self, name: str) -> Path:
+        d = self.work / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def desk_units(site: Site) -> list[str]:
+    """Desk (alarm) units of a site, in inventory order."""
+    return [u.id for u in site.units if u.role.value != "lead"]
+
+
+def facilities(site: Site) -> set[str]:
+    return {p.id for p in site.people if any(r.value == "facilities" for r in p.roles)}
