@@ -526,9 +526,13 @@ def _on_unit_event(tx: _Tx, ev: UnitEvent) -> None:
         tx.emit(SendReceipt(ev.unit_id, ev.event_id, None))
 
 
-def _open_incident_of_unit(s: EngineState, unit_id: str) -> Incident | None:
+def open_incident_of_unit(s: EngineState, unit_id: str) -> Incident | None:
+    """The unit's open or acknowledged incident (the newest), if any."""
     live = [i for i in s.live.values() if i.unit_id == unit_id]
     return max(live, key=lambda i: i.stored_at) if live else None
+
+
+_open_incident_of_unit = open_incident_of_unit
 
 
 def _new_incident_id(s: EngineState, now: datetime) -> str:

@@ -14,9 +14,10 @@ from datetime import datetime
 from console import engine, supervision
 from console.config import EnginePolicy, SupervisionPolicy
 from console.engine import EngineState, Incident, Record
-from console.facts import Fact, TestResult
+from console.facts import Fact, TestResult, UnitOnline, UnitRestarted
 from console.supervision import SupEffect, UnitsState
 from inventory.model import Site
+from wire.messages import Feedback, IncidentStatus
 
 Input = engine.Input | supervision.SupInput
 
@@ -105,10 +106,23 @@ def step(w: World, inp: Input | Tick, now: datetime) -> tuple[World, list[SupEff
         return World(es, units), out
     us, sup_effects = supervision.step(w.units, inp, now)
     es = w.engine
+    out_sup: list[SupEffect] = list(sup_effects)
     for e in sup_effects:
         if isinstance(e, Record):
             es = engine.evolve(es, e.fact)
-    return World(es, us), sup_effects
+            if isinstance(e.fact, UnitOnline | UnitRestarted):
+                out_sup += _restore_feedback(es, e.fact.unit_id)
+    return World(es, us), out_sup
+
+
+def _restore_feedback(es: EngineState, unit_id: str) -> list[SupEffect]:
+    """A unit that comes (back) online during its incident gets its LED state again
+    (it may have restarted and lost it)."""
+    inc = engine.open_incident_of_unit(es, unit_id)
+    if inc is None:
+        return []
+    fb = Feedback.ACKNOWLEDGED if inc.status is IncidentStatus.ACKNOWLEDGED else Feedback.STORED
+    return [engine.UnitFeedback(unit_id, inc.id, fb)]
 
 
 def next_due(w: World) -> datetime | None:
