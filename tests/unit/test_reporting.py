@@ -151,7 +151,7 @@ def test_export_has_every_field_in_stable_columns(site) -> None:
     assert row["vorm_agressie"] == "fysiek" and row["ernst"] == "geweld" and row["wapen"] == "ja"
     assert row["politie_gebeld_101"] == "ja" and row["pv_nummer"] == "PV-123"
     assert row["reactietijd_s"] == "75.0" and row["hoogste_niveau"] == "3" and row["erkend_door"] == "an"
-    en = list(csv.DictReader(io.StringIO(export.to_csv(recs, TZ, lang="en"))))[0]
+    en = next(iter(csv.DictReader(io.StringIO(export.to_csv(recs, TZ, lang="en")))))
     assert en["place_type"] == "balie"
     js = json.loads(export.to_json(recs, TZ))
     assert js[0]["incident_id"] == "i-3" and set(js[0]) == {c.key for c in export.COLUMNS}
