@@ -17,6 +17,7 @@ from typing import Any
 from wire.messages import (
     AckCmd,
     Aftercare,
+    AftercareDoneCmd,
     AggressionType,
     CommandReply,
     PresenceCmd,
@@ -126,6 +127,45 @@ def _parser() -> argparse.ArgumentParser:
     person_args(tp)
     tp.add_argument("--campaign", help="campaign id (default: the newest running one)")
 
+    ad = sub.add_parser("aftercare", help="after-care (nazorg) of resolved incidents")
+    adsub = ad.add_subparsers(dest="aftercare_command", required=True, metavar="ACTION")
+    add = adsub.add_parser("done", help="record that after-care was given (stops the reminders)")
+    add.add_argument("incident", help="incident id")
+    person_args(add)
+    add.add_argument("--note", default="", help="what was done (optional)")
+
+    def db_site_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
+        sp.add_argument("--site", required=True, type=Path, help="site inventory (site.toml)")
+
+    ex = sub.add_parser("export", help="registration export of incidents (CSV or JSON, UTF-8)")
+    ex.add_argument("--since", required=True, help="first day, YYYY-MM-DD (site-local)")
+    ex.add_argument("--until", help="last day included, YYYY-MM-DD (default: today)")
+    ex.add_argument("--format", choices=["csv", "json"], default="csv", help="default csv")
+    ex.add_argument("--lang", choices=["nl", "en"], default="nl", help="CSV header language (default nl)")
+    ex.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    db_site_args(ex)
+
+    tr = sub.add_parser("tests", help="weekly button test reports")
+    trsub = tr.add_subparsers(dest="tests_command", required=True, metavar="ACTION")
+    trr = trsub.add_parser("report", help="every button's test result in an ISO week")
+    trr.add_argument("--week", help="YYYY-Www (default: the current week, site-local)")
+    trr.add_argument("--format", choices=["text", "csv", "json"], default="text", help="default text")
+    trr.add_argument("--lang", choices=["nl", "en"], help="default: the site's language")
+    trr.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    db_site_args(trr)
+
+    mr = sub.add_parser("report", help="monthly report (incidents, response times, units, tests)")
+    mr.add_argument("--month", help="YYYY-MM (default: the previous month, site-local)")
+    mr.add_argument("--format", choices=["text", "html", "json"], default="text", help="default text")
+    mr.add_argument("--lang", choices=["nl", "en"], help="default: the site's language")
+    mr.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    db_site_args(mr)
+
+    pg = sub.add_parser("purge", help="delete what is older than the site's [retention] periods")
+    pg.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    db_site_args(pg)
+
     sub.add_parser(
         "tui", help="the interactive console (Textual); `alarm-console tui --help`", add_help=False
     )
@@ -152,8 +192,12 @@ def _main(argv: Sequence[str] | None) -> int:
             return _incidents(args)
         case "units":
             return _units(args)
-        case "ack" | "resolve" | "presence" | "test":
+        case "ack" | "resolve" | "presence" | "test" | "aftercare":
             return _person_command(args)
+        case "export" | "tests" | "report" | "purge":
+            from console import reportcli
+
+            return reportcli.run(args)
     return 2
 
 
@@ -289,11 +333,13 @@ def _person_command(args: argparse.Namespace) -> int:
 
     cfg = load_person(args.broker_dir, args.person)
     base: dict[str, Any] = {"cmd_id": new_id(), "person_id": args.person, "issued_at": utcnow()}
-    cmd: AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd
+    cmd: AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd
     try:
         match args.command:
             case "ack":
                 cmd = AckCmd(incident_id=args.incident, **base)
+            case "aftercare":
+                cmd = AftercareDoneCmd(incident_id=args.incident, note=args.note, **base)
             case "resolve":
                 reg = Registration(
                     false_alarm=args.false_alarm,

@@ -2,7 +2,8 @@
 
 Tables (schema version 1):
 
-- `events`     the log: one row per fact (`console.facts`), never updated or deleted.
+- `events`     the log: one row per fact (`console.facts`), never updated; deleted only by the
+                retention purge (`console.retention`, `alarm-console purge`).
 - `received`   every accepted unit event once, by `event_id` (idempotency; raw payload kept).
 - `incidents`  projection: one row per incident (all of them, also after retention).
 - `units`      projection: one row per unit (online, faults, last health).
@@ -26,6 +27,7 @@ from typing import Any
 
 from console.engine import Incident
 from console.facts import Fact, column, fact_json, parse_fact
+from console.retention import PurgePlan
 from console.supervision import UnitsState
 
 SCHEMA_VERSION = 1
@@ -200,6 +202,11 @@ class Store:
         for (data,) in self.db.execute("SELECT data FROM events ORDER BY seq"):
             yield parse_fact(data)
 
+    def numbered_facts(self) -> Iterator[tuple[int, Fact]]:
+        """Every fact with its log `seq`, in log order (for the retention purge)."""
+        for seq, data in self.db.execute("SELECT seq, data FROM events ORDER BY seq"):
+            yield int(seq), parse_fact(data)
+
     def fact_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM events").fetchone()[0])
 
@@ -318,6 +325,45 @@ class Store:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def purge(self, plan: PurgePlan, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete what `plan` names, in ONE transaction (rolled back on `dry_run`).
+
+        The one exception to the append-only log (see `console.retention`). Deleted pages are
+        overwritten (`secure_delete`) and the WAL is truncated afterwards, so the data is gone
+        from the file too. Returns the rows removed from the other tables."""
+        db = self.db
+        db.execute("PRAGMA secure_delete=ON")
+        sup = plan.supervision_before.isoformat() if plan.supervision_before else ""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            seqs = sorted(plan.seqs)
+            for start in range(0, len(seqs), 500):
+                chunk = seqs[start : start + 500]
+                db.execute(f"DELETE FROM events WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
+            rows = {"received": 0, "outbox": 0, "incidents": 0}
+            for start in range(0, len(plan.incidents), 500):
+                ids = list(plan.incidents[start : start + 500])
+                marks = ",".join("?" * len(ids))
+                rows["received"] += db.execute(
+                    f"DELETE FROM received WHERE incident_id IN ({marks})", ids
+                ).rowcount
+                rows["incidents"] += db.execute(
+                    f"DELETE FROM incidents WHERE incident_id IN ({marks}) AND status = 'resolved'", ids
+                ).rowcount
+            if sup:
+                rows["received"] += db.execute("DELETE FROM received WHERE at < ?", (sup,)).rowcount
+                rows["outbox"] += db.execute("DELETE FROM outbox WHERE created_at < ?", (sup,)).rowcount
+            db.execute("ROLLBACK" if dry_run else "COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        if not dry_run:
+            try:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError:
+                pass  # busy (a reader): the next checkpoint drops the old pages
+        return rows
 
     def replace_projections(self, incidents: Sequence[Incident], units: UnitsState) -> None:
         """Rewrite the projection tables (after a rebuild from the log)."""

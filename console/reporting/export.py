@@ -83,6 +83,20 @@ COLUMNS: tuple[Column, ...] = (
     Column("levels_reached", "hoogste_niveau", "levels_reached", lambda r, tz: r.levels_reached),
     Column("resolved_by", "afgehandeld_door", "resolved_by", lambda r, tz: r.resolved_by or ""),
     Column("resolved_at", "afgehandeld_op", "resolved_at", lambda r, tz: _local(r.resolved_at, tz)),
+    Column(
+        "aftercare_reminders",
+        "nazorg_herinneringen",
+        "aftercare_reminders",
+        lambda r, tz: ";".join(_local(t, tz) for t in r.aftercare_reminded_at),
+    ),
+    Column("aftercare_done_by", "nazorg_door", "aftercare_done_by", lambda r, tz: r.aftercare_done_by or ""),
+    Column(
+        "aftercare_done_at",
+        "nazorg_gegeven_op",
+        "aftercare_done_at",
+        lambda r, tz: _local(r.aftercare_done_at, tz),
+    ),
+    Column("aftercare_note", "nazorg_notitie", "aftercare_note", lambda r, tz: r.aftercare_note),
 )
 
 

@@ -33,6 +33,10 @@ class IncidentRecord:
     resolved_by: str | None
     resolved_at: datetime | None
     registration: Registration | None  # None while unresolved
+    aftercare_reminded_at: tuple[datetime, ...] = ()  # after-care reminders sent to the resolver
+    aftercare_done_by: str | None = None
+    aftercare_done_at: datetime | None = None
+    aftercare_note: str = ""
 
     @property
     def ack_seconds(self) -> float | None:

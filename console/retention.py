@@ -1,0 +1,151 @@
+"""Retention: what `alarm-console purge` deletes from the event log (pure planning).
+
+The log is append-only in normal operation; the purge is the one documented exception
+(privacy: keep personal data no longer than the protocol needs). The site's
+`[retention]` section (`inventory.model.RetentionPolicy`) sets the periods:
+
+- `registrations_days` (default 1826, 5 years): a *resolved* incident whose resolve is older
+  is deleted whole: every fact carrying its incident id (alarm, notifications, acks, the
+  registration, after-care), its raw unit events and its projection row. Open incidents are
+  never deleted.
+- `supervision_days` (default 90): unit supervision detail older than this is deleted:
+  online/offline/restart and fault facts, unit and daily-check notices, refused commands,
+  presence changes, raw unit payloads (`received`) and rendered notifications (`outbox`).
+  What the live state is folded from is kept: per unit the newest `unit_online`,
+  `unit_offline` and `unit_restarted`, per unit and fault the newest fact when it is a
+  raise (the fault is still active), per person the newest presence change, and the newest
+  daily button check. A rebuild after the purge therefore gives the same unit, presence and
+  check state as before.
+- `tests_days` (default 730): ended test campaigns (start and end) and test presses older than
+  this are deleted, except each button's newest test press (its last successful test).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from console.facts import (
+    ButtonsChecked,
+    CampaignEnded,
+    CampaignStarted,
+    CommandRejected,
+    Fact,
+    FaultCleared,
+    FaultRaised,
+    Notified,
+    PresenceChanged,
+    Resolved,
+    TestResult,
+    UnitOffline,
+    UnitOnline,
+    UnitRestarted,
+)
+from inventory.model import RetentionPolicy
+
+
+@dataclass(frozen=True)
+class PurgePlan:
+    """What a purge deletes from `events`, and the cut-off times for the other tables."""
+
+    seqs: frozenset[int]
+    incidents: tuple[str, ...]
+    kinds: dict[str, int] = field(default_factory=dict)
+    """Deleted facts per kind."""
+    registrations_before: datetime | None = None
+    supervision_before: datetime | None = None
+    tests_before: datetime | None = None
+
+
+def plan(facts: Iterable[tuple[int, Fact]], policy: RetentionPolicy, now: datetime) -> PurgePlan:
+    """The facts (by log `seq`) a purge at `now` deletes under `policy`."""
+    reg_cut = now - timedelta(days=policy.registrations_days)
+    sup_cut = now - timedelta(days=policy.supervision_days)
+    test_cut = now - timedelta(days=policy.tests_days)
+    log = list(facts)
+
+    resolved_at: dict[str, datetime] = {}
+    newest: dict[tuple[str, ...], int] = {}  # kept-state key -> seq of its newest fact
+    ended_at: dict[str, datetime] = {}
+    for seq, f in log:
+        match f:
+            case Resolved():
+                resolved_at[f.incident_id] = f.at
+            case UnitOnline() | UnitOffline() | UnitRestarted():
+                newest[("unit", f.unit_id, f.kind)] = seq
+            case FaultRaised() | FaultCleared():
+                newest[("fault", f.unit_id, f.fault)] = seq
+            case PresenceChanged():
+                newest[("presence", f.person_id)] = seq
+            case ButtonsChecked():
+                newest[("checked",)] = seq
+            case TestResult():
+                newest[("test", f.unit_id, f.button_id)] = seq
+            case CampaignEnded():
+                ended_at[f.campaign_id] = f.at
+            case _:
+                pass
+    keep = set(newest.values())
+    # a cleared fault's newest fact says nothing the fold needs: it may go when old
+    keep -= {seq for seq, f in log if isinstance(f, FaultCleared)}
+    gone_incidents = {i for i, at in resolved_at.items() if at < reg_cut}
+    old_campaigns = {c for c, at in ended_at.items() if at < test_cut}
+
+    seqs: set[int] = set()
+    kinds: Counter[str] = Counter()
+    for seq, f in log:
+        iid = getattr(f, "incident_id", None)
+        if iid is not None and iid in gone_incidents:
+            drop = True
+        elif isinstance(f, CampaignStarted | CampaignEnded):
+            drop = f.campaign_id in old_campaigns
+        elif isinstance(f, TestResult):
+            drop = f.at < test_cut and seq not in keep
+        elif isinstance(f, Notified):
+            drop = f.incident_id is None and f.at < sup_cut
+        elif isinstance(f, CommandRejected):
+            drop = f.at < sup_cut
+        elif isinstance(
+            f,
+            UnitOnline
+            | UnitOffline
+            | UnitRestarted
+            | FaultRaised
+            | FaultCleared
+            | PresenceChanged
+            | ButtonsChecked,
+        ):
+            drop = f.at < sup_cut and seq not in keep
+        else:
+            drop = False
+        if drop:
+            seqs.add(seq)
+            kinds[f.kind] += 1
+    return PurgePlan(
+        seqs=frozenset(seqs),
+        incidents=tuple(sorted(gone_incidents)),
+        kinds=dict(sorted(kinds.items())),
+        registrations_before=reg_cut,
+        supervision_before=sup_cut,
+        tests_before=test_cut,
+    )
+
+
+def describe(p: PurgePlan, rows: dict[str, int], dry_run: bool) -> str:
+    """What the purge removed (or would remove), for people."""
+    verb = "would remove" if dry_run else "removed"
+    lines = [
+        f"{verb} {len(p.seqs)} fact(s) from the event log"
+        + (f", {len(p.incidents)} whole resolved incident(s)" if p.incidents else ""),
+    ]
+    if p.registrations_before:
+        lines.append(f"  incidents resolved before {p.registrations_before:%Y-%m-%d}: {len(p.incidents)}")
+    for iid in p.incidents:
+        lines.append(f"    {iid}")
+    for kind, n in p.kinds.items():
+        lines.append(f"  {kind}: {n}")
+    for table, n in rows.items():
+        lines.append(f"  {table} rows: {n}")
+    return "\n".join(lines) + "\n"
