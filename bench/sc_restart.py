@@ -120,13 +120,14 @@ def run_restart(ctx: Ctx) -> None:
                 bool(late) and worst <= 2 and len(late) == len(stored),
             )
         )
+        sampled = late[:: max(1, len(late) // 5)]
         log = (ls.dir / "console.log").read_text(errors="replace")
         rebuilt = re.findall(r"rebuilt state from (\d+) logged facts in ([\d.]+) s: (\d+) open", log)
         res.note(
             SC,
             f"killed 3 s before level 2 (after_s {after_s:.0f} s) fell due; console status online "
-            f"{online.at - t_kill:.2f} s and the new alarm receipted {float(rc['ts']) - t_kill:.2f} s after the "
-            f"kill; level-2 lateness {', '.join(f'{x:.2f}' for x in late[:: max(1, len(late) // 5)])} s "
+            f"{online.at - t_kill:.2f} s and the new alarm receipted {float(rc['ts']) - t_kill:.2f} s "
+            f"after the kill; level-2 lateness {', '.join(f'{x:.2f}' for x in sampled)} s "
             f"(sampled); level-1 alarm notices re-sent with a new id after the restart: {again}."
             + (f" Rebuild after restart: {rebuilt[-1][0]} facts in {rebuilt[-1][1]} s." if rebuilt else ""),
         )
