@@ -65,6 +65,28 @@ def test_demo_hook_presses_the_picked_unit(site: Site) -> None:
     asyncio.run(go())
 
 
+def test_demo_dialog_number_keys_pick_the_shown_unit(site: Site) -> None:
+    pressed: list[str] = []
+    done = threading.Event()
+
+    def press(unit_id: str) -> None:
+        pressed.append(unit_id)
+        done.set()
+
+    async def go() -> None:
+        app = ConsoleApp(site, "bart", None, on_demo_press=press, clock=lambda: NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("p", "5")  # the list shows "5  Spreekkamer 2 (spreekkamer-2)"
+            for _ in range(100):
+                if done.is_set():
+                    break
+                await pilot.pause(0.02)
+            assert pressed == ["spreekkamer-2"]
+            assert len(app.screen_stack) == 1
+
+    asyncio.run(go())
+
+
 def test_without_the_hook_p_does_nothing(site: Site) -> None:
     async def go() -> None:
         app = ConsoleApp(site, "bart", None, clock=lambda: NOW)
