@@ -234,6 +234,25 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     os.replace(tmp, path)
 
 
+def _grant_broker_user(out: Path, user: str) -> None:
+    """Let the broker's own user (e.g. `mosquitto`) read passwd/acl/conf and own data/.
+
+    Everything else (secrets.json, client configs) stays root-only.
+    """
+    import pwd
+
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        raise SystemExit(f"--run-as {user}: no such user on this machine") from None
+    for name in ("passwd", "acl", "mosquitto.conf"):
+        os.chown(out / name, 0, pw.pw_gid)
+        os.chmod(out / name, 0o640)
+    os.chown(out / "data", pw.pw_uid, pw.pw_gid)
+    os.chmod(out / "data", 0o750)
+    os.chmod(out, 0o751)  # the broker may enter the dir, not list it
+
+
 def load_or_make_secrets(path: Path, users: list[str], rotate: bool) -> dict[str, str]:
     """Existing passwords are kept unless `rotate`; new users get new random ones."""
     existing: dict[str, str] = {}
@@ -259,6 +278,8 @@ def render(site: Site, opts: RenderOptions) -> list[Path]:
     w("passwd", "".join(f"{u}:{hash_password(pw[u])}\n" for u in users), 0o600)
     w("acl", render_acl(site), 0o600)
     w("mosquitto.conf", render_conf(site, opts))
+    if opts.run_as and os.geteuid() == 0:
+        _grant_broker_user(out, opts.run_as)
 
     port = opts.port or site.broker.port
     host = site.broker.host
