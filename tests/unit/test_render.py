@@ -77,3 +77,23 @@ def test_strict_save_policy_is_available(tmp_path: Path, site) -> None:
     render(strict, RenderOptions(out=tmp_path, port=12345))
     lines = set((tmp_path / "mosquitto.conf").read_text().splitlines())
     assert {"autosave_on_changes true", "autosave_interval 1"} <= lines
+
+
+def test_run_as_grants_the_broker_user_only_what_it_needs(tmp_path: Path, site) -> None:
+    import os
+    import pwd
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root (CI runs as root)")
+    user = pwd.getpwnam("mosquitto")
+    render(site, RenderOptions(out=tmp_path, port=12345, run_as="mosquitto"))
+    for name in ("passwd", "acl", "mosquitto.conf"):
+        st = (tmp_path / name).stat()
+        assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (0, user.pw_gid, 0o640), name
+    assert (tmp_path / "data").stat().st_uid == user.pw_uid
+    for name in ("secrets.json", "console.json", "units/balie-1.json", "people/an.json"):
+        st = (tmp_path / name).stat()
+        assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600), name
+    assert "user mosquitto" in (tmp_path / "mosquitto.conf").read_text().splitlines()
