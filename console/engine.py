@@ -21,7 +21,7 @@ from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
 from console.config import EnginePolicy
@@ -33,6 +33,7 @@ from console.facts import (
     CampaignEnded,
     CampaignStarted,
     CommandRejected,
+    ConsoleLinked,
     Fact,
     IncidentExpired,
     LevelSkipped,
@@ -46,6 +47,7 @@ from inventory.model import Role, Site
 from wire.messages import (
     AckCmd,
     AftercareDoneCmd,
+    ConsoleLinkCmd,
     EventKind,
     Feedback,
     IncidentState,
@@ -161,6 +163,9 @@ class EngineState:
     closed: Mapping[str, Incident] = field(default_factory=dict)
     """Resolved incidents, until their retention ends."""
     absent: frozenset[str] = frozenset()
+    """People who marked themselves absent."""
+    consoles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Live console ids per person who ever had a console connected."""
     campaigns: Mapping[str, Campaign] = field(default_factory=dict)
     last_incident: tuple[str, int] = ("", 0)
     """(local day YYYYMMDD, number) of the newest incident id."""
@@ -175,6 +180,20 @@ class EngineState:
             return self.live
         return ChainMap(cast(dict[str, Incident], self.live), cast(dict[str, Incident], self.closed))
 
+    @property
+    def unreachable(self) -> frozenset[str]:
+        """Skipped by escalation: marked absent, or every console of theirs is gone."""
+        gone = frozenset(p for p, live in self.consoles.items() if not live)
+        return self.absent | gone
+
+    def presence_reason(self, person_id: str) -> Literal["manual", "console_offline", "default"]:
+        """Why a person counts as present or absent: manual, console_offline or default."""
+        if person_id in self.absent:
+            return "manual"
+        if person_id in self.consoles and not self.consoles[person_id]:
+            return "console_offline"
+        return "default" if person_id not in self.consoles else "manual"
+
     @staticmethod
     def initial(site: Site, policy: EnginePolicy | None = None) -> EngineState:
         return EngineState(dir=Directory(site), policy=policy or EnginePolicy())
@@ -184,6 +203,7 @@ class EngineState:
         return (
             dict(self.incidents),
             self.absent,
+            dict(self.consoles),
             dict(self.campaigns),
             self.last_incident,
             self.last_campaign,
@@ -205,7 +225,7 @@ class UnitEventIn:
 class PersonCmdIn:
     """A validated person command; the topic's person id equals `cmd.person_id`."""
 
-    cmd: AckCmd | ResolveCmd | PresenceCmdMsg | TestStartCmd | TestStopCmd | AftercareDoneCmd
+    cmd: AckCmd | ResolveCmd | PresenceCmdMsg | TestStartCmd | TestStopCmd | AftercareDoneCmd | ConsoleLinkCmd
 
 
 @dataclass(frozen=True)
@@ -406,6 +426,10 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
         case PresenceChanged():
             absent = s.absent - {f.person_id} if f.present else s.absent | {f.person_id}
             return replace(s, absent=absent)
+        case ConsoleLinked():
+            live = s.consoles.get(f.person_id, frozenset())
+            live = live | {f.console_id} if f.online else live - {f.console_id}
+            return replace(s, consoles={**s.consoles, f.person_id: live})
         case CampaignStarted():
             camp = Campaign(id=f.campaign_id, by=f.person_id, unit_ids=f.unit_ids, until=f.until)
             newest_c = max(s.last_campaign, _campaign_num(f.campaign_id))
@@ -676,12 +700,13 @@ def _fire_level(tx: _Tx, inc: Incident, level: int) -> None:
     pol = s.dir.teams[inc.team_id].escalation
     lv = pol.levels[level - 1]
     targets = s.dir.site.resolve_targets(inc.team_id, lv.notify)
-    present = tuple(p for p in targets if p not in s.absent)
+    away = s.unreachable
+    present = tuple(p for p in targets if p not in away)
     last = level == len(pol.levels)
     if not present and not last:
         tx.record(
             LevelSkipped(
-                at=tx.now, incident_id=inc.id, level=level, absent=tuple(p for p in targets if p in s.absent)
+                at=tx.now, incident_id=inc.id, level=level, absent=tuple(p for p in targets if p in away)
             )
         )
         _fire_level(tx, tx.s.incidents[inc.id], level + 1)
@@ -698,7 +723,7 @@ def _fire_repeat(tx: _Tx, inc: Incident) -> None:
     pol = s.dir.teams[inc.team_id].escalation
     lv = pol.levels[-1]
     targets = s.dir.site.resolve_targets(inc.team_id, lv.notify)
-    to = tuple(p for p in targets if p not in s.absent) or targets
+    to = tuple(p for p in targets if p not in s.unreachable) or targets
     evacuate = s.dir.waiting_room_for(inc.room_id) if lv.call_101 else None
     _page(tx, inc, NotifyReason.REPEAT, to, level=inc.level, call_101=lv.call_101, evacuate=evacuate)
 
@@ -796,7 +821,14 @@ def _acknowledge(
 
 
 def _on_person_cmd(
-    tx: _Tx, cmd: AckCmd | ResolveCmd | PresenceCmdMsg | TestStartCmd | TestStopCmd | AftercareDoneCmd
+    tx: _Tx,
+    cmd: AckCmd
+    | ResolveCmd
+    | PresenceCmdMsg
+    | TestStartCmd
+    | TestStopCmd
+    | AftercareDoneCmd
+    | ConsoleLinkCmd,
 ) -> None:
     s = tx.s
     person = cmd.person_id
@@ -866,6 +898,19 @@ def _on_person_cmd(
             _stop_pagers(tx, inc)
             tx.emit(PublishIncident(inc.id))
             tx.emit(Reply(person, cmd.cmd_id, True, "ok", incident_id=inc.id))
+        case ConsoleLinkCmd():
+            # No reply: it is also the console's last will. Recorded only when it changes something.
+            if person not in s.dir.people:
+                return
+            live = s.consoles.get(person, frozenset())
+            if (cmd.console_id in live) == cmd.online and person in s.consoles:
+                return
+            was = person in s.unreachable
+            tx.record(
+                ConsoleLinked(at=tx.now, person_id=person, console_id=cmd.console_id, online=cmd.online)
+            )
+            if (person in tx.s.unreachable) != was or person not in s.consoles:
+                tx.emit(PublishPresence(person))
         case PresenceCmdMsg():
             if person not in s.dir.people:
                 reject("not_authorised", "reply_not_authorised", what="presence")

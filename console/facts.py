@@ -142,6 +142,15 @@ class CommandRejected(_Fact):
     incident_id: Id | None = None
 
 
+class ConsoleLinked(_Fact):
+    """One of a person's consoles connected (online) or went away (offline, or its will)."""
+
+    kind: Literal["console_linked"] = "console_linked"
+    person_id: Id
+    console_id: Id
+    online: bool
+
+
 class PresenceChanged(_Fact):
     """A person marked themselves present or absent."""
 
@@ -268,6 +277,7 @@ Fact = Annotated[
     | IncidentExpired
     | CommandRejected
     | PresenceChanged
+    | ConsoleLinked
     | AftercareDone
     | TestResult
     | CampaignStarted

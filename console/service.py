@@ -481,7 +481,7 @@ class ConsoleService:
                     pub(t.incident(e.incident_id), b"", qos=1, retain=True)
                     pub(t.timeline(e.incident_id), b"", qos=1, retain=True)
                 case PublishPresence():
-                    self._publish_presence(e.person_id, now, "manual")
+                    self._publish_presence(e.person_id, now)
                 case PublishHealth():
                     health[e.unit_id] = None
                 case Notify() | Record():
@@ -543,8 +543,10 @@ class ConsoleService:
         log.warning("fan-out channel %s %s: %s", item.channel, item.state, item.reason)
         return [Record(fact), Record(notice), Notify(notice)]
 
-    def _publish_presence(self, person_id: str, now: datetime, reason: str) -> None:
-        present = person_id not in self.world.engine.absent
+    def _publish_presence(self, person_id: str, now: datetime) -> None:
+        eng = self.world.engine
+        present = person_id not in eng.unreachable
+        reason = eng.presence_reason(person_id)
         st = PresenceState(person_id=person_id, present=present, reason=reason, at=now)
         self.link.publish(self.topics.presence(person_id), encode(st), qos=1, retain=True)
 
@@ -571,7 +573,7 @@ class ConsoleService:
         for uid in w.units.units:
             pub(t.unitstate(uid), encode(w.units.health(uid)), qos=1, retain=True)
         for pid in self.dir.people:
-            self._publish_presence(pid, now, "manual" if pid in w.engine.absent else "default")
+            self._publish_presence(pid, now)
         self._first_up = False
         log.info("published console status and retained state (%d incidents)", len(w.engine.incidents))
 

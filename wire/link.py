@@ -90,6 +90,7 @@ class Link:
         *,
         client_id: str | None = None,
         will: tuple[str, bytes] | None = None,
+        will_retain: bool = True,
         on_up: Callable[[], None] | None = None,
         on_down: Callable[[str], None] | None = None,
         keepalive: int = 10,
@@ -116,7 +117,7 @@ class Link:
         if creds.tls:
             c.tls_set(ca_certs=creds.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         if will is not None:
-            c.will_set(will[0], will[1], qos=1, retain=True)
+            c.will_set(will[0], will[1], qos=1, retain=will_retain)
         jitter = random.uniform(1.0, 1.5)
         c.reconnect_delay_set(
             min_delay=max(1, round(reconnect_min_s * jitter)),

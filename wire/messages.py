@@ -348,8 +348,21 @@ class AftercareDoneCmd(_PersonCmd):
     note: Annotated[str, Field(max_length=2000)] = Field(default="", description="What was done (optional).")
 
 
+class ConsoleLinkCmd(_PersonCmd):
+    """A person's console says it is (online) or is no longer (offline) connected.
+
+    Sent on connect and on clean exit, and set as the console's (non-retained) last will,
+    so a lead whose every console is gone counts as absent and the alarm goes straight
+    to the deputy.
+    """
+
+    kind: Literal["console_link"] = "console_link"
+    console_id: Ident = Field(description="Stable per PC and person, so a restart replaces itself.")
+    online: bool
+
+
 PersonCommand = Annotated[
-    AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd,
+    AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd | ConsoleLinkCmd,
     Field(discriminator="kind"),
 ]
 
@@ -532,7 +545,7 @@ def parse_unit_command(payload: bytes | str) -> TestModeCmd | FeedbackCmd | Iden
 
 def parse_person_command(
     payload: bytes | str,
-) -> AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd:
+) -> AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd | ConsoleLinkCmd:
     """Parse a command sent by a person (lead, facilities)."""
     return _validate(_person_command_adapter, _check_size(payload), "person command")
 

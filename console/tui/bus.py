@@ -6,7 +6,9 @@ thread-safe (the app posts a Textual message). Nothing here touches widgets.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from wire.link import BrokerCredentials, Link
 from wire.messages import (
     AckCmd,
     CommandReply,
+    ConsoleLinkCmd,
     ConsoleStatus,
     ContractError,
     IncidentState,
@@ -98,17 +101,23 @@ class Bus:
         sink: Callable[[BusEvent], None],
         *,
         client_id: str | None = None,
+        console_id: str | None = None,
     ) -> None:
         self.person_id = person_id
         self.topics = Topics(creds.site_id)
         self._sink = sink
+        # Stable per PC and person: a console restarted on the same PC replaces itself.
+        self.console_id = console_id or _this_pc()
+        will = self._link_cmd(online=False)
         # A unique client id: the same person may run consoles on several PCs at once.
         # Clean session: the retained state is the truth, resynced on every connect.
         self.link = Link(
             creds,
             client_id=client_id or f"{creds.username}-tui-{uuid.uuid4().hex[:8]}",
             clean_session=True,
-            on_up=lambda: sink(Up()),
+            will=(self.topics.person_cmd(person_id), encode(will)),
+            will_retain=False,
+            on_up=self._on_up,
             on_down=lambda reason: sink(Down(reason)),
         )
         t = self.topics
@@ -152,10 +161,25 @@ class Bus:
         self._sink(Got(msg))
 
     # -- lifecycle ---------------------------------------------------------------
+    def _link_cmd(self, online: bool) -> ConsoleLinkCmd:
+        return ConsoleLinkCmd.model_validate(
+            {**self._head(), "console_id": self.console_id, "online": online}
+        )
+
+    def _on_up(self) -> None:
+        """Connected: tell the console service this person has a live console."""
+        self._send(self._link_cmd(online=True))
+        self._sink(Up())
+
     def start(self) -> None:
         self.link.start()
 
     def stop(self) -> None:
+        """Say goodbye (so the service counts this console as gone), then disconnect."""
+        if self.link.connected.is_set():
+            self.link.publish(
+                self.topics.person_cmd(self.person_id), encode(self._link_cmd(online=False)), qos=1
+            ).wait_for_publish(1.0)
         self.link.stop(timeout=1.0)
 
     @property
@@ -198,3 +222,8 @@ class Bus:
         cmd = TestStopCmd.model_validate({**self._head(), "campaign_id": campaign_id})
         self._send(cmd)
         return cmd.cmd_id
+
+
+def _this_pc() -> str:
+    """A console id for this PC (hash of the host name; ids appear in topics and logs)."""
+    return "pc-" + hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]

@@ -61,8 +61,38 @@ def test_two_consoles_of_one_person_show_the_same_truth(broker, link, capture, t
         assert all(b.connected for b in buses)  # neither kicked the other off (own client ids)
         assert all(len(s.of(Up)) == 1 for s in sinks)
         cmd_id = buses[1].ack("i-1")
-        (payload,) = cap.wait_for(topics.person_cmd("an"))
-        assert parse_person_command(payload).cmd_id == cmd_id
+
+        def cmds(kind: str) -> list:
+            return [c for c in map(parse_person_command, cap.on(topics.person_cmd("an"))) if c.kind == kind]
+
+        wait_until(lambda: bool(cmds("ack")), what="the ack")
+        assert [c.cmd_id for c in cmds("ack")] == [cmd_id]
+        links = cmds("console_link")  # each console announced itself on connect
+        assert len(links) == 2 and all(c.online for c in links)
     finally:
         for b in buses:
             b.stop()
+
+
+def test_a_console_that_dies_leaves_a_will_and_a_clean_exit_says_goodbye(broker, capture, topics) -> None:
+    import socket as _socket
+
+    cap = capture(topics.person_cmd("an"))
+
+    def links(console_id: str) -> list[bool]:
+        cmds = map(parse_person_command, cap.on(topics.person_cmd("an")))
+        return [c.online for c in cmds if c.kind == "console_link" and c.console_id == console_id]
+
+    dying = Bus(broker.creds("person-an"), "an", Sink(), console_id="pc-dying")
+    dying.start()
+    wait_until(lambda: links("pc-dying") == [True], what="online announcement")
+    sock = dying.link._client.socket()
+    assert sock is not None
+    sock.shutdown(_socket.SHUT_RDWR)  # the PC loses its network: no DISCONNECT, the broker sends the will
+    wait_until(lambda: links("pc-dying")[:2] == [True, False], what="the will (offline)")
+    dying.link.stop()
+    clean = Bus(broker.creds("person-an"), "an", Sink(), console_id="pc-clean")
+    clean.start()
+    wait_until(lambda: links("pc-clean") == [True], what="second console online")
+    clean.stop()
+    wait_until(lambda: links("pc-clean") == [True, False], what="goodbye on a clean exit")

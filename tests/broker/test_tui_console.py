@@ -83,9 +83,15 @@ async def ready(pilot: Pilot[int], app: ConsoleApp) -> None:
     await until(pilot, lambda: app.rec.link_up and app.rec.console is not None, "connected, service status")
 
 
-async def commands(pilot: Pilot[int], cap: Capture, topic: str, n: int = 1) -> list[Any]:
-    await until(pilot, lambda: len(cap.on(topic)) >= n, f"{n} command(s) on {topic}")
-    return [parse_person_command(p) for p in cap.on(topic)]
+def sent(cap: Capture, topic: str) -> list:
+    """The commands the console sent, without its own connect/exit announcements (console_link)."""
+    return [c for c in map(parse_person_command, cap.on(topic)) if c.kind != "console_link"]
+
+
+async def commands(pilot: Pilot[int], cap: Capture, topic: str, n: int = 1) -> list:
+    """Wait for n commands (other than console announcements) on topic; return them parsed."""
+    await until(pilot, lambda: len(sent(cap, topic)) >= n, f"{n} command(s) on {topic}")
+    return sent(cap, topic)
 
 
 def banner(app: ConsoleApp) -> AlarmBanner:
@@ -179,7 +185,7 @@ def test_with_two_open_alarms_ik_kom_acts_on_the_explicit_pick(broker, link, cap
             (cmd,) = await commands(pilot, cap, topics.person_cmd("an"))
             assert isinstance(cmd, AckCmd) and cmd.incident_id == "i-new"
             await pilot.pause(0.2)
-            assert len(cap.on(topics.person_cmd("an"))) == 1  # the refused press sent nothing
+            assert len(sent(cap, topics.person_cmd("an"))) == 1  # the refused press sent nothing
 
     run(go())
 
@@ -213,7 +219,7 @@ def test_resolve_form_rejects_incomplete_input_and_sends_a_valid_resolve(
             app.query_one("#r-pv", Input).value = "PV-2026-123"
             app.query_one("#r-note", Input).value = "klant dreigde"
             await pilot.pause()
-            assert cap.on(topics.person_cmd("an")) == []  # nothing sent while invalid
+            assert sent(cap, topics.person_cmd("an")) == []  # nothing sent while invalid
             await pilot.press("ctrl+s")
             (cmd,) = await commands(pilot, cap, topics.person_cmd("an"))
             assert isinstance(cmd, ResolveCmd) and cmd.incident_id == "i-5"

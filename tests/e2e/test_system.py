@@ -133,3 +133,40 @@ def test_unit_dying_without_last_words_reaches_facilities(system: LocalSystem) -
 
     s.observed.wait(offline_notice, 15, "offline notice to facilities")
     assert not any(n.reason is NotifyReason.ALARM for n in notes(s, "fien"))  # never mixed with alarms
+
+
+def test_lead_whose_console_died_is_skipped_straight_to_the_deputy(system: LocalSystem) -> None:
+    import socket as _socket
+
+    from console.tui.bus import Bus
+    from wire.messages import PresenceState
+
+    s, sim = system, system.sim
+    assert sim is not None
+    bus = Bus(s.broker.creds("person-an"), "an", lambda _e: None, console_id="pc-an")
+    bus.start()
+
+    def presence(present: bool, reason: str) -> Any:
+        topic = s.topics.presence("an")
+
+        def ok(t: str, p: bytes) -> bool:
+            if t != topic or not p:
+                return False
+            st = parse(PresenceState, p)
+            return st.present is present and st.reason == reason
+
+        return ok
+
+    s.observed.wait(presence(True, "manual"), 15, "An's console counted as live")
+    sock = bus.link._client.socket()
+    assert sock is not None
+    sock.shutdown(_socket.SHUT_RDWR)  # An's PC drops off the network: the broker sends the will
+    bus.link.stop()
+    s.observed.wait(presence(False, "console_offline"), 15, "An absent: console offline")
+    sim.send("press spreekkamer-1")
+    receipt = sim.wait(ev("spreekkamer-1", "receipt"), 10, "the receipt")
+    first = s.observed.wait(
+        lambda t, p: t.endswith("/notify") and receipt["incident_id"].encode() in p, 10, "the first page"
+    )
+    assert first[1] == s.topics.person_notify("dirk")  # level 1 skipped at once
+    assert parse(Notification, first[2]).level == 2
