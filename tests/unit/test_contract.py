@@ -87,6 +87,7 @@ def test_commands_are_discriminated_by_kind() -> None:
         m.PresenceCmd(cmd_id=m.new_id(), person_id="an", issued_at=now, present=False),
         m.TestStartCmd(cmd_id=m.new_id(), person_id="fien", issued_at=now, scope=m.TestScope.SITE),
         m.TestStopCmd(cmd_id=m.new_id(), person_id="fien", issued_at=now),
+        m.ConsoleLinkCmd(cmd_id=m.new_id(), person_id="an", issued_at=now, console_id="pc-1", online=False),
         m.AftercareDoneCmd(cmd_id=m.new_id(), person_id="an", issued_at=now, incident_id="i-1", note="ok"),
     ]
     for pc in pcs:
