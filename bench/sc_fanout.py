@@ -16,8 +16,8 @@ import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from bench.ctx import Ctx
@@ -109,7 +109,8 @@ def site_toml(smtp_port: int, hook_port: int, fanout: bool = True) -> str:
             out.append(
                 f'[[people]]\nid = "{p}"\nname = "Person {p}"\nroles = ["lead"]\nemail = "{p}@example.org"\n'
                 f'apprise = [{{ url = "json://127.0.0.1:{hook_port}/{p}" }}]\n'
-                'channels = [{ kind = "console" }, { kind = "pager" }, { kind = "email" }, { kind = "apprise" }]\n'
+                'channels = [{ kind = "console" }, { kind = "pager" }, { kind = "email" }, '
+                '{ kind = "apprise" }]\n'
             )
         else:
             out.append(
@@ -150,7 +151,7 @@ def _alarms(broker: LocalBroker, cap: Capture, n: int) -> tuple[list[float], lis
             t0 = time.time()
             unit.publish(t.unit_event("desk"), encode(ev), qos=1)
             rc = cap.wait(
-                lambda x: x.topic.endswith("/receipt") and eid in x.payload.decode(), 10, "receipt", m
+                lambda x, e=eid: x.topic.endswith("/receipt") and e in x.payload.decode(), 10, "receipt", m
             )
             inc = rc.json()["incident_id"]
 
@@ -172,7 +173,7 @@ def _alarms(broker: LocalBroker, cap: Capture, n: int) -> tuple[list[float], lis
             m2 = cap.mark()
             lead.publish(t.person_cmd(PEOPLE[0]), encode(cmd), qos=1)
             cid = str(cmd.cmd_id)
-            cap.wait(lambda x: x.topic.endswith("/reply") and cid in x.payload.decode(), 10, "reply", m2)
+            cap.wait(lambda x, c=cid: x.topic.endswith("/reply") and c in x.payload.decode(), 10, "reply", m2)
     finally:
         unit.stop()
         lead.stop()
@@ -261,8 +262,9 @@ def run_fanout(ctx: Ctx) -> None:
         res.note(
             SC,
             f"{n} alarms per mode in blocks off/on/off/on, each to 20 leads x (console, pager, e-mail, "
-            f"Apprise). First notification: without fan-out {off_first.fmt()}; with {on_first.fmt()}. All 20: "
-            f"without {off_all.fmt()}; with {on_all.fmt()}. During the 'on' runs the hanging SMTP server held "
+            f"Apprise). First notification: without fan-out {off_first.fmt()}; with {on_first.fmt()}. "
+            f"All 20: without {off_all.fmt()}; with {on_all.fmt()}. During the 'on' runs the hanging SMTP "
+            "server held "
             f"{len(smtp.conns)} connection(s), the webhook got {hook.posts} posts and {pages} pager "
             "commands went out: the fan-out was really working (and stuck on e-mail).",
         )
