@@ -41,6 +41,10 @@ demo: venv mosquitto
 bench: venv mosquitto
 	$(BIN)/python -m bench --site $(SITE)
 
+## regenerate the console screenshots in docs/screenshots/
+screenshots: venv
+	$(BIN)/python scripts/screenshots.py
+
 ## a local broker for development, config rendered into run/broker
 broker: venv mosquitto
 	$(BIN)/alarm-broker run --site $(SITE)
