@@ -625,10 +625,10 @@ class UnitRuntime:
 
     # ------------------------------------------------------------------ heartbeat + status
     def input_health(self) -> dict[str, InputHealth]:
-        """Per button (and 'tamper': 'cut' = lid open) health."""
+        """Per button (and 'tamper': 'tamper' = lid open) health."""
         h = {bid: st.health for bid, st in self.buttons.items()}
         if self.tamper is not None:
-            h["tamper"] = InputHealth.CUT if self.tamper.stable else InputHealth.OK
+            h["tamper"] = InputHealth.TAMPER if self.tamper.stable else InputHealth.OK
         return h
 
     def heartbeat(self) -> Heartbeat:

@@ -135,6 +135,7 @@ class InputHealth(StrEnum):
     CUT = "cut"
     SHORT = "short"
     STUCK = "stuck"
+    TAMPER = "tamper"  # the enclosure is open (only under the 'tamper' key)
 
 
 class Heartbeat(_Msg):

@@ -284,7 +284,7 @@ def test_tamper_and_stuck(tmp_path: Path) -> None:
         (m.EventKind.ALARM, None),
         (m.EventKind.FAULT, m.FaultKind.STUCK),
     ]
-    assert r.rt.heartbeat().inputs == {"knop": m.InputHealth.STUCK, "tamper": m.InputHealth.CUT}
+    assert r.rt.heartbeat().inputs == {"knop": m.InputHealth.STUCK, "tamper": m.InputHealth.TAMPER}
 
 
 def test_test_key_turns_local_test_mode_on_and_off(tmp_path: Path) -> None:
