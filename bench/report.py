@@ -212,4 +212,6 @@ def write_doc(path: Path, gen: str) -> None:
             _old, tail = rest.split(END, 1)
             path.write_text(head + gen + tail, encoding="utf-8")
             return
+        path.write_text(text.rstrip() + "\n\n" + gen + "\n", encoding="utf-8")  # keep what is there
+        return
     path.write_text(SKELETON.format(generated=gen), encoding="utf-8")

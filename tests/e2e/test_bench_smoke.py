@@ -1,0 +1,62 @@
+"""`python -m bench --quick --only baseline,latency` runs the real processes and writes a table.
+
+Not a timed test: it checks that the figures exist and are finite numbers, never their size.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import EXAMPLE_SITE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _number(cell: str) -> float:
+    m = re.match(r"\s*([-\d.,]+|n/a)", cell)
+    assert m, f"no number in {cell!r}"
+    return float("nan") if m.group(1) == "n/a" else float(m.group(1).replace(",", ""))
+
+
+def test_quick_bench_writes_a_table_with_real_numbers(tmp_path: Path) -> None:
+    doc = tmp_path / "PERFORMANCE.md"
+    doc.write_text("# Performance\n\nhand-written text stays\n")
+    argv = [sys.executable, "-m", "bench", "--site", str(EXAMPLE_SITE), "--quick"]
+    p = subprocess.run(
+        [*argv, "--only", "baseline,latency", "--doc", str(doc)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "press → first notification p50" in p.stdout
+    text = doc.read_text()
+    assert "hand-written text stays" in text
+    assert "<!-- bench:begin" in text and "<!-- bench:end -->" in text
+    assert "| CPU |" in text and "| mosquitto |" in text and "| paho-mqtt |" in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| baseline |") or ln.startswith("| latency |")]
+    assert len([r for r in rows if r.startswith("| latency |")]) == 3
+    assert len([r for r in rows if r.startswith("| baseline |")]) >= 5
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        value = _number(cells[2])
+        assert math.isfinite(value), row
+        assert cells[6] in ("✓", "✗", "–"), row
+        if row.startswith("| latency |"):
+            assert math.isfinite(_number(cells[3])), row  # paired with a baseline of the same run
+            assert cells[4].endswith("×"), row
+    # the doc is rewritten in place, not appended to
+    p2 = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "baseline", "--doc", str(doc)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p2.returncode == 0, p2.stderr[-3000:]
+    assert doc.read_text().count("<!-- bench:begin") == 1
