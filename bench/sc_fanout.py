@@ -264,9 +264,8 @@ def run_fanout(ctx: Ctx) -> None:
             f"{n} alarms per mode in blocks off/on/off/on, each to 20 leads x (console, pager, e-mail, "
             f"Apprise). First notification: without fan-out {off_first.fmt()}; with {on_first.fmt()}. "
             f"All 20: without {off_all.fmt()}; with {on_all.fmt()}. During the 'on' runs the hanging SMTP "
-            "server held "
-            f"{len(smtp.conns)} connection(s), the webhook got {hook.posts} posts and {pages} pager "
-            "commands went out: the fan-out was really working (and stuck on e-mail).",
+            f"server held {len(smtp.conns)} connection(s), the webhook got {hook.posts} posts and {pages} "
+            "unit commands (PageCmd, FeedbackCmd) went out: the fan-out really worked (stuck on e-mail).",
         )
     finally:
         if proc is not None and proc.poll() is None:
