@@ -190,6 +190,14 @@ class MqttChannel:
         self._link = link
         self._topics = topics
         self._pending: dict[uuid.UUID, mqtt.MQTTMessageInfo] = {}
+        self._lock = threading.Lock()
+
+    def send_now(self, item: Outgoing) -> None:
+        """Publish at once (the writer calls this right after the commit: paho's publish does
+        not block); `deliver`, in the channel's worker, then only waits for the PUBACK."""
+        with self._lock:
+            if item.notification_id not in self._pending:
+                self._pending[item.notification_id] = self._link.publish(item.address, item.payload, qos=1)
 
     def wants(self, person_id: str) -> bool:
         return True
@@ -198,16 +206,21 @@ class MqttChannel:
         return self._topics.person_notify(person_id)
 
     def deliver(self, item: Outgoing, timeout: float) -> bool:
-        info = self._pending.get(item.notification_id)
-        if info is None:
-            info = self._link.publish(item.address, item.payload, qos=1)
-            self._pending[item.notification_id] = info
+        with self._lock:
+            info = self._pending.get(item.notification_id)
+            if info is None:
+                info = self._link.publish(item.address, item.payload, qos=1)
+                self._pending[item.notification_id] = info
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while (left := deadline - time.monotonic()) > 0:
             if _published(info):
-                del self._pending[item.notification_id]
+                with self._lock:
+                    self._pending.pop(item.notification_id, None)
                 return True
-            time.sleep(0.002)
+            try:
+                info.wait_for_publish(min(left, 0.5))  # paho's condition: no busy polling
+            except (RuntimeError, ValueError):  # not connected: paho resends after reconnecting
+                time.sleep(min(left, 0.05))
         return False
 
 

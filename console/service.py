@@ -107,6 +107,8 @@ class _Up:
 
 
 _STOP = object()
+BOOKKEEPING_WAIT_S = 0.02
+"""How long delivery confirmations wait for company before they are committed."""
 
 
 class _RejectLog:
@@ -184,9 +186,8 @@ class ConsoleService:
         for ch in (UnitChannel.EVENT, UnitChannel.STATUS, UnitChannel.HEARTBEAT):
             self.link.subscribe_raw(self.topics.all_units(ch), self._on_message)
         self.link.subscribe_raw(self.topics.all_person_cmds(), self._on_message)
-        self.dispatcher = Dispatcher(
-            [MqttChannel(self.link, self.topics)], lambda item: self.inbox.put(_Delivered(item))
-        )
+        self._mqtt = MqttChannel(self.link, self.topics)
+        self.dispatcher = Dispatcher([self._mqtt], lambda item: self.inbox.put(_Delivered(item)))
         self._writer = threading.Thread(target=self._run, name="writer", daemon=True)
 
     # -- lifecycle ----------------------------------------------------------------
@@ -265,6 +266,7 @@ class ConsoleService:
                         items.append(self.inbox.get_nowait())
                     except queue.Empty:
                         break
+                self._coalesce_bookkeeping(items)
                 stop = any(i is _STOP for i in items)
                 self._process([i for i in items if i is not _STOP])
                 self.systemd.watchdog()
@@ -275,6 +277,22 @@ class ConsoleService:
                 "writer thread failed; exiting so the supervisor restarts the service", exc_info=True
             )
             self._stopped.set()
+
+    def _coalesce_bookkeeping(self, items: list[object]) -> None:
+        """A batch of only delivery confirmations / fan-out outcomes waits up to
+        BOOKKEEPING_WAIT_S for more, so they share one commit (one fsync) instead of one each.
+        Anything else (an alarm, a command, a status) ends the wait at once."""
+        if not items or not all(isinstance(i, _Delivered | _Outcome) for i in items):
+            return
+        deadline = time.monotonic() + BOOKKEEPING_WAIT_S
+        while len(items) < self.cfg.batch_max and (left := deadline - time.monotonic()) > 0:
+            try:
+                item = self.inbox.get(timeout=left)
+            except queue.Empty:
+                return
+            items.append(item)
+            if not isinstance(item, _Delivered | _Outcome):
+                return
 
     def _sleep_for(self) -> float:
         due = core.next_due(self.world)
@@ -353,9 +371,10 @@ class ConsoleService:
         # ---- committed: from here on the outside world may hear about it ----
         self._execute(effects, now)
         for row in batch.outbox:
-            self.dispatcher.submit(
-                Outgoing(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
-            )
+            out = Outgoing(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
+            if out.channel == self._mqtt.name:
+                self._mqtt.send_now(out)  # out now; the channel's worker waits for the PUBACK
+            self.dispatcher.submit(out)
         fresh, self._fresh = self._fresh, []
         for note in fresh:
             for sink in self._fanout:

@@ -70,6 +70,9 @@ class LiveHealth:
     published_at: datetime | None = None
 
 
+_NO_LIVE = LiveHealth()
+
+
 @dataclass(frozen=True)
 class UnitsState:
     """Supervision state of every unit of the site."""
@@ -81,6 +84,11 @@ class UnitsState:
     live: Mapping[str, LiveHealth] = field(default_factory=dict)
     checked_at: datetime | None = None
     """When the daily button check last ran (`buttons_checked`)."""
+    scanned_at: datetime | None = None
+    """Last full scan for silent units and ended flap windows (not from the log)."""
+    due_hint: datetime | None = None
+    """Earliest deadline that scan found; heartbeats only push deadlines later, and any unit
+    fact clears it, so it never makes a check late. None: scan at the next tick."""
 
     @staticmethod
     def initial(site: Site, started_at: datetime, policy: SupervisionPolicy | None = None) -> UnitsState:
@@ -103,7 +111,7 @@ class UnitsState:
     def health(self, unit_id: str) -> UnitHealth:
         """The retained UnitHealth message of a unit."""
         r = self.units[unit_id]
-        lv = self.live.get(unit_id, LiveHealth())
+        lv = self.live.get(unit_id, _NO_LIVE)
         return UnitHealth(
             unit_id=unit_id,
             online=bool(r.online),
@@ -160,6 +168,13 @@ SupEffect = Effect | PublishHealth
 
 def evolve(s: UnitsState, f: Fact) -> UnitsState:
     """Apply one recorded fact (pure; facts of other kinds are ignored)."""
+    out = _evolve(s, f)
+    if out is not s and out.due_hint is not None and getattr(f, "unit_id", None) is not None:
+        out = replace(out, due_hint=None)  # a unit changed: its deadlines may be earlier now
+    return out
+
+
+def _evolve(s: UnitsState, f: Fact) -> UnitsState:
     if isinstance(f, ButtonsChecked):
         return replace(s, checked_at=f.at)
     uid = getattr(f, "unit_id", None)
@@ -242,15 +257,19 @@ def step(state: UnitsState, inp: SupInput, now: datetime) -> tuple[UnitsState, l
 
 
 def next_due(s: UnitsState) -> datetime | None:
-    """The earliest time a SupTick has something to do."""
+    """The earliest time a SupTick has something to do (from the cached hint when it has one)."""
+    scan = s.due_hint if s.due_hint is not None else _earliest(s)
+    return min(scan, check_due(s)) if scan is not None else check_due(s)
+
+
+def _earliest(s: UnitsState) -> datetime | None:
     dues: list[datetime] = []
     for uid, r in s.units.items():
         if r.online is not False:
             dues.append(_silent_deadline(s, uid))
         if r.suppressed and r.window_until is not None:
             dues.append(r.window_until)
-    dues.append(check_due(s))
-    return min(dues)
+    return min(dues) if dues else None
 
 
 def next_slot(after: datetime, pol: ButtonTestPolicy, tz: ZoneInfo) -> datetime:
@@ -273,7 +292,7 @@ def check_due(s: UnitsState) -> datetime:
 
 
 def _silent_deadline(s: UnitsState, uid: str) -> datetime:
-    lv = s.live.get(uid, LiveHealth())
+    lv = s.live.get(uid, _NO_LIVE)
     interval = lv.interval_s or s.dir.units[uid].heartbeat_s
     base = lv.last_heartbeat or s.started_at
     return base + timedelta(seconds=interval * s.policy.missed_heartbeats)
@@ -348,7 +367,7 @@ def _came_alive(tx: _Tx, uid: str, boot_id: uuid.UUID, firmware: str) -> None:
 def _on_status(tx: _Tx, st: UnitStatus) -> None:
     uid = st.unit_id
     if st.state is LinkState.ONLINE:
-        lv = tx.s.live.get(uid, LiveHealth())
+        lv = tx.s.live.get(uid, _NO_LIVE)
         tx.s = replace(
             tx.s,
             live={
@@ -369,7 +388,7 @@ def _on_status(tx: _Tx, st: UnitStatus) -> None:
 
 def _on_heartbeat(tx: _Tx, hb: Heartbeat) -> None:
     uid = hb.unit_id
-    old = tx.s.live.get(uid, LiveHealth())
+    old = tx.s.live.get(uid, _NO_LIVE)
     lv = LiveHealth(
         last_heartbeat=tx.now,
         interval_s=hb.interval_s,
@@ -418,10 +437,18 @@ def _on_fault(tx: _Tx, ev: UnitEvent) -> None:
 def _on_tick(tx: _Tx) -> None:
     if tx.now >= check_due(tx.s):
         _check_buttons(tx)
+    hint = tx.s.due_hint
+    if hint is not None and tx.now < hint:
+        return  # nothing can be due yet: no per-unit work on this tick
+    _scan_units(tx)
+    tx.s = replace(tx.s, scanned_at=tx.now, due_hint=_earliest(tx.s))
+
+
+def _scan_units(tx: _Tx) -> None:
     for uid in tx.s.dir.units:
         r = tx.s.units[uid]
         if r.online is not False and tx.now >= _silent_deadline(tx.s, uid):
-            lv = tx.s.live.get(uid, LiveHealth())
+            lv = tx.s.live.get(uid, _NO_LIVE)
             why = "silent" if (r.online or lv.last_heartbeat is not None) else "never"
             last = lv.last_heartbeat or r.since or tx.s.started_at
             _transition(
