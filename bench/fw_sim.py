@@ -49,16 +49,16 @@ def idle_cpu(pid: int, seconds: float) -> float:
     return 100 * (cpu_s(pid) - c0) / (time.monotonic() - t0)
 
 
-def bench_sim(n: int, idle: float, tmp: Path, autosave: bool = True) -> None:
+def bench_sim(n: int, idle: float, tmp: Path, every_change: bool = False) -> None:
     site_path = tmp / "site.toml"
     ids = write_many_units(ROOT / "examples" / "site.toml", n, site_path)
     site = load_site(site_path)
+    if every_change:  # comparison: the strict small-site save policy (save after every change)
+        site = site.model_copy(
+            update={"broker": site.broker.model_copy(update={"autosave_every_change": True})}
+        )
+        print("broker: autosave_every_change (comparison run)")
     broker = LocalBroker(site, tmp / "b")
-    if not autosave:  # for comparison only: the project's config saves after every change
-        conf = broker.dir / "mosquitto.conf"
-        conf.write_text(conf.read_text().replace("autosave_on_changes true", "autosave_on_changes false"))
-        conf.write_text(conf.read_text().replace("autosave_interval 1\n", "autosave_interval 1800\n"))
-        print("broker: autosave_on_changes false, autosave_interval 1800 (comparison run)")
     broker.start()
     console = console_for(broker, Topics(site.site.id))
     argv = [str(BIN / "alarm-sim"), "--site", str(site_path), "--broker-dir", str(broker.dir)]
@@ -133,14 +133,16 @@ def main() -> None:
     ap.add_argument("--idle", type=float, default=20.0)
     ap.add_argument("--single", action="store_true", help="measure one alarm-unit process instead")
     ap.add_argument(
-        "--no-broker-autosave", action="store_true", help="comparison: broker without save-after-every-change"
+        "--broker-every-change",
+        action="store_true",
+        help="comparison: the broker saves after every change (the strict small-site policy)",
     )
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         if a.single:
             bench_single(a.idle, Path(d))
         else:
-            bench_sim(a.units, a.idle, Path(d), autosave=not a.no_broker_autosave)
+            bench_sim(a.units, a.idle, Path(d), every_change=a.broker_every_change)
 
 
 if __name__ == "__main__":
