@@ -31,7 +31,7 @@ KEEP_HEAD = 50
 _TEXT = {
     Language.NL: {
         "pressed": "knop {button} ingedrukt ({unit})",
-        "stored": "opgeslagen door de alarmcentrale na {ms} ms",
+        "stored": "opgeslagen door de alarmcentrale, {ms} ms na het begin van de druk",
         "repeated": "opnieuw ingedrukt ({button})",
         "notified": "niveau {level}: {names}",
         "notified_101": "niveau {level}: {names} — bel 101",
@@ -54,7 +54,7 @@ _TEXT = {
     },
     Language.EN: {
         "pressed": "button {button} pressed ({unit})",
-        "stored": "stored by the console after {ms} ms",
+        "stored": "stored by the console, {ms} ms after the press began",
         "repeated": "pressed again ({button})",
         "notified": "level {level}: {names}",
         "notified_101": "level {level}: {names} — call 101",

@@ -82,7 +82,7 @@ def test_timeline_tells_the_whole_story(site) -> None:
         "resolved",
     ]
     texts = [e.text for e in out.entries]
-    assert texts[1] == "opgeslagen door de alarmcentrale na 4 ms"
+    assert texts[1] == "opgeslagen door de alarmcentrale, 4 ms na het begin van de druk"
     assert texts[2] == "niveau 1: An Peeters"
     assert "Dirk Maes" in texts[3] and texts[4].endswith("bel 101")
     assert texts[6] == "ik kom: Bart Janssens, 42 s na de druk (via pieper)"
