@@ -52,6 +52,10 @@ class Netns:
     def cut(self) -> None:
         _ip("link", "set", VETH_HOST, "down")
 
+    def restore(self) -> None:
+        """Bring the host side back up after `cut()`."""
+        _ip("link", "set", VETH_HOST, "up")
+
     def close(self) -> None:
         _ip("link", "del", VETH_HOST, check=False)
         _ip("netns", "del", NS, check=False)
