@@ -5,8 +5,6 @@ processes. The demo, the end-to-end tests and the benchmarks all start the syste
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from broker_config.local import LocalBroker
+from console.servicerun import ServiceProcess
 from inventory.model import Site
 from wire.link import Link
 from wire.topics import Topics
@@ -133,52 +132,29 @@ class LocalSystem:
         self.topics = Topics(site.site.id)
         self.broker = LocalBroker(site, workdir / "broker", port=port)
         self.db = workdir / "console.db"
-        self.console: subprocess.Popen[bytes] | None = None
+        self.service = ServiceProcess(site_file, self.db, self.broker.dir, workdir / "console.log")
         self.sim: SimProcess | None = None
         self.observed = Observed()
         self._observer: Link | None = None
-        self._logs: list[Any] = []
 
     # -- processes --------------------------------------------------------------
     def start_broker(self) -> None:
         self.broker.start()
 
     def start_console(self, extra: list[str] | None = None) -> None:
-        log = (self.dir / "console.log").open("ab")
-        self._logs.append(log)
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.console = subprocess.Popen(
-            [
-                _exe("alarm-console"),
-                "serve",
-                "--site",
-                str(self.site_file),
-                "--db",
-                str(self.db),
-                "--broker-dir",
-                str(self.broker.dir),
-                *(extra or []),
-            ],
-            stdout=log,
-            stderr=log,
-            env=env,
-            start_new_session=True,
-        )
+        self.service.start(extra)
+
+    @property
+    def console(self) -> subprocess.Popen[bytes] | None:
+        """The running `alarm-console serve` process (for its pid)."""
+        return self.service.proc
 
     def kill_console(self) -> None:
         """SIGKILL the console service (a crash)."""
-        if self.console is not None and self.console.poll() is None:
-            self.console.kill()
-            self.console.wait()
+        self.service.kill()
 
     def stop_console(self) -> None:
-        if self.console is not None and self.console.poll() is None:
-            self.console.send_signal(signal.SIGTERM)
-            try:
-                self.console.wait(10)
-            except subprocess.TimeoutExpired:
-                self.console.kill()
-                self.console.wait()
+        self.service.terminate()
 
     def start_sim(self, units: str = "all", extra: list[str] | None = None) -> SimProcess:
         self.sim = SimProcess(
@@ -221,8 +197,6 @@ class LocalSystem:
         if self._observer is not None:
             self._observer.stop()
         self.broker.stop()
-        for log in self._logs:
-            log.close()
 
     def __enter__(self) -> LocalSystem:
         return self
