@@ -11,12 +11,9 @@ fan-out / without, from the same run.
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from bench.stats import Stats
 from bench.system import PY, Capture
 from broker_config.local import LocalBroker
 from inventory import load_site
+from tests.peers import HangingSmtp, Hook
 from wire.link import Link
 from wire.messages import EventKind, Registration, ResolveCmd, UnitEvent, encode, utcnow
 from wire.topics import Topics, UnitChannel
@@ -33,58 +31,6 @@ from wire.topics import Topics, UnitChannel
 SC = "fanout"
 CONSOLE = str(Path(PY).parent / "alarm-console")
 PEOPLE = [f"p{i:02d}" for i in range(1, 21)]
-
-
-class HangingSmtp:
-    """Accepts TCP connections and never says a word."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(200)
-        self.port = int(self.sock.getsockname()[1])
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for c in self.conns:
-            c.close()
-
-
-class Hook:
-    """A local HTTP server taking Apprise's JSON webhook posts (200, counted)."""
-
-    def __init__(self) -> None:
-        self.posts = 0
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                hook.posts += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = int(self.server.server_address[1])
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def site_toml(smtp_port: int, hook_port: int, fanout: bool = True) -> str:
@@ -264,7 +210,8 @@ def run_fanout(ctx: Ctx) -> None:
             f"{n} alarms per mode in blocks off/on/off/on, each to 20 leads x (console, pager, e-mail, "
             f"Apprise). First notification: without fan-out {off_first.fmt()}; with {on_first.fmt()}. "
             f"All 20: without {off_all.fmt()}; with {on_all.fmt()}. During the 'on' runs the hanging SMTP "
-            f"server held {len(smtp.conns)} connection(s), the webhook got {hook.posts} posts and {pages} "
+            f"server held {len(smtp.conns)} connection(s), the webhook got {len(hook.posts)} posts "
+            f"and {pages} "
             "unit commands (PageCmd, FeedbackCmd) went out: the fan-out really worked (stuck on e-mail).",
         )
     finally:

@@ -10,8 +10,9 @@ import pytest
 
 from console.fanout import DeliveryOutcome, build_dispatcher
 from inventory.model import Site
-from tests.e2e.test_fanout_peers import HOOK_TOKEN, Hook, Inbox, smtp_cfg, smtp_server
+from tests.e2e.test_fanout_peers import HOOK_TOKEN, Inbox, smtp_cfg, smtp_server
 from tests.harness import Capture, wait_until
+from tests.peers import Hook
 from tests.unit.test_fanout_support import note, site_with
 from wire.link import Link
 from wire.messages import NotifyReason, PageCmd, parse_unit_command

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import logging
-import socket
 import ssl
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +23,7 @@ from broker_config.local import free_port
 from console.fanout import AppriseChannel, DeliveryOutcome, Dispatcher, MailChannel, OutcomeStatus
 from inventory.model import Site
 from tests.harness import wait_until
+from tests.peers import HangingSmtp, Hook
 from tests.unit.test_fanout_support import note, site_with
 from wire.messages import NotifyReason
 
@@ -92,66 +90,11 @@ def server_tls(cert: tuple[Path, Path]) -> ssl.SSLContext:
     return ctx
 
 
-class Hook:
-    """A local HTTP server recording Apprise's JSON webhook posts; answers `status` (a list: per post)."""
-
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.posts: list[tuple[str, dict[str, Any]]] = []
-        self.statuses = list(statuses or [])
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status = hook.statuses.pop(0) if hook.statuses else 200
-                if status == 200:
-                    hook.posts.append((self.path, json.loads(body)))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def hook() -> Iterator[Hook]:
     h = Hook()
     yield h
     h.close()
-
-
-class HangingSmtp:
-    """Accepts TCP connections and never says a word."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(50)
-        self.port = self.sock.getsockname()[1]
-        self.conns: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-
-    def close(self) -> None:
-        self.sock.close()
-        for c in self.conns:
-            c.close()
 
 
 class Record:

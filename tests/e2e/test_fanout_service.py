@@ -17,8 +17,9 @@ from broker_config.local import LocalBroker
 from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from inventory.load import parse_site
 from inventory.model import Site
-from tests.e2e.test_fanout_peers import HangingSmtp, Hook, Inbox, smtp_server
+from tests.e2e.test_fanout_peers import Inbox, smtp_server
 from tests.harness import Capture, wait_until
+from tests.peers import HangingSmtp, Hook
 from wire.messages import (
     EventKind,
     IncidentState,

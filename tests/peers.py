@@ -1,0 +1,66 @@
+"""Real network peers for fan-out tests and the benchmark: a webhook receiver and an SMTP
+server that accepts connections and never answers. (The SMTP server that does answer is
+aiosmtpd, see tests/e2e/test_fanout_peers.py.)"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Hook:
+    """A local HTTP server recording Apprise's JSON webhook posts; answers `status` (a list: per post)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.posts: list[tuple[str, dict[str, Any]]] = []
+        self.statuses = list(statuses or [])
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status = hook.statuses.pop(0) if hook.statuses else 200
+                if status == 200:
+                    hook.posts.append((self.path, json.loads(body)))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class HangingSmtp:
+    """Accepts TCP connections and never says a word."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(200)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
