@@ -550,6 +550,11 @@ def _on_unit_event(tx: _Tx, ev: UnitEvent) -> None:
         tx.emit(SendReceipt(ev.unit_id, ev.event_id, None))
 
 
+def led_for(inc: Incident) -> Feedback:
+    """What the desk LED shows while this (open or acknowledged) incident lasts."""
+    return Feedback.ACKNOWLEDGED if inc.status is IncidentStatus.ACKNOWLEDGED else Feedback.STORED
+
+
 def open_incident_of_unit(s: EngineState, unit_id: str) -> Incident | None:
     """The unit's open or acknowledged incident (the newest), if any."""
     live = [i for i in s.live.values() if i.unit_id == unit_id]

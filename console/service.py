@@ -42,6 +42,7 @@ from console.engine import (
     UnitEventIn,
     UnitFeedback,
     UnitTestMode,
+    led_for,
     notice_ids,
 )
 from console.facts import ChannelFault, DeliveryAttempt, Fact, Notified
@@ -58,7 +59,6 @@ from wire.link import BrokerCredentials, Link
 from wire.messages import (
     CommandReply,
     ConsoleStatus,
-    Feedback,
     FeedbackCmd,
     IncidentStatus,
     LinkState,
@@ -460,35 +460,8 @@ class ConsoleService:
                         duplicate=e.duplicate,
                     )
                     pub(t.unit_receipt(e.unit_id), encode(r), qos=1)
-                case UnitFeedback():
-                    fb = FeedbackCmd(
-                        cmd_id=new_id(),
-                        unit_id=e.unit_id,
-                        issued_at=now,
-                        incident_id=e.incident_id,
-                        feedback=e.feedback,
-                    )
-                    pub(t.unit_cmd(e.unit_id), encode(fb), qos=1)
-                case UnitTestMode():
-                    tm = TestModeCmd(
-                        cmd_id=new_id(),
-                        unit_id=e.unit_id,
-                        issued_at=now,
-                        on=e.on,
-                        until=e.until,
-                        campaign_id=e.campaign_id,
-                        by=e.by,
-                    )
-                    pub(t.unit_cmd(e.unit_id), encode(tm), qos=1)
-                case Page():
-                    pc = PageCmd(
-                        cmd_id=new_id(),
-                        unit_id=e.unit_id,
-                        issued_at=now,
-                        incident_id=e.incident_id,
-                        level=min(e.level, 20),
-                    )
-                    pub(t.unit_cmd(e.unit_id), encode(pc), qos=1)
+                case UnitFeedback() | UnitTestMode() | Page():
+                    self._unit_command(e, now)
                 case Reply():
                     self._reply(e)
                 case PublishIncident():
@@ -514,6 +487,25 @@ class ConsoleService:
             self._publish_timeline(iid)
         for uid in health:
             pub(t.unitstate(uid), encode(self.world.units.health(uid)), qos=1, retain=True)
+
+    def _unit_command(self, e: UnitFeedback | UnitTestMode | Page, now: datetime) -> None:
+        """The wire command for a unit effect, published on the unit's command topic."""
+        head: dict[str, object] = {"cmd_id": new_id(), "unit_id": e.unit_id, "issued_at": now}
+        cmd: FeedbackCmd | TestModeCmd | PageCmd
+        match e:
+            case UnitFeedback():
+                cmd = FeedbackCmd.model_validate(
+                    {**head, "incident_id": e.incident_id, "feedback": e.feedback}
+                )
+            case UnitTestMode():
+                cmd = TestModeCmd.model_validate(
+                    {**head, "on": e.on, "until": e.until, "campaign_id": e.campaign_id, "by": e.by}
+                )
+            case Page():
+                cmd = PageCmd.model_validate(
+                    {**head, "incident_id": e.incident_id, "level": min(e.level, 20)}
+                )
+        self.link.publish(self.topics.unit_cmd(e.unit_id), encode(cmd), qos=1)
 
     def _reply(self, e: Reply) -> None:
         lang = (
@@ -584,11 +576,7 @@ class ConsoleService:
             pub(t.incident(inc.id), encode(inc.to_wire()), qos=1, retain=True)
             self._publish_timeline(inc.id)
             if self._first_up and inc.status is not IncidentStatus.RESOLVED:
-                fb = Feedback.ACKNOWLEDGED if inc.status is IncidentStatus.ACKNOWLEDGED else Feedback.STORED
-                cmd = FeedbackCmd(
-                    cmd_id=new_id(), unit_id=inc.unit_id, issued_at=now, incident_id=inc.id, feedback=fb
-                )
-                pub(t.unit_cmd(inc.unit_id), encode(cmd), qos=1)
+                self._unit_command(UnitFeedback(inc.unit_id, inc.id, led_for(inc)), now)
         for uid in w.units.units:
             pub(t.unitstate(uid), encode(w.units.health(uid)), qos=1, retain=True)
         for pid in self.dir.people:

@@ -17,7 +17,6 @@ from console.engine import EngineState, Incident, Record
 from console.facts import Fact, TestResult, UnitOnline, UnitRestarted
 from console.supervision import SupEffect, UnitsState
 from inventory.model import Site
-from wire.messages import Feedback, IncidentStatus
 
 Input = engine.Input | supervision.SupInput
 
@@ -121,8 +120,7 @@ def _restore_feedback(es: EngineState, unit_id: str) -> list[SupEffect]:
     inc = engine.open_incident_of_unit(es, unit_id)
     if inc is None:
         return []
-    fb = Feedback.ACKNOWLEDGED if inc.status is IncidentStatus.ACKNOWLEDGED else Feedback.STORED
-    return [engine.UnitFeedback(unit_id, inc.id, fb)]
+    return [engine.UnitFeedback(unit_id, inc.id, engine.led_for(inc))]
 
 
 def next_due(w: World) -> datetime | None:
