@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from broker_config.local import BrokerError, find_mosquitto, free_port, port_open
-from console.localsystem import LocalSystem, _exe
+from console.localsystem import LocalSystem, script
 from inventory import InventoryError, Site, load_site
 from wire.messages import ContractError, IncidentState, IncidentTimeline, Notification, parse
 
@@ -67,7 +67,7 @@ class Script:
 
     def cli(self, *args: str) -> str:
         out = subprocess.run(
-            [_exe("alarm-console"), *args, "--broker-dir", str(self.s.broker.dir)],
+            [script("alarm-console"), *args, "--broker-dir", str(self.s.broker.dir)],
             capture_output=True,
             text=True,
             timeout=30,

@@ -25,7 +25,7 @@ from wire.topics import Topics
 BIN = Path(sys.executable).parent
 
 
-def _exe(name: str) -> str:
+def script(name: str) -> str:
     """A console script of this install (next to the running interpreter)."""
     path = BIN / name
     return str(path) if path.exists() else name
@@ -159,7 +159,7 @@ class LocalSystem:
     def start_sim(self, units: str = "all", extra: list[str] | None = None) -> SimProcess:
         self.sim = SimProcess(
             [
-                _exe("alarm-sim"),
+                script("alarm-sim"),
                 "--site",
                 str(self.site_file),
                 "--broker-dir",

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from console.localsystem import LocalSystem, _exe
+from console.localsystem import LocalSystem, script
 from console.servicerun import FAST_SITE
 from inventory.load import parse_site
 from wire.messages import IncidentState, IncidentStatus, Notification, NotifyReason, parse
@@ -63,7 +63,7 @@ def incidents_in_db(s: LocalSystem) -> list[tuple[str, str]]:
 
 def cli(s: LocalSystem, *args: str) -> str:
     out = subprocess.run(
-        [_exe("alarm-console"), *args, "--broker-dir", str(s.broker.dir)],
+        [script("alarm-console"), *args, "--broker-dir", str(s.broker.dir)],
         capture_output=True,
         text=True,
         timeout=30,
