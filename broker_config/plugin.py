@@ -40,9 +40,14 @@ def _digest() -> str:
     return h.hexdigest()[:16]
 
 
-def _cache_dir() -> Path:
+def _cache_dir() -> Path | None:
     env = os.environ.get("STILALARM_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "stilalarm"
+    if env:
+        return Path(env)
+    try:
+        return Path.home() / ".cache" / "stilalarm"
+    except (RuntimeError, KeyError):  # no home directory (a bare service environment)
+        return None
 
 
 def _compile(dest: Path) -> None:
@@ -72,14 +77,15 @@ def _compile(dest: Path) -> None:
 def install_plugin(out: Path) -> Path:
     """Build (or take from the cache) the plugin and place it at out/PLUGIN_NAME; return that path."""
     dest = out / PLUGIN_NAME
-    digest = _digest()
-    cached = _cache_dir() / f"clientid-{digest}.so"
+    cache = _cache_dir()
     try:
-        if not cached.exists():
-            _compile(cached)
-        src = cached
+        if cache is None:
+            raise PermissionError("no cache directory")
+        src = cache / f"clientid-{_digest()}.so"
+        if not src.exists():
+            _compile(src)
     except OSError:
-        src = dest  # cache not writable (e.g. a read-only home): build straight into out
+        src = dest  # no writable cache (e.g. a read-only home): build straight into out
         _compile(dest)
     if src != dest:
         tmp = dest.with_name(dest.name + ".tmp")

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from broker_config.identity import client_id
 from wire.link import BrokerCredentials, Link
@@ -59,19 +61,29 @@ def mosquitto_pub(
 
 
 def connect_result(
-    port: int, username: str | None, password: str | None, cid: str | None = None
+    port: int,
+    username: str | None,
+    password: str | None,
+    cid: str | None = None,
+    *,
+    v5_auth_method: str | None = None,
 ) -> str:
     """Try one MQTT connect and return the broker's answer ('Success', 'Not authorized', ...).
 
     The client id is `cid`, by default the username (the one id every login owns).
+    `v5_auth_method`: connect with MQTT 5 and this extended-authentication method instead.
     """
     result: list[str] = []
     done = threading.Event()
     c = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=cid if cid is not None else (username or ""),
-        protocol=mqtt.MQTTv311,
+        protocol=mqtt.MQTTv5 if v5_auth_method else mqtt.MQTTv311,
     )
+    props = None
+    if v5_auth_method:
+        props = Properties(PacketTypes.CONNECT)
+        props.AuthenticationMethod = v5_auth_method
     if username is not None:
         c.username_pw_set(username, password)
 
@@ -86,7 +98,7 @@ def connect_result(
 
     c.on_connect = on_connect
     c.on_disconnect = on_disconnect
-    c.connect("127.0.0.1", port)
+    c.connect("127.0.0.1", port, properties=props)
     c.loop_start()
     done.wait(5)
     c.disconnect()

@@ -15,7 +15,10 @@ max_packet_size per connection.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -159,6 +162,10 @@ def test_no_login_can_take_over_another_identitys_client_id(broker, link, topics
 
     assert downs == {"console": [], "unit-balie-2": [], "bart-tui": []}, "a real client was kicked"
     assert [a for a in answers if a[2] != "Not authorized"] == []
+    # MQTT 5 extended authentication skips the password check; with no such method
+    # configured the broker refuses it, whatever the client id
+    v5 = connect_result(broker.port, u1.username, u1.password, "console", v5_auth_method="SCRAM-SHA-1")
+    assert v5 == "Bad authentication method"
     # the attacker's own identity still works: the rule refuses ids, not logins
     assert connect_result(broker.port, u1.username, u1.password, "unit-balie-1") == "Success"
     assert connect_result(broker.port, an.username, an.password, client_id("person-an", "x")) == "Success"
@@ -216,6 +223,25 @@ def test_the_broker_refuses_to_start_without_the_plugin(tmp_path: Path, site) ->
     with pytest.raises(BrokerError, match=PLUGIN_NAME.replace(".", r"\.")):
         b.start()
     assert b.proc is None or b.proc.poll() is not None
+
+
+def test_render_fails_loudly_when_the_plugin_cannot_be_built(tmp_path: Path) -> None:
+    """No compiler, no cached build: `alarm-broker render` stops and says what to install,
+    instead of writing a config that runs without the check."""
+    root = Path(__file__).resolve().parents[2]
+    site_toml, out = root / "examples" / "site.toml", tmp_path / "out"
+    res = subprocess.run(
+        [sys.executable, "-m", "broker_config.cli", "render", "--site", str(site_toml), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=root,
+        env={**os.environ, "PATH": str(tmp_path / "empty"), "STILALARM_CACHE": str(tmp_path / "cache")},
+    )
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "gcc is missing" in res.stderr and "mosquitto-dev" in res.stderr
+    assert not (tmp_path / "out" / "mosquitto.conf").exists()
 
 
 # -- memory: an unauthenticated peer cannot grow the broker ---------------------------------
