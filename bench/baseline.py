@@ -20,12 +20,13 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from bench.stats import Stats
+from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from wire.link import Link
 
 
 def _link(broker: LocalBroker, user: str, cid: str) -> Link:
-    lk = Link(broker.creds(user), client_id=cid, clean_session=True)
+    lk = Link(broker.creds(user), client_id=cid_for(user, cid), clean_session=True)
     return lk
 
 
@@ -216,7 +217,8 @@ def mosquitto_flood(
             subprocess.Popen(
                 [
                     *(pub, "-h", c.host, "-p", str(c.port), "-u", c.username, "-P", c.password),
-                    *("-i", f"bench-flood-{u}", "-q", "1", "-t", f"stilalarm/v1/{site}/unit/{u}/event", "-l"),
+                    *("-i", cid_for(f"unit-{u}", "bench-flood"), "-q", "1"),
+                    *("-t", f"stilalarm/v1/{site}/unit/{u}/event", "-l"),
                 ],
                 stdin=subprocess.PIPE,
             )

@@ -9,6 +9,7 @@ from bench import baseline as b
 from bench.ctx import Ctx, desk_units
 from bench.report import Row
 from bench.system import PY, Capture, Sink, sample
+from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from firmware.testing import JsonLineProcess
 from wire.topics import Topics
@@ -71,7 +72,7 @@ def run_baseline(ctx: Ctx) -> None:
 def will_latency(broker: LocalBroker, unit: str, reps: int) -> float:
     """Median ms from SIGKILL of a bare paho client holding a will to the will at a subscriber."""
     topic = Topics(broker.site.site.id).unit_status(unit)
-    cap = Capture().start(broker, [topic], client_id="bench-will-cap")
+    cap = Capture().start(broker, [topic], client_id=cid_for("observer", "bench-will-cap"))
     out: list[float] = []
     try:
         for _ in range(reps):

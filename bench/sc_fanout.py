@@ -21,6 +21,7 @@ from bench.ctx import Ctx
 from bench.report import Row
 from bench.stats import Stats
 from bench.system import PY, Capture
+from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from inventory import load_site
 from tests.peers import HangingSmtp, Hook
@@ -70,8 +71,9 @@ def site_toml(smtp_port: int, hook_port: int, fanout: bool = True) -> str:
 def _alarms(broker: LocalBroker, cap: Capture, n: int) -> tuple[list[float], list[float]]:
     """(publish -> first of 20 notifications, publish -> all 20) in ms, for n sequential alarms."""
     t = Topics(broker.site.site.id)
-    unit = Link(broker.creds("unit-desk"), client_id="bench-fan-desk", clean_session=True)
-    lead = Link(broker.creds(f"person-{PEOPLE[0]}"), client_id="bench-fan-lead", clean_session=True)
+    unit = Link(broker.creds("unit-desk"), client_id=cid_for("unit-desk", "bench-fan"), clean_session=True)
+    lead_user = f"person-{PEOPLE[0]}"
+    lead = Link(broker.creds(lead_user), client_id=cid_for(lead_user, "bench-fan"), clean_session=True)
     for lk in (unit, lead):
         lk.start()
         if not lk.wait_connected(10):

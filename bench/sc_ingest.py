@@ -24,6 +24,7 @@ from bench.fw_proc import cpu_s
 from bench.report import Row
 from bench.stats import Stats
 from bench.system import Capture
+from broker_config.identity import client_id as cid_for
 from console.localsystem import LocalSystem
 from wire.messages import EventKind, UnitEvent, encode, utcnow
 from wire.topics import UnitChannel
@@ -66,7 +67,8 @@ class Load:
         self.sub = subprocess.Popen(
             [
                 *(sub, "-h", obs.host, "-p", str(obs.port), "-u", obs.username, "-P", obs.password),
-                *("-i", "bench-receipts", "-q", "1", "-t", t.all_units(UnitChannel.RECEIPT), "-F", "%U %p"),
+                *("-i", cid_for(obs.username, "bench-receipts"), "-q", "1"),
+                *("-t", t.all_units(UnitChannel.RECEIPT), "-F", "%U %p"),
             ],
             stdout=self._fh,
         )
@@ -78,7 +80,7 @@ class Load:
             self.pubs[u] = subprocess.Popen(
                 [
                     *(pub, "-h", c.host, "-p", str(c.port), "-u", c.username, "-P", c.password),
-                    *("-i", f"bench-load-{u}", "-q", "1", "-t", t.unit_event(u), "-l"),
+                    *("-i", cid_for(c.username, "bench-load"), "-q", "1", "-t", t.unit_event(u), "-l"),
                 ],
                 stdin=subprocess.PIPE,
             )
@@ -195,7 +197,7 @@ def run_sustained(ctx: Ctx) -> None:
     ls = LocalSystem(site, ctx.site_path, d / "run")
     ls.start_broker()
     t = ls.topics
-    cap = Capture().start(ls.broker, [t.console_status()], client_id="bench-ingest-cap")
+    cap = Capture().start(ls.broker, [t.console_status()], client_id=cid_for("observer", "bench-ingest-cap"))
     load: Load | None = None
     res = ctx.res
     try:

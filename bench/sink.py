@@ -20,6 +20,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from broker_config.identity import client_id as cid_for
 from wire.link import BrokerCredentials, Link
 
 
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.count and n[0] >= a.count:
             done.set()
 
-    lk = Link(c, client_id=f"bench-sink-{a.user}", clean_session=True, will=will, keepalive=a.keepalive)
+    cid = cid_for(c.username, "bench-sink")
+    lk = Link(c, client_id=cid, clean_session=True, will=will, keepalive=a.keepalive)
     for t in a.topic:
         lk.subscribe_raw(t, on)
     lk.start()

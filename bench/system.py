@@ -21,6 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from bench.fw_proc import cpu_s, rss_mb
+from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from wire.link import Link
 
@@ -58,7 +59,9 @@ class Capture:
             self.items.append(m)
             self.cond.notify_all()
 
-    def start(self, broker: LocalBroker, filters: list[str], client_id: str = "bench-capture") -> Capture:
+    def start(
+        self, broker: LocalBroker, filters: list[str], client_id: str = cid_for("observer", "bench-capture")
+    ) -> Capture:
         lk = Link(broker.creds("observer"), client_id=client_id, clean_session=True)
         for f in filters:
             lk.subscribe_raw(f, self.add)

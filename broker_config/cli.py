@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from broker_config.local import BrokerError, find_mosquitto, port_open
-from broker_config.render import RenderOptions, render
+from broker_config.plugin import PluginError
+from broker_config.render import RenderError, RenderOptions, render
 from inventory import InventoryError, load_site
 
 
@@ -24,7 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--site", required=True, type=Path, help="site inventory (site.toml)")
     r.add_argument("--out", required=True, type=Path, help="output directory")
     r.add_argument("--port", type=int, help="loopback listener port (default: from site.toml)")
-    r.add_argument("--tls-dir", type=Path, help="dir with ca.crt, server.crt, server.key")
+    r.add_argument(
+        "--tls-dir",
+        type=Path,
+        help="dir with ca.crt, server.crt, server.key (made by broker_config/make-ca.sh); "
+        "required when site.toml sets use_tls = true",
+    )
     r.add_argument("--run-as", help="user mosquitto switches to when started as root")
     r.add_argument("--rotate", action="store_true", help="generate new passwords for everybody")
     c = sub.add_parser("check", help="validate a site inventory and print a summary")
@@ -33,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--site", required=True, type=Path, help="site inventory (site.toml)")
     u.add_argument("--dir", type=Path, default=Path("run/broker"), help="work dir (default run/broker)")
     u.add_argument("--port", type=int, help="loopback listener port (default: from site.toml)")
+    u.add_argument("--tls-dir", type=Path, help="as for render; required when site.toml sets use_tls = true")
     return p
 
 
@@ -53,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         opts = RenderOptions(
             out=args.out, port=args.port, tls_dir=args.tls_dir, run_as=args.run_as, rotate=args.rotate
         )
-        written = render(site, opts)
+        try:
+            written = render(site, opts)
+        except (RenderError, PluginError) as exc:
+            print(f"alarm-broker render: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {len(written)} files to {args.out} (secrets are mode 0600; never commit them)")
         return 0
     # run
@@ -66,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     if port_open(port):
         print(f"port {port} is already in use (another broker?); choose one with --port", file=sys.stderr)
         return 2
-    render(site, RenderOptions(out=args.dir, port=port))
+    try:
+        render(site, RenderOptions(out=args.dir, port=port, tls_dir=args.tls_dir))
+    except (RenderError, PluginError) as exc:
+        print(f"alarm-broker run: {exc}", file=sys.stderr)
+        return 2
     print(f"mosquitto for site {site.site.id} on 127.0.0.1:{port}, config in {args.dir}", flush=True)
     os.execv(exe, ["mosquitto", "-c", str(args.dir / "mosquitto.conf")])
 

@@ -51,13 +51,15 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 class LocalBroker:
     """A mosquitto process on loopback with the site's generated config; restartable, killable."""
 
-    def __init__(self, site: Site, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, site: Site, workdir: Path, port: int | None = None, tls_dir: Path | None = None
+    ) -> None:
         self.site = site
         self.dir = workdir
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "mosquitto.log"
-        render(self.site, RenderOptions(out=workdir, port=self.port, log_file=self.log_path))
+        render(self.site, RenderOptions(out=workdir, port=self.port, tls_dir=tls_dir, log_file=self.log_path))
 
     def creds(self, user: str) -> BrokerCredentials:
         """Credentials of a rendered user: 'console', 'observer', 'unit-X', 'person-P'."""

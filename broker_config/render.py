@@ -10,6 +10,8 @@ Output layout (`alarm-broker render --site site.toml --out DIR`):
     DIR/observer.json  0600   read-only credentials (monitoring, benchmarks, tests)
     DIR/units/U.json   0600   a unit's whole config: its inventory entry + credentials
     DIR/people/P.json  0600   a person's console config: identity + credentials
+    DIR/stilalarm_clientid.so the broker plugin that binds client ids to usernames
+                              (built from broker_config/clientid_plugin.c, see plugin.py)
     DIR/data/                 mosquitto persistence
 
 Everything is generated; nothing here is edited by hand.
@@ -25,15 +27,32 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker_config.identity import CLIENT_ID_SEPARATOR
+from broker_config.plugin import PLUGIN_NAME, install_plugin
 from inventory.derived import PersonConfig, UnitConfig
 from inventory.model import Site
 from wire.link import BrokerCredentials
+from wire.messages import MAX_PAYLOAD_BYTES
 from wire.topics import Topics
 
 CONSOLE_USER = "console"
 OBSERVER_USER = "observer"
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$ hashes
 SALT_BYTES = 12
+MESSAGE_SIZE_LIMIT = 65536
+"""Largest PUBLISH payload the broker accepts: 4x wire.messages.MAX_PAYLOAD_BYTES, so an
+oversized message still reaches the console, which counts and logs it (`oversized`)."""
+PACKET_HEADROOM = 1024
+"""Room for the rest of a PUBLISH (fixed header <= 5, topic length 2 + topic, packet id 2):
+our longest topic, with 48-character ids, is under 200 bytes."""
+MAX_PACKET_BYTES = MESSAGE_SIZE_LIMIT + PACKET_HEADROOM
+"""mosquitto's max_packet_size: any packet, CONNECT included, whose announced length is
+larger is refused after its 5-byte header, before the broker buffers a byte of it."""
+assert MAX_PAYLOAD_BYTES <= MESSAGE_SIZE_LIMIT
+
+
+class RenderError(ValueError):
+    """The site and the options do not give a safe broker config; the message says what to pass."""
 
 
 def unit_user(unit_id: str) -> str:
@@ -144,6 +163,24 @@ def render_conf(site: Site, opts: RenderOptions) -> str:
         f"password_file {out / 'passwd'}",
         f"acl_file {out / 'acl'}",
         "",
+        "# --- identity: a client id belongs to its login ------------------------------",
+        "# By itself mosquitto accepts any valid login with any client id and then drops the",
+        "# client that held that id: one desk unit's password with client id `console`",
+        "# (or another unit's id) would cut the console (or that unit) off. This plugin,",
+        "# built from broker_config/clientid_plugin.c, refuses every connection whose client",
+        f"# id is not the username itself or the username + '{CLIENT_ID_SEPARATOR}' + a suffix "
+        "(the separator",
+        "# cannot occur in a username); when the id fits it defers, and password_file decides.",
+        "# Not `use_username_as_clientid`: it gives every connection of a login the same id,",
+        "# so a person's consoles on two PCs and their one-shot commands would keep kicking",
+        "# each other off (and with them each console's own last will). Not the dynamic-",
+        "# security plugin: it binds a login to one fixed client id (same problem) and would",
+        "# replace our password file and ACL. mosquitto refuses to start if this file is",
+        "# missing: the broker never runs without the check. (MQTT 5 extended authentication,",
+        "# which skips this check and the password file, is refused: no method is configured.)",
+        f"plugin {out / PLUGIN_NAME}",
+        f"plugin_opt_separator {CLIENT_ID_SEPARATOR}",
+        "",
         "# Loopback plain listener: the console service on the broker host, development, tests.",
         f"listener {port} 127.0.0.1",
     ]
@@ -191,9 +228,18 @@ def render_conf(site: Site, opts: RenderOptions) -> str:
         "queue_qos0_messages false",
         "persistent_client_expiration 30d",
         "",
-        "# Our largest message is under 16 KiB (wire.messages.MAX_PAYLOAD_BYTES); anything",
+        f"# Our largest message is under {MAX_PAYLOAD_BYTES // 1024} KiB "
+        "(wire.messages.MAX_PAYLOAD_BYTES); anything",
         "# much larger is garbage or an attack and is refused by the broker.",
-        "message_size_limit 65536",
+        f"message_size_limit {MESSAGE_SIZE_LIMIT}",
+        "# message_size_limit is only checked once a whole PUBLISH has been buffered, and not",
+        "# at all for CONNECT: an anonymous peer announcing 200 MiB packets made mosquitto",
+        "# allocate them and keep every byte it sent (four half-sent CONNECTs: 806 MiB RSS).",
+        "# max_packet_size is checked on the packet's length header, before any buffer is",
+        "# allocated: each unauthenticated connection can make the broker hold at most this",
+        "# much (the payload limit plus room for topic and header); a larger announced",
+        "# packet closes the connection after its 5-byte length header.",
+        f"max_packet_size {MAX_PACKET_BYTES}",
         "",
         "# Alarm latency: do not let Nagle delay small packets.",
         "set_tcp_nodelay true",
@@ -262,13 +308,24 @@ def load_or_make_secrets(path: Path, users: list[str], rotate: bool) -> dict[str
 
 
 def render(site: Site, opts: RenderOptions) -> list[Path]:
-    """Write every artefact for `site` into opts.out; return the paths written."""
+    """Write every artefact for `site` into opts.out; return the paths written.
+
+    Raises RenderError when the site asks for TLS without a TLS directory, PluginError when
+    the client-id plugin cannot be built (both say what to do).
+    """
+    if site.broker.use_tls and opts.tls_dir is None:
+        raise RenderError(
+            "site.toml sets use_tls = true under [broker], but no TLS directory was given: pass "
+            "--tls-dir DIR, a directory with ca.crt, server.crt and server.key made by "
+            "`broker_config/make-ca.sh DIR BROKER_HOSTNAME`. Without it the unit and person "
+            "configs would connect without TLS."
+        )
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
     users = usernames(site)
     pw = load_or_make_secrets(out / "secrets.json", users, opts.rotate)
-    written: list[Path] = []
+    written: list[Path] = [install_plugin(out)]  # PluginError says what to install
 
     def w(rel: str, text: str, mode: int = 0o644) -> None:
         _write(out / rel, text, mode)
@@ -283,7 +340,7 @@ def render(site: Site, opts: RenderOptions) -> list[Path]:
 
     port = opts.port or site.broker.port
     host = site.broker.host
-    use_tls = site.broker.use_tls and opts.tls_dir is not None
+    use_tls = site.broker.use_tls
     ca = str((opts.tls_dir / "ca.crt").resolve()) if use_tls and opts.tls_dir else None
 
     def creds(user: str) -> BrokerCredentials:

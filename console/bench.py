@@ -21,6 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
+from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from console.servicerun import FAST_SITE, ServiceProcess
 from console.store import Store
@@ -80,9 +81,10 @@ def latency(broker: LocalBroker, topics: Topics, n: int) -> tuple[list[float], l
         incident_of[r.event_id] = r.incident_id or ""
         mark(f"r:{r.event_id}")
 
-    unit = Link(broker.creds("unit-spreekkamer-1"), client_id="bench-unit", clean_session=True)
+    unit_user = "unit-spreekkamer-1"
+    unit = Link(broker.creds(unit_user), client_id=cid_for(unit_user, "bench"), clean_session=True)
     unit.subscribe(topics.unit_receipt("spreekkamer-1"), on_receipt)
-    lead = Link(broker.creds("person-an"), client_id="bench-an", clean_session=True)
+    lead = Link(broker.creds("person-an"), client_id=cid_for("person-an", "bench"), clean_session=True)
 
     def on_note(_t: str, p: bytes) -> None:
         note = parse(Notification, p)
@@ -144,6 +146,7 @@ def throughput(broker: LocalBroker, topics: Topics, total: int, units: list[str]
     counter = subprocess.Popen(
         [
             *(sub, "-h", obs.host, "-p", str(obs.port), "-u", obs.username, "-P", obs.password),
+            *("-i", cid_for(obs.username, "bench-count")),
             *("-q", "1", "-t", topics.all_units(UnitChannel.RECEIPT), "-C", str(per * len(units))),
         ],
         stdout=subprocess.DEVNULL,
@@ -158,7 +161,7 @@ def throughput(broker: LocalBroker, topics: Topics, total: int, units: list[str]
             subprocess.Popen(
                 [
                     *(pub, "-h", c.host, "-p", str(c.port), "-u", c.username, "-P", c.password),
-                    *("-i", f"bench-{u}", "-q", "1", "-t", topics.unit_event(u), "-l"),
+                    *("-i", cid_for(c.username, "bench"), "-q", "1", "-t", topics.unit_event(u), "-l"),
                 ],
                 stdin=subprocess.PIPE,
             )

@@ -16,6 +16,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from console.servicerun import ServiceProcess
 from inventory.model import Site
@@ -176,7 +177,8 @@ class LocalSystem:
 
     def start_observer(self) -> Observed:
         """Record everything under the site's topics (read-only user)."""
-        lk = Link(self.broker.creds("observer"), client_id="observer-localsystem", clean_session=True)
+        cid = cid_for("observer", "localsystem")
+        lk = Link(self.broker.creds("observer"), client_id=cid, clean_session=True)
         lk.subscribe_raw(f"{self.topics.base}/#", self.observed.add)
         lk.start()
         if not lk.wait_connected(10):

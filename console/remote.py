@@ -11,6 +11,7 @@ import threading
 import uuid
 from pathlib import Path
 
+from broker_config.identity import client_id as cid_for
 from inventory.derived import PersonConfig
 from wire.link import Link, load_json_model
 from wire.messages import (
@@ -56,7 +57,8 @@ def send(cfg: PersonConfig, cmd: PersonCmd, timeout: float = 5.0) -> CommandRepl
             got.append(reply)
             done.set()
 
-    link = Link(cfg.broker, client_id=f"{cfg.broker.username}-cli-{uuid.uuid4().hex[:8]}", clean_session=True)
+    cid = cid_for(cfg.broker.username, f"cli-{uuid.uuid4().hex[:8]}")
+    link = Link(cfg.broker, client_id=cid, clean_session=True)
     link.subscribe(topics.person_reply(cfg.person_id), on_reply)
     link.start()
     try:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
+from broker_config.identity import client_id
 from wire.link import BrokerCredentials, Link
 
 
@@ -41,6 +47,8 @@ def mosquitto_pub(
         creds.username,
         "-P",
         creds.password,
+        "-i",
+        client_id(creds.username, f"pub-{uuid.uuid4().hex[:8]}"),
         "-t",
         topic,
         "-q",
@@ -52,11 +60,30 @@ def mosquitto_pub(
     return subprocess.run(cmd, input=payload, capture_output=True, timeout=10, check=False)
 
 
-def connect_result(port: int, username: str | None, password: str | None) -> str:
-    """Try one MQTT connect and return the broker's answer ('Success', 'Not authorized', ...)."""
+def connect_result(
+    port: int,
+    username: str | None,
+    password: str | None,
+    cid: str | None = None,
+    *,
+    v5_auth_method: str | None = None,
+) -> str:
+    """Try one MQTT connect and return the broker's answer ('Success', 'Not authorized', ...).
+
+    The client id is `cid`, by default the username (the one id every login owns).
+    `v5_auth_method`: connect with MQTT 5 and this extended-authentication method instead.
+    """
     result: list[str] = []
     done = threading.Event()
-    c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+    c = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=cid if cid is not None else (username or ""),
+        protocol=mqtt.MQTTv5 if v5_auth_method else mqtt.MQTTv311,
+    )
+    props = None
+    if v5_auth_method:
+        props = Properties(PacketTypes.CONNECT)
+        props.AuthenticationMethod = v5_auth_method
     if username is not None:
         c.username_pw_set(username, password)
 
@@ -71,7 +98,7 @@ def connect_result(port: int, username: str | None, password: str | None) -> str
 
     c.on_connect = on_connect
     c.on_disconnect = on_disconnect
-    c.connect("127.0.0.1", port)
+    c.connect("127.0.0.1", port, properties=props)
     c.loop_start()
     done.wait(5)
     c.disconnect()
@@ -90,7 +117,8 @@ class Capture:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.link = Link(self.creds, client_id=f"capture-{id(self)}", clean_session=True)
+        cid = client_id(self.creds.username, f"capture-{id(self)}")
+        self.link = Link(self.creds, client_id=cid, clean_session=True)
         for f in self.filters:
             self.link.subscribe_raw(f, self._on)
 
@@ -114,3 +142,42 @@ class Capture:
     def wait_for(self, topic: str, n: int = 1, timeout: float = 5.0) -> list[bytes]:
         wait_until(lambda: len(self.on(topic)) >= n, timeout, f"{n} message(s) on {topic}")
         return self.on(topic)
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of process `pid` in KiB (VmRSS from /proc/<pid>/status)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def half_sent_connect(port: int, announced: int, send: int, chunk: int = 64 * 1024) -> socket.socket | None:
+    """Start an MQTT CONNECT without credentials whose length header announces `announced`
+    bytes, stream up to `send` bytes of it, and never finish it.
+
+    Returns None when the broker closed the connection (reset or broken pipe) on the way,
+    else the still-open socket (the caller closes it: a half-sent packet must stay half-sent
+    while the broker's memory is measured).
+    """
+    header = bytearray([0x10])  # CONNECT
+    n = announced
+    while True:
+        byte, n = n % 128, n // 128
+        header.append(byte | (0x80 if n else 0))
+        if not n:
+            break
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 256 * 1024)
+    block = os.urandom(chunk)
+    try:
+        s.sendall(bytes(header))
+        sent = 0
+        while sent < send:
+            s.sendall(block)
+            sent += len(block)
+    except (BrokenPipeError, ConnectionResetError):
+        s.close()
+        return None
+    return s

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from broker_config.identity import client_id as cid_for
 from wire.link import BrokerCredentials, Link
 from wire.messages import (
     AckCmd,
@@ -113,7 +114,7 @@ class Bus:
         # Clean session: the retained state is the truth, resynced on every connect.
         self.link = Link(
             creds,
-            client_id=client_id or f"{creds.username}-tui-{uuid.uuid4().hex[:8]}",
+            client_id=client_id or cid_for(creds.username, f"tui-{uuid.uuid4().hex[:8]}"),
             clean_session=True,
             will=(self.topics.person_cmd(person_id), encode(will)),
             will_retain=False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from tests.harness import wait_until
 from wire.link import Link
@@ -26,7 +27,7 @@ def _saved_after(broker: LocalBroker, t_ns: int, timeout: float = 5.0) -> None:
     A persistent client connecting is a change in both save modes, so a save follows
     it; every message the broker handled before then is in that save.
     """
-    poke = Link(broker.creds("person-an"), client_id="durability-poke")
+    poke = Link(broker.creds("person-an"), client_id=cid_for("person-an", "durability-poke"))
     poke.start()
     assert poke.wait_connected(5)
     poke.stop()

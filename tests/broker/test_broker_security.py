@@ -6,12 +6,35 @@ Denials are proven by ordering, not by sleeping: the forbidden message is publis
 handled it) before an allowed control message, so once the control message arrives,
 the forbidden one would have arrived too. Measured: mosquitto 2.0.11 PUBACKs a denied
 QoS1 publish and then drops the offender's connection.
+
+Identity: every client id belongs to one login (broker_config/identity.py, enforced by the
+plugin built from broker_config/clientid_plugin.c), so no login can take over another's
+session. Memory: an unauthenticated peer cannot make the broker buffer more than
+max_packet_size per connection.
 """
 
 from __future__ import annotations
 
-from tests.harness import connect_result, mosquitto_pub, wait_until
-from wire.topics import UnitChannel
+import os
+import re
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from broker_config.identity import CLIENT_ID_SEPARATOR, client_id, owns
+from broker_config.local import BrokerError, LocalBroker
+from broker_config.plugin import PLUGIN_NAME
+from broker_config.render import MAX_PACKET_BYTES, MESSAGE_SIZE_LIMIT, PACKET_HEADROOM
+from console import remote
+from console.tui.bus import Bus, BusEvent, Down, Up
+from inventory.model import ID_PATTERN
+from tests.harness import connect_result, half_sent_connect, mosquitto_pub, rss_kib, wait_until
+from wire.messages import MAX_PAYLOAD_BYTES, CommandReply, PresenceCmd, encode, new_id, utcnow
+from wire.topics import Topics, UnitChannel
 
 
 def test_anonymous_and_wrong_password_refused(broker) -> None:
@@ -84,3 +107,200 @@ def test_unit_cannot_forge_receipts_or_incident_state(broker, capture, topics) -
     mosquitto_pub(broker.creds("console"), topics.console_status(), b"control2")
     late.wait_for(topics.console_status())
     assert [t for t, _p, _r in late.messages] == [topics.console_status()]
+
+
+# -- identity: a client id belongs to its login ---------------------------------------------
+
+
+def test_the_separator_cannot_occur_in_a_username() -> None:
+    assert re.fullmatch(ID_PATTERN, f"a{CLIENT_ID_SEPARATOR}b") is None
+    assert owns("person-an", "person-an") and owns("person-an", client_id("person-an", "tui-1"))
+    # a dash suffix would be ambiguous: `person-an-bart` could be person "an-bart"'s own id
+    assert not owns("person-an", "person-an-bart") and not owns("person-an", "person-a")
+    assert not owns("person-an", "console") and not owns("unit-balie-1", "unit-balie-2")
+
+
+def test_no_login_can_take_over_another_identitys_client_id(broker, link, topics) -> None:
+    """The attack of finding 1, with real clients: a unit's password with client id `console`
+    or another unit's id, a person's password with the console's or another person's id.
+    mosquitto used to accept these and drop the real holder of the id; now it refuses the
+    attacker and the console and the attacked unit never see a disconnect."""
+    downs: dict[str, list[str]] = {"console": [], "unit-balie-2": [], "bart-tui": []}
+    alarms: list[bytes] = []
+    cmds: list[bytes] = []
+    console = link("console", connect=False, on_down=downs["console"].append)
+    console.subscribe(topics.all_units(UnitChannel.EVENT), lambda _t, p: alarms.append(p))
+    console.start()
+    unit = link("unit-balie-2", connect=False, on_down=downs["unit-balie-2"].append)
+    unit.subscribe(topics.unit_cmd("balie-2"), lambda _t, p: cmds.append(p))
+    unit.start()
+    bart_tui = client_id("person-bart", "tui-0badc0de")
+    bart = link("person-bart", client_id=bart_tui, clean_session=True, on_down=downs["bart-tui"].append)
+    assert console.wait_connected(5) and unit.wait_connected(5) and bart.wait_connected(5)
+
+    u1, an = broker.creds("unit-balie-1"), broker.creds("person-an")
+    attacks = [
+        (u1, "console"),
+        (u1, "unit-balie-2"),
+        (an, "console"),
+        (an, "person-bart"),
+        (an, bart_tui),
+        (an, "unit-balie-2"),
+        (an, "person-an-tui-1234"),  # the old dash form: ambiguous, refused
+    ]
+    answers = []
+    for _round in range(3):  # the attack was repeated; so is the test
+        for creds, cid in attacks:
+            answer = connect_result(broker.port, creds.username, creds.password, cid)
+            answers.append((creds.username, cid, answer))
+    assert downs == {"console": [], "unit-balie-2": [], "bart-tui": []}, "a real client was kicked"
+    # meanwhile the attacked unit presses, and the console commands it
+    unit.publish(topics.unit_event("balie-2"), b"alarm-during-attack", qos=1).wait_for_publish(5)
+    console.publish(topics.unit_cmd("balie-2"), b"cmd-during-attack", qos=1).wait_for_publish(5)
+    wait_until(lambda: alarms == [b"alarm-during-attack"], 10, "the alarm at the console")
+    wait_until(lambda: cmds == [b"cmd-during-attack"], 10, "the command at the unit")
+
+    assert downs == {"console": [], "unit-balie-2": [], "bart-tui": []}, "a real client was kicked"
+    assert [a for a in answers if a[2] != "Not authorized"] == []
+    # MQTT 5 extended authentication skips the password check; with no such method
+    # configured the broker refuses it, whatever the client id
+    v5 = connect_result(broker.port, u1.username, u1.password, "console", v5_auth_method="SCRAM-SHA-1")
+    assert v5 == "Bad authentication method"
+    # the attacker's own identity still works: the rule refuses ids, not logins
+    assert connect_result(broker.port, u1.username, u1.password, "unit-balie-1") == "Success"
+    assert connect_result(broker.port, an.username, an.password, client_id("person-an", "x")) == "Success"
+    log = broker.log_path.read_text(errors="replace")
+    assert "stilalarm-clientid: refused user 'unit-balie-1' with client id 'console'" in log
+    assert downs == {"console": [], "unit-balie-2": [], "bart-tui": []}
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.events: list[BusEvent] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, ev: BusEvent) -> None:
+        with self.lock:
+            self.events.append(ev)
+
+    def of(self, kind: type) -> list[BusEvent]:
+        with self.lock:
+            return [e for e in self.events if isinstance(e, kind)]
+
+
+def test_a_persons_two_consoles_and_a_cli_command_coexist(broker, link, topics) -> None:
+    """The rule leaves a person several connections of their own: TUIs on two PCs (each with its
+    own last will, which auto-absent relies on) and a one-shot CLI command, all at once."""
+    cmd = PresenceCmd(cmd_id=new_id(), person_id="an", issued_at=utcnow(), present=True)
+    console = link("console", connect=False)
+
+    def answer(_t: str, payload: bytes) -> None:
+        if str(cmd.cmd_id).encode() in payload:
+            reply = CommandReply(cmd_id=cmd.cmd_id, ok=True, code="ok")
+            console.publish(topics.person_reply("an"), encode(reply), qos=1)
+
+    console.subscribe(topics.person_cmd("an"), answer)
+    console.start()
+    assert console.wait_connected(5)
+    sinks = [_Sink(), _Sink()]
+    buses = [Bus(broker.creds("person-an"), "an", s, console_id=f"pc-{i}") for i, s in enumerate(sinks)]
+    for b in buses:
+        b.start()
+    try:
+        wait_until(lambda: all(b.connected for b in buses), 10, "both consoles of An connected")
+        reply = remote.send(remote.load_person(broker.dir, "an"), cmd, timeout=10)
+        assert reply is not None and reply.ok, "the CLI command got no answer"
+        assert all(b.connected for b in buses)
+        assert [(s.of(Down), len(s.of(Up))) for s in sinks] == [([], 1), ([], 1)]  # nobody kicked
+    finally:
+        for b in buses:
+            b.stop()
+
+
+def test_the_broker_refuses_to_start_without_the_plugin(tmp_path: Path, site) -> None:
+    b = LocalBroker(site, tmp_path / "b")
+    (b.dir / PLUGIN_NAME).unlink()
+    with pytest.raises(BrokerError, match=PLUGIN_NAME.replace(".", r"\.")):
+        b.start()
+    assert b.proc is None or b.proc.poll() is not None
+
+
+def test_render_fails_loudly_when_the_plugin_cannot_be_built(tmp_path: Path) -> None:
+    """No compiler, no cached build: `alarm-broker render` stops and says what to install,
+    instead of writing a config that runs without the check."""
+    root = Path(__file__).resolve().parents[2]
+    site_toml, out = root / "examples" / "site.toml", tmp_path / "out"
+    res = subprocess.run(
+        [sys.executable, "-m", "broker_config.cli", "render", "--site", str(site_toml), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=root,
+        env={**os.environ, "PATH": str(tmp_path / "empty"), "STILALARM_CACHE": str(tmp_path / "cache")},
+    )
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "gcc is missing" in res.stderr and "mosquitto-dev" in res.stderr
+    assert not (tmp_path / "out" / "mosquitto.conf").exists()
+
+
+# -- memory: an unauthenticated peer cannot grow the broker ---------------------------------
+
+
+def test_half_sent_huge_connects_cannot_grow_the_brokers_memory(broker) -> None:
+    """The attack of finding 2, modest: 4 connections without credentials each announce a
+    200 MiB CONNECT and stream 12 MiB of it. With max_packet_size the broker closes each one
+    after the 5-byte length header, having buffered nothing; without it, it kept every byte.
+
+    Bound: each connection may make the broker hold at most one packet of max_packet_size
+    (66,560 bytes), plus slack for the allocator (4 MiB): 4 x 65 KiB + 4 MiB = ~4.3 MiB, well
+    under the 48 MiB the attack sends."""
+    n, announced, each = 4, 200 * 1024 * 1024, 12 * 1024 * 1024
+    good = broker.creds("observer")
+    assert connect_result(broker.port, good.username, good.password) == "Success"  # warm up
+    pid = broker.pid
+    assert pid is not None
+    before = rss_kib(pid)
+    left_open = [half_sent_connect(broker.port, announced, each) for _ in range(n)]
+    try:
+        after = rss_kib(pid)
+        bound_kib = (n * MAX_PACKET_BYTES) // 1024 + 4 * 1024
+        print(f"broker RSS {before} KiB -> {after} KiB (+{after - before} KiB; bound {bound_kib} KiB)")
+        assert after - before < bound_kib, f"broker grew by {after - before} KiB"
+        assert left_open == [None] * n, "the broker kept half-sent oversized CONNECTs open"
+    finally:
+        for s in left_open:
+            if s is not None:
+                s.close()
+    assert connect_result(broker.port, good.username, good.password) == "Success"
+
+
+def test_the_largest_legitimate_message_still_passes(broker, link, capture) -> None:
+    """max_packet_size leaves room for the largest message we send (MAX_PAYLOAD_BYTES), and for
+    the broker's payload limit itself, on the longest topic an inventory can make."""
+    lt, ident, inc = Topics("s" * 48), "x" * 48, "i" * 100  # ids are <= 48 chars; incident ids short
+    longest = max(
+        len(topic.encode())
+        for topic in (
+            lt.unit_heartbeat(ident),
+            lt.person_notify(ident),
+            lt.person_reply(ident),
+            lt.unitstate(ident),
+            lt.presence(ident),
+            lt.incident(inc),
+            lt.timeline(inc),
+            lt.console_status(),
+        )
+    )
+    assert longest + 2 + 2 + 5 <= PACKET_HEADROOM  # topic length, packet id, fixed header
+    assert MAX_PAYLOAD_BYTES <= MESSAGE_SIZE_LIMIT
+    t = Topics(broker.site.site.id)
+    topic = t.person_notify("p" * 48)  # console may write any person's notify topic
+    cap = capture(topic)
+    console = link("console")
+    for size in (MAX_PAYLOAD_BYTES, MESSAGE_SIZE_LIMIT):
+        payload = uuid.uuid4().bytes * (size // 16)
+        console.publish(topic, payload, qos=1).wait_for_publish(10)
+        cap.wait_for(topic, n=1 if size == MAX_PAYLOAD_BYTES else 2, timeout=10)
+    assert [len(p) for p in cap.on(topic)] == [MAX_PAYLOAD_BYTES, MESSAGE_SIZE_LIMIT]
+    assert console.connected.is_set()

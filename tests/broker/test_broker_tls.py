@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -13,11 +14,60 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from broker_config.local import LocalBroker, free_port, port_open
-from broker_config.render import RenderOptions, render
+from broker_config.render import RenderError, RenderOptions, render
 from tests.harness import wait_until
 from wire.link import BrokerCredentials, Link
 
 ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "site.toml"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `alarm-broker` CLI (its main(), in a fresh interpreter)."""
+    return subprocess.run(
+        [sys.executable, "-m", "broker_config.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_use_tls_without_a_tls_dir_fails_and_says_what_to_pass(tmp_path: Path, site) -> None:
+    """Finding 6: `use_tls = true` without --tls-dir used to render unit configs with
+    `tls: False` and exit 0, so units would have talked to the broker in the clear."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert "use_tls = false" in text
+    tls_toml = tmp_path / "site.toml"
+    tls_toml.write_text(text.replace("use_tls = false", "use_tls = true"), encoding="utf-8")
+    out = tmp_path / "out"
+    res = _cli("render", "--site", str(tls_toml), "--out", str(out))
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "use_tls = true" in res.stderr and "--tls-dir DIR" in res.stderr
+    assert "broker_config/make-ca.sh" in res.stderr
+    assert not out.exists()  # nothing half-rendered that a unit could pick up
+    # The library refuses too (LocalBroker, the demo and tests render through it).
+    tls_site = site.model_copy(update={"broker": site.broker.model_copy(update={"use_tls": True})})
+    with pytest.raises(RenderError, match="--tls-dir"):
+        render(tls_site, RenderOptions(out=tmp_path / "lib"))
+    # With the directory, every unit and person config connects over TLS.
+    tls_dir = tmp_path / "tls"
+    res = _cli("render", "--site", str(tls_toml), "--out", str(out), "--tls-dir", str(tls_dir))
+    assert res.returncode == 0, res.stderr
+    unit = json.loads((out / "units" / "balie-1.json").read_text())["broker"]
+    person = json.loads((out / "people" / "an.json").read_text())["broker"]
+    for cfg in (unit, person):
+        assert (cfg["tls"], cfg["port"], cfg["ca_file"]) == (True, 8883, str((tls_dir / "ca.crt").resolve()))
+
+
+def test_a_site_without_tls_still_renders_plain_configs(tmp_path: Path) -> None:
+    """The demo's and the tests' path: use_tls = false, no --tls-dir."""
+    out = tmp_path / "out"
+    res = _cli("render", "--site", str(EXAMPLE), "--out", str(out), "--port", "12345")
+    assert res.returncode == 0, res.stderr
+    unit = json.loads((out / "units" / "balie-1.json").read_text())["broker"]
+    assert (unit["tls"], unit["port"], unit["ca_file"]) == (False, 12345, None)
 
 
 def test_units_connect_over_tls_with_the_site_ca(tmp_path: Path, site, topics) -> None:
@@ -38,8 +88,7 @@ def test_units_connect_over_tls_with_the_site_ca(tmp_path: Path, site, topics) -
             )
         }
     )
-    broker = LocalBroker(tls_site, tmp_path / "b")
-    render(tls_site, RenderOptions(out=broker.dir, port=broker.port, tls_dir=tls, log_file=broker.log_path))
+    broker = LocalBroker(tls_site, tmp_path / "b", tls_dir=tls)
     broker.start()
     try:
         wait_until(lambda: port_open(tls_port), 10, "the TLS listener")

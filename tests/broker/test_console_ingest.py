@@ -181,9 +181,9 @@ def test_unit_last_will_notifies_facilities_and_the_lead(rig: Rig) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(
-            lambda: "unit-balie-1" in rig.broker.log_path.read_text(errors="replace"), 5, "the unit connected"
-        )
+        log = rig.broker.log_path
+        # the holder's own connection (client id = username), not a mosquitto_pub of the same login
+        wait_until(lambda: " as unit-balie-1 (" in log.read_text(errors="replace"), 5, "the unit connected")
         mosquitto_pub(creds, T.unit_heartbeat("balie-1"), _beat("balie-1", boot), qos=0)
         holder.send_signal(signal.SIGKILL)  # the unit vanishes: the broker publishes its will
     finally:

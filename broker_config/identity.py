@@ -1,0 +1,35 @@
+"""Whose client id is whose: every MQTT client id is bound to its login.
+
+The broker refuses a connection unless its client id is the username itself (the console,
+the desk units) or the username + CLIENT_ID_SEPARATOR + a suffix (a person's several
+consoles and one-shot commands, monitoring, tests). The separator cannot occur in a username
+(usernames are `console`, `observer`, `unit-<id>`, `person-<id>` and ids match
+inventory.model.ID_PATTERN, lowercase letters, digits and dashes), so a client id names its
+owner unambiguously: no login can take another identity's session. Enforced by the broker
+plugin built from broker_config/clientid_plugin.c; this module is the one place the rule's
+separator is defined (the rendered config passes it to the plugin).
+"""
+
+from __future__ import annotations
+
+CLIENT_ID_SEPARATOR = "."
+"""Between a username and a client id's suffix; never part of an id (see ID_PATTERN)."""
+
+
+
+def client_id(username: str, suffix: str) -> str:
+    """A client id owned by `username`: `username.suffix` (e.g. `person-an.tui-1a2b3c4d`).
+
+    Use it for every client that may run more than once per login; a client that is the only
+    one of its login (the console service, a desk unit) uses the bare username.
+    """
+    if not suffix:
+        raise ValueError("a client id suffix must not be empty")
+    return f"{username}{CLIENT_ID_SEPARATOR}{suffix}"
+
+
+def owns(username: str, cid: str) -> bool:
+    """Whether the broker lets `username` connect with client id `cid` (the plugin's rule)."""
+    if not username or CLIENT_ID_SEPARATOR in username:
+        return False
+    return cid == username or cid.startswith(username + CLIENT_ID_SEPARATOR)
