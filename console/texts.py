@@ -124,6 +124,16 @@ _T: dict[str, dict[Language, str]] = {
         Language.EN: "In {rooms} a panic button is faulty or was not tested in the last 7 days. "
         "Facilities have been told.",
     },
+    "test_press_title": {
+        Language.NL: "TEST in {room} (technische dienst)",
+        Language.EN: "TEST at {room} (facilities)",
+    },
+    "test_press_body": {
+        Language.NL: "Knop {button} van toestel {unit} werd als test gedrukt tijdens het testvenster van "
+        "{by}. Geen test? Behandel het als een alarm en ga kijken.",
+        Language.EN: "Button {button} of unit {unit} was pressed as a test during {by}'s test window. "
+        "Not a test? Treat it as an alarm and go and look.",
+    },
     "aftercare_title": {Language.NL: "Nazorg — {room}", Language.EN: "After-care — {room}"},
     "aftercare_body": {
         Language.NL: "Incident {incident} ({room}) werd {days} dag(en) geleden afgesloten. Neem contact op "
@@ -160,6 +170,24 @@ _T: dict[str, dict[Language, str]] = {
     "reply_no_aftercare": {
         Language.NL: "Voor incident {incident} wordt geen nazorg opgevolgd.",
         Language.EN: "No after-care is followed up for incident {incident}.",
+    },
+    "reply_resolve_needs_ack": {
+        Language.NL: "Incident {incident} kan pas afgesloten worden nadat iemand 'Ik kom' heeft "
+        "bevestigd; het alarm loopt door.",
+        Language.EN: "Incident {incident} can only be resolved after someone has acknowledged it "
+        "('on my way'); the alarm goes on.",
+    },
+    "reply_resolve_not_yours": {
+        Language.NL: "Enkel wie incident {incident} bevestigde, of een verantwoordelijke of vervanger "
+        "van team {team}, mag het afsluiten.",
+        Language.EN: "Only the person who acknowledged incident {incident}, or a lead or deputy of "
+        "team {team}, may resolve it.",
+    },
+    "reply_test_one_place": {
+        Language.NL: "Een testvenster gaat open voor één toestel of één lokaal tegelijk (niet: {what}). "
+        "Gebruik --unit of --room ter plaatse; 'test start --all' toont wat aan de beurt is.",
+        Language.EN: "A test window opens for one unit or one room at a time (not: {what}). Use --unit "
+        "or --room when you are there; 'test start --all' lists what is due.",
     },
     "reply_unknown_target": {
         Language.NL: "Onbekend doel {what}.",
@@ -198,7 +226,7 @@ def clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-NOTICE_KEYS = frozenset({"tests_overdue", "rooms_untested", "aftercare"})
+NOTICE_KEYS = frozenset({"tests_overdue", "rooms_untested", "aftercare", "test_press"})
 """Notices whose whole text comes from the fact's `detail` (they outlive the incident in memory)."""
 
 
@@ -213,5 +241,7 @@ def notice_text(site: Site, text_key: str, detail: dict[str, str], lang: Languag
     if "rooms" in detail:
         ids = [x for x in detail["rooms"].split(",") if x]
         v["rooms"] = ", ".join(room_label(site, x, lang) if x in rooms else x for x in ids)
+    if "by" in detail:
+        v["by"] = person_name(site, detail["by"])
     v.setdefault("buttons", "-")
     return text(f"{text_key}_title", lang, **v), text(f"{text_key}_body", lang, **v)
