@@ -669,13 +669,14 @@ def test_window_for(s: EngineState, ev: UnitEvent, now: datetime) -> Campaign | 
     if not fresh:
         return "already_tested"
     named = [c for c in fresh if c.id == ev.campaign_id]
-    return named[0] if named else max(fresh, key=lambda c: _campaign_num(c.id))
+    newest: Campaign = max(fresh, key=lambda c: _campaign_num(c.id))
+    return named[0] if named else newest
 
 
 def _on_test_press(tx: _Tx, ev: UnitEvent) -> None:
     assert ev.button_id is not None
     window = test_window_for(tx.s, ev, tx.now)
-    if isinstance(window, str):
+    if not isinstance(window, Campaign):
         _on_alarm(tx, ev, test_refused=window)
         return
     latency = (tx.now - ev.occurred_at).total_seconds() * 1000

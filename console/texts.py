@@ -141,6 +141,40 @@ _T: dict[str, dict[Language, str]] = {
         Language.EN: "Incident {incident} ({room}) was resolved {days} day(s) ago. Check in with the staff "
         "member involved for after-care and record it: alarm-console aftercare done {incident}.",
     },
+    # --- `alarm-console test start --all`: a campaign only lists what is due ----------------
+    "campaign_head": {
+        Language.NL: "Een sitebrede test opent geen testvensters: een echt alarm mag nooit als test "
+        "verloren gaan. Aan de beurt voor de wekelijkse test ({due} van {units} toestellen):",
+        Language.EN: "A site-wide test opens no test windows: a real alarm must never be lost to a "
+        "test. Due for the weekly test ({due} of {units} units):",
+    },
+    "campaign_line": {
+        Language.NL: "  {unit:<16} {state:<12} {detail}",
+        Language.EN: "  {unit:<16} {state:<12} {detail}",
+    },
+    "campaign_never": {Language.NL: "nooit getest", Language.EN: "never tested"},
+    "campaign_last": {Language.NL: "laatst getest {date}", Language.EN: "last tested {date}"},
+    "campaign_state_due": {Language.NL: "aan de beurt", Language.EN: "due"},
+    "campaign_state_overdue": {Language.NL: "te laat", Language.EN: "overdue"},
+    "campaign_offline": {Language.NL: ", OFFLINE", Language.EN: ", OFFLINE"},
+    "campaign_none": {
+        Language.NL: "  geen: elk toestel is de laatste 6 dagen getest.",
+        Language.EN: "  none: every unit was tested in the last 6 days.",
+    },
+    "campaign_how": {
+        Language.NL: "Open ter plaatse één venster per toestel of lokaal: alarm-console test start "
+        "--unit TOESTEL --as {person} (of --room LOKAAL). Het duurt {minutes} minuten (hoogstens {max}); "
+        "de teamverantwoordelijke ziet elke testdruk.",
+        Language.EN: "Where you stand, open one window per unit or room: alarm-console test start "
+        "--unit UNIT --as {person} (or --room ROOM). It lasts {minutes} minutes (at most {max}); the "
+        "team lead sees every test press.",
+    },
+    "campaign_unreachable": {
+        Language.NL: "De alarmcentrale heeft binnen {seconds} s geen toestellen gemeld: draait "
+        "`alarm-console serve` en is de broker bereikbaar?",
+        Language.EN: "The console reported no units within {seconds} s: is `alarm-console serve` running "
+        "and the broker reachable?",
+    },
     # --- command replies ------------------------------------------------------------
     "reply_ok": {Language.NL: "Uitgevoerd.", Language.EN: "Done."},
     "reply_unknown_incident": {
