@@ -26,7 +26,7 @@ from broker_config.local import LocalBroker
 from inventory import load_site
 from tests.peers import HangingSmtp, Hook
 from wire.link import Link
-from wire.messages import EventKind, Registration, ResolveCmd, UnitEvent, encode, utcnow
+from wire.messages import AckCmd, EventKind, Registration, ResolveCmd, UnitEvent, encode, utcnow
 from wire.topics import Topics, UnitChannel
 
 SC = "fanout"
@@ -111,6 +111,7 @@ def _alarms(broker: LocalBroker, cap: Capture, n: int) -> tuple[list[float], lis
             ats = [x.at for x in cap.since(m) if note(x)]
             first.append((min(ats) - t0) * 1000)
             every.append((max(ats) - t0) * 1000)
+            ack = AckCmd(cmd_id=uuid.uuid4(), person_id=PEOPLE[0], issued_at=utcnow(), incident_id=inc)
             cmd = ResolveCmd(
                 cmd_id=uuid.uuid4(),
                 person_id=PEOPLE[0],
@@ -118,10 +119,13 @@ def _alarms(broker: LocalBroker, cap: Capture, n: int) -> tuple[list[float], lis
                 incident_id=inc,
                 registration=Registration(false_alarm=True, note="bench"),
             )
-            m2 = cap.mark()
-            lead.publish(t.person_cmd(PEOPLE[0]), encode(cmd), qos=1)
-            cid = str(cmd.cmd_id)
-            cap.wait(lambda x, c=cid: x.topic.endswith("/reply") and c in x.payload.decode(), 10, "reply", m2)
+            for c in (ack, cmd):  # an incident is resolved only after an ack
+                m2 = cap.mark()
+                lead.publish(t.person_cmd(PEOPLE[0]), encode(c), qos=1)
+                cid = str(c.cmd_id)
+                cap.wait(
+                    lambda x, c=cid: x.topic.endswith("/reply") and c in x.payload.decode(), 10, "reply", m2
+                )
     finally:
         unit.stop()
         lead.stop()

@@ -28,6 +28,7 @@ from console.store import Store
 from inventory.load import parse_site
 from wire.link import Link
 from wire.messages import (
+    AckCmd,
     CommandReply,
     EventKind,
     Notification,
@@ -118,6 +119,9 @@ def latency(broker: LocalBroker, topics: Topics, n: int) -> tuple[list[float], l
         t_note = wait(f"n:{inc}")
         stored.append((t_stored - t0) * 1000)
         notified.append((t_note - t0) * 1000)
+        ack = AckCmd(cmd_id=uuid.uuid4(), person_id="an", issued_at=utcnow(), incident_id=inc)
+        lead.publish(topics.person_cmd("an"), encode(ack), qos=1)  # resolve needs an ack first
+        wait(f"c:{ack.cmd_id}")
         cmd = ResolveCmd(
             cmd_id=uuid.uuid4(),
             person_id="an",

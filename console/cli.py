@@ -12,9 +12,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wire.messages import (
+    TEST_WINDOW_DEFAULT_MIN,
+    TEST_WINDOW_MAX_MIN,
     AckCmd,
     Aftercare,
     AftercareDoneCmd,
@@ -31,6 +33,9 @@ from wire.messages import (
     new_id,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from inventory.derived import PersonConfig
 
 DEFAULT_DB = Path("run/console.db")
 DEFAULT_BROKER_DIR = Path("run/broker")
@@ -111,19 +116,28 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("state", choices=["present", "absent"])
     person_args(pr)
 
-    t = sub.add_parser("test", help="button test campaigns (facilities)")
+    t = sub.add_parser("test", help="button tests (facilities): one short window per unit or room")
     tsub = t.add_subparsers(dest="test_command", required=True, metavar="ACTION")
-    ts = tsub.add_parser("start", help="put units in test mode")
+    ts = tsub.add_parser(
+        "start", help="open the test window of one unit or one room where you stand (--all: list what is due)"
+    )
     person_args(ts)
     scope = ts.add_mutually_exclusive_group(required=True)
     scope.add_argument("--unit", help="one unit")
-    scope.add_argument("--room", help="every unit in a room")
-    scope.add_argument("--team", help="every unit in a team's rooms")
-    scope.add_argument("--all", action="store_true", help="every unit of the site")
-    ts.add_argument(
-        "--minutes", type=float, default=15, help="test mode expires after this long (default 15)"
+    scope.add_argument("--room", help="every unit in one room")
+    scope.add_argument(
+        "--all",
+        action="store_true",
+        help="open NO window: list the units due for the weekly test, to open one by one",
     )
-    tp = tsub.add_parser("stop", help="end the newest (or the given) test campaign")
+    ts.add_argument(
+        "--minutes",
+        type=float,
+        default=TEST_WINDOW_DEFAULT_MIN,
+        help=f"the window closes after this long (default {TEST_WINDOW_DEFAULT_MIN}, at most "
+        f"{TEST_WINDOW_MAX_MIN}); the first press of each button in it is a test, any other a real alarm",
+    )
+    tp = tsub.add_parser("stop", help="close your newest (or the given) test window")
     person_args(tp)
     tp.add_argument("--campaign", help="campaign id (default: the newest running one)")
 
@@ -332,6 +346,16 @@ def _person_command(args: argparse.Namespace) -> int:
     from console.remote import load_person, send
 
     cfg = load_person(args.broker_dir, args.person)
+    if args.command == "test" and args.test_command == "start":
+        if args.all:
+            return _list_due(cfg, args)
+        if not 0 < args.minutes <= TEST_WINDOW_MAX_MIN:
+            print(
+                f"--minutes must be more than 0 and at most {TEST_WINDOW_MAX_MIN}: a test window is opened "
+                "where you stand and closes soon, so a real alarm is never taken for a test",
+                file=sys.stderr,
+            )
+            return 2
     base: dict[str, Any] = {"cmd_id": new_id(), "person_id": args.person, "issued_at": utcnow()}
     cmd: AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd
     try:
@@ -358,14 +382,10 @@ def _person_command(args: argparse.Namespace) -> int:
             case "presence":
                 cmd = PresenceCmd(present=args.state == "present", **base)
             case _ if args.test_command == "start":
-                if args.all:
-                    scope, target = TestScope.SITE, None
-                elif args.unit:
+                if args.unit:
                     scope, target = TestScope.UNIT, args.unit
-                elif args.room:
-                    scope, target = TestScope.ROOM, args.room
                 else:
-                    scope, target = TestScope.TEAM, args.team
+                    scope, target = TestScope.ROOM, args.room
                 cmd = TestStartCmd(scope=scope, target=target, minutes=args.minutes, **base)
             case _:
                 cmd = TestStopCmd(campaign_id=args.campaign, **base)
@@ -383,6 +403,48 @@ def _person_command(args: argparse.Namespace) -> int:
         return 3
     _print_reply(reply)
     return 0 if reply.ok else 1
+
+
+def _list_due(cfg: PersonConfig, args: argparse.Namespace) -> int:
+    """`test start --all`: list the units due for the weekly test; opens no window at all."""
+    from console.remote import unit_states
+    from console.reporting.buttontests import TestState, test_state
+    from console.texts import text
+
+    lang = cfg.language
+    states = unit_states(cfg, args.timeout)
+    if not states:
+        print(text("campaign_unreachable", lang, seconds=f"{args.timeout:g}"), file=sys.stderr)
+        return 3
+    now = utcnow()
+    due = [(h, test_state(h.last_test_ok, now)) for h in states]
+    due = [(h, st) for h, st in due if st is not TestState.OK]
+    print(text("campaign_head", lang, due=len(due), units=len(states)))
+    for h, st in due:
+        when = h.last_test_ok
+        detail = (
+            text("campaign_last", lang, date=when.date().isoformat())
+            if when
+            else text("campaign_never", lang)
+        )
+        if not h.online:
+            detail += text("campaign_offline", lang)
+        print(
+            text(
+                "campaign_line",
+                lang,
+                unit=h.unit_id,
+                state=text(f"campaign_state_{st.value}", lang),
+                detail=detail,
+            )
+        )
+    if not due:
+        print(text("campaign_none", lang))
+    how = text(
+        "campaign_how", lang, person=cfg.person_id, minutes=TEST_WINDOW_DEFAULT_MIN, max=TEST_WINDOW_MAX_MIN
+    )
+    print(how)
+    return 0
 
 
 def _print_reply(reply: CommandReply) -> None:

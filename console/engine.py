@@ -12,6 +12,14 @@ always notifies, repeats every `repeat_every_s` until acknowledged.
 
 An input is handled before the timers at the same `now`: an acknowledgement that
 arrives exactly when a level is due wins, and the level is not fired.
+
+Control is closed, help is open: anyone allowed to act on incidents may acknowledge
+("ik kom"), but an incident is resolved (also as a false alarm) only once someone has
+acknowledged it, and only by the person who acknowledged it or a lead or deputy of its
+team. A test press counts as a test only inside an open test window of its unit (one
+unit or one room, at most TEST_WINDOW_MAX_MIN minutes), once per button per window and
+never within TEST_REPEAT_GUARD of that button's previous test; otherwise it is a real
+alarm and the fact says why (`AlarmReceived.test_refused`).
 """
 
 from __future__ import annotations
@@ -41,10 +49,12 @@ from console.facts import (
     PresenceChanged,
     PressRepeated,
     Resolved,
+    TestRefusal,
     TestResult,
 )
 from inventory.model import Role, Site
 from wire.messages import (
+    TEST_WINDOW_MAX_MIN,
     AckCmd,
     AftercareDoneCmd,
     ConsoleLinkCmd,
@@ -55,11 +65,15 @@ from wire.messages import (
     NotifyReason,
     Registration,
     ResolveCmd,
+    TestScope,
     TestStartCmd,
     TestStopCmd,
     UnitEvent,
 )
 from wire.messages import PresenceCmd as PresenceCmdMsg
+
+TEST_REPEAT_GUARD = timedelta(seconds=60)
+"""A test press of a button this soon after its previous test press is a real alarm."""
 
 NOTICE_NS = uuid.UUID("6f1d7c1e-4d8a-4b53-9a53-2f4c1c1b7a10")
 
@@ -120,7 +134,7 @@ class Incident:
 
 @dataclass(frozen=True)
 class Campaign:
-    """A running test campaign."""
+    """An open test window: one unit, or the units of one room, until `until` (console time)."""
 
     id: str
     by: str
@@ -172,6 +186,8 @@ class EngineState:
     last_campaign: tuple[str, int] = ("", 0)
     aftercare: Mapping[str, AftercareCase] = field(default_factory=dict)
     """After-care cases by incident id (kept when done, to answer a repeated `aftercare_done`)."""
+    tested_at: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    """'unit/button' -> (stored, pressed) of its last press accepted as a test (TEST_REPEAT_GUARD)."""
 
     @property
     def incidents(self) -> Mapping[str, Incident]:
@@ -208,6 +224,7 @@ class EngineState:
             self.last_incident,
             self.last_campaign,
             dict(self.aftercare),
+            dict(self.tested_at),
         )
 
 
@@ -436,9 +453,13 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
             return replace(s, campaigns={**s.campaigns, camp.id: camp}, last_campaign=newest_c)
         case CampaignEnded():
             return replace(s, campaigns={k: v for k, v in s.campaigns.items() if k != f.campaign_id})
-        case TestResult() if f.campaign_id is not None and f.campaign_id in s.campaigns:
+        case TestResult():
+            key = f"{f.unit_id}/{f.button_id}"
+            s = replace(s, tested_at={**s.tested_at, key: (f.at, f.pressed_at)})
+            if f.campaign_id is None or f.campaign_id not in s.campaigns:
+                return s
             c = s.campaigns[f.campaign_id]
-            c2 = replace(c, tested=c.tested | {f"{f.unit_id}/{f.button_id}"})
+            c2 = replace(c, tested=c.tested | {key})
             return replace(s, campaigns={**s.campaigns, c.id: c2})
         case _:
             return s
@@ -573,7 +594,8 @@ def _new_incident_id(s: EngineState, now: datetime) -> str:
     return f"{day}-{n:04d}"
 
 
-def _on_alarm(tx: _Tx, ev: UnitEvent) -> None:
+def _on_alarm(tx: _Tx, ev: UnitEvent, test_refused: TestRefusal | None = None) -> None:
+    """A real press (or a test press refused as a test: `test_refused` says why)."""
     s = tx.s
     assert ev.button_id is not None
     joined = _open_incident_of_unit(s, ev.unit_id)
@@ -586,6 +608,7 @@ def _on_alarm(tx: _Tx, ev: UnitEvent) -> None:
                 button_id=ev.button_id,
                 event_id=ev.event_id,
                 pressed_at=ev.occurred_at,
+                test_refused=test_refused,
             )
         )
         tx.emit(SendReceipt(ev.unit_id, ev.event_id, joined.id))
@@ -617,6 +640,7 @@ def _on_alarm(tx: _Tx, ev: UnitEvent) -> None:
             event_id=ev.event_id,
             pressed_at=ev.occurred_at,
             sent_at=ev.sent_at,
+            test_refused=test_refused,
         )
     )
     tx.emit(SendReceipt(ev.unit_id, ev.event_id, incident_id))
@@ -625,19 +649,43 @@ def _on_alarm(tx: _Tx, ev: UnitEvent) -> None:
     tx.emit(PublishIncident(incident_id))
 
 
+def test_window_for(s: EngineState, ev: UnitEvent, now: datetime) -> Campaign | TestRefusal:
+    """The open test window a test press of `ev`'s button counts in, or why it is a real alarm.
+
+    Fail open: no window of this unit open at the console's `now` ("no_window"), this button
+    already tested in every open window ("already_tested"), or its previous test press less
+    than TEST_REPEAT_GUARD ago by the console's or the unit's clock ("again_within_60s").
+    """
+    key = f"{ev.unit_id}/{ev.button_id}"
+    last = s.tested_at.get(key)
+    if last is not None:
+        stored, pressed = last
+        if now - stored < TEST_REPEAT_GUARD or abs(ev.occurred_at - pressed) < TEST_REPEAT_GUARD:
+            return "again_within_60s"
+    windows = [c for c in s.campaigns.values() if ev.unit_id in c.unit_ids and c.until > now]
+    if not windows:
+        return "no_window"
+    fresh = [c for c in windows if key not in c.tested]
+    if not fresh:
+        return "already_tested"
+    named = [c for c in fresh if c.id == ev.campaign_id]
+    newest: Campaign = max(fresh, key=lambda c: _campaign_num(c.id))
+    return named[0] if named else newest
+
+
 def _on_test_press(tx: _Tx, ev: UnitEvent) -> None:
     assert ev.button_id is not None
-    campaign = ev.campaign_id
-    if campaign is None or campaign not in tx.s.campaigns:
-        running = [c for c in tx.s.campaigns.values() if ev.unit_id in c.unit_ids]
-        campaign = max(running, key=lambda c: c.id).id if running else campaign
+    window = test_window_for(tx.s, ev, tx.now)
+    if not isinstance(window, Campaign):
+        _on_alarm(tx, ev, test_refused=window)
+        return
     latency = (tx.now - ev.occurred_at).total_seconds() * 1000
     tx.record(
         TestResult(
             at=tx.now,
             unit_id=ev.unit_id,
             button_id=ev.button_id,
-            campaign_id=campaign,
+            campaign_id=window.id,
             event_id=ev.event_id,
             pressed_at=ev.occurred_at,
             latency_ms=round(latency, 1),
@@ -645,6 +693,21 @@ def _on_test_press(tx: _Tx, ev: UnitEvent) -> None:
     )
     tx.emit(SendReceipt(ev.unit_id, ev.event_id, None))
     tx.emit(UnitFeedback(ev.unit_id, None, Feedback.TEST_OK))
+    # Quietly tell the room's lead(s): if this "test" was a real alarm, a person still sees it.
+    d = tx.s.dir
+    room = d.rooms[d.units[ev.unit_id].room]
+    leads = d.teams[room.team].leads
+    fact = Notified(
+        at=tx.now,
+        reason=NotifyReason.INFO,
+        unit_id=ev.unit_id,
+        person_ids=leads,
+        notification_ids=notice_ids(f"{ev.unit_id}:test:{ev.event_id}", NotifyReason.INFO, 0, tx.now, leads),
+        text_key="test_press",
+        detail={"room": room.id, "unit": ev.unit_id, "button": ev.button_id, "by": window.by},
+    )
+    tx.record(fact)
+    tx.emit(Notify(fact))
 
 
 def _on_pager_ack(tx: _Tx, ev: UnitEvent) -> None:
@@ -840,6 +903,7 @@ def _on_person_cmd(
 
     def reject(code: str, text_key: str, incident_id: str | None = None, **values: str) -> None:
         detail = f"{cmd.kind} by {person}: {code}" + (f" ({incident_id})" if incident_id else "")
+        detail += f": {text_key.removeprefix('reply_')}"
         tx.record(
             CommandRejected(
                 at=tx.now,
@@ -885,7 +949,11 @@ def _on_person_cmd(
                 _acknowledge(tx, inc, person, via="command", cmd_id=cmd.cmd_id)
                 tx.emit(Reply(person, cmd.cmd_id, True, "ok", incident_id=inc.id))
                 return
-            was_open = inc.status is IncidentStatus.OPEN
+            refusal = _resolve_refusal(s, inc, person)
+            if refusal is not None:
+                team = s.dir.teams[inc.team_id]
+                reject("not_authorised", refusal, inc.id, incident=inc.id, team=team.name)
+                return
             tx.record(
                 Resolved(
                     at=tx.now,
@@ -897,9 +965,6 @@ def _on_person_cmd(
             )
             inc = tx.s.incidents[inc.id]
             tx.emit(UnitFeedback(inc.unit_id, inc.id, Feedback.OFF))
-            if was_open:
-                others = tuple(p for p in inc.notified if p != person)
-                _notice(tx, inc, NotifyReason.INFO, others, "resolved", {"person": person})
             _stop_pagers(tx, inc)
             tx.emit(PublishIncident(inc.id))
             tx.emit(Reply(person, cmd.cmd_id, True, "ok", incident_id=inc.id))
@@ -930,14 +995,21 @@ def _on_person_cmd(
             if not s.dir.site.may_run_tests(person):
                 reject("not_authorised", "reply_not_authorised", what="test")
                 return
+            if cmd.scope not in (TestScope.UNIT, TestScope.ROOM):
+                # A real alarm must never be lost to a test: no window for a team or the whole site.
+                reject("invalid", "reply_test_one_place", what=cmd.scope.value)
+                return
             units = s.dir.units_in_scope(cmd.scope.value, cmd.target)
             if not units:
                 reject("unknown_target", "reply_unknown_target", what=f"{cmd.scope.value} {cmd.target or ''}")
                 return
+            # One window at a time per person: opening the next one closes the previous one.
+            for old in [c for c in s.campaigns.values() if c.by == person]:
+                _end_campaign(tx, old, "stopped", person)
             day = tx.now.astimezone(ZoneInfo(s.dir.site.site.timezone)).strftime("%Y%m%d")
             last_day, n = s.last_campaign
             cid = f"test-{day}-{(n + 1) if last_day == day else 1}"
-            until = tx.now + timedelta(minutes=cmd.minutes)
+            until = tx.now + timedelta(minutes=min(cmd.minutes, TEST_WINDOW_MAX_MIN))
             tx.record(
                 CampaignStarted(
                     at=tx.now,
@@ -968,6 +1040,20 @@ def _on_person_cmd(
             tx.emit(Reply(person, cmd.cmd_id, True, "ok", campaign_id=camp.id))
         case AftercareDoneCmd():
             _on_aftercare_done(tx, cmd, reject)
+
+
+def _resolve_refusal(s: EngineState, inc: Incident, person: str) -> str | None:
+    """Why `person` may not resolve `inc` (a text key), or None if they may.
+
+    Resolving (also as a false alarm) stops the escalation, so it is closed for control:
+    only after someone acknowledged, and only by that person or a lead or deputy of the team.
+    """
+    if inc.status is not IncidentStatus.ACKNOWLEDGED or inc.acknowledged_by is None:
+        return "reply_resolve_needs_ack"
+    team = s.dir.teams[inc.team_id]
+    if person != inc.acknowledged_by and person not in team.leads and person not in team.deputies:
+        return "reply_resolve_not_yours"
+    return None
 
 
 def _on_aftercare_done(tx: _Tx, cmd: AftercareDoneCmd, reject: Callable[..., None]) -> None:

@@ -18,6 +18,11 @@ from wire.messages import NotifyReason, Registration, TestScope, UtcDatetime
 
 Id = Annotated[str, Field(max_length=48)]
 
+TestRefusal = Literal["no_window", "already_tested", "again_within_60s"]
+"""Why a unit's `test` event was taken as a real alarm: no test window of the unit open at the
+console's time; that button's test in the open window(s) already recorded; or its previous test
+press less than 60 s before."""
+
 
 class _Fact(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,6 +44,9 @@ class AlarmReceived(_Fact):
     event_id: uuid.UUID = Field(description="The unit event (idempotency key).")
     pressed_at: UtcDatetime = Field(description="When the unit saw the press.")
     sent_at: UtcDatetime = Field(description="When the unit sent this transmission.")
+    test_refused: TestRefusal | None = Field(
+        default=None, description="Sent by the unit as a test, taken as a real alarm: why (else None)."
+    )
 
 
 class PressRepeated(_Fact):
@@ -50,6 +58,9 @@ class PressRepeated(_Fact):
     button_id: Id
     event_id: uuid.UUID
     pressed_at: UtcDatetime
+    test_refused: TestRefusal | None = Field(
+        default=None, description="Sent by the unit as a test, taken as a real press: why (else None)."
+    )
 
 
 class Notified(_Fact):

@@ -2,12 +2,14 @@
 
 Used by `alarm-console ack/resolve/presence/test`: the command goes out with the
 person's own credentials (`DIR/people/<id>.json`), so the broker ACL vouches for
-the identity, exactly as from that person's console.
+the identity, exactly as from that person's console. `unit_states` reads the
+console's retained unit health (what `test start --all` lists as due).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from wire.messages import (
     ResolveCmd,
     TestStartCmd,
     TestStopCmd,
+    UnitHealth,
     encode,
     parse,
 )
@@ -69,3 +72,40 @@ def send(cfg: PersonConfig, cmd: PersonCmd, timeout: float = 5.0) -> CommandRepl
     finally:
         link.stop()
     return got[0] if got else None
+
+
+def unit_states(cfg: PersonConfig, timeout: float = 5.0, quiet: float = 0.5) -> list[UnitHealth] | None:
+    """The console's retained health of every unit (as every console sees it), or None when the
+    broker cannot be reached within `timeout`. Retained messages come right after subscribing;
+    collecting stops once none arrived for `quiet` seconds."""
+    topics = Topics(cfg.site_id)
+    got: dict[str, UnitHealth] = {}
+    last = [time.monotonic()]
+    lock = threading.Lock()
+
+    def on_health(_topic: str, payload: bytes) -> None:
+        try:
+            h = parse(UnitHealth, payload)
+        except ContractError:
+            return
+        with lock:
+            got[h.unit_id] = h
+            last[0] = time.monotonic()
+
+    link = Link(cfg.broker, client_id=f"{cfg.broker.username}-cli-{uuid.uuid4().hex[:8]}", clean_session=True)
+    link.subscribe(topics.all_unitstates(), on_health)
+    link.start()
+    try:
+        if not link.wait_connected(timeout):
+            return None
+        with lock:
+            last[0] = time.monotonic()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with lock:
+                if time.monotonic() - last[0] >= quiet:
+                    break
+            time.sleep(0.05)
+    finally:
+        link.stop()
+    return sorted(got.values(), key=lambda h: h.unit_id)

@@ -124,12 +124,56 @@ _T: dict[str, dict[Language, str]] = {
         Language.EN: "In {rooms} a panic button is faulty or was not tested in the last 7 days. "
         "Facilities have been told.",
     },
+    "test_press_title": {
+        Language.NL: "TEST in {room} (technische dienst)",
+        Language.EN: "TEST at {room} (facilities)",
+    },
+    "test_press_body": {
+        Language.NL: "Knop {button} van toestel {unit} werd als test gedrukt tijdens het testvenster van "
+        "{by}. Geen test? Behandel het als een alarm en ga kijken.",
+        Language.EN: "Button {button} of unit {unit} was pressed as a test during {by}'s test window. "
+        "Not a test? Treat it as an alarm and go and look.",
+    },
     "aftercare_title": {Language.NL: "Nazorg — {room}", Language.EN: "After-care — {room}"},
     "aftercare_body": {
         Language.NL: "Incident {incident} ({room}) werd {days} dag(en) geleden afgesloten. Neem contact op "
         "met de betrokken medewerker voor nazorg en registreer ze: alarm-console aftercare done {incident}.",
         Language.EN: "Incident {incident} ({room}) was resolved {days} day(s) ago. Check in with the staff "
         "member involved for after-care and record it: alarm-console aftercare done {incident}.",
+    },
+    # --- `alarm-console test start --all`: a campaign only lists what is due ----------------
+    "campaign_head": {
+        Language.NL: "Een sitebrede test opent geen testvensters: een echt alarm mag nooit als test "
+        "verloren gaan. Aan de beurt voor de wekelijkse test ({due} van {units} toestellen):",
+        Language.EN: "A site-wide test opens no test windows: a real alarm must never be lost to a "
+        "test. Due for the weekly test ({due} of {units} units):",
+    },
+    "campaign_line": {
+        Language.NL: "  {unit:<16} {state:<12} {detail}",
+        Language.EN: "  {unit:<16} {state:<12} {detail}",
+    },
+    "campaign_never": {Language.NL: "nooit getest", Language.EN: "never tested"},
+    "campaign_last": {Language.NL: "laatst getest {date}", Language.EN: "last tested {date}"},
+    "campaign_state_due": {Language.NL: "aan de beurt", Language.EN: "due"},
+    "campaign_state_overdue": {Language.NL: "te laat", Language.EN: "overdue"},
+    "campaign_offline": {Language.NL: ", OFFLINE", Language.EN: ", OFFLINE"},
+    "campaign_none": {
+        Language.NL: "  geen: elk toestel is de laatste 6 dagen getest.",
+        Language.EN: "  none: every unit was tested in the last 6 days.",
+    },
+    "campaign_how": {
+        Language.NL: "Open ter plaatse één venster per toestel of lokaal: alarm-console test start "
+        "--unit TOESTEL --as {person} (of --room LOKAAL). Het duurt {minutes} minuten (hoogstens {max}); "
+        "de teamverantwoordelijke ziet elke testdruk.",
+        Language.EN: "Where you stand, open one window per unit or room: alarm-console test start "
+        "--unit UNIT --as {person} (or --room ROOM). It lasts {minutes} minutes (at most {max}); the "
+        "team lead sees every test press.",
+    },
+    "campaign_unreachable": {
+        Language.NL: "De alarmcentrale heeft binnen {seconds} s geen toestellen gemeld: draait "
+        "`alarm-console serve` en is de broker bereikbaar?",
+        Language.EN: "The console reported no units within {seconds} s: is `alarm-console serve` running "
+        "and the broker reachable?",
     },
     # --- command replies ------------------------------------------------------------
     "reply_ok": {Language.NL: "Uitgevoerd.", Language.EN: "Done."},
@@ -160,6 +204,24 @@ _T: dict[str, dict[Language, str]] = {
     "reply_no_aftercare": {
         Language.NL: "Voor incident {incident} wordt geen nazorg opgevolgd.",
         Language.EN: "No after-care is followed up for incident {incident}.",
+    },
+    "reply_resolve_needs_ack": {
+        Language.NL: "Incident {incident} kan pas afgesloten worden nadat iemand 'Ik kom' heeft "
+        "bevestigd; het alarm loopt door.",
+        Language.EN: "Incident {incident} can only be resolved after someone has acknowledged it "
+        "('on my way'); the alarm goes on.",
+    },
+    "reply_resolve_not_yours": {
+        Language.NL: "Enkel wie incident {incident} bevestigde, of een verantwoordelijke of vervanger "
+        "van team {team}, mag het afsluiten.",
+        Language.EN: "Only the person who acknowledged incident {incident}, or a lead or deputy of "
+        "team {team}, may resolve it.",
+    },
+    "reply_test_one_place": {
+        Language.NL: "Een testvenster gaat open voor één toestel of één lokaal tegelijk (niet: {what}). "
+        "Gebruik --unit of --room ter plaatse; 'test start --all' toont wat aan de beurt is.",
+        Language.EN: "A test window opens for one unit or one room at a time (not: {what}). Use --unit "
+        "or --room when you are there; 'test start --all' lists what is due.",
     },
     "reply_unknown_target": {
         Language.NL: "Onbekend doel {what}.",
@@ -198,7 +260,7 @@ def clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-NOTICE_KEYS = frozenset({"tests_overdue", "rooms_untested", "aftercare"})
+NOTICE_KEYS = frozenset({"tests_overdue", "rooms_untested", "aftercare", "test_press"})
 """Notices whose whole text comes from the fact's `detail` (they outlive the incident in memory)."""
 
 
@@ -213,5 +275,7 @@ def notice_text(site: Site, text_key: str, detail: dict[str, str], lang: Languag
     if "rooms" in detail:
         ids = [x for x in detail["rooms"].split(",") if x]
         v["rooms"] = ", ".join(room_label(site, x, lang) if x in rooms else x for x in ids)
+    if "by" in detail:
+        v["by"] = person_name(site, detail["by"])
     v.setdefault("buttons", "-")
     return text(f"{text_key}_title", lang, **v), text(f"{text_key}_body", lang, **v)

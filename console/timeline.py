@@ -33,6 +33,10 @@ _TEXT = {
         "pressed": "knop {button} ingedrukt ({unit})",
         "stored": "opgeslagen door de alarmcentrale, {ms} ms na het begin van de druk",
         "repeated": "opnieuw ingedrukt ({button})",
+        "test_refused": "als test verzonden, behandeld als echt alarm: {why}",
+        "no_window": "geen testvenster open voor dit toestel",
+        "already_tested": "deze knop was in dit testvenster al getest",
+        "again_within_60s": "tweede druk binnen 60 s na de testdruk",
         "notified": "niveau {level}: {names}",
         "notified_101": "niveau {level}: {names} — bel 101",
         "repeat": "herhaald: {names} — bel 101",
@@ -56,6 +60,10 @@ _TEXT = {
         "pressed": "button {button} pressed ({unit})",
         "stored": "stored by the console, {ms} ms after the press began",
         "repeated": "pressed again ({button})",
+        "test_refused": "sent as a test, taken as a real alarm: {why}",
+        "no_window": "no test window open for this unit",
+        "already_tested": "this button was already tested in this test window",
+        "again_within_60s": "second press within 60 s of the test press",
         "notified": "level {level}: {names}",
         "notified_101": "level {level}: {names} — call 101",
         "repeat": "repeated: {names} — call 101",
@@ -127,6 +135,13 @@ class Timelines:
         """Drop an expired incident's timeline from memory."""
         self._lines.pop(incident_id, None)
 
+    def _test_refused(self, at: datetime, why: str | None) -> list[TimelineEntry]:
+        """The line saying a unit's test press was taken as a real alarm, and why."""
+        if why is None:
+            return []
+        text = self._t("test_refused", why=self._t(why))
+        return [TimelineEntry(at=at, kind="test_refused", text=text[:200])]
+
     def _entries(self, f: Fact, line: _Line) -> list[TimelineEntry]:
         t = self._t
         match f:
@@ -137,11 +152,13 @@ class Timelines:
                     TimelineEntry(
                         at=f.pressed_at, kind="pressed", text=t("pressed", button=f.button_id, unit=f.unit_id)
                     ),
+                    *self._test_refused(f.at, f.test_refused),
                     TimelineEntry(at=f.at, kind="stored", text=t("stored", ms=ms)),
                 ]
             case PressRepeated():
                 return [
-                    TimelineEntry(at=f.pressed_at, kind="repeated", text=t("repeated", button=f.button_id))
+                    TimelineEntry(at=f.pressed_at, kind="repeated", text=t("repeated", button=f.button_id)),
+                    *self._test_refused(f.at, f.test_refused),
                 ]
             case Notified():
                 names = self._names_of(f.person_ids)

@@ -33,6 +33,7 @@ from firmware.runtime import Settings, SystemClock, UnitRuntime
 from firmware.sim import LOG_FORMAT, execute_on
 from inventory.derived import UnitConfig
 from wire.link import Link, load_json_model
+from wire.messages import TEST_WINDOW_MAX_MIN
 
 log = logging.getLogger("alarm-unit")
 
@@ -71,7 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--log-level", default="INFO", help="log level on stderr (default INFO)")
     t = sub.add_parser("test-mode", help="switch local test mode of the unit running with --state-dir")
     t.add_argument("state", choices=("on", "off"))
-    t.add_argument("--minutes", type=float, help="duration (default: the unit's test_mode_minutes)")
+    t.add_argument(
+        "--minutes",
+        type=float,
+        help=f"duration, at most {TEST_WINDOW_MAX_MIN} (default: the unit's test_mode_minutes); the "
+        "console still takes a test press as a real alarm unless its own window for the unit is open",
+    )
     t.add_argument("--state-dir", required=True, type=Path, help="the running unit's --state-dir")
     t.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the unit to confirm")
     c = sub.add_parser("check", help="validate a unit config and print a summary")
@@ -126,8 +132,12 @@ def test_mode(state_dir: Path, on: bool, minutes: float | None, wait: float) -> 
     if not state_dir.is_dir():
         print(f"{state_dir}: no such directory; give the running unit's --state-dir", file=sys.stderr)
         return 2
-    if minutes is not None and not 0 < minutes <= 240:
-        print("--minutes must be between 0 and 240", file=sys.stderr)
+    if minutes is not None and not 0 < minutes <= TEST_WINDOW_MAX_MIN:
+        print(
+            f"--minutes must be more than 0 and at most {TEST_WINDOW_MAX_MIN}: a test window is short, "
+            "opened at the unit while you test it",
+            file=sys.stderr,
+        )
         return 2
     rid = localtest.write_request(state_dir, on, minutes)
     deadline = time.monotonic() + wait

@@ -32,6 +32,7 @@ from firmware.outbox import Outbox
 from inventory.derived import UnitConfig
 from inventory.model import Button, UnitRole
 from wire.messages import (
+    TEST_WINDOW_MAX_MIN,
     ContractError,
     EventKind,
     FaultKind,
@@ -334,14 +335,17 @@ class UnitRuntime:
         if self.test.is_test_press(button_id, e.detected_ms):
             kind = EventKind.TEST
             campaign = self.test.campaign_id
-            self.test = testmode.record(self.test, button_id)
+            self.test = testmode.record(self.test, button_id, e.detected_ms)
             if not self.test.active(e.detected_ms):
                 self._timers.cancel("test")
                 self.observe("test_mode", on=False, reason="all buttons tested")
-        elif self.unit.role is UnitRole.LEAD:
-            kind = EventKind.PAGER_ACK
         else:
-            kind = EventKind.ALARM
+            kind = EventKind.PAGER_ACK if self.unit.role is UnitRole.LEAD else EventKind.ALARM
+            if button_id in self.test.armed:  # pressed again within 60 s of its test: real, stays live
+                self.test = testmode.disarm(self.test, button_id)
+                if not self.test.on:
+                    self._timers.cancel("test")
+                    self.observe("test_mode", on=False, reason="every button tested or live")
         self._emit(kind, button_id, detected_ms=e.detected_ms, started_ms=e.started_ms, campaign_id=campaign)
 
     def tamper_sample(self, high: bool, at_ms: int | None = None) -> None:
@@ -524,8 +528,8 @@ class UnitRuntime:
             attempts=p.attempts,
             latency_ms=None if p.detected_ms is None else now - p.detected_ms,
         )
-        if ev.kind is EventKind.ALARM:
-            self.fb = feedback.alarm_stored(self.fb)
+        if ev.kind is EventKind.ALARM or (ev.kind is EventKind.TEST and r.incident_id is not None):
+            self.fb = feedback.alarm_stored(self.fb)  # the console took a "test" as a real alarm
         elif ev.kind is EventKind.TEST:
             self.fb = feedback.test_recorded(self.fb, now)
         self._refresh_outputs()
@@ -562,6 +566,7 @@ class UnitRuntime:
         """Test mode without a console (test key, `alarm-unit test-mode`)."""
         if on:
             mins = self.unit.test_mode_minutes if minutes is None else minutes
+            mins = min(mins, TEST_WINDOW_MAX_MIN)
             self._start_test(self.clock.wall() + timedelta(minutes=mins), None, source)
         else:
             self._stop_test(source)
@@ -575,6 +580,7 @@ class UnitRuntime:
             until=until,
             campaign_id=campaign_id,
             source=source,
+            prev=self.test,
         )
         self._timers.cancel("test")
         if not self.test.active(now) or self.test.until_ms is None:
@@ -582,7 +588,8 @@ class UnitRuntime:
             return
         deadline = self.test.until_ms
         self._timers.handles["test"] = self.sched.call_later((deadline - now) / 1000, self._expire_test)
-        self.observe("test_mode", on=True, until=until.isoformat(), campaign_id=campaign_id, source=source)
+        shown = (self.test.until or until).isoformat()  # capped at 15 minutes
+        self.observe("test_mode", on=True, until=shown, campaign_id=campaign_id, source=source)
 
     def _expire_test(self) -> None:
         self._timers.handles.pop("test", None)
@@ -592,14 +599,14 @@ class UnitRuntime:
                 (self.test.until_ms - now) / 1000, self._expire_test
             )
             return
-        if self.test != testmode.OFF:
-            self.test = testmode.OFF
+        if self.test.on:
+            self.test = testmode.off(self.test)
             self.observe("test_mode", on=False, reason="expired")
 
     def _stop_test(self, source: str) -> None:
         self._timers.cancel("test")
-        if self.test != testmode.OFF:
-            self.test = testmode.OFF
+        if self.test.on:
+            self.test = testmode.off(self.test)
             self.observe("test_mode", on=False, reason=f"off ({source})")
 
     # ------------------------------------------------------------------ feedback

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from wire.messages import TEST_WINDOW_DEFAULT_MIN, TEST_WINDOW_MAX_MIN
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
 """Ids are lowercase, digits and dashes: they appear in MQTT topics and usernames."""
 
@@ -274,7 +276,12 @@ class Unit(_Strict):
     )
     heartbeat_s: float = Field(default=5, ge=1, le=300, description="Heartbeat interval in seconds.")
     test_mode_minutes: float = Field(
-        default=15, gt=0, le=240, description="Test mode expires by itself after this long."
+        default=TEST_WINDOW_DEFAULT_MIN,
+        gt=0,
+        le=TEST_WINDOW_MAX_MIN,
+        description="Minutes a test window of this unit (console command or local test key) stays "
+        f"open; {TEST_WINDOW_DEFAULT_MIN} by default, at most {TEST_WINDOW_MAX_MIN}: facilities open it "
+        "when they stand at the unit, so a real alarm is never lost to a long test.",
     )
 
     @model_validator(mode="after")

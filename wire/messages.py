@@ -325,13 +325,19 @@ class TestScope(StrEnum):
     SITE = "site"
 
 
+TEST_WINDOW_DEFAULT_MIN = 5
+"""A test window lasts this many minutes unless asked otherwise (facilities stand at the unit)."""
+TEST_WINDOW_MAX_MIN = 15
+"""No test window lasts longer: the command, the inventory and the firmware all cap at this."""
+
+
 class TestStartCmd(_PersonCmd):
-    """Facilities: start a test campaign."""
+    """Facilities: open the test window of ONE unit or ONE room (scope team/site is refused)."""
 
     kind: Literal["test_start"] = "test_start"
     scope: TestScope
-    target: Ident | None = Field(default=None, description="Unit/room/team id; None for site.")
-    minutes: float = Field(default=15, gt=0, le=240)
+    target: Ident | None = Field(default=None, description="Unit/room id (team/site: refused).")
+    minutes: float = Field(default=TEST_WINDOW_DEFAULT_MIN, gt=0, le=TEST_WINDOW_MAX_MIN)
 
 
 class TestStopCmd(_PersonCmd):

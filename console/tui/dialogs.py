@@ -14,7 +14,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from console.tui.texts import Texts
-from wire.messages import TestScope
+from wire.messages import TEST_WINDOW_MAX_MIN, TestScope
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class TestRequest:
 
 
 class TestDialog(ModalScreen[TestRequest | None]):
-    """Pick the scope of a test: this unit, its room, or every unit of the site."""
+    """Open a test window for this unit or its room (never the whole site), a few minutes long."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", show=False)]
 
@@ -46,7 +46,6 @@ class TestDialog(ModalScreen[TestRequest | None]):
             yield OptionList(
                 Option(f"1  {t.test_unit.format(unit=self.unit_id)}", id="unit"),
                 Option(f"2  {t.test_room.format(room=self.room_label)}", id="room"),
-                Option(f"3  {t.test_site}", id="site"),
                 id="test-scope",
             )
             yield Label(t.test_minutes)
@@ -54,7 +53,8 @@ class TestDialog(ModalScreen[TestRequest | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         try:
-            minutes = max(1.0, min(240.0, float(self.query_one("#test-minutes", Input).value)))
+            value = float(self.query_one("#test-minutes", Input).value)
+            minutes = max(1.0, min(float(TEST_WINDOW_MAX_MIN), value))
         except ValueError:
             minutes = self.minutes
         scope = TestScope(event.option.id or "unit")

@@ -112,7 +112,6 @@ class Texts:
     test_title: str
     test_unit: str
     test_room: str
-    test_site: str
     test_minutes: str
     test_sent: str
     test_stop_sent: str
@@ -248,11 +247,10 @@ NL = Texts(
     u_overdue="TE LAAT",
     u_pager="(pager)",
     u_summary="{n} eenheden · {offline} offline · {faults} met storing · {overdue} test te laat",
-    test_title="Testmodus starten",
+    test_title="Testvenster openen (ter plaatse, max. 15 min)",
     test_unit="Deze eenheid: {unit}",
     test_room="Deze ruimte: {room}",
-    test_site="Alle eenheden van de site",
-    test_minutes="Minuten",
+    test_minutes="Minuten (hoogstens 15)",
     test_sent="Test gevraagd: {what} ({minutes} min) …",
     test_stop_sent="Stoppen van de test gevraagd …",
     h_pressed="Ingedrukt",
@@ -414,11 +412,10 @@ EN = Texts(
     u_overdue="OVERDUE",
     u_pager="(pager)",
     u_summary="{n} units · {offline} offline · {faults} with faults · {overdue} test overdue",
-    test_title="Start test mode",
+    test_title="Open a test window (where you stand, max. 15 min)",
     test_unit="This unit: {unit}",
     test_room="This room: {room}",
-    test_site="All units of the site",
-    test_minutes="Minutes",
+    test_minutes="Minutes (at most 15)",
     test_sent="Test requested: {what} ({minutes} min) …",
     test_stop_sent="Stopping the test requested …",
     h_pressed="Pressed",

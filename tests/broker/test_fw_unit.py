@@ -45,9 +45,9 @@ class Console:
         with self._lock:
             self.events.append(ev)
         if self.answer:
-            self.receipt(ev)
+            self.receipt(ev, None if ev.kind is m.EventKind.TEST else "i-1")  # like the console
 
-    def receipt(self, ev: m.UnitEvent, incident: str = "i-1") -> None:
+    def receipt(self, ev: m.UnitEvent, incident: str | None = "i-1") -> None:
         r = m.Receipt(event_id=ev.event_id, unit_id=ev.unit_id, incident_id=incident, stored_at=m.utcnow())
         self.link.publish(self.topics.unit_receipt(ev.unit_id), m.encode(r))
 

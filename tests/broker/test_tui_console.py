@@ -319,7 +319,7 @@ def test_facilities_start_a_room_test_and_presence_in_english(broker, link, capt
             await pilot.press("down", "enter")  # option 2: this room
             (cmd,) = await commands(pilot, cap, topics.person_cmd("fien"))
             assert isinstance(cmd, m.TestStartCmd)
-            assert (cmd.scope, cmd.target, cmd.minutes) == (m.TestScope.ROOM, "spreekkamer-1", 15)
+            assert (cmd.scope, cmd.target, cmd.minutes) == (m.TestScope.ROOM, "spreekkamer-1", 5)
             await pilot.press("w", "o")
             cmds = await commands(pilot, cap, topics.person_cmd("fien"), 2)
             assert isinstance(cmds[1], PresenceCmd) and cmds[1].present is False

@@ -259,7 +259,9 @@ def test_test_press_never_pages_and_campaign_via_cli(system: System) -> None:
     wait_until(lambda: unit.receipt_for(ev.event_id) is not None, 10, "receipt of the test press")
     stop = system.cli("test", "stop", "--as", "fien", "--broker-dir", str(system.broker.dir))
     assert stop.returncode == 0, stop.stderr
-    refused = system.cli("test", "start", "--as", "an", "--all", "--broker-dir", str(system.broker.dir))
+    refused = system.cli(
+        "test", "start", "--as", "an", "--room", "balie-1", "--broker-dir", str(system.broker.dir)
+    )
     assert refused.returncode == 1 and "not_authorised" in refused.stderr
     assert all(not system.alarm_notes(p) for p in ("an", "bart", "chris", "dirk", "els"))
     facts = [

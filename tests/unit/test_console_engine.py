@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from console import engine
 from console.engine import (
@@ -24,10 +25,13 @@ from console.engine import (
     UnitFeedback,
     UnitTestMode,
 )
-from console.facts import CampaignEnded, CommandRejected, LevelSkipped
+from console.facts import AlarmReceived, CampaignEnded, CommandRejected, LevelSkipped, PressRepeated
 from console.facts import TestResult as TestResultFact
 from console.servicerun import FAST_SITE
+from console.texts import notice_text
+from console.timeline import Timelines
 from inventory.load import parse_site
+from inventory.model import Language
 from wire.messages import (
     AckCmd,
     AggressionType,
@@ -63,6 +67,7 @@ def at(s: float) -> datetime:
 def press(
     unit: str = "spreekkamer-1", kind: EventKind = EventKind.ALARM, button: str = "knop", **kw: object
 ) -> UnitEventIn:
+    kw.setdefault("occurred_at", T0)
     return UnitEventIn(
         UnitEvent(
             event_id=uuid.uuid4(),
@@ -71,7 +76,6 @@ def press(
             button_id=button,
             seq=1,
             boot_id=BOOT,
-            occurred_at=T0,
             sent_at=T0,
             **kw,  # type: ignore[arg-type]
         )
@@ -248,6 +252,7 @@ def test_press_after_resolve_opens_a_new_incident() -> None:
     r = Run()
     r(press(), 0)
     first = r.incident.id
+    r(cmd(AckCmd, "an", incident_id=first), 2)
     r(cmd(ResolveCmd, "an", incident_id=first, registration=REG), 3)
     r(press(), 10)
     assert sorted(r.s.incidents) == [first, "20261128-0002"]
@@ -280,21 +285,92 @@ def test_resolve_closes_turns_led_off_and_stores_registration() -> None:
     assert [(e.ok, e.code) for e in ack if isinstance(e, Reply)] == [(False, "already_resolved")]
 
 
-def test_resolve_without_ack_stops_escalation_and_tells_those_paged() -> None:
+FALSE_ALARM = Registration(false_alarm=True)
+
+
+def refused(eff: list[engine.Effect]) -> list[tuple[str, str]]:
+    return [(e.code, e.text_key) for e in eff if isinstance(e, Reply) and not e.ok]
+
+
+@pytest.mark.parametrize("person", ["els", "an", "dirk", "chris"])
+@pytest.mark.parametrize("reg", [REG, FALSE_ALARM], ids=["registration", "false_alarm"])
+def test_nobody_resolves_before_someone_acknowledged_and_the_escalation_goes_on(
+    person: str, reg: Registration
+) -> None:
     r = Run()
     r(press(), 0)
-    r(Tick(), 1)
-    eff = r(
-        cmd(ResolveCmd, "dirk", incident_id=r.incident.id, registration=Registration(false_alarm=True)), 1.5
-    )
-    assert notices(eff) == [("info", 0, ("an",))]
-    assert r(Tick(), 2) == []
+    inc = r.incident.id
+    eff = r(cmd(ResolveCmd, person, incident_id=inc, registration=reg), 0.001)  # ms after the press
+    assert refused(eff) == [("not_authorised", "reply_resolve_needs_ack")]
+    (rej,) = [f for f in r.facts() if isinstance(f, CommandRejected)]
+    assert (rej.person_id, rej.cmd_kind, rej.incident_id) == (person, "resolve", inc)
+    assert "resolve_needs_ack" in rej.detail
+    assert r.incident.status is IncidentStatus.OPEN and r.incident.resolved_by is None
+    assert not any(isinstance(e, UnitFeedback) for e in eff)  # the desk LED still says "stored"
+    assert notices(r(Tick(), 1)) == [("escalation", 2, ("dirk",))]  # the deputy level still fires
+    assert notices(r(Tick(), 2)) == [("escalation", 3, ("an", "chris", "els", "dirk"))]  # and Bel 101
+    assert r.incident.call_101
+
+
+@pytest.mark.parametrize("person", ["els", "chris"])  # reception; a lead of another team
+@pytest.mark.parametrize("reg", [REG, FALSE_ALARM], ids=["registration", "false_alarm"])
+def test_after_an_ack_only_the_acknowledger_or_a_lead_or_deputy_of_the_team_may_resolve(
+    person: str, reg: Registration
+) -> None:
+    r = Run()
+    r(press(), 0)
+    inc = r.incident.id
+    r(cmd(AckCmd, "an", incident_id=inc), 0.5)
+    eff = r(cmd(ResolveCmd, person, incident_id=inc, registration=reg), 1)
+    assert refused(eff) == [("not_authorised", "reply_resolve_not_yours")]
+    (reply,) = [e for e in eff if isinstance(e, Reply)]
+    assert reply.values["team"] == "Sociale dienst" and reply.incident_id == inc
+    assert [f.code for f in r.facts() if isinstance(f, CommandRejected)] == ["not_authorised"]
+    assert r.incident.status is IncidentStatus.ACKNOWLEDGED
+
+
+@pytest.mark.parametrize(
+    ("acker", "resolver"),
+    [
+        ("els", "els"),  # reception acknowledged (someone is there): may resolve it
+        ("chris", "chris"),  # a lead of another team who came to help
+        ("els", "an"),  # the team's lead
+        ("els", "dirk"),  # the team's deputy
+        ("an", "dirk"),
+    ],
+)
+def test_acknowledger_and_team_lead_or_deputy_may_resolve(acker: str, resolver: str) -> None:
+    r = Run()
+    r(press(), 0)
+    inc = r.incident.id
+    r(cmd(AckCmd, acker, incident_id=inc), 0.5)  # who may acknowledge is unchanged: anyone who may act
+    eff = r(cmd(ResolveCmd, resolver, incident_id=inc, registration=FALSE_ALARM), 1)
+    assert [(e.ok, e.code) for e in eff if isinstance(e, Reply)] == [(True, "ok")]
+    assert r.incident.status is IncidentStatus.RESOLVED and r.incident.resolved_by == resolver
+    assert UnitFeedback("spreekkamer-1", inc, Feedback.OFF) in eff
+
+
+def test_a_pager_ack_lets_its_lead_resolve() -> None:
+    r = Run()
+    r(press(), 0)
+    r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 0.5)
+    eff = r(cmd(ResolveCmd, "an", incident_id=r.incident.id, registration=REG), 1)
+    assert [(e.ok, e.code) for e in eff if isinstance(e, Reply)] == [(True, "ok")]
+
+
+def test_facilities_still_may_not_resolve_even_after_an_ack() -> None:
+    r = Run()
+    r(press(), 0)
+    r(cmd(AckCmd, "an", incident_id=r.incident.id), 0.5)
+    eff = r(cmd(ResolveCmd, "fien", incident_id=r.incident.id, registration=FALSE_ALARM), 1)
+    assert refused(eff) == [("not_authorised", "reply_not_authorised")]
 
 
 def test_resolved_incident_is_cleared_after_retention() -> None:
     r = Run()
     r(press(), 0)
     inc = r.incident.id
+    r(cmd(AckCmd, "an", incident_id=inc), 5)
     r(cmd(ResolveCmd, "an", incident_id=inc, registration=REG), 10)
     day = 24 * 3600
     assert r(Tick(), 10 + day - 1) == []
@@ -302,14 +378,121 @@ def test_resolved_incident_is_cleared_after_retention() -> None:
     assert ClearIncident(inc) in eff and r.s.incidents == {}
 
 
-def test_test_presses_never_page() -> None:
+def test_test_press_in_an_open_window_never_pages_but_tells_the_room_lead_quietly() -> None:
     r = Run()
-    eff = r(press(kind=EventKind.TEST, campaign_id="test-x"), 0)
-    assert notices(eff) == [] and r.s.incidents == {}
+    r(cmd(StartCmd, "fien", scope=Scope.UNIT, target="spreekkamer-1"), 0)
+    eff = r(press(kind=EventKind.TEST, campaign_id="test-x"), 5)
+    assert r.s.incidents == {}
     (res,) = [f for f in r.facts() if isinstance(f, TestResultFact)]
-    assert res.unit_id == "spreekkamer-1" and res.button_id == "knop"
+    assert res.unit_id == "spreekkamer-1" and res.button_id == "knop" and res.campaign_id == "test-20261128-1"
     assert UnitFeedback("spreekkamer-1", None, Feedback.TEST_OK) in eff
-    assert any(isinstance(e, SendReceipt) for e in eff)
+    assert any(isinstance(e, SendReceipt) and e.incident_id is None for e in eff)
+    assert notices(eff) == [("info", 0, ("an",))]  # the room's team lead; never an alarm reason
+    (n,) = [e.notice for e in eff if isinstance(e, Notify)]
+    assert n.incident_id is None and n.text_key == "test_press" and n.detail["room"] == "spreekkamer-1"
+    nl = notice_text(SITE, n.text_key, n.detail, Language.NL)
+    en = notice_text(SITE, n.text_key, n.detail, Language.EN)
+    assert nl is not None and nl[0] == "TEST in Spreekkamer 1 (technische dienst)" and "Fien" in nl[1]
+    assert en is not None and en[0] == "TEST at Interview room 1 (facilities)"
+
+
+def test_test_event_without_an_open_window_is_a_real_alarm_and_the_fact_says_why() -> None:
+    r = Run()
+    eff = r(press(kind=EventKind.TEST, campaign_id="test-x"), 0)  # nobody opened a window
+    assert notices(eff) == [("alarm", 1, ("an",))]
+    (alarm,) = [f for f in r.facts() if isinstance(f, AlarmReceived)]
+    assert alarm.test_refused == "no_window"
+    assert SendReceipt("spreekkamer-1", alarm.event_id, r.incident.id) in eff
+    assert UnitFeedback("spreekkamer-1", r.incident.id, Feedback.STORED) in eff
+    assert not [f for f in r.facts() if isinstance(f, TestResultFact)]
+    tl = Timelines(SITE)
+    for f in r.facts():
+        tl.add(f)  # type: ignore[arg-type]
+    line = tl.timeline(r.incident.id, 1)
+    assert line is not None
+    assert "behandeld als echt alarm: geen testvenster open" in " | ".join(e.text for e in line.entries)
+
+
+@pytest.mark.parametrize(
+    ("window", "t"),
+    [
+        ((Scope.UNIT, "wachtzaal"), 5),  # a window of another unit
+        ((Scope.ROOM, "balie-1"), 5),  # of another room
+        ((Scope.UNIT, "spreekkamer-1"), 301),  # over (5 minutes by default), even before the tick ends it
+    ],
+)
+def test_test_event_outside_its_units_window_is_a_real_alarm(window: tuple[Scope, str], t: float) -> None:
+    r = Run()
+    r(cmd(StartCmd, "fien", scope=window[0], target=window[1]), 0)
+    eff = r(press(kind=EventKind.TEST), t)
+    assert notices(eff)[0] == ("alarm", 1, ("an",))
+    assert [f.test_refused for f in r.facts() if isinstance(f, AlarmReceived)] == ["no_window"]
+
+
+def test_second_test_press_of_a_button_is_a_real_alarm() -> None:
+    r = Run()
+    r(cmd(StartCmd, "fien", scope=Scope.ROOM, target="balie-1", minutes=15), 0)
+    r(press("balie-1", kind=EventKind.TEST, button="knop"), 5)
+    eff = r(press("balie-1", kind=EventKind.TEST, button="knop"), 20)  # within 60 s: real
+    assert notices(eff)[0] == ("alarm", 1, ("chris",))
+    # the other button still tests, even with the open incident of its unit
+    r(press("balie-1", kind=EventKind.TEST, button="voet"), 25)
+    assert [f.button_id for f in r.facts() if isinstance(f, TestResultFact)] == ["knop", "voet"]
+    assert [f.test_refused for f in r.facts() if isinstance(f, AlarmReceived)] == ["again_within_60s"]
+    # later in the same window the tested button is still live: a press joins as a real press
+    r(press("balie-1", kind=EventKind.TEST, button="knop", occurred_at=at(200)), 200)
+    assert [f.test_refused for f in r.facts() if isinstance(f, PressRepeated)] == ["already_tested"]
+
+
+def test_reopening_a_window_does_not_rearm_a_button_within_60_s() -> None:
+    r = Run()
+    r(cmd(StartCmd, "fien", scope=Scope.UNIT, target="wachtzaal"), 0)
+    ev = press("wachtzaal", kind=EventKind.TEST)
+    r(ev, 5)
+    r(cmd(StartCmd, "fien", scope=Scope.UNIT, target="wachtzaal"), 10)  # a fresh window, same unit
+    eff = r(press("wachtzaal", kind=EventKind.TEST), 30)
+    assert notices(eff)[0] == ("alarm", 1, ("chris",))
+    assert [f.test_refused for f in r.facts() if isinstance(f, AlarmReceived)] == ["again_within_60s"]
+    # the unit's clock says so too, even if the console stored the first one long ago
+    r2 = Run()
+    r2(cmd(StartCmd, "fien", scope=Scope.UNIT, target="wachtzaal"), 0)
+    r2(press("wachtzaal", kind=EventKind.TEST), 5)  # pressed at T0 (the unit's clock)
+    r2(cmd(StartCmd, "fien", scope=Scope.UNIT, target="wachtzaal"), 100)
+    r2(press("wachtzaal", kind=EventKind.TEST, occurred_at=at(30)), 120)  # delivered late
+    assert [f.test_refused for f in r2.facts() if isinstance(f, AlarmReceived)] == ["again_within_60s"]
+
+
+@pytest.mark.parametrize(("scope", "target"), [(Scope.SITE, None), (Scope.TEAM, "onthaal")])
+def test_no_window_for_a_team_or_the_whole_site(scope: Scope, target: str | None) -> None:
+    r = Run()
+    eff = r(cmd(StartCmd, "fien", scope=scope, target=target, minutes=15), 0)
+    assert refused(eff) == [("invalid", "reply_test_one_place")]
+    assert not any(isinstance(e, UnitTestMode) for e in eff) and r.s.campaigns == {}
+    assert [f.code for f in r.facts() if isinstance(f, CommandRejected)] == ["invalid"]
+    assert notices(r(press("balie-1", kind=EventKind.TEST), 5))[0] == ("alarm", 1, ("chris",))
+
+
+def test_windows_last_5_minutes_by_default_and_15_at_most() -> None:
+    r = Run()
+    eff = r(cmd(StartCmd, "fien", scope=Scope.UNIT, target="wachtzaal"), 0)
+    assert [(e.unit_id, e.on, e.until) for e in eff if isinstance(e, UnitTestMode)] == [
+        ("wachtzaal", True, at(300))
+    ]
+    with pytest.raises(ValidationError, match="less than or equal to 15"):
+        StartCmd(cmd_id=uuid.uuid4(), person_id="fien", issued_at=T0, scope=Scope.UNIT, minutes=240)
+
+
+def test_opening_the_next_window_closes_your_previous_one() -> None:
+    r = Run()
+    r(cmd(StartCmd, "gert", scope=Scope.UNIT, target="spreekkamer-1"), 0)
+    r(cmd(StartCmd, "fien", scope=Scope.ROOM, target="balie-1"), 0)
+    eff = r(cmd(StartCmd, "fien", scope=Scope.UNIT, target="wachtzaal"), 60)
+    assert [(e.unit_id, e.on) for e in eff if isinstance(e, UnitTestMode)] == [
+        ("balie-1", False),
+        ("wachtzaal", True),
+    ]
+    assert sorted(c.by for c in r.s.campaigns.values()) == ["fien", "gert"]  # gert's stays open
+    assert notices(r(press("balie-1", kind=EventKind.TEST), 70))[0] == ("alarm", 1, ("chris",))
 
 
 def test_pager_ack_acknowledges_the_newest_incident_routed_to_that_lead() -> None:
@@ -383,19 +566,15 @@ def test_test_campaign_start_press_stop_records_untested_buttons() -> None:
 
 def test_test_campaign_expires_and_authorisation() -> None:
     r = Run()
-    bad = r(cmd(StartCmd, "an", scope=Scope.SITE), 0)
+    bad = r(cmd(StartCmd, "an", scope=Scope.UNIT, target="balie-1"), 0)
     assert [(e.ok, e.code) for e in bad if isinstance(e, Reply)] == [(False, "not_authorised")]
     unknown = r(cmd(StartCmd, "fien", scope=Scope.UNIT, target="nope"), 0)
     assert [(e.ok, e.code) for e in unknown if isinstance(e, Reply)] == [(False, "unknown_target")]
-    r(cmd(StartCmd, "fien", scope=Scope.TEAM, target="onthaal", minutes=1), 0)
+    r(cmd(StartCmd, "fien", scope=Scope.ROOM, target="balie-1", minutes=1), 0)
     assert engine.next_due(r.s) == at(60)
     r(Tick(), 60)
     (ended,) = [f for f in r.facts() if isinstance(f, CampaignEnded)]
-    assert ended.why == "expired" and set(ended.untested) == {
-        "balie-1/knop",
-        "balie-1/voet",
-        "wachtzaal/knop",
-    }
+    assert ended.why == "expired" and set(ended.untested) == {"balie-1/knop", "balie-1/voet"}
 
 
 def test_rebuilding_from_the_facts_gives_the_live_state() -> None:
@@ -407,8 +586,9 @@ def test_rebuilding_from_the_facts_gives_the_live_state() -> None:
     r(Tick(), 2)
     r(press(), 2.5)
     r(cmd(AckCmd, "an", incident_id="20261128-0001"), 3)
-    r(cmd(StartCmd, "fien", scope=Scope.SITE), 4)
+    r(cmd(StartCmd, "fien", scope=Scope.ROOM, target="wachtzaal"), 4)
     r(press("wachtzaal", kind=EventKind.TEST), 5)
+    r(press("wachtzaal", kind=EventKind.TEST), 6)  # within 60 s: an alarm
     r(cmd(ResolveCmd, "an", incident_id="20261128-0001", registration=REG), 9)
     r(Tick(), 12)
     rebuilt = engine.rebuild(SITE, r.facts())  # type: ignore[arg-type]

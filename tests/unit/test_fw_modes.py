@@ -25,11 +25,47 @@ def started(minutes: float = 15, buttons: frozenset[str] = frozenset({"a", "b"})
 def test_test_mode_is_single_shot_per_button() -> None:
     tm = started()
     assert tm.is_test_press("a", 1000) and tm.is_test_press("b", 1000)
-    tm = testmode.record(tm, "a")
+    tm = testmode.record(tm, "a", 1000)
     assert not tm.is_test_press("a", 2000)  # live again at once
+    assert not tm.is_test_press("a", 200_000)  # for the rest of the window, while b is still armed
     assert tm.is_test_press("b", 2000)
-    tm = testmode.record(tm, "b")
-    assert tm == testmode.OFF and not tm.active(3000)
+    tm = testmode.record(tm, "b", 3000)
+    assert not tm.on and not tm.active(3000) and tm.armed == frozenset()
+
+
+def test_a_press_within_60_s_of_its_test_press_is_an_alarm_even_after_a_new_window() -> None:
+    tm = testmode.record(started(), "a", 1000)
+    for reopened_at in (2000, 30_000):  # the console re-sends the window, or the key is turned again
+        again = testmode.start(
+            frozenset({"a", "b"}),
+            now_ms=reopened_at,
+            now=NOW,
+            until=NOW + timedelta(minutes=5),
+            campaign_id="c-2",
+            source="console",
+            prev=testmode.off(tm),
+        )
+        assert again.active(reopened_at) and again.is_test_press("b", reopened_at + 1)
+        assert not again.is_test_press("a", 1000 + testmode.REARM_GUARD_MS - 1)  # real alarm
+        assert again.is_test_press("a", 1000 + testmode.REARM_GUARD_MS)  # a test again after 60 s
+
+
+def test_an_alarm_press_of_an_armed_button_keeps_it_live() -> None:
+    tm = testmode.record(started(), "a", 1000)
+    tm = testmode.start(
+        frozenset({"a", "b"}),
+        now_ms=5000,
+        now=NOW,
+        until=NOW + timedelta(minutes=5),
+        campaign_id=None,
+        source="key",
+        prev=tm,
+    )
+    assert "a" in tm.armed and not tm.is_test_press("a", 6000)
+    tm = testmode.disarm(tm, "a")  # the runtime sent it as an ALARM
+    assert not tm.is_test_press("a", 1000 + 10 * testmode.REARM_GUARD_MS)  # live for the whole window
+    assert tm.is_test_press("b", 6000)
+    assert not testmode.disarm(testmode.disarm(tm, "b"), "a").on  # nothing armed: the window is over
 
 
 def test_test_mode_expires_by_itself() -> None:
@@ -39,6 +75,7 @@ def test_test_mode_expires_by_itself() -> None:
     assert not tm.active(end) and not tm.is_test_press("a", end)
     assert testmode.expire(tm, end) == testmode.OFF
     assert testmode.expire(tm, end - 1) == tm
+    assert testmode.expire(testmode.record(tm, "a", 5), end).tested_ms == {"a": 5}  # the guard stays
 
 
 def test_test_mode_already_over_or_too_long() -> None:
@@ -46,8 +83,9 @@ def test_test_mode_already_over_or_too_long() -> None:
         frozenset({"a"}), now_ms=0, now=NOW, until=NOW - timedelta(seconds=1), campaign_id=None, source="x"
     )
     assert past == testmode.OFF
-    long = started(minutes=10_000)
-    assert long.until_ms == testmode.MAX_TEST_MS
+    long = started(minutes=240)  # what `test start --all --minutes 240` used to open
+    assert long.until_ms == testmode.MAX_TEST_MS == 15 * 60 * 1000
+    assert long.until == NOW + timedelta(minutes=15)
 
 
 def test_led_stored_then_acknowledged_then_off() -> None:

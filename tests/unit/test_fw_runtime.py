@@ -73,7 +73,7 @@ class Rig:
             seen.setdefault(e.event_id, e)
         return list(seen.values())
 
-    def receipt(self, ev: m.UnitEvent, unit: str | None = None, incident: str = "i-1") -> None:
+    def receipt(self, ev: m.UnitEvent, unit: str | None = None, incident: str | None = "i-1") -> None:
         r = m.Receipt(
             event_id=ev.event_id, unit_id=unit or self.unit_id, incident_id=incident, stored_at=m.utcnow()
         )
@@ -220,8 +220,78 @@ def test_test_mode_single_shot_then_real_alarm(tmp_path: Path) -> None:
     first, second = r.events()
     assert first.kind is m.EventKind.TEST and first.campaign_id == "c-7"
     assert second.kind is m.EventKind.ALARM and second.campaign_id is None
-    r.receipt(first)
+    r.receipt(first, incident=None)
     assert r.named("led")[0] == {"pattern": "test_ok"}
+
+
+def test_a_test_press_the_console_took_as_an_alarm_shows_stored_not_test_ok(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    r.up()
+    r.rt.set_local_test_mode(True)  # local only: the console has no window, so it is a real alarm
+    r.press()
+    (ev,) = r.distinct()
+    assert ev.kind is m.EventKind.TEST
+    r.receipt(ev, incident="20261128-0001")
+    assert r.named("led")[-1] == {"pattern": "stored"}
+
+
+def test_reopened_window_within_60_s_does_not_make_a_just_tested_button_a_test_again(tmp_path: Path) -> None:
+    r = Rig(tmp_path, "spreekkamer-2")  # two buttons: tafel, deur
+    r.up()
+
+    def window(campaign: str) -> None:
+        until = r.time.wall() + timedelta(minutes=5)
+        r.cmd(m.TestModeCmd(**cmd_fields("spreekkamer-2"), on=True, until=until, campaign_id=campaign))  # type: ignore[arg-type]
+
+    window("c-1")
+    r.press("tafel")
+    window("c-2")  # facilities open the window again (or the console re-sends it)
+    r.time.advance(20_000)
+    r.press("tafel")  # 20 s after its test press: a real alarm
+    r.time.advance(50_000)
+    r.press("tafel")  # it stays live for the rest of the window
+    r.press("deur")  # the other button is still a test
+    kinds = [(e.button_id, e.kind) for e in r.distinct()]
+    assert kinds == [
+        ("tafel", m.EventKind.TEST),
+        ("tafel", m.EventKind.ALARM),
+        ("tafel", m.EventKind.ALARM),
+        ("deur", m.EventKind.TEST),
+    ]
+    assert not r.rt.heartbeat().test_mode  # every button tested or live: the window is over
+
+
+def test_test_key_turned_again_does_not_rearm_a_just_tested_button(tmp_path: Path) -> None:
+    r = Rig(tmp_path, "spreekkamer-1")
+    r.up()
+
+    def key(on: bool) -> None:
+        r.rt.test_key_sample(on)
+        r.time.advance(100)
+
+    key(True)
+    r.press()
+    key(False)
+    key(True)
+    r.press()  # well within 60 s of the test press
+    assert [e.kind for e in r.distinct()] == [m.EventKind.TEST, m.EventKind.ALARM]
+
+
+def test_local_and_console_windows_are_capped_at_15_minutes(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    r.up()
+    start = r.time.wall()
+    r.rt.set_local_test_mode(True, minutes=240)
+    hb = r.rt.heartbeat()
+    assert hb.test_mode and hb.test_until is not None and hb.test_until <= start + timedelta(minutes=15)
+    r.time.advance(15 * 60_000)
+    assert not r.rt.heartbeat().test_mode
+    until = r.time.wall() + timedelta(hours=4)  # an old console's 240-minute campaign
+    r.cmd(m.TestModeCmd(**cmd_fields(), on=True, until=until))  # type: ignore[arg-type]
+    r.time.advance(15 * 60_000)
+    assert not r.rt.heartbeat().test_mode
+    r.press()
+    assert r.distinct()[-1].kind is m.EventKind.ALARM
 
 
 def test_test_mode_expires_and_console_can_switch_it_off(tmp_path: Path) -> None:
