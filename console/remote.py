@@ -92,7 +92,8 @@ def unit_states(cfg: PersonConfig, timeout: float = 5.0, quiet: float = 0.5) -> 
             got[h.unit_id] = h
             last[0] = time.monotonic()
 
-    link = Link(cfg.broker, client_id=f"{cfg.broker.username}-cli-{uuid.uuid4().hex[:8]}", clean_session=True)
+    cid = cid_for(cfg.broker.username, f"cli-{uuid.uuid4().hex[:8]}")
+    link = Link(cfg.broker, client_id=cid, clean_session=True)
     link.subscribe(topics.all_unitstates(), on_health)
     link.start()
     try:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from console.store import Store
@@ -126,7 +127,7 @@ class ResolvingAttacker:
         self.tried: set[str] = set()
         self._lock = threading.Lock()
         creds = rig.broker.creds(f"person-{person}")
-        self.link = Link(creds, client_id=f"{creds.username}-{uuid.uuid4().hex[:6]}", clean_session=True)
+        self.link = Link(creds, client_id=cid_for(creds.username, uuid.uuid4().hex[:6]), clean_session=True)
         self.link.subscribe(T.all_incidents(), self._on_incident)
         self.link.subscribe(T.person_reply(person), self._on_reply)
         rig.stop.append(self.link)
