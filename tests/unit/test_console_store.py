@@ -47,7 +47,9 @@ class Recorder:
 
 
 def service(tmp_path: Path) -> tuple[ConsoleService, Recorder]:
-    svc = ConsoleService(ServiceConfig(site_path=Path("x"), db_path=tmp_path / "c.db"), SITE, CREDS)
+    svc = ConsoleService(
+        ServiceConfig(site_path=Path("x"), db_path=tmp_path / "c.db"), SITE, CREDS, init=True
+    )
     rec = Recorder()
     svc.link.publish = rec  # type: ignore[method-assign,assignment]
     svc.load()
@@ -191,7 +193,7 @@ def test_invalid_messages_are_counted_per_reason(tmp_path: Path) -> None:
 def test_read_only_store_needs_an_existing_database(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="give --db"):
         Store(tmp_path / "nope.db", readonly=True)
-    Store(tmp_path / "c.db").close()
+    Store(tmp_path / "c.db", init=True).close()
     ro = Store(tmp_path / "c.db", readonly=True)
     assert ro.incidents() == [] and ro.fact_count() == 0
 
