@@ -264,8 +264,10 @@ class ConsoleService:
         self._writer.join(10)
         if self._held is not None and not self._writer.is_alive():
             try:  # one last try; otherwise the units' retransmits bring it back after the restart
-                self.store.commit(self._held, utcnow())
-                log.warning("stored what was held before stopping; receipts follow after the restart")
+                now = utcnow()
+                self.store.commit(self._held, now)
+                self._execute(list(self._held_receipts), now)  # the link is still up
+                log.warning("stored what was held before stopping and sent its receipts")
             except sqlite3.Error as exc:
                 log.critical(
                     "stopping with %d fact(s) NOT stored (%s); units resend their events after the restart",
