@@ -506,9 +506,12 @@ class ConsoleService:
             self._held_ids[uuid.UUID(event_id)] = incident_id
         kept: list[SupEffect] = []
         for e in effects:
-            if isinstance(e, SendReceipt) and e.event_id in self._held_ids:
+            # Every first receipt of this batch is for an event only in memory now: withhold it
+            # (whatever produced it). A duplicate receipt is sent only for an event already stored.
+            if isinstance(e, SendReceipt) and (not e.duplicate or e.event_id in self._held_ids):
                 if not e.duplicate:
                     self._held_receipts.append(e)
+                    self._held_ids[e.event_id] = e.incident_id
                 continue
             kept.append(e)
         effects[:] = kept
