@@ -170,6 +170,7 @@ def run_fanout(ctx: Ctx) -> None:
                 str(d / f"c{k}.db"),
                 "--broker-dir",
                 str(broker.dir),
+                "--init",  # a fresh database per run
             ]
             m = cap.mark()
             with (d / f"serve-{k}.log").open("ab") as log:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 DEFAULT_DB = Path("run/console.db")
 DEFAULT_BROKER_DIR = Path("run/broker")
+EXIT_DB = 3
+"""`serve`, `db init`, `backup`: the database is missing, empty or cannot be read (message on stderr)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"output of `alarm-broker render`; console.json is read from it (default {DEFAULT_BROKER_DIR})",
     )
     s.add_argument("--batch-max", type=int, default=2000, help="messages per group commit (default 2000)")
+    s.add_argument(
+        "--init",
+        action="store_true",
+        help="first run only: create the database if it is missing or empty (without it, serve refuses "
+        "to start an empty event log; an existing log is never touched)",
+    )
     s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     i = sub.add_parser("incidents", help="list incidents from the console database")
@@ -180,6 +188,28 @@ def _parser() -> argparse.ArgumentParser:
     pg.add_argument("--dry-run", action="store_true", help="only say what would be removed")
     db_site_args(pg)
 
+    bk = sub.add_parser(
+        "backup", help="copy the (live) database with SQLite's online backup; safe while serve runs"
+    )
+    bk.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
+    where = bk.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="write the backup to this file (replaced atomically)")
+    where.add_argument(
+        "--dir", type=Path, help="write console-YYYYMMDDTHHMMSSZ.db into this directory (created 0700)"
+    )
+    bk.add_argument(
+        "--keep", type=int, default=0, help="with --dir: keep only the newest N backups there (default: all)"
+    )
+
+    dbp = sub.add_parser("db", help="the console database: create it once, check it")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    dbi = dbsub.add_parser("init", help="create an empty console database (new installation; 0600)")
+    dbi.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
+    dbc = dbsub.add_parser(
+        "check", help="integrity check and every fact row parses (exit 0 ok, 1 damaged, 2 missing)"
+    )
+    dbc.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
+
     sub.add_parser(
         "tui", help="the interactive console (Textual); `alarm-console tui --help`", add_help=False
     )
@@ -212,6 +242,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from console import reportcli
 
             return reportcli.run(args)
+        case "backup":
+            return _backup(args)
+        case "db":
+            return _db_init(args) if args.db_command == "init" else _db_check(args)
     return 2
 
 
@@ -234,6 +268,7 @@ def _tui(argv: list[str]) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from console.config import ServiceConfig
     from console.service import ConsoleService
+    from console.store import StoreError
     from inventory.load import InventoryError, load_site
     from wire.link import BrokerCredentials, load_json_model
 
@@ -262,7 +297,12 @@ def _serve(args: argparse.Namespace) -> int:
     # The writer thread is CPU-bound under load; a short GIL switch interval lets paho's network
     # thread read, PUBACK and send in between, which keeps the broker's in-flight window full.
     sys.setswitchinterval(0.0005)
-    svc = ConsoleService(cfg, site, creds)
+    log = logging.getLogger("console")
+    try:
+        svc = ConsoleService(cfg, site, creds, init=args.init)
+    except StoreError as exc:
+        log.critical("not starting: %s", exc)
+        return EXIT_DB
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -271,7 +311,12 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    svc.start()
+    try:
+        svc.start()
+    except StoreError as exc:
+        log.critical("not starting: %s", exc)
+        svc.store.close()
+        return EXIT_DB
     failed = False
     while not stop.wait(0.5):
         if svc.wait(0):  # the writer ended on its own: a fatal error
@@ -285,12 +330,83 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _open_store(db: Path) -> Any:
-    from console.store import Store
+    from console.store import Store, StoreError
 
     try:
         return Store(db, readonly=True)
-    except FileNotFoundError as exc:
+    except StoreError as exc:
         raise SystemExit(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- database care
+
+
+def _db_init(args: argparse.Namespace) -> int:
+    from console.store import Store, StoreError, file_state
+
+    existed = file_state(args.db) == "present"
+    try:
+        store = Store(args.db, init=True)
+    except StoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_DB
+    n = store.fact_count()
+    store.close()
+    if existed:
+        print(f"{args.db}: already a console database ({n} facts); left as it is")
+    else:
+        print(f"{args.db}: created an empty console database (mode 0600)")
+    return 0
+
+
+def _db_check(args: argparse.Namespace) -> int:
+    from console.store import StoreMissing, check
+
+    try:
+        rep = check(args.db)
+    except StoreMissing as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    if rep.ok:
+        print(
+            f"{args.db}: ok (schema {rep.schema_version}, {rep.facts} facts, {rep.incidents} incidents, "
+            "integrity ok, every fact readable)"
+        )
+        return 0
+    print(f"{args.db}: DAMAGED, {len(rep.problems)} problem(s):", file=sys.stderr)
+    for line in rep.problems:
+        print(f"  {line}", file=sys.stderr)
+    print(
+        "Restore the newest backup with the service stopped (see hardware/installation.md), "
+        "then run this check on it.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from console.store import StoreError, StoreMissing, backup
+
+    if args.out is not None:
+        dest = args.out
+    else:
+        dest = args.dir / f"console-{utcnow().strftime('%Y%m%dT%H%M%SZ')}.db"
+    try:
+        res = backup(args.db, dest)
+    except StoreMissing as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_DB
+    print(f"backup {res.path}: {res.facts} facts, {res.incidents} incidents, {res.size} bytes, checked")
+    if args.dir is not None and args.keep > 0:
+        old = sorted(args.dir.glob("console-*Z.db"))[: -args.keep]
+        for f in old:
+            f.unlink()
+        if old:
+            print(f"removed {len(old)} older backup(s) (--keep {args.keep})")
+    return 0
 
 
 def _incidents(args: argparse.Namespace) -> int:

@@ -13,18 +13,29 @@ The writer thread is the only one that touches the state and the database. It
 sleeps until the next message or the cores' next due time. Notification channels
 run in their own threads (console.notify); their confirmations come back through
 the inbox.
+
+Degraded mode: when a commit fails (disk full, database unwritable) the service
+stays up. It keeps the batch in memory (`_held`, in order), pages from memory with
+"niet opgeslagen" / "not stored" in every notification, withholds the receipts of
+the held unit events (their units keep retransmitting; retransmits of a held event
+are dropped, not stepped again), raises one store fault to facilities and the leads,
+and retries the commit every STORE_RETRY_S. When a commit succeeds it stores
+everything held in one transaction, sends the withheld receipts once and says so.
+A restart while degraded starts from the log (the truth): held events come back as
+the units' retransmits.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from console import world as core
@@ -52,7 +63,7 @@ from console.notify import Dispatcher, MqttChannel, Outgoing, render
 from console.sdnotify import SystemdNotifier
 from console.store import Batch, OutboxRow, Store, unit_row
 from console.supervision import FaultIn, PublishHealth, SupEffect
-from console.texts import text
+from console.texts import clip, local_time, text
 from console.timeline import Timelines
 from inventory.model import ChannelKind, Role, Site
 from wire.link import BrokerCredentials, Link
@@ -70,6 +81,7 @@ from wire.messages import (
     TestModeCmd,
     encode,
     new_id,
+    parse,
     utcnow,
 )
 from wire.topics import Topics, UnitChannel
@@ -109,6 +121,10 @@ class _Up:
 _STOP = object()
 BOOKKEEPING_WAIT_S = 0.02
 """How long delivery confirmations wait for company before they are committed."""
+STORE_RETRY_S = 1.0
+"""Degraded mode: how often the writer retries storing what it holds."""
+STORE_LOG_EVERY_S = 60.0
+"""Degraded mode: how often the log repeats that nothing can be stored."""
 
 
 class _RejectLog:
@@ -144,11 +160,13 @@ class ConsoleService:
         *,
         fanout: Sequence[Callable[[Notification], None]] = (),
         channels: bool = True,
+        init: bool = False,
     ) -> None:
         """`fanout`: extra non-blocking sinks that get every new Notification after the commit,
         besides the built-in MQTT channel. `channels`: start console.fanout's e-mail / Apprise
         workers when the inventory gives anyone such a channel (the pager is driven by the
-        engine's Page effects, not by the fan-out)."""
+        engine's Page effects, not by the fan-out). `init`: create the database if it is
+        missing or empty (otherwise `console.store.StoreMissing`)."""
         self.cfg = cfg
         self.fanout_dispatcher = None
         if channels and _uses_fanout(site):
@@ -169,7 +187,15 @@ class ConsoleService:
         self.site = site
         self.dir = Directory(site)
         self.topics = Topics(site.site.id)
-        self.store = Store(cfg.db_path)
+        self.store = Store(cfg.db_path, init=init)
+        # Degraded mode (see the module docstring): what could not be stored yet, in order.
+        self._held: Batch | None = None
+        self._held_ids: dict[uuid.UUID, str | None] = {}
+        self._held_receipts: list[SendReceipt] = []
+        self._store_fault: tuple[datetime, str] | None = None
+        self._store_fault_told = False
+        self._store_retry_at = 0.0
+        self._store_logged_at = 0.0
         self.systemd = SystemdNotifier()
         self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.rejects = _RejectLog()
@@ -199,7 +225,10 @@ class ConsoleService:
         for f in facts:
             self.timelines.add(f)
         boot = Batch(units={uid: unit_row(self.world.units, uid) for uid in self.world.units.units})
-        self.store.commit(boot, self.started_at)  # every unit has a projection row from the start
+        try:
+            self.store.commit(boot, self.started_at)  # every unit has a projection row from the start
+        except sqlite3.Error as exc:  # e.g. the disk is full: start degraded, told in the first batch
+            self._hold(boot, [], self.started_at, exc, tell=False)
         incidents = self.world.engine.incidents.values()
         open_n = sum(1 for i in incidents if i.status is not IncidentStatus.RESOLVED)
         log.info(
@@ -233,6 +262,18 @@ class ConsoleService:
         self.systemd.stopping()
         self.inbox.put(_STOP)
         self._writer.join(10)
+        if self._held is not None and not self._writer.is_alive():
+            try:  # one last try; otherwise the units' retransmits bring it back after the restart
+                now = utcnow()
+                self.store.commit(self._held, now)
+                self._execute(list(self._held_receipts), now)  # the link is still up
+                log.warning("stored what was held before stopping and sent its receipts")
+            except sqlite3.Error as exc:
+                log.critical(
+                    "stopping with %d fact(s) NOT stored (%s); units resend their events after the restart",
+                    len(self._held.facts),
+                    exc,
+                )
         self.dispatcher.stop()
         if self.fanout_dispatcher is not None:
             self.fanout_dispatcher.stop(drain_s=2.0)
@@ -297,6 +338,8 @@ class ConsoleService:
     def _sleep_for(self) -> float:
         due = core.next_due(self.world)
         cap = self.systemd.ping_interval() or 5.0
+        if self._held is not None:
+            cap = min(cap, STORE_RETRY_S)  # degraded: retry storing
         if due is None:
             return cap
         return max(0.0, min(cap, (due - utcnow()).total_seconds()))
@@ -311,7 +354,11 @@ class ConsoleService:
         w = self.world
         classified = [(i, self._classify(i) if isinstance(i, Raw) else None) for i in items]
         ids = [r.event.event_id for _i, r in classified if isinstance(r, UnitEventIn | FaultIn)]
-        stored_before = self.store.received_many(ids)  # one query per batch, not per event
+        try:
+            stored_before = self.store.received_many(ids)  # one query per batch, not per event
+        except sqlite3.Error as exc:  # fail open: rather a repeat press than a lost one
+            log.error("cannot read the database to deduplicate %d event(s): %s", len(ids), exc)
+            stored_before = {}
         for item, res in classified:
             if isinstance(item, _Delivered):
                 d = item.item
@@ -342,6 +389,8 @@ class ConsoleService:
                 if ev.event_id in seen:
                     effects.append(SendReceipt(ev.unit_id, ev.event_id, seen[ev.event_id], duplicate=True))
                     continue
+                if ev.event_id in self._held_ids:
+                    continue  # held in memory, not stored: no receipt, no second step; the unit retries
                 if ev.event_id in stored_before:
                     incident_id = stored_before[ev.event_id]
                     effects.append(SendReceipt(ev.unit_id, ev.event_id, incident_id, duplicate=True))
@@ -366,11 +415,11 @@ class ConsoleService:
         self.world = w
         t_step = time.perf_counter()
         self._fill_batch(batch, effects, now)
-        self.store.commit(batch, now)
+        outbox = self._commit(batch, effects, now)
         t_commit = time.perf_counter()
-        # ---- committed: from here on the outside world may hear about it ----
+        # ---- committed (or held in degraded mode: then without receipts, see _commit) ----
         self._execute(effects, now)
-        for row in batch.outbox:
+        for row in outbox:
             out = Outgoing(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
             if out.channel == self._mqtt.name:
                 self._mqtt.send_now(out)  # out now; the channel's worker waits for the PUBACK
@@ -393,6 +442,166 @@ class ConsoleService:
                 (t_commit - t_step) * 1000,
                 (t_end - t_commit) * 1000,
             )
+
+    # -- storing, and degraded mode when the database cannot store -------------------------
+    def _commit(self, batch: Batch, effects: list[SupEffect], now: datetime) -> list[OutboxRow]:
+        """Store `batch` (after anything held, in one transaction); return the notification rows
+        to hand to the channels now. When the store fails, the batch is held (`_hold`) and
+        `effects` lose the receipts of its unit events; when storing works again after that,
+        the held receipts are added to `effects`."""
+        if self._held is None:
+            try:
+                self.store.commit(batch, now)
+            except sqlite3.Error as exc:
+                return self._hold(batch, effects, now, exc)
+            return batch.outbox
+        if time.monotonic() < self._store_retry_at:
+            return self._hold(batch, effects, now, None)
+        self._store_retry_at = time.monotonic() + STORE_RETRY_S
+        try:
+            self.store.commit(self._held.merged(batch), now)
+        except sqlite3.Error as exc:
+            return self._hold(batch, effects, now, exc)
+        return batch.outbox + self._store_recovered(effects, now)
+
+    def _hold(
+        self,
+        batch: Batch,
+        effects: list[SupEffect],
+        now: datetime,
+        exc: sqlite3.Error | None,
+        *,
+        tell: bool = True,
+    ) -> list[OutboxRow]:
+        """Keep a batch that could not be stored (`exc`; None: not tried, a retry is not due).
+        The first time, the store fault goes out to facilities and the leads (unless not `tell`:
+        at start-up, before the link is up; the first batch tells them then)."""
+        if self._held is None:
+            reason = f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"
+            self._held = Batch()
+            self._store_fault = (now, reason)
+            self._store_fault_told = False
+            self._store_retry_at = time.monotonic() + STORE_RETRY_S
+            self._store_logged_at = time.monotonic()
+            log.critical(
+                "CANNOT STORE in %s (%s): degraded mode. Alarms are paged from memory and marked "
+                "'not stored', units get no receipt and keep retransmitting; retrying every %.0f s. "
+                "Free disk space on this server now.",
+                self.cfg.db_path,
+                reason,
+                STORE_RETRY_S,
+            )
+        elif exc is not None and time.monotonic() - self._store_logged_at >= STORE_LOG_EVERY_S:
+            self._store_logged_at = time.monotonic()
+            log.critical(
+                "still CANNOT STORE in %s (%s): %d fact(s) and %d unit event(s) held in memory",
+                self.cfg.db_path,
+                exc,
+                len(self._held.facts),
+                len(self._held_ids),
+            )
+        self._mark_not_stored(batch)
+        self._held.extend(batch)
+        for event_id, *_rest, incident_id, _payload in batch.received:
+            self._held_ids[uuid.UUID(event_id)] = incident_id
+        kept: list[SupEffect] = []
+        for e in effects:
+            # Every first receipt of this batch is for an event only in memory now: withhold it
+            # (whatever produced it). A duplicate receipt is sent only for an event already stored.
+            if isinstance(e, SendReceipt) and (not e.duplicate or e.event_id in self._held_ids):
+                if not e.duplicate:
+                    self._held_receipts.append(e)
+                    self._held_ids[e.event_id] = e.incident_id
+                continue
+            kept.append(e)
+        effects[:] = kept
+        if self._store_fault_told or not tell:
+            return batch.outbox
+        self._store_fault_told = True
+        return batch.outbox + self._store_notice("store_fault", NotifyReason.FAULT, now, self._held)
+
+    def _store_recovered(self, effects: list[SupEffect], now: datetime) -> list[OutboxRow]:
+        """Everything held is stored: send the withheld receipts and tell the people told of the fault."""
+        held_events = len(self._held_ids)
+        held_facts = len(self._held.facts) if self._held is not None else 0
+        effects += self._held_receipts
+        self._held, self._held_ids, self._held_receipts = None, {}, []
+        since = self._store_fault[0] if self._store_fault is not None else now
+        log.warning(
+            "storing again after %.0f s: %d held fact(s) stored, %d withheld receipt(s) sent",
+            (now - since).total_seconds(),
+            held_facts,
+            held_events,
+        )
+        told = self._store_fault_told
+        self._store_fault_told = False
+        if not told:
+            self._store_fault = None
+            return []
+        b = Batch()
+        rows = self._store_notice("store_recovered", NotifyReason.INFO, now, b, held=held_events)
+        self._store_fault = None
+        try:
+            self.store.commit(b, now)
+        except sqlite3.Error as exc:
+            return self._hold(b, effects, now, exc)
+        return rows
+
+    def _store_notice(
+        self, key: str, reason: NotifyReason, now: datetime, into: Batch, held: int = 0
+    ) -> list[OutboxRow]:
+        """The store fault (or its end) for facilities and every lead: a `notified` fact and its
+        notifications, added to `into`; returns the notification rows."""
+        since, why = self._store_fault or (now, "")
+        to = tuple(dict.fromkeys((*self.dir.facilities(), *self.site.people_with(Role.LEAD))))
+        fact = Notified(
+            at=now,
+            reason=reason,
+            level=0,
+            person_ids=to,
+            notification_ids=notice_ids("console-store", reason, 0, now, to),
+            text_key=key,
+            detail={"since": since.isoformat(), "reason": why[:200], "held": str(held)},
+        )
+        into.facts.append(fact)
+        rows: list[OutboxRow] = []
+        for pid, nid in zip(to, fact.notification_ids, strict=True):
+            lang = self.site.language_of(pid)
+            values = {"time": local_time(self.site, since), "reason": why[:200], "held": held}
+            note = Notification(
+                notification_id=nid,
+                person_id=pid,
+                reason=reason,
+                title=clip(text(f"{key}_title", lang), 200),
+                body=clip(text(f"{key}_body", lang, **values), 2000),
+                at=now,
+            )
+            payload = encode(note)
+            if self._fanout:
+                self._fresh.append(note)
+            for o in self.dispatcher.outgoing(nid, pid, payload):
+                rows.append(OutboxRow(nid, o.channel, pid, o.address, payload, now))
+        into.outbox += rows
+        return rows
+
+    def _mark_not_stored(self, batch: Batch) -> None:
+        """Say "niet opgeslagen" / "not stored" in every notification of a batch that is only in memory."""
+        marked: dict[uuid.UUID, bytes] = {}
+        for k, row in enumerate(batch.outbox):
+            if row.notification_id not in marked:
+                marked[row.notification_id] = encode(self._not_stored(parse(Notification, row.payload)))
+            batch.outbox[k] = replace(row, payload=marked[row.notification_id])
+        self._fresh = [self._not_stored(n) for n in self._fresh]
+
+    def _not_stored(self, note: Notification) -> Notification:
+        lang = self.site.language_of(note.person_id) if note.person_id in self.dir.people else None
+        lang = lang or self.site.site.language
+        return note.model_copy(
+            update={
+                "title": clip(f"{note.title} ({text('not_stored_tag', lang)})", 200),
+                "body": clip(f"{text('not_stored', lang)} {note.body}", 2000),
+            }
+        )
 
     def _classify(self, raw: Raw) -> Accepted | Rejected | Ignored:
         try:

@@ -166,17 +166,27 @@ def _exe() -> list[str]:
 
 
 class ServiceProcess:
-    """`alarm-console serve` in its own process group; start, SIGKILL, SIGTERM, restart."""
+    """`alarm-console serve` in its own process group; start, SIGKILL, SIGTERM, restart.
 
-    def __init__(self, site_file: Path, db: Path, broker_dir: Path, log_path: Path) -> None:
+    The first `start` passes `--init` (a new system's first run creates its database, like the
+    installer's `alarm-console db init`); a restart never does, so a database that went missing
+    in between is refused as it would be in production. `init=False`: never pass it."""
+
+    def __init__(
+        self, site_file: Path, db: Path, broker_dir: Path, log_path: Path, *, init: bool = True
+    ) -> None:
         self.site_file = site_file
         self.db = db
         self.broker_dir = broker_dir
         self.log_path = log_path
+        self.init = init
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
+        self._starts = 0
 
     def start(self, extra: list[str] | None = None) -> None:
+        first_run = ["--init"] if self.init and self._starts == 0 else []
+        self._starts += 1
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -190,6 +200,7 @@ class ServiceProcess:
                 str(self.db),
                 "--broker-dir",
                 str(self.broker_dir),
+                *first_run,
                 *(extra or []),
             ],
             stdout=log,

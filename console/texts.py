@@ -175,6 +175,35 @@ _T: dict[str, dict[Language, str]] = {
         Language.EN: "The console reported no units within {seconds} s: is `alarm-console serve` running "
         "and the broker reachable?",
     },
+    # --- the console's own storage (disk full, database unwritable) ----------------------
+    "not_stored_tag": {Language.NL: "niet opgeslagen", Language.EN: "not stored"},
+    "not_stored": {
+        Language.NL: "LET OP, niet opgeslagen: de alarmcentrale kan dit nu niet bewaren (storing).",
+        Language.EN: "NOTE, not stored: the alarm console cannot save this right now (fault).",
+    },
+    "store_fault_title": {
+        Language.NL: "STORING alarmcentrale: kan niet opslaan",
+        Language.EN: "FAULT alarm console: cannot store",
+    },
+    "store_fault_body": {
+        Language.NL: "De alarmcentrale kan sinds {time} niets meer opslaan ({reason}); wellicht is de "
+        'schijf vol. Alarmen worden nog doorgegeven vanuit het geheugen ("niet opgeslagen") en de '
+        "toestellen blijven ze opnieuw sturen tot ze bewaard zijn. Maak meteen schijfruimte vrij op "
+        "de server.",
+        Language.EN: "The alarm console cannot store anything since {time} ({reason}); the disk may "
+        'be full. Alarms are still passed on from memory ("not stored") and the units keep sending '
+        "them again until they are saved. Free disk space on the server now.",
+    },
+    "store_recovered_title": {
+        Language.NL: "Hersteld: alarmcentrale slaat weer op",
+        Language.EN: "Recovered: alarm console stores again",
+    },
+    "store_recovered_body": {
+        Language.NL: "De alarmcentrale slaat weer op (storing sinds {time}). {held} melding(en) van "
+        "toestellen die niet opgeslagen waren, zijn nu bewaard en bevestigd.",
+        Language.EN: "The alarm console stores again (fault since {time}). {held} unit event(s) that "
+        "were not stored are now saved and receipted.",
+    },
     # --- command replies ------------------------------------------------------------
     "reply_ok": {Language.NL: "Uitgevoerd.", Language.EN: "Done."},
     "reply_unknown_incident": {

@@ -47,7 +47,9 @@ class Recorder:
 
 
 def service(tmp_path: Path) -> tuple[ConsoleService, Recorder]:
-    svc = ConsoleService(ServiceConfig(site_path=Path("x"), db_path=tmp_path / "c.db"), SITE, CREDS)
+    svc = ConsoleService(
+        ServiceConfig(site_path=Path("x"), db_path=tmp_path / "c.db"), SITE, CREDS, init=True
+    )
     rec = Recorder()
     svc.link.publish = rec  # type: ignore[method-assign,assignment]
     svc.load()
@@ -191,7 +193,7 @@ def test_invalid_messages_are_counted_per_reason(tmp_path: Path) -> None:
 def test_read_only_store_needs_an_existing_database(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="give --db"):
         Store(tmp_path / "nope.db", readonly=True)
-    Store(tmp_path / "c.db").close()
+    Store(tmp_path / "c.db", init=True).close()
     ro = Store(tmp_path / "c.db", readonly=True)
     assert ro.incidents() == [] and ro.fact_count() == 0
 
@@ -217,3 +219,36 @@ def test_a_bug_on_one_message_does_not_stop_the_others(
     assert rec.on(T.unit_receipt("wachtzaal")) == []  # not stored: no receipt, the unit retries
     assert len(rec.on(T.unit_receipt("balie-1"))) == 1
     assert svc.rejects.total["internal_error"] == 1
+
+
+def test_the_store_never_creates_a_database_unless_told_to(tmp_path: Path) -> None:
+    from console.store import StoreError, StoreMissing
+
+    with pytest.raises(StoreMissing, match="db init"):
+        Store(tmp_path / "new" / "c.db")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "empty.db").touch()
+    with pytest.raises(StoreMissing, match="empty"):
+        Store(tmp_path / "empty.db")
+    Store(tmp_path / "empty.db", init=True).close()
+    Store(tmp_path / "empty.db").close()  # now it is a console database
+    (tmp_path / "junk.db").write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="not a readable SQLite database"):
+        Store(tmp_path / "junk.db", init=True)  # init never overwrites a file that holds something
+
+
+def test_held_batches_merge_in_order_without_changing_either() -> None:
+    from console.facts import UnitOffline, UnitOnline
+    from console.store import Batch
+
+    first = [
+        UnitOnline(at=utcnow(), unit_id="balie-1"),
+        UnitOffline(at=utcnow(), unit_id="balie-1", why="lost"),
+        UnitOnline(at=utcnow(), unit_id="wachtzaal"),
+    ]
+    a = Batch(facts=first[:1], rejects={"x": 1}, units={"u": (1, None, None, "[]", "{}")})
+    b = Batch(facts=first[1:], rejects={"x": 2, "y": 1}, units={"u": (0, None, None, "[]", "{}")})
+    m = a.merged(b)
+    assert m.facts == first and m.rejects == {"x": 3, "y": 1} and m.units["u"][0] == 0  # the later wins
+    assert a.facts == first[:1] and a.rejects == {"x": 1} and a.units["u"][0] == 1
+    assert b.facts == first[1:] and b.rejects == {"x": 2, "y": 1}

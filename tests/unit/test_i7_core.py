@@ -414,7 +414,7 @@ def test_purge_plan_keeps_what_the_state_and_the_registrations_need() -> None:
 def test_purge_in_the_store_then_the_service_rebuilds(tmp_path: Path) -> None:
     facts, old, still_open, now = old_and_new_log()
     db = tmp_path / "c.db"
-    store = Store(db)
+    store = Store(db, init=True)
     store.commit(Batch(facts=list(facts)), now)
     store.close()
     store = Store(db)
