@@ -44,14 +44,16 @@ from console.engine import (
     UnitTestMode,
     led_for,
     notice_ids,
+    open_incident_of_unit,
 )
 from console.facts import ChannelFault, DeliveryAttempt, Fact, Notified
 from console.fanout import DeliveryOutcome, build_dispatcher
 from console.ingest import Accepted, Ignored, Raw, Rejected, classify
+from console.intake import Intake, Verdict, counted_presses, flood_facts
 from console.notify import Dispatcher, MqttChannel, Outgoing, render
 from console.sdnotify import SystemdNotifier
 from console.store import Batch, OutboxRow, Store, unit_row
-from console.supervision import FaultIn, PublishHealth, SupEffect
+from console.supervision import FaultIn, HeartbeatIn, PublishHealth, StatusIn, SupEffect
 from console.texts import text
 from console.timeline import Timelines
 from inventory.model import ChannelKind, Role, Site
@@ -68,6 +70,7 @@ from wire.messages import (
     PresenceState,
     Receipt,
     TestModeCmd,
+    UnitEvent,
     encode,
     new_id,
     utcnow,
@@ -173,6 +176,7 @@ class ConsoleService:
         self.systemd = SystemdNotifier()
         self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.rejects = _RejectLog()
+        self.intake = Intake(cfg.intake, {u.id: u.heartbeat_s for u in site.units})
         self.started_at = utcnow()
         self._stopped = threading.Event()
         self._first_up = True
@@ -307,6 +311,7 @@ class ConsoleService:
         batch = Batch()
         effects: list[SupEffect] = []
         seen: dict[uuid.UUID, str | None] = {}
+        counted: dict[str, list[UnitEvent]] = {}
         up = False
         w = self.world
         classified = [(i, self._classify(i) if isinstance(i, Raw) else None) for i in items]
@@ -337,6 +342,8 @@ class ConsoleService:
                     code = "not_authorised" if res.reason == "unknown_person" else "invalid"
                     effects.append(Reply(pid, cid, False, code, f"reply_{code}", {"what": res.detail[:120]}))
                 continue
+            if isinstance(res, HeartbeatIn | StatusIn) and self._surplus(res, now):
+                continue
             if isinstance(res, UnitEventIn | FaultIn):
                 ev = res.event
                 if ev.event_id in seen:
@@ -345,6 +352,8 @@ class ConsoleService:
                 if ev.event_id in stored_before:
                     incident_id = stored_before[ev.event_id]
                     effects.append(SendReceipt(ev.unit_id, ev.event_id, incident_id, duplicate=True))
+                    continue
+                if self._over_rate(w, ev, now, counted, seen, batch):
                     continue
                 stepped = self._step(w, res, now, item)
                 if stepped is None:
@@ -361,6 +370,8 @@ class ConsoleService:
             if stepped is not None:
                 w, effs = stepped
                 effects += effs
+        w, effs = self._limits(w, counted, now)
+        effects += effs
         w, effs = core.step(w, core.Tick(), now)
         effects += effs
         self.world = w
@@ -400,6 +411,72 @@ class ConsoleService:
         except Exception:  # a bug, not bad input: refuse this message, keep the service up
             log.exception("internal error validating a message on %s", raw.topic)
             return Rejected("internal_error", f"internal error on {raw.topic}")
+
+    # -- per-unit input limits (console.intake) -------------------------------------
+    def _surplus(self, res: HeartbeatIn | StatusIn, now: datetime) -> bool:
+        """A heartbeat sooner than allowed, or a status over the unit's rate: drop it here,
+        before any disk work (counted in memory; a flood is flagged to facilities)."""
+        uid = res.heartbeat.unit_id if isinstance(res, HeartbeatIn) else res.status.unit_id
+        v = self.intake.heartbeat(uid, now) if isinstance(res, HeartbeatIn) else self.intake.status(uid, now)
+        if v is Verdict.DROP:
+            self.rejects.total["rate_limited"] += 1
+            return True
+        return False
+
+    def _over_rate(
+        self,
+        w: core.World,
+        ev: UnitEvent,
+        now: datetime,
+        counted: dict[str, list[UnitEvent]],
+        seen: dict[uuid.UUID, str | None],
+        batch: Batch,
+    ) -> bool:
+        """True when a unit event over its unit's rate was taken care of here: a repeat press of
+        an open incident is counted (receipted after the batch's commit), anything but a press
+        waits for the unit's retransmission. An alarm with no open incident goes on in full."""
+        inc = open_incident_of_unit(w.engine, ev.unit_id)
+        v = self.intake.event(ev.unit_id, ev.kind, inc is not None, now)
+        if v is Verdict.COUNT and inc is not None:
+            counted.setdefault(inc.id, []).append(ev)
+            seen[ev.event_id] = inc.id
+            return True
+        if v is Verdict.DEFER:
+            self.rejects.total["rate_limited"] += 1
+            batch.rejects["rate_limited"] = batch.rejects.get("rate_limited", 0) + 1
+            return True
+        return False
+
+    def _limits(
+        self, w: core.World, counted: dict[str, list[UnitEvent]], now: datetime
+    ) -> tuple[core.World, list[SupEffect]]:
+        """The batch's counted presses as one fact per incident (their receipts go out after the
+        commit), and flood flags raised or cleared (a fault and one notice to facilities)."""
+        effects: list[SupEffect] = []
+        for iid, evs in counted.items():
+            fact = counted_presses(iid, evs, now)
+            w = core.evolve(w, fact)
+            effects += [Record(fact), PublishIncident(iid)]
+            effects += [SendReceipt(e.unit_id, e.event_id, iid) for e in evs]
+        for ch in self.intake.changes(now):
+            if ch.raised:
+                log.warning(
+                    "unit %s floods the console (%d messages over its limits): flagged to facilities; "
+                    "its repeat presses are counted, surplus heartbeats dropped, its alarms still handled",
+                    ch.unit_id,
+                    ch.count,
+                )
+            else:
+                log.warning(
+                    "unit %s keeps to its limits again (%d over in all): flag cleared", ch.unit_id, ch.count
+                )
+            for f in flood_facts(ch, self.site.people_with(Role.FACILITIES), now):
+                w = core.evolve(w, f)
+                effects.append(Record(f))
+                if isinstance(f, Notified):
+                    effects.append(Notify(f))
+            effects.append(PublishHealth(ch.unit_id))
+        return w, effects
 
     def _step(
         self, w: core.World, inp: core.Input, now: datetime, raw: Raw

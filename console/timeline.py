@@ -33,6 +33,8 @@ _TEXT = {
         "pressed": "knop {button} ingedrukt ({unit})",
         "stored": "opgeslagen door de alarmcentrale, {ms} ms na het begin van de druk",
         "repeated": "opnieuw ingedrukt ({button})",
+        "repeated_n": "{count} keer opnieuw ingedrukt ({button}), de laatste keer om {last} "
+        "(geteld, niet elk bewaard)",
         "notified": "niveau {level}: {names}",
         "notified_101": "niveau {level}: {names} — bel 101",
         "repeat": "herhaald: {names} — bel 101",
@@ -56,6 +58,7 @@ _TEXT = {
         "pressed": "button {button} pressed ({unit})",
         "stored": "stored by the console, {ms} ms after the press began",
         "repeated": "pressed again ({button})",
+        "repeated_n": "pressed again {count} times ({button}), the last at {last} (counted, not each stored)",
         "notified": "level {level}: {names}",
         "notified_101": "level {level}: {names} — call 101",
         "repeat": "repeated: {names} — call 101",
@@ -139,6 +142,10 @@ class Timelines:
                     ),
                     TimelineEntry(at=f.at, kind="stored", text=t("stored", ms=ms)),
                 ]
+            case PressRepeated() if f.count > 1:
+                last = (f.last_pressed_at or f.pressed_at).isoformat(timespec="seconds")
+                text = t("repeated_n", count=f.count, button=f.button_id, last=last)
+                return [TimelineEntry(at=f.pressed_at, kind="repeated", text=text[:200])]
             case PressRepeated():
                 return [
                     TimelineEntry(at=f.pressed_at, kind="repeated", text=t("repeated", button=f.button_id))
