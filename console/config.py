@@ -66,6 +66,12 @@ class IntakePolicy(BaseModel):
         description="A heartbeat sooner than this fraction of the unit's inventory interval after the "
         "last accepted one is dropped before any disk work.",
     )
+    noisy_per_batch: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Each batch takes at most this many messages of flooding units, after all others.",
+    )
     flood_flag_after: int = Field(
         default=50,
         ge=1,

@@ -23,6 +23,11 @@ therefore limits what it takes from each unit, and fails open for help:
   once (fault `unit:flood`), and cleared when it has kept to its limits for
   `flood_clear_after_s`.
 
+The service also keeps other units ahead of a flood: a unit that is flagged or out of
+tokens is "noisy"; its messages wait in a backlog of their own (in order) and each batch
+takes at most `IntakePolicy.noisy_per_batch` of them, after everyone else's. Surplus
+heartbeats of known units are dropped as they are read, before they are even parsed.
+
 `Intake` only holds the per-unit records for the service; the decisions are the pure
 functions `on_event`, `on_heartbeat`, `on_status` and `flood_change`.
 """
@@ -207,6 +212,11 @@ class Intake:
         interval = self.heartbeat_s.get(unit_id, 1.0)
         self.units[unit_id], v = on_heartbeat(self._get(unit_id), self.policy, interval, now)
         return v
+
+    def noisy(self, unit_id: str) -> bool:
+        """Whether the unit is flagged or out of tokens: its messages wait behind everyone else's."""
+        u = self.units.get(unit_id)
+        return u is not None and (u.flagged or u.tokens < 1.0)
 
     def changes(self, now: datetime) -> list[FloodChange]:
         """Flag changes due now (only units that went over a limit are looked at)."""

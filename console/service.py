@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -111,6 +111,9 @@ class _Up:
 
 _STOP = object()
 BOOKKEEPING_WAIT_S = 0.02
+BACKLOG_PAUSE_S = 0.002
+"""Between slices of a flooding unit's backlog the writer waits this long for other input: it
+releases the GIL, so the network thread reads on and another unit's alarm is not left behind."""
 """How long delivery confirmations wait for company before they are committed."""
 
 
@@ -177,6 +180,7 @@ class ConsoleService:
         self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.rejects = _RejectLog()
         self.intake = Intake(cfg.intake, {u.id: u.heartbeat_s for u in site.units})
+        self._backlog: deque[Raw] = deque()
         self.started_at = utcnow()
         self._stopped = threading.Event()
         self._first_up = True
@@ -260,8 +264,10 @@ class ConsoleService:
         try:
             while True:
                 timeout = self._sleep_for()
+                if self._backlog:  # a flood's backlog: a short wait lets paho's thread read on
+                    timeout = min(timeout, BACKLOG_PAUSE_S)
                 try:
-                    first = self.inbox.get(timeout=timeout)
+                    first = self.inbox.get(timeout=timeout) if timeout > 0 else self.inbox.get_nowait()
                 except queue.Empty:
                     first = None
                 items: list[object] = [] if first is None else [first]
@@ -270,6 +276,7 @@ class ConsoleService:
                         items.append(self.inbox.get_nowait())
                     except queue.Empty:
                         break
+                items = self._fair(items)
                 self._coalesce_bookkeeping(items)
                 stop = any(i is _STOP for i in items)
                 self._process([i for i in items if i is not _STOP])
@@ -413,12 +420,48 @@ class ConsoleService:
             return Rejected("internal_error", f"internal error on {raw.topic}")
 
     # -- per-unit input limits (console.intake) -------------------------------------
+    def _fair(self, items: list[object]) -> list[object]:
+        """Keep other units ahead of a flood: surplus heartbeats of known units are dropped
+        unparsed, messages of noisy units go to their own backlog (skimming the inbox for more
+        while it holds mostly theirs), and the batch takes at most `noisy_per_batch` of them,
+        after everything else."""
+        now = utcnow()
+        keep: list[object] = []
+        todo = deque(items)
+        skimmed = 0
+        while True:
+            while todo:
+                item = todo.popleft()
+                unit = self.topics.parse_unit(item.topic) if isinstance(item, Raw) else None
+                if unit is None or unit[0] not in self.intake.heartbeat_s:
+                    keep.append(item)
+                elif unit[1] is UnitChannel.HEARTBEAT and self.intake.heartbeat(unit[0], now) is Verdict.DROP:
+                    self.rejects.total["rate_limited"] += 1
+                    skimmed += 1
+                elif unit[1] is not UnitChannel.HEARTBEAT and self.intake.noisy(unit[0]):
+                    self._backlog.append(item)  # type: ignore[arg-type]
+                    skimmed += 1
+                else:
+                    keep.append(item)
+            if not skimmed or len(keep) >= self.cfg.batch_max or skimmed > 20 * self.cfg.batch_max:
+                break
+            try:  # the inbox held mostly a flood: read on, so what others sent is not left behind it
+                for _ in range(self.cfg.batch_max):
+                    todo.append(self.inbox.get_nowait())
+            except queue.Empty:
+                pass
+            if not todo:
+                break
+        for _ in range(min(len(self._backlog), self.cfg.intake.noisy_per_batch)):
+            keep.append(self._backlog.popleft())
+        return keep
+
     def _surplus(self, res: HeartbeatIn | StatusIn, now: datetime) -> bool:
-        """A heartbeat sooner than allowed, or a status over the unit's rate: drop it here,
-        before any disk work (counted in memory; a flood is flagged to facilities)."""
-        uid = res.heartbeat.unit_id if isinstance(res, HeartbeatIn) else res.status.unit_id
-        v = self.intake.heartbeat(uid, now) if isinstance(res, HeartbeatIn) else self.intake.status(uid, now)
-        if v is Verdict.DROP:
+        """A status over the unit's rate: drop it here, before any disk work (counted in memory;
+        a flood is flagged to facilities). Heartbeats were limited in `_fair`, unparsed."""
+        if isinstance(res, HeartbeatIn):
+            return False
+        if self.intake.status(res.status.unit_id, now) is Verdict.DROP:
             self.rejects.total["rate_limited"] += 1
             return True
         return False

@@ -106,3 +106,53 @@ class Flooder:
                 test_mode=False,
             )
             self.client.publish(self.topics.unit_heartbeat(self.unit_id), encode(hb), qos=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.flood --broker-dir D --unit U --n N`: the flood in a process of its own
+    (so it does not share an interpreter with whoever measures). JSON lines on stdout: `ready`
+    (after the unit's first alarm was receipted), then on `go` (stdin) `sent`, then `receipted`
+    once every flooded event has its receipt (or after `--wait` seconds)."""
+    import argparse
+    import json
+    import sys
+    import time
+    from pathlib import Path
+
+    ap = argparse.ArgumentParser(prog="python -m tests.flood")
+    ap.add_argument("--broker-dir", required=True)
+    ap.add_argument("--unit", required=True)
+    ap.add_argument("--n", type=int, default=20_000, help="alarm events and heartbeats, each")
+    ap.add_argument("--chunk", type=int, default=250)
+    ap.add_argument("--wait", type=float, default=300)
+    args = ap.parse_args(argv)
+    unit_cfg = json.loads((Path(args.broker_dir) / "units" / f"{args.unit}.json").read_text())
+    f = Flooder(BrokerCredentials.model_validate(unit_cfg["broker"]), args.unit).start()
+
+    def say(event: str, **kw: object) -> None:
+        print(json.dumps({"event": event, "ts": time.time(), **kw}), flush=True)
+
+    first = f.alarm()
+    deadline = time.monotonic() + 30
+    while first not in f.receipted and time.monotonic() < deadline:
+        time.sleep(0.01)
+    say("ready", receipted=first in f.receipted)
+    for line in sys.stdin:
+        if line.strip() == "go":
+            break
+    sent = 0
+    while sent < args.n:
+        f.alarms(min(args.chunk, args.n - sent))
+        f.heartbeats(min(args.chunk, args.n - sent))
+        sent += min(args.chunk, args.n - sent)
+    say("sent", n=sent)
+    deadline = time.monotonic() + args.wait
+    while f.receipts() < sent + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    say("receipted", n=f.receipts() - 1)
+    f.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
