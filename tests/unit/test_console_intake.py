@@ -143,3 +143,48 @@ def test_flood_facts_are_a_fault_and_one_notice_to_facilities() -> None:
     assert raised[1].detail == {"count": "60"}
     cleared = flood_facts(FloodChange("balie-1", False, 80), ("fien",), at(100))
     assert isinstance(cleared[0], FaultCleared) and cleared[1].text_key == "flood_cleared"  # type: ignore[union-attr]
+
+
+def test_a_counted_press_fact_adds_its_count_to_the_incident_and_reads_in_the_timeline() -> None:
+    from console import world as core
+    from console.engine import UnitEventIn
+    from console.intake import counted_presses
+    from console.servicerun import FAST_SITE
+    from console.timeline import Timelines
+    from inventory.load import parse_site
+
+    site = parse_site(FAST_SITE)
+    w = core.World.initial(site, T0)
+    w, effects = core.step(w, UnitEventIn(_press(0)), at(1))
+    (iid,) = w.engine.incidents
+    fact = counted_presses(iid, [_press(n) for n in range(1, 41)], at(2))
+    w = core.evolve(w, fact)
+    assert w.engine.incidents[iid].presses == 41
+    tl = Timelines(site)
+    for e in effects:
+        if hasattr(e, "fact"):
+            tl.add(e.fact)
+    tl.add(fact)
+    entries = tl.timeline(iid, 1)
+    assert entries is not None
+    assert any("40 keer opnieuw ingedrukt" in e.text for e in entries.entries)
+
+
+def test_the_flood_notice_reads_in_dutch_and_english() -> None:
+    from console.directory import Directory
+    from console.intake import FloodChange
+    from console.notify import render
+    from console.servicerun import FAST_SITE
+    from inventory.load import parse_site
+
+    d = Directory(parse_site(FAST_SITE))
+    raised = flood_facts(FloodChange("balie-1", True, 60), ("fien", "gert"), T0)[1]
+    assert isinstance(raised, Notified)
+    en = render(d, raised, "fien", raised.notification_ids[0], None)
+    nl = render(d, raised, "gert", raised.notification_ids[1], None)
+    assert en.title == "FAULT balie-1 — Counter 1" and "too many messages (60 over its limit)" in en.body
+    assert nl.title == "STORING balie-1 — Balie 1" and "te veel berichten (60 boven zijn limiet)" in nl.body
+    cleared = flood_facts(FloodChange("balie-1", False, 80), ("gert",), T0)[1]
+    assert isinstance(cleared, Notified)
+    back = render(d, cleared, "gert", cleared.notification_ids[0], None)
+    assert back.title.startswith("Hersteld balie-1") and "80" in back.body
