@@ -3,7 +3,7 @@
     python -m bench --site examples/site.toml [--quick] [--only NAME[,NAME]] [--doc docs/PERFORMANCE.md]
 
 Scenarios (in this order): baseline, scale, latency, burst, sustained, supervision, restart,
-footprint, fanout. Every figure is paired with a baseline measured in the same run. Prints a
+footprint, fanout, flood. Every figure is paired with a baseline measured in the same run. Prints a
 table and rewrites the generated part of docs/PERFORMANCE.md (with `--only`/`--quick` too,
 unless `--no-doc`). Exits 0 unless a scenario crashed; a missed target is a ✗, not a failure.
 """
@@ -35,12 +35,13 @@ SCENARIOS = [
     "restart",
     "footprint",
     "fanout",
+    "flood",
 ]
 NEEDS_BASELINE = {"scale", "latency", "burst", "sustained"}
 
 
 def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
-    from bench import sc_base, sc_fanout, sc_ingest, sc_restart, sc_site, sc_supervision
+    from bench import sc_base, sc_fanout, sc_flood, sc_ingest, sc_restart, sc_site, sc_supervision
 
     site_part = [s for s in ("scale", "latency", "burst") if s in chosen]
     steps: list[tuple[str, Callable[[], None]]] = []
@@ -54,6 +55,7 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
         "restart": lambda: sc_restart.run_restart(ctx),
         "footprint": lambda: sc_base.run_footprint(ctx),
         "fanout": lambda: sc_fanout.run_fanout(ctx),
+        "flood": lambda: sc_flood.run_flood(ctx),
     }
     steps += [(name, fn) for name, fn in table.items() if name in chosen]
     return steps

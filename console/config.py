@@ -41,6 +41,49 @@ class SupervisionPolicy(BaseModel):
     )
 
 
+class IntakePolicy(BaseModel):
+    """How much the console takes from one unit (console.intake): a flood never buries others."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    event_rate_per_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=1000,
+        description="Sustained events (and statuses) per second per unit; beyond it (after the burst) "
+        "repeat presses of an open incident are only counted, faults wait for the unit's retransmit.",
+    )
+    event_burst: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="Events a unit may send at once before the rate applies "
+        "(a unit's outbox after an outage).",
+    )
+    heartbeat_min_gap: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="A heartbeat sooner than this fraction of the unit's inventory interval after the "
+        "last accepted one is dropped before any disk work.",
+    )
+    noisy_per_batch: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Each batch takes at most this many messages of flooding units, after all others.",
+    )
+    flood_flag_after: int = Field(
+        default=50,
+        ge=1,
+        description="A unit with this many messages over its limits is flagged to facilities (once).",
+    )
+    flood_clear_after_s: float = Field(
+        default=120,
+        gt=0,
+        description="The flag is cleared (and facilities told) after the unit kept to its limits this long.",
+    )
+
+
 class ServiceConfig(BaseModel):
     """How `alarm-console serve` runs."""
 
@@ -57,3 +100,4 @@ class ServiceConfig(BaseModel):
     supervision: SupervisionPolicy = Field(
         default_factory=SupervisionPolicy, description="Unit supervision settings."
     )
+    intake: IntakePolicy = Field(default_factory=IntakePolicy, description="Per-unit input limits.")

@@ -379,7 +379,7 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
             newest = (day, num) if (day, num) > last else last
             return replace(s, live={**s.live, inc.id: inc}, last_incident=newest)
         case PressRepeated():
-            return _upd(s, f.incident_id, lambda i: replace(i, presses=i.presses + 1))
+            return _upd(s, f.incident_id, lambda i: replace(i, presses=i.presses + f.count))
         case Notified() if f.text_key == "aftercare" and f.incident_id in s.aftercare:
             case_ = s.aftercare[f.incident_id or ""]
             step_n = int(f.detail.get("step", case_.reminders_sent + 1))

@@ -56,8 +56,12 @@ class PressRepeated(_Fact):
     incident_id: Id
     unit_id: Id
     button_id: Id
-    event_id: uuid.UUID
-    pressed_at: UtcDatetime
+    event_id: uuid.UUID = Field(description="The (first) unit event of these presses.")
+    pressed_at: UtcDatetime = Field(description="When the (first) press happened, unit clock.")
+    count: int = Field(default=1, ge=1, description="Presses this fact stands for (a flood is counted).")
+    last_pressed_at: UtcDatetime | None = Field(
+        default=None, description="When the last of `count` presses happened (None: count is 1)."
+    )
     test_refused: TestRefusal | None = Field(
         default=None, description="Sent by the unit as a test, taken as a real press: why (else None)."
     )

@@ -123,7 +123,7 @@ def _unit_text(d: Directory, f: Notified, lang: Language) -> tuple[str, str]:
         v["time"] = local_time(site, datetime.fromisoformat(last)) if last else "?"
     if f.text_key == "flapping":
         v["now"] = text(f"state_{f.detail.get('state', 'offline')}", lang)
-    good = f.text_key in ("online", "fault_cleared")
+    good = f.text_key in ("online", "fault_cleared", "flood_cleared")
     title = text("recovered_title" if good else "fault_title", lang, **v)
     try:
         body = text(f.text_key, lang, **v)

@@ -103,7 +103,7 @@ def build(site: Site, facts: Iterable[Fact]) -> Records:
             case AlarmReceived():
                 incs[f.incident_id] = _Inc(f)
             case PressRepeated() if f.incident_id in incs:
-                incs[f.incident_id].presses += 1
+                incs[f.incident_id].presses += f.count
             case Notified() if f.incident_id in incs:
                 i = incs[f.incident_id or ""]
                 if f.reason in (NotifyReason.ALARM, NotifyReason.ESCALATION):

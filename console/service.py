@@ -33,7 +33,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -55,14 +55,16 @@ from console.engine import (
     UnitTestMode,
     led_for,
     notice_ids,
+    open_incident_of_unit,
 )
 from console.facts import ChannelFault, DeliveryAttempt, Fact, Notified
 from console.fanout import DeliveryOutcome, build_dispatcher
 from console.ingest import Accepted, Ignored, Raw, Rejected, classify
+from console.intake import Intake, Verdict, counted_presses, flood_facts
 from console.notify import Dispatcher, MqttChannel, Outgoing, render
 from console.sdnotify import SystemdNotifier
 from console.store import Batch, OutboxRow, Store, unit_row
-from console.supervision import FaultIn, PublishHealth, SupEffect
+from console.supervision import FaultIn, HeartbeatIn, PublishHealth, StatusIn, SupEffect
 from console.texts import clip, local_time, text
 from console.timeline import Timelines
 from inventory.model import ChannelKind, Role, Site
@@ -79,6 +81,7 @@ from wire.messages import (
     PresenceState,
     Receipt,
     TestModeCmd,
+    UnitEvent,
     encode,
     new_id,
     parse,
@@ -120,6 +123,9 @@ class _Up:
 
 _STOP = object()
 BOOKKEEPING_WAIT_S = 0.02
+BACKLOG_PAUSE_S = 0.002
+"""Between slices of a flooding unit's backlog the writer waits this long for other input: it
+releases the GIL, so the network thread reads on and another unit's alarm is not left behind."""
 """How long delivery confirmations wait for company before they are committed."""
 STORE_RETRY_S = 1.0
 """Degraded mode: how often the writer retries storing what it holds."""
@@ -199,6 +205,8 @@ class ConsoleService:
         self.systemd = SystemdNotifier()
         self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.rejects = _RejectLog()
+        self.intake = Intake(cfg.intake, {u.id: u.heartbeat_s for u in site.units})
+        self._backlog: deque[Raw] = deque()
         self.started_at = utcnow()
         self._stopped = threading.Event()
         self._first_up = True
@@ -297,8 +305,10 @@ class ConsoleService:
         try:
             while True:
                 timeout = self._sleep_for()
+                if self._backlog:  # a flood's backlog: a short wait lets paho's thread read on
+                    timeout = min(timeout, BACKLOG_PAUSE_S)
                 try:
-                    first = self.inbox.get(timeout=timeout)
+                    first = self.inbox.get(timeout=timeout) if timeout > 0 else self.inbox.get_nowait()
                 except queue.Empty:
                     first = None
                 items: list[object] = [] if first is None else [first]
@@ -307,6 +317,7 @@ class ConsoleService:
                         items.append(self.inbox.get_nowait())
                     except queue.Empty:
                         break
+                items = self._fair(items)
                 self._coalesce_bookkeeping(items)
                 stop = any(i is _STOP for i in items)
                 self._process([i for i in items if i is not _STOP])
@@ -350,6 +361,7 @@ class ConsoleService:
         batch = Batch()
         effects: list[SupEffect] = []
         seen: dict[uuid.UUID, str | None] = {}
+        counted: dict[str, list[UnitEvent]] = {}
         up = False
         w = self.world
         classified = [(i, self._classify(i) if isinstance(i, Raw) else None) for i in items]
@@ -384,6 +396,8 @@ class ConsoleService:
                     code = "not_authorised" if res.reason == "unknown_person" else "invalid"
                     effects.append(Reply(pid, cid, False, code, f"reply_{code}", {"what": res.detail[:120]}))
                 continue
+            if isinstance(res, HeartbeatIn | StatusIn) and self._surplus(res, now):
+                continue
             if isinstance(res, UnitEventIn | FaultIn):
                 ev = res.event
                 if ev.event_id in seen:
@@ -394,6 +408,8 @@ class ConsoleService:
                 if ev.event_id in stored_before:
                     incident_id = stored_before[ev.event_id]
                     effects.append(SendReceipt(ev.unit_id, ev.event_id, incident_id, duplicate=True))
+                    continue
+                if self._over_rate(w, ev, now, counted, seen, batch):
                     continue
                 stepped = self._step(w, res, now, item)
                 if stepped is None:
@@ -410,6 +426,8 @@ class ConsoleService:
             if stepped is not None:
                 w, effs = stepped
                 effects += effs
+        w, effs = self._limits(w, counted, now)
+        effects += effs
         w, effs = core.step(w, core.Tick(), now)
         effects += effs
         self.world = w
@@ -609,6 +627,108 @@ class ConsoleService:
         except Exception:  # a bug, not bad input: refuse this message, keep the service up
             log.exception("internal error validating a message on %s", raw.topic)
             return Rejected("internal_error", f"internal error on {raw.topic}")
+
+    # -- per-unit input limits (console.intake) -------------------------------------
+    def _fair(self, items: list[object]) -> list[object]:
+        """Keep other units ahead of a flood: surplus heartbeats of known units are dropped
+        unparsed, messages of noisy units go to their own backlog (skimming the inbox for more
+        while it holds mostly theirs), and the batch takes at most `noisy_per_batch` of them,
+        after everything else."""
+        now = utcnow()
+        keep: list[object] = []
+        todo = deque(items)
+        skimmed = 0
+        while True:
+            while todo:
+                item = todo.popleft()
+                unit = self.topics.parse_unit(item.topic) if isinstance(item, Raw) else None
+                if unit is None or unit[0] not in self.intake.heartbeat_s:
+                    keep.append(item)
+                elif unit[1] is UnitChannel.HEARTBEAT and self.intake.heartbeat(unit[0], now) is Verdict.DROP:
+                    self.rejects.total["rate_limited"] += 1
+                    skimmed += 1
+                elif unit[1] is not UnitChannel.HEARTBEAT and self.intake.noisy(unit[0]):
+                    self._backlog.append(item)  # type: ignore[arg-type]
+                    skimmed += 1
+                else:
+                    keep.append(item)
+            if not skimmed or len(keep) >= self.cfg.batch_max or skimmed > 20 * self.cfg.batch_max:
+                break
+            try:  # the inbox held mostly a flood: read on, so what others sent is not left behind it
+                for _ in range(self.cfg.batch_max):
+                    todo.append(self.inbox.get_nowait())
+            except queue.Empty:
+                pass
+            if not todo:
+                break
+        for _ in range(min(len(self._backlog), self.cfg.intake.noisy_per_batch)):
+            keep.append(self._backlog.popleft())
+        return keep
+
+    def _surplus(self, res: HeartbeatIn | StatusIn, now: datetime) -> bool:
+        """A status over the unit's rate: drop it here, before any disk work (counted in memory;
+        a flood is flagged to facilities). Heartbeats were limited in `_fair`, unparsed."""
+        if isinstance(res, HeartbeatIn):
+            return False
+        if self.intake.status(res.status.unit_id, now) is Verdict.DROP:
+            self.rejects.total["rate_limited"] += 1
+            return True
+        return False
+
+    def _over_rate(
+        self,
+        w: core.World,
+        ev: UnitEvent,
+        now: datetime,
+        counted: dict[str, list[UnitEvent]],
+        seen: dict[uuid.UUID, str | None],
+        batch: Batch,
+    ) -> bool:
+        """True when a unit event over its unit's rate was taken care of here: a repeat press of
+        an open incident is counted (receipted after the batch's commit), anything but a press
+        waits for the unit's retransmission. An alarm with no open incident goes on in full."""
+        inc = open_incident_of_unit(w.engine, ev.unit_id)
+        v = self.intake.event(ev.unit_id, ev.kind, inc is not None, now)
+        if v is Verdict.COUNT and inc is not None:
+            counted.setdefault(inc.id, []).append(ev)
+            seen[ev.event_id] = inc.id
+            return True
+        if v is Verdict.DEFER:
+            self.rejects.total["rate_limited"] += 1
+            batch.rejects["rate_limited"] = batch.rejects.get("rate_limited", 0) + 1
+            return True
+        return False
+
+    def _limits(
+        self, w: core.World, counted: dict[str, list[UnitEvent]], now: datetime
+    ) -> tuple[core.World, list[SupEffect]]:
+        """The batch's counted presses as one fact per incident (their receipts go out after the
+        commit), and flood flags raised or cleared (a fault and one notice to facilities)."""
+        effects: list[SupEffect] = []
+        for iid, evs in counted.items():
+            fact = counted_presses(iid, evs, now)
+            w = core.evolve(w, fact)
+            effects += [Record(fact), PublishIncident(iid)]
+            effects += [SendReceipt(e.unit_id, e.event_id, iid) for e in evs]
+        for ch in self.intake.changes(now):
+            if ch.raised:
+                log.warning(
+                    "unit %s floods the console (%d messages over its limits): flagged to facilities; "
+                    "its repeat presses are counted, surplus heartbeats dropped, its alarms still handled",
+                    ch.unit_id,
+                    ch.count,
+                )
+            else:
+                log.warning(
+                    "unit %s keeps to its limits again (%d over in all): flag cleared", ch.unit_id, ch.count
+                )
+            for f in flood_facts(ch, self.site.people_with(Role.FACILITIES), now):
+                w = core.evolve(w, f)
+                effects.append(Record(f))
+                if isinstance(f, Notified):
+                    effects.append(Notify(f))
+            effects.append(PublishHealth(ch.unit_id))
+        return w, effects
 
     def _step(
         self, w: core.World, inp: core.Input, now: datetime, raw: Raw

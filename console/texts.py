@@ -93,6 +93,19 @@ _T: dict[str, dict[Language, str]] = {
         Language.NL: "Toestel {unit} ({room}) heeft {depth} niet-bevestigde meldingen in de wachtrij.",
         Language.EN: "Unit {unit} ({room}) has {depth} unreceipted events queued.",
     },
+    "flood": {
+        Language.NL: "Toestel {unit} ({room}) stuurt veel te veel berichten ({count} boven zijn limiet): "
+        "misbruik van zijn login of een defect. Alarmen komen nog door; herhaalde drukken worden geteld, "
+        "overtollige hartslagen genegeerd. Controleer het toestel en vervang zijn wachtwoord.",
+        Language.EN: "Unit {unit} ({room}) sends far too many messages ({count} over its limit): "
+        "misuse of its login or a defect. Alarms still get through; repeated presses are counted, "
+        "surplus heartbeats ignored. Check the unit and replace its password.",
+    },
+    "flood_cleared": {
+        Language.NL: "Toestel {unit} ({room}) houdt zich weer aan zijn limiet "
+        "({count} berichten te veel in totaal).",
+        Language.EN: "Unit {unit} ({room}) keeps to its limit again ({count} messages too many in all).",
+    },
     "unprotected": {
         Language.NL: "Let op: {room} heeft nu geen werkende alarmknop.",
         Language.EN: "Attention: {room} has no working panic button now.",

@@ -37,6 +37,8 @@ _TEXT = {
         "no_window": "geen testvenster open voor dit toestel",
         "already_tested": "deze knop was in dit testvenster al getest",
         "again_within_60s": "tweede druk binnen 60 s na de testdruk",
+        "repeated_n": "{count} keer opnieuw ingedrukt ({button}), de laatste keer om {last} "
+        "(geteld, niet elk bewaard)",
         "notified": "niveau {level}: {names}",
         "notified_101": "niveau {level}: {names} — bel 101",
         "repeat": "herhaald: {names} — bel 101",
@@ -64,6 +66,7 @@ _TEXT = {
         "no_window": "no test window open for this unit",
         "already_tested": "this button was already tested in this test window",
         "again_within_60s": "second press within 60 s of the test press",
+        "repeated_n": "pressed again {count} times ({button}), the last at {last} (counted, not each stored)",
         "notified": "level {level}: {names}",
         "notified_101": "level {level}: {names} — call 101",
         "repeat": "repeated: {names} — call 101",
@@ -155,6 +158,10 @@ class Timelines:
                     *self._test_refused(f.at, f.test_refused),
                     TimelineEntry(at=f.at, kind="stored", text=t("stored", ms=ms)),
                 ]
+            case PressRepeated() if f.count > 1:
+                last = (f.last_pressed_at or f.pressed_at).isoformat(timespec="seconds")
+                text = t("repeated_n", count=f.count, button=f.button_id, last=last)
+                return [TimelineEntry(at=f.pressed_at, kind="repeated", text=text[:200])]
             case PressRepeated():
                 return [
                     TimelineEntry(at=f.pressed_at, kind="repeated", text=t("repeated", button=f.button_id)),

@@ -258,7 +258,11 @@ def _parser() -> argparse.ArgumentParser:
         help="output of `alarm-broker render` (unit configs are read from DIR/units/)",
     )
     p.add_argument("--units", default="all", help="'all' or a comma-separated list of unit ids")
-    p.add_argument("--state-dir", type=Path, help="where the shared outbox lives (default: a new temp dir)")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where the shared outbox lives (default: a new temp dir, removed on exit)",
+    )
     p.add_argument(
         "--stdin-eof",
         choices=("quit", "ignore"),
@@ -297,7 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     limit = raise_nofile_limit()
     if limit < len(configs) + 64:
         log.warning("open-files limit %d is low for %d units; raise it with `ulimit -n`", limit, len(configs))
-    state_dir = args.state_dir or Path(tempfile.mkdtemp(prefix="alarm-sim-"))
+    if args.state_dir is not None:
+        return _run(args, configs, args.state_dir)
+    # No --state-dir: the outbox lives in a temporary directory that goes with the process
+    # (a SIGKILL leaves it behind: callers that kill should pass --state-dir).
+    with tempfile.TemporaryDirectory(prefix="alarm-sim-", ignore_cleanup_errors=True) as tmp:
+        return _run(args, configs, Path(tmp))
+
+
+def _run(args: argparse.Namespace, configs: list[UnitConfig], state_dir: Path) -> int:
     try:
         sim = Simulator(configs, state_dir, JsonLines(sys.stdout))
     except OutboxError as exc:

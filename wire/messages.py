@@ -2,8 +2,13 @@
 
 Each message carries `v` (schema version). Parsing is strict: unknown versions,
 wrong types, unknown fields, oversized fields and oversized payloads are refused
-with a `ContractError` that says what is wrong. No byte string makes the parser
-raise anything else (property-tested).
+with a `ContractError` that says what is wrong and names the field. No byte string
+makes the parser raise anything else (property-tested with extreme datetimes and
+numbers for every message type).
+
+Timestamps are ISO 8601 strings with a UTC offset (no unix numbers, no naive times)
+that must stay within years 1..9999 once converted to UTC. Floats must be finite
+(no NaN / Infinity), integers fit in 63 bits.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -34,12 +40,26 @@ class ContractError(ValueError):
     """A payload does not follow the wire contract; the message says why."""
 
 
+def _iso_only(v: object) -> object:
+    """Refuse unix numbers (seconds or milliseconds? nobody can tell): ISO 8601 text only."""
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        raise ValueError("give an ISO 8601 time with a UTC offset, not a number")
+    return v
+
+
 def _to_utc(v: datetime) -> datetime:
-    return v.astimezone(UTC)
+    try:
+        return v.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+23:59 is before year 1 in UTC
+        raise ValueError("time is outside years 1..9999 once converted to UTC") from None
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A timestamp with a time zone, normalised to UTC (naive times are refused)."""
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_only), AfterValidator(_to_utc)]
+"""A timestamp with a time zone, normalised to UTC (naive times and numbers are refused)."""
+
+MAX_INT = 2**63 - 1
+"""Integers on the wire fit a signed 64-bit column (SQLite, other implementations)."""
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,47}$")]
 ShortText = Annotated[str, Field(max_length=200)]
@@ -57,7 +77,7 @@ def new_id() -> uuid.UUID:
 
 
 class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     v: Version = Field(default=1, description="Schema version of this message (SCHEMA_VERSION).")
 
     @model_validator(mode="before")
@@ -94,11 +114,11 @@ class UnitEvent(_Msg):
     kind: EventKind = Field(description="What happened.")
     button_id: Ident | None = Field(default=None, description="Button concerned, if any.")
     fault: FaultKind | None = Field(default=None, description="For fault events: which fault.")
-    seq: int = Field(ge=0, description="Per-unit sequence number, increasing across boots.")
+    seq: Count = Field(description="Per-unit sequence number, increasing across boots.")
     boot_id: uuid.UUID = Field(description="Random id of the unit process run that created it.")
     occurred_at: UtcDatetime = Field(description="When the unit detected it (UTC).")
     sent_at: UtcDatetime = Field(description="When this transmission left (UTC).")
-    attempt: int = Field(default=1, ge=1, description="1 for the first transmission.")
+    attempt: int = Field(default=1, ge=1, le=MAX_INT, description="1 for the first transmission.")
     campaign_id: Ident | None = Field(default=None, description="Test campaign, for test events.")
     detail: ShortText = Field(default="", description="Free text for logs.")
 
@@ -143,11 +163,11 @@ class Heartbeat(_Msg):
 
     unit_id: Ident
     boot_id: uuid.UUID
-    seq: int = Field(ge=0, description="Heartbeat counter of this boot.")
+    seq: Count = Field(description="Heartbeat counter of this boot.")
     sent_at: UtcDatetime
     interval_s: float = Field(gt=0, le=3600, description="The unit's heartbeat interval.")
     uptime_s: float = Field(ge=0)
-    outbox_depth: int = Field(ge=0, description="Events not yet receipted by the console.")
+    outbox_depth: Count = Field(description="Events not yet receipted by the console.")
     firmware_version: ShortText
     test_mode: bool = Field(description="Any button of the unit in test mode.")
     test_until: UtcDatetime | None = None
@@ -439,7 +459,7 @@ class IncidentState(_Msg):
     level: int = Field(ge=0, le=20, description="Highest escalation level reached (1-based).")
     pressed_at: UtcDatetime
     stored_at: UtcDatetime
-    presses: int = Field(ge=1)
+    presses: int = Field(ge=1, le=MAX_INT)
     notified: tuple[Ident, ...] = Field(default=(), max_length=500)
     acknowledged_by: Ident | None = None
     acknowledged_at: UtcDatetime | None = None
@@ -447,7 +467,7 @@ class IncidentState(_Msg):
     resolved_at: UtcDatetime | None = None
     call_101: bool = False
     evacuate: ShortText | None = None
-    version: int = Field(ge=0, description="Increases with every change; keep the highest.")
+    version: Count = Field(description="Increases with every change; keep the highest.")
 
 
 class TimelineEntry(BaseModel):
@@ -468,7 +488,7 @@ class IncidentTimeline(_Msg):
 
     incident_id: Ident
     entries: tuple[TimelineEntry, ...] = Field(max_length=200)
-    version: int = Field(ge=0, description="Same version as the IncidentState it goes with.")
+    version: Count = Field(description="Same version as the IncidentState it goes with.")
 
 
 class UnitHealth(_Msg):
@@ -482,7 +502,7 @@ class UnitHealth(_Msg):
     firmware_version: ShortText = ""
     test_mode: bool = False
     test_until: UtcDatetime | None = None
-    outbox_depth: int = 0
+    outbox_depth: Count = 0
     last_test_ok: UtcDatetime | None = None
 
 
@@ -536,8 +556,8 @@ def _validate(adapter_or_model: TypeAdapter[M] | type[M], raw: bytes, name: str)
         return adapter_or_model.model_validate_json(raw, context=_WIRE)
     except ValidationError as exc:
         raise ContractError(f"invalid {name}: {_explain(exc)}") from None
-    except (ValueError, RecursionError) as exc:  # defensive: the parser's own limits
-        raise ContractError(f"invalid {name}: {exc}") from None
+    except Exception as exc:  # the last line of defence: bad input is never a crash
+        raise ContractError(f"invalid {name}: (payload): {type(exc).__name__}: {exc}") from None
 
 
 def parse(model: type[M], payload: bytes | str) -> M:

@@ -63,7 +63,9 @@ def test_sim_kill_unit_publishes_will(
     status = topics.unit_status("balie-3")
     cap = capture(status)
     argv = [str(BIN / "alarm-sim"), "--site", str(EXAMPLE_SITE), "--broker-dir", str(broker.dir)]
-    sim = JsonLineProcess([*argv, "--units", "balie-3,balie-1"], tmp_path / "sim.log")
+    sim = JsonLineProcess(
+        [*argv, "--units", "balie-3,balie-1", "--state-dir", str(tmp_path / "sim")], tmp_path / "sim.log"
+    )
     try:
         sim.wait_for("ready", timeout=20)
         sim.send("kill balie-3")
@@ -74,3 +76,22 @@ def test_sim_kill_unit_publishes_will(
         sim.wait_for("error")
     finally:
         sim.close()
+
+
+def test_sim_without_state_dir_removes_its_temporary_outbox_on_exit(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    """alarm-sim made /tmp/alarm-sim-* and never removed it; with TMPDIR pointed here we see it."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    argv = [str(BIN / "alarm-sim"), "--site", str(EXAMPLE_SITE), "--broker-dir", str(broker.dir)]
+    sim = JsonLineProcess([*argv, "--units", "balie-1"], tmp_path / "sim.log", env={"TMPDIR": str(tmp)})
+    try:
+        sim.wait_for("ready", timeout=20)
+        assert [p.name[:10] for p in tmp.iterdir()] == ["alarm-sim-"]  # it does use a temp dir
+        sim.send("quit")
+        sim.wait_for("bye", timeout=10)
+        assert sim.proc.wait(10) == 0
+    finally:
+        sim.close()
+    assert list(tmp.iterdir()) == []

@@ -6,6 +6,7 @@ Timeouts are for liveness only."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -50,8 +51,21 @@ class Rig:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def db(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.cli(*args, "--db", str(self.dir / "console.db"), "--site", str(self.dir / "site.toml"))
+    def db(self, *args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
+        path = db or self.dir / "console.db"
+        return self.cli(*args, "--db", str(path), "--site", str(self.dir / "site.toml"))
+
+
+def _snapshot(live: Path, copy: Path) -> Path:
+    """A consistent copy of the live database (SQLite online backup), for reports that must agree."""
+    src = sqlite3.connect(f"file:{live}?mode=ro", uri=True)
+    dst = sqlite3.connect(copy)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    return copy
 
 
 @pytest.fixture
@@ -183,11 +197,15 @@ def test_resolved_incident_exports_with_every_field_and_the_month_renders(rig: R
     notes = [parse(Notification, p) for p in rig.seen.on(T.person_notify("an"))]
     assert not [n for n in notes if n.reason is NotifyReason.REMINDER]
 
+    # The HTML and the JSON report come from one frozen copy of the log: the live one keeps
+    # growing (the units nobody started go offline at their own pace), and two calls on it
+    # could see a different set of offline units.
+    frozen = _snapshot(rig.dir / "console.db", tmp_path / "frozen.db")
     month = datetime.now(tz).strftime("%Y-%m")
     page = tmp_path / "report.html"
-    html = rig.db("report", "--month", month, "--format", "html", "--out", str(page))
+    html = rig.db("report", "--month", month, "--format", "html", "--out", str(page), db=frozen)
     assert html.returncode == 0, html.stderr
-    figures = json.loads(rig.db("report", "--month", month, "--format", "json").stdout)
+    figures = json.loads(rig.db("report", "--month", month, "--format", "json", db=frozen).stdout)
     assert figures["incidents"] == 1 and figures["per_severity"] == {"geweld": 1}
     base = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run(

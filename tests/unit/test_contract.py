@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -170,3 +172,368 @@ def test_topics_built_and_parsed_in_one_place() -> None:
     assert t.parse_person(t.person_cmd("an")) is not None
     assert t.parse_tail(t.incident("i-1"), "incident") == "i-1"
     assert t.parse_tail(t.incident("i-1") + "/x", "incident") is None
+
+
+# --------------------------------------------------------------------------- extreme datetimes and numbers
+# Every message type, every timestamp and number field: an extreme value either parses into a
+# message that survives its own round trip, or comes back as a ContractError naming the field.
+
+_NOW = "2026-11-28T10:00:00Z"
+_U = "0b0e6c55-8d5c-4c3a-9a57-2f4c1c1b7a10"
+_HEAD_UNIT = {"v": 1, "cmd_id": _U, "unit_id": "balie-1", "issued_at": _NOW}
+_HEAD_PERSON = {"v": 1, "cmd_id": _U, "person_id": "an", "issued_at": _NOW}
+_REG = {"aggression_types": ["verbaal"], "severity": "boosheid"}
+
+SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
+    (
+        "UnitEvent",
+        lambda b: parse(m.UnitEvent, b),
+        {
+            "v": 1,
+            "event_id": _U,
+            "unit_id": "balie-1",
+            "kind": "alarm",
+            "button_id": "knop",
+            "seq": 7,
+            "boot_id": _U,
+            "occurred_at": _NOW,
+            "sent_at": _NOW,
+            "attempt": 1,
+        },
+    ),
+    (
+        "UnitStatus",
+        lambda b: parse(m.UnitStatus, b),
+        {"v": 1, "unit_id": "balie-1", "state": "online", "boot_id": _U, "reason": "connected", "at": _NOW},
+    ),
+    (
+        "Heartbeat",
+        lambda b: parse(m.Heartbeat, b),
+        {
+            "v": 1,
+            "unit_id": "balie-1",
+            "boot_id": _U,
+            "seq": 3,
+            "sent_at": _NOW,
+            "interval_s": 5.0,
+            "uptime_s": 12.5,
+            "outbox_depth": 0,
+            "firmware_version": "1",
+            "test_mode": True,
+            "test_until": _NOW,
+            "cpu_temp_c": 40.0,
+            "wifi_dbm": -60,
+        },
+    ),
+    (
+        "Receipt",
+        lambda b: parse(m.Receipt, b),
+        {"v": 1, "event_id": _U, "unit_id": "balie-1", "stored_at": _NOW},
+    ),
+    (
+        "TestModeCmd",
+        parse_unit_command,
+        {**_HEAD_UNIT, "kind": "test_mode", "on": True, "until": _NOW},
+    ),
+    ("FeedbackCmd", parse_unit_command, {**_HEAD_UNIT, "kind": "feedback", "feedback": "stored"}),
+    ("IdentifyCmd", parse_unit_command, {**_HEAD_UNIT, "kind": "identify", "seconds": 10}),
+    ("PageCmd", parse_unit_command, {**_HEAD_UNIT, "kind": "page", "incident_id": "i-1", "level": 2}),
+    ("AckCmd", parse_person_command, {**_HEAD_PERSON, "kind": "ack", "incident_id": "i-1"}),
+    (
+        "ResolveCmd",
+        parse_person_command,
+        {**_HEAD_PERSON, "kind": "resolve", "incident_id": "i-1", "registration": _REG},
+    ),
+    ("PresenceCmd", parse_person_command, {**_HEAD_PERSON, "kind": "presence", "present": True}),
+    (
+        "TestStartCmd",
+        parse_person_command,
+        {**_HEAD_PERSON, "kind": "test_start", "scope": "unit", "target": "balie-1", "minutes": 5},
+    ),
+    ("TestStopCmd", parse_person_command, {**_HEAD_PERSON, "kind": "test_stop"}),
+    (
+        "AftercareDoneCmd",
+        parse_person_command,
+        {**_HEAD_PERSON, "kind": "aftercare_done", "incident_id": "i-1"},
+    ),
+    (
+        "ConsoleLinkCmd",
+        parse_person_command,
+        {**_HEAD_PERSON, "kind": "console_link", "console_id": "pc-1", "online": True},
+    ),
+    ("CommandReply", lambda b: parse(m.CommandReply, b), {"v": 1, "cmd_id": _U, "ok": True, "code": "ok"}),
+    (
+        "Notification",
+        lambda b: parse(m.Notification, b),
+        {
+            "v": 1,
+            "notification_id": _U,
+            "person_id": "an",
+            "reason": "alarm",
+            "level": 1,
+            "title": "t",
+            "body": "b",
+            "at": _NOW,
+        },
+    ),
+    (
+        "IncidentState",
+        lambda b: parse(m.IncidentState, b),
+        {
+            "v": 1,
+            "incident_id": "i-1",
+            "unit_id": "balie-1",
+            "room_id": "balie",
+            "team_id": "onthaal",
+            "status": "acknowledged",
+            "level": 1,
+            "pressed_at": _NOW,
+            "stored_at": _NOW,
+            "presses": 1,
+            "acknowledged_by": "an",
+            "acknowledged_at": _NOW,
+            "resolved_at": _NOW,
+            "version": 3,
+        },
+    ),
+    (
+        "IncidentTimeline",
+        lambda b: parse(m.IncidentTimeline, b),
+        {
+            "v": 1,
+            "incident_id": "i-1",
+            "entries": [{"at": _NOW, "kind": "pressed", "level": 1}],
+            "version": 1,
+        },
+    ),
+    (
+        "UnitHealth",
+        lambda b: parse(m.UnitHealth, b),
+        {
+            "v": 1,
+            "unit_id": "balie-1",
+            "online": True,
+            "since": _NOW,
+            "last_heartbeat": _NOW,
+            "test_until": _NOW,
+            "outbox_depth": 1,
+            "last_test_ok": _NOW,
+        },
+    ),
+    (
+        "PresenceState",
+        lambda b: parse(m.PresenceState, b),
+        {"v": 1, "person_id": "an", "present": True, "at": _NOW},
+    ),
+    ("ConsoleStatus", lambda b: parse(m.ConsoleStatus, b), {"v": 1, "state": "online", "at": _NOW}),
+]
+
+
+def _paths(
+    value: object, prefix: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], object]]:
+    """Every leaf of a JSON sample with its path."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, (*prefix, i))
+    else:
+        yield prefix, value
+
+
+def _is_time(v: object) -> bool:
+    return isinstance(v, str) and v == _NOW
+
+
+def _fields(pred: Callable[[object], bool]) -> list[tuple[str, Callable[[bytes], object], dict, tuple]]:
+    return [
+        (name, p, sample, path)
+        for name, p, sample in SAMPLES
+        for path, v in _paths(sample)
+        if pred(v) and path[-1] != "v"
+    ]
+
+
+TIME_FIELDS = _fields(_is_time)
+NUMBER_FIELDS = _fields(lambda v: isinstance(v, int | float) and not isinstance(v, bool))
+
+
+def test_every_message_type_has_a_valid_sample_with_its_time_and_number_fields() -> None:
+    for name, p, sample in SAMPLES:
+        msg = p(json.dumps(sample).encode())
+        assert type(msg).__name__ == name
+    wire_types = (
+        {c.__name__ for c in m._Msg.__subclasses__()}
+        | {c.__name__ for c in m._UnitCmd.__subclasses__()}
+        | {c.__name__ for c in m._PersonCmd.__subclasses__()}
+    )
+    wire_types -= {"_UnitCmd", "_PersonCmd"}
+    assert wire_types <= {name for name, _p, _s in SAMPLES}
+    assert len(TIME_FIELDS) >= 25 and len(NUMBER_FIELDS) >= 15
+
+
+def _set(sample: dict, path: tuple, value: object) -> dict:
+    d = json.loads(json.dumps(sample))
+    target = d
+    for k in path[:-1]:
+        target = target[k]
+    target[path[-1]] = value
+    return d
+
+
+def _time_text(year: int, month: int, day: int, hh: int, mm: int, ss: int, frac: str, zone: str) -> str:
+    return f"{year:04d}-{month:02d}-{day:02d}T{hh:02d}:{mm:02d}:{ss:02d}{frac}{zone}"
+
+
+_zones = st.one_of(
+    st.just("Z"),
+    st.just(""),  # naive
+    st.builds(
+        lambda sign, h, mi: f"{sign}{h:02d}:{mi:02d}",
+        st.sampled_from("+-"),
+        st.integers(0, 23),
+        st.integers(0, 59),
+    ),
+    st.sampled_from(["+23:59", "-23:59", "+24:00", "-99:99", "+00:00", "UTC", "+2359"]),
+)
+extreme_times = st.one_of(
+    st.builds(
+        _time_text,
+        st.sampled_from([1, 2, 1969, 1970, 2038, 9998, 9999]) | st.integers(1, 9999),
+        st.sampled_from([1, 12]),
+        st.sampled_from([1, 31]),
+        st.sampled_from([0, 23, 24]),
+        st.sampled_from([0, 59, 60]),
+        st.sampled_from([0, 59, 60, 61]),  # 60: a leap second
+        st.sampled_from(["", ".999999", ".9999999999", ".5"]),
+        _zones,
+    ),
+    st.sampled_from(
+        [
+            "0001-01-01T00:00:00+23:59",
+            "9999-12-31T23:59:59-23:59",
+            "0000-01-01T00:00:00Z",
+            "+10000-01-01T00:00:00Z",
+            "99999-01-01T00:00:00Z",
+            "2016-12-31T23:59:60Z",
+            "2026-02-30T00:00:00Z",
+            "2026-11-28",
+            "",
+            "now",
+        ]
+    ),
+    st.sampled_from([0, -1, 1e20, -1e20, 10**30, 2**63, 253402300800, 1.5, float("nan"), float("inf")]),
+    st.none(),
+    st.booleans(),
+)
+
+extreme_numbers = st.one_of(
+    st.sampled_from(
+        [
+            2**63 - 1,
+            2**63,
+            2**64,
+            10**30,
+            10**400,
+            -(2**63) - 1,
+            -1,
+            0,
+            -0.0,
+            1e308,
+            -1e308,
+            5e-324,
+            float("nan"),
+            float("inf"),
+            float("-inf"),
+        ]
+    ),
+    st.integers(),
+    st.floats(),
+    st.sampled_from(["1", "1e3", "NaN", "", True, None]),
+)
+
+
+def _check(name: str, p: Callable[[bytes], object], sample: dict, path: tuple, value: object) -> None:
+    raw = json.dumps(_set(sample, path, value)).encode()  # NaN / Infinity as JSON5-style literals
+    try:
+        msg = p(raw)
+    except ContractError as exc:
+        field = str(path[-1]) if not isinstance(path[-1], int) else str(path[-2])
+        assert field in str(exc), f"{name}: {exc} does not name {field}"
+        return
+    assert isinstance(msg, m._Msg)
+    again = p(encode(msg))  # what was accepted is re-sent unchanged
+    assert again == msg, name
+    for _path, v in _paths(json.loads(encode(msg))):
+        assert not (isinstance(v, float) and (v != v or v in (float("inf"), float("-inf")))), name
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(TIME_FIELDS), extreme_times)
+def test_extreme_timestamps_parse_or_name_the_field(case: tuple, value: object) -> None:
+    name, p, sample, path = case
+    _check(name, p, sample, path, value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(NUMBER_FIELDS), extreme_numbers)
+def test_extreme_numbers_parse_or_name_the_field(case: tuple, value: object) -> None:
+    name, p, sample, path = case
+    _check(name, p, sample, path, value)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("0001-01-01T00:00:00+23:59", "outside years 1..9999"),
+        ("9999-12-31T23:59:59-23:59", "outside years 1..9999"),
+        ("2016-12-31T23:59:60Z", "occurred_at"),
+        ("2026-11-28T10:00:00", "timezone"),
+        (1764324000, "not a number"),
+    ],
+)
+def test_the_reported_timestamps_are_contract_errors_naming_the_field(value: object, words: str) -> None:
+    d = json.loads(encode(_event()))
+    d["occurred_at"] = value
+    with pytest.raises(ContractError) as err:
+        parse(m.UnitEvent, json.dumps(d))
+    assert "occurred_at" in str(err.value) and words in str(err.value)
+
+
+@pytest.mark.parametrize("field", ["seq", "attempt"])
+@pytest.mark.parametrize("value", [2**63, 10**30, float("nan"), float("inf"), -1])
+def test_numbers_beyond_64_bits_or_not_finite_are_refused(field: str, value: object) -> None:
+    d = json.loads(encode(_event()))
+    d[field] = value
+    with pytest.raises(ContractError, match=field):
+        parse(m.UnitEvent, json.dumps(d))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+    st.sampled_from(list(m.EventKind)),
+)
+def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
+    at: datetime, kind: m.EventKind
+) -> None:
+    """An alarm whose unit clock says year 1 or 9999 is still an alarm: the cores take it."""
+    from console import world as core
+    from console.directory import Directory
+    from console.ingest import Raw, Rejected, classify
+    from console.servicerun import FAST_SITE
+    from inventory.load import parse_site
+
+    site = parse_site(FAST_SITE)
+    topics = Topics(site.site.id)
+    now = datetime(2026, 11, 28, 10, tzinfo=UTC)
+    fault = {"fault": "cut"} if kind in (m.EventKind.FAULT, m.EventKind.FAULT_CLEARED) else {}
+    ev = _event(occurred_at=at, sent_at=at, kind=kind.value, unit_id="balie-1", **fault)
+    res = classify(Directory(site), topics, Raw(topics.unit_event("balie-1"), encode(ev)))
+    assert not isinstance(res, Rejected), res
+    w = core.World.initial(site, now)
+    w, effects = core.step(w, res, now)  # type: ignore[arg-type]
+    w, _ = core.step(w, core.Tick(), now)
+    assert effects

@@ -1,0 +1,130 @@
+"""Finding 5: one unit's credentials flood the console; another unit's alarm still gets through.
+
+A hostile client logs in as desk unit balie-1 (its own username and password) and sends 5,000
+alarm events and 5,000 heartbeats against the real mosquitto and the real `alarm-console serve`.
+Meanwhile spreekkamer-1 presses. No timed assertion: we wait for the outcome and count.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from broker_config.local import LocalBroker
+from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from inventory.load import parse_site
+from tests.flood import Flooder
+from tests.harness import Capture, wait_until
+from wire.messages import Notification, NotifyReason, UnitHealth, parse
+from wire.topics import Topics
+
+SITE = parse_site(FAST_SITE)
+T = Topics(SITE.site.id)
+N = 5000
+
+
+@dataclass
+class Rig:
+    broker: LocalBroker
+    console: ServiceProcess
+    seen: Capture
+
+    def notes(self, person: str) -> list[Notification]:
+        return [parse(Notification, p) for p in self.seen.on(T.person_notify(person))]
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    site_file = tmp_path / "site.toml"
+    site_file.write_text(FAST_SITE)
+    broker = LocalBroker(SITE, tmp_path / "broker")
+    broker.start()
+    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
+    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
+    try:
+        console.start()
+        console.wait_ready()
+        yield Rig(broker, console, seen)
+    finally:
+        console.kill()
+        seen.stop()
+        broker.kill()
+
+
+def _rows(db: Path) -> dict[str, int]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("events", "received")}
+    finally:
+        con.close()
+
+
+def _flood_notices(rig: Rig, person: str) -> list[Notification]:
+    return [
+        n
+        for n in rig.notes(person)
+        if n.reason is NotifyReason.FAULT
+        and n.unit_id == "balie-1"
+        and ("too many messages" in n.body or "te veel berichten" in n.body)
+    ]
+
+
+def test_a_flooding_unit_is_counted_and_flagged_while_another_units_alarm_gets_through(rig: Rig) -> None:
+    hostile = Flooder(rig.broker.creds("unit-balie-1"), "balie-1").start()
+    other = ScriptedUnit(rig.broker.creds("unit-spreekkamer-1"), "spreekkamer-1").start()
+    try:
+        first = hostile.alarm()  # the flooding unit's own first alarm opens an incident, as always
+        wait_until(lambda: first in hostile.receipted, 20, "the receipt of the flooding unit's first alarm")
+        before = _rows(rig.console.db)
+
+        for _ in range(5):
+            hostile.alarms(N // 5)
+            hostile.heartbeats(N // 5)
+        ev = other.press()  # while the flood is on its way
+
+        wait_until(lambda: other.receipt_for(ev.event_id) is not None, 120, "the other unit's receipt")
+        wait_until(
+            lambda: any(
+                n.unit_id == "spreekkamer-1" and n.reason is NotifyReason.ALARM for n in rig.notes("an")
+            ),
+            60,
+            "the lead's page for the other unit's alarm",
+        )
+        # every flooded event is receipted in the end (a real unit would retransmit forever otherwise)
+        wait_until(lambda: hostile.receipts() == N + 1, 180, "a receipt for every flooded alarm")
+        assert len(hostile.incidents) == 1  # all of them joined the one incident
+    finally:
+        hostile.stop()
+        other.stop()
+
+    wait_until(lambda: _flood_notices(rig, "fien") and _flood_notices(rig, "gert"), 20, "the flood notices")
+    (en,) = _flood_notices(rig, "fien")  # exactly one, in English
+    (nl,) = _flood_notices(rig, "gert")  # and in Dutch
+    assert "too many messages" in en.body and "te veel berichten" in nl.body
+    assert en.title.startswith("FAULT balie-1") and nl.title.startswith("STORING balie-1")
+    health = parse(UnitHealth, rig.seen.on(T.unitstate("balie-1"))[-1])
+    assert "unit:flood" in health.faults
+
+    assert rig.console.terminate() == 0
+    log = rig.console.log()
+    assert "unit balie-1 floods the console" in log
+    assert "internal error" not in log
+
+    after = _rows(rig.console.db)
+    grown = {t: after[t] - before[t] for t in after}
+    assert grown["received"] < N / 10, grown  # not one row per flooded event
+    assert grown["events"] < N / 10, grown
+    con = sqlite3.connect(f"file:{rig.console.db}?mode=ro", uri=True)
+    try:
+        (presses,) = con.execute("SELECT presses FROM incidents WHERE unit_id = 'balie-1'").fetchone()
+        (other_inc,) = con.execute(
+            "SELECT count(*) FROM incidents WHERE unit_id = 'spreekkamer-1'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert presses == N + 1  # kept as a count
+    assert other_inc == 1
