@@ -520,12 +520,20 @@ def _check_clock(tx: _Tx, uid: str, sent_at: datetime) -> None:
         tz = ZoneInfo(tx.s.dir.site.site.timezone)
         detail = {
             "offset": f"{-lv.clock_offset_s:+.0f}",
-            "unit_time": sent_at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
-            "console_time": tx.now.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+            "unit_time": _local(sent_at, tz),
+            "console_time": _local(tx.now, tz),
         }
         _transition(tx, uid, [FaultRaised(at=tx.now, unit_id=uid, fault="unit:clock")], "clock_off", detail)
     elif faulty and lv.clock_run == "ok" and _clock_settled(tx.s, lv, tx.now):
         _transition(tx, uid, [FaultCleared(at=tx.now, unit_id=uid, fault="unit:clock")], "clock_ok", {})
+
+
+def _local(t: datetime, tz: ZoneInfo) -> str:
+    """`t` in the site's time zone; a unit's clock at the edge of the calendar as it came."""
+    try:
+        return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, ValueError):
+        return t.isoformat()
 
 
 def _rebaseline(tx: _Tx, gap_s: float) -> None:

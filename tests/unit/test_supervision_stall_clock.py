@@ -266,6 +266,15 @@ def test_a_unit_in_1970_and_one_in_2099() -> None:
     assert clock_notices(r, "spreekkamer-1") == ["clock_off"] == clock_notices(r, "balie-1")
 
 
+def test_a_clock_at_the_end_of_the_calendar_is_reported_not_a_crash() -> None:
+    r = Run()
+    online(r)
+    end = (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - T0).total_seconds()
+    r.beat("balie-1", 5, sent=end)
+    (n,) = [e.notice for e in r.effects if isinstance(e, Notify) and e.notice.text_key == "clock_off"]
+    assert n.detail["unit_time"] == "9999-12-31T23:59:59+00:00"
+
+
 def test_a_small_offset_within_the_policy_is_fine() -> None:
     r = Run(clock_skew_s=10)
     online(r)
