@@ -39,6 +39,28 @@ class SupervisionPolicy(BaseModel):
     health_refresh_s: float = Field(
         default=60, gt=0, description="Republish a unit's retained health at most this often for heartbeats."
     )
+    stall_s: float = Field(
+        default=2.5,
+        gt=0,
+        description="A gap longer than this between two supervision ticks, by the service's own monotonic "
+        "clock, is the console's own stall (a SIGSTOP, a hung disk): silence deadlines move on by the gap "
+        "instead of declaring units offline for the time the console was not listening.",
+    )
+    clock_skew_s: float = Field(
+        default=10,
+        gt=0,
+        le=3600,
+        description="A unit whose heartbeat time (sent_at) differs from the console's receive time by more "
+        "than this has a clock fault ('klok wijkt af'); notices and reports use the console's time anyway.",
+    )
+    clock_samples: int = Field(
+        default=3,
+        ge=1,
+        le=20,
+        description="Heartbeats in a row (spanning at least one heartbeat interval) that must agree before a "
+        "unit whose clock seems behind gets the fault, or a faulty clock counts as correct again. A clock "
+        "ahead of the console is certain at once (a delay can only make a unit look behind).",
+    )
 
 
 class IntakePolicy(BaseModel):
@@ -95,6 +117,13 @@ class ServiceConfig(BaseModel):
     )
     batch_max: int = Field(
         default=2000, ge=1, le=100_000, description="At most this many messages per group commit."
+    )
+    status_beat_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=10,
+        description="The writer publishes ConsoleStatus(online) on console/status this often (not retained); "
+        "consoles count the service as gone after three missed beats.",
     )
     engine: EnginePolicy = Field(default_factory=EnginePolicy, description="Incident settings.")
     supervision: SupervisionPolicy = Field(

@@ -84,7 +84,7 @@ def _incident_text(d: Directory, f: Notified, lang: Language, inc: Incident | No
         "room": room,
         "team": team,
         "floor": f" ({floor})" if floor else "",
-        "time": local_time(site, inc.pressed_at),
+        "time": local_time(site, inc.stored_at),
         "level": f.level,
         "incident": inc.id,
         "presses": f.detail.get("presses", str(inc.presses)),
@@ -103,7 +103,7 @@ def _incident_text(d: Directory, f: Notified, lang: Language, inc: Incident | No
         return text("alarm_title", lang, **v), " ".join(parts)
     v["time"] = local_time(site, f.at)
     if f.text_key == "remind":
-        v["time"] = local_time(site, inc.pressed_at)
+        v["time"] = local_time(site, inc.stored_at)
     key = {"ack": "ack", "again": "again", "remind": "remind", "resolved": "resolved"}.get(f.text_key, "ack")
     return text(f"{key}_title", lang, **v), text(f"{key}_body", lang, **v)
 
@@ -123,7 +123,7 @@ def _unit_text(d: Directory, f: Notified, lang: Language) -> tuple[str, str]:
         v["time"] = local_time(site, datetime.fromisoformat(last)) if last else "?"
     if f.text_key == "flapping":
         v["now"] = text(f"state_{f.detail.get('state', 'offline')}", lang)
-    good = f.text_key in ("online", "fault_cleared", "flood_cleared")
+    good = f.text_key in ("online", "fault_cleared", "flood_cleared", "clock_ok")
     title = text("recovered_title" if good else "fault_title", lang, **v)
     try:
         body = text(f.text_key, lang, **v)

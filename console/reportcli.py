@@ -91,7 +91,7 @@ def _export(args: argparse.Namespace, site: Site) -> int:
         raise _Usage(f"--until {until} is before --since {since}")
     start = datetime(since.year, since.month, since.day, tzinfo=tz)
     end = datetime(until.year, until.month, until.day, tzinfo=tz) + timedelta(days=1)
-    rows = [r for r in _records(args.db, site).incidents if start <= r.pressed_at < end]
+    rows = [r for r in _records(args.db, site).incidents if start <= r.stored_at < end]
     text = export.to_json(rows, tz) if args.format == "json" else export.to_csv(rows, tz, args.lang)
     _write(text, args.out)
     return 0

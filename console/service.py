@@ -210,6 +210,8 @@ class ConsoleService:
         self.started_at = utcnow()
         self._stopped = threading.Event()
         self._first_up = True
+        self._beat_at = 0.0
+        self._stalls_logged = 0
         self.world: core.World
         will = (self.topics.console_status(), encode(ConsoleStatus(state=LinkState.OFFLINE, version=VERSION)))
         # A wide in-flight window: paho rescans its whole queue on every PUBACK once the window
@@ -322,6 +324,7 @@ class ConsoleService:
                 stop = any(i is _STOP for i in items)
                 self._process([i for i in items if i is not _STOP])
                 self.systemd.watchdog()
+                self._beat()
                 if stop:
                     return
         except Exception:
@@ -346,9 +349,29 @@ class ConsoleService:
             if not isinstance(item, _Delivered | _Outcome):
                 return
 
+    def _beat(self) -> None:
+        """The service's heartbeat: ConsoleStatus(online) on console/status every status_beat_s
+        (QoS0, not retained), sent from the writer loop, so a hung writer (or a stopped process)
+        stops it; consoles count three missed beats as "alarmcentrale offline"."""
+        if self.world.units.stalls != self._stalls_logged:
+            self._stalls_logged = self.world.units.stalls
+            log.warning(
+                "the console service itself stood still for %.1f s; unit silence is counted from after "
+                "the gap, not reported as units offline",
+                self.world.units.last_stall_s,
+            )
+        mono = time.monotonic()
+        if mono - self._beat_at < self.cfg.status_beat_s or not self.link.connected.is_set():
+            return
+        self._beat_at = mono
+        st = ConsoleStatus(
+            state=LinkState.ONLINE, at=utcnow(), version=VERSION, beat_s=self.cfg.status_beat_s
+        )
+        self.link.publish(self.topics.console_status(), encode(st), qos=0)
+
     def _sleep_for(self) -> float:
         due = core.next_due(self.world)
-        cap = self.systemd.ping_interval() or 5.0
+        cap = min(self.systemd.ping_interval() or 5.0, self.cfg.status_beat_s)
         if self._held is not None:
             cap = min(cap, STORE_RETRY_S)  # degraded: retry storing
         if due is None:
@@ -428,7 +451,7 @@ class ConsoleService:
                 effects += effs
         w, effs = self._limits(w, counted, now)
         effects += effs
-        w, effs = core.step(w, core.Tick(), now)
+        w, effs = core.step(w, core.Tick(time.monotonic(), self.link.connected.is_set()), now)
         effects += effs
         self.world = w
         t_step = time.perf_counter()
@@ -896,7 +919,9 @@ class ConsoleService:
         pub = self.link.publish
         pub(
             t.console_status(),
-            encode(ConsoleStatus(state=LinkState.ONLINE, at=now, version=VERSION)),
+            encode(
+                ConsoleStatus(state=LinkState.ONLINE, at=now, version=VERSION, beat_s=self.cfg.status_beat_s)
+            ),
             qos=1,
             retain=True,
         )

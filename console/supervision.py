@@ -8,6 +8,16 @@ the first heartbeat, the inventory's `heartbeat_s` counted from the service star
 Faults and offline units notify facilities (reason `fault`, never mixed with
 alarms) and the room's team lead(s) when the room is left without a working
 button. Flapping does not flood: one notice, then at most one summary per window.
+
+The console's own stall is not the units' silence: a `SupTick` carries the shell's
+monotonic clock reading, and a jump of more than `stall_s` between two ticks moves
+every unit's silence baseline on by the gap (re-baselining) instead of declaring the
+units offline for the time the console was not listening.
+
+A unit's clock is compared with the console's on every heartbeat (`sent_at` against
+the console's time of the step): off by more than `clock_skew_s` is the fault
+`unit:clock` ("klok wijkt af"), reported to facilities and cleared when it is right
+again. Notices and reports never use the unit's clock for anything that matters.
 """
 
 from __future__ import annotations
@@ -68,6 +78,14 @@ class LiveHealth:
     test_until: datetime | None = None
     firmware: str = ""
     published_at: datetime | None = None
+    silent_from: datetime | None = None
+    """Silence baseline moved on by the console's own stall (None: last_heartbeat / the start)."""
+    clock_run: str = ""
+    """What the last heartbeats in a row said of the unit's clock: ok, ahead or behind."""
+    clock_run_since: datetime | None = None
+    clock_run_n: int = 0
+    clock_offset_s: float = 0.0
+    """Console time minus the unit's sent_at at the last heartbeat (positive: the unit is behind)."""
 
 
 _NO_LIVE = LiveHealth()
@@ -89,6 +107,14 @@ class UnitsState:
     due_hint: datetime | None = None
     """Earliest deadline that scan found; heartbeats only push deadlines later, and any unit
     fact clears it, so it never makes a check late. None: scan at the next tick."""
+    mono: float | None = None
+    """The shell's monotonic clock at the last tick that carried one (to see our own stalls)."""
+    deaf: bool = False
+    """The last tick said the console was not connected to the broker (it could hear nobody)."""
+    stalls: int = 0
+    """How many stalls of the console itself were seen (re-baselined) since the start."""
+    last_stall_s: float = 0.0
+    """The gap of the last one, in seconds."""
 
     @staticmethod
     def initial(site: Site, started_at: datetime, policy: SupervisionPolicy | None = None) -> UnitsState:
@@ -148,7 +174,15 @@ class FaultIn:
 
 @dataclass(frozen=True)
 class SupTick:
-    """Time passed: detect silent units, send flapping summaries."""
+    """Time passed: detect silent units, send flapping summaries.
+
+    `mono`: the shell's monotonic clock (seconds) at this tick. A jump of more than the
+    policy's `stall_s` since the previous tick is the console's own stall; None: not known
+    (no stall detection). `listening`: the console is connected to the broker; time it was
+    not (this tick or the previous one said so) does not count as the units' silence either."""
+
+    mono: float | None = None
+    listening: bool = True
 
 
 SupInput = StatusIn | HeartbeatIn | FaultIn | SupTick
@@ -251,8 +285,8 @@ def step(state: UnitsState, inp: SupInput, now: datetime) -> tuple[UnitsState, l
             _on_heartbeat(tx, hb)
         case FaultIn(event=ev):
             _on_fault(tx, ev)
-        case SupTick():
-            _on_tick(tx)
+        case SupTick(mono=mono, listening=listening):
+            _on_tick(tx, mono, listening)
     return tx.s, tx.effects
 
 
@@ -291,11 +325,18 @@ def check_due(s: UnitsState) -> datetime:
     return next_slot(s.checked_at or s.started_at, site.tests, ZoneInfo(site.site.timezone))
 
 
+def _silence_base(s: UnitsState, uid: str) -> datetime:
+    """Where a unit's silence is counted from: its last sign of life, the start, or later when
+    the console itself stalled since."""
+    lv = s.live.get(uid, _NO_LIVE)
+    base = lv.last_heartbeat or s.started_at
+    return max(base, lv.silent_from) if lv.silent_from is not None else base
+
+
 def _silent_deadline(s: UnitsState, uid: str) -> datetime:
     lv = s.live.get(uid, _NO_LIVE)
     interval = lv.interval_s or s.dir.units[uid].heartbeat_s
-    base = lv.last_heartbeat or s.started_at
-    return base + timedelta(seconds=interval * s.policy.missed_heartbeats)
+    return _silence_base(s, uid) + timedelta(seconds=interval * s.policy.missed_heartbeats)
 
 
 def room_protected(s: UnitsState, room_id: str) -> bool:
@@ -372,7 +413,9 @@ def _on_status(tx: _Tx, st: UnitStatus) -> None:
             tx.s,
             live={
                 **tx.s.live,
-                uid: replace(lv, last_heartbeat=tx.now, firmware=st.firmware_version or lv.firmware),
+                uid: replace(
+                    lv, last_heartbeat=tx.now, silent_from=None, firmware=st.firmware_version or lv.firmware
+                ),
             },
         )
         _came_alive(tx, uid, st.boot_id, st.firmware_version)
@@ -389,17 +432,24 @@ def _on_status(tx: _Tx, st: UnitStatus) -> None:
 def _on_heartbeat(tx: _Tx, hb: Heartbeat) -> None:
     uid = hb.unit_id
     old = tx.s.live.get(uid, _NO_LIVE)
-    lv = LiveHealth(
-        last_heartbeat=tx.now,
-        interval_s=hb.interval_s,
-        outbox_depth=hb.outbox_depth,
-        test_mode=hb.test_mode,
-        test_until=hb.test_until,
-        firmware=hb.firmware_version,
-        published_at=old.published_at,
+    lv = _clock_sample(
+        tx.s.policy,
+        old,
+        LiveHealth(
+            last_heartbeat=tx.now,
+            interval_s=hb.interval_s,
+            outbox_depth=hb.outbox_depth,
+            test_mode=hb.test_mode,
+            test_until=hb.test_until,
+            firmware=hb.firmware_version,
+            published_at=old.published_at,
+        ),
+        hb.sent_at,
+        tx.now,
     )
     tx.s = replace(tx.s, live={**tx.s.live, uid: lv})
     _came_alive(tx, uid, hb.boot_id, hb.firmware_version)
+    _check_clock(tx, uid, hb.sent_at)
     r = tx.s.units[uid]
     backlog = hb.outbox_depth > tx.s.policy.backlog_threshold
     if backlog and "unit:backlog" not in r.faults:
@@ -434,7 +484,80 @@ def _on_fault(tx: _Tx, ev: UnitEvent) -> None:
     tx.effects.append(SendReceipt(uid, ev.event_id, None))
 
 
-def _on_tick(tx: _Tx) -> None:
+def _clock_sample(
+    pol: SupervisionPolicy, old: LiveHealth, new: LiveHealth, sent_at: datetime, now: datetime
+) -> LiveHealth:
+    """Add one heartbeat's clock reading to the unit's run of agreeing readings."""
+    offset = (now - sent_at).total_seconds()
+    kind = "ahead" if offset < -pol.clock_skew_s else "behind" if offset > pol.clock_skew_s else "ok"
+    if kind == old.clock_run and old.clock_run_since is not None:
+        since, n = old.clock_run_since, old.clock_run_n + 1
+    else:
+        since, n = now, 1
+    return replace(new, clock_run=kind, clock_run_since=since, clock_run_n=n, clock_offset_s=offset)
+
+
+def _clock_settled(s: UnitsState, lv: LiveHealth, now: datetime) -> bool:
+    """Enough readings in a row, spread over at least one heartbeat interval of console time:
+    a burst of heartbeats held up by the console's own stall all arrive in one step, so they
+    can never settle a verdict by themselves."""
+    if lv.clock_run_since is None or lv.clock_run_n < s.policy.clock_samples:
+        return False
+    return (now - lv.clock_run_since).total_seconds() >= (lv.interval_s or 0) or s.policy.clock_samples == 1
+
+
+def _check_clock(tx: _Tx, uid: str, sent_at: datetime) -> None:
+    """Raise `unit:clock` when the unit's clock is off, clear it when it is right again.
+
+    The offset seen is the clock error plus the transport delay (never negative: the step's
+    time is taken after the heartbeat arrived). So a unit ahead of the console is certain at
+    once; one that seems behind may only be late, and must say so in `clock_samples` readings
+    in a row; a faulty clock counts as correct only after as many good readings."""
+    lv = tx.s.live[uid]
+    faulty = "unit:clock" in tx.s.units[uid].faults
+    settled = lv.clock_run == "ahead" or _clock_settled(tx.s, lv, tx.now)
+    if not faulty and lv.clock_run in ("ahead", "behind") and settled:
+        tz = ZoneInfo(tx.s.dir.site.site.timezone)
+        detail = {
+            "offset": f"{-lv.clock_offset_s:+.0f}",
+            "unit_time": _local(sent_at, tz),
+            "console_time": _local(tx.now, tz),
+        }
+        _transition(tx, uid, [FaultRaised(at=tx.now, unit_id=uid, fault="unit:clock")], "clock_off", detail)
+    elif faulty and lv.clock_run == "ok" and _clock_settled(tx.s, lv, tx.now):
+        _transition(tx, uid, [FaultCleared(at=tx.now, unit_id=uid, fault="unit:clock")], "clock_ok", {})
+
+
+def _local(t: datetime, tz: ZoneInfo) -> str:
+    """`t` in the site's time zone; a unit's clock at the edge of the calendar as it came."""
+    try:
+        return t.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, ValueError):
+        return t.isoformat()
+
+
+def _rebaseline(tx: _Tx, gap_s: float) -> None:
+    """The console could not hear anyone for `gap_s` (stalled, or not connected): every unit's
+    silence counts from `gap_s` later (never later than now)."""
+    s = tx.s
+    gap = timedelta(seconds=gap_s)
+    live = dict(s.live)
+    for uid in s.dir.units:
+        lv = live.get(uid, _NO_LIVE)
+        live[uid] = replace(lv, silent_from=min(tx.now, _silence_base(s, uid) + gap))
+    tx.s = replace(s, live=live, due_hint=None)
+
+
+def _on_tick(tx: _Tx, mono: float | None = None, listening: bool = True) -> None:
+    if mono is not None:
+        last = tx.s.mono
+        gap = 0.0 if last is None else max(0.0, mono - last)
+        if gap > tx.s.policy.stall_s:
+            _rebaseline(tx, gap)
+            tx.s = replace(tx.s, stalls=tx.s.stalls + 1, last_stall_s=gap)
+        elif gap and (tx.s.deaf or not listening):
+            _rebaseline(tx, gap)
+        tx.s = replace(tx.s, mono=mono, deaf=not listening)
     if tx.now >= check_due(tx.s):
         _check_buttons(tx)
     hint = tx.s.due_hint

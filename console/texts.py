@@ -106,6 +106,18 @@ _T: dict[str, dict[Language, str]] = {
         "({count} berichten te veel in totaal).",
         Language.EN: "Unit {unit} ({room}) keeps to its limit again ({count} messages too many in all).",
     },
+    "clock_off": {
+        Language.NL: "Klok wijkt af: toestel {unit} ({room}) zegt {unit_time}, de alarmcentrale "
+        "{console_time} ({offset} s). Meldingen en rapporten gebruiken de tijd van de alarmcentrale; "
+        "zet de tijdsynchronisatie (NTP) van het toestel recht.",
+        Language.EN: "Clock is off: unit {unit} ({room}) says {unit_time}, the console {console_time} "
+        "({offset} s). Notices and reports use the console's time; fix the unit's time "
+        "synchronisation (NTP).",
+    },
+    "clock_ok": {
+        Language.NL: "Klok weer juist: toestel {unit} ({room}) loopt gelijk met de alarmcentrale.",
+        Language.EN: "Clock right again: unit {unit} ({room}) agrees with the console.",
+    },
     "unprotected": {
         Language.NL: "Let op: {room} heeft nu geen werkende alarmknop.",
         Language.EN: "Attention: {room} has no working panic button now.",

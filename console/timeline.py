@@ -1,5 +1,8 @@
 """An incident's history for the consoles' History screen, folded from the event log.
 
+Every entry is on the console's clock: a unit's clock may be off by an hour or be in 1970
+(`press_time` corrects the press for it).
+
 Pure: facts in, `IncidentTimeline` out. The service keeps one `Timelines` in memory
 (rebuilt from the log at start) and publishes an incident's timeline, retained, on
 every change.
@@ -8,8 +11,9 @@ every change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from console.config import SupervisionPolicy
 from console.facts import (
     Acknowledged,
     AlarmReceived,
@@ -24,6 +28,9 @@ from console.facts import (
 from inventory.model import Language, Site
 from wire.messages import IncidentTimeline, NotifyReason, TimelineEntry
 
+_SKEW = timedelta(seconds=SupervisionPolicy().clock_skew_s)
+MAX_OUTBOX_WAIT = timedelta(days=1)
+"""A press older than this (after correcting the unit's clock) is not believed: see `press_time`."""
 MAX_ENTRIES = 200
 KEEP_HEAD = 50
 """A long escalation repeats; keep the first entries and the newest ones."""
@@ -89,6 +96,24 @@ _TEXT = {
 }
 
 
+def press_time(f: AlarmReceived) -> datetime:
+    """When the press happened, by the console's clock.
+
+    A unit whose transmission time agrees with the console (within the supervision policy's
+    `clock_skew_s`) is believed. Otherwise only its own times relative to each other are:
+    `pressed_at + (at - sent_at)` removes its clock error (what remains is the time the alarm
+    waited in its outbox). If that is in the future or more than MAX_OUTBOX_WAIT ago (the unit's
+    clock jumped between the press and the send), the stored time `at` is used."""
+    try:
+        if abs(f.at - f.sent_at) <= _SKEW:
+            t = f.pressed_at
+        else:
+            t = f.pressed_at + (f.at - f.sent_at)
+    except OverflowError:
+        return f.at
+    return t if f.at - MAX_OUTBOX_WAIT <= t <= f.at else f.at
+
+
 @dataclass
 class _Line:
     pressed_at: datetime | None = None
@@ -149,11 +174,13 @@ class Timelines:
         t = self._t
         match f:
             case AlarmReceived():
-                line.pressed_at = f.pressed_at
-                ms = max(0, round((f.at - f.pressed_at).total_seconds() * 1000))
+                line.pressed_at = press_time(f)
+                ms = max(0, round((f.at - line.pressed_at).total_seconds() * 1000))
                 return [
                     TimelineEntry(
-                        at=f.pressed_at, kind="pressed", text=t("pressed", button=f.button_id, unit=f.unit_id)
+                        at=line.pressed_at,
+                        kind="pressed",
+                        text=t("pressed", button=f.button_id, unit=f.unit_id),
                     ),
                     *self._test_refused(f.at, f.test_refused),
                     TimelineEntry(at=f.at, kind="stored", text=t("stored", ms=ms)),
@@ -161,10 +188,10 @@ class Timelines:
             case PressRepeated() if f.count > 1:
                 last = (f.last_pressed_at or f.pressed_at).isoformat(timespec="seconds")
                 text = t("repeated_n", count=f.count, button=f.button_id, last=last)
-                return [TimelineEntry(at=f.pressed_at, kind="repeated", text=text[:200])]
+                return [TimelineEntry(at=f.at, kind="repeated", text=text[:200])]
             case PressRepeated():
                 return [
-                    TimelineEntry(at=f.pressed_at, kind="repeated", text=t("repeated", button=f.button_id)),
+                    TimelineEntry(at=f.at, kind="repeated", text=t("repeated", button=f.button_id)),
                     *self._test_refused(f.at, f.test_refused),
                 ]
             case Notified():

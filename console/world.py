@@ -23,7 +23,12 @@ Input = engine.Input | supervision.SupInput
 
 @dataclass(frozen=True)
 class Tick:
-    """Time passed, for both cores."""
+    """Time passed, for both cores. `mono`: the shell's monotonic clock (seconds), and
+    `listening`: whether the console is connected to the broker; they let supervision tell
+    the console's own stall or deafness from silent units (see `supervision.SupTick`)."""
+
+    mono: float | None = None
+    listening: bool = True
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ def step(w: World, inp: Input | Tick, now: datetime) -> tuple[World, list[SupEff
     """Route an input to its core, fold the recorded facts into the other one."""
     if isinstance(inp, Tick):
         w, e1 = step(w, engine.Tick(), now)
-        w, e2 = step(w, supervision.SupTick(), now)
+        w, e2 = step(w, supervision.SupTick(inp.mono, inp.listening), now)
         return w, e1 + e2
     if isinstance(inp, engine.UnitEventIn | engine.PersonCmdIn | engine.Tick):
         es, effects = engine.step(w.engine, inp, now)

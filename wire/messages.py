@@ -516,11 +516,22 @@ class PresenceState(_Msg):
 
 
 class ConsoleStatus(_Msg):
-    """Retained on console/status: whether the console service is running."""
+    """On console/status: whether the console service is running.
+
+    Retained on connect (online) and as the last will / on a clean stop (offline). While it
+    runs, the service repeats the online status every `beat_s` seconds, not retained: a
+    console that hears no beat for three times `beat_s` (by its own clock) shows the service
+    as gone, whatever the retained state says."""
 
     state: LinkState
     at: UtcDatetime | None = None
     version: ShortText = ""
+    beat_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=60,
+        description="The service beats this often while online; None: it does not beat (older service).",
+    )
 
 
 # --------------------------------------------------------------------------- parsing

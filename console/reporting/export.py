@@ -1,7 +1,8 @@
 """Registration export for the dienst Preventie en Veiligheid (`alarm-console export`).
 
 Column keys are stable (documented in docs/EXPORT.md); headers are Dutch by default.
-Only what the protocol's registration needs is exported.
+Only what the protocol's registration needs is exported. Every time is the console's own
+(when it stored the press); the unit's clock is only the `unit_time` column.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ class Column:
 
 
 def _local(ts: datetime | None, tz: ZoneInfo) -> str:
-    return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if ts is not None else ""
+    if ts is None:
+        return ""
+    try:
+        return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, ValueError):  # a unit's clock at the very edge of the calendar
+        return ts.isoformat()
 
 
 def _reg(attr: str) -> Callable[[IncidentRecord, ZoneInfo], Any]:
@@ -46,8 +52,8 @@ def _reg(attr: str) -> Callable[[IncidentRecord, ZoneInfo], Any]:
 
 COLUMNS: tuple[Column, ...] = (
     Column("incident_id", "incident", "incident", lambda r, tz: r.incident_id),
-    Column("date", "datum", "date", lambda r, tz: r.pressed_at.astimezone(tz).strftime("%Y-%m-%d")),
-    Column("time", "tijdstip", "time", lambda r, tz: r.pressed_at.astimezone(tz).strftime("%H:%M:%S")),
+    Column("date", "datum", "date", lambda r, tz: r.stored_at.astimezone(tz).strftime("%Y-%m-%d")),
+    Column("time", "tijdstip", "time", lambda r, tz: r.stored_at.astimezone(tz).strftime("%H:%M:%S")),
     Column("site", "site", "site", lambda r, tz: r.site_id),
     Column("building", "gebouw", "building", lambda r, tz: r.building),
     Column("location", "locatie", "location", lambda r, tz: r.room_label),
@@ -65,7 +71,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("aftercare", "nazorg", "aftercare", _reg("aftercare")),
     Column("occupational_accident", "arbeidsongeval", "occupational_accident", _reg("occupational_accident")),
     Column("description", "omschrijving", "description", _reg("note")),
-    Column("pressed_at", "tijd_druk", "pressed_at", lambda r, tz: _local(r.pressed_at, tz)),
+    Column("pressed_at", "tijd_druk", "pressed_at", lambda r, tz: _local(r.stored_at, tz)),
     Column("presses", "aantal_drukken", "presses", lambda r, tz: r.presses),
     Column(
         "first_notified_at",
@@ -97,12 +103,13 @@ COLUMNS: tuple[Column, ...] = (
         lambda r, tz: _local(r.aftercare_done_at, tz),
     ),
     Column("aftercare_note", "nazorg_notitie", "aftercare_note", lambda r, tz: r.aftercare_note),
+    Column("unit_time", "tijd_eenheid", "unit_time", lambda r, tz: _local(r.pressed_at, tz)),
 )
 
 
 def rows(records: Iterable[IncidentRecord], tz: ZoneInfo) -> list[dict[str, Any]]:
-    """One dict per record, keyed by the stable column keys, oldest first."""
-    ordered = sorted(records, key=lambda r: r.pressed_at)
+    """One dict per record, keyed by the stable column keys, oldest first (console time)."""
+    ordered = sorted(records, key=lambda r: (r.stored_at, r.incident_id))
     return [{c.key: c.get(r, tz) for c in COLUMNS} for r in ordered]
 
 

@@ -68,7 +68,8 @@ def _p90(xs: list[float]) -> float:
 
 
 def _in(r: IncidentRecord, start: datetime, end: datetime) -> bool:
-    return start <= r.pressed_at < end
+    """The incident falls in [start, end) by the console's time (a unit's clock may be wrong)."""
+    return start <= r.stored_at < end
 
 
 def compute(

@@ -24,7 +24,10 @@ class IncidentRecord:
     team_name: str
     unit_id: str
     pressed_at: datetime
+    """The press by the UNIT's clock (occurred_at): secondary, shown as `unit_time`, never used for
+    periods, order or response times (a unit's clock may be off by an hour or be in 1970)."""
     stored_at: datetime
+    """When the console stored the press, by its own clock: the incident's time in every report."""
     presses: int
     first_notified_at: datetime | None
     levels_reached: int
@@ -40,10 +43,10 @@ class IncidentRecord:
 
     @property
     def ack_seconds(self) -> float | None:
-        """Seconds from the press to the acknowledgement, if acknowledged."""
+        """Seconds from the stored press to the acknowledgement, if acknowledged (both console times)."""
         if self.acknowledged_at is None:
             return None
-        return (self.acknowledged_at - self.pressed_at).total_seconds()
+        return (self.acknowledged_at - self.stored_at).total_seconds()
 
 
 class TestOutcome(StrEnum):

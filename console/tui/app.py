@@ -254,7 +254,7 @@ class ConsoleApp(App[int]):
         elif isinstance(msg, PresenceState):
             self.rec = self.rec.with_presence(msg)
         elif isinstance(msg, ConsoleStatus):
-            self.rec = self.rec.with_console(msg)
+            self.rec = self.rec.with_console(msg, self.clock())
         elif isinstance(msg, Notification):
             if msg.person_id != self.ctx.me:
                 return False  # not mine (the broker ACL already keeps others' out)

@@ -34,6 +34,8 @@ ROUTING_REASONS = frozenset({NotifyReason.ALARM, NotifyReason.ESCALATION, Notify
 TEST_OVERDUE = timedelta(days=7)
 """A unit without a successful test for this long is marked overdue (weekly test)."""
 HISTORY_DAYS = 7
+MISSED_BEATS = 3
+"""The console service is gone after this many of its beats (ConsoleStatus.beat_s) were not heard."""
 
 
 # --------------------------------------------------------------------------- received state
@@ -52,6 +54,9 @@ class Received:
     units: Mapping[str, UnitHealth] = field(default_factory=dict)
     presence: Mapping[str, PresenceState] = field(default_factory=dict)
     console: ConsoleStatus | None = None
+    console_heard: datetime | None = None
+    """When this console last heard the service's status or beat, by this console's own clock
+    (never the service's `at`: the two PCs' clocks may differ)."""
     routed: Mapping[str, Notification] = field(default_factory=dict)
     """Latest alarm/escalation/repeat notification to me, per incident."""
     link_up: bool = False
@@ -103,8 +108,11 @@ class Received:
     def without_presence(self, person_id: str) -> Received:
         return replace(self, presence={k: v for k, v in self.presence.items() if k != person_id})
 
-    def with_console(self, cs: ConsoleStatus | None) -> Received:
-        return replace(self, console=cs, seen=self._seen("console"))
+    def with_console(self, cs: ConsoleStatus | None, heard_at: datetime | None = None) -> Received:
+        """The service's status or beat, heard at `heard_at` by this console's clock. A retained
+        status delivered on (re)connect counts as heard then: if the service is hung, no beat
+        follows and it shows as gone MISSED_BEATS beats later."""
+        return replace(self, console=cs, console_heard=heard_at, seen=self._seen("console"))
 
     def with_notification(self, n: Notification) -> Received:
         """Remember routing notifications (alarm, escalation, repeat) per incident."""
@@ -243,6 +251,7 @@ class AlarmRow:
     call_101: bool
     evacuate: str | None
     pressed_at: datetime
+    """When the console stored the press (its own clock; a unit's clock may be wrong)."""
     provisional: bool = False
     """Known only from a notification so far (the retained state has not arrived yet)."""
 
@@ -311,7 +320,7 @@ def build_alarms(rec: Received, ctx: Ctx, now: datetime, sel: Selection) -> Alar
             status_text=t.status_open if st.status is IncidentStatus.OPEN else t.status_acknowledged,
             location=ctx.location(st.room_id, st.team_id),
             detail=_detail(ctx, st.unit_id, st.room_id),
-            elapsed_text=elapsed_text(t, (now - st.pressed_at).total_seconds()),
+            elapsed_text=elapsed_text(t, (now - st.stored_at).total_seconds()),
             level=level,
             level_text=t.level.format(n=level),
             notified_text=", ".join(ctx.name(p) for p in st.notified) or t.nobody_yet,
@@ -322,9 +331,9 @@ def build_alarms(rec: Received, ctx: Ctx, now: datetime, sel: Selection) -> Alar
             for_me=for_me,
             call_101=call_101,
             evacuate=ctx.room_label(evac) if evac else None,
-            pressed_at=st.pressed_at,
+            pressed_at=st.stored_at,
         )
-        raw.append((_urgency(st.status, level, st.pressed_at, iid), row))
+        raw.append((_urgency(st.status, level, st.stored_at, iid), row))
     for iid, note in rec.routed.items():
         if iid in rec.incidents:
             continue
@@ -461,6 +470,8 @@ def build_bar(rec: Received, ctx: Ctx, now: datetime, unreachable_teams: int = 0
         problems.append(t.bar_service_unknown)
     elif rec.console.state is LinkState.OFFLINE:
         problems.append(t.bar_service_offline.format(since=ctx.time(rec.console.at)))
+    elif service_gone(rec, now):
+        problems.append(t.bar_service_silent.format(since=ctx.time(rec.console_heard)))
     if problems:
         return Bar(True, " · ".join(problems))
     text = t.bar_ok
@@ -469,9 +480,20 @@ def build_bar(rec: Received, ctx: Ctx, now: datetime, unreachable_teams: int = 0
     return Bar(False, text)
 
 
-def is_stale(rec: Received) -> bool:
+def service_gone(rec: Received, now: datetime) -> bool:
+    """The service said it beats every `beat_s` but nothing was heard for MISSED_BEATS beats
+    (by this console's clock `now`): it is hung or stopped, whatever the retained state says."""
+    cs, heard = rec.console, rec.console_heard
+    if cs is None or cs.state is not LinkState.ONLINE or cs.beat_s is None or heard is None:
+        return False
+    return (now - heard).total_seconds() > MISSED_BEATS * cs.beat_s
+
+
+def is_stale(rec: Received, now: datetime | None = None) -> bool:
     """Whether what the screen shows may be out of date (no link, or no live service)."""
-    return not rec.link_up or rec.console is None or rec.console.state is LinkState.OFFLINE
+    if not rec.link_up or rec.console is None or rec.console.state is LinkState.OFFLINE:
+        return True
+    return now is not None and service_gone(rec, now)
 
 
 # --------------------------------------------------------------------------- units
@@ -565,11 +587,11 @@ def build_history(
     words = query.lower().split()
     out: list[HistoryRow] = []
     for iid, st in rec.incidents.items():
-        if now - st.pressed_at > timedelta(days=days):
+        if now - st.stored_at > timedelta(days=days):
             continue
         row = HistoryRow(
             incident_id=iid,
-            pressed_text=ctx.day_time(st.pressed_at),
+            pressed_text=ctx.day_time(st.stored_at),
             location=ctx.room_label(st.room_id),
             team=ctx.team_name(st.team_id),
             status=st.status,
@@ -577,7 +599,7 @@ def build_history(
             level=st.level,
             ack_text=ctx.name(st.acknowledged_by) if st.acknowledged_by else "—",
             resolved_text=ctx.name(st.resolved_by) if st.resolved_by else "—",
-            pressed_at=st.pressed_at,
+            pressed_at=st.stored_at,
         )
         hay = " ".join(
             [
@@ -746,7 +768,7 @@ def snapshot(
     return Snapshot(
         now=now,
         bar=build_bar(rec, ctx, now, presence.unreachable),
-        stale=is_stale(rec),
+        stale=is_stale(rec, now),
         alarms=build_alarms(rec, ctx, now, sel),
         presence=presence,
         units=build_units(rec, ctx, now) if with_units else (),

@@ -36,6 +36,7 @@ class Texts:
     bar_lost: str
     bar_service_offline: str
     bar_service_unknown: str
+    bar_service_silent: str
     bar_ok: str
     bar_unreachable: str
     # -- alarms ---------------------------------------------------------------
@@ -177,6 +178,8 @@ NL = Texts(
     bar_lost="VERBINDING VERBROKEN sinds {since} — gegevens kunnen verouderd zijn; opnieuw verbinden…",
     bar_service_offline="ALARMCENTRALE OFFLINE sinds {since} — alarmen worden NIET doorgestuurd",
     bar_service_unknown="ALARMCENTRALE: status onbekend — alarmen komen mogelijk niet door",
+    bar_service_silent="ALARMCENTRALE OFFLINE: geen teken van leven sinds {since} — alarmen worden "
+    "mogelijk NIET doorgestuurd",
     bar_ok="● verbonden · alarmcentrale online",
     bar_unreachable="⚠ {n} team(s) onbereikbaar (F4)",
     status_open="OPEN",
@@ -342,6 +345,7 @@ EN = Texts(
     bar_lost="CONNECTION LOST since {since} — data may be out of date; reconnecting…",
     bar_service_offline="ALARM SERVICE OFFLINE since {since} — alarms are NOT being forwarded",
     bar_service_unknown="ALARM SERVICE: status unknown — alarms may not get through",
+    bar_service_silent="ALARM SERVICE OFFLINE: no sign of life since {since} — alarms may NOT be forwarded",
     bar_ok="● connected · alarm service online",
     bar_unreachable="⚠ {n} team(s) unreachable (F4)",
     status_open="OPEN",
