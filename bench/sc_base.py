@@ -10,7 +10,7 @@ from bench.ctx import Ctx, desk_units
 from bench.report import Row
 from bench.system import PY, Capture, Sink, sample
 from broker_config.identity import client_id as cid_for
-from broker_config.local import LocalBroker
+from broker_config.local import LocalBroker, high_publish_limit
 from firmware.testing import JsonLineProcess
 from wire.topics import Topics
 
@@ -23,7 +23,9 @@ def run_baseline(ctx: Ctx) -> None:
     topics = Topics(site.site.id)
     units = desk_units(site)
     lead = site.people[0].id
-    broker = LocalBroker(site, d / "broker")
+    # thousands of messages from one unit login: the broker's per-login publish limit (which
+    # the flood scenario measures) is raised out of the way of these raw broker figures
+    broker = LocalBroker(high_publish_limit(site), d / "broker")
     broker.start()
     res = ctx.res
     try:

@@ -20,6 +20,18 @@ MOSQUITTO_HINT = (
 )
 
 
+def high_publish_limit(site: Site, per_login: int = 1_000_000) -> Site:
+    """`site` with the broker's per-login publish limit raised out of the way.
+
+    For measurements and tests of what lies behind the broker (its durability, the console's
+    own intake limit) that publish thousands of messages from one login on purpose.
+    """
+    broker = site.broker.model_copy(
+        update={"publish_burst": per_login, "publish_rate_per_s": float(per_login)}
+    )
+    return site.model_copy(update={"broker": broker})
+
+
 class BrokerError(RuntimeError):
     """The local broker could not be started; the message says what to do."""
 

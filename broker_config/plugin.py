@@ -1,4 +1,7 @@
-"""Build the broker's client-id plugin (broker_config/clientid_plugin.c) from the repository.
+"""Build the broker's plugin (broker_config/clientid_plugin.c) from the repository.
+
+The plugin binds client ids to logins and limits each unit / person login's publish rate
+(the file keeps its first name, `clientid`).
 
 `alarm-broker render` calls `install_plugin(out)`: it compiles the C source with the system's
 gcc against Debian's mosquitto-dev headers (no network) and puts the shared object beside the

@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 
 from broker_config.identity import client_id as cid_for
-from broker_config.local import LocalBroker
+from broker_config.local import LocalBroker, high_publish_limit
 from console.servicerun import FAST_SITE, ServiceProcess
 from console.store import Store
 from inventory.load import parse_site
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     site_file.write_text(FAST_SITE)
     site = parse_site(FAST_SITE)
     topics = Topics(site.site.id)
-    broker = LocalBroker(site, work / "broker")
+    broker = LocalBroker(high_publish_limit(site), work / "broker")  # events back to back from one login
     broker.start()
     svc = ServiceProcess(site_file, work / "console.db", broker.dir, work / "console.log")
     svc.start()

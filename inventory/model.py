@@ -138,6 +138,32 @@ class BrokerInfo(_Strict):
         "SIGKILL right after the last PUBACK lost that one message in 3 of 3 runs), at a cost that "
         "grows with the number of clients (~3,100 QoS1 msg/s with 10 units). Not for large sites.",
     )
+    publish_burst: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000,
+        description="Messages one unit or person login (all its connections together) may publish at "
+        "once before the broker's rate limit applies; the rest are dropped at the broker (a unit "
+        "resends its events until the console's receipt, so they are delayed, not lost). A unit "
+        "sends its retained status plus every pending event at once after an outage (tens), so "
+        "100 leaves room. Never applies to the console or observer logins.",
+    )
+    publish_rate_per_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=1_000_000,
+        description="Messages per second a unit or person login may publish in the long run (the "
+        "broker's token bucket refills at this rate). A unit needs about 0.2/s (a heartbeat every "
+        "5 s, an event per press, and a press takes at least 50 ms); 20/s is 100 times that, and "
+        "10 times the console's own per-unit intake rate.",
+    )
+    publish_limit_log_s: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="The broker logs a login that is being rate-limited at most once per this many "
+        "seconds, with the username and the number of messages dropped.",
+    )
 
 
 class Level(_Strict):

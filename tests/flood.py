@@ -30,6 +30,7 @@ class Flooder:
         self.sent: list[uuid.UUID] = []
         self.receipted: set[uuid.UUID] = set()
         self.incidents: set[str | None] = set()
+        self._acked = 0
         self._lock = threading.Lock()
         self._up = threading.Event()
         c = mqtt.Client(
@@ -44,6 +45,7 @@ class Flooder:
         c.on_connect = lambda cl, _u, _f, _rc, _p: cl.subscribe(self.topics.unit_receipt(unit_id), qos=1)
         c.on_subscribe = lambda *_a: self._up.set()
         c.on_message = self._on_receipt
+        c.on_publish = self._on_puback
         self.client = c
         self._host, self._port = creds.host, creds.port
 
@@ -63,6 +65,15 @@ class Flooder:
         with self._lock:
             self.receipted.add(r.event_id)
             self.incidents.add(r.incident_id)
+
+    def _on_puback(self, *_a: object) -> None:
+        with self._lock:
+            self._acked += 1
+
+    def acked(self) -> int:
+        """Publishes done: QoS1 ones PUBACKed by the broker (dropped ones too), QoS0 ones written."""
+        with self._lock:
+            return self._acked
 
     def receipts(self) -> int:
         with self._lock:
@@ -112,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m tests.flood --broker-dir D --unit U --n N`: the flood in a process of its own
     (so it does not share an interpreter with whoever measures). JSON lines on stdout: `ready`
     (after the unit's first alarm was receipted), then on `go` (stdin) `sent`, then `receipted`
-    once every flooded event has its receipt (or after `--wait` seconds)."""
+    once every flooded event has its receipt, or no new receipt came for `--quiet` seconds (the
+    broker's publish limit drops most of a flood: those are never receipted; this flooder, unlike
+    a unit, does not resend), or after `--wait` seconds."""
     import argparse
     import json
     import sys
@@ -125,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=20_000, help="alarm events and heartbeats, each")
     ap.add_argument("--chunk", type=int, default=250)
     ap.add_argument("--wait", type=float, default=300)
+    ap.add_argument("--quiet", type=float, default=10)
     args = ap.parse_args(argv)
     unit_cfg = json.loads((Path(args.broker_dir) / "units" / f"{args.unit}.json").read_text())
     f = Flooder(BrokerCredentials.model_validate(unit_cfg["broker"]), args.unit).start()
@@ -147,8 +161,13 @@ def main(argv: list[str] | None = None) -> int:
         sent += min(args.chunk, args.n - sent)
     say("sent", n=sent)
     deadline = time.monotonic() + args.wait
+    last, last_at = f.receipts(), time.monotonic()
     while f.receipts() < sent + 1 and time.monotonic() < deadline:
         time.sleep(0.05)
+        if f.receipts() != last:
+            last, last_at = f.receipts(), time.monotonic()
+        elif time.monotonic() - last_at >= args.quiet and f.acked() >= 2 * sent + 1:
+            break  # every publish is done and nothing is coming back any more
     say("receipted", n=f.receipts() - 1)
     f.stop()
     return 0

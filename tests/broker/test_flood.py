@@ -3,6 +3,11 @@
 A hostile client logs in as desk unit balie-1 (its own username and password) and sends 5,000
 alarm events and 5,000 heartbeats against the real mosquitto and the real `alarm-console serve`.
 Meanwhile spreekkamer-1 presses. No timed assertion: we wait for the outcome and count.
+
+This is the console's own limit (console/intake.py), the second layer: the broker's per-login
+publish limit, which normally stops most of such a flood before the console
+(tests/broker/test_broker_ratelimit.py), is raised out of the way here so that the whole flood
+reaches the console, as it would if the broker's limit were set too high.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import LocalBroker
+from broker_config.local import LocalBroker, high_publish_limit
 from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from inventory.load import parse_site
 from tests.flood import Flooder
@@ -41,7 +46,7 @@ class Rig:
 def rig(tmp_path: Path) -> Iterator[Rig]:
     site_file = tmp_path / "site.toml"
     site_file.write_text(FAST_SITE)
-    broker = LocalBroker(SITE, tmp_path / "broker")
+    broker = LocalBroker(high_publish_limit(SITE), tmp_path / "broker")
     broker.start()
     seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
     console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")

@@ -62,7 +62,7 @@ def test_conf_is_durable_and_closed(tmp_path: Path, site) -> None:
         "persistence true",
         "autosave_on_changes false",
         "autosave_interval 1",
-        "max_queued_messages 0",
+        "max_queued_messages 2147483647",  # no limit (0 would be, but see render.py)
         "message_size_limit 65536",
         "listener 12345 127.0.0.1",
         "listener 8883",
