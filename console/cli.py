@@ -422,12 +422,12 @@ def _incidents(args: argparse.Namespace) -> int:
     if not rows:
         print("no incidents" + (" open" if args.open else ""))
         return 0
-    print(f"{'incident':<15} {'status':<13} {'lvl':>3} {'presses':>7}  {'room':<16} {'pressed (UTC)':<20} by")
+    print(f"{'incident':<15} {'status':<13} {'lvl':>3} {'presses':>7}  {'room':<16} {'stored (UTC)':<20} by")
     for r in rows:
         by = r["resolved_by"] or r["acknowledged_by"] or ""
         print(
             f"{r['incident_id']:<15} {r['status']:<13} {r['level']:>3} {r['presses']:>7}  "
-            f"{r['room_id']:<16} {r['pressed_at'][:19]:<20} {by}"
+            f"{r['room_id']:<16} {r['stored_at'][:19]:<20} {by}"
         )
     return 0
 

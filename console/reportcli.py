@@ -53,14 +53,16 @@ def _site(path: Path) -> Site:
 
 
 def _records(db: Path, site: Site) -> recs.Records:
-    from console.store import Store
+    from console.store import Store, StoreError
 
     try:
         store = Store(db, readonly=True)
-    except FileNotFoundError as exc:
+    except (StoreError, FileNotFoundError) as exc:
         raise _Usage(str(exc)) from None
     try:
         return recs.build(site, store.facts())
+    except StoreError as exc:  # a row that does not parse: say which, never a traceback
+        raise _Usage(str(exc)) from None
     finally:
         store.close()
 
@@ -160,14 +162,19 @@ def _monthly(args: argparse.Namespace, site: Site) -> int:
 
 
 def _purge(args: argparse.Namespace, site: Site) -> int:
-    from console.store import Store
+    from console.store import Store, StoreError
 
     if not Path(args.db).exists():
         raise _Usage(f"{args.db}: no console database; give --db")
-    store = Store(args.db)
+    try:
+        store = Store(args.db)
+    except StoreError as exc:
+        raise _Usage(str(exc)) from None
     try:
         p = retention.plan(store.numbered_facts(), site.retention, utcnow())
         rows = store.purge(p, dry_run=args.dry_run)
+    except StoreError as exc:
+        raise _Usage(str(exc)) from None
     finally:
         store.close()
     sys.stdout.write(retention.describe(p, rows, args.dry_run))

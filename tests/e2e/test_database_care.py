@@ -131,6 +131,7 @@ def test_a_corrupt_file_or_one_unreadable_row_stops_start_up_with_a_message_not_
     refused_clearly(r, junk, "not a readable SQLite database", "db check", "backup")
     chk = run("db", "check", "--db", str(junk))
     assert chk.returncode == 1 and "DAMAGED" in chk.stderr and "Traceback" not in chk.stderr, chk
+    reports_refuse_clearly(fast, junk, "not a readable SQLite database")
 
     # a real log with a real alarm in it, then one row goes bad
     db = fast.dir / "console.db"
@@ -158,6 +159,23 @@ def test_a_corrupt_file_or_one_unreadable_row_stops_start_up_with_a_message_not_
     chk = run("db", "check", "--db", str(db))
     assert chk.returncode == 1 and f"fact #{seq} (alarm_received)" in chk.stderr, chk
     assert "Traceback" not in chk.stdout + chk.stderr
+    reports_refuse_clearly(fast, db, f"fact #{seq} (alarm_received)")
+
+
+def reports_refuse_clearly(fast: Site, db: Path, why: str) -> None:
+    """The prevention service's export, the board's report and purge on a damaged log: the file
+    and the problem in a message, a non-zero exit, never a traceback."""
+    site = ("--site", str(fast.site_file), "--db", str(db))
+    for args in (
+        ("export", "--since", "2026-01-01", *site),
+        ("report", "--month", "2026-12", *site),
+        ("purge", "--dry-run", *site),
+    ):
+        r = run(*args)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0, (args, out)
+        assert "Traceback" not in out, (args, out)
+        assert str(db) in r.stderr and why in r.stderr, (args, out)
 
 
 def test_database_wal_files_and_new_directories_are_owner_only_under_umask_022(fast: Site) -> None:
