@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SITE ?= examples/site.toml
 
 # chromium: the HTML report test renders the report in a real headless browser
-.PHONY: venv mosquitto chromium test test-unit lint demo bench broker clean screenshots
+.PHONY: venv mosquitto chromium test test-unit lint demo bench broker clean screenshots soak
 
 venv: $(STAMP)
 
@@ -40,6 +40,13 @@ demo: venv mosquitto
 
 bench: venv mosquitto
 	$(BIN)/python -m bench --site $(SITE)
+
+## seeded fault-injection soak with invariant checks (docs/RELIABILITY.md); not part of `make test` yet
+DURATION ?= 180
+SEED ?= $(shell date +%s)
+UNITS ?= 20
+soak: venv mosquitto
+	$(BIN)/python -m soak --duration $(DURATION) --seed $(SEED) --units $(UNITS)
 
 ## regenerate the console screenshots in docs/screenshots/
 screenshots: venv

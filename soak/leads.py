@@ -1,0 +1,144 @@
+"""Scripted team leads: real MQTT clients with the people's own logins.
+
+Each incident gets a seeded `Fate` (soak.schedule.fate): acknowledged by one of its team's lead
+or deputy after a delay counted from when the leads first saw it (before level 2, before level 3,
+after level 3 with repeats, or never), then resolved by the acknowledger. A command that did not
+take effect (the console or broker was down) is sent again every `RETRY_S`.
+Every command sent is written to `leads.jsonl`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from broker_config.identity import client_id
+from broker_config.local import LocalBroker
+from soak.record import JsonlWriter
+from soak.schedule import Fate, fate
+from soak.site import RESPONDERS
+from wire.link import Link
+from wire.messages import (
+    AckCmd,
+    ContractError,
+    IncidentState,
+    IncidentStatus,
+    Registration,
+    ResolveCmd,
+    encode,
+    parse,
+    utcnow,
+)
+from wire.topics import Topics
+
+RETRY_S = 5.0
+
+
+@dataclass
+class Tracked:
+    state: IncidentState
+    seen_at: float  # monotonic, first sight
+    fate: Fate
+    acked_seen_at: float | None = None
+    last_ack_sent: float = -1e9
+    last_resolve_sent: float = -1e9
+    sent: list[str] = field(default_factory=list)
+
+
+class Leads:
+    def __init__(self, broker: LocalBroker, seed: int, out: Path) -> None:
+        self.seed = seed
+        self.topics = Topics(broker.site.site.id)
+        people = sorted({p for pair in RESPONDERS.values() for p in pair})
+        self.links = {
+            p: Link(broker.creds(f"person-{p}"), client_id=client_id(f"person-{p}", "soak")) for p in people
+        }
+        self.writer = JsonlWriter(out / "leads.jsonl")
+        self.incidents: dict[str, Tracked] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="leads", daemon=True)
+
+    def start(self) -> Leads:
+        for link in self.links.values():
+            link.start()
+        for p, link in self.links.items():
+            if not link.wait_connected(10):
+                raise TimeoutError(f"lead {p} could not connect")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for link in self.links.values():
+            link.stop()
+        self.writer.close()
+
+    def on_message(self, topic: str, raw: bytes, _t: float) -> None:
+        """The observer's feed: keep the newest state of every incident."""
+        if self.topics.parse_tail(topic, "incident") is None or not raw:
+            return
+        try:
+            st = parse(IncidentState, raw)
+        except ContractError:
+            return
+        with self._lock:
+            tr = self.incidents.get(st.incident_id)
+            if tr is None:
+                responders = RESPONDERS.get(st.room_id, RESPONDERS["balie-1"])
+                tr = Tracked(st, time.monotonic(), fate(self.seed, st.incident_id, responders))
+                self.incidents[st.incident_id] = tr
+            elif st.version > tr.state.version:
+                tr.state = st
+            if tr.state.status is IncidentStatus.ACKNOWLEDGED and tr.acked_seen_at is None:
+                tr.acked_seen_at = time.monotonic()
+
+    def open_incidents(self) -> list[IncidentState]:
+        with self._lock:
+            return [t.state for t in self.incidents.values() if t.state.status is not IncidentStatus.RESOLVED]
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            now = time.monotonic()
+            with self._lock:
+                todo = list(self.incidents.items())
+            for iid, tr in todo:
+                st, f = tr.state, tr.fate
+                if st.status is IncidentStatus.OPEN and f.ack_after_s is not None:
+                    if now >= tr.seen_at + f.ack_after_s and now - tr.last_ack_sent >= RETRY_S:
+                        tr.last_ack_sent = now
+                        self._send(
+                            f.who,
+                            AckCmd(cmd_id=uuid.uuid4(), person_id=f.who, issued_at=utcnow(), incident_id=iid),
+                            f,
+                        )
+                elif st.status is IncidentStatus.ACKNOWLEDGED and tr.acked_seen_at is not None:
+                    who = st.acknowledged_by if st.acknowledged_by in self.links else f.who
+                    if now >= tr.acked_seen_at + f.resolve_after_s and now - tr.last_resolve_sent >= RETRY_S:
+                        tr.last_resolve_sent = now
+                        reg = Registration(false_alarm=True, note="soak")
+                        cmd = ResolveCmd(
+                            cmd_id=uuid.uuid4(),
+                            person_id=who,
+                            issued_at=utcnow(),
+                            incident_id=iid,
+                            registration=reg,
+                        )
+                        self._send(who, cmd, f)
+
+    def _send(self, who: str, cmd: AckCmd | ResolveCmd, f: Fate) -> None:
+        self.links[who].publish(self.topics.person_cmd(who), encode(cmd), qos=1)
+        self.writer.write(
+            {
+                "t": round(time.time(), 6),
+                "person": who,
+                "kind": cmd.kind,
+                "incident_id": cmd.incident_id,
+                "cmd_id": str(cmd.cmd_id),
+                "fate": f.kind,
+            }
+        )

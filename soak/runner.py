@@ -1,0 +1,255 @@
+"""The soak run: start the real processes, play the plan, keep every capture, stop cleanly.
+
+Files in the output directory (besides the captures of soak.record): `site.toml`, `broker/`
+(rendered config, `mosquitto.log`), `console.db`, `console.log`, `plan.json` (the plan drawn
+from the seed), `faults.jsonl` (each fault as applied: real start and end times), `presses.jsonl`
+(each press command sent to a shard, or skipped because its shard was down), `leads.jsonl`,
+`hostile.jsonl`, `run.json` (summary).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from broker_config.local import LocalBroker
+from console.servicerun import ServiceProcess
+from inventory.load import parse_site
+from soak.hostile import Hostile
+from soak.leads import Leads
+from soak.record import JsonlWriter, Recorder, Shard
+from soak.schedule import Fault, Plan, make_plan, shard_of
+from soak.site import soak_site_toml, unit_ids
+
+DRAIN_S = 90.0  # after the last press: time for every stored press to get its receipt
+
+
+class Soak:
+    def __init__(self, seed: int, duration_s: float, units: int, out: Path, shards: int = 4) -> None:
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+        ids = unit_ids(units)
+        self.plan: Plan = make_plan(seed, duration_s, ids, max(1, min(shards, units)))
+        self.site_file = out / "site.toml"
+        self.site_file.write_text(soak_site_toml(units), encoding="utf-8")
+        self.site = parse_site(self.site_file.read_text(encoding="utf-8"))
+        self.broker = LocalBroker(self.site, out / "broker")
+        self.console = ServiceProcess(
+            self.site_file, out / "console.db", self.broker.dir, out / "console.log"
+        )
+        groups: list[list[str]] = [[] for _ in range(self.plan.shards)]
+        for i, uid in enumerate(ids):
+            groups[shard_of(i, self.plan.shards)].append(uid)
+        self.shards = [Shard(i, g, self.site_file, self.broker.dir, out) for i, g in enumerate(groups)]
+        self.shard_of_unit = {u: s for s in self.shards for u in s.units}
+        self.faults_log = JsonlWriter(out / "faults.jsonl")
+        self.presses_log = JsonlWriter(out / "presses.jsonl")
+        self.recorder: Recorder | None = None
+        self.leads: Leads | None = None
+        self.hostile: Hostile | None = None
+        self.locks = {"broker": threading.Lock(), "console": threading.Lock(), "hostile": threading.Lock()}
+        for s in self.shards:
+            self.locks[f"shard-{s.index}"] = threading.Lock()
+        self.t0 = 0.0
+        self.errors: list[str] = []
+        self._stopped: set[str] = set()  # "broker" / "console" while SIGSTOPped
+
+    def say(self, text: str) -> None:
+        print(f"[soak {time.monotonic() - self.t0:7.1f}] {text}" if self.t0 else f"[soak] {text}", flush=True)
+
+    # -- start and stop ------------------------------------------------------------------------
+    def start(self) -> None:
+        (self.out / "plan.json").write_text(json.dumps(self.plan.to_json(), indent=1), encoding="utf-8")
+        print(self.plan.describe(), flush=True)
+        self.broker.start()
+        self.recorder = Recorder(self.broker.creds("observer"), self.out).start()
+        self.console.start()
+        self.console.wait_ready(60)
+        for s in self.shards:
+            s.start()
+        for s in self.shards:
+            s.wait_ready(120)
+        self.leads = Leads(self.broker, self.plan.seed, self.out).start()
+        self.recorder.listeners.append(self.leads.on_message)
+        self.hostile = Hostile(self.broker, self.out, list(self.plan.units))
+        self.say(
+            f"up: broker :{self.broker.port}, console, {len(self.shards)} shard(s), leads; output {self.out}"
+        )
+
+    def shutdown(self) -> None:
+        """Leave nothing running: continue stopped processes, stop everything in order."""
+        for name in list(self._stopped):
+            self._signal(name, signal.SIGCONT)
+        steps: list[tuple[str, Callable[[], object]]] = [
+            *[(f"shard {s.index}", s.stop) for s in self.shards],
+            ("leads", self.leads.stop if self.leads else lambda: None),
+            ("hostile", self.hostile.close if self.hostile else lambda: None),
+            ("console", self.console.terminate),
+            ("recorder", self.recorder.stop if self.recorder else lambda: None),
+            ("broker", self.broker.stop),
+        ]
+        for what, fn in steps:
+            try:
+                fn()
+            except Exception as exc:
+                self.errors.append(f"stopping {what}: {exc!r}")
+        self.faults_log.close()
+        self.presses_log.close()
+
+    # -- the run ---------------------------------------------------------------------------------
+    def run(self) -> dict[str, object]:
+        started = time.time()
+        try:
+            self.start()
+            self.t0 = time.monotonic()
+            threads = [threading.Thread(target=self._fault, args=(f,), daemon=True) for f in self.plan.faults]
+            for t in threads:
+                t.start()
+            flusher = threading.Thread(target=self._flush_loop, daemon=True)
+            flusher.start()
+            self._presses()
+            for t in threads:
+                t.join(120)
+            self.say("press phase over; draining (every stored press needs its receipt)")
+            drained = self._drain()
+            self.say(f"drained: {drained}")
+        except Exception:
+            self.errors.append(traceback.format_exc())
+            print(self.errors[-1], flush=True)
+        finally:
+            self._done = True
+            self.shutdown()
+        summary: dict[str, object] = {
+            "seed": self.plan.seed,
+            "duration_s": self.plan.duration_s,
+            "units": len(self.plan.units),
+            "shards": self.plan.shards,
+            "started": started,
+            "wall_s": round(time.time() - started, 1),
+            "errors": self.errors,
+            "observer_messages": self.recorder.count if self.recorder else 0,
+        }
+        (self.out / "run.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        return summary
+
+    _done = False
+
+    def _flush_loop(self) -> None:
+        while not self._done:
+            for s in self.shards:
+                s.flush()
+            time.sleep(0.5)
+
+    def _sleep_until(self, at: float) -> None:
+        delay = self.t0 + at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def _presses(self) -> None:
+        timeline: list[tuple[float, int, str, str]] = []
+        for i, p in enumerate(self.plan.presses):
+            if p.kind == "repeat":
+                t = p.at
+                timeline.append((t, i, p.kind, p.units[0]))
+                for g in p.gaps:
+                    t += g
+                    timeline.append((t, i, p.kind, p.units[0]))
+            else:
+                timeline += [(p.at, i, p.kind, u) for u in p.units]
+        timeline.sort()
+        for at, i, kind, unit in timeline:
+            self._sleep_until(at)
+            ok = self.shard_of_unit[unit].send(f"press {unit}")
+            self.presses_log.write(
+                {"t": round(time.time(), 6), "action": i, "kind": kind, "unit": unit, "sent": ok}
+            )
+        self._sleep_until(self.plan.duration_s)
+
+    def _drain(self) -> str:
+        deadline = time.monotonic() + DRAIN_S
+        missing: set[str] = set()
+        while time.monotonic() < deadline:
+            for s in self.shards:
+                s.flush()
+            missing = set().union(*(s.stored - s.receipted for s in self.shards))
+            if not missing:
+                return f"every stored press receipted after {time.monotonic() - self.t0:.1f} s"
+            time.sleep(0.5)
+        return f"{len(missing)} stored press(es) without a receipt after {DRAIN_S:.0f} s of drain"
+
+    # -- faults ----------------------------------------------------------------------------------
+    def _signal(self, name: str, sig: signal.Signals) -> None:
+        pid = self.broker.pid if name == "broker" else (self.console.proc.pid if self.console.proc else None)
+        if pid is None:
+            return
+        try:
+            if name == "console":
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+        if sig == signal.SIGSTOP:
+            self._stopped.add(name)
+        elif sig == signal.SIGCONT:
+            self._stopped.discard(name)
+
+    def _fault(self, f: Fault) -> None:
+        self._sleep_until(f.at)
+        lock = self.locks[f.target]
+        with lock:  # one fault at a time per target; different targets overlap freely
+            start = time.time()
+            note = ""
+            try:
+                note = self._apply(f)
+            except Exception as exc:
+                note = f"failed: {exc!r}"
+                self.errors.append(f"fault {f.describe()}: {exc!r}")
+            end = time.time()
+        rec = {"kind": f.kind, "target": f.target, "planned_at": f.at, "down_s": f.down_s,
+               "start": round(start, 6), "end": round(end, 6), "note": note}  # fmt: skip
+        self.faults_log.write(rec)
+        self.say(f"fault {f.kind} {f.target}: {end - start:.1f} s {note}")
+
+    def _apply(self, f: Fault) -> str:
+        assert self.hostile is not None and self.leads is not None
+        if f.kind == "broker_kill":
+            self.broker.kill()
+            time.sleep(f.down_s)
+            self.broker.start()
+            return ""
+        if f.kind in ("broker_stop", "console_stop"):
+            self._signal(f.target, signal.SIGSTOP)
+            time.sleep(f.down_s)
+            self._signal(f.target, signal.SIGCONT)
+            return ""
+        if f.kind == "console_kill":
+            self.console.kill()
+            time.sleep(f.down_s)
+            self.console.start()
+            try:
+                self.console.wait_ready(60)
+            except TimeoutError:
+                return "console not ready within 60 s of its restart"
+            return ""
+        if f.kind == "sim_kill":
+            shard = self.shards[int(f.target.split("-")[1])]
+            shard.kill()
+            time.sleep(f.down_s)
+            shard.start()
+            shard.wait_ready(120)
+            return ""
+        victim = self.plan.units[int(f.at * 1000) % len(self.plan.units)]
+        if f.kind == "hostile_malformed":
+            self.hostile.malformed(victim)
+        elif f.kind == "hostile_spoof":
+            self.hostile.spoof(victim, self.leads.open_incidents())
+        elif f.kind == "hostile_flood":
+            self.hostile.flood()
+        return f"victim {victim}" if f.kind != "hostile_flood" else ""

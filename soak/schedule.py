@@ -1,0 +1,149 @@
+"""The run's plan, drawn from the seed before anything starts (pure: no I/O, no clock).
+
+The same seed, duration, unit count and shard count give the same plan: the press plan, the
+fault schedule and each incident's lead behaviour (`fate`). What actually happened, with the
+real times, is recorded separately (`faults.jsonl`, `presses.jsonl`).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# Fault kinds the harness injects today (docs/RELIABILITY.md has the whole catalogue).
+FAULT_KINDS = (
+    "broker_kill",  # SIGKILL mosquitto, restart after `down_s`
+    "broker_stop",  # SIGSTOP mosquitto, SIGCONT after `down_s`
+    "console_kill",  # SIGKILL alarm-console serve, restart after `down_s`
+    "console_stop",  # SIGSTOP alarm-console serve (a hang), SIGCONT after `down_s`
+    "sim_kill",  # SIGKILL one alarm-sim shard (its units), restart on the same outbox after `down_s`
+    "hostile_malformed",  # garbage, wrong schema, oversized, another unit's id in the payload
+    "hostile_spoof",  # publish as another unit / person (ACL), resolve without rights
+    "hostile_flood",  # one unit's login floods alarm events and heartbeats (tests/flood.py)
+)
+DOWN_S = {
+    "broker_kill": (0.5, 6.0),
+    "broker_stop": (0.5, 6.0),
+    "console_kill": (0.2, 5.0),
+    "console_stop": (0.5, 8.0),
+    "sim_kill": (0.5, 8.0),
+}
+WARMUP_S = 8.0  # no fault before this (every unit connected, first presses stored)
+QUIET_END_S = 10.0  # every fault has ended this long before the press phase ends
+
+
+@dataclass(frozen=True)
+class Fault:
+    at: float  # seconds after the start of the press phase
+    kind: str
+    target: str  # "broker", "console", "shard-N", "hostile"
+    down_s: float  # 0 for the hostile ones
+
+    def describe(self) -> str:
+        down = f" for {self.down_s:.1f} s" if self.down_s else ""
+        return f"t+{self.at:7.1f} s  {self.kind:<18} {self.target}{down}"
+
+
+@dataclass(frozen=True)
+class Press:
+    at: float
+    kind: str  # single | repeat | burst
+    units: tuple[str, ...]  # for repeat: the same unit several times
+    gaps: tuple[float, ...]  # repeat: seconds between the presses
+
+
+@dataclass(frozen=True)
+class Plan:
+    seed: int
+    duration_s: float
+    units: tuple[str, ...]
+    shards: int
+    faults: tuple[Fault, ...]
+    presses: tuple[Press, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        lines = [
+            f"soak plan: seed {self.seed}, {self.duration_s:.0f} s, {len(self.units)} units in "
+            f"{self.shards} alarm-sim shard(s), {len(self.presses)} press actions "
+            f"({sum(len(p.units) for p in self.presses)} presses), {len(self.faults)} faults:"
+        ]
+        lines += ["  " + f.describe() for f in self.faults]
+        return "\n".join(lines)
+
+
+def shard_of(unit_index: int, shards: int) -> int:
+    return unit_index % shards
+
+
+def make_plan(seed: int, duration_s: float, units: list[str], shards: int) -> Plan:
+    """Draw the presses and faults of a run from `seed`."""
+    rng = random.Random(f"plan:{seed}")
+    presses: list[Press] = []
+    t = 1.0
+    rate = max(0.2, min(2.0, len(units) / 40))  # press actions per second
+    while True:
+        t += rng.expovariate(rate)
+        if t >= duration_s - 2:
+            break
+        r = rng.random()
+        if r < 0.6:
+            presses.append(Press(t, "single", (rng.choice(units),), ()))
+        elif r < 0.85:
+            n = rng.randint(2, 4)
+            gaps = tuple(round(rng.uniform(0.2, 2.5), 2) for _ in range(n - 1))
+            presses.append(Press(t, "repeat", (rng.choice(units),) * n, gaps))
+        else:
+            k = rng.randint(2, max(2, min(10, len(units) // 2)))
+            presses.append(Press(t, "burst", tuple(rng.sample(units, min(k, len(units)))), ()))
+    faults: list[Fault] = []
+    end = duration_s - QUIET_END_S
+    if end > WARMUP_S + 5:
+        n_faults = max(1, round((end - WARMUP_S) / 12))
+        kinds = list(FAULT_KINDS)
+        rng.shuffle(kinds)  # every kind once (in a seeded order) before any kind repeats
+        for i in range(n_faults):
+            kind = kinds[i] if i < len(kinds) else rng.choice(kinds)
+            lo, hi = DOWN_S.get(kind, (0.0, 0.0))
+            down = round(rng.uniform(lo, hi), 2) if hi else 0.0
+            at = round(rng.uniform(WARMUP_S, max(WARMUP_S, end - down)), 2)
+            if kind.startswith("broker"):
+                target = "broker"
+            elif kind.startswith("console"):
+                target = "console"
+            elif kind == "sim_kill":
+                target = f"shard-{rng.randrange(shards)}"
+            else:
+                target = "hostile"
+            faults.append(Fault(at, kind, target, down))
+    faults.sort(key=lambda f: f.at)
+    return Plan(seed, duration_s, tuple(units), shards, tuple(faults), tuple(presses))
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What the leads do with one incident: acknowledge after `ack_after_s` (None: never, it
+    escalates to the end), then resolve `resolve_after_s` later, by `who`."""
+
+    kind: str
+    ack_after_s: float | None
+    resolve_after_s: float
+    who: str
+
+
+def fate(seed: int, incident_id: str, responders: tuple[str, ...]) -> Fate:
+    """The leads' behaviour for one incident: seeded by the seed and the incident id."""
+    rng = random.Random(f"fate:{seed}:{incident_id}")
+    r = rng.random()
+    who = rng.choice(responders)
+    resolve = round(rng.uniform(0.5, 4.0), 2)
+    if r < 0.35:
+        return Fate("before_level_2", round(rng.uniform(0.1, 0.8), 2), resolve, who)
+    if r < 0.6:
+        return Fate("before_level_3", round(rng.uniform(1.2, 1.8), 2), resolve, who)
+    if r < 0.92:
+        return Fate("after_level_3", round(rng.uniform(2.5, 12.0), 2), resolve, who)
+    return Fate("never", None, resolve, who)
