@@ -59,6 +59,7 @@ class Soak:
         self.t0 = 0.0
         self.errors: list[str] = []
         self._stopped: set[str] = set()  # "broker" / "console" while SIGSTOPped
+        self.phases: dict[str, float] = {}  # start / press_end / drain_end, Unix time
 
     def say(self, text: str) -> None:
         print(f"[soak {time.monotonic() - self.t0:7.1f}] {text}" if self.t0 else f"[soak] {text}", flush=True)
@@ -113,11 +114,14 @@ class Soak:
                 t.start()
             flusher = threading.Thread(target=self._flush_loop, daemon=True)
             flusher.start()
+            self.phases["start"] = time.time()
             self._presses()
             for t in threads:
                 t.join(120)
+            self.phases["press_end"] = time.time()
             self.say("press phase over; draining (every stored press needs its receipt)")
             drained = self._drain()
+            self.phases["drain_end"] = time.time()
             self.say(f"drained: {drained}")
         except Exception:
             self.errors.append(traceback.format_exc())
@@ -132,6 +136,7 @@ class Soak:
             "shards": self.plan.shards,
             "started": started,
             "wall_s": round(time.time() - started, 1),
+            "phases": self.phases,
             "errors": self.errors,
             "observer_messages": self.recorder.count if self.recorder else 0,
         }
