@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from console import world as core
+from console.facts import CampaignEnded, CampaignStarted, TestResult
 from console.store import Store, incident_row
 from inventory.load import parse_site
 from soak.record import payload_bytes
@@ -201,7 +202,7 @@ def check(run: Run) -> list[Result]:
         _inv4(run, sim_units, incidents, feedback),
         _inv5(run, T, sim_units),
         _inv6(site, facts, incidents, unit_rows, states),
-        Result("7", "no test press recorded for a real alarm outside a window", note="not exercised yet"),
+        _inv7(run, sim_units, received, facts),
         _inv8(run, received, incidents, replies),
     ]
     return results
@@ -404,9 +405,11 @@ def _inv4(
                 x["unit"],
             )
     told = {cmd.incident_id for _t, _u, cmd in feedback if cmd.feedback is Feedback.ACKNOWLEDGED}
+    # the units stop after the drain (+ the runner's 2 s settle): an ack later than that is not owed a LED
+    end = run.summary.get("phases", {}).get("drain_end", 1e20)
     for iid, inc in incidents.items():
         ack = _ts(inc["acknowledged_at"])
-        if ack is None or inc["unit_id"] not in sim_units:
+        if ack is None or inc["unit_id"] not in sim_units or ack > end:
             continue
         r.checked += 1
         if iid not in told:
@@ -510,6 +513,67 @@ def _inv6(
     for iid in incidents:
         if iid not in history:
             r.fail(f"incident {iid} is in the table, not in the log", None, iid)
+    return r
+
+
+def _inv7(run: Run, sim_units: set[str], received: dict[str, dict[str, Any]], facts: list[Any]) -> Result:
+    r = Result("7", "a test is recorded only for a test press inside an open window; the rest are alarms")
+    alarms = {x["event_id"] for x in run.sim if x.get("event") == "alarm_stored"}
+    tests = {x["event_id"]: x for x in run.sim if x.get("event") == "test_stored"}
+    started = {f.campaign_id: f for f in facts if isinstance(f, CampaignStarted)}
+    ended = {f.campaign_id: f for f in facts if isinstance(f, CampaignEnded)}
+    results = [f for f in facts if isinstance(f, TestResult) and f.unit_id in sim_units]
+    recorded = {str(f.event_id) for f in results}
+    last: dict[tuple[str, str], datetime] = {}
+    per_window: set[tuple[str | None, str, str]] = set()
+    for f in results:
+        r.checked += 1
+        eid, t = str(f.event_id), f.at.timestamp()
+        if eid in alarms:
+            r.fail(f"real press {eid} of {f.unit_id} recorded as a test", t, f.unit_id, eid)
+        elif eid not in tests:
+            r.fail(f"test result {eid} of {f.unit_id} for no test press of the unit", t, f.unit_id, eid)
+        windows = [
+            c for c in started.values()
+            if f.unit_id in c.unit_ids
+            and c.at <= f.at <= min(c.until, ended[c.campaign_id].at if c.campaign_id in ended else c.until)
+        ]  # fmt: skip
+        if not windows:
+            r.fail(
+                f"test press {eid} of {f.unit_id} recorded as a test with no window open", t, f.unit_id, eid
+            )
+        key = (f.unit_id, f.button_id)
+        if key in last and (f.pressed_at - last[key]).total_seconds() < 60:
+            r.fail(
+                f"test press {eid} of {f.unit_id} recorded as a test within 60 s of the last one",
+                t,
+                f.unit_id,
+            )
+        last[key] = f.pressed_at
+        wkey = (f.campaign_id, f.unit_id, f.button_id)
+        if wkey in per_window:
+            r.fail(
+                f"button {f.unit_id}/{f.button_id} recorded as tested twice in window {f.campaign_id}",
+                t,
+                f.unit_id,
+            )
+        per_window.add(wkey)
+    for eid, x in tests.items():
+        r.checked += 1
+        row = received.get(eid)
+        if row is None:
+            r.fail(
+                f"test press {eid} of {x['unit']} never stored by the console (lost)", x["ts"], x["unit"], eid
+            )
+        elif eid not in recorded and row["incident_id"] is None:
+            r.fail(
+                f"test press {eid} of {x['unit']} neither a test result nor an alarm", x["ts"], x["unit"], eid
+            )
+    if not tests:
+        r.note = "no test press in this run"
+    else:
+        as_alarm = sum(1 for e in tests if e not in recorded)
+        r.note = f"{len(tests)} test presses: {len(tests) - as_alarm} recorded as tests, {as_alarm} as alarms"
     return r
 
 

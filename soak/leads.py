@@ -18,8 +18,8 @@ from pathlib import Path
 from broker_config.identity import client_id
 from broker_config.local import LocalBroker
 from soak.record import JsonlWriter
-from soak.schedule import Fate, fate
-from soak.site import RESPONDERS
+from soak.schedule import TEST_WINDOW_MIN, Fate, fate
+from soak.site import FACILITIES, RESPONDERS
 from wire.link import Link
 from wire.messages import (
     AckCmd,
@@ -28,6 +28,8 @@ from wire.messages import (
     IncidentStatus,
     Registration,
     ResolveCmd,
+    TestScope,
+    TestStartCmd,
     encode,
     parse,
     utcnow,
@@ -52,7 +54,7 @@ class Leads:
     def __init__(self, broker: LocalBroker, seed: int, out: Path) -> None:
         self.seed = seed
         self.topics = Topics(broker.site.site.id)
-        people = sorted({p for pair in RESPONDERS.values() for p in pair})
+        people = [*sorted({p for pair in RESPONDERS.values() for p in pair}), FACILITIES]
         self.links = {
             p: Link(broker.creds(f"person-{p}"), client_id=client_id(f"person-{p}", "soak")) for p in people
         }
@@ -129,6 +131,18 @@ class Leads:
                             registration=reg,
                         )
                         self._send(who, cmd, f)
+
+    def open_test_window(self, unit: str) -> None:
+        """Facilities open the test window of one unit (TEST_WINDOW_MIN minutes)."""
+        cmd = TestStartCmd(
+            cmd_id=uuid.uuid4(), person_id=FACILITIES, issued_at=utcnow(), scope=TestScope.UNIT,
+            target=unit, minutes=TEST_WINDOW_MIN,
+        )  # fmt: skip
+        self.links[FACILITIES].publish(self.topics.person_cmd(FACILITIES), encode(cmd), qos=1)
+        self.writer.write(
+            {"t": round(time.time(), 6), "person": FACILITIES, "kind": cmd.kind, "unit": unit,
+             "incident_id": None, "cmd_id": str(cmd.cmd_id), "fate": None}
+        )  # fmt: skip
 
     def _send(self, who: str, cmd: AckCmd | ResolveCmd, f: Fate) -> None:
         self.links[who].publish(self.topics.person_cmd(who), encode(cmd), qos=1)

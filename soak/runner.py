@@ -28,6 +28,7 @@ from soak.schedule import Fault, Plan, make_plan, shard_of
 from soak.site import soak_site_toml, unit_ids
 
 DRAIN_S = 90.0  # after the last press: time for every stored press to get its receipt
+SETTLE_S = 2.0  # after the leads' last command, before the units stop: its LED command arrives
 
 
 class Soak:
@@ -88,8 +89,10 @@ class Soak:
         for name in list(self._stopped):
             self._signal(name, signal.SIGCONT)
         steps: list[tuple[str, Callable[[], object]]] = [
-            *[(f"shard {s.index}", s.stop) for s in self.shards],
+            # the leads first: an acknowledgement while the units shut down would never reach a LED
             ("leads", self.leads.stop if self.leads else lambda: None),
+            ("settle", lambda: time.sleep(SETTLE_S)),
+            *[(f"shard {s.index}", s.stop) for s in self.shards],
             ("hostile", self.hostile.close if self.hostile else lambda: None),
             ("console", self.console.terminate),
             ("recorder", self.recorder.stop if self.recorder else lambda: None),
@@ -157,23 +160,29 @@ class Soak:
             time.sleep(delay)
 
     def _presses(self) -> None:
-        timeline: list[tuple[float, int, str, str]] = []
+        timeline: list[tuple[float, int, str, str, str]] = []  # at, action, kind, unit, verb
         for i, p in enumerate(self.plan.presses):
-            if p.kind == "repeat":
+            if p.kind in ("repeat", "test"):
                 t = p.at
-                timeline.append((t, i, p.kind, p.units[0]))
-                for g in p.gaps:
+                if p.kind == "test":
+                    timeline.append((t, i, p.kind, p.units[0], "window"))
+                    t += p.gaps[0]
+                timeline.append((t, i, p.kind, p.units[0], "press"))
+                for g in p.gaps[1 if p.kind == "test" else 0 :]:
                     t += g
-                    timeline.append((t, i, p.kind, p.units[0]))
+                    timeline.append((t, i, p.kind, p.units[0], "press"))
             else:
-                timeline += [(p.at, i, p.kind, u) for u in p.units]
+                timeline += [(p.at, i, p.kind, u, "press") for u in p.units]
         timeline.sort()
-        for at, i, kind, unit in timeline:
+        for at, i, kind, unit, verb in timeline:
             self._sleep_until(at)
+            if verb == "window":
+                assert self.leads is not None
+                self.leads.open_test_window(unit)
+                continue
             ok = self.shard_of_unit[unit].send(f"press {unit}")
-            self.presses_log.write(
-                {"t": round(time.time(), 6), "action": i, "kind": kind, "unit": unit, "sent": ok}
-            )
+            rec = {"t": round(time.time(), 6), "action": i, "kind": kind, "unit": unit, "sent": ok}
+            self.presses_log.write(rec)
         self._sleep_until(self.plan.duration_s)
 
     def _drain(self) -> str:

@@ -31,6 +31,8 @@ DOWN_S = {
 }
 WARMUP_S = 8.0  # no fault before this (every unit connected, first presses stored)
 QUIET_END_S = 10.0  # every fault has ended this long before the press phase ends
+TEST_PRESS_AFTER_S = 1.5  # a test action: the first press this long after the window was asked for
+TEST_WINDOW_MIN = 0.5  # minutes a soak test window lasts
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,9 @@ class Fault:
 @dataclass(frozen=True)
 class Press:
     at: float
-    kind: str  # single | repeat | burst
-    units: tuple[str, ...]  # for repeat: the same unit several times
-    gaps: tuple[float, ...]  # repeat: seconds between the presses
+    kind: str  # single | repeat | burst | test
+    units: tuple[str, ...]  # repeat, test: the same unit several times
+    gaps: tuple[float, ...]  # repeat: seconds between the presses; test: window -> 1st press -> 2nd
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,10 @@ def make_plan(seed: int, duration_s: float, units: list[str], shards: int) -> Pl
         if t >= duration_s - 2:
             break
         r = rng.random()
-        if r < 0.6:
+        if r < 0.05:  # facilities open a unit's test window, it is pressed twice (a test, then real)
+            gaps: tuple[float, ...] = (TEST_PRESS_AFTER_S, round(rng.uniform(1.0, 3.0), 2))
+            presses.append(Press(t, "test", (rng.choice(units),) * 2, gaps))
+        elif r < 0.6:
             presses.append(Press(t, "single", (rng.choice(units),), ()))
         elif r < 0.85:
             n = rng.randint(2, 4)

@@ -11,6 +11,7 @@ FLOOD_UNIT = "soak-flood"  # a flood with this unit's login (tests/flood.py)
 HEARTBEAT_S = 2
 # Who answers alarms of a team (the scripted leads), by the team of each room.
 RESPONDERS = {"spreekkamer-1": ("an", "dirk"), "balie-1": ("chris", "bart")}
+FACILITIES = "fien"  # opens test windows
 HOSTILE_PERSON = "els"  # reception: may acknowledge, never resolve an unacknowledged incident
 
 
