@@ -50,7 +50,9 @@ RECOVERY_S = {
     "console_kill": 1.0,
     "console_stop": 1.0,
     "sim_kill": 4.0,
+    "unit_kill": 4.0,
 }
+UNIT_FAULTS = ("sim_kill", "unit_kill")
 
 
 @dataclass
@@ -168,6 +170,7 @@ def check(run: Run) -> list[Result]:
         incidents = {r["incident_id"]: r for r in store.incidents()}
         facts = list(store.facts())
         unit_rows = store.units()
+        rejects = store.rejects()
     finally:
         store.close()
 
@@ -203,7 +206,7 @@ def check(run: Run) -> list[Result]:
         _inv5(run, T, sim_units),
         _inv6(site, facts, incidents, unit_rows, states),
         _inv7(run, sim_units, received, facts),
-        _inv8(run, received, incidents, replies),
+        _inv8(run, received, incidents, replies, rejects),
     ]
     return results
 
@@ -250,8 +253,15 @@ def _inv1(
                 x["ts"],
                 x["unit"],
             )
+    # a unit killed between its outbox write and its `alarm_stored` line resends the event after
+    # the restart: its receipt line is then the unit's own word that it held the event
     for eid, row in received.items():
-        if row["unit_id"] in sim_units and row["kind"] == "alarm" and eid not in stored:
+        if (
+            row["unit_id"] in sim_units
+            and row["kind"] == "alarm"
+            and eid not in stored
+            and eid not in receipts
+        ):
             r.fail(
                 f"the console stored alarm {eid} of {row['unit_id']} that no unit pressed",
                 _ts(row["at"]),
@@ -316,7 +326,7 @@ def _inv2(
         ack = _ts(inc["acknowledged_at"])
         assert stored_at is not None
         shard = next((x.get("shard") for x in run.sim if x.get("unit") == unit), None)
-        unit_windows = sorted(system + fault_windows(run, ["sim_kill"], f"shard-{shard}"))
+        unit_windows = sorted(system + fault_windows(run, UNIT_FAULTS, f"shard-{shard}"))
         for k, after_s in enumerate(levels[teams[inc["room_id"]]], start=1):
             if k == 1 and iid in pressed:  # level 1: from the press on the unit, not from the store
                 due, windows = pressed[iid], unit_windows
@@ -445,17 +455,15 @@ def _inv5(run: Run, T: Topics, sim_units: set[str]) -> Result:
         uid = T.parse_tail(topic, "unitstate")
         if uid in sim_units and raw and t <= end:
             seen[uid].append((t, bool(json.loads(raw)["online"])))
-    shards = run.plan["shards"]
-    units = list(run.plan["units"])
+    shard_of = {x["unit"]: x["shard"] for x in run.sim if x.get("unit") in sim_units}
     system = fault_windows(run, SYSTEM_FAULTS)
     for f in run.faults:
-        if f["kind"] != "sim_kill":
+        if f["kind"] not in UNIT_FAULTS:
             continue
-        n = int(f["target"].split("-")[1])
-        for uid in units[n::shards]:
+        for uid in sorted(u for u, s in shard_of.items() if f"shard-{s}" == f["target"]):
             r.checked += 1
             obs = seen.get(uid, [])
-            if not any(not on and f["start"] <= t <= f["end"] + RECOVERY_S["sim_kill"] for t, on in obs):
+            if not any(not on and f["start"] <= t <= f["end"] + RECOVERY_S[f["kind"]] for t, on in obs):
                 r.fail(
                     f"unit {uid} killed at {_clock(f['start'])} was never reported offline", f["start"], uid
                 )
@@ -470,8 +478,7 @@ def _inv5(run: Run, T: Topics, sim_units: set[str]) -> Result:
         r.checked += 1
         if obs and not obs[-1][1]:
             r.fail(f"unit {uid} ends the run reported offline", obs[-1][0], uid)
-        shard = units.index(uid) % shards
-        allowed = sorted(system + fault_windows(run, ["sim_kill"], f"shard-{shard}"))
+        allowed = sorted(system + fault_windows(run, UNIT_FAULTS, f"shard-{shard_of.get(uid)}"))
         was = False  # the state before the unit first connected is "never seen", not a fault
         for t, on in obs:
             if was and not on and not any(s0 <= t <= e0 for s0, e0 in allowed):
@@ -582,6 +589,7 @@ def _inv8(
     received: dict[str, dict[str, Any]],
     incidents: dict[str, dict[str, Any]],
     replies: list[tuple[float, str, dict[str, Any]]],
+    rejects: dict[str, int],
 ) -> Result:
     r = Result("8", "nothing unauthorised took effect (hostile client)")
     spoofed = {e for h in run.hostile for e in h.get("event_ids", [])}
@@ -608,8 +616,13 @@ def _inv8(
                 r.fail(
                     f"incident {iid}: {col} {who}, who never sent that command", _ts(inc["stored_at"]), iid
                 )
-    if not run.hostile:
-        r.note = "no hostile action in this run"
+    malformed = sum(h.get("n", 0) for h in run.hostile if h.get("action") == "malformed")
+    counted = sum(rejects.values())
+    if malformed:
+        r.checked += 1
+        if counted < malformed:
+            r.fail(f"{malformed} malformed payloads sent, only {counted} counted as refused ({rejects})")
+    r.note = f"refused and counted: {rejects}" if run.hostile else "no hostile action in this run"
     return r
 
 

@@ -117,6 +117,7 @@ class Shard:
         self._lock = threading.Lock()
         self.stored: set[str] = set()  # event ids of alarm_stored lines, every generation
         self.receipted: set[str] = set()  # event ids with a receipt line, every generation
+        self.last_lines: list[dict[str, Any]] = []  # every line of the generation killed last
 
     @property
     def alive(self) -> bool:
@@ -125,7 +126,10 @@ class Shard:
     def start(self) -> None:
         self.gen += 1
         self._written = 0
-        argv = [
+        self.proc = JsonLineProcess(self.argv(), self.log_path)
+
+    def argv(self) -> list[str]:
+        return [
             *_alarm_sim(),
             "--site", str(self.site_file),
             "--broker-dir", str(self.broker_dir),
@@ -133,7 +137,6 @@ class Shard:
             "--state-dir", str(self.state_dir),
             "--stdin-eof", "ignore",
         ]  # fmt: skip
-        self.proc = JsonLineProcess(argv, self.log_path)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         assert self.proc is not None
@@ -173,6 +176,7 @@ class Shard:
             p.proc.kill()
             p.proc.wait(10)
             p._reader.join(10)  # every line the dead process wrote is read before we close the pipe
+            self.last_lines = list(p.lines)
         self.flush()
         with self._lock:
             p.close()
@@ -199,3 +203,21 @@ class Shard:
 
     def lines(self) -> list[dict[str, Any]]:
         return [] if self.proc is None else list(self.proc.lines)
+
+
+class SoloUnit(Shard):
+    """One unit as its own `alarm-unit run --sim --control-stdin` process (the firmware's real
+    process, as on a Pi): `unit_kill` SIGKILLs it a few milliseconds after a press."""
+
+    def argv(self) -> list[str]:
+        script = Path(sys.executable).parent / "alarm-unit"
+        exe = [str(script)] if script.exists() else [sys.executable, "-m", "firmware.cli"]
+        config = self.broker_dir / "units" / f"{self.units[0]}.json"
+        return [
+            *exe, "run", "--config", str(config), "--state-dir", str(self.state_dir),
+            "--sim", "--control-stdin", "--log-level", "WARNING",
+        ]  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        assert self.proc is not None
+        self.proc.wait_for("link", timeout=timeout, state="up")

@@ -23,9 +23,9 @@ from console.servicerun import ServiceProcess
 from inventory.load import parse_site
 from soak.hostile import Hostile
 from soak.leads import Leads
-from soak.record import JsonlWriter, Recorder, Shard
+from soak.record import JsonlWriter, Recorder, Shard, SoloUnit
 from soak.schedule import Fault, Plan, make_plan, shard_of
-from soak.site import soak_site_toml, unit_ids
+from soak.site import SOLO_UNIT, soak_site_toml, unit_ids
 
 DRAIN_S = 90.0  # after the last press: time for every stored press to get its receipt
 SETTLE_S = 2.0  # after the leads' last command, before the units stop: its LED command arrives
@@ -36,7 +36,8 @@ class Soak:
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
         ids = unit_ids(units)
-        self.plan: Plan = make_plan(seed, duration_s, ids, max(1, min(shards, units)))
+        n_shards = max(1, min(shards, units))
+        self.plan: Plan = make_plan(seed, duration_s, [*ids, SOLO_UNIT], n_shards, SOLO_UNIT)
         self.site_file = out / "site.toml"
         self.site_file.write_text(soak_site_toml(units), encoding="utf-8")
         self.site = parse_site(self.site_file.read_text(encoding="utf-8"))
@@ -48,6 +49,7 @@ class Soak:
         for i, uid in enumerate(ids):
             groups[shard_of(i, self.plan.shards)].append(uid)
         self.shards = [Shard(i, g, self.site_file, self.broker.dir, out) for i, g in enumerate(groups)]
+        self.shards.append(SoloUnit(n_shards, [SOLO_UNIT], self.site_file, self.broker.dir, out))
         self.shard_of_unit = {u: s for s in self.shards for u in s.units}
         self.faults_log = JsonlWriter(out / "faults.jsonl")
         self.presses_log = JsonlWriter(out / "presses.jsonl")
@@ -252,6 +254,29 @@ class Soak:
             except TimeoutError:
                 return "console not ready within 60 s of its restart"
             return ""
+        if f.kind == "unit_kill":
+            shard = self.shards[int(f.target.split("-")[1])]
+            if not shard.send(f"press {SOLO_UNIT}"):
+                return "not pressed: the unit was down"
+            before = {x.get("event_id") for x in shard.lines() if x.get("event") == "alarm_stored"}
+            time.sleep(f.kill_after_ms / 1000)
+            shard.kill()
+            lines = shard.last_lines
+            new = [
+                x["event_id"]
+                for x in lines
+                if x.get("event") == "alarm_stored" and x["event_id"] not in before
+            ]
+            got = {x.get("event_id") for x in lines if x.get("event") == "receipt"}
+            moment = (
+                "before the stored line"
+                if not new
+                else ("after the receipt" if new[0] in got else "between the stored line and the receipt")
+            )
+            time.sleep(f.down_s)
+            shard.start()
+            shard.wait_ready(120)
+            return f"killed {moment}"
         if f.kind == "sim_kill":
             shard = self.shards[int(f.target.split("-")[1])]
             shard.kill()

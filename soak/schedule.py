@@ -18,6 +18,7 @@ FAULT_KINDS = (
     "console_kill",  # SIGKILL alarm-console serve, restart after `down_s`
     "console_stop",  # SIGSTOP alarm-console serve (a hang), SIGCONT after `down_s`
     "sim_kill",  # SIGKILL one alarm-sim shard (its units), restart on the same outbox after `down_s`
+    "unit_kill",  # press the solo alarm-unit, SIGKILL it `kill_after_ms` later, restart after `down_s`
     "hostile_malformed",  # garbage, wrong schema, oversized, another unit's id in the payload
     "hostile_spoof",  # publish as another unit / person (ACL), resolve without rights
     "hostile_flood",  # one unit's login floods alarm events and heartbeats (tests/flood.py)
@@ -28,7 +29,12 @@ DOWN_S = {
     "console_kill": (0.2, 5.0),
     "console_stop": (0.5, 8.0),
     "sim_kill": (0.5, 8.0),
+    "unit_kill": (0.5, 5.0),
 }
+# unit_kill: from the press line to SIGKILL. The unit detects the press after min_hold (50 ms) and
+# stores, publishes and gets its receipt within ~10-20 ms after that: the range straddles it, so the
+# kill lands before the outbox write, between write and receipt, or after the receipt.
+KILL_AFTER_MS = (30.0, 110.0)
 WARMUP_S = 8.0  # no fault before this (every unit connected, first presses stored)
 QUIET_END_S = 10.0  # every fault has ended this long before the press phase ends
 TEST_PRESS_AFTER_S = 1.5  # a test action: the first press this long after the window was asked for
@@ -41,10 +47,12 @@ class Fault:
     kind: str
     target: str  # "broker", "console", "shard-N", "hostile"
     down_s: float  # 0 for the hostile ones
+    kill_after_ms: float = 0.0  # unit_kill only
 
     def describe(self) -> str:
         down = f" for {self.down_s:.1f} s" if self.down_s else ""
-        return f"t+{self.at:7.1f} s  {self.kind:<18} {self.target}{down}"
+        kill = f", killed {self.kill_after_ms:.0f} ms after a press" if self.kind == "unit_kill" else ""
+        return f"t+{self.at:7.1f} s  {self.kind:<18} {self.target}{down}{kill}"
 
 
 @dataclass(frozen=True)
@@ -81,8 +89,9 @@ def shard_of(unit_index: int, shards: int) -> int:
     return unit_index % shards
 
 
-def make_plan(seed: int, duration_s: float, units: list[str], shards: int) -> Plan:
-    """Draw the presses and faults of a run from `seed`."""
+def make_plan(seed: int, duration_s: float, units: list[str], shards: int, solo: str) -> Plan:
+    """Draw the presses and faults of a run from `seed`. `units` are pressed (the solo unit among
+    them); shards 0..shards-1 are the alarm-sim processes, shard `shards` is the solo unit."""
     rng = random.Random(f"plan:{seed}")
     presses: list[Press] = []
     t = 1.0
@@ -121,9 +130,12 @@ def make_plan(seed: int, duration_s: float, units: list[str], shards: int) -> Pl
                 target = "console"
             elif kind == "sim_kill":
                 target = f"shard-{rng.randrange(shards)}"
+            elif kind == "unit_kill":
+                target = f"shard-{shards}"
             else:
                 target = "hostile"
-            faults.append(Fault(at, kind, target, down))
+            kill_ms = round(rng.uniform(*KILL_AFTER_MS), 1) if kind == "unit_kill" else 0.0
+            faults.append(Fault(at, kind, target, down, kill_ms))
     faults.sort(key=lambda f: f.at)
     return Plan(seed, duration_s, tuple(units), shards, tuple(faults), tuple(presses))
 

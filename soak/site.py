@@ -15,21 +15,25 @@ FACILITIES = "fien"  # opens test windows
 HOSTILE_PERSON = "els"  # reception: may acknowledge, never resolve an unacknowledged incident
 
 
+SOLO_UNIT = "solo-0000"  # runs as its own alarm-unit process (fault unit_kill)
+
+
 def unit_ids(n: int) -> list[str]:
+    """The `alarm-sim` units."""
     return [f"sim-{i:04d}" for i in range(n)]
 
 
 def room_of(unit_id: str) -> str:
     """The room of a generated unit (alternating between the two teams)."""
-    if unit_id in (HOSTILE_UNIT, FLOOD_UNIT):
+    if unit_id in (HOSTILE_UNIT, FLOOD_UNIT, SOLO_UNIT):
         return "balie-1"
     return ROOMS[int(unit_id.rsplit("-", 1)[1]) % len(ROOMS)]
 
 
 def soak_site_toml(n: int) -> str:
-    """FAST_SITE plus `n` dual-button units `sim-0000`.. and the two hostile logins."""
+    """FAST_SITE plus `n` dual-button units `sim-0000`.., the solo unit and the two hostile logins."""
     blocks = [FAST_SITE.rstrip(), ""]
-    for uid in [*unit_ids(n), HOSTILE_UNIT, FLOOD_UNIT]:
+    for uid in [*unit_ids(n), SOLO_UNIT, HOSTILE_UNIT, FLOOD_UNIT]:
         blocks += [
             "[[units]]",
             f'id = "{uid}"',
