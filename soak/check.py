@@ -20,7 +20,7 @@ from typing import Any
 
 from console import world as core
 from console.facts import CampaignEnded, CampaignStarted, TestResult
-from console.store import Store, incident_row
+from console.store import Store, incident_row, unit_row
 from inventory.load import parse_site
 from soak.record import payload_bytes
 from soak.site import HOSTILE_PERSON, HOSTILE_UNIT
@@ -503,9 +503,9 @@ def _inv6(
     unit_rows: list[dict[str, Any]],
     states: dict[str, IncidentState],
 ) -> Result:
-    r = Result("6", "rebuild from the log = the live projections and the retained incident states")
+    r = Result("6", "rebuild from the log = the incidents and units tables and the retained incident states")
     started = datetime.now().astimezone()
-    _w, history = core.rebuild_with_history(site, facts, started)
+    w, history = core.rebuild_with_history(site, facts, started)
     r.checked = len(history) + len(incidents)
     for iid, inc in history.items():
         row = incidents.get(iid)
@@ -529,6 +529,14 @@ def _inv6(
     for iid in incidents:
         if iid not in history:
             r.fail(f"incident {iid} is in the table, not in the log", None, iid)
+    rows = {u["unit_id"]: u for u in unit_rows}
+    for uid in w.units.units:
+        r.checked += 1
+        row = rows.get(uid)
+        table = None if row is None else (row["online"], row["since"], row["boot_id"], row["faults"])
+        rebuilt_unit = unit_row(w.units, uid)[:4]  # the health column has heartbeat times: not in the log
+        if table != rebuilt_unit:
+            r.fail(f"unit {uid}: the units table says {table}, the rebuild {rebuilt_unit}", None, uid)
     return r
 
 
