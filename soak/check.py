@@ -319,6 +319,7 @@ def _inv2(
     levels = {t.id: [lv.after_s for lv in t.escalation.levels] for t in site.teams}
     worst = 0.0
     in_fault = 0
+    press_to_page: list[float] = []
     for iid, inc in incidents.items():
         unit = inc["unit_id"]
         if unit not in sim_units:
@@ -348,15 +349,19 @@ def _inv2(
                 )
                 continue
             worst = max(worst, seen[0] - due if deadline == due + BASE_SLACK_S else 0.0)
+            if k == 1 and iid in pressed:
+                press_to_page.append(seen[0] - due)
             if seen[0] > deadline:
                 r.fail(
                     f"incident {iid} of {unit}: level {k} arrived {seen[0] - due:.1f} s after it was due "
                     f"(allowed {deadline - due:.1f} s with the faults at that time)",
                     due, iid, unit,
                 )  # fmt: skip
+    p = sorted(press_to_page)
+    spread = f"; press -> level 1: median {p[len(p) // 2]:.3f} s, max {p[-1]:.1f} s" if p else ""
     r.note = (
         f"{in_fault} due inside a fault window; worst lateness outside them {worst:.2f} s "
-        f"(allowed {BASE_SLACK_S} s)"
+        f"(allowed {BASE_SLACK_S} s){spread}"
     )
     return r
 
