@@ -23,7 +23,7 @@ from console.facts import CampaignEnded, CampaignStarted, TestResult
 from console.store import Store, incident_row, unit_row
 from inventory.load import parse_site
 from soak.record import payload_bytes
-from soak.site import HOSTILE_PERSON, HOSTILE_UNIT
+from soak.site import HEARTBEAT_S, HOSTILE_PERSON, HOSTILE_UNIT
 from wire.messages import (
     ContractError,
     Feedback,
@@ -53,6 +53,9 @@ RECOVERY_S = {
     "unit_kill": 4.0,
 }
 UNIT_FAULTS = ("sim_kill", "unit_kill")
+# Invariant 5: the console reports a silent unit offline after missed_heartbeats (3, the supervision
+# default) x the soak units' heartbeat interval.
+SILENCE_BOUND_S = 3 * HEARTBEAT_S
 
 
 @dataclass
@@ -471,8 +474,18 @@ def _inv5(run: Run, T: Topics, sim_units: set[str]) -> Result:
             seen[uid].append((t, bool(json.loads(raw)["online"])))
     shard_of = {x["unit"]: x["shard"] for x in run.sim if x.get("unit") in sim_units}
     system = fault_windows(run, SYSTEM_FAULTS)
+    broker = fault_windows(run, ("broker_kill", "broker_stop"))
+    not_owed = 0
     for f in run.faults:
         if f["kind"] not in UNIT_FAULTS:
+            continue
+        # Owed an offline report: by the will, when the broker was up (and the unit connected) at
+        # the kill; or by the silence, when the console could hear the unit missing for longer
+        # than the supervision bound. A kill inside a broker outage gets neither.
+        will = not any(s0 <= f["start"] <= e0 for s0, e0 in broker)
+        audible = (f["end"] - f["start"]) - _overlap(f["start"], f["end"], system)
+        if not will and audible <= SILENCE_BOUND_S + BASE_SLACK_S:
+            not_owed += 1
             continue
         for uid in sorted(u for u, s in shard_of.items() if f"shard-{s}" == f["target"]):
             r.checked += 1
@@ -498,7 +511,20 @@ def _inv5(run: Run, T: Topics, sim_units: set[str]) -> Result:
             if was and not on and not any(s0 <= t <= e0 for s0, e0 in allowed):
                 r.fail(f"unit {uid} reported offline at {_clock(t)} with no fault on it", t, uid)
             was = on
+    if not_owed:
+        r.note = f"{not_owed} kill(s) inside a broker outage, too short to be heard: no offline owed"
     return r
+
+
+def _overlap(start: float, end: float, windows: list[tuple[float, float]]) -> float:
+    """Seconds of [start, end] covered by the windows (which may overlap each other)."""
+    covered, cursor = 0.0, start
+    for s0, e0 in sorted(windows):
+        s0, e0 = max(s0, cursor), min(e0, end)
+        if e0 > s0:
+            covered += e0 - s0
+            cursor = e0
+    return covered
 
 
 def _inv6(
