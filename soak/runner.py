@@ -128,6 +128,9 @@ class Soak:
             drained = self._drain()
             self.phases["drain_end"] = time.time()
             self.say(f"drained: {drained}")
+        except KeyboardInterrupt:
+            self.errors.append("interrupted (Ctrl-C): the run is incomplete")
+            print("\n[soak] interrupted: stopping every process; the captures so far are checked", flush=True)
         except Exception:
             self.errors.append(traceback.format_exc())
             print(self.errors[-1], flush=True)
