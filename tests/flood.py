@@ -61,7 +61,7 @@ class Flooder:
         self.client.loop_stop()
 
     def _on_receipt(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        r = parse(Receipt, msg.payload)
+        r = parse(Receipt, bytes(msg.payload))
         with self._lock:
             self.receipted.add(r.event_id)
             self.incidents.add(r.incident_id)
