@@ -19,6 +19,10 @@ from paho.mqtt.properties import Properties
 
 from broker_config.identity import client_id
 from wire.link import BrokerCredentials, Link
+from wire.messages import IncidentState, Notification, NotifyReason, parse
+from wire.topics import Topics
+
+ALARM_REASONS = (NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT)
 
 
 def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
@@ -142,6 +146,20 @@ class Capture:
     def wait_for(self, topic: str, n: int = 1, timeout: float = 5.0) -> list[bytes]:
         wait_until(lambda: len(self.on(topic)) >= n, timeout, f"{n} message(s) on {topic}")
         return self.on(topic)
+
+    def notifications(self, person_id: str) -> list[Notification]:
+        """Every notification seen for this person, in arrival order."""
+        return [parse(Notification, p) for p in self.on(Topics(self.creds.site_id).person_notify(person_id))]
+
+    def alarm_notifications(self, person_id: str) -> list[Notification]:
+        """This person's alarm pages: level notices and repeats, not acks, faults or info."""
+        return [n for n in self.notifications(person_id) if n.reason in ALARM_REASONS]
+
+    def incident_state(self, incident_id: str) -> IncidentState:
+        """The newest state (highest version) seen of this incident."""
+        topic = Topics(self.creds.site_id).incident(incident_id)
+        states = [parse(IncidentState, p) for p in self.on(topic) if p]
+        return max(states, key=lambda s: s.version)
 
 
 def rss_kib(pid: int) -> int:

@@ -39,7 +39,7 @@ class Rig:
     seen: Capture
 
     def notes(self, person: str) -> list[Notification]:
-        return [parse(Notification, p) for p in self.seen.on(T.person_notify(person))]
+        return self.seen.notifications(person)
 
 
 @pytest.fixture

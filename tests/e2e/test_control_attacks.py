@@ -63,15 +63,13 @@ class Rig:
     stop: list[object] = field(default_factory=list)
 
     def notes(self, person: str) -> list[Notification]:
-        return [parse(Notification, p) for p in self.seen.on(T.person_notify(person))]
+        return self.seen.notifications(person)
 
     def alarm_notes(self, person: str) -> list[Notification]:
-        kinds = (NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT)
-        return [n for n in self.notes(person) if n.reason in kinds]
+        return self.seen.alarm_notifications(person)
 
     def incident(self, incident_id: str) -> IncidentState:
-        states = [parse(IncidentState, p) for p in self.seen.on(T.incident(incident_id)) if p]
-        return max(states, key=lambda s: s.version)
+        return self.seen.incident_state(incident_id)
 
     def facts(self, kind: str) -> list[dict[str, object]]:
         rows = Store(self.console.db, readonly=True).db.execute("SELECT data FROM events").fetchall()

@@ -84,7 +84,7 @@ class Rig:
         return u
 
     def notes(self, person: str) -> list[Notification]:
-        return [parse(Notification, p) for p in self.seen.on(T.person_notify(person))]
+        return self.seen.notifications(person)
 
     def store_faults(self, person: str) -> list[Notification]:
         return [

@@ -68,7 +68,7 @@ class Sys:
         return u
 
     def notes(self, person: str) -> list[Notification]:
-        return [parse(Notification, p) for p in self.seen.on(T.person_notify(person))]
+        return self.seen.notifications(person)
 
     def timeline(self, iid: str) -> IncidentTimeline | None:
         tls = [parse(IncidentTimeline, p) for p in self.seen.on(T.timeline(iid)) if p]

@@ -177,11 +177,10 @@ class Rig:
         return done.stdout
 
     def notes(self, person: str) -> list[Notification]:
-        return [parse(Notification, p) for p in self.seen.on(T.person_notify(person))]
+        return self.seen.notifications(person)
 
     def incident(self, incident_id: str) -> IncidentState:
-        states = [parse(IncidentState, p) for p in self.seen.on(T.incident(incident_id)) if p]
-        return max(states, key=lambda s: s.version)
+        return self.seen.incident_state(incident_id)
 
     def health(self, unit_id: str) -> UnitHealth | None:
         states = [parse(UnitHealth, p) for p in self.seen.on(T.unitstate(unit_id)) if p]
