@@ -230,6 +230,8 @@ def execute_on(pins: PinActuator, rt: UnitRuntime, c: Control, out: JsonLines) -
         out.emit(uid, "status", **rt.status())
     elif c.verb == "kill":
         pass  # the caller owns the link
+    elif c.verb == "crash":
+        raise ControlError("crash: only `alarm-unit run --sim --control-stdin` (its own process) can crash")
     else:  # pragma: no cover - parse_control only returns known verbs
         raise ControlError(f"unknown command {c.verb!r}")
 
