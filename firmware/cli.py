@@ -29,7 +29,7 @@ from firmware.control import ControlError, JsonLines, PinActuator, parse_control
 from firmware.eventloop import LoopScheduler
 from firmware.notify import Notifier, watchdog_interval_s
 from firmware.outbox import Outbox, OutboxError
-from firmware.runtime import Settings, SystemClock, UnitRuntime
+from firmware.runtime import Settings, SteppedClock, SystemClock, UnitRuntime
 from firmware.sim import LOG_FORMAT, execute_on
 from inventory.derived import UnitConfig
 from wire.link import Link, load_json_model
@@ -308,6 +308,10 @@ def _attach_control(
                     raise ControlError(f"this is unit {rt.unit.id}, not {c.unit!r}")
                 elif c.verb == "kill":
                     raise ControlError("kill: send SIGKILL to this process instead")
+                elif c.verb == "clock":
+                    base = rt.clock.base if isinstance(rt.clock, SteppedClock) else rt.clock
+                    rt.clock = SteppedClock(base, float(c.seconds or 0.0)) if c.seconds else base
+                    out.emit(rt.unit.id, "clock_set", offset_s=c.seconds, wall=rt.clock.wall().isoformat())
                 elif c.verb == "crash":
                     rt.crash_hook = _crash_at(str(c.point), out)
                     out.emit(rt.unit.id, "crash_armed", point=c.point)

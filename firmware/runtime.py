@@ -96,6 +96,21 @@ class SystemClock:
         return utcnow()
 
 
+class SteppedClock:
+    """Fault injection only (`clock` on the control channel): the wall clock `offset_s` off the
+    true time, as after a bad NTP step or an RTC that drifted; the monotonic clock is untouched."""
+
+    def __init__(self, base: Clock, offset_s: float) -> None:
+        self.base = base
+        self.offset_s = offset_s
+
+    def now_ms(self) -> int:
+        return self.base.now_ms()
+
+    def wall(self) -> datetime:
+        return self.base.wall() + timedelta(seconds=self.offset_s)
+
+
 class NoOutputs:
     """A unit without LED or buzzer (or a test)."""
 
