@@ -226,7 +226,7 @@ class SoloUnit(Shard):
             config.chmod(0o600)
         return [
             *self.prefix, *exe, "run", "--config", str(config), "--state-dir", str(self.state_dir),
-            "--sim", "--control-stdin", "--log-level", "WARNING",
+            "--sim", "--control-stdin", "--log-level", "INFO",
         ]  # fmt: skip
 
     def wait_ready(self, timeout: float = 60.0) -> None:
