@@ -8,6 +8,7 @@ name, veth prefix and /30 (`SOAK`) so both can run on one machine.
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 NS = "stl-bench"
@@ -74,5 +75,9 @@ class Netns:
 
 
 def soak_netns() -> Netns:
-    """The soak's own namespace, beside the network-cut test's (which uses the defaults)."""
-    return Netns("stl-soak", ("stls0", "stls1"), ("10.254.78.1", "10.254.78.2"))
+    """A soak's own namespace, veth pair and /30, named from the process id, so soaks run beside
+    each other and beside the network-cut test (which uses the defaults): 10.254.128-255.x."""
+    k = os.getpid() % 8192
+    net = f"10.254.{128 + k // 64}.{(k % 64) * 4}"
+    host, ns = net.rsplit(".", 1)[0] + f".{(k % 64) * 4 + 1}", net.rsplit(".", 1)[0] + f".{(k % 64) * 4 + 2}"
+    return Netns(f"stl-soak-{k}", (f"stls{k}h", f"stls{k}n"), (host, ns))
