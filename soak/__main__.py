@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
+
+
+def _interrupt(_sig: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
+    # SIGTERM (and SIGINT even where a background start ignored it) stop the run like Ctrl-C:
+    # every process stopped, the tmpfs unmounted, the namespace removed, the captures checked
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     summary = Soak(seed, a.duration, a.units, out.resolve(), a.shards, a.fault_every).run()
     ok = check_run(out)
     errors = summary["errors"]
