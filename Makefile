@@ -45,8 +45,10 @@ bench: venv mosquitto
 DURATION ?= 180
 SEED ?= $(shell date +%s)
 UNITS ?= 20
+FAULT_EVERY ?= 12
+SHARDS ?= 4
 soak: venv mosquitto
-	$(BIN)/python -m soak --duration $(DURATION) --seed $(SEED) --units $(UNITS)
+	$(BIN)/python -m soak --duration $(DURATION) --seed $(SEED) --units $(UNITS) --fault-every $(FAULT_EVERY) --shards $(SHARDS)
 
 ## regenerate the console screenshots in docs/screenshots/
 screenshots: venv

@@ -29,11 +29,11 @@ from firmware.control import ControlError, JsonLines, PinActuator, parse_control
 from firmware.eventloop import LoopScheduler
 from firmware.notify import Notifier, watchdog_interval_s
 from firmware.outbox import Outbox, OutboxError
-from firmware.runtime import Settings, SystemClock, UnitRuntime
+from firmware.runtime import Settings, SteppedClock, SystemClock, UnitRuntime
 from firmware.sim import LOG_FORMAT, execute_on
 from inventory.derived import UnitConfig
 from wire.link import Link, load_json_model
-from wire.messages import TEST_WINDOW_MAX_MIN
+from wire.messages import TEST_WINDOW_MAX_MIN, EventKind, UnitEvent
 
 log = logging.getLogger("alarm-unit")
 
@@ -261,6 +261,18 @@ def run(cfg: UnitConfig, state_dir: Path, *, sim: bool, control_stdin: bool) -> 
     return 0
 
 
+def _crash_at(point: str, out: JsonLines) -> Callable[[str, UnitEvent], None]:
+    """A one-shot fault: SIGKILL this process at `point` of the next alarm (fault injection)."""
+
+    def hook(at: str, ev: UnitEvent) -> None:
+        if at == point and ev.kind is EventKind.ALARM:
+            out.emit(ev.unit_id, "crashing", point=point, event_id=str(ev.event_id))
+            sys.stdout.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
 class _NoPort:
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
         raise RuntimeError("link not attached yet")
@@ -296,6 +308,13 @@ def _attach_control(
                     raise ControlError(f"this is unit {rt.unit.id}, not {c.unit!r}")
                 elif c.verb == "kill":
                     raise ControlError("kill: send SIGKILL to this process instead")
+                elif c.verb == "clock":
+                    base = rt.clock.base if isinstance(rt.clock, SteppedClock) else rt.clock
+                    rt.clock = SteppedClock(base, float(c.seconds or 0.0)) if c.seconds else base
+                    out.emit(rt.unit.id, "clock_set", offset_s=c.seconds, wall=rt.clock.wall().isoformat())
+                elif c.verb == "crash":
+                    rt.crash_hook = _crash_at(str(c.point), out)
+                    out.emit(rt.unit.id, "crash_armed", point=c.point)
                 else:
                     execute_on(pins, rt, c, out)
             except ControlError as exc:

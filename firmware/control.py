@@ -16,6 +16,12 @@ Lines (one per command, `#` starts a comment):
     test-key UNIT on|off         turn the local test key (if the unit has one)
     status UNIT                  print the unit's status line
     kill UNIT                    the unit dies without last words (simulator only)
+    crash UNIT store|receipt     alarm-unit --control-stdin only (fault injection): the process
+                                 SIGKILLs itself at the next alarm, right after the outbox write
+                                 and before the publish (store), or when its receipt arrives and
+                                 before the outbox records it (receipt)
+    clock UNIT SECONDS           alarm-unit --control-stdin only (fault injection): the unit's wall
+                                 clock steps to SECONDS (signed) off the true time; 0 puts it right
     quit                         stop cleanly (offline status for every unit)
 """
 
@@ -40,7 +46,11 @@ VERBS_WITH_UNIT = (
     "test-key",
     "status",
     "kill",
+    "crash",
+    "clock",
 )
+CLOCK_MAX_S = 20 * 365 * 86400.0  # a clock step of at most 20 years either way
+CRASH_POINTS = ("store", "receipt")
 TRANSIT_S = 0.003  # a dual button passes through both-open / both-closed this long while switching
 
 
@@ -57,6 +67,7 @@ class Control:
     button: str | None = None
     seconds: float | None = None
     on: bool | None = None
+    point: str | None = None
 
 
 def parse_control(line: str) -> Control | None:
@@ -90,6 +101,18 @@ def parse_control(line: str) -> Control | None:
         if len(rest) != 1 or rest[0] not in ("on", "off"):
             raise ControlError("usage: test-key UNIT on|off")
         return Control(verb, unit, on=rest[0] == "on")
+    if verb == "clock":
+        try:
+            offset = float(rest[0]) if len(rest) == 1 else None
+        except ValueError:
+            offset = None
+        if offset is None or not abs(offset) <= CLOCK_MAX_S:
+            raise ControlError("usage: clock UNIT SECONDS (signed, at most 20 years either way)")
+        return Control(verb, unit, seconds=offset)
+    if verb == "crash":
+        if len(rest) != 1 or rest[0] not in CRASH_POINTS:
+            raise ControlError("usage: crash UNIT store|receipt")
+        return Control(verb, unit, point=rest[0])
     if verb in ("press", "cut", "short"):
         if len(rest) > 1:
             raise ControlError(f"usage: {verb} UNIT [BUTTON]")

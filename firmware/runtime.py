@@ -96,6 +96,21 @@ class SystemClock:
         return utcnow()
 
 
+class SteppedClock:
+    """Fault injection only (`clock` on the control channel): the wall clock `offset_s` off the
+    true time, as after a bad NTP step or an RTC that drifted; the monotonic clock is untouched."""
+
+    def __init__(self, base: Clock, offset_s: float) -> None:
+        self.base = base
+        self.offset_s = offset_s
+
+    def now_ms(self) -> int:
+        return self.base.now_ms()
+
+    def wall(self) -> datetime:
+        return self.base.wall() + timedelta(seconds=self.offset_s)
+
+
 class NoOutputs:
     """A unit without LED or buzzer (or a test)."""
 
@@ -205,6 +220,10 @@ class UnitRuntime:
         self._timers = _Timers()
         self._hb_seq = 0
         self._last_seq = 0
+        # Fault injection only (`alarm-unit run --sim --control-stdin`, verb `crash`); production
+        # never sets it. Called with "store" after the outbox write, before the publish, and with
+        # "receipt" when a receipt arrives, before the outbox records it.
+        self.crash_hook: Callable[[str, UnitEvent], None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -455,6 +474,8 @@ class UnitRuntime:
             if campaign_id is not None:
                 fields["campaign_id"] = campaign_id
             self.observe(f"{kind.value}_stored", **fields)
+        if self.crash_hook is not None:
+            self.crash_hook("store", ev)
         self._transmit(p)
         self._arm_retransmit()
         return ev
@@ -511,6 +532,8 @@ class UnitRuntime:
         if p is None:
             log.info("%s: receipt for unknown or receipted event %s ignored", self.unit.id, r.event_id)
             return
+        if self.crash_hook is not None:
+            self.crash_hook("receipt", p.event)
         if p.durable:
             try:
                 self.outbox.receipt(self.unit.id, r.event_id)

@@ -230,6 +230,10 @@ def execute_on(pins: PinActuator, rt: UnitRuntime, c: Control, out: JsonLines) -
         out.emit(uid, "status", **rt.status())
     elif c.verb == "kill":
         pass  # the caller owns the link
+    elif c.verb in ("crash", "clock"):
+        raise ControlError(
+            f"{c.verb}: only `alarm-unit run --sim --control-stdin` (one unit, its own process)"
+        )
     else:  # pragma: no cover - parse_control only returns known verbs
         raise ControlError(f"unknown command {c.verb!r}")
 

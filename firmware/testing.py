@@ -100,8 +100,11 @@ class JsonLineProcess:
     stderr goes to `log_path`.
     """
 
-    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, argv: list[str], log_path: Path, env: dict[str, str] | None = None, stamp: bool = False
+    ) -> None:
         self.log_path = log_path
+        self.stamp = stamp  # add `rx`: when this process read the line (Unix time, this machine)
         self._log = open(log_path, "ab")
         self.proc = subprocess.Popen(
             argv,
@@ -122,6 +125,8 @@ class JsonLineProcess:
                 rec = json.loads(raw)
             except ValueError:
                 rec = {"event": "unparsable", "raw": raw.decode(errors="replace")}
+            if self.stamp:
+                rec["rx"] = round(time.time(), 6)
             with self._lock:
                 self.lines.append(rec)
 

@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--shards", type=int, default=4, help="alarm-sim processes the units are spread over (default 4)"
     )
+    p.add_argument(
+        "--fault-every",
+        type=float,
+        default=12.0,
+        help="seconds between faults on average (default 12)",
+    )
     p.add_argument("--out", type=Path, help="output directory (default run/soak/<seed>-<time>/)")
     a = p.parse_args(args)
     seed = a.seed if a.seed is not None else int(time.time()) % 1_000_000
@@ -39,13 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
-    summary = Soak(seed, a.duration, a.units, out.resolve(), a.shards).run()
+    summary = Soak(seed, a.duration, a.units, out.resolve(), a.shards, a.fault_every).run()
     ok = check_run(out)
     errors = summary["errors"]
     assert isinstance(errors, list)
     if errors:
         print(f"the run itself had {len(errors)} error(s); see {out / 'run.json'}")
-    print(f"replay: make soak SEED={seed} DURATION={a.duration:g} UNITS={a.units}   (captures: {out})")
+    every = f" FAULT_EVERY={a.fault_every:g}" if a.fault_every != 12.0 else ""
+    shards = f" SHARDS={a.shards}" if a.shards != 4 else ""
+    line = f"make soak SEED={seed} DURATION={a.duration:g} UNITS={a.units}{every}{shards}"
+    print(f"replay: {line}   (captures: {out})")
     return 0 if ok and not errors else 1
 
 

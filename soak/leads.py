@@ -19,13 +19,15 @@ from broker_config.identity import client_id
 from broker_config.local import LocalBroker
 from soak.record import JsonlWriter
 from soak.schedule import TEST_WINDOW_MIN, Fate, fate
-from soak.site import FACILITIES, RESPONDERS
+from soak.site import FACILITIES, RESPONDERS, room_of
 from wire.link import Link
 from wire.messages import (
     AckCmd,
     ContractError,
     IncidentState,
     IncidentStatus,
+    PresenceCmd,
+    PresenceState,
     Registration,
     ResolveCmd,
     TestScope,
@@ -60,6 +62,8 @@ class Leads:
         }
         self.writer = JsonlWriter(out / "leads.jsonl")
         self.incidents: dict[str, Tracked] = {}
+        self.absent: set[str] = set()  # as the console's retained presence says
+        self.present_changed = threading.Condition()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leads", daemon=True)
@@ -81,7 +85,16 @@ class Leads:
         self.writer.close()
 
     def on_message(self, topic: str, raw: bytes, _t: float) -> None:
-        """The observer's feed: keep the newest state of every incident."""
+        """The observer's feed: keep the newest state of every incident, and who is absent."""
+        if self.topics.parse_tail(topic, "presence") is not None and raw:
+            try:
+                pr = parse(PresenceState, raw)
+            except ContractError:
+                return
+            with self.present_changed:
+                (self.absent.discard if pr.present else self.absent.add)(pr.person_id)
+                self.present_changed.notify_all()
+            return
         if self.topics.parse_tail(topic, "incident") is None or not raw:
             return
         try:
@@ -112,10 +125,15 @@ class Leads:
                 st, f = tr.state, tr.fate
                 if st.status is IncidentStatus.OPEN and f.ack_after_s is not None:
                     if now >= tr.seen_at + f.ack_after_s and now - tr.last_ack_sent >= RETRY_S:
+                        # an absent lead does not answer: the other one of the team does, if present
+                        team = RESPONDERS.get(st.room_id, RESPONDERS["balie-1"])
+                        who = next((p for p in (f.who, *team) if p not in self.absent), None)
+                        if who is None:
+                            continue
                         tr.last_ack_sent = now
                         self._send(
-                            f.who,
-                            AckCmd(cmd_id=uuid.uuid4(), person_id=f.who, issued_at=utcnow(), incident_id=iid),
+                            who,
+                            AckCmd(cmd_id=uuid.uuid4(), person_id=who, issued_at=utcnow(), incident_id=iid),
                             f,
                         )
                 elif st.status is IncidentStatus.ACKNOWLEDGED and tr.acked_seen_at is not None:
@@ -132,17 +150,40 @@ class Leads:
                         )
                         self._send(who, cmd, f)
 
-    def open_test_window(self, unit: str) -> None:
-        """Facilities open the test window of one unit (TEST_WINDOW_MIN minutes)."""
+    def open_test_window(self, unit: str, scope: str = "unit") -> None:
+        """Facilities open the test window of one unit, or of its room (TEST_WINDOW_MIN minutes)."""
+        room = scope == "room"
         cmd = TestStartCmd(
-            cmd_id=uuid.uuid4(), person_id=FACILITIES, issued_at=utcnow(), scope=TestScope.UNIT,
-            target=unit, minutes=TEST_WINDOW_MIN,
+            cmd_id=uuid.uuid4(), person_id=FACILITIES, issued_at=utcnow(),
+            scope=TestScope.ROOM if room else TestScope.UNIT, target=room_of(unit) if room else unit,
+            minutes=TEST_WINDOW_MIN,
         )  # fmt: skip
         self.links[FACILITIES].publish(self.topics.person_cmd(FACILITIES), encode(cmd), qos=1)
         self.writer.write(
             {"t": round(time.time(), 6), "person": FACILITIES, "kind": cmd.kind, "unit": unit,
-             "incident_id": None, "cmd_id": str(cmd.cmd_id), "fate": None}
+             "scope": scope, "target": cmd.target, "incident_id": None, "cmd_id": str(cmd.cmd_id),
+             "fate": None}
         )  # fmt: skip
+
+    def set_present(self, person: str, present: bool, timeout: float) -> bool:
+        """The person marks themselves present or absent, sent again every RETRY_S until the
+        console's retained presence says so; False if that did not happen within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            cmd = PresenceCmd(cmd_id=uuid.uuid4(), person_id=person, issued_at=utcnow(), present=present)
+            self.links[person].publish(self.topics.person_cmd(person), encode(cmd), qos=1)
+            self.writer.write(
+                {"t": round(time.time(), 6), "person": person, "kind": cmd.kind, "present": present,
+                 "incident_id": None, "cmd_id": str(cmd.cmd_id), "fate": None}
+            )  # fmt: skip
+            with self.present_changed:
+                until = min(deadline, time.monotonic() + RETRY_S)
+                while (person in self.absent) == present and time.monotonic() < until:
+                    self.present_changed.wait(until - time.monotonic())
+                if (person in self.absent) != present:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
 
     def _send(self, who: str, cmd: AckCmd | ResolveCmd, f: Fate) -> None:
         self.links[who].publish(self.topics.person_cmd(who), encode(cmd), qos=1)

@@ -126,7 +126,7 @@ class Shard:
     def start(self) -> None:
         self.gen += 1
         self._written = 0
-        self.proc = JsonLineProcess(self.argv(), self.log_path)
+        self.proc = JsonLineProcess(self.argv(), self.log_path, stamp=True)
 
     def argv(self) -> list[str]:
         return [
@@ -207,14 +207,25 @@ class Shard:
 
 class SoloUnit(Shard):
     """One unit as its own `alarm-unit run --sim --control-stdin` process (the firmware's real
-    process, as on a Pi): `unit_kill` SIGKILLs it a few milliseconds after a press."""
+    process, as on a Pi), inside its own network namespace (`prefix`), reaching the broker at
+    `broker_addr` (host, port) over the namespace's veth link: the solo faults (unit_kill,
+    net_cut, net_flap, clock_step, unit_crash_*) act on it."""
+
+    prefix: tuple[str, ...] = ()
+    broker_addr: tuple[str, int] | None = None
 
     def argv(self) -> list[str]:
         script = Path(sys.executable).parent / "alarm-unit"
         exe = [str(script)] if script.exists() else [sys.executable, "-m", "firmware.cli"]
         config = self.broker_dir / "units" / f"{self.units[0]}.json"
+        if self.broker_addr is not None:
+            cfg = json.loads(config.read_text(encoding="utf-8"))
+            cfg["broker"]["host"], cfg["broker"]["port"] = self.broker_addr
+            config = self.state_dir.parent / f"{self.units[0]}.json"
+            config.write_text(json.dumps(cfg), encoding="utf-8")
+            config.chmod(0o600)
         return [
-            *exe, "run", "--config", str(config), "--state-dir", str(self.state_dir),
+            *self.prefix, *exe, "run", "--config", str(config), "--state-dir", str(self.state_dir),
             "--sim", "--control-stdin", "--log-level", "WARNING",
         ]  # fmt: skip
 

@@ -9,16 +9,21 @@ from the seed), `faults.jsonl` (each fault as applied: real start and end times)
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import random
+import shutil
 import signal
+import subprocess
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from broker_config.local import LocalBroker
+from bench.netns import Netns, soak_netns
+from broker_config.local import LocalBroker, free_port
 from console.servicerun import ServiceProcess
 from inventory.load import parse_site
 from soak.hostile import Hostile
@@ -28,23 +33,38 @@ from soak.schedule import Fault, Plan, make_plan, shard_of
 from soak.site import SOLO_UNIT, soak_site_toml, unit_ids
 
 DRAIN_S = 90.0  # after the last press: time for every stored press to get its receipt
+DBFS_SIZE = "1g"  # the tmpfs that holds the console's database (disk_full fills it)
+CRASH_WAIT_S = 60.0  # unit_crash_*: the press and (for a receipt) the console may take this long
 SETTLE_S = 2.0  # after the leads' last command, before the units stop: its LED command arrives
 
 
 class Soak:
-    def __init__(self, seed: int, duration_s: float, units: int, out: Path, shards: int = 4) -> None:
+    def __init__(
+        self,
+        seed: int,
+        duration_s: float,
+        units: int,
+        out: Path,
+        shards: int = 4,
+        fault_every_s: float = 12.0,
+    ) -> None:
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
         ids = unit_ids(units)
         n_shards = max(1, min(shards, units))
-        self.plan: Plan = make_plan(seed, duration_s, [*ids, SOLO_UNIT], n_shards, SOLO_UNIT)
+        self.plan: Plan = make_plan(seed, duration_s, [*ids, SOLO_UNIT], n_shards, SOLO_UNIT, fault_every_s)
         self.site_file = out / "site.toml"
         self.site_file.write_text(soak_site_toml(units), encoding="utf-8")
         self.site = parse_site(self.site_file.read_text(encoding="utf-8"))
         self.broker = LocalBroker(self.site, out / "broker")
+        self.dbfs = out / "dbfs"  # a small tmpfs of its own: disk_full fills it
+        self.dbfs.mkdir(exist_ok=True)
         self.console = ServiceProcess(
-            self.site_file, out / "console.db", self.broker.dir, out / "console.log"
+            self.site_file, self.dbfs / "console.db", self.broker.dir, out / "console.log"
         )
+        self.netns: Netns = soak_netns()
+        self._mounted = False
+        self._extra: dict[int, dict[str, object]] = {}  # fault -> extra fields of its record
         groups: list[list[str]] = [[] for _ in range(self.plan.shards)]
         for i, uid in enumerate(ids):
             groups[shard_of(i, self.plan.shards)].append(uid)
@@ -56,7 +76,16 @@ class Soak:
         self.recorder: Recorder | None = None
         self.leads: Leads | None = None
         self.hostile: Hostile | None = None
-        self.locks = {"broker": threading.Lock(), "console": threading.Lock(), "hostile": threading.Lock()}
+        self.locks = {
+            name: threading.Lock()
+            for name in (
+                "broker",
+                "console",
+                "console-disk",
+                "hostile",
+                *(f.target for f in self.plan.faults),
+            )
+        }
         for s in self.shards:
             self.locks[f"shard-{s.index}"] = threading.Lock()
         self.t0 = 0.0
@@ -71,6 +100,20 @@ class Soak:
     def start(self) -> None:
         (self.out / "plan.json").write_text(json.dumps(self.plan.to_json(), indent=1), encoding="utf-8")
         print(self.plan.describe(), flush=True)
+        # the console's database on its own small filesystem (root: this is a fault harness)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={DBFS_SIZE},mode=0700", "tmpfs", str(self.dbfs)], check=True
+        )
+        self._mounted = True
+        # the solo unit in its own network namespace, through a second listener of the broker
+        self.netns.open()
+        ns_port = free_port()
+        conf = self.broker.dir / "mosquitto.conf"
+        conf.write_text(conf.read_text() + f"\nlistener {ns_port} {self.netns.host_addr}\n")
+        solo = self.shards[-1]
+        assert isinstance(solo, SoloUnit)
+        solo.prefix = tuple(self.netns.prefix())
+        solo.broker_addr = (self.netns.host_addr, ns_port)
         self.broker.start()
         self.recorder = Recorder(self.broker.creds("observer"), self.out).start()
         self.console.start()
@@ -99,6 +142,8 @@ class Soak:
             ("console", self.console.terminate),
             ("recorder", self.recorder.stop if self.recorder else lambda: None),
             ("broker", self.broker.stop),
+            ("database", self._keep_database),
+            ("netns", self.netns.close),
         ]
         for what, fn in steps:
             try:
@@ -107,6 +152,34 @@ class Soak:
                 self.errors.append(f"stopping {what}: {exc!r}")
         self.faults_log.close()
         self.presses_log.close()
+
+    def _fill_disk(self) -> int:
+        """A filler file takes every free byte of the database's tmpfs; returns its size."""
+        written = 0
+        with (self.dbfs / "filler").open("wb", buffering=0) as fh:
+            for chunk in (4 << 20, 4096, 512, 1):
+                block = bytes(chunk)
+                while True:
+                    try:
+                        n = fh.write(block)
+                    except OSError as exc:
+                        if exc.errno != errno.ENOSPC:
+                            raise
+                        break
+                    written += n or 0
+                    if not n:
+                        break
+        return written
+
+    def _keep_database(self) -> None:
+        """Copy the console's database off its tmpfs (kept for the checker), then unmount."""
+        if not self._mounted:
+            return
+        (self.dbfs / "filler").unlink(missing_ok=True)
+        for f in self.dbfs.glob("console.db*"):
+            shutil.copy2(f, self.out / f.name)
+        subprocess.run(["umount", str(self.dbfs)], check=False)
+        self._mounted = False
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> dict[str, object]:
@@ -179,11 +252,12 @@ class Soak:
             else:
                 timeline += [(p.at, i, p.kind, u, "press") for u in p.units]
         timeline.sort()
+        scopes = {i: p.scope for i, p in enumerate(self.plan.presses)}
         for at, i, kind, unit, verb in timeline:
             self._sleep_until(at)
             if verb == "window":
                 assert self.leads is not None
-                self.leads.open_test_window(unit)
+                self.leads.open_test_window(unit, scopes[i])
                 continue
             ok = self.shard_of_unit[unit].send(f"press {unit}")
             rec = {"t": round(time.time(), 6), "action": i, "kind": kind, "unit": unit, "sent": ok}
@@ -233,11 +307,78 @@ class Soak:
             end = time.time()
         rec = {"kind": f.kind, "target": f.target, "planned_at": f.at, "down_s": f.down_s,
                "start": round(start, 6), "end": round(end, 6), "note": note}  # fmt: skip
+        rec.update(self._extra.pop(id(f), {}))
         self.faults_log.write(rec)
         self.say(f"fault {f.kind} {f.target}: {end - start:.1f} s {note}")
 
     def _apply(self, f: Fault) -> str:
         assert self.hostile is not None and self.leads is not None
+        solo = self.shards[-1]
+        if f.kind == "net_cut":
+            self.netns.cut()
+            time.sleep(f.down_s)
+            self.netns.restore()
+            return ""
+        if f.kind == "net_flap":
+            rng = random.Random(f"flap:{self.plan.seed}:{f.at}")
+            downs: list[list[float]] = []
+            end = time.monotonic() + f.down_s
+            while time.monotonic() < end:
+                self.netns.cut()
+                down_t = time.time()
+                time.sleep(min(rng.uniform(0.2, 3.0), max(0.0, end - time.monotonic())))
+                self.netns.restore()
+                downs.append([round(down_t, 6), round(time.time(), 6)])
+                time.sleep(min(rng.uniform(0.2, 3.0), max(0.0, end - time.monotonic())))
+            self._extra[id(f)] = {"downs": downs}
+            return f"{len(downs)} cut(s)"
+        if f.kind == "disk_full":
+            freed = self._fill_disk()
+            time.sleep(f.down_s)
+            (self.dbfs / "filler").unlink(missing_ok=True)
+            return f"{freed / 1e6:.1f} MB filled"
+        if f.kind == "clock_step":
+            self._extra[id(f)] = {"offset_s": f.offset_s}
+            if not solo.send(f"clock {SOLO_UNIT} {f.offset_s}"):
+                return "not applied: the unit was down"
+            time.sleep(f.down_s)
+            if not solo.send(f"clock {SOLO_UNIT} 0"):
+                return "the unit went down during the step (it restarts with a right clock)"
+            return ""
+        if f.kind in ("unit_crash_store", "unit_crash_receipt"):
+            point = f.kind.rsplit("_", 1)[1]
+            if not solo.send(f"crash {SOLO_UNIT} {point}"):
+                return "not applied: the unit was down"
+            if not solo.send(f"press {SOLO_UNIT}"):
+                return "not pressed: the unit went down"
+            assert solo.proc is not None
+            note = ""
+            try:
+                solo.proc.proc.wait(CRASH_WAIT_S)
+            except subprocess.TimeoutExpired:
+                note = f"no crash within {CRASH_WAIT_S:.0f} s (no {point} yet): killed"
+            solo.kill()
+            crash = [x for x in solo.last_lines if x.get("event") == "crashing"]
+            if crash:
+                note = f"event {crash[-1]['event_id']}"
+                self._extra[id(f)] = {"event_id": crash[-1]["event_id"]}
+            time.sleep(f.down_s)
+            solo.start()
+            solo.wait_ready(120)
+            return note
+        if f.kind == "lead_absent":
+            person = f.target.split("-", 1)[1]
+            self._extra[id(f)] = {"person": person}
+            extra: dict[str, object] = {"person": person}
+            self._extra[id(f)] = extra
+            if not self.leads.set_present(person, False, 60):
+                return "absence not confirmed within 60 s"
+            extra["absent_at"] = round(time.time(), 6)  # the console's presence said so
+            time.sleep(f.down_s)
+            if not self.leads.set_present(person, True, 120):
+                return "presence not confirmed within 120 s"
+            extra["present_at"] = round(time.time(), 6)
+            return ""
         if f.kind == "broker_kill":
             self.broker.kill()
             time.sleep(f.down_s)
@@ -258,7 +399,7 @@ class Soak:
                 return "console not ready within 60 s of its restart"
             return ""
         if f.kind == "unit_kill":
-            shard = self.shards[int(f.target.split("-")[1])]
+            shard = solo
             if not shard.send(f"press {SOLO_UNIT}"):
                 return "not pressed: the unit was down"
             before = {x.get("event_id") for x in shard.lines() if x.get("event") == "alarm_stored"}

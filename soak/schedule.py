@@ -22,7 +22,17 @@ FAULT_KINDS = (
     "hostile_malformed",  # garbage, wrong schema, oversized, another unit's id in the payload
     "hostile_spoof",  # publish as another unit / person (ACL), resolve without rights
     "hostile_flood",  # one unit's login floods alarm events and heartbeats (tests/flood.py)
+    "net_cut",  # the solo unit's veth link down (no FIN), up again after `down_s`
+    "net_flap",  # the solo unit's link goes down and up every 0.2-3 s for `down_s`
+    "disk_full",  # a filler file takes every free byte of the console's database tmpfs for `down_s`
+    "clock_step",  # the solo unit's wall clock steps `offset_s` off, back after `down_s`
+    "unit_crash_store",  # the solo unit SIGKILLs itself after the outbox write, before the publish
+    "unit_crash_receipt",  # the solo unit SIGKILLs itself at the receipt, before recording it
+    "lead_absent",  # a lead or deputy marks themselves absent for `down_s`
 )
+SOLO_FAULTS = ("unit_kill", "net_cut", "net_flap", "clock_step", "unit_crash_store", "unit_crash_receipt")
+LEADS = ("an", "dirk", "chris", "bart")  # who can be absent (soak.site.RESPONDERS)
+CLOCK_STEPS_S = (-86400.0 * 400, -7200.0, -600.0, 600.0, 3600.0, 86400.0 * 3)
 DOWN_S = {
     "broker_kill": (0.5, 6.0),
     "broker_stop": (0.5, 6.0),
@@ -30,7 +40,16 @@ DOWN_S = {
     "console_stop": (0.5, 8.0),
     "sim_kill": (0.5, 8.0),
     "unit_kill": (0.5, 5.0),
+    "net_cut": (3.0, 25.0),
+    "net_flap": (5.0, 20.0),
+    "disk_full": (2.0, 20.0),
+    "clock_step": (5.0, 40.0),
+    "unit_crash_store": (0.5, 5.0),
+    "unit_crash_receipt": (0.5, 5.0),
+    "lead_absent": (10.0, 60.0),
 }
+FAULT_EVERY_S = 12.0  # one fault on average this often (`--fault-every`)
+ROOM_WINDOW_SHARE = 0.3  # of the test actions: a room's window instead of a unit's
 # unit_kill: from the press line to SIGKILL. The unit detects the press after min_hold (50 ms) and
 # stores, publishes and gets its receipt within ~10-20 ms after that: the range straddles it, so the
 # kill lands before the outbox write, between write and receipt, or after the receipt.
@@ -45,14 +64,16 @@ TEST_WINDOW_MIN = 0.5  # minutes a soak test window lasts
 class Fault:
     at: float  # seconds after the start of the press phase
     kind: str
-    target: str  # "broker", "console", "shard-N", "hostile"
+    target: str  # "broker", "console", "console-disk", "shard-N", "lead-P", "hostile"
     down_s: float  # 0 for the hostile ones
     kill_after_ms: float = 0.0  # unit_kill only
+    offset_s: float = 0.0  # clock_step only
 
     def describe(self) -> str:
         down = f" for {self.down_s:.1f} s" if self.down_s else ""
         kill = f", killed {self.kill_after_ms:.0f} ms after a press" if self.kind == "unit_kill" else ""
-        return f"t+{self.at:7.1f} s  {self.kind:<18} {self.target}{down}{kill}"
+        step = f", clock {self.offset_s:+.0f} s" if self.kind == "clock_step" else ""
+        return f"t+{self.at:7.1f} s  {self.kind:<18} {self.target}{down}{kill}{step}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,7 @@ class Press:
     kind: str  # single | repeat | burst | test
     units: tuple[str, ...]  # repeat, test: the same unit several times
     gaps: tuple[float, ...]  # repeat: seconds between the presses; test: window -> 1st press -> 2nd
+    scope: str = "unit"  # test: the window of the unit, or of its room
 
 
 @dataclass(frozen=True)
@@ -89,7 +111,14 @@ def shard_of(unit_index: int, shards: int) -> int:
     return unit_index % shards
 
 
-def make_plan(seed: int, duration_s: float, units: list[str], shards: int, solo: str) -> Plan:
+def make_plan(
+    seed: int,
+    duration_s: float,
+    units: list[str],
+    shards: int,
+    solo: str,
+    fault_every_s: float = FAULT_EVERY_S,
+) -> Plan:
     """Draw the presses and faults of a run from `seed`. `units` are pressed (the solo unit among
     them); shards 0..shards-1 are the alarm-sim processes, shard `shards` is the solo unit."""
     rng = random.Random(f"plan:{seed}")
@@ -103,7 +132,8 @@ def make_plan(seed: int, duration_s: float, units: list[str], shards: int, solo:
         r = rng.random()
         if r < 0.05:  # facilities open a unit's test window, it is pressed twice (a test, then real)
             gaps: tuple[float, ...] = (TEST_PRESS_AFTER_S, round(rng.uniform(1.0, 3.0), 2))
-            presses.append(Press(t, "test", (rng.choice(units),) * 2, gaps))
+            scope = "room" if rng.random() < ROOM_WINDOW_SHARE else "unit"
+            presses.append(Press(t, "test", (rng.choice(units),) * 2, gaps, scope))
         elif r < 0.6:
             presses.append(Press(t, "single", (rng.choice(units),), ()))
         elif r < 0.85:
@@ -116,7 +146,7 @@ def make_plan(seed: int, duration_s: float, units: list[str], shards: int, solo:
     faults: list[Fault] = []
     end = duration_s - QUIET_END_S
     if end > WARMUP_S + 5:
-        n_faults = max(1, round((end - WARMUP_S) / 12))
+        n_faults = max(1, round((end - WARMUP_S) / fault_every_s))
         kinds = list(FAULT_KINDS)
         rng.shuffle(kinds)  # every kind once (in a seeded order) before any kind repeats
         for i in range(n_faults):
@@ -130,12 +160,17 @@ def make_plan(seed: int, duration_s: float, units: list[str], shards: int, solo:
                 target = "console"
             elif kind == "sim_kill":
                 target = f"shard-{rng.randrange(shards)}"
-            elif kind == "unit_kill":
+            elif kind in SOLO_FAULTS:
                 target = f"shard-{shards}"
+            elif kind == "disk_full":
+                target = "console-disk"
+            elif kind == "lead_absent":
+                target = f"lead-{rng.choice(LEADS)}"
             else:
                 target = "hostile"
             kill_ms = round(rng.uniform(*KILL_AFTER_MS), 1) if kind == "unit_kill" else 0.0
-            faults.append(Fault(at, kind, target, down, kill_ms))
+            offset = rng.choice(CLOCK_STEPS_S) if kind == "clock_step" else 0.0
+            faults.append(Fault(at, kind, target, down, kill_ms, offset))
     faults.sort(key=lambda f: f.at)
     return Plan(seed, duration_s, tuple(units), shards, tuple(faults), tuple(presses))
 

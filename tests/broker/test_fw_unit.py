@@ -180,6 +180,70 @@ def test_unit_sigkill_before_receipt_is_delivered_after_restart(console: Console
     assert resent and all(str(e.event_id) == stored["event_id"] for e in resent)
 
 
+@pytest.mark.parametrize("point", ["store", "receipt"])
+def test_unit_crash_between_outbox_write_and_publish_or_at_the_receipt(
+    console: Console, unit_proc: Any, point: str
+) -> None:
+    """The soak's fault hook: the process SIGKILLs itself right after the outbox write (nothing
+    published yet) or when the receipt arrives (before the outbox records it); after a restart on
+    the same outbox the same event is delivered and receipted, once."""
+    u = unit_proc()
+    u.wait_for("link", state="up")
+    u.send(f"crash balie-1 {point}")
+    u.wait_for("crash_armed", point=point)
+    u.send("press balie-1")
+    [crash] = u.wait_for("crashing", point=point)
+    assert u.proc.wait(10) == -9
+    [stored] = u.find("alarm_stored")
+    assert stored["event_id"] == crash["event_id"] and not u.find("receipt")
+    sent = {str(e.event_id) for e in console.seen(kind=m.EventKind.ALARM)}
+    if point == "store":
+        assert sent == set()  # the publish never happened
+    else:
+        wait_until(lambda: crash["event_id"] in {str(e.event_id) for e in console.seen()}, 5, "event seen")
+    again = unit_proc()  # same --state-dir
+    [rec] = again.wait_for("receipt", timeout=15, event_id=crash["event_id"])
+    assert rec["incident_id"] == "i-1"
+    assert {str(e.event_id) for e in console.seen(kind=m.EventKind.ALARM)} == {crash["event_id"]}
+    again.send("status balie-1")
+    assert again.wait_for("status")[-1]["outbox_depth"] == 0
+
+
+def test_clock_step_moves_the_units_wall_clock_only(console: Console, unit_proc: Any) -> None:
+    """The soak's clock step: events carry the stepped wall time; debounce and retransmission run
+    on the monotonic clock, so the press still works; 0 puts the clock right again."""
+    u = unit_proc()
+    u.wait_for("link", state="up")
+    u.send("clock balie-1 -3600")
+    u.wait_for("clock_set", offset_s=-3600.0)
+    u.send("press balie-1")
+    [stored] = u.wait_for("alarm_stored")
+    u.wait_for("receipt", event_id=stored["event_id"], timeout=15)
+    [ev] = [e for e in console.seen(kind=m.EventKind.ALARM) if str(e.event_id) == stored["event_id"]]
+    off = (ev.occurred_at - m.utcnow()).total_seconds()
+    assert -3700 < off < -3500
+    u.wait_for("release")  # the first press is over before the next one
+    u.send("clock balie-1 0")
+    u.wait_for("clock_set", offset_s=0.0)
+    u.send("press balie-1")
+    wait_until(lambda: len(u.find("alarm_stored")) == 2, 10, "second press stored")
+    second = u.find("alarm_stored")[1]["event_id"]
+    wait_until(lambda: any(str(e.event_id) == second for e in console.seen()), 10, "second press sent")
+    [ev2] = [e for e in console.seen(kind=m.EventKind.ALARM) if str(e.event_id) == second]
+    assert abs((ev2.occurred_at - m.utcnow()).total_seconds()) < 60
+
+
+def test_crash_is_refused_by_the_simulator() -> None:
+    from firmware.control import ControlError, parse_control
+
+    assert parse_control("crash u1 store") is not None
+    with pytest.raises(ControlError, match="store\\|receipt"):
+        parse_control("crash u1 later")
+    assert parse_control("clock u1 -86400") is not None
+    with pytest.raises(ControlError, match="SECONDS"):
+        parse_control("clock u1 soon")
+
+
 def test_malformed_and_unauthorised_commands_are_ignored(
     broker: LocalBroker, console: Console, unit_proc: Any, topics: Topics, tmp_path: Path
 ) -> None:
