@@ -375,7 +375,7 @@ def crash_events(run: Run) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for f in run.faults:
         if f["kind"].startswith("unit_crash_"):
-            for eid in _UUID.findall(f.get("note", "")):
+            for eid in {*_UUID.findall(f.get("note", "")), *([f["event_id"]] if f.get("event_id") else [])}:
                 out[eid] = f
     return out
 
