@@ -47,11 +47,15 @@ from wire.messages import (
     PresenceCmd,
     Registration,
     ResolveCmd,
-    TestScope as Scope,
-    TestStartCmd as WindowCmd,
     UnitEvent,
     UnitStatus,
     encode,
+)
+from wire.messages import (
+    TestScope as Scope,
+)
+from wire.messages import (
+    TestStartCmd as WindowCmd,
 )
 from wire.topics import Topics
 
