@@ -285,18 +285,7 @@ class FakeRun:
         self.command(person, cmd, s, incident_id=None)
 
     def fault(self, kind: str, target: str, start: float, end: float, **extra: Any) -> None:
-        self.faults.append(
-            {
-                "kind": kind,
-                "target": target,
-                "planned_at": start,
-                "down_s": end - start,
-                "start": unix(start),
-                "end": unix(end),
-                "note": "",
-                **extra,
-            }
-        )
+        self.faults.append(fault_record(kind, target, start, end, **extra))
 
     # -- the directory -----------------------------------------------------------------------
     def finish(self) -> Path:
@@ -322,6 +311,24 @@ class FakeRun:
         for s in sorted(set(self.shard.values())):
             write_jsonl(self.d / f"sim-shard-{s}.jsonl", [x for x in self.sim if x["shard"] == s])
         return self.d
+
+
+def fault_record(kind: str, target: str, start: float, end: float, **extra: Any) -> dict[str, Any]:
+    """A line of faults.jsonl: a fault applied from `start` to `end` (seconds into the run)."""
+    rec = {
+        "kind": kind,
+        "target": target,
+        "planned_at": start,
+        "down_s": end - start,
+        "start": unix(start),
+        "end": unix(end),
+        "note": "",
+    }
+    return {**rec, **extra}
+
+
+def add_fault(d: Path, kind: str, target: str, start: float, end: float, **extra: Any) -> None:
+    edit_jsonl(d / "faults.jsonl", lambda rows: [*rows, fault_record(kind, target, start, end, **extra)])
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -757,3 +764,64 @@ def test_a_spoofed_event_that_was_stored_is_reported(story: Story) -> None:
         at(41.0).isoformat(),
     )
     assert any(f"spoofed event {spoof} was stored" in t for t in broken(story.d)["8"])
+
+
+# --------------------------------------------------------------------------- fault allowances
+
+
+def test_a_level_paged_again_is_allowed_only_after_a_restart_with_the_disk_full(story: Story) -> None:
+    """console/service.py: a restart while the disk is full loses the pages it held in memory;
+    the restarted console pages that level again. Allowed then, and only then."""
+
+    def twice(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for x in rows:
+            out.append(x)
+            p = json.loads(x["payload"]) if x["topic"].endswith("/notify") else {}
+            if p.get("incident_id") == story.slow and p.get("level") == 2:
+                again = {**p, "notification_id": str(uuid.uuid4()), "at": at(14.0).isoformat()}
+                out.append({**x, "t": unix(14.0), "payload": json.dumps(again)})
+        return out
+
+    edit_jsonl(story.d / "capture.jsonl", twice)
+    assert "3" in broken(story.d)
+    add_fault(story.d, "disk_full", "console-disk", 10.5, 16.0)
+    add_fault(story.d, "console_kill", "console", 12.0, 13.5)
+    res = results(story.d)
+    assert res["3"].violations == []
+    assert "paged again after a restart with the disk full" in res["3"].note
+
+
+def test_a_crashed_units_press_named_by_its_fault_must_arrive(story: Story) -> None:
+    """unit_crash_store: the fault's record names the event; it is checked like a stored press
+    even when the unit died before its `alarm_stored` line."""
+    edit_jsonl(
+        story.d / "sim-shard-2.jsonl", lambda rows: [x for x in rows if not (x["event"] == "alarm_stored")]
+    )
+    assert broken(story.d) == {}  # the receipt line still vouches for it
+    # (a crash is also a kill of the unit: invariant 5 is not what this is about)
+    add_fault(
+        story.d,
+        "unit_crash_store",
+        "shard-2",
+        29.9,
+        30.5,
+        event_id=story.cut_press,
+        note=f"event {story.cut_press}",
+    )
+    assert "1" not in broken(story.d)
+    sql(story.d, "DELETE FROM received WHERE event_id = ?", story.cut_press)
+    assert any(f"press {story.cut_press} of {SOLO_UNIT}" in t and "(lost)" in t for t in broken(story.d)["1"])
+
+
+def test_a_stepped_unit_clock_is_read_by_the_soaks_own_clock(story: Story) -> None:
+    """clock_step: the solo unit's own times are off; the checker uses `rx` (when the soak read
+    the line) for a shard whose clock was stepped, never the unit's `ts`."""
+
+    def step(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**x, "rx": x["ts"] + 0.001, "ts": x["ts"] - 7200} for x in rows]
+
+    edit_jsonl(story.d / "sim-shard-2.jsonl", step)
+    assert "2" in broken(story.d)  # with the unit's own clock its press looks two hours late
+    add_fault(story.d, "clock_step", "shard-2", 2.0, 50.0, offset_s=-7200)
+    assert broken(story.d) == {}
