@@ -825,3 +825,19 @@ def test_a_stepped_unit_clock_is_read_by_the_soaks_own_clock(story: Story) -> No
     assert "2" in broken(story.d)  # with the unit's own clock its press looks two hours late
     add_fault(story.d, "clock_step", "shard-2", 2.0, 50.0, offset_s=-7200)
     assert broken(story.d) == {}
+
+
+def test_a_cut_unit_never_reported_online_again_is_reported(story: Story) -> None:
+    back = unix(35.0)
+    n = drop_capture(
+        story.d,
+        lambda x, p: (
+            x["topic"].endswith(f"/unitstate/{SOLO_UNIT}") and p.get("online") is True and x["t"] > back
+        ),
+    )
+    assert n > 0
+    texts = broken(story.d)["5"]
+    assert any(
+        f"unit {SOLO_UNIT} back at" in t and "(net_cut) was never reported online again" in t for t in texts
+    )
+    assert any(f"unit {SOLO_UNIT} ends the run reported offline" in t for t in texts)
