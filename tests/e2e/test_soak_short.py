@@ -7,8 +7,12 @@ leads, the hostile client), only shorter: SEED's plan draws each of the 16 fault
 every solo-unit fault time to end before the press phase does. About 3 minutes of wall time.
 
 Needs root (network namespace, tmpfs mount); this project's CI runs as root. Without it the
-test FAILS, it never skips. A failure here is a real bug or a wrong checker allowance: the
-output names the seed; `make soak SEED=… DURATION=… UNITS=… FAULT_EVERY=…` replays it.
+test FAILS, it never skips. It also fails, without touching anything, when another soak is
+running on this machine: the soak's namespace has a fixed name (bench.netns.soak_netns) and
+opening it removes an existing one, which would cut the other run's solo unit off for good.
+
+A failure here is a real bug or a wrong checker allowance: the output names the seed;
+`make soak SEED=… DURATION=… UNITS=… FAULT_EVERY=…` replays it.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.netns import soak_netns
 from soak import check
 from soak.schedule import FAULT_KINDS
 
-SEED = 5
+SEED = 912
 DURATION_S = 150
 UNITS = 8
 FAULT_EVERY_S = 8
@@ -35,6 +40,13 @@ WALL_LIMIT_S = 480
 def test_short_soak_every_fault_kind_once_every_invariant_holds(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.fail("the soak needs root (a network namespace and a tmpfs mount); CI runs as root")
+    name = soak_netns().name
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    if any(line.split()[0] == name for line in listed.splitlines() if line.strip()):
+        pytest.fail(
+            f"network namespace {name} exists: another soak is running on this machine (starting this one "
+            f"would destroy its namespace). Wait for it, or if none runs: ip netns del {name}"
+        )
     out = tmp_path / "soak"
     argv = [
         sys.executable, "-m", "soak", "--duration", str(DURATION_S), "--seed", str(SEED),
@@ -48,7 +60,9 @@ def test_short_soak_every_fault_kind_once_every_invariant_holds(tmp_path: Path) 
     assert run.summary["errors"] == [], tail
     applied = {f["kind"] for f in run.faults}
     assert applied == set(FAULT_KINDS), f"not applied: {set(FAULT_KINDS) - applied}\n{tail}"
-    bad = [f for f in run.faults if f["note"].startswith(("failed", "not applied", "not pressed", "no crash"))]
+    bad = [
+        f for f in run.faults if f["note"].startswith(("failed", "not applied", "not pressed", "no crash"))
+    ]
     assert bad == [], tail
     results = {r.name: r for r in check.check(run)}
     assert {k: [v.text for v in r.violations] for k, r in results.items() if r.violations} == {}, tail
