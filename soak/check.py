@@ -799,6 +799,9 @@ def _inv5(run: Run, sim_units: set[str], shard_of: dict[str, int], wire: Wire) -
             for uid in units:
                 r.checked += 1
                 obs = seen.get(uid, [])
+                before = [on for t, on in obs if t < f["start"]]
+                if before and not before[-1]:
+                    continue  # already reported offline (a cut just before the kill): nothing new owed
                 if not any(not on and f["start"] <= t <= f["end"] + RECOVERY_S[f["kind"]] for t, on in obs):
                     r.fail(
                         f"unit {uid} killed at {_clock(f['start'])} was never reported offline",

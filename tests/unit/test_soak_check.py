@@ -841,3 +841,20 @@ def test_a_cut_unit_never_reported_online_again_is_reported(story: Story) -> Non
         f"unit {SOLO_UNIT} back at" in t and "(net_cut) was never reported online again" in t for t in texts
     )
     assert any(f"unit {SOLO_UNIT} ends the run reported offline" in t for t in texts)
+
+
+def test_a_kill_of_a_unit_already_reported_offline_owes_no_second_report(story: Story) -> None:
+    """Regression (long run, seed 20261202): solo-0000 was killed 0.01 s after its network cut
+    ended, before it had reconnected; the cut's offline report stood, none more was due."""
+    add_fault(story.d, "unit_kill", f"shard-{shard_of_solo(story.d)}", 33.0, 35.5, note="killed")
+    assert not any("killed at" in t for t in broken(story.d).get("5", []))
+
+
+def test_a_kill_of_an_online_unit_never_reported_offline_is_reported(story: Story) -> None:
+    add_fault(story.d, "sim_kill", "shard-0", 50.0, 52.0)
+    assert any("killed at" in t and "was never reported offline" in t for t in broken(story.d)["5"])
+
+
+def shard_of_solo(d: Path) -> int:
+    cut = next(x for x in read_jsonl(d / "faults.jsonl") if x["kind"] == "net_cut")
+    return int(cut["target"].split("-")[1])
