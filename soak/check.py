@@ -83,6 +83,10 @@ RECOVERY_S = {
     "net_cut": NET_RECOVERY_S,
     "net_flap": NET_RECOVERY_S,
 }
+# Invariant 1: a kill (SIGKILL 30-110 ms after the press) can land between the unit recording the
+# console's receipt in its outbox and printing the receipt line; the receipt on the wire and the
+# kill this close together, with no resend afterwards, show the unit had recorded it.
+KILL_LINE_S = 0.5
 SYSTEM_FAULTS = ("broker_kill", "broker_stop", "console_kill", "console_stop")
 # A unit's process dies (SIGKILL): the broker sends its will at once.
 KILLS = ("sim_kill", "unit_kill", "unit_crash_store", "unit_crash_receipt")
@@ -270,6 +274,8 @@ class Wire:
     unitstate: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)
     quits: list[float] = field(default_factory=list)
     """When a unit said it shuts down (status `shutdown`)."""
+    receipts: dict[str, list[tuple[float, str | None]]] = field(default_factory=dict)
+    """event id -> (t, incident id) of every Receipt the console sent to a unit."""
     last_t: float = 0.0
     messages: int = 0
 
@@ -301,6 +307,9 @@ def scan_capture(run: Run, T: Topics, sim_units: set[str]) -> Wire:
                     w.acked_cmds.append((t, uid, cmd.get("incident_id"), _ts(cmd["issued_at"]) or 0.0))
             elif ch == "status" and '"shutdown"' in text:
                 w.quits.append(t)
+            elif ch == "receipt" and text:
+                rc = json.loads(payload_bytes(text))
+                w.receipts.setdefault(str(rc.get("event_id")), []).append((t, rc.get("incident_id")))
         elif head == "person" and len(parts) == 3:
             if parts[2] == "notify":
                 n = json.loads(payload_bytes(text))
@@ -362,7 +371,7 @@ def check(run: Run) -> list[Result]:
     wire = scan_capture(run, T, sim_units)
     shard_of = {x["unit"]: x["shard"] for x in run.sim if x.get("unit") in sim_units and "shard" in x}
     return [
-        _inv1(run, sim_units, db),
+        _inv1(run, sim_units, db, wire),
         _inv2(run, site, sim_units, shard_of, db, wire),
         _inv3(run, wire),
         _inv4(run, sim_units, db, wire),
@@ -384,7 +393,21 @@ def crash_events(run: Run) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _inv1(run: Run, sim_units: set[str], db: Db) -> Result:
+def _receipt_died_with_unit(run: Run, x: dict[str, Any], sent: list[tuple[float, str | None]]) -> bool:
+    """A receipt on the wire for this press, then a kill of the unit's process generation within
+    KILL_LINE_S of it (before the unit printed its receipt line), and no resend of the event by
+    any later generation (the outbox had recorded the receipt)."""
+    gen, shard = x.get("gen"), x.get("shard")
+    if not sent or gen is None:
+        return False
+    kills = [f for f in run.faults if f["kind"] in KILLS and f["target"] == f"shard-{shard}"]
+    first = min(t for t, _ in sent)
+    died = any(first <= f["start"] + KILL_LINE_S and f["start"] <= first + KILL_LINE_S for f in kills)
+    later = (y for y in run.sim if y.get("event") == "receipt" and y.get("gen", 0) > gen)
+    return died and not any(y.get("event_id") == x["event_id"] for y in later)
+
+
+def _inv1(run: Run, sim_units: set[str], db: Db, wire: Wire | None = None) -> Result:
     r = Result("1", "every real press: exactly one incident, or joins its unit's open one (by event_id)")
     received, incidents = db.received, db.incidents
     stored = {x["event_id"]: x for x in run.sim if x.get("event") == "alarm_stored"}
@@ -402,6 +425,7 @@ def _inv1(run: Run, sim_units: set[str], db: Db) -> Result:
         if x.get("event") == "receipt":
             receipts[x["event_id"]].add(x.get("incident_id"))
     r.checked = len(stored)
+    lost_lines = 0
     for eid, x in stored.items():
         row = received.get(eid)
         if row is None:
@@ -421,6 +445,11 @@ def _inv1(run: Run, sim_units: set[str], db: Db) -> Result:
                 x["unit"],
             )
         got = receipts.get(eid, set())
+        if not got and wire is not None and _receipt_died_with_unit(run, x, wire.receipts.get(eid, [])):
+            # The console's receipt reached the unit and it was killed before it printed the line:
+            # its next start did not resend the event, so the receipt had been recorded.
+            got = {t_inc[1] for t_inc in wire.receipts[eid]}
+            lost_lines += 1
         if not got:
             r.fail(f"press {eid} of {x['unit']} never receipted to the unit", x["t"], x["unit"], eid)
         elif got != {row["incident_id"]}:
@@ -465,6 +494,8 @@ def _inv1(run: Run, sim_units: set[str], db: Db) -> Result:
                     f"{presses[inc['incident_id']]} events for it",
                     _ts(inc["stored_at"]), unit, inc["incident_id"],
                 )  # fmt: skip
+    if lost_lines:
+        r.note = f"{lost_lines} receipt line(s) lost with a kill (receipt on the wire, not resent after)"
     return r
 
 

@@ -45,6 +45,7 @@ from wire.messages import (
     Heartbeat,
     LinkState,
     PresenceCmd,
+    Receipt,
     Registration,
     ResolveCmd,
     UnitEvent,
@@ -172,6 +173,8 @@ class FakeRun:
                             encode(received),
                         )
                     )
+                rc = Receipt(event_id=e.event_id, unit_id=e.unit_id, incident_id=e.incident_id, stored_at=now)
+                self.wire(t_out, self.T.unit_receipt(e.unit_id), encode(rc))
                 self.line(
                     e.unit_id,
                     s + 2 * LATENCY_S,
@@ -858,3 +861,28 @@ def test_a_kill_of_an_online_unit_never_reported_offline_is_reported(story: Stor
 def shard_of_solo(d: Path) -> int:
     cut = next(x for x in read_jsonl(d / "faults.jsonl") if x["kind"] == "net_cut")
     return int(cut["target"].split("-")[1])
+
+
+def _drop_first_receipt_line(story: Story, unit: str) -> tuple[str, float]:
+    path = next(p for p in story.d.glob("sim-shard-*.jsonl") if f'"unit": "{unit}"' in p.read_text())
+    rows = read_jsonl(path)
+    first = next(x for x in rows if x["event"] == "receipt" and x["unit"] == unit)
+    write_jsonl(path, [x for x in rows if x is not first])
+    return first["event_id"], first["ts"]
+
+
+def test_a_receipt_line_lost_with_a_kill_is_vouched_for_by_the_wire(story: Story) -> None:
+    """Regression (long run, seed 20261202): solo-0000 was SIGKILLed after its outbox recorded the
+    console's receipt and before it printed the receipt line; the next start had nothing to resend."""
+    eid, t = _drop_first_receipt_line(story, "sim-0000")
+    shard = next(x["shard"] for x in read_jsonl(story.d / "sim-shard-0.jsonl") if x["unit"] == "sim-0000")
+    s = t - unix(0.0)  # seconds into the run
+    add_fault(story.d, "sim_kill", f"shard-{shard}", s - 0.05, s + 2.0)
+    res = results(story.d)
+    assert not any(eid in v.text for v in res["1"].violations), [v.text for v in res["1"].violations]
+    assert res["1"].note.startswith("1 receipt line(s) lost with a kill")
+
+
+def test_a_receipt_line_missing_without_a_kill_is_reported(story: Story) -> None:
+    eid, _t = _drop_first_receipt_line(story, "sim-0000")
+    assert any(eid in t and "never receipted to the unit" in t for t in broken(story.d)["1"])
