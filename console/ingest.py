@@ -58,14 +58,6 @@ class Ignored:
 Accepted = UnitEventIn | PersonCmdIn | StatusIn | HeartbeatIn | FaultIn
 
 
-def _why(exc: ContractError, payload: bytes) -> str:
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return "oversized"
-    return (
-        "invalid_json" if "Invalid JSON" in str(exc) or "EOF while parsing" in str(exc) else "invalid_schema"
-    )
-
-
 def classify(d: Directory, topics: Topics, raw: Raw) -> Accepted | Rejected | Ignored:
     """What a raw message is: a core input, or why it is refused."""
     unit = topics.parse_unit(raw.topic)
@@ -106,7 +98,7 @@ def _unit_message(
                 return Rejected("id_mismatch", f"heartbeat on {unit_id}'s topic claims unit {hb.unit_id!r}")
             return HeartbeatIn(hb)
     except ContractError as exc:
-        return Rejected(_why(exc, raw.payload), f"unit {unit_id} {channel.value}: {exc}")
+        return Rejected(exc.code.value, f"unit {unit_id} {channel.value}: {exc}")
     return Rejected("unknown_topic", f"console does not read {raw.topic}")
 
 
@@ -134,9 +126,7 @@ def _person_message(d: Directory, person_id: str, raw: Raw) -> Accepted | Reject
         cmd = parse_person_command(raw.payload)
     except ContractError as exc:
         cid = _cmd_id_of(raw.payload)
-        return Rejected(
-            _why(exc, raw.payload), f"command from {person_id}: {exc}", (person_id, cid) if cid else None
-        )
+        return Rejected(exc.code.value, f"command from {person_id}: {exc}", (person_id, cid) if cid else None)
     if cmd.person_id != person_id:
         return Rejected(
             "id_mismatch",

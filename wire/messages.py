@@ -36,8 +36,24 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 """Larger payloads are refused before parsing (the broker's message_size_limit is larger)."""
 
 
+class ContractCode(StrEnum):
+    """Why a payload was refused, for machines (the message says it for people).
+
+    The values are the console's reject counter keys (`console.ingest`), which the soak
+    checker and the tests read: keep them stable.
+    """
+
+    OVERSIZED = "oversized"  # larger than MAX_PAYLOAD_BYTES; not parsed at all
+    INVALID_JSON = "invalid_json"  # not one JSON value in UTF-8
+    INVALID_SCHEMA = "invalid_schema"  # JSON, but not this message (fields, types, version, rules)
+
+
 class ContractError(ValueError):
-    """A payload does not follow the wire contract; the message says why."""
+    """A payload does not follow the wire contract; `code` says what kind, the message says why."""
+
+    def __init__(self, message: str, code: ContractCode) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _iso_only(v: object) -> object:
@@ -553,10 +569,19 @@ def _explain(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _code(exc: ValidationError) -> ContractCode:
+    """Not JSON at all (pydantic's `json_invalid`), or JSON that is not this message."""
+    if any(err["type"] == "json_invalid" for err in exc.errors()):
+        return ContractCode.INVALID_JSON
+    return ContractCode.INVALID_SCHEMA
+
+
 def _check_size(payload: bytes | str) -> bytes:
     raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
     if len(raw) > MAX_PAYLOAD_BYTES:
-        raise ContractError(f"payload of {len(raw)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        raise ContractError(
+            f"payload of {len(raw)} bytes exceeds {MAX_PAYLOAD_BYTES}", ContractCode.OVERSIZED
+        )
     return raw
 
 
@@ -566,9 +591,11 @@ def _validate(adapter_or_model: TypeAdapter[M] | type[M], raw: bytes, name: str)
             return adapter_or_model.validate_json(raw, context=_WIRE)
         return adapter_or_model.model_validate_json(raw, context=_WIRE)
     except ValidationError as exc:
-        raise ContractError(f"invalid {name}: {_explain(exc)}") from None
+        raise ContractError(f"invalid {name}: {_explain(exc)}", _code(exc)) from None
     except Exception as exc:  # the last line of defence: bad input is never a crash
-        raise ContractError(f"invalid {name}: (payload): {type(exc).__name__}: {exc}") from None
+        raise ContractError(
+            f"invalid {name}: (payload): {type(exc).__name__}: {exc}", ContractCode.INVALID_SCHEMA
+        ) from None
 
 
 def parse(model: type[M], payload: bytes | str) -> M:
