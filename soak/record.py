@@ -70,7 +70,7 @@ class Recorder:
         self.listeners: list[Listener] = []
         self.count = 0
         self.link = Link(creds, client_id=client_id(creds.username, "soak"), clean_session=False)
-        self.link.subscribe_raw(f"{self.topics.base}/#", self._on)
+        self.link.subscribe_raw(self.topics.everything(), self._on)
 
     def _on(self, msg: mqtt.MQTTMessage) -> None:
         t = time.time()

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from wire import messages as m
 from wire.messages import ContractCode, ContractError, encode, parse, parse_person_command, parse_unit_command
-from wire.topics import Topics, UnitChannel
+from wire.topics import PersonChannel, Topics, UnitChannel
 
 
 def _event(**kw: object) -> m.UnitEvent:
@@ -240,6 +240,9 @@ def test_topics_built_and_parsed_in_one_place() -> None:
     assert t.parse_person(t.person_cmd("an")) is not None
     assert t.parse_tail(t.incident("i-1"), "incident") == "i-1"
     assert t.parse_tail(t.incident("i-1") + "/x", "incident") is None
+    assert t.all_people(PersonChannel.NOTIFY) == "stilalarm/v1/hz/person/+/notify"
+    assert t.all_person_cmds() == t.all_people(PersonChannel.CMD) == "stilalarm/v1/hz/person/+/cmd"
+    assert t.everything() == "stilalarm/v1/hz/#"
 
 
 # --------------------------------------------------------------------------- extreme datetimes and numbers
