@@ -9,7 +9,6 @@ for a person command whose `cmd_id` can be read, the person gets a reply.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from console.directory import Directory
 from console.engine import PersonCmdIn, UnitEventIn
 from console.supervision import FaultIn, HeartbeatIn, StatusIn
 from wire.messages import (
+    ID_RE,
     MAX_PAYLOAD_BYTES,
     ContractError,
     EventKind,
@@ -27,8 +27,6 @@ from wire.messages import (
     parse_person_command,
 )
 from wire.topics import PersonChannel, Topics, UnitChannel
-
-_IDENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 
 
 @dataclass(frozen=True)
@@ -114,7 +112,7 @@ def _cmd_id_of(payload: bytes) -> uuid.UUID | None:
 
 
 def _person_message(d: Directory, person_id: str, raw: Raw) -> Accepted | Rejected:
-    can_reply = bool(_IDENT.match(person_id))
+    can_reply = bool(ID_RE.match(person_id))
     if person_id not in d.people:
         cid = _cmd_id_of(raw.payload) if can_reply else None
         return Rejected(

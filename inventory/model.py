@@ -15,12 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from wire.messages import TEST_WINDOW_DEFAULT_MIN, TEST_WINDOW_MAX_MIN
-
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
-"""Ids are lowercase, digits and dashes: they appear in MQTT topics and usernames."""
-
-Ident = Annotated[str, Field(pattern=ID_PATTERN)]
+from wire.messages import TEST_WINDOW_DEFAULT_MIN, TEST_WINDOW_MAX_MIN, Ident
 
 # BCM GPIO numbers usable for inputs/outputs on a 40-pin header. 0/1 are the
 # HAT ID EEPROM pins and are refused; 2/3 carry hard I2C pull-ups and are refused

@@ -13,6 +13,7 @@ that must stay within years 1..9999 once converted to UTC. Floats must be finite
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -77,7 +78,14 @@ MAX_INT = 2**63 - 1
 """Integers on the wire fit a signed 64-bit column (SQLite, other implementations)."""
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 
-Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,47}$")]
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
+"""Every id (site, team, room, unit, button, person, incident, campaign): lowercase letters,
+digits and dashes, 1..48 characters. Ids appear in MQTT topics and usernames; this is the one
+place the rule is written."""
+ID_RE = re.compile(ID_PATTERN)
+"""ID_PATTERN compiled, for checks outside a model (`ID_RE.match(text)`)."""
+
+Ident = Annotated[str, Field(pattern=ID_PATTERN)]
 ShortText = Annotated[str, Field(max_length=200)]
 Version = Literal[1]
 

@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wire import messages as m
-from wire.messages import ContractCode, ContractError, encode, parse, parse_person_command, parse_unit_command
+from wire.messages import (
+    ID_PATTERN,
+    ContractCode,
+    ContractError,
+    encode,
+    parse,
+    parse_person_command,
+    parse_unit_command,
+)
 from wire.topics import PersonChannel, Topics, UnitChannel
 
 
@@ -634,3 +642,18 @@ def test_ingest_counts_refusals_under_the_same_keys(payload: bytes, reason: str)
     for topic in on:
         res = classify(Directory(site), topics, Raw(topic, payload))
         assert isinstance(res, Rejected) and res.reason == reason, res
+
+
+def test_the_id_pattern_is_written_once() -> None:
+    """Inventory, wire and console check ids with wire.messages.ID_PATTERN, not with copies of it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    literal = ID_PATTERN.strip("^$")
+    holders = [
+        str(p.relative_to(root))
+        for pkg in ("wire", "inventory", "console", "firmware", "broker_config", "soak", "bench")
+        for p in sorted((root / pkg).rglob("*.py"))
+        if literal in p.read_text(encoding="utf-8")
+    ]
+    assert holders == ["wire/messages.py"]
