@@ -32,7 +32,7 @@ from broker_config.identity import CLIENT_ID_SEPARATOR
 from broker_config.plugin import PLUGIN_NAME, install_plugin
 from inventory.derived import PersonConfig, UnitConfig
 from inventory.model import Site
-from wire.link import BrokerCredentials
+from wire.credentials import BrokerCredentials
 from wire.messages import MAX_PAYLOAD_BYTES
 from wire.topics import PersonChannel, Topics, UnitChannel
 

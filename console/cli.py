@@ -270,7 +270,7 @@ def _serve(args: argparse.Namespace) -> int:
     from console.service import ConsoleService
     from console.store import StoreError
     from inventory.load import InventoryError, load_site
-    from wire.link import BrokerCredentials, load_json_model
+    from wire.credentials import BrokerCredentials, load_json_model
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 def _interactive(sysm: LocalSystem, site: Site, person: str) -> int:
     from console.tui.app import ConsoleApp
     from inventory.derived import PersonConfig
-    from wire.link import load_json_model
+    from wire.credentials import load_json_model
 
     cfg = load_json_model(PersonConfig, sysm.broker.dir / "people" / f"{person}.json")
     sim = sysm.sim

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from broker_config.identity import client_id as cid_for
 from inventory.derived import PersonConfig
-from wire.link import Link, load_json_model
+from wire.credentials import load_json_model
+from wire.link import Link
 from wire.messages import (
     AckCmd,
     AftercareDoneCmd,

@@ -68,7 +68,8 @@ from console.supervision import FaultIn, HeartbeatIn, PublishHealth, StatusIn, S
 from console.texts import clip, local_time, text
 from console.timeline import Timelines
 from inventory.model import ChannelKind, Role, Site
-from wire.link import BrokerCredentials, Link
+from wire.credentials import BrokerCredentials
+from wire.link import Link
 from wire.messages import (
     CommandReply,
     ConsoleStatus,

@@ -32,7 +32,8 @@ from firmware.outbox import Outbox, OutboxError
 from firmware.runtime import Settings, SteppedClock, SystemClock, UnitRuntime
 from firmware.sim import LOG_FORMAT, execute_on
 from inventory.derived import UnitConfig
-from wire.link import Link, load_json_model
+from wire.credentials import load_json_model
+from wire.link import Link
 from wire.messages import TEST_WINDOW_MAX_MIN, EventKind, UnitEvent
 
 log = logging.getLogger("alarm-unit")

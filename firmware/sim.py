@@ -31,7 +31,7 @@ from firmware.outbox import Outbox, OutboxError
 from firmware.runtime import NoOutputs, Settings, SystemClock, UnitRuntime
 from inventory import InventoryError, load_site
 from inventory.derived import UnitConfig
-from wire.link import load_json_model
+from wire.credentials import load_json_model
 
 log = logging.getLogger("alarm-sim")
 

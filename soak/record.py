@@ -22,7 +22,8 @@ import paho.mqtt.client as mqtt
 
 from broker_config.identity import client_id
 from firmware.testing import JsonLineProcess
-from wire.link import BrokerCredentials, Link
+from wire.credentials import BrokerCredentials
+from wire.link import Link
 from wire.topics import Topics
 
 

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
 
     from inventory import InventoryError, load_site
     from inventory.derived import PersonConfig
-    from wire.link import load_json_model
+    from wire.credentials import load_json_model
 
     if args.config is None and args.person is None:
         print("alarm-console tui: give --as PERSON or --config FILE", file=sys.stderr)

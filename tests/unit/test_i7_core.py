@@ -23,7 +23,7 @@ from console.servicerun import FAST_SITE
 from console.store import Batch, Store
 from console.supervision import FaultIn, PublishHealth, StatusIn
 from inventory.load import parse_site
-from wire.link import BrokerCredentials
+from wire.credentials import BrokerCredentials
 from wire.messages import (
     AckCmd,
     AftercareDoneCmd,

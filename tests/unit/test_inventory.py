@@ -171,3 +171,30 @@ def test_channels_default_by_level_and_secrets_by_reference() -> None:
         )
     with pytest.raises(InventoryError, match="password"):
         parse_site(text.replace('password = "file:/etc/pw"', 'password = "hunter2"'), "x.toml")
+
+
+def test_reading_a_unit_config_does_not_import_mqtt(tmp_path: Path) -> None:
+    """inventory and the credentials it carries load with paho blocked: no transport below them."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "unit.json"
+    cfg.write_text(
+        '{"site_id": "testsite", "unit": {"id": "unit-1", "room": "room-1", "buttons": '
+        '[{"id": "knop", "contact": "no", "pin": 5}]}, "broker": {"site_id": "testsite", '
+        '"username": "unit-unit-1", "password": "0123456789abcdef", "host": "127.0.0.1", "port": 1883}}',
+        encoding="utf-8",
+    )
+    code = (
+        "import sys\n"
+        "for name in ('paho', 'paho.mqtt', 'paho.mqtt.client', 'wire.link'):\n"
+        "    sys.modules[name] = None  # any import of them now fails\n"
+        "import inventory, inventory.derived\n"
+        "from inventory.derived import UnitConfig\n"
+        "from wire.credentials import load_json_model\n"
+        f"cfg = load_json_model(UnitConfig, {str(cfg)!r})\n"
+        "print(cfg.unit.id, cfg.broker.username)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["unit-1", "unit-unit-1"]
