@@ -63,6 +63,10 @@ class RenderError(ValueError):
     """The site and the options do not give a safe broker config; the message says what to pass."""
 
 
+class RunAsError(ValueError):
+    """The --run-as user does not exist on this machine; the message names it."""
+
+
 def unit_user(unit_id: str) -> str:
     """MQTT username of a unit."""
     return f"{UNIT_PREFIX}{unit_id}"
@@ -330,7 +334,7 @@ def _grant_broker_user(out: Path, user: str) -> None:
     try:
         pw = pwd.getpwnam(user)
     except KeyError:
-        raise SystemExit(f"--run-as {user}: no such user on this machine") from None
+        raise RunAsError(f"--run-as {user}: no such user on this machine") from None
     for name in ("passwd", "acl", "mosquitto.conf"):
         os.chown(out / name, 0, pw.pw_gid)
         os.chmod(out / name, 0o640)
@@ -351,7 +355,8 @@ def render(site: Site, opts: RenderOptions) -> list[Path]:
     """Write every artefact for `site` into opts.out; return the paths written.
 
     Raises RenderError when the site asks for TLS without a TLS directory, PluginError when
-    the client-id plugin cannot be built (both say what to do).
+    the client-id plugin cannot be built (both say what to do), RunAsError when started as
+    root with a `run_as` user this machine does not have.
     """
     if site.broker.use_tls and opts.tls_dir is None:
         raise RenderError(

@@ -16,6 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 T = TypeVar("T", bound=BaseModel)
 
 
+class ConfigError(ValueError):
+    """A config file cannot be read or is not valid; the message names the file and the field.
+
+    Library code raises it; the command-line tools print it and exit with status 1.
+    """
+
+
 class BrokerCredentials(BaseModel):
     """How one client reaches the broker; rendered by `alarm-broker render`, mode 0600."""
 
@@ -30,16 +37,16 @@ class BrokerCredentials(BaseModel):
 
 
 def load_json_model(model: type[T], path: str | Path) -> T:
-    """Load a JSON config file into `model`; fail with the file and the field."""
+    """Load a JSON config file into `model`; ConfigError names the file and the field."""
     p = Path(path)
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise SystemExit(f"{p}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
-        raise SystemExit(f"{p}: not valid JSON: {exc}") from None
+        raise ConfigError(f"{p}: not valid JSON: {exc}") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         lines = [f"{p}: {'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()]
-        raise SystemExit("invalid config\n" + "\n".join(lines)) from None
+        raise ConfigError("invalid config\n" + "\n".join(lines)) from None
