@@ -12,9 +12,9 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from console.directory import Directory
 from console.engine import PersonCmdIn, UnitEventIn
 from console.supervision import FaultIn, HeartbeatIn, StatusIn
+from inventory.model import Site
 from wire.messages import (
     ID_RE,
     MAX_PAYLOAD_BYTES,
@@ -56,21 +56,19 @@ class Ignored:
 Accepted = UnitEventIn | PersonCmdIn | StatusIn | HeartbeatIn | FaultIn
 
 
-def classify(d: Directory, topics: Topics, raw: Raw) -> Accepted | Rejected | Ignored:
+def classify(site: Site, topics: Topics, raw: Raw) -> Accepted | Rejected | Ignored:
     """What a raw message is: a core input, or why it is refused."""
     unit = topics.parse_unit(raw.topic)
     if unit is not None:
-        return _unit_message(d, unit[0], unit[1], raw)
+        return _unit_message(site, unit[0], unit[1], raw)
     person = topics.parse_person(raw.topic)
     if person is not None and person[1] is PersonChannel.CMD:
-        return _person_message(d, person[0], raw)
+        return _person_message(site, person[0], raw)
     return Rejected("unknown_topic", f"message on unexpected topic {raw.topic}")
 
 
-def _unit_message(
-    d: Directory, unit_id: str, channel: UnitChannel, raw: Raw
-) -> Accepted | Rejected | Ignored:
-    if unit_id not in d.units:
+def _unit_message(site: Site, unit_id: str, channel: UnitChannel, raw: Raw) -> Accepted | Rejected | Ignored:
+    if unit_id not in site.index.units:
         return Rejected("unknown_unit", f"unit {unit_id!r} is not in the inventory ({raw.topic})")
     try:
         if channel is UnitChannel.EVENT:
@@ -78,7 +76,7 @@ def _unit_message(
             if ev.unit_id != unit_id:
                 return Rejected("id_mismatch", f"event on {unit_id}'s topic claims unit {ev.unit_id!r}")
             if ev.button_id is not None and ev.kind in (EventKind.ALARM, EventKind.TEST):
-                if ev.button_id not in {b.id for b in d.units[unit_id].buttons}:
+                if all(b.id != ev.button_id for b in site.unit(unit_id).buttons):
                     return Rejected("unknown_button", f"unit {unit_id} has no button {ev.button_id!r}")
             if ev.kind in (EventKind.FAULT, EventKind.FAULT_CLEARED):
                 return FaultIn(ev)
@@ -111,9 +109,9 @@ def _cmd_id_of(payload: bytes) -> uuid.UUID | None:
         return None
 
 
-def _person_message(d: Directory, person_id: str, raw: Raw) -> Accepted | Rejected:
+def _person_message(site: Site, person_id: str, raw: Raw) -> Accepted | Rejected:
     can_reply = bool(ID_RE.match(person_id))
-    if person_id not in d.people:
+    if person_id not in site.index.people:
         cid = _cmd_id_of(raw.payload) if can_reply else None
         return Rejected(
             "unknown_person",

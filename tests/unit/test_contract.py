@@ -600,7 +600,6 @@ def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
 ) -> None:
     """An alarm whose unit clock says year 1 or 9999 is still an alarm: the cores take it."""
     from console import world as core
-    from console.directory import Directory
     from console.ingest import Raw, Rejected, classify
     from console.servicerun import FAST_SITE
     from inventory.load import parse_site
@@ -610,7 +609,7 @@ def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
     now = datetime(2026, 11, 28, 10, tzinfo=UTC)
     fault = {"fault": "cut"} if kind in (m.EventKind.FAULT, m.EventKind.FAULT_CLEARED) else {}
     ev = _event(occurred_at=at, sent_at=at, kind=kind.value, unit_id="balie-1", **fault)
-    res = classify(Directory(site), topics, Raw(topics.unit_event("balie-1"), encode(ev)))
+    res = classify(site, topics, Raw(topics.unit_event("balie-1"), encode(ev)))
     assert not isinstance(res, Rejected), res
     w = core.World.initial(site, now)
     w, effects = core.step(w, res, now)  # type: ignore[arg-type]
@@ -631,7 +630,6 @@ def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
 )
 def test_ingest_counts_refusals_under_the_same_keys(payload: bytes, reason: str) -> None:
     """The console's reject keys come from the error's code, not from pydantic's wording."""
-    from console.directory import Directory
     from console.ingest import Raw, Rejected, classify
     from console.servicerun import FAST_SITE
     from inventory.load import parse_site
@@ -640,7 +638,7 @@ def test_ingest_counts_refusals_under_the_same_keys(payload: bytes, reason: str)
     topics = Topics(site.site.id)
     on = [topics.unit_event("balie-1")] + ([] if reason == "id_mismatch" else [topics.person_cmd("an")])
     for topic in on:
-        res = classify(Directory(site), topics, Raw(topic, payload))
+        res = classify(site, topics, Raw(topic, payload))
         assert isinstance(res, Rejected) and res.reason == reason, res
 
 
