@@ -23,6 +23,7 @@ from bench.stats import Stats
 from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from wire.link import Link
+from wire.topics import Topics, UnitChannel
 
 
 def _link(broker: LocalBroker, user: str, cid: str) -> Link:
@@ -209,7 +210,7 @@ def mosquitto_flood(
     pub = shutil.which("mosquitto_pub")
     if pub is None:
         raise RuntimeError("mosquitto_pub missing: apt-get install -y mosquitto-clients")
-    site = broker.site.site.id
+    topics = Topics(broker.site.site.id)
     procs = []
     for u in units:
         c = broker.creds(f"unit-{u}")
@@ -218,7 +219,7 @@ def mosquitto_flood(
                 [
                     *(pub, "-h", c.host, "-p", str(c.port), "-u", c.username, "-P", c.password),
                     *("-i", cid_for(f"unit-{u}", "bench-flood"), "-q", "1"),
-                    *("-t", f"stilalarm/v1/{site}/unit/{u}/event", "-l"),
+                    *("-t", topics.unit_event(u), "-l"),
                 ],
                 stdin=subprocess.PIPE,
             )
@@ -237,9 +238,9 @@ def subscriber_rate_c(broker: LocalBroker, units: list[str], per_unit: int, log:
     (`mosquitto_pub -l`, QoS1), from the first publish to the last message received."""
     from bench.system import Sink
 
-    site = broker.site.site.id
+    topics = Topics(broker.site.site.id)
     total = per_unit * len(units)
-    sink = Sink(broker.dir, [f"stilalarm/v1/{site}/unit/+/event"], extra=["--count", str(total)], log=log)
+    sink = Sink(broker.dir, [topics.all_units(UnitChannel.EVENT)], extra=["--count", str(total)], log=log)
     try:
         sink.line(30)  # ready
         line = b'{"v":1,"bench":"' + b"x" * 300 + b'"}\n'

@@ -23,7 +23,7 @@ from firmware.outbox import Outbox
 from firmware.runtime import SystemClock, UnitRuntime
 from inventory import load_site
 from inventory.derived import UnitConfig
-from wire.link import BrokerCredentials
+from wire.credentials import BrokerCredentials
 
 ROOT = Path(__file__).resolve().parent.parent
 

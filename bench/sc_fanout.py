@@ -27,7 +27,7 @@ from inventory import load_site
 from tests.peers import HangingSmtp, Hook
 from wire.link import Link
 from wire.messages import AckCmd, EventKind, Registration, ResolveCmd, UnitEvent, encode, utcnow
-from wire.topics import Topics, UnitChannel
+from wire.topics import PersonChannel, Topics, UnitChannel
 
 SC = "fanout"
 CONSOLE = str(Path(PY).parent / "alarm-console")
@@ -147,8 +147,8 @@ def run_fanout(ctx: Ctx) -> None:
     cap = Capture().start(
         broker,
         [
-            f"{t.base}/person/+/notify",
-            f"{t.base}/person/+/reply",
+            t.all_people(PersonChannel.NOTIFY),
+            t.all_people(PersonChannel.REPLY),
             t.all_units(UnitChannel.RECEIPT),
             t.all_units(UnitChannel.CMD),
             t.console_status(),

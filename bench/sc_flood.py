@@ -32,6 +32,7 @@ from console.servicerun import ScriptedUnit
 from firmware.sitegen import write_many_units
 from firmware.testing import JsonLineProcess
 from inventory import load_site
+from wire.topics import PersonChannel
 
 SC = "flood"
 FLOOD = 20_000
@@ -99,7 +100,7 @@ def run_flood(ctx: Ctx) -> None:
     hostile: JsonLineProcess | None = None
     try:
         ls.start_broker()
-        cap = Capture().start(ls.broker, [f"{t.base}/person/+/notify", t.console_status()])
+        cap = Capture().start(ls.broker, [t.all_people(PersonChannel.NOTIFY), t.console_status()])
         ls.start_console()
         cap.wait(lambda m: m.topic == t.console_status() and b'"online"' in m.payload, 30, "console online")
         # the generated units never beat: let their "silent" notices pass before measuring

@@ -21,7 +21,7 @@ from bench.system import Capture, iso
 from console.localsystem import LocalSystem
 from firmware.sitegen import write_many_units
 from inventory import load_site
-from wire.topics import UnitChannel
+from wire.topics import PersonChannel, UnitChannel
 
 SC = "restart"
 
@@ -39,7 +39,7 @@ def run_restart(ctx: Ctx) -> None:
     t = ls.topics
     ls.start_broker()
     cap = Capture().start(
-        ls.broker, [t.all_units(UnitChannel.RECEIPT), f"{t.base}/person/+/notify", t.console_status()]
+        ls.broker, [t.all_units(UnitChannel.RECEIPT), t.all_people(PersonChannel.NOTIFY), t.console_status()]
     )
     try:
         ls.start_console()

@@ -25,7 +25,7 @@ from bench.system import Capture, Sink, iso, sample
 from console.localsystem import LocalSystem, SimProcess
 from firmware.sitegen import write_many_units
 from inventory import load_site
-from wire.topics import UnitChannel
+from wire.topics import PersonChannel, Topics, UnitChannel
 
 
 @dataclass
@@ -54,7 +54,9 @@ def _wait_receipts(sim: SimProcess, units: set[str], timeout: float) -> float:
     return time.monotonic() - t0
 
 
-def collect(cap: Capture, sim: SimProcess, p: Presses, min_hold_ms: int, mark: int, wait_s: float) -> Presses:
+def collect(
+    t: Topics, cap: Capture, sim: SimProcess, p: Presses, min_hold_ms: int, mark: int, wait_s: float
+) -> Presses:
     """Join the sim's receipt lines with the captured events, receipts and notifications."""
     want = set(p.units)
     p.complete_s = _wait_receipts(sim, want, wait_s)
@@ -66,17 +68,18 @@ def collect(cap: Capture, sim: SimProcess, p: Presses, min_hold_ms: int, mark: i
         rc: dict[str, str] = {}  # event_id -> incident
         first_note: dict[str, float] = {}
         for m in msgs:
-            parts = m.topic.split("/")
-            if len(parts) >= 3 and parts[-3] == "unit":
-                unit, chan = parts[-2], parts[-1]
+            of_unit = t.parse_unit(m.topic)
+            of_person = t.parse_person(m.topic)
+            if of_unit is not None:
+                unit, chan = of_unit
                 if unit not in want:
                     continue
                 obj = m.json()
-                if chan == "event" and obj.get("kind") == "alarm" and obj.get("attempt", 1) == 1:
+                if chan is UnitChannel.EVENT and obj.get("kind") == "alarm" and obj.get("attempt", 1) == 1:
                     events[obj["event_id"]] = (unit, iso(obj["occurred_at"]), m.at)
-                elif chan == "receipt" and not obj.get("duplicate"):
+                elif chan is UnitChannel.RECEIPT and not obj.get("duplicate"):
                     rc[obj["event_id"]] = obj.get("incident_id") or ""
-            elif parts[-1] == "notify":
+            elif of_person is not None and of_person[1] is PersonChannel.NOTIFY:
                 obj = m.json()
                 inc = obj.get("incident_id")
                 if obj.get("reason") == "alarm" and inc and inc not in first_note:
@@ -137,7 +140,7 @@ def run_site(ctx: Ctx, which: set[str]) -> None:
         [
             t.all_units(UnitChannel.EVENT),
             t.all_units(UnitChannel.RECEIPT),
-            f"{t.base}/person/+/notify",
+            t.all_people(PersonChannel.NOTIFY),
             t.console_status(),
         ],
     )
@@ -208,7 +211,7 @@ def run_site(ctx: Ctx, which: set[str]) -> None:
             n50 = ctx.n(50, 20)
             units, pool = pool[:n50], pool[n50:]
             m = cap.mark()
-            p = collect(cap, sim, press(sim, units, 0.1), min_hold, m, 30)
+            p = collect(t, cap, sim, press(sim, units, 0.1), min_hold, m, 30)
             st = Stats.of(p.press_notify)
             res.add(
                 Row(
@@ -231,7 +234,7 @@ def run_site(ctx: Ctx, which: set[str]) -> None:
             n = ctx.n(1000, 200)
             units, pool = pool[:n], pool[n:]
             m = cap.mark()
-            p = collect(cap, sim, press(sim, units, 0.02), min_hold, m, 60)
+            p = collect(t, cap, sim, press(sim, units, 0.02), min_hold, m, 60)
             st, ev, rc = Stats.of(p.press_notify), Stats.of(p.event_notify), Stats.of(p.receipt)
             bi = ctx.base_stats.get("insert")
             res.add(
@@ -282,7 +285,7 @@ def run_site(ctx: Ctx, which: set[str]) -> None:
             n = ctx.n(500, 100)
             units, pool = pool[:n], pool[n:]
             m = cap.mark()
-            p = collect(cap, sim, press(sim, units, 0), min_hold, m, 120)
+            p = collect(t, cap, sim, press(sim, units, 0), min_hold, m, 120)
             st, rc = Stats.of(p.press_notify), Stats.of(p.receipt)
             ok = len(p.incidents) == n and p.lost == 0
             res.add(

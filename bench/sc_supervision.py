@@ -29,7 +29,7 @@ from console.localsystem import LocalSystem
 from firmware.sitegen import write_many_units
 from firmware.testing import JsonLineProcess
 from inventory import load_site
-from wire.topics import UnitChannel
+from wire.topics import PersonChannel, UnitChannel
 
 SC = "supervision"
 
@@ -75,7 +75,8 @@ def run_supervision(ctx: Ctx) -> None:
     try:
         ls.start_broker()
         cap = Capture().start(
-            ls.broker, [f"{t.base}/person/+/notify", t.all_units(UnitChannel.STATUS), t.console_status()]
+            ls.broker,
+            [t.all_people(PersonChannel.NOTIFY), t.all_units(UnitChannel.STATUS), t.console_status()],
         )
         ls.start_console()
         cap.wait(lambda m: m.topic == t.console_status() and b'"online"' in m.payload, 30, "console online")

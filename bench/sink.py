@@ -21,7 +21,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from broker_config.identity import client_id as cid_for
-from wire.link import BrokerCredentials, Link
+from wire.credentials import BrokerCredentials
+from wire.link import Link
 
 
 def creds(broker_dir: Path, user: str) -> BrokerCredentials:

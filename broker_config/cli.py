@@ -9,7 +9,7 @@ from pathlib import Path
 
 from broker_config.local import BrokerError, find_mosquitto, port_open
 from broker_config.plugin import PluginError
-from broker_config.render import RenderError, RenderOptions, render
+from broker_config.render import RenderError, RenderOptions, RunAsError, render
 from inventory import InventoryError, load_site
 
 
@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         except (RenderError, PluginError) as exc:
             print(f"alarm-broker render: {exc}", file=sys.stderr)
             return 2
+        except RunAsError as exc:
+            raise SystemExit(str(exc)) from None  # the message alone, exit status 1
         print(f"wrote {len(written)} files to {args.out} (secrets are mode 0600; never commit them)")
         return 0
     # run

@@ -59,7 +59,7 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
-#define USER_MAX 128 /* our usernames are at most 55 characters (inventory ID_PATTERN) */
+#define USER_MAX 128 /* our usernames are at most 55 characters (wire.messages.ID_PATTERN) */
 #define PREFIXES_MAX 4
 #define PREFIXES_BUF 128
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from broker_config.render import RenderOptions, render
 from inventory.model import Site
-from wire.link import BrokerCredentials
+from wire.credentials import BrokerCredentials
 
 MOSQUITTO_HINT = (
     "mosquitto is not installed: run `sudo apt-get install -y mosquitto mosquitto-clients` "

@@ -270,7 +270,7 @@ def _serve(args: argparse.Namespace) -> int:
     from console.service import ConsoleService
     from console.store import StoreError
     from inventory.load import InventoryError, load_site
-    from wire.link import BrokerCredentials, load_json_model
+    from wire.credentials import BrokerCredentials, ConfigError, load_json_model
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -290,7 +290,10 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    creds = load_json_model(BrokerCredentials, creds_path)
+    try:
+        creds = load_json_model(BrokerCredentials, creds_path)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None  # the message alone, exit status 1
     cfg = ServiceConfig(
         site_path=args.site, db_path=args.db, broker_dir=args.broker_dir, batch_max=args.batch_max
     )
@@ -460,8 +463,12 @@ def _person_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from console.remote import load_person, send
+    from wire.credentials import ConfigError
 
-    cfg = load_person(args.broker_dir, args.person)
+    try:
+        cfg = load_person(args.broker_dir, args.person)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None  # the message alone, exit status 1
     if args.command == "test" and args.test_command == "start":
         if args.all:
             return _list_due(cfg, args)

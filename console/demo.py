@@ -199,9 +199,12 @@ def main(argv: list[str] | None = None) -> int:
 def _interactive(sysm: LocalSystem, site: Site, person: str) -> int:
     from console.tui.app import ConsoleApp
     from inventory.derived import PersonConfig
-    from wire.link import load_json_model
+    from wire.credentials import ConfigError, load_json_model
 
-    cfg = load_json_model(PersonConfig, sysm.broker.dir / "people" / f"{person}.json")
+    try:
+        cfg = load_json_model(PersonConfig, sysm.broker.dir / "people" / f"{person}.json")
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None  # the message alone, exit status 1
     sim = sysm.sim
     assert sim is not None
     app = ConsoleApp(site, person, cfg.broker, on_demo_press=lambda unit: sim.send(f"press {unit}"))

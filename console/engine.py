@@ -33,7 +33,6 @@ from typing import Literal, cast
 from zoneinfo import ZoneInfo
 
 from console.config import EnginePolicy
-from console.directory import Directory
 from console.facts import (
     Acknowledged,
     AftercareDone,
@@ -170,7 +169,7 @@ def needs_aftercare(site: Site, reg: Registration) -> bool:
 class EngineState:
     """Everything the engine knows. Treat as immutable: `step` returns a new one."""
 
-    dir: Directory
+    site: Site
     policy: EnginePolicy = field(default_factory=EnginePolicy)
     live: Mapping[str, Incident] = field(default_factory=dict)
     """Open and acknowledged incidents (the hot path touches only these)."""
@@ -212,7 +211,7 @@ class EngineState:
 
     @staticmethod
     def initial(site: Site, policy: EnginePolicy | None = None) -> EngineState:
-        return EngineState(dir=Directory(site), policy=policy or EnginePolicy())
+        return EngineState(site=site, policy=policy or EnginePolicy())
 
     def comparable(self) -> tuple[object, ...]:
         """The fact-derived content (for rebuild == live checks)."""
@@ -421,7 +420,7 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
             )
         case Resolved():
             inc0 = s.live.get(f.incident_id) or s.closed.get(f.incident_id)
-            if inc0 is not None and needs_aftercare(s.dir.site, f.registration):
+            if inc0 is not None and needs_aftercare(s.site, f.registration):
                 case_ = AftercareCase(f.incident_id, inc0.unit_id, inc0.room_id, f.person_id, f.at)
                 s = replace(s, aftercare={**s.aftercare, f.incident_id: case_})
             return _upd(
@@ -536,14 +535,14 @@ def next_due(state: EngineState) -> datetime | None:
 
 
 def _aftercare_due(s: EngineState, c: AftercareCase) -> datetime | None:
-    steps = s.dir.site.aftercare.remind_after_h
+    steps = s.site.aftercare.remind_after_h
     if c.done_by is not None or c.reminders_sent >= len(steps):
         return None
     return c.resolved_at + timedelta(hours=steps[c.reminders_sent])
 
 
 def _due(s: EngineState, inc: Incident) -> datetime | None:
-    pol = s.dir.teams[inc.team_id].escalation
+    pol = s.site.team(inc.team_id).escalation
     if inc.status is IncidentStatus.OPEN:
         if inc.level < len(pol.levels):
             return inc.stored_at + timedelta(seconds=pol.levels[inc.level].after_s)
@@ -586,7 +585,7 @@ _open_incident_of_unit = open_incident_of_unit
 
 
 def _new_incident_id(s: EngineState, now: datetime) -> str:
-    day = now.astimezone(ZoneInfo(s.dir.site.site.timezone)).strftime("%Y%m%d")
+    day = now.astimezone(ZoneInfo(s.site.site.timezone)).strftime("%Y%m%d")
     last_day, n = s.last_incident
     n = n + 1 if last_day == day else 1
     while f"{day}-{n:04d}" in s.incidents:
@@ -626,8 +625,8 @@ def _on_alarm(tx: _Tx, ev: UnitEvent, test_refused: TestRefusal | None = None) -
             )
             tx.emit(UnitFeedback(inc.unit_id, inc.id, Feedback.ACKNOWLEDGED))
         return
-    unit = s.dir.units[ev.unit_id]
-    room = s.dir.rooms[unit.room]
+    unit = s.site.unit(ev.unit_id)
+    room = s.site.room(unit.room)
     incident_id = _new_incident_id(s, tx.now)
     tx.record(
         AlarmReceived(
@@ -694,7 +693,7 @@ def _on_test_press(tx: _Tx, ev: UnitEvent) -> None:
     tx.emit(SendReceipt(ev.unit_id, ev.event_id, None))
     tx.emit(UnitFeedback(ev.unit_id, None, Feedback.TEST_OK))
     # Quietly tell the room's lead(s): if this "test" was a real alarm, a person still sees it.
-    d = tx.s.dir
+    d = tx.s.site.index
     room = d.rooms[d.units[ev.unit_id].room]
     leads = d.teams[room.team].leads
     fact = Notified(
@@ -712,7 +711,7 @@ def _on_test_press(tx: _Tx, ev: UnitEvent) -> None:
 
 def _on_pager_ack(tx: _Tx, ev: UnitEvent) -> None:
     s = tx.s
-    unit = s.dir.units[ev.unit_id]
+    unit = s.site.unit(ev.unit_id)
     person = unit.person
     tx.emit(SendReceipt(ev.unit_id, ev.event_id, None))
 
@@ -732,7 +731,7 @@ def _on_pager_ack(tx: _Tx, ev: UnitEvent) -> None:
     if person is None:
         reject("invalid", f"unit {ev.unit_id} is not a lead pager unit")
         return
-    if not s.dir.site.may_act_on_incidents(person):
+    if not s.site.may_act_on_incidents(person):
         reject("not_authorised", f"{person} may not acknowledge incidents")
         return
     routed = [i for i in s.live.values() if i.status is IncidentStatus.OPEN and person in i.notified]
@@ -755,7 +754,7 @@ def _escalate_due(tx: _Tx, incident_id: str) -> None:
         due = _due(tx.s, inc)
         if due is None or due > tx.now:
             return
-        pol = tx.s.dir.teams[inc.team_id].escalation
+        pol = tx.s.site.team(inc.team_id).escalation
         if inc.level < len(pol.levels):
             _fire_level(tx, inc, inc.level + 1)
         else:
@@ -765,9 +764,9 @@ def _escalate_due(tx: _Tx, incident_id: str) -> None:
 
 def _fire_level(tx: _Tx, inc: Incident, level: int) -> None:
     s = tx.s
-    pol = s.dir.teams[inc.team_id].escalation
+    pol = s.site.team(inc.team_id).escalation
     lv = pol.levels[level - 1]
-    targets = s.dir.site.resolve_targets(inc.team_id, lv.notify)
+    targets = s.site.resolve_targets(inc.team_id, lv.notify)
     away = s.unreachable
     present = tuple(p for p in targets if p not in away)
     last = level == len(pol.levels)
@@ -782,17 +781,17 @@ def _fire_level(tx: _Tx, inc: Incident, level: int) -> None:
     # The last level (Bel 101) never stays silent: absence is a hint, not a guarantee.
     to = present or targets
     reason = NotifyReason.ALARM if level == 1 else NotifyReason.ESCALATION
-    evacuate = s.dir.waiting_room_for(inc.room_id) if lv.call_101 else None
+    evacuate = s.site.waiting_room_for(inc.room_id) if lv.call_101 else None
     _page(tx, inc, reason, to, level=level, call_101=lv.call_101, evacuate=evacuate)
 
 
 def _fire_repeat(tx: _Tx, inc: Incident) -> None:
     s = tx.s
-    pol = s.dir.teams[inc.team_id].escalation
+    pol = s.site.team(inc.team_id).escalation
     lv = pol.levels[-1]
-    targets = s.dir.site.resolve_targets(inc.team_id, lv.notify)
+    targets = s.site.resolve_targets(inc.team_id, lv.notify)
     to = tuple(p for p in targets if p not in s.unreachable) or targets
-    evacuate = s.dir.waiting_room_for(inc.room_id) if lv.call_101 else None
+    evacuate = s.site.waiting_room_for(inc.room_id) if lv.call_101 else None
     _page(tx, inc, NotifyReason.REPEAT, to, level=inc.level, call_101=lv.call_101, evacuate=evacuate)
 
 
@@ -808,7 +807,7 @@ def _page(
 ) -> None:
     _notice(tx, inc, reason, to, "alarm", {}, level=level, call_101=call_101, evacuate=evacuate)
     for p in to:
-        for pager in tx.s.dir.pagers.get(p, ()):
+        for pager in tx.s.site.index.pagers.get(p, ()):
             tx.emit(Page(pager, inc.id, level))
     tx.emit(PublishIncident(inc.id))
 
@@ -854,7 +853,7 @@ def _notice(
 
 def _stop_pagers(tx: _Tx, inc: Incident) -> None:
     for p in inc.notified:
-        for pager in tx.s.dir.pagers.get(p, ()):
+        for pager in tx.s.site.index.pagers.get(p, ()):
             tx.emit(Page(pager, inc.id, 0))
 
 
@@ -919,7 +918,7 @@ def _on_person_cmd(
 
     match cmd:
         case AckCmd() | ResolveCmd():
-            if not s.dir.site.may_act_on_incidents(person):
+            if not s.site.may_act_on_incidents(person):
                 reject("not_authorised", "reply_not_authorised", cmd.incident_id, what=cmd.kind)
                 return
             inc = s.incidents.get(cmd.incident_id)
@@ -937,7 +936,7 @@ def _on_person_cmd(
                         tx.emit(Reply(person, cmd.cmd_id, True, "ok", incident_id=inc.id))
                     else:
                         by = inc.acknowledged_by or ""
-                        name = s.dir.people[by].name if by in s.dir.people else by
+                        name = s.site.person(by).name if by in s.site.index.people else by
                         reject(
                             "already_acknowledged",
                             "reply_already_acknowledged",
@@ -951,7 +950,7 @@ def _on_person_cmd(
                 return
             refusal = _resolve_refusal(s, inc, person)
             if refusal is not None:
-                team = s.dir.teams[inc.team_id]
+                team = s.site.team(inc.team_id)
                 reject("not_authorised", refusal, inc.id, incident=inc.id, team=team.name)
                 return
             tx.record(
@@ -970,7 +969,7 @@ def _on_person_cmd(
             tx.emit(Reply(person, cmd.cmd_id, True, "ok", incident_id=inc.id))
         case ConsoleLinkCmd():
             # No reply: it is also the console's last will. Recorded only when it changes something.
-            if person not in s.dir.people:
+            if person not in s.site.index.people:
                 return
             live = s.consoles.get(person, frozenset())
             if (cmd.console_id in live) == cmd.online and person in s.consoles:
@@ -982,7 +981,7 @@ def _on_person_cmd(
             if (person in tx.s.unreachable) != was or person not in s.consoles:
                 tx.emit(PublishPresence(person))
         case PresenceCmdMsg():
-            if person not in s.dir.people:
+            if person not in s.site.index.people:
                 reject("not_authorised", "reply_not_authorised", what="presence")
                 return
             if (person not in s.absent) != cmd.present:
@@ -992,21 +991,21 @@ def _on_person_cmd(
                 tx.emit(PublishPresence(person))
             tx.emit(Reply(person, cmd.cmd_id, True, "ok"))
         case TestStartCmd():
-            if not s.dir.site.may_run_tests(person):
+            if not s.site.may_run_tests(person):
                 reject("not_authorised", "reply_not_authorised", what="test")
                 return
             if cmd.scope not in (TestScope.UNIT, TestScope.ROOM):
                 # A real alarm must never be lost to a test: no window for a team or the whole site.
                 reject("invalid", "reply_test_one_place", what=cmd.scope.value)
                 return
-            units = s.dir.units_in_scope(cmd.scope.value, cmd.target)
+            units = s.site.units_in_scope(cmd.scope.value, cmd.target)
             if not units:
                 reject("unknown_target", "reply_unknown_target", what=f"{cmd.scope.value} {cmd.target or ''}")
                 return
             # One window at a time per person: opening the next one closes the previous one.
             for old in [c for c in s.campaigns.values() if c.by == person]:
                 _end_campaign(tx, old, "stopped", person)
-            day = tx.now.astimezone(ZoneInfo(s.dir.site.site.timezone)).strftime("%Y%m%d")
+            day = tx.now.astimezone(ZoneInfo(s.site.site.timezone)).strftime("%Y%m%d")
             last_day, n = s.last_campaign
             cid = f"test-{day}-{(n + 1) if last_day == day else 1}"
             until = tx.now + timedelta(minutes=min(cmd.minutes, TEST_WINDOW_MAX_MIN))
@@ -1026,7 +1025,7 @@ def _on_person_cmd(
                 tx.emit(UnitTestMode(u, True, until, cid, person))
             tx.emit(Reply(person, cmd.cmd_id, True, "ok", campaign_id=cid))
         case TestStopCmd():
-            if not s.dir.site.may_run_tests(person):
+            if not s.site.may_run_tests(person):
                 reject("not_authorised", "reply_not_authorised", what="test")
                 return
             if cmd.campaign_id is not None:
@@ -1050,7 +1049,7 @@ def _resolve_refusal(s: EngineState, inc: Incident, person: str) -> str | None:
     """
     if inc.status is not IncidentStatus.ACKNOWLEDGED or inc.acknowledged_by is None:
         return "reply_resolve_needs_ack"
-    team = s.dir.teams[inc.team_id]
+    team = s.site.team(inc.team_id)
     if person != inc.acknowledged_by and person not in team.leads and person not in team.deputies:
         return "reply_resolve_not_yours"
     return None
@@ -1067,7 +1066,7 @@ def _on_aftercare_done(tx: _Tx, cmd: AftercareDoneCmd, reject: Callable[..., Non
         else:
             reject("unknown_incident", "reply_no_aftercare", cmd.incident_id, incident=cmd.incident_id)
         return
-    roles = set(s.dir.people[person].roles) if person in s.dir.people else set()
+    roles = set(s.site.person(person).roles) if person in s.site.index.people else set()
     if person != case_.resolver and not {Role.LEAD, Role.PREVENTION} & roles:
         reject("not_authorised", "reply_not_authorised", cmd.incident_id, what="aftercare")
         return
@@ -1081,7 +1080,7 @@ def _on_aftercare_done(tx: _Tx, cmd: AftercareDoneCmd, reject: Callable[..., Non
 
 
 def _end_campaign(tx: _Tx, camp: Campaign, why: str, person: str | None) -> None:
-    buttons = [f"{u}/{b.id}" for u in camp.unit_ids for b in tx.s.dir.units[u].buttons]
+    buttons = [f"{u}/{b.id}" for u in camp.unit_ids for b in tx.s.site.unit(u).buttons]
     tx.record(
         CampaignEnded(
             at=tx.now,
@@ -1125,9 +1124,9 @@ def _on_tick(tx: _Tx) -> None:
 
 def _remind_aftercare(tx: _Tx, c: AftercareCase) -> None:
     """One after-care reminder to the resolver; reminders missed while down are sent as one."""
-    steps = tx.s.dir.site.aftercare.remind_after_h
+    steps = tx.s.site.aftercare.remind_after_h
     n = max(i + 1 for i, h in enumerate(steps) if c.resolved_at + timedelta(hours=h) <= tx.now)
-    d = tx.s.dir
+    d = tx.s.site.index
     to = (c.resolver,) if c.resolver in d.people else d.teams[d.rooms[c.room_id].team].leads
     days = (tx.now - c.resolved_at).total_seconds() / 86400
     fact = Notified(

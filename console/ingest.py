@@ -9,14 +9,14 @@ for a person command whose `cmd_id` can be read, the person gets a reply.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 
-from console.directory import Directory
 from console.engine import PersonCmdIn, UnitEventIn
 from console.supervision import FaultIn, HeartbeatIn, StatusIn
+from inventory.model import Site
 from wire.messages import (
+    ID_RE,
     MAX_PAYLOAD_BYTES,
     ContractError,
     EventKind,
@@ -27,8 +27,6 @@ from wire.messages import (
     parse_person_command,
 )
 from wire.topics import PersonChannel, Topics, UnitChannel
-
-_IDENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 
 
 @dataclass(frozen=True)
@@ -58,29 +56,19 @@ class Ignored:
 Accepted = UnitEventIn | PersonCmdIn | StatusIn | HeartbeatIn | FaultIn
 
 
-def _why(exc: ContractError, payload: bytes) -> str:
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return "oversized"
-    return (
-        "invalid_json" if "Invalid JSON" in str(exc) or "EOF while parsing" in str(exc) else "invalid_schema"
-    )
-
-
-def classify(d: Directory, topics: Topics, raw: Raw) -> Accepted | Rejected | Ignored:
+def classify(site: Site, topics: Topics, raw: Raw) -> Accepted | Rejected | Ignored:
     """What a raw message is: a core input, or why it is refused."""
     unit = topics.parse_unit(raw.topic)
     if unit is not None:
-        return _unit_message(d, unit[0], unit[1], raw)
+        return _unit_message(site, unit[0], unit[1], raw)
     person = topics.parse_person(raw.topic)
     if person is not None and person[1] is PersonChannel.CMD:
-        return _person_message(d, person[0], raw)
+        return _person_message(site, person[0], raw)
     return Rejected("unknown_topic", f"message on unexpected topic {raw.topic}")
 
 
-def _unit_message(
-    d: Directory, unit_id: str, channel: UnitChannel, raw: Raw
-) -> Accepted | Rejected | Ignored:
-    if unit_id not in d.units:
+def _unit_message(site: Site, unit_id: str, channel: UnitChannel, raw: Raw) -> Accepted | Rejected | Ignored:
+    if unit_id not in site.index.units:
         return Rejected("unknown_unit", f"unit {unit_id!r} is not in the inventory ({raw.topic})")
     try:
         if channel is UnitChannel.EVENT:
@@ -88,7 +76,7 @@ def _unit_message(
             if ev.unit_id != unit_id:
                 return Rejected("id_mismatch", f"event on {unit_id}'s topic claims unit {ev.unit_id!r}")
             if ev.button_id is not None and ev.kind in (EventKind.ALARM, EventKind.TEST):
-                if ev.button_id not in {b.id for b in d.units[unit_id].buttons}:
+                if all(b.id != ev.button_id for b in site.unit(unit_id).buttons):
                     return Rejected("unknown_button", f"unit {unit_id} has no button {ev.button_id!r}")
             if ev.kind in (EventKind.FAULT, EventKind.FAULT_CLEARED):
                 return FaultIn(ev)
@@ -106,7 +94,7 @@ def _unit_message(
                 return Rejected("id_mismatch", f"heartbeat on {unit_id}'s topic claims unit {hb.unit_id!r}")
             return HeartbeatIn(hb)
     except ContractError as exc:
-        return Rejected(_why(exc, raw.payload), f"unit {unit_id} {channel.value}: {exc}")
+        return Rejected(exc.code.value, f"unit {unit_id} {channel.value}: {exc}")
     return Rejected("unknown_topic", f"console does not read {raw.topic}")
 
 
@@ -121,9 +109,9 @@ def _cmd_id_of(payload: bytes) -> uuid.UUID | None:
         return None
 
 
-def _person_message(d: Directory, person_id: str, raw: Raw) -> Accepted | Rejected:
-    can_reply = bool(_IDENT.match(person_id))
-    if person_id not in d.people:
+def _person_message(site: Site, person_id: str, raw: Raw) -> Accepted | Rejected:
+    can_reply = bool(ID_RE.match(person_id))
+    if person_id not in site.index.people:
         cid = _cmd_id_of(raw.payload) if can_reply else None
         return Rejected(
             "unknown_person",
@@ -134,9 +122,7 @@ def _person_message(d: Directory, person_id: str, raw: Raw) -> Accepted | Reject
         cmd = parse_person_command(raw.payload)
     except ContractError as exc:
         cid = _cmd_id_of(raw.payload)
-        return Rejected(
-            _why(exc, raw.payload), f"command from {person_id}: {exc}", (person_id, cid) if cid else None
-        )
+        return Rejected(exc.code.value, f"command from {person_id}: {exc}", (person_id, cid) if cid else None)
     if cmd.person_id != person_id:
         return Rejected(
             "id_mismatch",

@@ -179,7 +179,7 @@ class LocalSystem:
         """Record everything under the site's topics (read-only user)."""
         cid = cid_for("observer", "localsystem")
         lk = Link(self.broker.creds("observer"), client_id=cid, clean_session=True)
-        lk.subscribe_raw(f"{self.topics.base}/#", self.observed.add)
+        lk.subscribe_raw(self.topics.everything(), self.observed.add)
         lk.start()
         if not lk.wait_connected(10):
             raise TimeoutError("observer could not connect to the broker")

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from broker_config.identity import client_id as cid_for
 from inventory.derived import PersonConfig
-from wire.link import Link, load_json_model
+from wire.credentials import ConfigError, load_json_model
+from wire.link import Link
 from wire.messages import (
     AckCmd,
     AftercareDoneCmd,
@@ -35,10 +36,10 @@ PersonCmd = AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | Aft
 
 
 def load_person(broker_dir: Path, person_id: str) -> PersonConfig:
-    """The person's rendered config; exits with what to do when it is missing."""
+    """The person's rendered config; ConfigError says what to do when it is missing or invalid."""
     path = broker_dir / "people" / f"{person_id}.json"
     if not path.exists():
-        raise SystemExit(
+        raise ConfigError(
             f"{path}: no config for person {person_id!r}; check --as, or give --broker-dir "
             "(the output of `alarm-broker render`)"
         )

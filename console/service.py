@@ -68,7 +68,8 @@ from console.supervision import FaultIn, HeartbeatIn, PublishHealth, StatusIn, S
 from console.texts import clip, local_time, text
 from console.timeline import Timelines
 from inventory.model import ChannelKind, Role, Site
-from wire.link import BrokerCredentials, Link
+from wire.credentials import BrokerCredentials
+from wire.link import Link
 from wire.messages import (
     CommandReply,
     ConsoleStatus,
@@ -646,7 +647,7 @@ class ConsoleService:
 
     def _classify(self, raw: Raw) -> Accepted | Rejected | Ignored:
         try:
-            return classify(self.dir, self.topics, raw)
+            return classify(self.site, self.topics, raw)
         except Exception:  # a bug, not bad input: refuse this message, keep the service up
             log.exception("internal error validating a message on %s", raw.topic)
             return Rejected("internal_error", f"internal error on {raw.topic}")
@@ -861,7 +862,9 @@ class ConsoleService:
 
     def _reply(self, e: Reply) -> None:
         lang = (
-            self.site.language_of(e.person_id) if e.person_id in self.dir.people else self.site.site.language
+            self.site.language_of(e.person_id)
+            if e.person_id in self.site.index.people
+            else self.site.site.language
         )
         try:
             reason = text(e.text_key, lang, **e.values)
@@ -933,7 +936,7 @@ class ConsoleService:
                 self._unit_command(UnitFeedback(inc.unit_id, inc.id, led_for(inc)), now)
         for uid in w.units.units:
             pub(t.unitstate(uid), encode(w.units.health(uid)), qos=1, retain=True)
-        for pid in self.dir.people:
+        for pid in self.site.index.people:
             self._publish_presence(pid, now)
         self._first_up = False
         log.info("published console status and retained state (%d incidents)", len(w.engine.incidents))

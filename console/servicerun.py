@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from wire.link import BrokerCredentials, Link
+from wire.credentials import BrokerCredentials
+from wire.link import Link
 from wire.messages import EventKind, Receipt, UnitEvent, encode, parse, utcnow
 from wire.topics import Topics
 

@@ -29,7 +29,6 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from console.config import SupervisionPolicy
-from console.directory import Directory
 from console.engine import Effect, Notify, Record, SendReceipt, notice_ids
 from console.facts import (
     ButtonsChecked,
@@ -43,7 +42,7 @@ from console.facts import (
     UnitRestarted,
 )
 from console.reporting.buttontests import TestState, test_state
-from inventory.model import ButtonTestPolicy, Site, UnitRole
+from inventory.model import ButtonTestPolicy, Role, Site, UnitRole
 from wire.messages import EventKind, Heartbeat, LinkState, NotifyReason, UnitEvent, UnitHealth, UnitStatus
 
 
@@ -95,7 +94,7 @@ _NO_LIVE = LiveHealth()
 class UnitsState:
     """Supervision state of every unit of the site."""
 
-    dir: Directory
+    site: Site
     policy: SupervisionPolicy
     started_at: datetime
     units: Mapping[str, UnitRecord]
@@ -118,12 +117,11 @@ class UnitsState:
 
     @staticmethod
     def initial(site: Site, started_at: datetime, policy: SupervisionPolicy | None = None) -> UnitsState:
-        d = Directory(site)
         return UnitsState(
-            dir=d,
+            site=site,
             policy=policy or SupervisionPolicy(),
             started_at=started_at,
-            units={u: UnitRecord(u) for u in d.units},
+            units={u: UnitRecord(u) for u in site.index.units},
         )
 
     def comparable(self) -> tuple[object, ...]:
@@ -242,7 +240,7 @@ def _evolve(s: UnitsState, f: Fact) -> UnitsState:
             r = replace(r, window_until=f.at + timedelta(seconds=s.policy.flap_window_s), suppressed=0)
         case TestResult():
             ok = {**r.button_ok, f.button_id: f.at}
-            buttons = [b.id for b in s.dir.units[uid].buttons]
+            buttons = [b.id for b in s.site.unit(uid).buttons]
             oldest = min((ok[b] for b in buttons), default=None) if all(b in ok for b in buttons) else None
             r = replace(r, button_ok=ok, last_test_ok=oldest)
         case _:
@@ -321,7 +319,7 @@ def next_slot(after: datetime, pol: ButtonTestPolicy, tz: ZoneInfo) -> datetime:
 
 def check_due(s: UnitsState) -> datetime:
     """When the daily button check runs next (restart-safe: counted from the last recorded check)."""
-    site = s.dir.site
+    site = s.site
     return next_slot(s.checked_at or s.started_at, site.tests, ZoneInfo(site.site.timezone))
 
 
@@ -335,14 +333,14 @@ def _silence_base(s: UnitsState, uid: str) -> datetime:
 
 def _silent_deadline(s: UnitsState, uid: str) -> datetime:
     lv = s.live.get(uid, _NO_LIVE)
-    interval = lv.interval_s or s.dir.units[uid].heartbeat_s
+    interval = lv.interval_s or s.site.unit(uid).heartbeat_s
     return _silence_base(s, uid) + timedelta(seconds=interval * s.policy.missed_heartbeats)
 
 
 def room_protected(s: UnitsState, room_id: str) -> bool:
     """Whether the room has a desk unit online with at least one button without a fault."""
-    for uid in s.dir.units_in_room.get(room_id, ()):
-        unit = s.dir.units[uid]
+    for uid in s.site.index.units_in_room.get(room_id, ()):
+        unit = s.site.unit(uid)
         r = s.units[uid]
         if unit.role is not UnitRole.DESK or not r.online or "unit:tamper" in r.faults:
             continue
@@ -354,16 +352,16 @@ def room_protected(s: UnitsState, room_id: str) -> bool:
 
 def _transition(tx: _Tx, uid: str, facts: list[Fact], text_key: str, detail: dict[str, str]) -> None:
     """Record transition facts of one unit, then notify facilities (unless in a flap window)."""
-    room = tx.s.dir.units[uid].room
+    room = tx.s.site.unit(uid).room
     was_protected = room_protected(tx.s, room)
     in_window = (w := tx.s.units[uid].window_until) is not None and tx.now < w
     for f in facts:
         tx.record(f)
     if not in_window:
-        _notice(tx, uid, tx.s.dir.facilities(), text_key, detail)
+        _notice(tx, uid, tx.s.site.people_with(Role.FACILITIES), text_key, detail)
     now_protected = room_protected(tx.s, room)
-    if was_protected and not now_protected and not in_window and tx.s.dir.units[uid].role is UnitRole.DESK:
-        leads = tx.s.dir.teams[tx.s.dir.rooms[room].team].leads
+    if was_protected and not now_protected and not in_window and tx.s.site.unit(uid).role is UnitRole.DESK:
+        leads = tx.s.site.team(tx.s.site.room(room).team).leads
         _notice(tx, uid, leads, "unprotected", {"room": room})
     tx.effects.append(PublishHealth(uid))
 
@@ -517,7 +515,7 @@ def _check_clock(tx: _Tx, uid: str, sent_at: datetime) -> None:
     faulty = "unit:clock" in tx.s.units[uid].faults
     settled = lv.clock_run == "ahead" or _clock_settled(tx.s, lv, tx.now)
     if not faulty and lv.clock_run in ("ahead", "behind") and settled:
-        tz = ZoneInfo(tx.s.dir.site.site.timezone)
+        tz = ZoneInfo(tx.s.site.site.timezone)
         detail = {
             "offset": f"{-lv.clock_offset_s:+.0f}",
             "unit_time": _local(sent_at, tz),
@@ -542,7 +540,7 @@ def _rebaseline(tx: _Tx, gap_s: float) -> None:
     s = tx.s
     gap = timedelta(seconds=gap_s)
     live = dict(s.live)
-    for uid in s.dir.units:
+    for uid in s.site.index.units:
         lv = live.get(uid, _NO_LIVE)
         live[uid] = replace(lv, silent_from=min(tx.now, _silence_base(s, uid) + gap))
     tx.s = replace(s, live=live, due_hint=None)
@@ -568,7 +566,7 @@ def _on_tick(tx: _Tx, mono: float | None = None, listening: bool = True) -> None
 
 
 def _scan_units(tx: _Tx) -> None:
-    for uid in tx.s.dir.units:
+    for uid in tx.s.site.index.units:
         r = tx.s.units[uid]
         if r.online is not False and tx.now >= _silent_deadline(tx.s, uid):
             lv = tx.s.live.get(uid, _NO_LIVE)
@@ -588,7 +586,7 @@ def _scan_units(tx: _Tx) -> None:
             _notice(
                 tx,
                 uid,
-                tx.s.dir.facilities(),
+                tx.s.site.people_with(Role.FACILITIES),
                 "flapping",
                 {"count": str(r.suppressed), "minutes": minutes, "state": state},
             )
@@ -602,7 +600,7 @@ def _check_buttons(tx: _Tx) -> None:
     faulty: list[str] = []
     rooms: dict[str, set[str]] = {}  # team -> rooms with an overdue or faulty desk button
     faulty_rooms: set[str] = set()
-    for uid, unit in s.dir.units.items():
+    for uid, unit in s.site.index.units.items():
         r = s.units[uid]
         bad = {f.split(":", 1)[0] for f in r.faults}
         for b in unit.buttons:
@@ -613,7 +611,7 @@ def _check_buttons(tx: _Tx) -> None:
             if broken:
                 faulty.append(f"{uid}/{b.id}")
             if (late or broken) and unit.role is UnitRole.DESK:
-                rooms.setdefault(s.dir.rooms[unit.room].team, set()).add(unit.room)
+                rooms.setdefault(s.site.room(unit.room).team, set()).add(unit.room)
             if broken and unit.role is UnitRole.DESK:
                 faulty_rooms.add(unit.room)
     tx.record(ButtonsChecked(at=tx.now, overdue=tuple(overdue), faulty=tuple(faulty)))
@@ -625,12 +623,12 @@ def _check_buttons(tx: _Tx) -> None:
         "faulty": str(len(faulty)),
         "buttons": ", ".join([*faulty, *(b for b in overdue if b not in faulty)])[:1500],
     }
-    _daily_notice(tx, s.dir.facilities(), reason, "tests_overdue", detail)
-    if not s.dir.site.tests.notify_leads:
+    _daily_notice(tx, s.site.people_with(Role.FACILITIES), reason, "tests_overdue", detail)
+    if not s.site.tests.notify_leads:
         return
     per_lead: dict[str, set[str]] = {}
     for team_id, team_rooms in rooms.items():
-        for lead in s.dir.teams[team_id].leads:
+        for lead in s.site.team(team_id).leads:
             per_lead.setdefault(lead, set()).update(team_rooms)
     for lead, lead_rooms in sorted(per_lead.items()):
         why = NotifyReason.FAULT if lead_rooms & faulty_rooms else NotifyReason.INFO

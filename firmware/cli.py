@@ -32,7 +32,8 @@ from firmware.outbox import Outbox, OutboxError
 from firmware.runtime import Settings, SteppedClock, SystemClock, UnitRuntime
 from firmware.sim import LOG_FORMAT, execute_on
 from inventory.derived import UnitConfig
-from wire.link import Link, load_json_model
+from wire.credentials import ConfigError, load_json_model
+from wire.link import Link
 from wire.messages import TEST_WINDOW_MAX_MIN, EventKind, UnitEvent
 
 log = logging.getLogger("alarm-unit")
@@ -86,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ConfigError as exc:  # a unit config that cannot be read: the message alone, exit status 1
+        raise SystemExit(str(exc)) from None
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.cmd == "check":
         return check(args.config)
@@ -100,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check(path: Path) -> int:
-    """Validate a unit config (exits naming the file and field) and print what it says."""
+    """Validate a unit config (ConfigError names the file and field) and print what it says."""
     cfg = load_json_model(UnitConfig, path)
     u, b = cfg.unit, cfg.broker
     print(f"{path}: unit {u.id} ({u.role.value}) in room {u.room}, site {cfg.site_id}: OK")

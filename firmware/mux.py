@@ -26,7 +26,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from wire.link import BrokerCredentials, guarded
+from wire.credentials import BrokerCredentials
+from wire.link import guarded
 
 log = logging.getLogger(__name__)
 

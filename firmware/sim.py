@@ -31,7 +31,7 @@ from firmware.outbox import Outbox, OutboxError
 from firmware.runtime import NoOutputs, Settings, SystemClock, UnitRuntime
 from inventory import InventoryError, load_site
 from inventory.derived import UnitConfig
-from wire.link import load_json_model
+from wire.credentials import ConfigError, load_json_model
 
 log = logging.getLogger("alarm-sim")
 
@@ -278,22 +278,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_configs(site_path: Path, broker_dir: Path, units: str) -> list[UnitConfig]:
-    """The rendered config of every selected unit; SystemExit saying what to fix."""
+    """The rendered config of every selected unit; ConfigError saying what to fix."""
     try:
         site = load_site(site_path)
     except InventoryError as exc:
-        raise SystemExit(str(exc)) from None
+        raise ConfigError(str(exc)) from None
     known = [u.id for u in site.units]
     wanted = known if units == "all" else [x.strip() for x in units.split(",") if x.strip()]
     unknown = [x for x in wanted if x not in known]
     if unknown:
-        raise SystemExit(f"--units: unknown unit(s) {', '.join(unknown)} (not in {site_path})")
+        raise ConfigError(f"--units: unknown unit(s) {', '.join(unknown)} (not in {site_path})")
     configs = []
     for uid in wanted:
         path = broker_dir / "units" / f"{uid}.json"
         if not path.exists():
             hint = f"alarm-broker render --site {site_path} --out {broker_dir}"
-            raise SystemExit(f"{path}: missing; run `{hint}`")
+            raise ConfigError(f"{path}: missing; run `{hint}`")
         configs.append(load_json_model(UnitConfig, path))
     return configs
 
@@ -301,7 +301,10 @@ def load_configs(site_path: Path, broker_dir: Path, units: str) -> list[UnitConf
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
-    configs = load_configs(args.site, args.broker_dir, args.units)
+    try:
+        configs = load_configs(args.site, args.broker_dir, args.units)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None  # the message alone, exit status 1
     limit = raise_nofile_limit()
     if limit < len(configs) + 64:
         log.warning("open-files limit %d is low for %d units; raise it with `ulimit -n`", limit, len(configs))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from inventory.model import Language, Unit
-from wire.link import BrokerCredentials
+from wire.credentials import BrokerCredentials
 
 
 class UnitConfig(BaseModel):

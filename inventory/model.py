@@ -9,18 +9,15 @@ inventories fail with a message naming the file, the field and what is wrong
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from wire.messages import TEST_WINDOW_DEFAULT_MIN, TEST_WINDOW_MAX_MIN
-
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
-"""Ids are lowercase, digits and dashes: they appear in MQTT topics and usernames."""
-
-Ident = Annotated[str, Field(pattern=ID_PATTERN)]
+from wire.messages import TEST_WINDOW_DEFAULT_MIN, TEST_WINDOW_MAX_MIN, Ident
 
 # BCM GPIO numbers usable for inputs/outputs on a 40-pin header. 0/1 are the
 # HAT ID EEPROM pins and are refused; 2/3 carry hard I2C pull-ups and are refused
@@ -516,8 +513,56 @@ class RetentionPolicy(_Strict):
     )
 
 
+@dataclass(frozen=True)
+class SiteIndex:
+    """A site's lookups by id, built once when the site is validated (they are on the alarm
+    path). Read-only: a Site never changes, and neither do its indexes."""
+
+    teams: Mapping[str, Team]
+    rooms: Mapping[str, Room]
+    units: Mapping[str, Unit]
+    """Every unit by id, in inventory order."""
+    people: Mapping[str, Person]
+    with_role: Mapping[Role, tuple[str, ...]]
+    """Ids of the people who hold each role, in inventory order."""
+    pagers: Mapping[str, tuple[str, ...]]
+    """Person id -> ids of their lead pager units."""
+    units_in_room: Mapping[str, tuple[str, ...]]
+    units_in_team: Mapping[str, tuple[str, ...]]
+    """Team id -> ids of the units in the team's rooms, in inventory order."""
+
+    @staticmethod
+    def of(site: Site) -> SiteIndex:
+        """Index a site whose references are valid (every unit's room exists)."""
+        rooms = {r.id: r for r in site.rooms}
+        with_role: dict[Role, list[str]] = {}
+        pagers: dict[str, list[str]] = {}
+        in_room: dict[str, list[str]] = {}
+        in_team: dict[str, list[str]] = {}
+        for p in site.people:
+            for role in dict.fromkeys(p.roles):
+                with_role.setdefault(role, []).append(p.id)
+        for u in site.units:
+            if u.role is UnitRole.LEAD and u.person is not None:
+                pagers.setdefault(u.person, []).append(u.id)
+            in_room.setdefault(u.room, []).append(u.id)
+            in_team.setdefault(rooms[u.room].team, []).append(u.id)
+        return SiteIndex(
+            teams={t.id: t for t in site.teams},
+            rooms=rooms,
+            units={u.id: u for u in site.units},
+            people={p.id: p for p in site.people},
+            with_role={k: tuple(v) for k, v in with_role.items()},
+            pagers={k: tuple(v) for k, v in pagers.items()},
+            units_in_room={k: tuple(v) for k, v in in_room.items()},
+            units_in_team={k: tuple(v) for k, v in in_team.items()},
+        )
+
+
 class Site(_Strict):
     """A whole site inventory: the one source of truth."""
+
+    _index: SiteIndex = PrivateAttr()
 
     site: SiteInfo = Field(description="The site itself.")
     broker: BrokerInfo = Field(default_factory=BrokerInfo, description="How to reach the broker.")
@@ -593,25 +638,39 @@ class Site(_Strict):
                 raise ValueError(f"{at('people', i, p.id, 'channels')}: apprise channel without apprise")
         if not any(Role.FACILITIES in p.roles for p in self.people):
             raise ValueError("people: nobody has role 'facilities'; unit faults would reach no one")
+        self._index = SiteIndex.of(self)  # once, now that every reference is known to be valid
         return self
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, indexed anew (an update may replace teams, rooms, units or people).
+
+        Like pydantic's model_copy it does not validate `update`: give only valid values."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied._index = SiteIndex.of(copied)
+        return copied
 
     # -- lookups (pure) -------------------------------------------------------
 
+    @property
+    def index(self) -> SiteIndex:
+        """Lookups by id (teams, rooms, units, people, roles, pagers), built once."""
+        return self._index
+
     def team(self, team_id: str) -> Team:
         """The team with this id (KeyError if unknown)."""
-        return {t.id: t for t in self.teams}[team_id]
+        return self._index.teams[team_id]
 
     def room(self, room_id: str) -> Room:
         """The room with this id (KeyError if unknown)."""
-        return {r.id: r for r in self.rooms}[room_id]
+        return self._index.rooms[room_id]
 
     def unit(self, unit_id: str) -> Unit:
         """The unit with this id (KeyError if unknown)."""
-        return {u.id: u for u in self.units}[unit_id]
+        return self._index.units[unit_id]
 
     def person(self, person_id: str) -> Person:
         """The person with this id (KeyError if unknown)."""
-        return {p.id: p for p in self.people}[person_id]
+        return self._index.people[person_id]
 
     def language_of(self, person_id: str) -> Language:
         """The language texts to this person are written in."""
@@ -619,7 +678,29 @@ class Site(_Strict):
 
     def people_with(self, role: Role) -> tuple[str, ...]:
         """Ids of the people who hold this role, in inventory order."""
-        return tuple(p.id for p in self.people if role in p.roles)
+        return self._index.with_role.get(role, ())
+
+    def waiting_room_for(self, room_id: str) -> str | None:
+        """The waiting room to evacuate for an alarm in this room (itself when it is one)."""
+        room = self._index.rooms[room_id]
+        if room.kind is RoomKind.WACHTZAAL:
+            return room.id
+        return room.waiting_room
+
+    def units_in_scope(self, scope: str, target: str | None) -> tuple[str, ...] | None:
+        """Units of a test scope (unit/room/team/site), or None when the target is unknown."""
+        ix = self._index
+        if scope == "site":
+            return tuple(ix.units)
+        if target is None:
+            return None
+        if scope == "unit":
+            return (target,) if target in ix.units else None
+        if scope == "room":
+            return ix.units_in_room.get(target, ()) if target in ix.rooms else None
+        if scope == "team":
+            return ix.units_in_team.get(target, ()) if target in ix.teams else None
+        return None
 
     def resolve_targets(self, team_id: str, targets: tuple[Target, ...]) -> tuple[str, ...]:
         """Person ids a level's targets name for an alarm in this team, deduplicated, in order."""

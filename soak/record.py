@@ -22,7 +22,8 @@ import paho.mqtt.client as mqtt
 
 from broker_config.identity import client_id
 from firmware.testing import JsonLineProcess
-from wire.link import BrokerCredentials, Link
+from wire.credentials import BrokerCredentials
+from wire.link import Link
 from wire.topics import Topics
 
 
@@ -70,7 +71,7 @@ class Recorder:
         self.listeners: list[Listener] = []
         self.count = 0
         self.link = Link(creds, client_id=client_id(creds.username, "soak"), clean_session=False)
-        self.link.subscribe_raw(f"{self.topics.base}/#", self._on)
+        self.link.subscribe_raw(self.topics.everything(), self._on)
 
     def _on(self, msg: mqtt.MQTTMessage) -> None:
         t = time.time()

@@ -13,7 +13,7 @@ import uuid
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from wire.link import BrokerCredentials
+from wire.credentials import BrokerCredentials
 from wire.messages import EventKind, Heartbeat, Receipt, UnitEvent, encode, parse, utcnow
 from wire.topics import Topics
 

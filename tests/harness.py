@@ -18,7 +18,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from broker_config.identity import client_id
-from wire.link import BrokerCredentials, Link
+from wire.credentials import BrokerCredentials
+from wire.link import Link
 from wire.messages import IncidentState, Notification, NotifyReason, parse
 from wire.topics import Topics
 

@@ -12,55 +12,24 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import socket
 import ssl
 import threading
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from wire.credentials import BrokerCredentials
 
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], None]
 RawHandler = Callable[[mqtt.MQTTMessage], None]
-T = TypeVar("T", bound=BaseModel)
 P = ParamSpec("P")
-
-
-class BrokerCredentials(BaseModel):
-    """How one client reaches the broker; rendered by `alarm-broker render`, mode 0600."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    site_id: str = Field(description="Site id (topic prefix).")
-    username: str = Field(description="MQTT username; also the client id.")
-    password: str = Field(min_length=16, description="MQTT password (generated).")
-    host: str = Field(description="Broker host name.")
-    port: int = Field(ge=1, le=65535, description="Broker port.")
-    tls: bool = Field(default=False, description="Connect with TLS.")
-    ca_file: str | None = Field(default=None, description="CA certificate to verify the broker.")
-
-
-def load_json_model(model: type[T], path: str | Path) -> T:
-    """Load a JSON config file into `model`; fail with the file and the field."""
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SystemExit(f"{p}: cannot read: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise SystemExit(f"{p}: not valid JSON: {exc}") from None
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{p}: {'.'.join(str(x) for x in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()]
-        raise SystemExit("invalid config\n" + "\n".join(lines)) from None
 
 
 def guarded(name: str, fn: Callable[P, None]) -> Callable[P, None]:

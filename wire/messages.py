@@ -13,6 +13,7 @@ that must stay within years 1..9999 once converted to UTC. Floats must be finite
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -36,8 +37,24 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 """Larger payloads are refused before parsing (the broker's message_size_limit is larger)."""
 
 
+class ContractCode(StrEnum):
+    """Why a payload was refused, for machines (the message says it for people).
+
+    The values are the console's reject counter keys (`console.ingest`), which the soak
+    checker and the tests read: keep them stable.
+    """
+
+    OVERSIZED = "oversized"  # larger than MAX_PAYLOAD_BYTES; not parsed at all
+    INVALID_JSON = "invalid_json"  # not one JSON value in UTF-8
+    INVALID_SCHEMA = "invalid_schema"  # JSON, but not this message (fields, types, version, rules)
+
+
 class ContractError(ValueError):
-    """A payload does not follow the wire contract; the message says why."""
+    """A payload does not follow the wire contract; `code` says what kind, the message says why."""
+
+    def __init__(self, message: str, code: ContractCode) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _iso_only(v: object) -> object:
@@ -61,7 +78,14 @@ MAX_INT = 2**63 - 1
 """Integers on the wire fit a signed 64-bit column (SQLite, other implementations)."""
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
 
-Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,47}$")]
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,47}$"
+"""Every id (site, team, room, unit, button, person, incident, campaign): lowercase letters,
+digits and dashes, 1..48 characters. Ids appear in MQTT topics and usernames; this is the one
+place the rule is written."""
+ID_RE = re.compile(ID_PATTERN)
+"""ID_PATTERN compiled, for checks outside a model (`ID_RE.match(text)`)."""
+
+Ident = Annotated[str, Field(pattern=ID_PATTERN)]
 ShortText = Annotated[str, Field(max_length=200)]
 Version = Literal[1]
 
@@ -553,10 +577,19 @@ def _explain(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _code(exc: ValidationError) -> ContractCode:
+    """Not JSON at all (pydantic's `json_invalid`), or JSON that is not this message."""
+    if any(err["type"] == "json_invalid" for err in exc.errors()):
+        return ContractCode.INVALID_JSON
+    return ContractCode.INVALID_SCHEMA
+
+
 def _check_size(payload: bytes | str) -> bytes:
     raw = payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload
     if len(raw) > MAX_PAYLOAD_BYTES:
-        raise ContractError(f"payload of {len(raw)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+        raise ContractError(
+            f"payload of {len(raw)} bytes exceeds {MAX_PAYLOAD_BYTES}", ContractCode.OVERSIZED
+        )
     return raw
 
 
@@ -566,9 +599,11 @@ def _validate(adapter_or_model: TypeAdapter[M] | type[M], raw: bytes, name: str)
             return adapter_or_model.validate_json(raw, context=_WIRE)
         return adapter_or_model.model_validate_json(raw, context=_WIRE)
     except ValidationError as exc:
-        raise ContractError(f"invalid {name}: {_explain(exc)}") from None
+        raise ContractError(f"invalid {name}: {_explain(exc)}", _code(exc)) from None
     except Exception as exc:  # the last line of defence: bad input is never a crash
-        raise ContractError(f"invalid {name}: (payload): {type(exc).__name__}: {exc}") from None
+        raise ContractError(
+            f"invalid {name}: (payload): {type(exc).__name__}: {exc}", ContractCode.INVALID_SCHEMA
+        ) from None
 
 
 def parse(model: type[M], payload: bytes | str) -> M:

@@ -91,9 +91,13 @@ class Topics:
     def person_notify(self, person_id: str) -> str:
         return self.person(person_id, PersonChannel.NOTIFY)
 
+    def all_people(self, channel: PersonChannel) -> str:
+        """Subscription filter for one channel of every person."""
+        return f"{self.base}/person/+/{channel.value}"
+
     def all_person_cmds(self) -> str:
         """Subscription filter for every person's commands (console only)."""
-        return f"{self.base}/person/+/{PersonChannel.CMD.value}"
+        return self.all_people(PersonChannel.CMD)
 
     # -- console-published state (retained) --------------------------------
     def incident(self, incident_id: str) -> str:
@@ -122,6 +126,10 @@ class Topics:
 
     def console_status(self) -> str:
         return f"{self.base}/console/status"
+
+    def everything(self) -> str:
+        """Filter for every topic of this site (the read-only observer)."""
+        return f"{self.base}/#"
 
     # -- parsing -----------------------------------------------------------
     def parse_unit(self, topic: str) -> tuple[str, UnitChannel] | None:

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
 
     from inventory import InventoryError, load_site
     from inventory.derived import PersonConfig
-    from wire.link import load_json_model
+    from wire.credentials import ConfigError, load_json_model
 
     if args.config is None and args.person is None:
         print("alarm-console tui: give --as PERSON or --config FILE", file=sys.stderr)
@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
     try:
         site = load_site(_site_path(args.site))
         config = load_json_model(PersonConfig, config_path)
-    except (InventoryError, SystemExit) as exc:
+    except (InventoryError, ConfigError) as exc:
         print(exc, file=sys.stderr)
         return 2
     if args.person is not None and args.person != config.person_id:

@@ -35,7 +35,7 @@ from console.tui.panes import AlarmsPane, HistoryPane, PresencePane, ResolvePane
 from console.tui.texts import texts_for
 from console.tui.widgets import AlarmBanner, Notice, StatusBar, TopLine
 from inventory.model import Site, UnitRole
-from wire.link import BrokerCredentials
+from wire.credentials import BrokerCredentials
 from wire.messages import (
     CommandReply,
     ConsoleStatus,

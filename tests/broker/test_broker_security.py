@@ -31,9 +31,8 @@ from broker_config.plugin import PLUGIN_NAME
 from broker_config.render import MAX_PACKET_BYTES, MESSAGE_SIZE_LIMIT, PACKET_HEADROOM
 from console import remote
 from console.tui.bus import Bus, BusEvent, Down, Up
-from inventory.model import ID_PATTERN
 from tests.harness import connect_result, half_sent_connect, mosquitto_pub, rss_kib, wait_until
-from wire.messages import MAX_PAYLOAD_BYTES, CommandReply, PresenceCmd, encode, new_id, utcnow
+from wire.messages import ID_PATTERN, MAX_PAYLOAD_BYTES, CommandReply, PresenceCmd, encode, new_id, utcnow
 from wire.topics import Topics, UnitChannel
 
 

@@ -16,7 +16,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from broker_config.local import LocalBroker, free_port, port_open
 from broker_config.render import RenderError, RenderOptions, render
 from tests.harness import wait_until
-from wire.link import BrokerCredentials, Link
+from wire.credentials import BrokerCredentials
+from wire.link import Link
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "site.toml"

@@ -28,7 +28,8 @@ from broker_config.local import LocalBroker
 from console.servicerun import FAST_SITE, ServiceProcess
 from inventory.load import parse_site
 from tests.harness import Capture, wait_until
-from wire.link import BrokerCredentials, Link
+from wire.credentials import BrokerCredentials
+from wire.link import Link
 from wire.messages import (
     EventKind,
     Heartbeat,

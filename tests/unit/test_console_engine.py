@@ -33,6 +33,7 @@ from console.timeline import Timelines
 from inventory.load import parse_site
 from inventory.model import Language
 from wire.messages import (
+    ID_PATTERN,
     AckCmd,
     AggressionType,
     EventKind,
@@ -120,7 +121,7 @@ def test_alarm_pages_the_lead_at_once_and_is_receipted() -> None:
     r = Run()
     eff = r(press(), 0)
     inc = r.incident
-    assert re.fullmatch(r"^[a-z0-9][a-z0-9-]{0,47}$", inc.id) and inc.id == "20261128-0001"
+    assert re.fullmatch(ID_PATTERN, inc.id) and inc.id == "20261128-0001"
     assert notices(eff) == [("alarm", 1, ("an",))]
     assert SendReceipt("spreekkamer-1", r.log[0].fact.event_id, inc.id) in eff  # type: ignore[union-attr]
     assert UnitFeedback("spreekkamer-1", inc.id, Feedback.STORED) in eff

@@ -15,7 +15,7 @@ from console.service import ConsoleService, _Delivered
 from console.servicerun import FAST_SITE
 from console.store import Store
 from inventory.load import parse_site
-from wire.link import BrokerCredentials
+from wire.credentials import BrokerCredentials
 from wire.messages import (
     AckCmd,
     EventKind,

@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wire import messages as m
-from wire.messages import ContractError, encode, parse, parse_person_command, parse_unit_command
-from wire.topics import Topics, UnitChannel
+from wire.messages import (
+    ID_PATTERN,
+    ContractCode,
+    ContractError,
+    encode,
+    parse,
+    parse_person_command,
+    parse_unit_command,
+)
+from wire.topics import PersonChannel, Topics, UnitChannel
 
 
 def _event(**kw: object) -> m.UnitEvent:
@@ -64,6 +72,50 @@ def test_rejections_say_what_is_wrong(mutate, reason) -> None:
 def test_oversized_payload_rejected_before_parsing() -> None:
     with pytest.raises(ContractError, match="exceeds"):
         parse(m.UnitEvent, b"{" + b" " * m.MAX_PAYLOAD_BYTES + b"}")
+
+
+def _event_json(**changes: object) -> bytes:
+    d = json.loads(encode(_event()))
+    d.update(changes)
+    return json.dumps(d).encode()
+
+
+REFUSALS = [
+    (b"{" + b" " * m.MAX_PAYLOAD_BYTES + b"}", ContractCode.OVERSIZED),
+    ("x" * (m.MAX_PAYLOAD_BYTES + 1), ContractCode.OVERSIZED),
+    (b"", ContractCode.INVALID_JSON),
+    (b"{", ContractCode.INVALID_JSON),
+    (b"\xff\xfe{}", ContractCode.INVALID_JSON),
+    (b"[" * 10_000, ContractCode.INVALID_JSON),
+    (b'{"v": 1} trailing', ContractCode.INVALID_JSON),
+    (b'{"unit_id": "\\ud800"}', ContractCode.INVALID_JSON),
+    (b"null", ContractCode.INVALID_SCHEMA),
+    (b"{}", ContractCode.INVALID_SCHEMA),
+    (b'{"v": 1}', ContractCode.INVALID_SCHEMA),
+    (_event_json(v=2), ContractCode.INVALID_SCHEMA),
+    (_event_json(extra_field=1), ContractCode.INVALID_SCHEMA),
+    (_event_json(kind="alarm", button_id=None), ContractCode.INVALID_SCHEMA),
+]
+
+
+@pytest.mark.parametrize(("payload", "code"), REFUSALS)
+@pytest.mark.parametrize("which", ["UnitEvent", "unit command", "person command"])
+def test_every_refusal_carries_a_machine_readable_code(
+    payload: bytes | str, code: ContractCode, which: str
+) -> None:
+    p: Callable[[bytes | str], object] = {
+        "UnitEvent": lambda b: parse(m.UnitEvent, b),
+        "unit command": parse_unit_command,
+        "person command": parse_person_command,
+    }[which]
+    with pytest.raises(ContractError) as err:
+        p(payload)
+    assert err.value.code is code, str(err.value)
+
+
+def test_the_codes_are_the_console_reject_keys() -> None:
+    """The values are counter keys the soak checker and the tests read: renaming one breaks them."""
+    assert {c.value for c in ContractCode} == {"oversized", "invalid_json", "invalid_schema"}
 
 
 def test_timestamps_normalised_to_utc() -> None:
@@ -125,6 +177,30 @@ def test_no_byte_string_crashes_the_parser(raw: bytes) -> None:
             pass
 
 
+def _sorted_by_text(exc: ContractError, raw: bytes) -> ContractCode:
+    """How the console sorted refusals before the code existed: by pydantic's message text."""
+    if len(raw) > m.MAX_PAYLOAD_BYTES:
+        return ContractCode.OVERSIZED
+    text = str(exc)
+    return (
+        ContractCode.INVALID_JSON
+        if "Invalid JSON" in text or "EOF while parsing" in text
+        else ContractCode.INVALID_SCHEMA
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(max_size=256) | st.text(max_size=64).map(lambda t: json.dumps({"unit_id": t, "v": 1}).encode())
+)
+def test_the_code_sorts_refusals_as_the_message_text_did(raw: bytes) -> None:
+    for p in PARSERS:
+        try:
+            p(raw)
+        except ContractError as exc:
+            assert exc.code is _sorted_by_text(exc, raw), str(exc)
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
@@ -172,6 +248,9 @@ def test_topics_built_and_parsed_in_one_place() -> None:
     assert t.parse_person(t.person_cmd("an")) is not None
     assert t.parse_tail(t.incident("i-1"), "incident") == "i-1"
     assert t.parse_tail(t.incident("i-1") + "/x", "incident") is None
+    assert t.all_people(PersonChannel.NOTIFY) == "stilalarm/v1/hz/person/+/notify"
+    assert t.all_person_cmds() == t.all_people(PersonChannel.CMD) == "stilalarm/v1/hz/person/+/cmd"
+    assert t.everything() == "stilalarm/v1/hz/#"
 
 
 # --------------------------------------------------------------------------- extreme datetimes and numbers
@@ -521,7 +600,6 @@ def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
 ) -> None:
     """An alarm whose unit clock says year 1 or 9999 is still an alarm: the cores take it."""
     from console import world as core
-    from console.directory import Directory
     from console.ingest import Raw, Rejected, classify
     from console.servicerun import FAST_SITE
     from inventory.load import parse_site
@@ -531,9 +609,49 @@ def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
     now = datetime(2026, 11, 28, 10, tzinfo=UTC)
     fault = {"fault": "cut"} if kind in (m.EventKind.FAULT, m.EventKind.FAULT_CLEARED) else {}
     ev = _event(occurred_at=at, sent_at=at, kind=kind.value, unit_id="balie-1", **fault)
-    res = classify(Directory(site), topics, Raw(topics.unit_event("balie-1"), encode(ev)))
+    res = classify(site, topics, Raw(topics.unit_event("balie-1"), encode(ev)))
     assert not isinstance(res, Rejected), res
     w = core.World.initial(site, now)
     w, effects = core.step(w, res, now)  # type: ignore[arg-type]
     w, _ = core.step(w, core.Tick(), now)
     assert effects
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{" + b" " * m.MAX_PAYLOAD_BYTES + b"}", "oversized"),
+        (b"{", "invalid_json"),
+        (b"\xff", "invalid_json"),
+        (b"{}", "invalid_schema"),
+        (_event_json(v=2), "invalid_schema"),
+        (_event_json(unit_id="spreekkamer-1"), "id_mismatch"),
+    ],
+)
+def test_ingest_counts_refusals_under_the_same_keys(payload: bytes, reason: str) -> None:
+    """The console's reject keys come from the error's code, not from pydantic's wording."""
+    from console.ingest import Raw, Rejected, classify
+    from console.servicerun import FAST_SITE
+    from inventory.load import parse_site
+
+    site = parse_site(FAST_SITE)
+    topics = Topics(site.site.id)
+    on = [topics.unit_event("balie-1")] + ([] if reason == "id_mismatch" else [topics.person_cmd("an")])
+    for topic in on:
+        res = classify(site, topics, Raw(topic, payload))
+        assert isinstance(res, Rejected) and res.reason == reason, res
+
+
+def test_the_id_pattern_is_written_once() -> None:
+    """Inventory, wire and console check ids with wire.messages.ID_PATTERN, not with copies of it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    literal = ID_PATTERN.strip("^$")
+    holders = [
+        str(p.relative_to(root))
+        for pkg in ("wire", "inventory", "console", "firmware", "broker_config", "soak", "bench")
+        for p in sorted((root / pkg).rglob("*.py"))
+        if literal in p.read_text(encoding="utf-8")
+    ]
+    assert holders == ["wire/messages.py"]

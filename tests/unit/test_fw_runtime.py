@@ -18,7 +18,7 @@ from inventory import load_site
 from inventory.derived import UnitConfig
 from tests.conftest import EXAMPLE_SITE
 from wire import messages as m
-from wire.link import BrokerCredentials
+from wire.credentials import BrokerCredentials
 from wire.topics import Topics
 
 SITE = load_site(EXAMPLE_SITE)

@@ -171,3 +171,84 @@ def test_channels_default_by_level_and_secrets_by_reference() -> None:
         )
     with pytest.raises(InventoryError, match="password"):
         parse_site(text.replace('password = "file:/etc/pw"', 'password = "hunter2"'), "x.toml")
+
+
+def test_reading_a_unit_config_does_not_import_mqtt(tmp_path: Path) -> None:
+    """inventory and the credentials it carries load with paho blocked: no transport below them."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "unit.json"
+    cfg.write_text(
+        '{"site_id": "testsite", "unit": {"id": "unit-1", "room": "room-1", "buttons": '
+        '[{"id": "knop", "contact": "no", "pin": 5}]}, "broker": {"site_id": "testsite", '
+        '"username": "unit-unit-1", "password": "0123456789abcdef", "host": "127.0.0.1", "port": 1883}}',
+        encoding="utf-8",
+    )
+    code = (
+        "import sys\n"
+        "for name in ('paho', 'paho.mqtt', 'paho.mqtt.client', 'wire.link'):\n"
+        "    sys.modules[name] = None  # any import of them now fails\n"
+        "import inventory, inventory.derived\n"
+        "from inventory.derived import UnitConfig\n"
+        "from wire.credentials import load_json_model\n"
+        f"cfg = load_json_model(UnitConfig, {str(cfg)!r})\n"
+        "print(cfg.unit.id, cfg.broker.username)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["unit-1", "unit-unit-1"]
+
+
+def test_site_indexes_are_built_once_and_hold_the_inventory_s_own_objects() -> None:
+    site = load_site(Path(__file__).resolve().parents[2] / "examples" / "site.toml")
+    assert site.index is site.index  # built at validation, not per call
+    for kind, lookup in (
+        (site.teams, site.team),
+        (site.rooms, site.room),
+        (site.units, site.unit),
+        (site.people, site.person),
+    ):
+        for item in kind:
+            assert lookup(item.id) is item
+    assert list(site.index.units) == [u.id for u in site.units]  # inventory order
+    with pytest.raises(KeyError):
+        site.unit("no-such-unit")
+    again = parse_site(Path(__file__).resolve().parents[2].joinpath("examples", "site.toml").read_text())
+    assert again == site and again.index is not site.index
+
+
+def test_site_lookups_answer_as_a_scan_of_the_inventory_would() -> None:
+    from inventory.model import Role, RoomKind, UnitRole
+
+    site = load_site(Path(__file__).resolve().parents[2] / "examples" / "site.toml")
+    for role in Role:
+        assert site.people_with(role) == tuple(p.id for p in site.people if role in p.roles)
+    pagers: dict[str, list[str]] = {}
+    for u in site.units:
+        if u.role is UnitRole.LEAD and u.person is not None:
+            pagers.setdefault(u.person, []).append(u.id)
+    assert pagers and {k: tuple(v) for k, v in pagers.items()} == dict(site.index.pagers)
+    for r in site.rooms:
+        want = r.id if r.kind is RoomKind.WACHTZAAL else r.waiting_room
+        assert site.waiting_room_for(r.id) == want
+        assert site.units_in_scope("room", r.id) == tuple(u.id for u in site.units if u.room == r.id)
+    for t in site.teams:
+        assert site.units_in_scope("team", t.id) == tuple(
+            u.id for u in site.units if site.room(u.room).team == t.id
+        )
+    assert site.units_in_scope("site", None) == tuple(u.id for u in site.units)
+    assert site.units_in_scope("unit", "balie-1") == ("balie-1",)
+    for scope in ("unit", "room", "team"):
+        assert site.units_in_scope(scope, "nope") is None
+        assert site.units_in_scope(scope, None) is None
+
+
+def test_a_copied_site_is_indexed_anew() -> None:
+    site = parse_site(MINIMAL)
+    extra = site.units[0].model_copy(update={"id": "unit-2"})
+    grown = site.model_copy(update={"units": (*site.units, extra)})
+    assert list(grown.index.units) == ["unit-1", "unit-2"] and grown.unit("unit-2") is extra
+    assert list(site.index.units) == ["unit-1"]  # the original is untouched
+    moved = site.model_copy(update={"broker": site.broker.model_copy(update={"port": 1884})})
+    assert moved.unit("unit-1") is site.unit("unit-1")

@@ -35,6 +35,30 @@ def test_acl_gives_each_client_only_its_own_topics(site) -> None:
     assert "pattern" not in acl.replace("`pattern`", "")
 
 
+def test_console_and_observer_acl_filters_are_unchanged(site) -> None:
+    """The filters come from wire.topics; the ACL a broker reads stays exactly what it was."""
+    acl = render_acl(site)
+    b = "stilalarm/v1/hz-gemeentehuis"
+    console = acl.split("user console\n")[1].split("\n\n")[0].splitlines()
+    assert console == [
+        f"topic read {b}/unit/+/event",
+        f"topic read {b}/unit/+/status",
+        f"topic read {b}/unit/+/heartbeat",
+        f"topic write {b}/unit/+/receipt",
+        f"topic write {b}/unit/+/cmd",
+        f"topic read {b}/person/+/cmd",
+        f"topic write {b}/person/+/reply",
+        f"topic write {b}/person/+/notify",
+        f"topic readwrite {b}/incident/+",
+        f"topic readwrite {b}/timeline/+",
+        f"topic readwrite {b}/unitstate/+",
+        f"topic readwrite {b}/presence/+",
+        f"topic readwrite {b}/console/status",
+    ]
+    observer = acl.split("user observer\n")[1].split("\n\n")[0].splitlines()
+    assert observer == [f"topic read {b}/#"]
+
+
 def test_render_keeps_secrets_unless_rotated_and_protects_them(tmp_path: Path, site) -> None:
     out = tmp_path / "b"
     render(site, RenderOptions(out=out, port=12345))

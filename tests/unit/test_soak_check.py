@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from console import world as core
+from console.directory import Directory
 from console.engine import (
     Notify,
     PersonCmdIn,
@@ -160,7 +161,11 @@ class FakeRun:
                 n = e.notice
                 inc = w.engine.incidents.get(n.incident_id) if n.incident_id else None
                 for pid, nid in zip(n.person_ids, n.notification_ids, strict=True):
-                    self.wire(t_out, self.T.person_notify(pid), encode(render(w.units.dir, n, pid, nid, inc)))
+                    self.wire(
+                        t_out,
+                        self.T.person_notify(pid),
+                        encode(render(Directory(w.units.site), n, pid, nid, inc)),
+                    )
             elif isinstance(e, SendReceipt):
                 if received is not None and e.event_id == received.event_id:
                     batch.received.append(

@@ -12,6 +12,7 @@ from console import records as recs
 from console import supervision
 from console import world as core
 from console.config import SupervisionPolicy
+from console.directory import Directory
 from console.engine import Notify, PersonCmdIn, Record, UnitEventIn
 from console.facts import AlarmReceived, Fact, FaultCleared, FaultRaised, UnitOffline
 from console.notify import render
@@ -351,7 +352,11 @@ def test_reports_and_notices_use_the_consoles_time_whatever_the_units_clock_says
             if isinstance(e, Notify) and e.notice.incident_id == iid and e.notice.level
         )
         note = render(
-            c.w.engine.dir, alarm, alarm.person_ids[0], alarm.notification_ids[0], c.w.engine.incidents[iid]
+            Directory(c.w.engine.site),
+            alarm,
+            alarm.person_ids[0],
+            alarm.notification_ids[0],
+            c.w.engine.incidents[iid],
         )
         assert f"Gedrukt om {pressed.astimezone(TZ):%H:%M:%S}" in note.body, note.body
         base = {"cmd_id": uuid.uuid4(), "person_id": lead, "issued_at": pressed}
