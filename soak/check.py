@@ -856,6 +856,9 @@ def _inv5(run: Run, sim_units: set[str], shard_of: dict[str, int], wire: Wire) -
                     r.checked += 1
                     cuts += 1
                     obs = seen.get(uid, [])
+                    before = [on for t, on in obs if t < d0]
+                    if before and not before[-1]:
+                        continue  # still offline from a fault just before (cuts back to back)
                     if not any(not on and d0 <= t <= deadline for t, on in obs):
                         r.fail(f"unit {uid} cut off at {_clock(d0)} was not reported offline within "
                                f"{deadline - d0:.1f} s", d0, uid)  # fmt: skip

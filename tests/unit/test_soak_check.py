@@ -891,3 +891,18 @@ def test_a_receipt_line_lost_with_a_kill_is_vouched_for_by_the_wire(story: Story
 def test_a_receipt_line_missing_without_a_kill_is_reported(story: Story) -> None:
     eid, _t = _drop_first_receipt_line(story, "sim-0000")
     assert any(eid in t and "never receipted to the unit" in t for t in broken(story.d)["1"])
+
+
+def test_back_to_back_cuts_owe_one_offline_report(story: Story) -> None:
+    """Regression (long run, seed 20261202): a second net_cut began the instant the first ended,
+    while the unit was still reported offline from the first; no second report was owed."""
+
+    def split(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        cut = next(f for f in rows if f["kind"] == "net_cut")
+        mid = cut["start"] + 7.0  # after the offline report (6 s bound); the rest still over the bound
+        first = {**cut, "end": mid}
+        second = {**cut, "start": mid, "planned_at": cut["planned_at"] + 7.0}
+        return [f for f in rows if f is not cut] + [first, second]
+
+    edit_jsonl(story.d / "faults.jsonl", split)
+    assert not any("cut off at" in t for t in broken(story.d).get("5", []))
