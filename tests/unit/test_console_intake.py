@@ -171,9 +171,9 @@ def test_a_counted_press_fact_adds_its_count_to_the_incident_and_reads_in_the_ti
 
 
 def test_the_flood_notice_reads_in_dutch_and_english() -> None:
+    from console.delivery.render import render
     from console.directory import Directory
     from console.intake import FloodChange
-    from console.notify import render
     from console.servicerun import FAST_SITE
     from inventory.load import parse_site
 

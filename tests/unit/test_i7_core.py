@@ -13,9 +13,9 @@ from console import engine, retention, supervision
 from console import records as recs
 from console import world as core
 from console.config import ServiceConfig
+from console.delivery.render import render
 from console.engine import Notify, PersonCmdIn, Record, Reply, UnitEventIn
 from console.facts import AftercareDone, ButtonsChecked, Fact, Notified
-from console.notify import render
 from console.reporting import buttontests, export
 from console.reporting.records import TestOutcome
 from console.service import ConsoleService

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from console import world as core
+from console.delivery.render import render
 from console.engine import (
     Notify,
     PersonCmdIn,
@@ -31,7 +32,6 @@ from console.engine import (
     UnitEventIn,
     UnitFeedback,
 )
-from console.notify import render
 from console.store import Batch, Store, unit_row
 from console.supervision import HeartbeatIn, PublishHealth, StatusIn
 from inventory.load import parse_site

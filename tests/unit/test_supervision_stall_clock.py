@@ -12,9 +12,9 @@ from console import records as recs
 from console import supervision
 from console import world as core
 from console.config import SupervisionPolicy
+from console.delivery.render import render
 from console.engine import Notify, PersonCmdIn, Record, UnitEventIn
 from console.facts import AlarmReceived, Fact, FaultCleared, FaultRaised, UnitOffline
-from console.notify import render
 from console.reporting import export, monthly
 from console.servicerun import FAST_SITE
 from console.supervision import HeartbeatIn, StatusIn, SupTick, UnitsState

@@ -1,4 +1,4 @@
-"""Shared helpers of the fan-out tests: site variants, notifications, a fake clock, fake channels."""
+"""Shared helpers of the delivery tests: site variants, notifications, a fake clock, fake channels."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from console.fanout.channels import PermanentError, TransientError
+from console.delivery.channel import Delivery, PermanentError, TransientError
 from inventory.model import ChannelKind, Person, Site
 from wire.messages import Notification, NotifyReason
 
@@ -82,9 +82,16 @@ class FakeClock:
 class FakeChannel:
     """A scripted channel: each send pops the next behaviour ('ok', 'transient', 'permanent', 'hang')."""
 
-    def __init__(self, kind: ChannelKind, script: list[str] | None = None, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        kind: ChannelKind,
+        script: list[str] | None = None,
+        timeout_s: float = 5.0,
+        durable: bool = False,
+    ) -> None:
         self.kind = kind
         self.name = kind.value
+        self.durable = durable
         self.attempt_timeout_s = timeout_s
         self.script = list(script or [])
         self.sent: list[tuple[uuid.UUID, str]] = []
@@ -94,7 +101,10 @@ class FakeChannel:
     def applies(self, notification: Notification, person: Person) -> bool:
         return True
 
-    def send(self, notification: Notification, person: Person) -> None:
+    def address(self, person: Person) -> str:
+        return person.id
+
+    def send(self, item: Delivery) -> None:
         with self.lock:
             what = self.script.pop(0) if self.script else "ok"
         if what == "transient":
@@ -106,7 +116,7 @@ class FakeChannel:
         if what.startswith("sleep:"):
             time.sleep(float(what.split(":")[1]))
         with self.lock:
-            self.sent.append((notification.notification_id, person.id))
+            self.sent.append((item.notification_id, item.person_id))
 
 
 def test_site_with_validates_changes(site: Site) -> None:
