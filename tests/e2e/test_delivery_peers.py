@@ -376,7 +376,7 @@ def test_hanging_smtp_delays_neither_submit_nor_apprise(
             t0 = time.perf_counter()
             d.deliver(note(p, level=3))
             took.append(time.perf_counter() - t0)
-        assert max(took) < 0.05  # generous liveness bound; measured in microseconds (docs/FANOUT.md)
+        assert max(took) < 0.05  # generous liveness bound; measured in microseconds (docs/DELIVERY.md)
         wait_until(lambda: len(rec.of("apprise", OutcomeStatus.DELIVERED)) == 3, what="chat while SMTP hangs")
         assert rec.of("email") == []  # the first SMTP attempt is still waiting for a greeting
         wait_until(lambda: len(rec.of("email", OutcomeStatus.GAVE_UP)) == 3, timeout=10, what="SMTP gives up")

@@ -212,7 +212,7 @@ def test_queue_full_never_blocks_and_is_reported(fsite: Site) -> None:
         full = [o for o in rec.outcomes if o.status is G]
         assert len(full) == 15  # queue_size 10: one in its attempt + 9 waiting, then full
         assert {o.reason for o in full} == {"queue full"} and {o.attempt for o in full} == {0}
-        assert took < 1.0  # generous: it is microseconds (see docs/FANOUT.md)
+        assert took < 1.0  # generous: it is microseconds (see docs/DELIVERY.md)
     finally:
         mail.release.set()
         d.stop(drain_s=5)
