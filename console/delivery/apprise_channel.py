@@ -52,6 +52,7 @@ class AppriseChannel:
     kind = ChannelKind.APPRISE
     name = ChannelKind.APPRISE.value
     durable = False
+    self_bounded = False
     attempt_timeout_s = 20.0  # Apprise's own defaults: 4 s connect + 4 s read per request
 
     def __init__(self, site: Site) -> None:

@@ -74,6 +74,12 @@ class Channel(Protocol):
         """Hard bound of one `send`; the dispatcher abandons the attempt after it."""
         ...
 
+    @property
+    def self_bounded(self) -> bool:
+        """True: `send` returns within `attempt_timeout_s` by itself, so the worker calls it
+        directly (no helper thread per attempt: the console sends thousands in a burst)."""
+        ...
+
     def applies(self, notification: Notification, person: Person) -> bool:
         """Whether this channel sends this notification to this person (routing by notification)."""
         ...

@@ -54,6 +54,7 @@ class MailChannel:
     kind = ChannelKind.EMAIL
     name = ChannelKind.EMAIL.value
     durable = False
+    self_bounded = False
 
     def __init__(self, site: Site, smtp: SmtpConfig | None = None) -> None:
         cfg = smtp or site.smtp

@@ -36,6 +36,7 @@ class MqttChannel:
     kind = ChannelKind.CONSOLE
     name = "mqtt"  # the outbox's channel name since the first release
     durable = True
+    self_bounded = True  # `send` waits at most `ack_timeout_s`
 
     def __init__(self, link: Link, topics: Topics, *, ack_timeout_s: float = 5.0) -> None:
         self._link = link

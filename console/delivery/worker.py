@@ -221,7 +221,11 @@ class ChannelWorker:
             self._cond.notify_all()
 
     def _call(self, job: Job) -> None:
-        """`channel.send` in a helper thread, abandoned after `attempt_timeout_s` or on stop."""
+        """`channel.send` in a helper thread, abandoned after `attempt_timeout_s` or on stop
+        (directly in the worker for a channel whose `send` bounds itself)."""
+        if self.channel.self_bounded:
+            self.channel.send(job.item)
+            return
         errors: list[BaseException] = []
         done = threading.Event()
 

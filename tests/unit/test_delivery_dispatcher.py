@@ -170,6 +170,18 @@ def test_a_durable_channel_retries_until_delivered_and_never_refuses(fsite: Site
     assert all(o.status is not G for o in rec.outcomes)
 
 
+def test_a_self_bounded_channel_is_called_directly_the_others_in_a_helper_thread(fsite: Site) -> None:
+    console = FakeChannel(ChannelKind.CONSOLE, durable=True)
+    console.self_bounded = True  # like MqttChannel: its send waits at most its PUBACK timeout
+    mail = FakeChannel(ChannelKind.EMAIL)
+    d, rec, _clock = make(fsite, console, mail)
+    d.deliver(note("an", level=3))
+    d.pump()
+    assert sorted(rec.trail()) == [("console", 1, D), ("email", 1, D)]
+    assert console.threads == [threading.current_thread().name]  # pump runs the worker's part here
+    assert mail.threads == ["delivery-email-send"]
+
+
 def test_fault_is_raised_once_and_recovery_reported(fsite: Site) -> None:
     mail = FakeChannel(ChannelKind.EMAIL, ["permanent"] * 4 + ["ok"])
     d, rec, clock = make(fsite, mail)

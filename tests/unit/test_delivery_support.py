@@ -92,9 +92,11 @@ class FakeChannel:
         self.kind = kind
         self.name = kind.value
         self.durable = durable
+        self.self_bounded = False
         self.attempt_timeout_s = timeout_s
         self.script = list(script or [])
         self.sent: list[tuple[uuid.UUID, str]] = []
+        self.threads: list[str] = []  # the thread of each send
         self.release = threading.Event()
         self.lock = threading.Lock()
 
@@ -107,6 +109,7 @@ class FakeChannel:
     def send(self, item: Delivery) -> None:
         with self.lock:
             what = self.script.pop(0) if self.script else "ok"
+            self.threads.append(threading.current_thread().name)
         if what == "transient":
             raise TransientError("server busy")
         if what == "permanent":
