@@ -114,7 +114,8 @@ class Resolved(_Fact):
 
 
 class DeliveryAttempt(_Fact):
-    """One fan-out delivery attempt (e-mail, Apprise) and its outcome, for the timeline."""
+    """One delivery attempt on a non-durable channel (pager, e-mail, Apprise) and its outcome, for the
+    timeline (`notification_id`: for a page, the PageCmd's cmd_id)."""
 
     kind: Literal["delivery_attempt"] = "delivery_attempt"
     notification_id: uuid.UUID
@@ -127,7 +128,7 @@ class DeliveryAttempt(_Fact):
 
 
 class ChannelFault(_Fact):
-    """A fan-out channel keeps failing (raised, once) or works again (cleared)."""
+    """A delivery channel keeps failing (raised, once) or works again (cleared)."""
 
     kind: Literal["channel_fault"] = "channel_fault"
     channel: Id

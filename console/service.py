@@ -10,9 +10,9 @@ Pipeline:
         -> only then: receipts, unit commands, replies, retained state, notifications
 
 The writer thread is the only one that touches the state and the database. It
-sleeps until the next message or the cores' next due time. Notification channels
-run in their own threads (console.notify); their confirmations come back through
-the inbox.
+sleeps until the next message or the cores' next due time. Delivery channels (the
+console's notify topic, lead pager units, e-mail, Apprise) run in their own threads
+(console.delivery); every attempt's outcome comes back through the inbox.
 
 Degraded mode: when a commit fails (disk full, database unwritable) the service
 stays up. It keeps the batch in memory (`_held`, in order), pages from memory with
@@ -34,13 +34,14 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from console import world as core
 from console.config import ServiceConfig
-from console.directory import Directory
+from console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus
+from console.delivery.dispatcher import build_dispatcher
+from console.delivery.render import render
 from console.engine import (
     ClearIncident,
     Notify,
@@ -58,16 +59,14 @@ from console.engine import (
     open_incident_of_unit,
 )
 from console.facts import ChannelFault, DeliveryAttempt, Fact, Notified
-from console.fanout import DeliveryOutcome, build_dispatcher
 from console.ingest import Accepted, Ignored, Raw, Rejected, classify
 from console.intake import Intake, Verdict, counted_presses, flood_facts
-from console.notify import Dispatcher, MqttChannel, Outgoing, render
 from console.sdnotify import SystemdNotifier
 from console.store import Batch, OutboxRow, Store, unit_row
 from console.supervision import FaultIn, HeartbeatIn, PublishHealth, StatusIn, SupEffect
 from console.texts import clip, local_time, text
 from console.timeline import Timelines
-from inventory.model import ChannelKind, Role, Site
+from inventory.model import Role, Site
 from wire.credentials import BrokerCredentials
 from wire.link import Link
 from wire.messages import (
@@ -78,7 +77,6 @@ from wire.messages import (
     LinkState,
     Notification,
     NotifyReason,
-    PageCmd,
     PresenceState,
     Receipt,
     TestModeCmd,
@@ -96,20 +94,15 @@ VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
-class _Delivered:
-    item: Outgoing
-
-
-@dataclass(frozen=True)
 class _Outcome:
-    """A fan-out delivery attempt finished (from a channel worker thread)."""
+    """A delivery attempt finished (from a channel worker thread)."""
 
     outcome: DeliveryOutcome
 
 
 @dataclass(frozen=True)
 class _ChannelState:
-    """A fan-out channel started failing (raised) or works again (cleared)."""
+    """A delivery channel started failing (raised) or works again (cleared)."""
 
     channel: str
     state: str
@@ -165,34 +158,14 @@ class ConsoleService:
         site: Site,
         creds: BrokerCredentials,
         *,
-        fanout: Sequence[Callable[[Notification], None]] = (),
-        channels: bool = True,
         init: bool = False,
     ) -> None:
-        """`fanout`: extra non-blocking sinks that get every new Notification after the commit,
-        besides the built-in MQTT channel. `channels`: start console.fanout's e-mail / Apprise
-        workers when the inventory gives anyone such a channel (the pager is driven by the
-        engine's Page effects, not by the fan-out). `init`: create the database if it is
-        missing or empty (otherwise `console.store.StoreMissing`)."""
+        """`init`: create the database if it is missing or empty (otherwise `console.store.StoreMissing`)."""
         self.cfg = cfg
-        self.fanout_dispatcher = None
-        if channels and _uses_fanout(site):
-            self.fanout_dispatcher = build_dispatcher(
-                site,
-                publish=None,
-                on_outcome=lambda o: self.inbox.put(_Outcome(o)),
-                on_channel_fault=lambda ch, since, why: self.inbox.put(
-                    _ChannelState(ch, "raised", since, why)
-                ),
-                on_channel_recovered=lambda ch, at: self.inbox.put(_ChannelState(ch, "cleared", at, "")),
-            )
-            fanout = (*fanout, self.fanout_dispatcher.submit)
-        self._fanout = tuple(fanout)
         self.timelines = Timelines(site)
         self._tl_touched: set[str] = set()
-        self._fresh: list[Notification] = []
+        self._fresh: list[Delivery] = []  # this batch's deliveries on non-durable channels
         self.site = site
-        self.dir = Directory(site)
         self.topics = Topics(site.site.id)
         self.store = Store(cfg.db_path, init=init)
         # Degraded mode (see the module docstring): what could not be stored yet, in order.
@@ -223,8 +196,16 @@ class ConsoleService:
         for ch in (UnitChannel.EVENT, UnitChannel.STATUS, UnitChannel.HEARTBEAT):
             self.link.subscribe_raw(self.topics.all_units(ch), self._on_message)
         self.link.subscribe_raw(self.topics.all_person_cmds(), self._on_message)
-        self._mqtt = MqttChannel(self.link, self.topics)
-        self.dispatcher = Dispatcher([self._mqtt], lambda item: self.inbox.put(_Delivered(item)))
+        # One pipeline for every channel; the console's and the pager's publishes go out from the
+        # writer right after the commit (send_now), their workers wait for the PUBACK.
+        self.delivery, self._mqtt, self._pager = build_dispatcher(
+            site,
+            self.link,
+            on_outcome=lambda o: self.inbox.put(_Outcome(o)),
+            on_channel_fault=lambda ch, since, why: self.inbox.put(_ChannelState(ch, "raised", since, why)),
+            on_channel_recovered=lambda ch, at: self.inbox.put(_ChannelState(ch, "cleared", at, "")),
+            start=False,
+        )
         self._writer = threading.Thread(target=self._run, name="writer", daemon=True)
 
     # -- lifecycle ----------------------------------------------------------------
@@ -252,14 +233,13 @@ class ConsoleService:
     def start(self) -> None:
         """Rebuild the state from the log, connect, resume escalations, start the writer."""
         self.load()
-        self.dispatcher.start()
+        self.delivery.start()
         pending = self.store.undelivered()
         if pending:
             log.warning("re-sending %d notification(s) not confirmed before the last stop", len(pending))
         for row in pending:
-            self.dispatcher.submit(
-                Outgoing(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
-            )
+            item = Delivery(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
+            self.delivery.submit(item)
         self.link.start()
         self._writer.start()
         self.systemd.ready()
@@ -285,9 +265,7 @@ class ConsoleService:
                     len(self._held.facts),
                     exc,
                 )
-        self.dispatcher.stop()
-        if self.fanout_dispatcher is not None:
-            self.fanout_dispatcher.stop(drain_s=2.0)
+        self.delivery.stop(drain_s=2.0)
         offline = encode(ConsoleStatus(state=LinkState.OFFLINE, at=utcnow(), version=VERSION))
         self.link.stop(last_words=(self.topics.console_status(), offline))
         self.store.close()
@@ -335,10 +313,10 @@ class ConsoleService:
             self._stopped.set()
 
     def _coalesce_bookkeeping(self, items: list[object]) -> None:
-        """A batch of only delivery confirmations / fan-out outcomes waits up to
+        """A batch of only delivery outcomes waits up to
         BOOKKEEPING_WAIT_S for more, so they share one commit (one fsync) instead of one each.
         Anything else (an alarm, a command, a status) ends the wait at once."""
-        if not items or not all(isinstance(i, _Delivered | _Outcome) for i in items):
+        if not items or not all(isinstance(i, _Outcome) for i in items):
             return
         deadline = time.monotonic() + BOOKKEEPING_WAIT_S
         while len(items) < self.cfg.batch_max and (left := deadline - time.monotonic()) > 0:
@@ -347,7 +325,7 @@ class ConsoleService:
             except queue.Empty:
                 return
             items.append(item)
-            if not isinstance(item, _Delivered | _Outcome):
+            if not isinstance(item, _Outcome):
                 return
 
     def _beat(self) -> None:
@@ -396,15 +374,15 @@ class ConsoleService:
             log.error("cannot read the database to deduplicate %d event(s): %s", len(ids), exc)
             stored_before = {}
         for item, res in classified:
-            if isinstance(item, _Delivered):
-                d = item.item
-                batch.delivered.append((now.isoformat(), str(d.notification_id), d.channel))
-                continue
             if isinstance(item, _Up):
                 up = True
                 continue
             if isinstance(item, _Outcome):
-                effects.append(Record(_attempt_fact(item.outcome)))
+                o = item.outcome
+                if not self.delivery.durable(o.channel):
+                    effects.append(Record(_attempt_fact(o)))
+                elif o.status is OutcomeStatus.DELIVERED:  # a durable channel's record is its outbox row
+                    batch.delivered.append((now.isoformat(), str(o.notification_id), o.channel))
                 continue
             if isinstance(item, _ChannelState):
                 effects += self._channel_state(item, now)
@@ -462,17 +440,13 @@ class ConsoleService:
         # ---- committed (or held in degraded mode: then without receipts, see _commit) ----
         self._execute(effects, now)
         for row in outbox:
-            out = Outgoing(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
+            out = Delivery(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
             if out.channel == self._mqtt.name:
                 self._mqtt.send_now(out)  # out now; the channel's worker waits for the PUBACK
-            self.dispatcher.submit(out)
+            self.delivery.submit(out)
         fresh, self._fresh = self._fresh, []
-        for note in fresh:
-            for sink in self._fanout:
-                try:
-                    sink(note)
-                except Exception:
-                    log.exception("fan-out sink failed for notification %s", note.notification_id)
+        for d in fresh:
+            self.delivery.submit(d)
         if up:
             self._republish(now)
         if log.isEnabledFor(logging.DEBUG) and items:
@@ -595,7 +569,9 @@ class ConsoleService:
         """The store fault (or its end) for facilities and every lead: a `notified` fact and its
         notifications, added to `into`; returns the notification rows."""
         since, why = self._store_fault or (now, "")
-        to = tuple(dict.fromkeys((*self.dir.facilities(), *self.site.people_with(Role.LEAD))))
+        to = tuple(
+            dict.fromkeys((*self.site.people_with(Role.FACILITIES), *self.site.people_with(Role.LEAD)))
+        )
         fact = Notified(
             at=now,
             reason=reason,
@@ -618,25 +594,37 @@ class ConsoleService:
                 body=clip(text(f"{key}_body", lang, **values), 2000),
                 at=now,
             )
-            payload = encode(note)
-            if self._fanout:
-                self._fresh.append(note)
-            for o in self.dispatcher.outgoing(nid, pid, payload):
-                rows.append(OutboxRow(nid, o.channel, pid, o.address, payload, now))
+            rows += self._deliveries(note, now)
         into.outbox += rows
+        return rows
+
+    def _deliveries(self, note: Notification, now: datetime) -> list[OutboxRow]:
+        """Route one notification: the durable channels' rows (for the outbox, returned), the others'
+        deliveries kept in `_fresh` (submitted after the commit)."""
+        payload = encode(note)
+        rows: list[OutboxRow] = []
+        for d in self.delivery.route(note, payload):
+            if self.delivery.durable(d.channel):
+                rows.append(OutboxRow(d.notification_id, d.channel, d.person_id, d.address, payload, now))
+            else:
+                self._fresh.append(d)
         return rows
 
     def _mark_not_stored(self, batch: Batch) -> None:
         """Say "niet opgeslagen" / "not stored" in every notification of a batch that is only in memory."""
         marked: dict[uuid.UUID, bytes] = {}
+
+        def mark(nid: uuid.UUID, payload: bytes) -> bytes:
+            if nid not in marked:
+                marked[nid] = encode(self._not_stored(parse(Notification, payload)))
+            return marked[nid]
+
         for k, row in enumerate(batch.outbox):
-            if row.notification_id not in marked:
-                marked[row.notification_id] = encode(self._not_stored(parse(Notification, row.payload)))
-            batch.outbox[k] = replace(row, payload=marked[row.notification_id])
-        self._fresh = [self._not_stored(n) for n in self._fresh]
+            batch.outbox[k] = replace(row, payload=mark(row.notification_id, row.payload))
+        self._fresh = [replace(d, payload=mark(d.notification_id, d.payload)) for d in self._fresh]
 
     def _not_stored(self, note: Notification) -> Notification:
-        lang = self.site.language_of(note.person_id) if note.person_id in self.dir.people else None
+        lang = self.site.language_of(note.person_id) if note.person_id in self.site.index.people else None
         lang = lang or self.site.site.language
         return note.model_copy(
             update={
@@ -787,12 +775,7 @@ class ConsoleService:
                 n = e.notice
                 inc = w.engine.incidents.get(n.incident_id) if n.incident_id else None
                 for pid, nid in zip(n.person_ids, n.notification_ids, strict=True):
-                    note = render(self.dir, n, pid, nid, inc)
-                    payload = encode(note)
-                    if self._fanout:
-                        self._fresh.append(note)
-                    for o in self.dispatcher.outgoing(nid, pid, payload):
-                        batch.outbox.append(OutboxRow(nid, o.channel, pid, o.address, payload, now))
+                    batch.outbox += self._deliveries(render(self.site, n, pid, nid, inc), now)
         for uid in touched_units:
             batch.units[uid] = unit_row(w.units, uid)
 
@@ -813,8 +796,10 @@ class ConsoleService:
                         duplicate=e.duplicate,
                     )
                     pub(t.unit_receipt(e.unit_id), encode(r), qos=1)
-                case UnitFeedback() | UnitTestMode() | Page():
+                case UnitFeedback() | UnitTestMode():
                     self._unit_command(e, now)
+                case Page():
+                    self._page(e, now)
                 case Reply():
                     self._reply(e)
                 case PublishIncident():
@@ -841,10 +826,19 @@ class ConsoleService:
         for uid in health:
             pub(t.unitstate(uid), encode(self.world.units.health(uid)), qos=1, retain=True)
 
-    def _unit_command(self, e: UnitFeedback | UnitTestMode | Page, now: datetime) -> None:
+    def _page(self, e: Page, now: datetime) -> None:
+        """A page for a lead pager unit: published now, confirmed and retried by the pager channel."""
+        if self._pager is None:  # the engine pages only the inventory's lead units: a bug
+            log.error("page for %s without a pager channel (no lead unit in the inventory)", e.unit_id)
+            return
+        d = self._pager.page(e.unit_id, e.incident_id, e.level, now)
+        self._pager.send_now(d)
+        self.delivery.submit(d)
+
+    def _unit_command(self, e: UnitFeedback | UnitTestMode, now: datetime) -> None:
         """The wire command for a unit effect, published on the unit's command topic."""
         head: dict[str, object] = {"cmd_id": new_id(), "unit_id": e.unit_id, "issued_at": now}
-        cmd: FeedbackCmd | TestModeCmd | PageCmd
+        cmd: FeedbackCmd | TestModeCmd
         match e:
             case UnitFeedback():
                 cmd = FeedbackCmd.model_validate(
@@ -853,10 +847,6 @@ class ConsoleService:
             case UnitTestMode():
                 cmd = TestModeCmd.model_validate(
                     {**head, "on": e.on, "until": e.until, "campaign_id": e.campaign_id, "by": e.by}
-                )
-            case Page():
-                cmd = PageCmd.model_validate(
-                    {**head, "incident_id": e.incident_id, "level": min(e.level, 20)}
                 )
         self.link.publish(self.topics.unit_cmd(e.unit_id), encode(cmd), qos=1)
 
@@ -906,7 +896,7 @@ class ConsoleService:
             text_key=key,
             detail={"channel": item.channel, "since": item.since.isoformat(), "reason": item.reason[:200]},
         )
-        log.warning("fan-out channel %s %s: %s", item.channel, item.state, item.reason)
+        log.warning("delivery channel %s %s: %s", item.channel, item.state, item.reason)
         return [Record(fact), Record(notice), Notify(notice)]
 
     def _publish_presence(self, person_id: str, now: datetime) -> None:
@@ -940,12 +930,6 @@ class ConsoleService:
             self._publish_presence(pid, now)
         self._first_up = False
         log.info("published console status and retained state (%d incidents)", len(w.engine.incidents))
-
-
-def _uses_fanout(site: Site) -> bool:
-    """Whether anyone in the inventory is reached by e-mail or Apprise."""
-    wanted = {ChannelKind.EMAIL, ChannelKind.APPRISE}
-    return any(wanted & {r.kind for r in p.channel_rules()} for p in site.people)
 
 
 def _attempt_fact(o: DeliveryOutcome) -> DeliveryAttempt:

@@ -572,7 +572,9 @@ class Site(_Strict):
     people: tuple[Person, ...] = Field(min_length=1, description="People and their roles.")
     smtp: SmtpConfig | None = Field(default=None, description="Mail server for e-mail notifications.")
     delivery: DeliveryPolicy = Field(
-        default_factory=DeliveryPolicy, description="Retries and bounds of the fan-out channels."
+        default_factory=DeliveryPolicy,
+        description="Retries and bounds of the pager, e-mail and Apprise channels "
+        "(the console retries until confirmed).",
     )
     tests: ButtonTestPolicy = Field(
         default_factory=ButtonTestPolicy, description="Daily notices about overdue or faulty buttons."

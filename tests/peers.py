@@ -1,6 +1,6 @@
 """Real network peers for fan-out tests and the benchmark: a webhook receiver and an SMTP
 server that accepts connections and never answers. (The SMTP server that does answer is
-aiosmtpd, see tests/e2e/test_fanout_peers.py.)"""
+aiosmtpd, see tests/e2e/test_delivery_peers.py.)"""
 
 from __future__ import annotations
 

@@ -171,13 +171,12 @@ def test_a_counted_press_fact_adds_its_count_to_the_incident_and_reads_in_the_ti
 
 
 def test_the_flood_notice_reads_in_dutch_and_english() -> None:
-    from console.directory import Directory
+    from console.delivery.render import render
     from console.intake import FloodChange
-    from console.notify import render
     from console.servicerun import FAST_SITE
     from inventory.load import parse_site
 
-    d = Directory(parse_site(FAST_SITE))
+    d = parse_site(FAST_SITE)
     raised = flood_facts(FloodChange("balie-1", True, 60), ("fien", "gert"), T0)[1]
     assert isinstance(raised, Notified)
     en = render(d, raised, "fien", raised.notification_ids[0], None)

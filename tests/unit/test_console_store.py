@@ -11,7 +11,7 @@ import pytest
 from console import world as core
 from console.config import ServiceConfig
 from console.ingest import Raw
-from console.service import ConsoleService, _Delivered
+from console.service import ConsoleService, _Outcome
 from console.servicerun import FAST_SITE
 from console.store import Store
 from inventory.load import parse_site
@@ -148,12 +148,40 @@ def test_notifications_are_in_the_outbox_until_confirmed(tmp_path: Path) -> None
     (row,) = svc.store.undelivered()
     assert row.person_id == "an" and row.topic == T.person_notify("an")
     assert b"ALARM Spreekkamer 1" in row.payload
-    # the dispatcher confirms; the writer records it in its next batch
-    from console.notify import Outgoing
+    # the console channel confirms; the writer records it in its next batch
+    from console.delivery.channel import DeliveryOutcome, OutcomeStatus
 
-    svc._process(
-        [_Delivered(Outgoing(row.notification_id, row.channel, row.person_id, row.topic, row.payload))]
+    done = DeliveryOutcome(
+        row.notification_id, None, row.person_id, row.channel, 1, OutcomeStatus.DELIVERED, "", utcnow()
     )
+    svc._process([_Outcome(done)])
+    assert svc.store.undelivered() == []
+
+
+def test_pages_go_out_after_the_commit_and_every_channel_reports_to_the_same_bookkeeping(
+    tmp_path: Path,
+) -> None:
+    from console.delivery.channel import DeliveryOutcome, OutcomeStatus
+    from console.facts import DeliveryAttempt
+    from wire.messages import PageCmd, parse_unit_command
+
+    svc, rec = service(tmp_path)
+    svc._process([alarm()])
+    [raw] = rec.on(T.unit_cmd("pager-an"))  # An's lead pager unit, published by the writer
+    page = parse_unit_command(raw)
+    assert isinstance(page, PageCmd) and page.level == 1
+    assert svc.delivery.pending()["pager"] == 1  # and held by the pager channel until the PUBACK
+    (row,) = svc.store.undelivered()
+    at = utcnow()
+    pager = DeliveryOutcome(page.cmd_id, page.incident_id, "an", "pager", 1, OutcomeStatus.DELIVERED, "", at)
+    console = DeliveryOutcome(row.notification_id, None, "an", "mqtt", 1, OutcomeStatus.DELIVERED, "", at)
+    before = len(list(svc.store.facts()))
+    svc._process([_Outcome(pager), _Outcome(console)])
+    new = list(svc.store.facts())[before:]
+    # the pager's outcome is a delivery_attempt fact (in the timeline); the console's is its outbox row
+    assert [(f.channel, f.status, f.incident_id) for f in new if isinstance(f, DeliveryAttempt)] == [
+        ("pager", "delivered", page.incident_id)
+    ]
     assert svc.store.undelivered() == []
 
 

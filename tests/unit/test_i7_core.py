@@ -13,10 +13,9 @@ from console import engine, retention, supervision
 from console import records as recs
 from console import world as core
 from console.config import ServiceConfig
-from console.directory import Directory
+from console.delivery.render import render
 from console.engine import Notify, PersonCmdIn, Record, Reply, UnitEventIn
 from console.facts import AftercareDone, ButtonsChecked, Fact, Notified
-from console.notify import render
 from console.reporting import buttontests, export
 from console.reporting.records import TestOutcome
 from console.service import ConsoleService
@@ -235,11 +234,11 @@ def test_overdue_and_faulty_buttons_notified_once_a_day_restart_safe() -> None:
     assert notices(eff, "rooms_untested")[0].reason is NotifyReason.FAULT
     assert [f for f in sim.facts if isinstance(f, ButtonsChecked)][-1].faulty == ("balie-1/voet",)
     # the texts: facilities in their language, the lead with room labels
-    fien = render(Directory(sim.w.engine.site), fac, "fien", fac.notification_ids[0], None)
-    gert = render(Directory(sim.w.engine.site), fac, "gert", fac.notification_ids[1], None)
+    fien = render(sim.w.engine.site, fac, "fien", fac.notification_ids[0], None)
+    gert = render(sim.w.engine.site, fac, "gert", fac.notification_ids[1], None)
     assert fien.title == "Button test: 1 overdue, 1 faulty" and "wachtzaal/knop" in fien.body
     assert gert.title == "Knoppentest: 1 te laat, 1 defect"
-    chris = render(Directory(sim.w.engine.site), lead, "chris", lead.notification_ids[0], None)
+    chris = render(sim.w.engine.site, lead, "chris", lead.notification_ids[0], None)
     assert "Balie 1, Wachtzaal" in chris.body and chris.reason is NotifyReason.FAULT
 
     # not again the same day, however often the timers run
@@ -290,7 +289,7 @@ def test_aftercare_reminders_after_a_day_and_a_week_then_none() -> None:
     (first,) = notices(sim(core.Tick(), r0 + timedelta(hours=24)), "aftercare")
     assert first.person_ids == ("an",) and first.reason is NotifyReason.REMINDER and first.incident_id == inc
     assert first.detail["step"] == "1"
-    text = render(Directory(sim.w.engine.site), first, "an", first.notification_ids[0], None)
+    text = render(sim.w.engine.site, first, "an", first.notification_ids[0], None)
     assert text.title == "Nazorg — Spreekkamer 1" and inc in text.body and "1 dag" in text.body
     assert notices(sim(core.Tick(), r0 + timedelta(days=3)), "aftercare") == []
     (second,) = notices(sim(core.Tick(), r0 + timedelta(days=7)), "aftercare")

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from console import world as core
-from console.directory import Directory
+from console.delivery.render import render
 from console.engine import (
     Notify,
     PersonCmdIn,
@@ -32,7 +32,6 @@ from console.engine import (
     UnitEventIn,
     UnitFeedback,
 )
-from console.notify import render
 from console.store import Batch, Store, unit_row
 from console.supervision import HeartbeatIn, PublishHealth, StatusIn
 from inventory.load import parse_site
@@ -164,7 +163,7 @@ class FakeRun:
                     self.wire(
                         t_out,
                         self.T.person_notify(pid),
-                        encode(render(Directory(w.units.site), n, pid, nid, inc)),
+                        encode(render(w.units.site, n, pid, nid, inc)),
                     )
             elif isinstance(e, SendReceipt):
                 if received is not None and e.event_id == received.event_id:

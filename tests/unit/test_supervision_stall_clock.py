@@ -12,10 +12,9 @@ from console import records as recs
 from console import supervision
 from console import world as core
 from console.config import SupervisionPolicy
-from console.directory import Directory
+from console.delivery.render import render
 from console.engine import Notify, PersonCmdIn, Record, UnitEventIn
 from console.facts import AlarmReceived, Fact, FaultCleared, FaultRaised, UnitOffline
-from console.notify import render
 from console.reporting import export, monthly
 from console.servicerun import FAST_SITE
 from console.supervision import HeartbeatIn, StatusIn, SupTick, UnitsState
@@ -52,7 +51,7 @@ class Run:
     `mono` is the service's monotonic clock; by default it runs with the wall clock."""
 
     def __init__(self, **policy: float) -> None:
-        self.s = UnitsState.initial(SITE, T0, SupervisionPolicy(**policy))  # type: ignore[arg-type]
+        self.s = UnitsState.initial(SITE, T0, SupervisionPolicy(**policy))
         self.effects: list[object] = []
         self.boots = {u: uuid.uuid4() for u in UNITS}
 
@@ -300,7 +299,7 @@ class Core:
     def __call__(self, inp: core.Input, t: datetime) -> list[object]:
         self.w, eff = core.step(self.w, inp, t)
         self.w, tick = core.step(self.w, core.Tick(), t)
-        out = [*eff, *tick]
+        out: list[object] = [*eff, *tick]
         self.facts += [e.fact for e in out if isinstance(e, Record)]
         self.effects += out
         return out
@@ -352,7 +351,7 @@ def test_reports_and_notices_use_the_consoles_time_whatever_the_units_clock_says
             if isinstance(e, Notify) and e.notice.incident_id == iid and e.notice.level
         )
         note = render(
-            Directory(c.w.engine.site),
+            c.w.engine.site,
             alarm,
             alarm.person_ids[0],
             alarm.notification_ids[0],

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from console.fanout.channels import DeliveryOutcome, OutcomeStatus, TransientError
-from console.fanout.dispatcher import Dispatcher
-from console.fanout.secrets import SecretError, redact, resolve_secret
+from console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus, TransientError
+from console.delivery.dispatcher import Dispatcher
+from console.delivery.secrets import SecretError, redact, resolve_secret
 from inventory.model import ChannelKind, Site
 from tests.harness import wait_until
-from tests.unit.test_fanout_support import FakeChannel, FakeClock, note, site_with
+from tests.unit.test_delivery_support import FakeChannel, FakeClock, note, site_with
 from wire.messages import NotifyReason
 
 D, F, G = OutcomeStatus.DELIVERED, OutcomeStatus.FAILED, OutcomeStatus.GAVE_UP
@@ -75,7 +75,7 @@ def test_transient_failures_are_retried_with_doubling_backoff_then_given_up(fsit
     mail = FakeChannel(ChannelKind.EMAIL, ["transient"] * 5)
     d, rec, clock = make(fsite, mail)
     n = note("an", level=3)
-    d.submit(n)
+    d.deliver(n)
     d.pump()
     assert rec.trail() == [("email", 1, F)]
     clock.advance(1.9)
@@ -99,7 +99,7 @@ def test_transient_failures_are_retried_with_doubling_backoff_then_given_up(fsit
 def test_a_retry_that_succeeds_is_delivered(fsite: Site) -> None:
     mail = FakeChannel(ChannelKind.EMAIL, ["transient", "ok"])
     d, rec, clock = make(fsite, mail)
-    d.submit(note("an", level=3))
+    d.deliver(note("an", level=3))
     d.pump()
     clock.advance(2)
     d.pump()
@@ -110,7 +110,7 @@ def test_a_retry_that_succeeds_is_delivered(fsite: Site) -> None:
 def test_permanent_failure_gives_up_at_once(fsite: Site) -> None:
     mail = FakeChannel(ChannelKind.EMAIL, ["permanent"])
     d, rec, _clock = make(fsite, mail)
-    d.submit(note("an", level=3))
+    d.deliver(note("an", level=3))
     d.pump()
     assert rec.trail() == [("email", 1, F), ("email", 1, G)]
     assert rec.outcomes[-1].reason == "permanent failure: address refused"
@@ -120,8 +120,8 @@ def test_other_messages_go_ahead_while_one_waits_for_its_retry(fsite: Site) -> N
     mail = FakeChannel(ChannelKind.EMAIL, ["transient", "ok"])
     d, rec, _clock = make(fsite, mail)
     first, second = note("an", level=3), note("bart", level=3)
-    d.submit(first)
-    d.submit(second)
+    d.deliver(first)
+    d.deliver(second)
     d.pump()
     assert [(o.person_id, o.status) for o in rec.outcomes] == [("an", F), ("bart", D)]
 
@@ -131,37 +131,72 @@ def test_routing_follows_the_persons_channels_for_the_level(fsite: Site) -> None
     mail = FakeChannel(ChannelKind.EMAIL)
     chat = FakeChannel(ChannelKind.APPRISE)
     d, rec, _clock = make(fsite, pager, mail, chat)
-    d.submit(note("an", level=1))  # default rules: pager from 1, e-mail and Apprise from 3
+    d.deliver(note("an", level=1))  # default rules: pager from 1, e-mail and Apprise from 3
     d.pump()
     assert sorted(o.channel for o in rec.outcomes) == ["pager"]
-    d.submit(note("an", level=3))
+    d.deliver(note("an", level=3))
     d.pump()
     assert sorted(o.channel for o in rec.outcomes) == ["apprise", "email", "pager", "pager"]
-    d.submit(note("an", reason=NotifyReason.FAULT, level=0, incident=None))  # level 0: every channel
+    d.deliver(note("an", reason=NotifyReason.FAULT, level=0, incident=None))  # level 0: every channel
     d.pump()
     assert len(rec.outcomes) == 7  # the fake pager applies to anything
 
 
-def test_console_channel_is_refused(fsite: Site) -> None:
+def test_a_console_channel_that_is_not_durable_is_refused(fsite: Site) -> None:
     with pytest.raises(ValueError, match="console"):
         make(fsite, FakeChannel(ChannelKind.CONSOLE))
+
+
+def test_a_durable_channel_retries_until_delivered_and_never_refuses(fsite: Site) -> None:
+    console = FakeChannel(ChannelKind.CONSOLE, ["transient"] * 8, durable=True)
+    d, rec, clock = make(fsite, console)
+    n = note("an", level=3)
+    d.deliver(n)
+    d.pump()
+    for delay in [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0]:  # doubling from 0.2 s, capped at 10 s
+        before = len(rec.outcomes)
+        clock.advance(delay * 0.9)
+        d.pump()
+        assert len(rec.outcomes) == before  # not due yet
+        clock.advance(delay * 0.1 + 1e-6)
+        d.pump()
+        assert len(rec.outcomes) == before + 1
+    # attempts = 3 and fault_after_failures = 2 are for the other channels: no give-up, no fault
+    assert rec.trail() == [("console", k, F) for k in range(1, 9)] + [("console", 9, D)]
+    assert rec.faults == [] and d.faults() == {}
+    for _ in range(25):  # queue_size = 10 bounds the other channels only
+        d.deliver(note("bart", level=0))
+    assert d.pending() == {"console": 25}
+    assert all(o.status is not G for o in rec.outcomes)
+
+
+def test_a_self_bounded_channel_is_called_directly_the_others_in_a_helper_thread(fsite: Site) -> None:
+    console = FakeChannel(ChannelKind.CONSOLE, durable=True)
+    console.self_bounded = True  # like MqttChannel: its send waits at most its PUBACK timeout
+    mail = FakeChannel(ChannelKind.EMAIL)
+    d, rec, _clock = make(fsite, console, mail)
+    d.deliver(note("an", level=3))
+    d.pump()
+    assert sorted(rec.trail()) == [("console", 1, D), ("email", 1, D)]
+    assert console.threads == [threading.current_thread().name]  # pump runs the worker's part here
+    assert mail.threads == ["delivery-email-send"]
 
 
 def test_fault_is_raised_once_and_recovery_reported(fsite: Site) -> None:
     mail = FakeChannel(ChannelKind.EMAIL, ["permanent"] * 4 + ["ok"])
     d, rec, clock = make(fsite, mail)
-    d.submit(note("an", level=3))
+    d.deliver(note("an", level=3))
     d.pump()
     assert rec.faults == []  # one failed message is not a fault (fault_after_failures = 2)
     since = clock.now()
     clock.advance(60)
     for _ in range(3):
-        d.submit(note("bart", level=3))
+        d.deliver(note("bart", level=3))
         d.pump()
     assert rec.faults == [("email", since, "address refused")]
     assert d.faults() == {"email": since}
     clock.advance(60)
-    d.submit(note("chris", level=3))
+    d.deliver(note("chris", level=3))
     d.pump()
     assert rec.recovered == [("email", clock.now())]
     assert d.faults() == {}
@@ -170,7 +205,7 @@ def test_fault_is_raised_once_and_recovery_reported(fsite: Site) -> None:
 def test_retries_of_one_message_count_as_one_failed_message(fsite: Site) -> None:
     mail = FakeChannel(ChannelKind.EMAIL, ["transient"] * 3)
     d, rec, clock = make(fsite, mail)
-    d.submit(note("an", level=3))
+    d.deliver(note("an", level=3))
     for _ in range(3):
         d.pump()
         clock.advance(10)
@@ -184,12 +219,12 @@ def test_queue_full_never_blocks_and_is_reported(fsite: Site) -> None:
     try:
         t0 = time.perf_counter()
         for _ in range(25):
-            d.submit(note("an", level=3))
+            d.deliver(note("an", level=3))
         took = time.perf_counter() - t0
         full = [o for o in rec.outcomes if o.status is G]
         assert len(full) == 15  # queue_size 10: one in its attempt + 9 waiting, then full
         assert {o.reason for o in full} == {"queue full"} and {o.attempt for o in full} == {0}
-        assert took < 1.0  # generous: it is microseconds (see docs/FANOUT.md)
+        assert took < 1.0  # generous: it is microseconds (see docs/DELIVERY.md)
     finally:
         mail.release.set()
         d.stop(drain_s=5)
@@ -199,7 +234,7 @@ def test_queue_full_never_blocks_and_is_reported(fsite: Site) -> None:
 def test_a_hanging_attempt_is_abandoned_after_the_channel_timeout(fsite: Site) -> None:
     mail = FakeChannel(ChannelKind.EMAIL, ["sleep:3", "ok"], timeout_s=0.2)
     d, rec, clock = make(fsite, mail)
-    d.submit(note("an", level=3))
+    d.deliver(note("an", level=3))
     t0 = time.monotonic()
     d.pump()
     assert time.monotonic() - t0 < 2
@@ -217,8 +252,8 @@ def test_callback_errors_do_not_stop_delivery(fsite: Site, caplog: pytest.LogCap
         raise RuntimeError("callback bug")
 
     d = Dispatcher(fsite, [mail], on_outcome=boom, start=False)
-    d.submit(note("an", level=3))
-    d.submit(note("bart", level=3))
+    d.deliver(note("an", level=3))
+    d.deliver(note("bart", level=3))
     d.pump()
     assert len(mail.sent) == 2
     assert "on_outcome callback failed" in caplog.text
@@ -227,15 +262,15 @@ def test_callback_errors_do_not_stop_delivery(fsite: Site, caplog: pytest.LogCap
 def test_stop_drains_then_gives_up_on_what_is_left(fsite: Site) -> None:
     mail = FakeChannel(ChannelKind.EMAIL, ["hang"])
     d, rec, _clock = make(fsite, mail, start=True)
-    d.submit(note("an", level=3))
-    d.submit(note("bart", level=3))
+    d.deliver(note("an", level=3))
+    d.deliver(note("bart", level=3))
     wait_until(lambda: d.pending() == {"email": 2}, what="two pending")
     t0 = time.monotonic()
     d.stop(drain_s=0.2)
     assert time.monotonic() - t0 < 3
     assert [o.status for o in rec.outcomes] == [F, G, G]
     assert rec.outcomes[-1].reason == "dispatcher stopped before delivery"
-    d.submit(note("chris", level=3))
+    d.deliver(note("chris", level=3))
     assert rec.outcomes[-1].reason == "dispatcher stopped"
     mail.release.set()
 
@@ -247,12 +282,12 @@ def test_secrets_are_blanked_from_reasons_and_logs(
     token = resolve_secret("env:FANOUT_TEST_TOKEN")
 
     class Leaky(FakeChannel):
-        def send(self, notification: object, person: object) -> None:
+        def send(self, item: Delivery) -> None:
             raise TransientError(f"POST http://hooks.example/{token} failed")
 
     caplog.set_level(logging.DEBUG)
     d, rec, _clock = make(fsite, Leaky(ChannelKind.APPRISE))
-    d.submit(note("an", level=3))
+    d.deliver(note("an", level=3))
     d.pump()
     assert rec.outcomes and all(token not in o.reason for o in rec.outcomes)
     assert "http://hooks.example/*** failed" in rec.outcomes[0].reason

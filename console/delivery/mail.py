@@ -8,9 +8,9 @@ import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from console.fanout.channels import PermanentError, TransientError
-from console.fanout.secrets import redact, resolve_secret
-from console.fanout.texts import ALARM_REASONS, render
+from console.delivery.channel import Delivery, PermanentError, TransientError
+from console.delivery.secrets import redact, resolve_secret
+from console.delivery.texts import ALARM_REASONS, render
 from inventory.model import ChannelKind, Person, Site, SmtpConfig, SmtpSecurity
 from wire.messages import Notification
 
@@ -53,6 +53,8 @@ class MailChannel:
 
     kind = ChannelKind.EMAIL
     name = ChannelKind.EMAIL.value
+    durable = False
+    self_bounded = False
 
     def __init__(self, site: Site, smtp: SmtpConfig | None = None) -> None:
         cfg = smtp or site.smtp
@@ -69,12 +71,15 @@ class MailChannel:
     def applies(self, notification: Notification, person: Person) -> bool:
         return bool(person.email)
 
+    def address(self, person: Person) -> str:
+        return person.email or ""
+
     def _tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.smtp.ca_file)
 
-    def send(self, notification: Notification, person: Person) -> None:
+    def send(self, item: Delivery) -> None:
         cfg = self.smtp
-        msg = build_message(self.site, cfg.from_addr, notification, person)
+        msg = build_message(self.site, cfg.from_addr, item.notification(), self.site.person(item.person_id))
         password = resolve_secret(cfg.password) if cfg.password else None
         if cfg.security is SmtpSecurity.NONE and cfg.username and not _is_loopback(cfg.host):
             raise PermanentError(f"refusing to log in to {cfg.host} without TLS (security = none)")

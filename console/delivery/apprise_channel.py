@@ -8,9 +8,9 @@ from urllib.parse import quote
 
 import apprise
 
-from console.fanout.channels import PermanentError, TransientError
-from console.fanout.secrets import install_log_redaction, redact, resolve_secret
-from console.fanout.texts import ALARM_REASONS, render
+from console.delivery.channel import Delivery, PermanentError, TransientError
+from console.delivery.secrets import install_log_redaction, redact, resolve_secret
+from console.delivery.texts import ALARM_REASONS, render
 from inventory.model import AppriseTarget, ChannelKind, Person, Site
 from wire.messages import Notification, NotifyReason
 
@@ -51,6 +51,8 @@ class AppriseChannel:
 
     kind = ChannelKind.APPRISE
     name = ChannelKind.APPRISE.value
+    durable = False
+    self_bounded = False
     attempt_timeout_s = 20.0  # Apprise's own defaults: 4 s connect + 4 s read per request
 
     def __init__(self, site: Site) -> None:
@@ -63,6 +65,9 @@ class AppriseChannel:
     def applies(self, notification: Notification, person: Person) -> bool:
         return bool(person.apprise)
 
+    def address(self, person: Person) -> str:
+        return ""  # several targets, with secrets: read at send time
+
     def _notify_type(self, n: Notification) -> str:
         if n.reason in ALARM_REASONS:
             return str(apprise.NotifyType.FAILURE.value)
@@ -70,7 +75,8 @@ class AppriseChannel:
             return str(apprise.NotifyType.WARNING.value)
         return str(apprise.NotifyType.INFO.value)
 
-    def send(self, notification: Notification, person: Person) -> None:
+    def send(self, item: Delivery) -> None:
+        notification, person = item.notification(), self.site.person(item.person_id)
         key = (str(notification.notification_id), person.id)
         with self._lock:
             done = set(self._done.get(key, set()))

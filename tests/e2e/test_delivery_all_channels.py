@@ -1,5 +1,5 @@
-"""One escalation reaches a lead on every channel at once: pager (mosquitto), e-mail (aiosmtpd),
-chat (Apprise JSON webhook), through `build_dispatcher` as the service will use it."""
+"""One escalation reaches a lead on every channel at once: console and pager (mosquitto), e-mail
+(aiosmtpd), chat (Apprise JSON webhook), through `build_dispatcher` as the service uses it."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from collections.abc import Callable
 
 import pytest
 
-from console.fanout import DeliveryOutcome, build_dispatcher
+from console.delivery.channel import DeliveryOutcome
+from console.delivery.dispatcher import build_dispatcher
 from inventory.model import Site
-from tests.e2e.test_fanout_peers import HOOK_TOKEN, Inbox, smtp_cfg, smtp_server
+from tests.e2e.test_delivery_peers import HOOK_TOKEN, Inbox, smtp_cfg, smtp_server
 from tests.harness import Capture, wait_until
 from tests.peers import Hook
-from tests.unit.test_fanout_support import note, site_with
+from tests.unit.test_delivery_support import note, site_with
 from wire.link import Link
-from wire.messages import NotifyReason, PageCmd, parse_unit_command
+from wire.messages import Notification, NotifyReason, PageCmd, parse, parse_unit_command, utcnow
 from wire.topics import Topics
 
 
@@ -34,7 +35,7 @@ def test_level_three_reaches_pager_mail_and_chat(
         site, smtp=smtp_cfg(smtp.port), people={"an": {"email": "an@example.org", "apprise": [target]}}
     )
     console = link("console")
-    cap = capture(topics.unit_cmd("pager-an"))
+    cap = capture(topics.unit_cmd("pager-an"), topics.person_notify("an"))
     outcomes: list[DeliveryOutcome] = []
     lock = threading.Lock()
 
@@ -42,11 +43,15 @@ def test_level_three_reaches_pager_mail_and_chat(
         with lock:
             outcomes.append(o)
 
-    d = build_dispatcher(fsite, publish=lambda t, p: console.publish(t, p), on_outcome=record)
+    d, _console_channel, pager = build_dispatcher(fsite, console, on_outcome=record)
+    assert pager is not None  # the site has lead pager units: the pager channel is live
+    level_1 = note("an", level=1)
+    level_3 = note("an", reason=NotifyReason.ESCALATION, level=3, call_101=True, evacuate="Wachtzaal")
     try:
-        d.submit(note("an", level=1))  # level 1: the pager only
-        d.submit(note("an", reason=NotifyReason.ESCALATION, level=3, call_101=True, evacuate="Wachtzaal"))
-        wait_until(lambda: len(outcomes) == 4, what="four deliveries")
+        for n in (level_1, level_3):  # as the service does for a Notify and the engine's Page effects
+            d.deliver(n)  # level 1: the console only; level 3: console, e-mail and chat
+            d.submit(pager.page("pager-an", "inc-20250303-001", n.level, utcnow()))
+        wait_until(lambda: len(outcomes) == 6, what="six deliveries")
     finally:
         d.stop()
         smtp.stop()
@@ -54,9 +59,13 @@ def test_level_three_reaches_pager_mail_and_chat(
     assert sorted((o.channel, o.status.value) for o in outcomes) == [
         ("apprise", "delivered"),
         ("email", "delivered"),
+        ("mqtt", "delivered"),
+        ("mqtt", "delivered"),
         ("pager", "delivered"),
         ("pager", "delivered"),
     ]
+    notes = [parse(Notification, p) for p in cap.on(topics.person_notify("an"))]
+    assert [n.notification_id for n in notes] == [level_1.notification_id, level_3.notification_id]
     levels = [
         c.level
         for c in map(parse_unit_command, cap.on(topics.unit_cmd("pager-an")))

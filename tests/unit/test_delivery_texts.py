@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from console.fanout.mail import build_message
-from console.fanout.texts import channel_fault_text, channel_recovered_text, render
+from console.delivery.mail import build_message
+from console.delivery.texts import channel_fault_text, channel_recovered_text, render
 from inventory.model import Language, Site
-from tests.unit.test_fanout_support import AT, note
+from tests.unit.test_delivery_support import AT, note
 from wire.messages import NotifyReason
 
 

@@ -20,11 +20,14 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from broker_config.local import free_port
-from console.fanout import AppriseChannel, DeliveryOutcome, Dispatcher, MailChannel, OutcomeStatus
+from console.delivery.apprise_channel import AppriseChannel
+from console.delivery.channel import DeliveryOutcome, OutcomeStatus
+from console.delivery.dispatcher import Dispatcher
+from console.delivery.mail import MailChannel
 from inventory.model import Site
 from tests.harness import wait_until
 from tests.peers import HangingSmtp, Hook
-from tests.unit.test_fanout_support import note, site_with
+from tests.unit.test_delivery_support import note, site_with
 from wire.messages import NotifyReason
 
 SMTP_USER = "stilalarm"
@@ -148,7 +151,7 @@ def test_email_in_dutch_reaches_a_real_smtp_server(site: Site) -> None:
             call_101=True,
             evacuate="Wachtzaal",
         )
-        d.submit(n)
+        d.deliver(n)
         wait_until(lambda: len(rec.of("email", OutcomeStatus.DELIVERED)) == 1, what="e-mail delivered")
     finally:
         d.stop()
@@ -177,7 +180,7 @@ def test_email_in_english_for_an_english_speaker(site: Site) -> None:
     rec = Record()
     d = rec.dispatcher(fsite, MailChannel(fsite))
     try:
-        d.submit(note("fien", level=3, call_101=True))
+        d.deliver(note("fien", level=3, call_101=True))
         wait_until(lambda: len(inbox.messages) == 1, what="e-mail received")
     finally:
         d.stop()
@@ -206,12 +209,12 @@ def test_email_with_starttls_and_auth(
     rec = Record()
     d = rec.dispatcher(fsite, MailChannel(fsite))
     try:
-        d.submit(note("an", level=3))
+        d.deliver(note("an", level=3))
         wait_until(lambda: len(rec.of("email", OutcomeStatus.DELIVERED)) == 1, what="e-mail over STARTTLS")
         assert inbox.logins and len(inbox.messages) == 1
         # A wrong password is refused for good: no retry, and the password shows nowhere.
         monkeypatch.setenv("FANOUT_SMTP_PW", "wr0ng-" + SMTP_PASSWORD)
-        d.submit(note("bart", level=3))
+        d.deliver(note("bart", level=3))
         wait_until(lambda: len(rec.of("email", OutcomeStatus.GAVE_UP)) == 1, what="login refused")
     finally:
         d.stop()
@@ -231,7 +234,7 @@ def test_email_untrusted_certificate_is_a_permanent_failure(site: Site, cert: tu
     rec = Record()
     d = rec.dispatcher(fsite, MailChannel(fsite))
     try:
-        d.submit(note("an", level=3))
+        d.deliver(note("an", level=3))
         wait_until(lambda: len(rec.of("email", OutcomeStatus.GAVE_UP)) == 1, what="give up")
     finally:
         d.stop()
@@ -253,7 +256,7 @@ def test_email_over_implicit_tls(
     rec = Record()
     d = rec.dispatcher(fsite, MailChannel(fsite))
     try:
-        d.submit(note("an", level=3))
+        d.deliver(note("an", level=3))
         wait_until(lambda: len(inbox.messages) == 1, what="e-mail over implicit TLS")
     finally:
         d.stop()
@@ -278,7 +281,7 @@ def test_apprise_json_webhook_with_token_from_env(
     rec = Record()
     d = rec.dispatcher(fsite, AppriseChannel(fsite))
     try:
-        d.submit(note("dirk", reason=NotifyReason.ESCALATION, level=3, call_101=True, evacuate="Wachtzaal"))
+        d.deliver(note("dirk", reason=NotifyReason.ESCALATION, level=3, call_101=True, evacuate="Wachtzaal"))
         wait_until(lambda: len(rec.of("apprise", OutcomeStatus.DELIVERED)) == 1, what="webhook delivered")
     finally:
         d.stop()
@@ -312,8 +315,8 @@ def test_apprise_failures_are_retried_and_the_token_never_shows(
     rec = Record()
     d = rec.dispatcher(fsite, AppriseChannel(fsite))
     try:
-        d.submit(note("an", level=3))
-        d.submit(note("bart", level=3))
+        d.deliver(note("an", level=3))
+        d.deliver(note("bart", level=3))
         wait_until(lambda: len(rec.of("apprise", OutcomeStatus.DELIVERED)) == 1, timeout=10, what="retry")
         wait_until(lambda: len(rec.of("apprise", OutcomeStatus.GAVE_UP)) == 1, timeout=10, what="give up")
     finally:
@@ -342,7 +345,7 @@ def test_a_broken_target_does_not_keep_the_message_from_the_others(
     rec = Record()
     d = rec.dispatcher(fsite, AppriseChannel(fsite))
     try:
-        d.submit(note("an", level=3))
+        d.deliver(note("an", level=3))
         wait_until(lambda: len(rec.of("apprise", OutcomeStatus.GAVE_UP)) == 1, what="permanent failure")
     finally:
         d.stop()
@@ -371,9 +374,9 @@ def test_hanging_smtp_delays_neither_submit_nor_apprise(
         took = []
         for p in people:
             t0 = time.perf_counter()
-            d.submit(note(p, level=3))
+            d.deliver(note(p, level=3))
             took.append(time.perf_counter() - t0)
-        assert max(took) < 0.05  # generous liveness bound; measured in microseconds (docs/FANOUT.md)
+        assert max(took) < 0.05  # generous liveness bound; measured in microseconds (docs/DELIVERY.md)
         wait_until(lambda: len(rec.of("apprise", OutcomeStatus.DELIVERED)) == 3, what="chat while SMTP hangs")
         assert rec.of("email") == []  # the first SMTP attempt is still waiting for a greeting
         wait_until(lambda: len(rec.of("email", OutcomeStatus.GAVE_UP)) == 3, timeout=10, what="SMTP gives up")
@@ -398,12 +401,12 @@ def test_dead_smtp_raises_one_fault_and_recovers(site: Site) -> None:
     server = None
     try:
         for p in ("an", "bart", "chris"):
-            d.submit(note(p, level=3))
+            d.deliver(note(p, level=3))
         wait_until(lambda: len(rec.of("email", OutcomeStatus.GAVE_UP)) == 3, what="three give-ups")
         assert rec.faults == [("email", f"connection to 127.0.0.1:{port} refused")]
         assert rec.recovered == []
         server = smtp_server(inbox, port=port)
-        d.submit(note("dirk", level=3))
+        d.deliver(note("dirk", level=3))
         wait_until(lambda: rec.recovered == ["email"], what="recovery")
     finally:
         d.stop()

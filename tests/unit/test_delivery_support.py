@@ -1,4 +1,4 @@
-"""Shared helpers of the fan-out tests: site variants, notifications, a fake clock, fake channels."""
+"""Shared helpers of the delivery tests: site variants, notifications, a fake clock, fake channels."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from console.fanout.channels import PermanentError, TransientError
+from console.delivery.channel import Delivery, PermanentError, TransientError
 from inventory.model import ChannelKind, Person, Site
 from wire.messages import Notification, NotifyReason
 
@@ -82,21 +82,34 @@ class FakeClock:
 class FakeChannel:
     """A scripted channel: each send pops the next behaviour ('ok', 'transient', 'permanent', 'hang')."""
 
-    def __init__(self, kind: ChannelKind, script: list[str] | None = None, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        kind: ChannelKind,
+        script: list[str] | None = None,
+        timeout_s: float = 5.0,
+        durable: bool = False,
+    ) -> None:
         self.kind = kind
         self.name = kind.value
+        self.durable = durable
+        self.self_bounded = False
         self.attempt_timeout_s = timeout_s
         self.script = list(script or [])
         self.sent: list[tuple[uuid.UUID, str]] = []
+        self.threads: list[str] = []  # the thread of each send
         self.release = threading.Event()
         self.lock = threading.Lock()
 
     def applies(self, notification: Notification, person: Person) -> bool:
         return True
 
-    def send(self, notification: Notification, person: Person) -> None:
+    def address(self, person: Person) -> str:
+        return person.id
+
+    def send(self, item: Delivery) -> None:
         with self.lock:
             what = self.script.pop(0) if self.script else "ok"
+            self.threads.append(threading.current_thread().name)
         if what == "transient":
             raise TransientError("server busy")
         if what == "permanent":
@@ -106,7 +119,7 @@ class FakeChannel:
         if what.startswith("sleep:"):
             time.sleep(float(what.split(":")[1]))
         with self.lock:
-            self.sent.append((notification.notification_id, person.id))
+            self.sent.append((item.notification_id, item.person_id))
 
 
 def test_site_with_validates_changes(site: Site) -> None:

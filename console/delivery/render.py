@@ -1,0 +1,122 @@
+"""Rendering (pure): a `Notified` fact becomes one `Notification` per person, in their language.
+
+The service stores the console's copy in the outbox in the same transaction as the fact
+and hands every copy to the channels after the commit (`console.delivery.dispatcher`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from console.delivery.texts import channel_fault_text, channel_recovered_text
+from console.engine import Incident
+from console.facts import Notified
+from console.texts import clip, local_time, notice_text, person_name, room_label, text
+from inventory.model import Language, Site
+from wire.messages import Notification, NotifyReason
+
+
+def render(
+    site: Site, fact: Notified, person_id: str, nid: uuid.UUID, incident: Incident | None
+) -> Notification:
+    """The notification for one recipient of a `Notified` fact, in their language."""
+    ix = site.index
+    lang = site.language_of(person_id) if person_id in ix.people else site.site.language
+    own = notice_text(site, fact.text_key, fact.detail, lang)
+    room_id: str | None
+    if own is not None:  # after-care, daily button check: the text comes from the fact alone
+        title, body = own
+        room = fact.detail.get("room")
+        room_id = room if room is not None and room in ix.rooms else None
+    elif fact.incident_id is not None:
+        title, body = _incident_text(site, fact, lang, incident)
+        room_id = incident.room_id if incident else None
+    else:
+        title, body = _unit_text(site, fact, lang)
+        unit = ix.units.get(fact.unit_id) if fact.unit_id is not None else None
+        room_id = unit.room if unit is not None else None
+    evacuate = room_label(site, fact.evacuate, lang) if fact.evacuate else None
+    return Notification(
+        notification_id=nid,
+        person_id=person_id,
+        reason=fact.reason,
+        incident_id=fact.incident_id,
+        unit_id=fact.unit_id,
+        room_id=room_id,
+        level=min(fact.level, 20),
+        call_101=fact.call_101,
+        evacuate=clip(evacuate, 200) if evacuate else None,
+        title=clip(title, 200),
+        body=clip(body, 2000),
+        at=fact.at,
+    )
+
+
+def _incident_text(site: Site, f: Notified, lang: Language, inc: Incident | None) -> tuple[str, str]:
+    if inc is None:
+        return f"{f.incident_id}", f"{f.reason.value} {f.incident_id}"
+    room = room_label(site, inc.room_id, lang)
+    team = site.index.teams[inc.team_id].name
+    floor = site.index.rooms[inc.room_id].floor
+    v = {
+        "room": room,
+        "team": team,
+        "floor": f" ({floor})" if floor else "",
+        "time": local_time(site, inc.stored_at),
+        "level": f.level,
+        "incident": inc.id,
+        "presses": f.detail.get("presses", str(inc.presses)),
+        "name": person_name(site, f.detail.get("person", "")),
+    }
+    if f.text_key == "alarm":
+        parts = [text("alarm_body", lang, **v)]
+        if f.reason is NotifyReason.ESCALATION:
+            parts.append(text("escalated", lang))
+        elif f.reason is NotifyReason.REPEAT:
+            parts.insert(0, text("repeat", lang))
+        if f.call_101:
+            parts.append(text("call_101", lang))
+        if f.evacuate:
+            parts.append(text("evacuate", lang, room=room_label(site, f.evacuate, lang)))
+        return text("alarm_title", lang, **v), " ".join(parts)
+    v["time"] = local_time(site, f.at)
+    if f.text_key == "remind":
+        v["time"] = local_time(site, inc.stored_at)
+    key = {"ack": "ack", "again": "again", "remind": "remind", "resolved": "resolved"}.get(f.text_key, "ack")
+    return text(f"{key}_title", lang, **v), text(f"{key}_body", lang, **v)
+
+
+def _unit_text(site: Site, f: Notified, lang: Language) -> tuple[str, str]:
+    if f.text_key in ("channel_fault", "channel_recovered"):
+        return _channel_text(site, f, lang)
+    uid = f.unit_id or ""
+    unit = site.index.units.get(uid)
+    room_id = unit.room if unit is not None else f.detail.get("room", "")
+    room = room_label(site, room_id, lang) if room_id in site.index.rooms else room_id
+    v: dict[str, object] = {"unit": uid, "room": room, **f.detail}
+    if f.text_key == "unprotected":
+        v["room"] = room_label(site, f.detail.get("room", room_id), lang)
+    if f.text_key == "offline_silent":
+        last = f.detail.get("last")
+        v["time"] = local_time(site, datetime.fromisoformat(last)) if last else "?"
+    if f.text_key == "flapping":
+        v["now"] = text(f"state_{f.detail.get('state', 'offline')}", lang)
+    good = f.text_key in ("online", "fault_cleared", "flood_cleared", "clock_ok")
+    title = text("recovered_title" if good else "fault_title", lang, **v)
+    try:
+        body = text(f.text_key, lang, **v)
+    except KeyError:
+        body = f"{f.text_key}: {uid}"
+    return title, body
+
+
+def _channel_text(site: Site, f: Notified, lang: Language) -> tuple[str, str]:
+    """A delivery channel that keeps failing (or works again), for facilities."""
+    channel = f.detail.get("channel", "?")
+    since = datetime.fromisoformat(f.detail["since"]) if "since" in f.detail else f.at
+    if f.text_key == "channel_fault":
+        body = channel_fault_text(site, channel, since, f.detail.get("reason", ""), lang)
+        return text("fault_title", lang, unit=channel, room=""), body
+    body = channel_recovered_text(site, channel, since, lang)
+    return text("recovered_title", lang, unit=channel, room=""), body
