@@ -34,6 +34,7 @@ test-unit: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 demo: venv mosquitto
 	$(BIN)/python -m console.demo --site $(SITE)

@@ -20,8 +20,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from bench.stats import Stats
-from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
+from wire.identity import client_id as cid_for
 from wire.link import Link
 from wire.topics import Topics, UnitChannel
 

@@ -21,10 +21,10 @@ from bench.ctx import Ctx
 from bench.report import Row
 from bench.stats import Stats
 from bench.system import PY, Capture
-from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker, high_publish_limit
 from inventory import load_site
 from tests.peers import HangingSmtp, Hook
+from wire.identity import client_id as cid_for
 from wire.link import Link
 from wire.messages import AckCmd, EventKind, Registration, ResolveCmd, UnitEvent, encode, utcnow
 from wire.topics import PersonChannel, Topics, UnitChannel

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from broker_config.identity import client_id as cid_for
 from wire.credentials import BrokerCredentials
+from wire.identity import client_id as cid_for
 from wire.link import Link
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from bench.fw_proc import cpu_s, rss_mb
-from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
+from wire.identity import client_id as cid_for
 from wire.link import Link
 
 PY = sys.executable

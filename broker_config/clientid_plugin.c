@@ -3,7 +3,7 @@
  *
  * 1. Client ids. Binds every MQTT client id to its login: a connection is refused unless its
  * client id is the username itself, or the username + SEP + any suffix, where SEP
- * (plugin_opt_separator, rendered from broker_config/identity.py) is a character that cannot
+ * (plugin_opt_separator, rendered from wire/identity.py) is a character that cannot
  * occur in a username. Without this, mosquitto accepts any valid login with any client id and
  * then drops the client that held that id: one desk unit's password with client id `console`
  * cuts the console off from every alarm.

@@ -28,11 +28,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker_config.identity import CLIENT_ID_SEPARATOR
 from broker_config.plugin import PLUGIN_NAME, install_plugin
 from inventory.derived import PersonConfig, UnitConfig
 from inventory.model import Site
 from wire.credentials import BrokerCredentials
+from wire.identity import CLIENT_ID_SEPARATOR
 from wire.messages import MAX_PAYLOAD_BYTES
 from wire.topics import PersonChannel, Topics, UnitChannel
 

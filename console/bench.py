@@ -21,11 +21,11 @@ import time
 import uuid
 from pathlib import Path
 
-from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker, high_publish_limit
 from console.servicerun import FAST_SITE, ServiceProcess
 from console.store import Store
 from inventory.load import parse_site
+from wire.identity import client_id as cid_for
 from wire.link import Link
 from wire.messages import (
     AckCmd,

@@ -16,10 +16,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from console.servicerun import ServiceProcess
 from inventory.model import Site
+from wire.identity import client_id as cid_for
 from wire.link import Link
 from wire.topics import Topics
 

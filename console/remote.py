@@ -13,9 +13,9 @@ import time
 import uuid
 from pathlib import Path
 
-from broker_config.identity import client_id as cid_for
 from inventory.derived import PersonConfig
 from wire.credentials import ConfigError, load_json_model
+from wire.identity import client_id as cid_for
 from wire.link import Link
 from wire.messages import (
     AckCmd,

@@ -10,11 +10,11 @@ import time
 import uuid
 from pathlib import Path
 
-from broker_config.identity import client_id
 from broker_config.local import LocalBroker
 from soak.record import JsonlWriter
 from soak.site import FLOOD_UNIT, HOSTILE_PERSON, HOSTILE_UNIT
 from tests.flood import Flooder
+from wire.identity import client_id
 from wire.link import Link
 from wire.messages import (
     AckCmd,

@@ -15,11 +15,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from broker_config.identity import client_id
 from broker_config.local import LocalBroker
 from soak.record import JsonlWriter
 from soak.schedule import TEST_WINDOW_MIN, Fate, fate
 from soak.site import FACILITIES, RESPONDERS, room_of
+from wire.identity import client_id
 from wire.link import Link
 from wire.messages import (
     AckCmd,

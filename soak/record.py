@@ -20,9 +20,9 @@ from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
 
-from broker_config.identity import client_id
 from firmware.testing import JsonLineProcess
 from wire.credentials import BrokerCredentials
+from wire.identity import client_id
 from wire.link import Link
 from wire.topics import Topics
 

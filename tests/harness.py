@@ -17,8 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from broker_config.identity import client_id
 from wire.credentials import BrokerCredentials
+from wire.identity import client_id
 from wire.link import Link
 from wire.messages import IncidentState, Notification, NotifyReason, parse
 from wire.topics import Topics

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from broker_config.identity import client_id as cid_for
 from wire.credentials import BrokerCredentials
+from wire.identity import client_id as cid_for
 from wire.link import Link
 from wire.messages import (
     AckCmd,

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import time
 
-from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker, high_publish_limit
 from tests.harness import wait_until
+from wire.identity import client_id as cid_for
 from wire.link import Link
 
 N = 1500  # above mosquitto's default per-client queue limit of 1000

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.identity import client_id
 from broker_config.local import LocalBroker
 from inventory.model import Site
 from tests.flood import Flooder
 from tests.harness import Capture, wait_until
+from wire.identity import client_id
 from wire.link import Link
 from wire.messages import EventKind, Heartbeat, UnitEvent, encode, parse, utcnow
 from wire.topics import Topics, UnitChannel

@@ -7,7 +7,7 @@ handled it) before an allowed control message, so once the control message arriv
 the forbidden one would have arrived too. Measured: mosquitto 2.0.11 PUBACKs a denied
 QoS1 publish and then drops the offender's connection.
 
-Identity: every client id belongs to one login (broker_config/identity.py, enforced by the
+Identity: every client id belongs to one login (wire/identity.py, enforced by the
 plugin built from broker_config/clientid_plugin.c), so no login can take over another's
 session. Memory: an unauthenticated peer cannot make the broker buffer more than
 max_packet_size per connection.
@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.identity import CLIENT_ID_SEPARATOR, client_id, owns
 from broker_config.local import BrokerError, LocalBroker
 from broker_config.plugin import PLUGIN_NAME
 from broker_config.render import MAX_PACKET_BYTES, MESSAGE_SIZE_LIMIT, PACKET_HEADROOM
 from console import remote
 from console.tui.bus import Bus, BusEvent, Down, Up
 from tests.harness import connect_result, half_sent_connect, mosquitto_pub, rss_kib, wait_until
+from wire.identity import CLIENT_ID_SEPARATOR, client_id, owns
 from wire.messages import ID_PATTERN, MAX_PAYLOAD_BYTES, CommandReply, PresenceCmd, encode, new_id, utcnow
 from wire.topics import Topics, UnitChannel
 

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.identity import client_id as cid_for
 from broker_config.local import LocalBroker
 from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from console.store import Store
 from firmware.testing import JsonLineProcess
 from inventory.load import parse_site
 from tests.harness import Capture, mosquitto_pub, wait_until
+from wire.identity import client_id as cid_for
 from wire.link import Link
 from wire.messages import (
     CommandReply,

@@ -1,0 +1,81 @@
+"""The layer contracts of `make lint` (import-linter, pyproject.toml) catch a broken layer.
+
+A copy of the packages gets one deliberate violation per contract; `lint-imports` on the copy
+must report that contract broken, and the untouched copy must keep them all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("wire", "inventory", "firmware", "console", "broker_config")
+LINT = Path(sys.executable).parent / "lint-imports"
+
+
+def lint(tree: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [str(LINT)], cwd=tree, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def plant(tree: Path, module: str, line: str) -> None:
+    path = tree / (module.replace(".", "/") + ".py")
+    path.write_text(
+        path.read_text(encoding="utf-8") + f"\n{line}  # deliberate violation\n", encoding="utf-8"
+    )
+
+
+def test_the_untouched_tree_keeps_every_contract(tree: Path) -> None:
+    res = lint(tree)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "0 broken" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("console.engine", "import time", "the console's cores are pure"),
+        ("console.supervision", "import sqlite3", "the console's cores are pure"),
+        (
+            "inventory.model",
+            "import paho.mqtt.client",
+            "the wire contract and the inventory import no transport",
+        ),
+        ("wire.messages", "import wire.link", "the wire contract and the inventory import no transport"),
+        (
+            "firmware.runtime",
+            "import console.facts",
+            "the desk unit and the console share only wire and inventory",
+        ),
+        (
+            "console.service",
+            "import broker_config.local",
+            "the product never imports the broker's development runner",
+        ),
+    ],
+)
+def test_a_deliberate_violation_breaks_its_contract(
+    tree: Path, module: str, line: str, contract: str
+) -> None:
+    plant(tree, module, line)
+    res = lint(tree)
+    assert res.returncode != 0, res.stdout
+    broken = [x for x in res.stdout.splitlines() if x.rstrip().endswith("BROKEN")]
+    # the planted contract is broken (others may be too: a core that imports inventory now reaches
+    # paho indirectly, which import-linter rightly reports as well)
+    assert any(b.startswith(contract) for b in broken), res.stdout
