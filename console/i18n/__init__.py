@@ -62,6 +62,11 @@ def has(key: str) -> bool:
     return key in messages(SOURCE)
 
 
+def keys(prefix: str) -> list[str]:
+    """The message ids that start with `prefix`, in catalogue order."""
+    return [k for k in messages(SOURCE) if k.startswith(prefix)]
+
+
 def raw(key: str, lang: object) -> str:
     """The unformatted text of `key` in `lang` (in Dutch when `lang` has none); KeyError if unknown."""
     code = lang_code(lang)
