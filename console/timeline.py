@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from console import i18n
 from console.config import SupervisionPolicy
 from console.facts import (
     Acknowledged,
@@ -25,7 +26,7 @@ from console.facts import (
     PressRepeated,
     Resolved,
 )
-from inventory.model import Language, Site
+from inventory.model import Site
 from wire.messages import IncidentTimeline, NotifyReason, TimelineEntry
 
 _SKEW = timedelta(seconds=SupervisionPolicy().clock_skew_s)
@@ -34,67 +35,6 @@ MAX_OUTBOX_WAIT = timedelta(days=1)
 MAX_ENTRIES = 200
 KEEP_HEAD = 50
 """A long escalation repeats; keep the first entries and the newest ones."""
-
-_TEXT = {
-    Language.NL: {
-        "pressed": "knop {button} ingedrukt ({unit})",
-        "stored": "opgeslagen door de alarmcentrale, {ms} ms na het begin van de druk",
-        "repeated": "opnieuw ingedrukt ({button})",
-        "test_refused": "als test verzonden, behandeld als echt alarm: {why}",
-        "no_window": "geen testvenster open voor dit toestel",
-        "already_tested": "deze knop was in dit testvenster al getest",
-        "again_within_60s": "tweede druk binnen 60 s na de testdruk",
-        "repeated_n": "{count} keer opnieuw ingedrukt ({button}), de laatste keer om {last} "
-        "(geteld, niet elk bewaard)",
-        "notified": "niveau {level}: {names}",
-        "notified_101": "niveau {level}: {names} — bel 101",
-        "repeat": "herhaald: {names} — bel 101",
-        "told": "{what}: {names}",
-        "told_acknowledged": "verwittigd dat er hulp komt: {names}",
-        "told_reminder": "herinnering (nog niet afgehandeld) aan {names}",
-        "told_fault": "storing gemeld aan {names}",
-        "told_info": "info aan {names}",
-        "skipped": "niveau {level} overgeslagen (afwezig: {names})",
-        "acknowledged": "ik kom: {name}, {secs} s na de druk{via}",
-        "via_pager": " (via pieper)",
-        "resolved": "afgehandeld door {name}: {what}",
-        "false_alarm": "vals alarm",
-        "rejected": "geweigerd ({code}) voor {name}",
-        "delivery": "{channel} naar {name}: {status}{reason}",
-        "delivered": "afgeleverd",
-        "failed": "mislukt (poging {attempt})",
-        "gave_up": "opgegeven",
-    },
-    Language.EN: {
-        "pressed": "button {button} pressed ({unit})",
-        "stored": "stored by the console, {ms} ms after the press began",
-        "repeated": "pressed again ({button})",
-        "test_refused": "sent as a test, taken as a real alarm: {why}",
-        "no_window": "no test window open for this unit",
-        "already_tested": "this button was already tested in this test window",
-        "again_within_60s": "second press within 60 s of the test press",
-        "repeated_n": "pressed again {count} times ({button}), the last at {last} (counted, not each stored)",
-        "notified": "level {level}: {names}",
-        "notified_101": "level {level}: {names} — call 101",
-        "repeat": "repeated: {names} — call 101",
-        "told": "{what}: {names}",
-        "told_acknowledged": "told help is coming: {names}",
-        "told_reminder": "reminder (not yet resolved) to {names}",
-        "told_fault": "fault reported to {names}",
-        "told_info": "info to {names}",
-        "skipped": "level {level} skipped (absent: {names})",
-        "acknowledged": "on my way: {name}, {secs} s after the press{via}",
-        "via_pager": " (by pager)",
-        "resolved": "resolved by {name}: {what}",
-        "false_alarm": "false alarm",
-        "rejected": "refused ({code}) for {name}",
-        "delivery": "{channel} to {name}: {status}{reason}",
-        "delivered": "delivered",
-        "failed": "failed (attempt {attempt})",
-        "gave_up": "gave up",
-    },
-}
-
 
 def press_time(f: AlarmReceived) -> datetime:
     """When the press happened, by the console's clock.
@@ -130,7 +70,7 @@ class Timelines:
         self._lines: dict[str, _Line] = {}
 
     def _t(self, key: str, **v: object) -> str:
-        return _TEXT[self.lang][key].format(**v)
+        return i18n.t(f"timeline.{key}", self.lang, **v)
 
     def _name(self, pid: str | None) -> str:
         return self._names.get(pid or "", pid or "?")
@@ -202,7 +142,7 @@ class Timelines:
                     text = t("notified_101" if f.call_101 else "notified", level=f.level, names=names)
                 else:
                     key = f"told_{f.reason.value}"
-                    text = t(key if key in _TEXT[self.lang] else "told", what=f.reason.value, names=names)
+                    text = t(key if i18n.has(f"timeline.{key}") else "told", what=f.reason.value, names=names)
                 kind = "escalated" if f.reason is NotifyReason.ESCALATION else f"notified_{f.reason.value}"
                 if f.reason is NotifyReason.ALARM:
                     kind = "notified"
