@@ -36,6 +36,7 @@ MAX_ENTRIES = 200
 KEEP_HEAD = 50
 """A long escalation repeats; keep the first entries and the newest ones."""
 
+
 def press_time(f: AlarmReceived) -> datetime:
     """When the press happened, by the console's clock.
 
@@ -111,7 +112,7 @@ class Timelines:
         return [TimelineEntry(at=at, kind="test_refused", text=text[:200])]
 
     def _entries(self, f: Fact, line: _Line) -> list[TimelineEntry]:
-        t = self._t
+        say = self._t
         match f:
             case AlarmReceived():
                 line.pressed_at = press_time(f)
@@ -120,59 +121,60 @@ class Timelines:
                     TimelineEntry(
                         at=line.pressed_at,
                         kind="pressed",
-                        text=t("pressed", button=f.button_id, unit=f.unit_id),
+                        text=say("pressed", button=f.button_id, unit=f.unit_id),
                     ),
                     *self._test_refused(f.at, f.test_refused),
-                    TimelineEntry(at=f.at, kind="stored", text=t("stored", ms=ms)),
+                    TimelineEntry(at=f.at, kind="stored", text=say("stored", ms=ms)),
                 ]
             case PressRepeated() if f.count > 1:
                 last = (f.last_pressed_at or f.pressed_at).isoformat(timespec="seconds")
-                text = t("repeated_n", count=f.count, button=f.button_id, last=last)
+                text = say("repeated_n", count=f.count, button=f.button_id, last=last)
                 return [TimelineEntry(at=f.at, kind="repeated", text=text[:200])]
             case PressRepeated():
                 return [
-                    TimelineEntry(at=f.at, kind="repeated", text=t("repeated", button=f.button_id)),
+                    TimelineEntry(at=f.at, kind="repeated", text=say("repeated", button=f.button_id)),
                     *self._test_refused(f.at, f.test_refused),
                 ]
             case Notified():
                 names = self._names_of(f.person_ids)
                 if f.reason is NotifyReason.REPEAT:
-                    text = t("repeat", names=names)
+                    text = say("repeat", names=names)
                 elif f.reason in (NotifyReason.ALARM, NotifyReason.ESCALATION):
-                    text = t("notified_101" if f.call_101 else "notified", level=f.level, names=names)
+                    text = say("notified_101" if f.call_101 else "notified", level=f.level, names=names)
                 else:
                     key = f"told_{f.reason.value}"
-                    text = t(key if i18n.has(f"timeline.{key}") else "told", what=f.reason.value, names=names)
+                    key = key if i18n.has(f"timeline.{key}") else "told"
+                    text = say(key, what=f.reason.value, names=names)
                 kind = "escalated" if f.reason is NotifyReason.ESCALATION else f"notified_{f.reason.value}"
                 if f.reason is NotifyReason.ALARM:
                     kind = "notified"
                 return [TimelineEntry(at=f.at, kind=kind[:40], level=f.level or None, text=text[:200])]
             case LevelSkipped():
-                text = t("skipped", level=f.level, names=self._names_of(f.absent) or "-")
+                text = say("skipped", level=f.level, names=self._names_of(f.absent) or "-")
                 return [TimelineEntry(at=f.at, kind="skipped", level=f.level, text=text[:200])]
             case Acknowledged():
                 secs = round((f.at - line.pressed_at).total_seconds()) if line.pressed_at else "?"
-                via = t("via_pager") if f.via == "pager" else ""
-                text = t("acknowledged", name=self._name(f.person_id), secs=secs, via=via)
+                via = say("via_pager") if f.via == "pager" else ""
+                text = say("acknowledged", name=self._name(f.person_id), secs=secs, via=via)
                 return [TimelineEntry(at=f.at, kind="acknowledged", person_id=f.person_id, text=text[:200])]
             case Resolved():
                 r = f.registration
                 what = (
-                    t("false_alarm")
+                    say("false_alarm")
                     if r.false_alarm
                     else ", ".join(
                         [*(a.value for a in r.aggression_types), *([r.severity.value] if r.severity else [])]
                     )
                 )
-                text = t("resolved", name=self._name(f.person_id), what=what)
+                text = say("resolved", name=self._name(f.person_id), what=what)
                 return [TimelineEntry(at=f.at, kind="resolved", person_id=f.person_id, text=text[:200])]
             case CommandRejected():
-                text = t("rejected", code=f.code, name=self._name(f.person_id))
+                text = say("rejected", code=f.code, name=self._name(f.person_id))
                 return [TimelineEntry(at=f.at, kind="rejected", person_id=f.person_id, text=text[:200])]
             case DeliveryAttempt():
-                status = t(f.status, attempt=f.attempt)
+                status = say(f.status, attempt=f.attempt)
                 reason = f" — {f.reason}" if f.reason and f.status != "delivered" else ""
-                text = t(
+                text = say(
                     "delivery", channel=f.channel, name=self._name(f.person_id), status=status, reason=reason
                 )
                 return [

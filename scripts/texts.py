@@ -11,11 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from babel.messages.pofile import write_po
 
-from babel.messages.pofile import write_po  # noqa: E402
-
-from console.i18n.check import problems, template  # noqa: E402
+from console.i18n.check import problems, template
 
 
 def main() -> int:
@@ -35,7 +33,10 @@ def main() -> int:
     for line in found:
         print(line)
     if found:
-        print(f"{len(found)} problem(s) in the text catalogue: fix the .po files (docs/TEXTS.md)", file=sys.stderr)
+        print(
+            f"{len(found)} problem(s) in the text catalogue: fix the .po files (docs/TEXTS.md)",
+            file=sys.stderr,
+        )
         return 1
     print("text catalogue: ok")
     return 0

@@ -104,7 +104,7 @@ def _unit_text(site: Site, f: Notified, lang: Language) -> tuple[str, str]:
     if f.text_key == "flapping":
         v["now"] = t(f"state_{f.detail.get('state', 'offline')}", lang)
     good = f.text_key in ("online", "fault_cleared", "flood_cleared", "clock_ok")
-    title = t("recovered_title" if good else "fault_title", lang, **v)
+    title = t("recovered_title", lang, **v) if good else t("fault_title", lang, **v)
     try:
         body = t(f.text_key, lang, **v)
     except KeyError:

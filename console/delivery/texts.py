@@ -18,6 +18,7 @@ from wire.messages import Notification, NotifyReason
 
 ALARM_REASONS = frozenset({NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT})
 
+
 @dataclass(frozen=True)
 class Rendered:
     """A notification as words: a subject, a full body (e-mail) and a short body (chat, push)."""

@@ -65,7 +65,8 @@ def problems() -> list[str]:
             if k in source and placeholders(text) != placeholders(source[k]):
                 want, got = sorted(placeholders(source[k])), sorted(placeholders(text))
                 out.append(f"{lang}: {k} has placeholders {got}, the Dutch text {want}")
-    out += [f"code: {k} ({where}) is not in the catalogue" for k, where in used_ids().items() if k not in source]
+    used = used_ids()
+    out += [f"code: {k} ({where}) is not in the catalogue" for k, where in used.items() if k not in source]
     return sorted(out)
 
 

@@ -22,6 +22,7 @@ table{border-collapse:collapse}td,th{padding:.25rem .6rem;border-bottom:1px soli
 .warn{color:#a4161a;font-weight:600}
 """
 
+
 def bar_chart(data: dict[str, int] | dict[str, float], unit: str = "", colour: str = "#2f5eb3") -> str:
     """Horizontal bar chart as inline SVG, with the value written next to each bar."""
     if not data:
@@ -56,7 +57,7 @@ def render_html(f: MonthlyFigures, lang: str = "nl") -> str:
     """A complete HTML document for the month."""
     code = i18n.lang_code(lang)
 
-    def t(key: str, **v: object) -> str:
+    def say(key: str, **v: object) -> str:
         return i18n.t(f"report.html.{key}", code, **v)
 
     def secs(v: float | None) -> str:
@@ -71,26 +72,26 @@ def render_html(f: MonthlyFigures, lang: str = "nl") -> str:
         (
             "levels",
             bar_chart(
-                {t("level", level=k): v for k, v in f.levels_reached.items()},
+                {say("level", level=k): v for k, v in f.levels_reached.items()},
                 colour="#8a5a00",
             ),
         ),
         ("offline", bar_chart(f.offline_hours, " h", colour="#6b6b6b")),
         ("tests", bar_chart(f.test_weeks, " %", colour="#2e7d32")),
     ]
-    body = "".join(f"<section><h2>{escape(t(k))}</h2>{chart}</section>" for k, chart in sections)
+    body = "".join(f"<section><h2>{escape(say(k))}</h2>{chart}</section>" for k, chart in sections)
     kpis = "".join(
         [
-            _kpi(str(f.incidents), t("incidents")),
-            _kpi(str(f.false_alarms), t("false")),
-            _kpi(str(f.police_called), t("police")),
-            _kpi(secs(f.ack_median_s), t("median")),
-            _kpi(f"{secs(f.ack_p90_s)}", t("p90")),
-            _kpi(secs(f.ack_worst_s), t("worst")),
-            _kpi(str(f.unacknowledged), t("unack"), warn=f.unacknowledged > 0),
+            _kpi(str(f.incidents), say("incidents")),
+            _kpi(str(f.false_alarms), say("false")),
+            _kpi(str(f.police_called), say("police")),
+            _kpi(secs(f.ack_median_s), say("median")),
+            _kpi(f"{secs(f.ack_p90_s)}", say("p90")),
+            _kpi(secs(f.ack_worst_s), say("worst")),
+            _kpi(str(f.unacknowledged), say("unack"), warn=f.unacknowledged > 0),
         ]
     )
-    title = escape(t("title"))
+    title = escape(say("title"))
     return (
         f'<!doctype html><html lang="{code}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width,initial-scale=1">'
