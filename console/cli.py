@@ -173,14 +173,14 @@ def _parser() -> argparse.ArgumentParser:
     trr = trsub.add_parser("report", help="every button's test result in an ISO week")
     trr.add_argument("--week", help="YYYY-Www (default: the current week, site-local)")
     trr.add_argument("--format", choices=["text", "csv", "json"], default="text", help="default text")
-    trr.add_argument("--lang", choices=["nl", "en"], help="default: the site's language")
+    trr.add_argument("--lang", choices=["nl", "en", "fr"], help="default: the site's language")
     trr.add_argument("--out", type=Path, help="write to this file instead of stdout")
     db_site_args(trr)
 
     mr = sub.add_parser("report", help="monthly report (incidents, response times, units, tests)")
     mr.add_argument("--month", help="YYYY-MM (default: the previous month, site-local)")
     mr.add_argument("--format", choices=["text", "html", "json"], default="text", help="default text")
-    mr.add_argument("--lang", choices=["nl", "en"], help="default: the site's language")
+    mr.add_argument("--lang", choices=["nl", "en", "fr"], help="default: the site's language")
     mr.add_argument("--out", type=Path, help="write to this file instead of stdout")
     db_site_args(mr)
 
