@@ -168,11 +168,14 @@ _ERRORS = {
 """Registration validator messages (English, from wire.messages) -> message id `tui.errors.<id>`."""
 
 
-@cache
 def texts_for(lang: str) -> Texts:
     """The texts for a language code ('nl', 'en', 'fr'); Dutch for anything else, and for any
     message the language has not translated."""
-    code = i18n.lang_code(lang)
+    return _texts(i18n.lang_code(lang))
+
+
+@cache
+def _texts(code: str) -> Texts:
     plain = {
         f.name: i18n.raw(f"tui.{f.name}", code)
         for f in fields(Texts)
