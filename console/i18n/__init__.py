@@ -77,8 +77,18 @@ def raw(key: str, lang: object) -> str:
 
 
 def t(key: str, lang: object, **values: object) -> str:
-    """The text `key` in `lang` with `values` filled in (str.format); KeyError if `key` is unknown."""
-    return raw(key, lang).format(**values)
+    """The text `key` in `lang` with `values` filled in (str.format); KeyError if `key` is unknown.
+
+    A translation that cannot be filled in (a placeholder the Dutch text does not have: the
+    catalogue check forbids it, but a hand-edited file on a server may slip through) is shown
+    in Dutch rather than failing on the alarm path."""
+    text = raw(key, lang)
+    try:
+        return text.format(**values)
+    except (KeyError, IndexError, ValueError):
+        if lang_code(lang) == SOURCE:
+            raise
+        return messages(SOURCE)[key].format(**values)
 
 
 def placeholders(text: str) -> frozenset[str]:

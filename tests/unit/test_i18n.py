@@ -162,3 +162,21 @@ def test_a_french_person_gets_every_notice_in_dutch_until_french_is_translated(f
     fr = notice_text(site, "aftercare", detail, Language.FR)
     assert fr == notice_text(site, "aftercare", detail, Language.NL)
     assert fr is not None and fr[0] == "Nazorg — Balie 1"
+
+
+def test_a_broken_translation_on_a_server_shows_dutch_instead_of_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(i18n.LOCALE_DIR, tmp_path / "locale")
+    en = tmp_path / "locale" / "en" / "LC_MESSAGES" / "stilalarm.po"
+    text = en.read_text(encoding="utf-8")
+    en.write_text(text.replace("is back online.", "is back online at {when}."), encoding="utf-8")
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path / "locale")
+    i18n.messages.cache_clear()
+    try:
+        assert i18n.t("online", "en", unit="u", room="r") == "Toestel u (r) is terug online."
+        assert i18n.t("offline_lost", "en", unit="u", room="r") == "Unit u (r) is offline: connection lost."
+        with pytest.raises(KeyError):
+            i18n.t("online", "nl", unit="u")  # the source itself lacks a value: a bug, said loudly
+    finally:
+        i18n.messages.cache_clear()
