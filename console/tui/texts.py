@@ -185,6 +185,7 @@ def _texts(code: str) -> Texts:
         m: {k.removeprefix(f"tui.{m}."): i18n.raw(k, code) for k in i18n.keys(f"tui.{m}.")} for m in _MAPS
     }
     errors = {frag: i18n.raw(f"tui.errors.{key}", code) for frag, key in _ERRORS.items()}
+    # every field is filled by name; mypy cannot tell str fields from map fields in a ** dict
     return Texts(lang=code, **plain, **maps, errors=errors)  # type: ignore[arg-type]
 
 
