@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SITE ?= examples/site.toml
 
 # chromium: the HTML report test renders the report in a real headless browser
-.PHONY: venv mosquitto chromium test test-unit lint demo bench broker clean screenshots soak
+.PHONY: venv mosquitto chromium test test-unit lint demo bench broker clean screenshots soak texts-update texts-check texts-init
 
 venv: $(STAMP)
 
@@ -50,6 +50,24 @@ FAULT_EVERY ?= 12
 SHARDS ?= 4
 soak: venv mosquitto
 	$(BIN)/python -m soak --duration $(DURATION) --seed $(SEED) --units $(UNITS) --fault-every $(FAULT_EVERY) --shards $(SHARDS)
+
+## text catalogue (docs/TEXTS.md): after editing the Dutch source (nl), bring en and fr up to date
+I18N := console/i18n/locale
+POT := run/i18n/stilalarm.pot
+texts-update: venv
+	$(BIN)/python scripts/texts.py pot --out $(POT)
+	for l in en fr; do $(BIN)/pybabel update -i $(POT) -d $(I18N) -D stilalarm -l $$l -w 100 \
+		--no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date || exit 1; done
+	$(BIN)/python scripts/texts.py check
+
+## every language has every message with the same placeholders, every id in the code exists
+texts-check: venv
+	$(BIN)/python scripts/texts.py check
+
+## start a new language: make texts-init LANG=de (then add it to console/i18n LANGUAGES)
+texts-init: venv
+	$(BIN)/python scripts/texts.py pot --out $(POT)
+	$(BIN)/pybabel init -i $(POT) -d $(I18N) -D stilalarm -l $(LANG) -w 100
 
 ## regenerate the console screenshots in docs/screenshots/
 screenshots: venv

@@ -173,14 +173,14 @@ def _parser() -> argparse.ArgumentParser:
     trr = trsub.add_parser("report", help="every button's test result in an ISO week")
     trr.add_argument("--week", help="YYYY-Www (default: the current week, site-local)")
     trr.add_argument("--format", choices=["text", "csv", "json"], default="text", help="default text")
-    trr.add_argument("--lang", choices=["nl", "en"], help="default: the site's language")
+    trr.add_argument("--lang", choices=["nl", "en", "fr"], help="default: the site's language")
     trr.add_argument("--out", type=Path, help="write to this file instead of stdout")
     db_site_args(trr)
 
     mr = sub.add_parser("report", help="monthly report (incidents, response times, units, tests)")
     mr.add_argument("--month", help="YYYY-MM (default: the previous month, site-local)")
     mr.add_argument("--format", choices=["text", "html", "json"], default="text", help="default text")
-    mr.add_argument("--lang", choices=["nl", "en"], help="default: the site's language")
+    mr.add_argument("--lang", choices=["nl", "en", "fr"], help="default: the site's language")
     mr.add_argument("--out", type=Path, help="write to this file instead of stdout")
     db_site_args(mr)
 
@@ -530,40 +530,40 @@ def _person_command(args: argparse.Namespace) -> int:
 
 def _list_due(cfg: PersonConfig, args: argparse.Namespace) -> int:
     """`test start --all`: list the units due for the weekly test; opens no window at all."""
+    from console.i18n import fmt_date, t
     from console.remote import unit_states
     from console.reporting.buttontests import TestState, test_state
-    from console.texts import text
 
     lang = cfg.language
     states = unit_states(cfg, args.timeout)
     if not states:
-        print(text("campaign_unreachable", lang, seconds=f"{args.timeout:g}"), file=sys.stderr)
+        print(t("campaign_unreachable", lang, seconds=f"{args.timeout:g}"), file=sys.stderr)
         return 3
     now = utcnow()
     due = [(h, test_state(h.last_test_ok, now)) for h in states]
     due = [(h, st) for h, st in due if st is not TestState.OK]
-    print(text("campaign_head", lang, due=len(due), units=len(states)))
+    print(t("campaign_head", lang, due=len(due), units=len(states)))
     for h, st in due:
         when = h.last_test_ok
         detail = (
-            text("campaign_last", lang, date=when.date().isoformat())
+            t("campaign_last", lang, date=fmt_date(when.date(), None, lang))
             if when
-            else text("campaign_never", lang)
+            else t("campaign_never", lang)
         )
         if not h.online:
-            detail += text("campaign_offline", lang)
+            detail += t("campaign_offline", lang)
         print(
-            text(
+            t(
                 "campaign_line",
                 lang,
                 unit=h.unit_id,
-                state=text(f"campaign_state_{st.value}", lang),
+                state=t(f"campaign_state_{st.value}", lang),
                 detail=detail,
             )
         )
     if not due:
-        print(text("campaign_none", lang))
-    how = text(
+        print(t("campaign_none", lang))
+    how = t(
         "campaign_how", lang, person=cfg.person_id, minutes=TEST_WINDOW_DEFAULT_MIN, max=TEST_WINDOW_MAX_MIN
     )
     print(how)

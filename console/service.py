@@ -37,6 +37,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from console import i18n
 from console import world as core
 from console.config import ServiceConfig
 from console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus
@@ -64,7 +65,7 @@ from console.intake import Intake, Verdict, counted_presses, flood_facts
 from console.sdnotify import SystemdNotifier
 from console.store import Batch, OutboxRow, Store, unit_row
 from console.supervision import FaultIn, HeartbeatIn, PublishHealth, StatusIn, SupEffect
-from console.texts import clip, local_time, text
+from console.texts import clip, local_time
 from console.timeline import Timelines
 from inventory.model import Role, Site
 from wire.credentials import BrokerCredentials
@@ -585,13 +586,13 @@ class ConsoleService:
         rows: list[OutboxRow] = []
         for pid, nid in zip(to, fact.notification_ids, strict=True):
             lang = self.site.language_of(pid)
-            values = {"time": local_time(self.site, since), "reason": why[:200], "held": held}
+            values = {"time": local_time(self.site, since, lang), "reason": why[:200], "held": held}
             note = Notification(
                 notification_id=nid,
                 person_id=pid,
                 reason=reason,
-                title=clip(text(f"{key}_title", lang), 200),
-                body=clip(text(f"{key}_body", lang, **values), 2000),
+                title=clip(i18n.t(f"{key}_title", lang), 200),
+                body=clip(i18n.t(f"{key}_body", lang, **values), 2000),
                 at=now,
             )
             rows += self._deliveries(note, now)
@@ -628,8 +629,8 @@ class ConsoleService:
         lang = lang or self.site.site.language
         return note.model_copy(
             update={
-                "title": clip(f"{note.title} ({text('not_stored_tag', lang)})", 200),
-                "body": clip(f"{text('not_stored', lang)} {note.body}", 2000),
+                "title": clip(f"{note.title} ({i18n.t('not_stored_tag', lang)})", 200),
+                "body": clip(f"{i18n.t('not_stored', lang)} {note.body}", 2000),
             }
         )
 
@@ -857,7 +858,7 @@ class ConsoleService:
             else self.site.site.language
         )
         try:
-            reason = text(e.text_key, lang, **e.values)
+            reason = i18n.t(e.text_key, lang, **e.values)
         except (KeyError, IndexError):
             reason = e.code
         msg = CommandReply(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from console import i18n
 from console.config import SupervisionPolicy
 from console.facts import (
     Acknowledged,
@@ -25,7 +26,7 @@ from console.facts import (
     PressRepeated,
     Resolved,
 )
-from inventory.model import Language, Site
+from inventory.model import Site
 from wire.messages import IncidentTimeline, NotifyReason, TimelineEntry
 
 _SKEW = timedelta(seconds=SupervisionPolicy().clock_skew_s)
@@ -34,66 +35,6 @@ MAX_OUTBOX_WAIT = timedelta(days=1)
 MAX_ENTRIES = 200
 KEEP_HEAD = 50
 """A long escalation repeats; keep the first entries and the newest ones."""
-
-_TEXT = {
-    Language.NL: {
-        "pressed": "knop {button} ingedrukt ({unit})",
-        "stored": "opgeslagen door de alarmcentrale, {ms} ms na het begin van de druk",
-        "repeated": "opnieuw ingedrukt ({button})",
-        "test_refused": "als test verzonden, behandeld als echt alarm: {why}",
-        "no_window": "geen testvenster open voor dit toestel",
-        "already_tested": "deze knop was in dit testvenster al getest",
-        "again_within_60s": "tweede druk binnen 60 s na de testdruk",
-        "repeated_n": "{count} keer opnieuw ingedrukt ({button}), de laatste keer om {last} "
-        "(geteld, niet elk bewaard)",
-        "notified": "niveau {level}: {names}",
-        "notified_101": "niveau {level}: {names} — bel 101",
-        "repeat": "herhaald: {names} — bel 101",
-        "told": "{what}: {names}",
-        "told_acknowledged": "verwittigd dat er hulp komt: {names}",
-        "told_reminder": "herinnering (nog niet afgehandeld) aan {names}",
-        "told_fault": "storing gemeld aan {names}",
-        "told_info": "info aan {names}",
-        "skipped": "niveau {level} overgeslagen (afwezig: {names})",
-        "acknowledged": "ik kom: {name}, {secs} s na de druk{via}",
-        "via_pager": " (via pieper)",
-        "resolved": "afgehandeld door {name}: {what}",
-        "false_alarm": "vals alarm",
-        "rejected": "geweigerd ({code}) voor {name}",
-        "delivery": "{channel} naar {name}: {status}{reason}",
-        "delivered": "afgeleverd",
-        "failed": "mislukt (poging {attempt})",
-        "gave_up": "opgegeven",
-    },
-    Language.EN: {
-        "pressed": "button {button} pressed ({unit})",
-        "stored": "stored by the console, {ms} ms after the press began",
-        "repeated": "pressed again ({button})",
-        "test_refused": "sent as a test, taken as a real alarm: {why}",
-        "no_window": "no test window open for this unit",
-        "already_tested": "this button was already tested in this test window",
-        "again_within_60s": "second press within 60 s of the test press",
-        "repeated_n": "pressed again {count} times ({button}), the last at {last} (counted, not each stored)",
-        "notified": "level {level}: {names}",
-        "notified_101": "level {level}: {names} — call 101",
-        "repeat": "repeated: {names} — call 101",
-        "told": "{what}: {names}",
-        "told_acknowledged": "told help is coming: {names}",
-        "told_reminder": "reminder (not yet resolved) to {names}",
-        "told_fault": "fault reported to {names}",
-        "told_info": "info to {names}",
-        "skipped": "level {level} skipped (absent: {names})",
-        "acknowledged": "on my way: {name}, {secs} s after the press{via}",
-        "via_pager": " (by pager)",
-        "resolved": "resolved by {name}: {what}",
-        "false_alarm": "false alarm",
-        "rejected": "refused ({code}) for {name}",
-        "delivery": "{channel} to {name}: {status}{reason}",
-        "delivered": "delivered",
-        "failed": "failed (attempt {attempt})",
-        "gave_up": "gave up",
-    },
-}
 
 
 def press_time(f: AlarmReceived) -> datetime:
@@ -130,7 +71,7 @@ class Timelines:
         self._lines: dict[str, _Line] = {}
 
     def _t(self, key: str, **v: object) -> str:
-        return _TEXT[self.lang][key].format(**v)
+        return i18n.t(f"timeline.{key}", self.lang, **v)
 
     def _name(self, pid: str | None) -> str:
         return self._names.get(pid or "", pid or "?")
@@ -171,7 +112,7 @@ class Timelines:
         return [TimelineEntry(at=at, kind="test_refused", text=text[:200])]
 
     def _entries(self, f: Fact, line: _Line) -> list[TimelineEntry]:
-        t = self._t
+        say = self._t
         match f:
             case AlarmReceived():
                 line.pressed_at = press_time(f)
@@ -180,59 +121,60 @@ class Timelines:
                     TimelineEntry(
                         at=line.pressed_at,
                         kind="pressed",
-                        text=t("pressed", button=f.button_id, unit=f.unit_id),
+                        text=say("pressed", button=f.button_id, unit=f.unit_id),
                     ),
                     *self._test_refused(f.at, f.test_refused),
-                    TimelineEntry(at=f.at, kind="stored", text=t("stored", ms=ms)),
+                    TimelineEntry(at=f.at, kind="stored", text=say("stored", ms=ms)),
                 ]
             case PressRepeated() if f.count > 1:
                 last = (f.last_pressed_at or f.pressed_at).isoformat(timespec="seconds")
-                text = t("repeated_n", count=f.count, button=f.button_id, last=last)
+                text = say("repeated_n", count=f.count, button=f.button_id, last=last)
                 return [TimelineEntry(at=f.at, kind="repeated", text=text[:200])]
             case PressRepeated():
                 return [
-                    TimelineEntry(at=f.at, kind="repeated", text=t("repeated", button=f.button_id)),
+                    TimelineEntry(at=f.at, kind="repeated", text=say("repeated", button=f.button_id)),
                     *self._test_refused(f.at, f.test_refused),
                 ]
             case Notified():
                 names = self._names_of(f.person_ids)
                 if f.reason is NotifyReason.REPEAT:
-                    text = t("repeat", names=names)
+                    text = say("repeat", names=names)
                 elif f.reason in (NotifyReason.ALARM, NotifyReason.ESCALATION):
-                    text = t("notified_101" if f.call_101 else "notified", level=f.level, names=names)
+                    text = say("notified_101" if f.call_101 else "notified", level=f.level, names=names)
                 else:
                     key = f"told_{f.reason.value}"
-                    text = t(key if key in _TEXT[self.lang] else "told", what=f.reason.value, names=names)
+                    key = key if i18n.has(f"timeline.{key}") else "told"
+                    text = say(key, what=f.reason.value, names=names)
                 kind = "escalated" if f.reason is NotifyReason.ESCALATION else f"notified_{f.reason.value}"
                 if f.reason is NotifyReason.ALARM:
                     kind = "notified"
                 return [TimelineEntry(at=f.at, kind=kind[:40], level=f.level or None, text=text[:200])]
             case LevelSkipped():
-                text = t("skipped", level=f.level, names=self._names_of(f.absent) or "-")
+                text = say("skipped", level=f.level, names=self._names_of(f.absent) or "-")
                 return [TimelineEntry(at=f.at, kind="skipped", level=f.level, text=text[:200])]
             case Acknowledged():
                 secs = round((f.at - line.pressed_at).total_seconds()) if line.pressed_at else "?"
-                via = t("via_pager") if f.via == "pager" else ""
-                text = t("acknowledged", name=self._name(f.person_id), secs=secs, via=via)
+                via = say("via_pager") if f.via == "pager" else ""
+                text = say("acknowledged", name=self._name(f.person_id), secs=secs, via=via)
                 return [TimelineEntry(at=f.at, kind="acknowledged", person_id=f.person_id, text=text[:200])]
             case Resolved():
                 r = f.registration
                 what = (
-                    t("false_alarm")
+                    say("false_alarm")
                     if r.false_alarm
                     else ", ".join(
                         [*(a.value for a in r.aggression_types), *([r.severity.value] if r.severity else [])]
                     )
                 )
-                text = t("resolved", name=self._name(f.person_id), what=what)
+                text = say("resolved", name=self._name(f.person_id), what=what)
                 return [TimelineEntry(at=f.at, kind="resolved", person_id=f.person_id, text=text[:200])]
             case CommandRejected():
-                text = t("rejected", code=f.code, name=self._name(f.person_id))
+                text = say("rejected", code=f.code, name=self._name(f.person_id))
                 return [TimelineEntry(at=f.at, kind="rejected", person_id=f.person_id, text=text[:200])]
             case DeliveryAttempt():
-                status = t(f.status, attempt=f.attempt)
+                status = say(f.status, attempt=f.attempt)
                 reason = f" — {f.reason}" if f.reason and f.status != "delivered" else ""
-                text = t(
+                text = say(
                     "delivery", channel=f.channel, name=self._name(f.person_id), status=status, reason=reason
                 )
                 return [

@@ -30,8 +30,12 @@ class _Strict(BaseModel):
 
 
 class Language(StrEnum):
+    """A language the console writes in (its texts: console/i18n; French is a skeleton that shows
+    Dutch for every message not yet translated)."""
+
     NL = "nl"
     EN = "en"
+    FR = "fr"
 
 
 class Contact(StrEnum):
@@ -90,7 +94,7 @@ class SiteInfo(_Strict):
         default="Europe/Brussels", description="IANA time zone used to show times to people."
     )
     language: Language = Field(
-        default=Language.NL, description="Default language of texts shown to people (nl or en)."
+        default=Language.NL, description="Default language of texts shown to people (nl, en or fr)."
     )
     building: str = Field(default="", max_length=120, description="Building name, for reports.")
 

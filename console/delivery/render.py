@@ -12,7 +12,8 @@ from datetime import datetime
 from console.delivery.texts import channel_fault_text, channel_recovered_text
 from console.engine import Incident
 from console.facts import Notified
-from console.texts import clip, local_time, notice_text, person_name, room_label, text
+from console.i18n import t
+from console.texts import clip, local_time, notice_text, person_name, room_label
 from inventory.model import Language, Site
 from wire.messages import Notification, NotifyReason
 
@@ -63,28 +64,28 @@ def _incident_text(site: Site, f: Notified, lang: Language, inc: Incident | None
         "room": room,
         "team": team,
         "floor": f" ({floor})" if floor else "",
-        "time": local_time(site, inc.stored_at),
+        "time": local_time(site, inc.stored_at, lang),
         "level": f.level,
         "incident": inc.id,
         "presses": f.detail.get("presses", str(inc.presses)),
         "name": person_name(site, f.detail.get("person", "")),
     }
     if f.text_key == "alarm":
-        parts = [text("alarm_body", lang, **v)]
+        parts = [t("alarm_body", lang, **v)]
         if f.reason is NotifyReason.ESCALATION:
-            parts.append(text("escalated", lang))
+            parts.append(t("escalated", lang))
         elif f.reason is NotifyReason.REPEAT:
-            parts.insert(0, text("repeat", lang))
+            parts.insert(0, t("repeat", lang))
         if f.call_101:
-            parts.append(text("call_101", lang))
+            parts.append(t("call_101", lang))
         if f.evacuate:
-            parts.append(text("evacuate", lang, room=room_label(site, f.evacuate, lang)))
-        return text("alarm_title", lang, **v), " ".join(parts)
-    v["time"] = local_time(site, f.at)
+            parts.append(t("evacuate", lang, room=room_label(site, f.evacuate, lang)))
+        return t("alarm_title", lang, **v), " ".join(parts)
+    v["time"] = local_time(site, f.at, lang)
     if f.text_key == "remind":
-        v["time"] = local_time(site, inc.stored_at)
+        v["time"] = local_time(site, inc.stored_at, lang)
     key = {"ack": "ack", "again": "again", "remind": "remind", "resolved": "resolved"}.get(f.text_key, "ack")
-    return text(f"{key}_title", lang, **v), text(f"{key}_body", lang, **v)
+    return t(f"{key}_title", lang, **v), t(f"{key}_body", lang, **v)
 
 
 def _unit_text(site: Site, f: Notified, lang: Language) -> tuple[str, str]:
@@ -99,13 +100,13 @@ def _unit_text(site: Site, f: Notified, lang: Language) -> tuple[str, str]:
         v["room"] = room_label(site, f.detail.get("room", room_id), lang)
     if f.text_key == "offline_silent":
         last = f.detail.get("last")
-        v["time"] = local_time(site, datetime.fromisoformat(last)) if last else "?"
+        v["time"] = local_time(site, datetime.fromisoformat(last), lang) if last else "?"
     if f.text_key == "flapping":
-        v["now"] = text(f"state_{f.detail.get('state', 'offline')}", lang)
+        v["now"] = t(f"state_{f.detail.get('state', 'offline')}", lang)
     good = f.text_key in ("online", "fault_cleared", "flood_cleared", "clock_ok")
-    title = text("recovered_title" if good else "fault_title", lang, **v)
+    title = t("recovered_title", lang, **v) if good else t("fault_title", lang, **v)
     try:
-        body = text(f.text_key, lang, **v)
+        body = t(f.text_key, lang, **v)
     except KeyError:
         body = f"{f.text_key}: {uid}"
     return title, body
@@ -117,6 +118,6 @@ def _channel_text(site: Site, f: Notified, lang: Language) -> tuple[str, str]:
     since = datetime.fromisoformat(f.detail["since"]) if "since" in f.detail else f.at
     if f.text_key == "channel_fault":
         body = channel_fault_text(site, channel, since, f.detail.get("reason", ""), lang)
-        return text("fault_title", lang, unit=channel, room=""), body
+        return t("fault_title", lang, unit=channel, room=""), body
     body = channel_recovered_text(site, channel, since, lang)
-    return text("recovered_title", lang, unit=channel, room=""), body
+    return t("recovered_title", lang, unit=channel, room=""), body

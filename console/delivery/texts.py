@@ -1,4 +1,4 @@
-"""Every text the fan-out channels send, in Dutch (default) and English: pure functions.
+"""How the fan-out channels word a notification (texts from `console.i18n`): pure functions.
 
 Alarm texts are built from the inventory and the `Notification` (room, floor, team,
 level, local time, "Bel 101", evacuation); other notices (acknowledged, reminder,
@@ -12,69 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from console.i18n import fmt_date, fmt_time, has, t
 from inventory.model import Language, Person, Site
 from wire.messages import Notification, NotifyReason
 
 ALARM_REASONS = frozenset({NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT})
-
-_T: dict[str, dict[Language, str]] = {
-    "subject_alarm": {
-        Language.NL: "ALARM {room} ({team}) — niveau {level}",
-        Language.EN: "ALARM {room} ({team}) — level {level}",
-    },
-    "subject_repeat": {
-        Language.NL: "HERHALING ALARM {room} ({team}) — niveau {level}",
-        Language.EN: "REPEAT ALARM {room} ({team}) — level {level}",
-    },
-    "subject_101": {Language.NL: " — BEL 101", Language.EN: " — CALL 101"},
-    "intro": {
-        Language.NL: "Agressie-alarm in {room}{floor}.",
-        Language.EN: "Aggression alarm in {room}{floor}.",
-    },
-    "team": {Language.NL: "Team: {team}", Language.EN: "Team: {team}"},
-    "level": {Language.NL: "Niveau: {level}", Language.EN: "Level: {level}"},
-    "time": {Language.NL: "Tijd: {time} ({date})", Language.EN: "Time: {time} ({date})"},
-    "place": {Language.NL: "Plaats: {room}{floor}", Language.EN: "Place: {room}{floor}"},
-    "not_acked": {
-        Language.NL: "Nog niemand heeft bevestigd.",
-        Language.EN: "Nobody has acknowledged yet.",
-    },
-    "repeat": {
-        Language.NL: "HERHALING: nog steeds niet bevestigd.",
-        Language.EN: "REPEAT: still not acknowledged.",
-    },
-    "call_101": {Language.NL: "Bel 101.", Language.EN: "Call 101 (police)."},
-    "evacuate": {
-        Language.NL: "Evacueer de wachtzaal ({room}).",
-        Language.EN: "Evacuate the waiting room ({room}).",
-    },
-    "how_to_ack": {
-        Language.NL: 'Gaat u ter plaatse? Bevestig met "Ik kom" in de stilalarm-console.',
-        Language.EN: 'Going there? Acknowledge with "I\'m coming" in the stilalarm console.',
-    },
-    "incident": {Language.NL: "Incident: {incident}", Language.EN: "Incident: {incident}"},
-    "footer": {
-        Language.NL: "stilalarm · {site}. Automatisch bericht; antwoorden wordt niet gelezen.",
-        Language.EN: "stilalarm · {site}. Automatic message; replies are not read.",
-    },
-    "fault": {
-        Language.NL: "{channel} onbereikbaar sinds {time}: {reason}",
-        Language.EN: "{channel} unreachable since {time}: {reason}",
-    },
-    "recovered": {
-        Language.NL: "{channel} werkt weer sinds {time}.",
-        Language.EN: "{channel} works again since {time}.",
-    },
-    "ch_email": {Language.NL: "E-mail (SMTP)", Language.EN: "E-mail (SMTP)"},
-    "ch_apprise": {Language.NL: "Chat/push (Apprise)", Language.EN: "Chat/push (Apprise)"},
-    "ch_pager": {Language.NL: "Pager", Language.EN: "Pager"},
-}
-
-
-def text(key: str, lang: Language, **values: object) -> str:
-    """The text `key` in `lang` with `values` filled in (falls back to Dutch)."""
-    entry = _T[key]
-    return entry.get(lang, entry[Language.NL]).format(**values)
 
 
 @dataclass(frozen=True)
@@ -101,10 +43,10 @@ def language_of(site: Site, person: Person) -> Language:
     return person.language or site.site.language
 
 
-def local_time(site: Site, at: datetime) -> tuple[str, str]:
-    """(HH:MM:SS, DD-MM-YYYY) of `at` in the site's time zone."""
-    local = at.astimezone(ZoneInfo(site.site.timezone))
-    return local.strftime("%H:%M:%S"), local.strftime("%d-%m-%Y")
+def local_time(site: Site, at: datetime, lang: Language) -> tuple[str, str]:
+    """(time, date) of `at` in the site's time zone, written the way `lang` does (10:42:05, 03-03-2025)."""
+    tz = ZoneInfo(site.site.timezone)
+    return fmt_time(at, tz, lang), fmt_date(at, tz, lang)
 
 
 def _room_label(site: Site, room_id: str, lang: Language) -> str:
@@ -141,58 +83,58 @@ def render(site: Site, n: Notification, person: Person) -> Rendered:
     """Subject and bodies of `n` for `person`, in their language."""
     lang = language_of(site, person)
     where = place_of(site, n, lang)
-    time_s, date_s = local_time(site, n.at)
+    time_s, date_s = local_time(site, n.at, lang)
     floor = f" ({where.floor})" if where.floor else ""
-    footer = text("footer", lang, site=site.site.name)
+    footer = t("mail.footer", lang, site=site.site.name)
     if n.reason in ALARM_REASONS:
-        key = "subject_repeat" if n.reason is NotifyReason.REPEAT else "subject_alarm"
-        subject = text(key, lang, room=where.room or "?", team=where.team or "?", level=n.level)
+        key = "mail.subject_repeat" if n.reason is NotifyReason.REPEAT else "mail.subject_alarm"
+        subject = t(key, lang, room=where.room or "?", team=where.team or "?", level=n.level)
         if n.call_101:
-            subject += text("subject_101", lang)
+            subject += t("mail.subject_101", lang)
         urgent: list[str] = []
         if n.reason is NotifyReason.ESCALATION:
-            urgent.append(text("not_acked", lang))
+            urgent.append(t("escalated", lang))
         elif n.reason is NotifyReason.REPEAT:
-            urgent.append(text("repeat", lang))
+            urgent.append(t("repeat", lang))
         if n.call_101:
-            urgent.append(text("call_101", lang))
+            urgent.append(t("call_101", lang))
         if n.evacuate:
-            urgent.append(text("evacuate", lang, room=where.evacuate))
+            urgent.append(t("evacuate", lang, room=where.evacuate))
         facts = [
-            text("intro", lang, room=where.room or "?", floor=floor),
-            text("team", lang, team=where.team or "?"),
-            text("level", lang, level=n.level),
-            text("time", lang, time=time_s, date=date_s),
+            t("mail.intro", lang, room=where.room or "?", floor=floor),
+            t("mail.team", lang, team=where.team or "?"),
+            t("mail.level", lang, level=n.level),
+            t("mail.time", lang, time=time_s, date=date_s),
         ]
         short = "\n".join([*facts, *urgent])
-        lines = [*facts, "", *urgent, *([""] if urgent else []), text("how_to_ack", lang)]
+        lines = [*facts, "", *urgent, *([""] if urgent else []), t("mail.how_to_ack", lang)]
     else:
         subject = n.title
         facts = [n.body]
         if where.room:
-            facts.append(text("place", lang, room=where.room, floor=floor))
-        facts.append(text("time", lang, time=time_s, date=date_s))
+            facts.append(t("mail.place", lang, room=where.room, floor=floor))
+        facts.append(t("mail.time", lang, time=time_s, date=date_s))
         short = "\n".join(facts)
         lines = [*facts]
     if n.incident_id:
-        lines += ["", text("incident", lang, incident=n.incident_id)]
+        lines += ["", t("mail.incident", lang, incident=n.incident_id)]
     body = "\n".join([*lines, "", "-- ", footer]) + "\n"
     return Rendered(subject=subject, body=body, short=short)
 
 
 def channel_label(channel: str, lang: Language) -> str:
     """Human name of a channel ('E-mail (SMTP)', 'Pager', ...)."""
-    key = f"ch_{channel}"
-    return text(key, lang) if key in _T else channel
+    key = f"mail.ch_{channel}"
+    return t(key, lang) if has(key) else channel
 
 
 def channel_fault_text(site: Site, channel: str, since: datetime, reason: str, lang: Language) -> str:
     """E.g. 'E-mail (SMTP) onbereikbaar sinds 10:42:05: connection refused'."""
-    time_s, _ = local_time(site, since)
-    return text("fault", lang, channel=channel_label(channel, lang), time=time_s, reason=reason)
+    time_s, _ = local_time(site, since, lang)
+    return t("mail.fault", lang, channel=channel_label(channel, lang), time=time_s, reason=reason)
 
 
 def channel_recovered_text(site: Site, channel: str, at: datetime, lang: Language) -> str:
     """E.g. 'E-mail (SMTP) werkt weer sinds 10:58:12.'."""
-    time_s, _ = local_time(site, at)
-    return text("recovered", lang, channel=channel_label(channel, lang), time=time_s)
+    time_s, _ = local_time(site, at, lang)
+    return t("mail.recovered", lang, channel=channel_label(channel, lang), time=time_s)

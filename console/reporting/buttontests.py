@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from console.i18n import t
 from console.reporting.records import ButtonTestRecord, TestOutcome
 from inventory.model import Site, UnitRole
 
@@ -82,9 +83,7 @@ class WeekReport:
     def summary(self, lang: str = "nl") -> str:
         """'38/40 knoppen getest, 1 defect, 1 niet getest'."""
         ok, bad, nt = (self.count(o) for o in (TestOutcome.OK, TestOutcome.FAILED, TestOutcome.NOT_TESTED))
-        if lang == "en":
-            return f"{ok}/{self.total} buttons tested, {bad} faulty, {nt} not tested"
-        return f"{ok}/{self.total} knoppen getest, {bad} defect, {nt} niet getest"
+        return t("report.tests_summary", lang, ok=ok, total=self.total, bad=bad, untested=nt)
 
 
 _RANK = {TestOutcome.OK: 2, TestOutcome.FAILED: 1, TestOutcome.NOT_TESTED: 0}
@@ -110,7 +109,7 @@ def week_report(site: Site, week: str, records: list[ButtonTestRecord]) -> WeekR
     for unit_id, button_id in site_buttons(site):
         unit = site.unit(unit_id)
         room = site.room(unit.room)
-        label = room.label + (" (pager)" if unit.role is UnitRole.LEAD else "")
+        label = room.label + (t("report.pager", site.site.language) if unit.role is UnitRole.LEAD else "")
         rec = best.get((unit_id, button_id))
         rows.append(
             ButtonRow(
@@ -129,18 +128,11 @@ def week_report(site: Site, week: str, records: list[ButtonTestRecord]) -> WeekR
     return WeekReport(week=week, rows=tuple(rows))
 
 
-_OUTCOME_TEXT = {
-    "nl": {TestOutcome.OK: "OK", TestOutcome.FAILED: "DEFECT", TestOutcome.NOT_TESTED: "NIET GETEST"},
-    "en": {TestOutcome.OK: "OK", TestOutcome.FAILED: "FAULTY", TestOutcome.NOT_TESTED: "NOT TESTED"},
-}
+_COLUMNS = ("unit", "button", "location", "result", "tested_at", "by", "ms", "led", "faults")
 
 
 def render_text(rep: WeekReport, tz: ZoneInfo, lang: str = "nl") -> str:
-    head = (
-        ("toestel", "knop", "locatie", "resultaat", "getest op", "door", "ms", "led", "fouten")
-        if lang == "nl"
-        else ("unit", "button", "location", "result", "tested at", "by", "ms", "led", "faults")
-    )
+    head = tuple(t(f"report.col.{c}", lang) for c in _COLUMNS)
     table = [head]
     for r in rep.rows:
         table.append(
@@ -148,16 +140,16 @@ def render_text(rep: WeekReport, tz: ZoneInfo, lang: str = "nl") -> str:
                 r.unit_id,
                 r.button_id,
                 r.room_label,
-                _OUTCOME_TEXT[lang][r.outcome],
+                t(f"report.outcome.{r.outcome.value}", lang),
                 r.tested_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if r.tested_at else "-",
                 r.tested_by or "-",
                 f"{r.latency_ms:.0f}" if r.latency_ms is not None else "-",
-                ("ja" if lang == "nl" else "yes") if r.led_confirmed else "-",
+                t("report.yes", lang) if r.led_confirmed else "-",
                 ", ".join(r.faults) or "-",
             )
         )
     widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
-    title = ("Knoppentest week " if lang == "nl" else "Button test week ") + rep.week
+    title = t("report.tests_title", lang, week=rep.week)
     lines = [title, ""]
     lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
     lines += ["", rep.summary(lang)]

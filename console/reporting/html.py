@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
+from console import i18n
 from console.reporting.monthly import MonthlyFigures
 
 _CSS = """
@@ -20,49 +21,6 @@ svg text{font-size:12px;fill:#1d2330}
 table{border-collapse:collapse}td,th{padding:.25rem .6rem;border-bottom:1px solid #e6e9ef;text-align:left}
 .warn{color:#a4161a;font-weight:600}
 """
-
-_T = {
-    "nl": {
-        "title": "Maandrapport agressie",
-        "incidents": "incidenten",
-        "false": "valse alarmen",
-        "police": "politie gebeld (101)",
-        "median": "mediane reactietijd",
-        "worst": "slechtste reactietijd",
-        "unack": "niet erkend",
-        "team": "Per dienst",
-        "place": "Per type plaats",
-        "type": "Per vorm van agressie",
-        "sev": "Per ernst",
-        "trend": "Verloop: incidenten per maand",
-        "levels": "Hoogste escalatieniveau bereikt",
-        "offline": "Toestellen offline (uren)",
-        "tests": "Knoppentest: % knoppen OK per week",
-        "ack": "Reactietijd (druk tot 'ik kom')",
-        "none": "geen",
-        "p90": "p90 reactietijd",
-    },
-    "en": {
-        "title": "Monthly aggression report",
-        "incidents": "incidents",
-        "false": "false alarms",
-        "police": "police called (101)",
-        "median": "median response",
-        "worst": "worst response",
-        "unack": "not acknowledged",
-        "team": "Per department",
-        "place": "Per place type",
-        "type": "Per form of aggression",
-        "sev": "Per severity",
-        "trend": "Trend: incidents per month",
-        "levels": "Highest escalation level reached",
-        "offline": "Units offline (hours)",
-        "tests": "Button tests: % of buttons OK per week",
-        "ack": "Response time (press to 'on my way')",
-        "none": "none",
-        "p90": "p90 response",
-    },
-}
 
 
 def bar_chart(data: dict[str, int] | dict[str, float], unit: str = "", colour: str = "#2f5eb3") -> str:
@@ -97,7 +55,10 @@ def _kpi(value: str, label: str, warn: bool = False) -> str:
 
 def render_html(f: MonthlyFigures, lang: str = "nl") -> str:
     """A complete HTML document for the month."""
-    t = _T["nl" if lang != "en" else "en"]
+    code = i18n.lang_code(lang)
+
+    def say(key: str, **v: object) -> str:
+        return i18n.t(f"report.html.{key}", code, **v)
 
     def secs(v: float | None) -> str:
         return "—" if v is None else f"{v:.0f} s"
@@ -111,29 +72,30 @@ def render_html(f: MonthlyFigures, lang: str = "nl") -> str:
         (
             "levels",
             bar_chart(
-                {f"niveau {k}" if lang != "en" else f"level {k}": v for k, v in f.levels_reached.items()},
+                {say("level", level=k): v for k, v in f.levels_reached.items()},
                 colour="#8a5a00",
             ),
         ),
         ("offline", bar_chart(f.offline_hours, " h", colour="#6b6b6b")),
         ("tests", bar_chart(f.test_weeks, " %", colour="#2e7d32")),
     ]
-    body = "".join(f"<section><h2>{escape(t[k])}</h2>{chart}</section>" for k, chart in sections)
+    body = "".join(f"<section><h2>{escape(say(k))}</h2>{chart}</section>" for k, chart in sections)
     kpis = "".join(
         [
-            _kpi(str(f.incidents), t["incidents"]),
-            _kpi(str(f.false_alarms), t["false"]),
-            _kpi(str(f.police_called), t["police"]),
-            _kpi(secs(f.ack_median_s), t["median"]),
-            _kpi(f"{secs(f.ack_p90_s)}", t["p90"]),
-            _kpi(secs(f.ack_worst_s), t["worst"]),
-            _kpi(str(f.unacknowledged), t["unack"], warn=f.unacknowledged > 0),
+            _kpi(str(f.incidents), say("incidents")),
+            _kpi(str(f.false_alarms), say("false")),
+            _kpi(str(f.police_called), say("police")),
+            _kpi(secs(f.ack_median_s), say("median")),
+            _kpi(f"{secs(f.ack_p90_s)}", say("p90")),
+            _kpi(secs(f.ack_worst_s), say("worst")),
+            _kpi(str(f.unacknowledged), say("unack"), warn=f.unacknowledged > 0),
         ]
     )
+    title = escape(say("title"))
     return (
-        f'<!doctype html><html lang="{"en" if lang == "en" else "nl"}"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{code}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{escape(t['title'])} {escape(f.month)}</title><style>{_CSS}</style></head><body>"
-        f'<h1>{escape(t["title"])} {escape(f.month)}</h1><p class="sub">{escape(f.site)}</p>'
+        f"<title>{title} {escape(f.month)}</title><style>{_CSS}</style></head><body>"
+        f'<h1>{title} {escape(f.month)}</h1><p class="sub">{escape(f.site)}</p>'
         f'<div class="kpis">{kpis}</div><div class="grid">{body}</div></body></html>\n'
     )

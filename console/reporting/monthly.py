@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from console import i18n
 from console.reporting.buttontests import site_buttons
 from console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
 from inventory.model import Site
@@ -167,45 +168,46 @@ def _secs(v: float | None) -> str:
 
 
 def render_text(f: MonthlyFigures, lang: str = "nl") -> str:
-    nl = lang == "nl"
     L: list[str] = []
 
-    def block(title: str, d: dict[str, int] | dict[str, float], unit: str = "") -> None:
-        L.append(title)
+    def block(key: str, d: dict[str, int] | dict[str, float], unit: str = "", **v: object) -> None:
+        L.append(i18n.t(key, lang, **v))
         if not d:
             L.append("  -")
-        for k, v in d.items():
-            L.append(f"  {k:<28} {v}{unit}")
+        for k, val in d.items():
+            L.append(f"  {k:<28} {val}{unit}")
         L.append("")
 
-    L.append(("Maandrapport agressie " if nl else "Monthly aggression report ") + f"{f.month} — {f.site}")
+    L.append(i18n.t("report.month_title", lang, month=f.month, site=f.site))
     L.append("")
     L.append(
-        (f"Incidenten: {f.incidents} (valse alarmen: {f.false_alarms}); politie gebeld: {f.police_called}")
-        if nl
-        else (f"Incidents: {f.incidents} (false alarms: {f.false_alarms}); police called: {f.police_called}")
+        i18n.t(
+            "report.month_incidents",
+            lang,
+            incidents=f.incidents,
+            false_alarms=f.false_alarms,
+            police_called=f.police_called,
+        )
     )
     L.append("")
-    block("Per dienst" if nl else "Per department", f.per_team)
-    block("Per type plaats" if nl else "Per place type", f.per_place_type)
-    block("Per vorm van agressie" if nl else "Per form of aggression", f.per_aggression_type)
-    block("Per ernst" if nl else "Per severity", f.per_severity)
-    block("Verloop (incidenten per maand)" if nl else "Trend (incidents per month)", f.trend)
-    L.append("Reactietijd (druk tot 'ik kom')" if nl else "Response time (press to 'on my way')")
+    block("report.per_team", f.per_team)
+    block("report.per_place_type", f.per_place_type)
+    block("report.per_aggression", f.per_aggression_type)
+    block("report.per_severity", f.per_severity)
+    block("report.trend_text", f.trend)
+    L.append(i18n.t("report.response_head", lang))
     L.append(
-        f"  mediaan {_secs(f.ack_median_s)}, p90 {_secs(f.ack_p90_s)}, slechtste {_secs(f.ack_worst_s)}"
-        if nl
-        else f"  median {_secs(f.ack_median_s)}, p90 {_secs(f.ack_p90_s)}, worst {_secs(f.ack_worst_s)}"
+        i18n.t(
+            "report.response_line",
+            lang,
+            median=_secs(f.ack_median_s),
+            p90=_secs(f.ack_p90_s),
+            worst=_secs(f.ack_worst_s),
+        )
     )
-    L.append(("  niet erkend: " if nl else "  not acknowledged: ") + str(f.unacknowledged))
+    L.append(i18n.t("report.unacknowledged_line", lang, count=f.unacknowledged))
     L.append("")
-    block("Hoogste escalatieniveau bereikt" if nl else "Highest escalation level reached", f.levels_reached)
-    block("Toestellen offline (uren)" if nl else "Units offline (hours)", f.offline_hours)
-    block(
-        (f"Knoppentest: % van {f.buttons} knoppen OK per week")
-        if nl
-        else (f"Button tests: % of {f.buttons} buttons OK per week"),
-        f.test_weeks,
-        " %",
-    )
+    block("report.levels", f.levels_reached)
+    block("report.offline_hours", f.offline_hours)
+    block("report.tests_per_week", f.test_weeks, " %", buttons=f.buttons)
     return "\n".join(L)

@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="a person's config JSON (instead of --as/--broker-dir)")
     p.add_argument("--site", type=Path, help="site inventory (default: site.toml, else examples/site.toml)")
     p.add_argument("--broker-dir", type=Path, default=Path("run/broker"), help="rendered broker dir")
-    p.add_argument("--lang", choices=("nl", "en"), help="language (default: the person's)")
+    p.add_argument("--lang", choices=("nl", "en", "fr"), help="language (default: the person's)")
     p.add_argument("--history-days", type=int, default=7, help="days of history to show (default 7)")
     p.add_argument("--log", type=Path, help="write logs to this file (the screen is the TUI's)")
     return p
