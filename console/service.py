@@ -88,10 +88,9 @@ from wire.messages import (
     utcnow,
 )
 from wire.topics import Topics, UnitChannel
+from wire.version import VERSION
 
 log = logging.getLogger("console")
-
-VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)

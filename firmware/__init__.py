@@ -1,3 +1,5 @@
 """Desk-unit firmware (`alarm-unit`) and simulated units (`alarm-sim`)."""
 
-FIRMWARE_VERSION = "0.1.0"
+from wire.version import VERSION
+
+FIRMWARE_VERSION = VERSION  # the one version (pyproject.toml)

@@ -79,3 +79,21 @@ def test_a_deliberate_violation_breaks_its_contract(
     # the planted contract is broken (others may be too: a core that imports inventory now reaches
     # paho indirectly, which import-linter rightly reports as well)
     assert any(b.startswith(contract) for b in broken), res.stdout
+
+
+def test_the_version_is_written_once() -> None:
+    """pyproject.toml holds it; the firmware and the console report the installed one."""
+    import tomllib
+
+    from firmware import FIRMWARE_VERSION
+    from wire.version import VERSION
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert VERSION == FIRMWARE_VERSION == declared
+    hits = [
+        p
+        for pkg in PACKAGES
+        for p in (ROOT / pkg).rglob("*.py")
+        if f'"{declared}"' in p.read_text(encoding="utf-8")
+    ]
+    assert hits == []
