@@ -40,7 +40,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from console.config import IntakePolicy
-from console.engine import notice_ids
+from console.core.notice import notice_ids
 from console.facts import Fact, FaultCleared, FaultRaised, Notified, PressRepeated
 from wire.messages import EventKind, NotifyReason, UnitEvent
 

@@ -37,33 +37,33 @@ from collections import Counter, deque
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from console import world as core
 from console.config import ServiceConfig
-from console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus
-from console.delivery.dispatcher import build_dispatcher
-from console.delivery.render import render
-from console.engine import (
+from console.core import world as core
+from console.core.effects import (
     ClearIncident,
     Notify,
     Page,
+    PublishHealth,
     PublishIncident,
     PublishPresence,
     Record,
     Reply,
     SendReceipt,
-    UnitEventIn,
+    SupEffect,
     UnitFeedback,
     UnitTestMode,
-    led_for,
-    notice_ids,
-    open_incident_of_unit,
 )
+from console.core.engine import UnitEventIn, led_for, open_incident_of_unit
+from console.core.notice import notice_ids
+from console.core.supervision import FaultIn, HeartbeatIn, StatusIn
+from console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus
+from console.delivery.dispatcher import build_dispatcher
+from console.delivery.render import render
 from console.facts import ChannelFault, DeliveryAttempt, Fact, Notified
 from console.ingest import Accepted, Ignored, Raw, Rejected, classify
 from console.intake import Intake, Verdict, counted_presses, flood_facts
 from console.sdnotify import SystemdNotifier
 from console.store import Batch, OutboxRow, Store, unit_row
-from console.supervision import FaultIn, HeartbeatIn, PublishHealth, StatusIn, SupEffect
 from console.texts import clip, local_time, text
 from console.timeline import Timelines
 from inventory.model import Role, Site
