@@ -55,6 +55,7 @@ def incident_due(s: EngineState, inc: Incident) -> datetime | None:
 
 
 def on_unit_event(tx: EngineTx, ev: UnitEvent) -> None:
+    """A unit event: an alarm, a test press or a pager acknowledgement (faults: receipt only)."""
     if ev.kind is EventKind.ALARM:
         _on_alarm(tx, ev)
     elif ev.kind is EventKind.TEST:
@@ -329,6 +330,7 @@ def incident_notice(
 
 
 def stop_pagers(tx: EngineTx, inc: Incident) -> None:
+    """Stop every lead pager unit that was signalling `inc`."""
     for p in inc.notified:
         for pager in tx.s.site.index.pagers.get(p, ()):
             tx.emit(Page(pager, inc.id, 0))
@@ -343,6 +345,7 @@ def acknowledge(
     cmd_id: uuid.UUID | None = None,
     event_id: uuid.UUID | None = None,
 ) -> None:
+    """`person` takes `inc` ("ik kom"), by command or pager: LED, the others told, pagers stopped."""
     tx.record(
         Acknowledged(
             at=tx.now,

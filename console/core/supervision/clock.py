@@ -30,7 +30,7 @@ def clock_sample(
     return replace(new, clock_run=kind, clock_run_since=since, clock_run_n=n, clock_offset_s=offset)
 
 
-def clock_settled(s: UnitsState, lv: LiveHealth, now: datetime) -> bool:
+def _clock_settled(s: UnitsState, lv: LiveHealth, now: datetime) -> bool:
     """Enough readings in a row, spread over at least one heartbeat interval of console time:
     a burst of heartbeats held up by the console's own stall all arrive in one step, so they
     can never settle a verdict by themselves."""
@@ -48,7 +48,7 @@ def check_clock(tx: SupTx, uid: str, sent_at: datetime) -> None:
     in a row; a faulty clock counts as correct only after as many good readings."""
     lv = tx.s.live[uid]
     faulty = "unit:clock" in tx.s.units[uid].faults
-    settled = lv.clock_run == "ahead" or clock_settled(tx.s, lv, tx.now)
+    settled = lv.clock_run == "ahead" or _clock_settled(tx.s, lv, tx.now)
     if not faulty and lv.clock_run in ("ahead", "behind") and settled:
         tz = ZoneInfo(tx.s.site.site.timezone)
         detail = {
@@ -57,7 +57,7 @@ def check_clock(tx: SupTx, uid: str, sent_at: datetime) -> None:
             "console_time": _local(tx.now, tz),
         }
         transition(tx, uid, [FaultRaised(at=tx.now, unit_id=uid, fault="unit:clock")], "clock_off", detail)
-    elif faulty and lv.clock_run == "ok" and clock_settled(tx.s, lv, tx.now):
+    elif faulty and lv.clock_run == "ok" and _clock_settled(tx.s, lv, tx.now):
         transition(tx, uid, [FaultCleared(at=tx.now, unit_id=uid, fault="unit:clock")], "clock_ok", {})
 
 

@@ -21,7 +21,7 @@ from inventory.model import Role
 from wire.messages import EventKind, Heartbeat, LinkState, UnitEvent, UnitStatus
 
 
-def silence_base(s: UnitsState, uid: str) -> datetime:
+def _silence_base(s: UnitsState, uid: str) -> datetime:
     """Where a unit's silence is counted from: its last sign of life, the start, or later when
     the console itself stalled since."""
     lv = s.live.get(uid, NO_LIVE)
@@ -30,12 +30,14 @@ def silence_base(s: UnitsState, uid: str) -> datetime:
 
 
 def silent_deadline(s: UnitsState, uid: str) -> datetime:
+    """When the unit counts as offline if nothing more is heard of it."""
     lv = s.live.get(uid, NO_LIVE)
     interval = lv.interval_s or s.site.unit(uid).heartbeat_s
-    return silence_base(s, uid) + timedelta(seconds=interval * s.policy.missed_heartbeats)
+    return _silence_base(s, uid) + timedelta(seconds=interval * s.policy.missed_heartbeats)
 
 
-def came_alive(tx: SupTx, uid: str, boot_id: uuid.UUID, firmware: str) -> None:
+def _came_alive(tx: SupTx, uid: str, boot_id: uuid.UUID, firmware: str) -> None:
+    """A sign of life: online again, restarted unexpectedly, or first seen (recorded, nobody told)."""
     r = tx.s.units[uid]
     facts: list[Fact] = []
     keys: list[str] = []
@@ -57,6 +59,7 @@ def came_alive(tx: SupTx, uid: str, boot_id: uuid.UUID, firmware: str) -> None:
 
 
 def on_status(tx: SupTx, st: UnitStatus) -> None:
+    """A unit's birth (online), last will or clean shutdown (offline)."""
     uid = st.unit_id
     if st.state is LinkState.ONLINE:
         lv = tx.s.live.get(uid, NO_LIVE)
@@ -69,7 +72,7 @@ def on_status(tx: SupTx, st: UnitStatus) -> None:
                 ),
             },
         )
-        came_alive(tx, uid, st.boot_id, st.firmware_version)
+        _came_alive(tx, uid, st.boot_id, st.firmware_version)
         return
     r = tx.s.units[uid]
     if r.online is False:
@@ -81,6 +84,7 @@ def on_status(tx: SupTx, st: UnitStatus) -> None:
 
 
 def on_heartbeat(tx: SupTx, hb: Heartbeat) -> None:
+    """A heartbeat: alive, clock check, outbox backlog, and UnitHealth when it changed or is stale."""
     uid = hb.unit_id
     old = tx.s.live.get(uid, NO_LIVE)
     lv = clock_sample(
@@ -99,7 +103,7 @@ def on_heartbeat(tx: SupTx, hb: Heartbeat) -> None:
         tx.now,
     )
     tx.s = replace(tx.s, live={**tx.s.live, uid: lv})
-    came_alive(tx, uid, hb.boot_id, hb.firmware_version)
+    _came_alive(tx, uid, hb.boot_id, hb.firmware_version)
     check_clock(tx, uid, hb.sent_at)
     r = tx.s.units[uid]
     backlog = hb.outbox_depth > tx.s.policy.backlog_threshold
@@ -120,6 +124,7 @@ def on_heartbeat(tx: SupTx, hb: Heartbeat) -> None:
 
 
 def on_fault(tx: SupTx, ev: UnitEvent) -> None:
+    """A fault or fault_cleared event of a button or the unit; always receipted."""
     uid = ev.unit_id
     assert ev.fault is not None
     key = f"{ev.button_id or 'unit'}:{ev.fault.value}"
@@ -143,11 +148,12 @@ def rebaseline(tx: SupTx, gap_s: float) -> None:
     live = dict(s.live)
     for uid in s.site.index.units:
         lv = live.get(uid, NO_LIVE)
-        live[uid] = replace(lv, silent_from=min(tx.now, silence_base(s, uid) + gap))
+        live[uid] = replace(lv, silent_from=min(tx.now, _silence_base(s, uid) + gap))
     tx.s = replace(s, live=live, due_hint=None)
 
 
 def scan_units(tx: SupTx) -> None:
+    """Every unit: offline when silent past its deadline; a flap window's summary when it ended."""
     for uid in tx.s.site.index.units:
         r = tx.s.units[uid]
         if r.online is not False and tx.now >= silent_deadline(tx.s, uid):
