@@ -1,6 +1,6 @@
 """The event log schema: every fact the console records, as pydantic models.
 
-The log is append-only. The pure cores (`console.engine`, `console.supervision`)
+The log is append-only. The pure cores (`console.core.engine`, `console.core.supervision`)
 decide facts and fold them into their state with `evolve`; the live state is by
 construction the fold of the log, which is how a restart rebuilds it. Every fact
 has `kind` and `at` (console time, UTC); the store also indexes `incident_id`,

@@ -12,8 +12,8 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from console.engine import PersonCmdIn, UnitEventIn
-from console.supervision import FaultIn, HeartbeatIn, StatusIn
+from console.core.engine import PersonCmdIn, UnitEventIn
+from console.core.supervision import FaultIn, HeartbeatIn, StatusIn
 from inventory.model import Site
 from wire.messages import (
     ID_RE,

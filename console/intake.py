@@ -40,8 +40,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from console.config import IntakePolicy
-from console.engine import notice_ids
-from console.facts import Fact, FaultCleared, FaultRaised, Notified, PressRepeated
+from console.core.notice import notified
+from console.facts import Fact, FaultCleared, FaultRaised, PressRepeated
 from wire.messages import EventKind, NotifyReason, UnitEvent
 
 FLOOD_FAULT = "unit:flood"
@@ -177,14 +177,8 @@ def flood_facts(change: FloodChange, facilities: tuple[str, ...], now: datetime)
     if not facilities:
         return [fault]
     key = "flood" if change.raised else "flood_cleared"
-    notice = Notified(
-        at=now,
-        reason=NotifyReason.FAULT,
-        unit_id=uid,
-        person_ids=facilities,
-        notification_ids=notice_ids(f"{uid}:{key}", NotifyReason.FAULT, 0, now, facilities),
-        text_key=key,
-        detail={"count": str(change.count)},
+    notice = notified(
+        now, NotifyReason.FAULT, facilities, f"{uid}:{key}", key, {"count": str(change.count)}, unit_id=uid
     )
     return [fault, notice]
 

@@ -38,33 +38,34 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from console import i18n
-from console import world as core
 from console.config import ServiceConfig
-from console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus
-from console.delivery.dispatcher import build_dispatcher
-from console.delivery.render import render
-from console.engine import (
+from console.core import world as core
+from console.core.effects import (
     ClearIncident,
     Notify,
     Page,
+    PublishHealth,
     PublishIncident,
     PublishPresence,
     Record,
     Reply,
     SendReceipt,
-    UnitEventIn,
+    SupEffect,
+    Tx,
     UnitFeedback,
     UnitTestMode,
-    led_for,
-    notice_ids,
-    open_incident_of_unit,
 )
+from console.core.engine import UnitEventIn, led_for, open_incident_of_unit
+from console.core.notice import announce, notice, notified
+from console.core.supervision import FaultIn, HeartbeatIn, StatusIn
+from console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus
+from console.delivery.dispatcher import build_dispatcher
+from console.delivery.render import render
 from console.facts import ChannelFault, DeliveryAttempt, Fact, Notified
 from console.ingest import Accepted, Ignored, Raw, Rejected, classify
 from console.intake import Intake, Verdict, counted_presses, flood_facts
 from console.sdnotify import SystemdNotifier
 from console.store import Batch, OutboxRow, Store, unit_row
-from console.supervision import FaultIn, HeartbeatIn, PublishHealth, StatusIn, SupEffect
 from console.texts import clip, local_time
 from console.timeline import Timelines
 from inventory.model import Role, Site
@@ -572,15 +573,8 @@ class ConsoleService:
         to = tuple(
             dict.fromkeys((*self.site.people_with(Role.FACILITIES), *self.site.people_with(Role.LEAD)))
         )
-        fact = Notified(
-            at=now,
-            reason=reason,
-            level=0,
-            person_ids=to,
-            notification_ids=notice_ids("console-store", reason, 0, now, to),
-            text_key=key,
-            detail={"since": since.isoformat(), "reason": why[:200], "held": str(held)},
-        )
+        detail = {"since": since.isoformat(), "reason": why[:200], "held": str(held)}
+        fact = notified(now, reason, to, "console-store", key, detail)
         into.facts.append(fact)
         rows: list[OutboxRow] = []
         for pid, nid in zip(to, fact.notification_ids, strict=True):
@@ -734,11 +728,14 @@ class ConsoleService:
                 log.warning(
                     "unit %s keeps to its limits again (%d over in all): flag cleared", ch.unit_id, ch.count
                 )
+            tx: Tx[core.World, SupEffect] = Tx(w, now, core.evolve)
             for f in flood_facts(ch, self.site.people_with(Role.FACILITIES), now):
-                w = core.evolve(w, f)
-                effects.append(Record(f))
                 if isinstance(f, Notified):
-                    effects.append(Notify(f))
+                    announce(tx, f)
+                else:
+                    tx.record(f)
+            w = tx.s
+            effects += tx.effects
             effects.append(PublishHealth(ch.unit_id))
         return w, effects
 
@@ -887,17 +884,12 @@ class ConsoleService:
         )
         to = self.site.people_with(Role.FACILITIES)
         key = "channel_fault" if item.state == "raised" else "channel_recovered"
-        notice = Notified(
-            at=now,
-            reason=NotifyReason.FAULT,
-            level=0,
-            person_ids=to,
-            notification_ids=notice_ids(f"channel-{item.channel}", NotifyReason.FAULT, 0, now, to),
-            text_key=key,
-            detail={"channel": item.channel, "since": item.since.isoformat(), "reason": item.reason[:200]},
-        )
+        detail = {"channel": item.channel, "since": item.since.isoformat(), "reason": item.reason[:200]}
+        tx: Tx[None, SupEffect] = Tx(None, now)  # the shell's own notice: no core folds it
+        tx.record(fact)
+        notice(tx, NotifyReason.FAULT, to, f"channel-{item.channel}", key, detail, to_nobody=True)
         log.warning("delivery channel %s %s: %s", item.channel, item.state, item.reason)
-        return [Record(fact), Record(notice), Notify(notice)]
+        return tx.effects
 
     def _publish_presence(self, person_id: str, now: datetime) -> None:
         eng = self.world.engine

@@ -37,10 +37,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from console.engine import Incident
+from console.core.engine import Incident
+from console.core.supervision import UnitsState
 from console.facts import Fact, column, fact_json, parse_fact
 from console.retention import PurgePlan
-from console.supervision import UnitsState
 
 log = logging.getLogger("console.store")
 

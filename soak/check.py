@@ -26,9 +26,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from console import world as core
 from console.config import SupervisionPolicy
-from console.engine import TEST_REPEAT_GUARD
+from console.core import world as core
+from console.core.engine import TEST_REPEAT_GUARD
 from console.facts import (
     AlarmReceived,
     CampaignEnded,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from console.core.engine import Incident
 from console.delivery.texts import channel_fault_text, channel_recovered_text
-from console.engine import Incident
 from console.facts import Notified
 from console.i18n import t
 from console.texts import clip, local_time, notice_text, person_name, room_label

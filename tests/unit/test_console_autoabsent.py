@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from console import world as core
-from console.engine import Notify, PersonCmdIn, PublishPresence, UnitEventIn
+from console.core import world as core
+from console.core.effects import Notify, PublishPresence
+from console.core.engine import PersonCmdIn, UnitEventIn
 from wire.messages import ConsoleLinkCmd, EventKind, NotifyReason, UnitEvent, new_id
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)

@@ -9,22 +9,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from console import engine
-from console.engine import (
+from console.core import engine
+from console.core.effects import (
     ClearIncident,
-    EngineState,
+    Effect,
     Notify,
     Page,
-    PersonCmdIn,
     PublishIncident,
     Record,
     Reply,
     SendReceipt,
-    Tick,
-    UnitEventIn,
     UnitFeedback,
     UnitTestMode,
 )
+from console.core.engine import EngineState, PersonCmdIn, Tick, UnitEventIn
 from console.facts import AlarmReceived, CampaignEnded, CommandRejected, LevelSkipped, PressRepeated
 from console.facts import TestResult as TestResultFact
 from console.servicerun import FAST_SITE
@@ -95,9 +93,9 @@ class Run:
 
     def __init__(self) -> None:
         self.s = EngineState.initial(SITE)
-        self.log: list[engine.Effect] = []
+        self.log: list[Effect] = []
 
-    def __call__(self, inp: engine.Input, t: float) -> list[engine.Effect]:
+    def __call__(self, inp: engine.Input, t: float) -> list[Effect]:
         self.s, eff = engine.step(self.s, inp, at(t))
         self.log += eff
         return eff
@@ -111,7 +109,7 @@ class Run:
         return [e.fact for e in self.log if isinstance(e, Record)]
 
 
-def notices(effects: list[engine.Effect]) -> list[tuple[str, int, tuple[str, ...]]]:
+def notices(effects: list[Effect]) -> list[tuple[str, int, tuple[str, ...]]]:
     return [
         (e.notice.reason.value, e.notice.level, e.notice.person_ids) for e in effects if isinstance(e, Notify)
     ]
@@ -289,7 +287,7 @@ def test_resolve_closes_turns_led_off_and_stores_registration() -> None:
 FALSE_ALARM = Registration(false_alarm=True)
 
 
-def refused(eff: list[engine.Effect]) -> list[tuple[str, str]]:
+def refused(eff: list[Effect]) -> list[tuple[str, str]]:
     return [(e.code, e.text_key) for e in eff if isinstance(e, Reply) and not e.ok]
 
 

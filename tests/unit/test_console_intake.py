@@ -146,8 +146,8 @@ def test_flood_facts_are_a_fault_and_one_notice_to_facilities() -> None:
 
 
 def test_a_counted_press_fact_adds_its_count_to_the_incident_and_reads_in_the_timeline() -> None:
-    from console import world as core
-    from console.engine import UnitEventIn
+    from console.core import world as core
+    from console.core.engine import UnitEventIn
     from console.intake import counted_presses
     from console.servicerun import FAST_SITE
     from console.timeline import Timelines

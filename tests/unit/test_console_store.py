@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from console import world as core
 from console.config import ServiceConfig
+from console.core import world as core
 from console.ingest import Raw
 from console.service import ConsoleService, _Outcome
 from console.servicerun import FAST_SITE

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from console import supervision
 from console.config import SupervisionPolicy
-from console.engine import Notify, Record
+from console.core import supervision
+from console.core.effects import Notify, PublishHealth, Record
+from console.core.supervision import FaultIn, HeartbeatIn, StatusIn, SupTick, UnitsState
 from console.facts import UnitOffline, UnitRestarted
 from console.servicerun import FAST_SITE
-from console.supervision import FaultIn, HeartbeatIn, PublishHealth, StatusIn, SupTick, UnitsState
 from inventory.load import parse_site
 from wire.messages import EventKind, FaultKind, Heartbeat, LinkState, UnitEvent, UnitStatus
 

@@ -599,7 +599,7 @@ def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
     at: datetime, kind: m.EventKind
 ) -> None:
     """An alarm whose unit clock says year 1 or 9999 is still an alarm: the cores take it."""
-    from console import world as core
+    from console.core import world as core
     from console.ingest import Raw, Rejected, classify
     from console.servicerun import FAST_SITE
     from inventory.load import parse_site

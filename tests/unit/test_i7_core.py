@@ -9,19 +9,21 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from console import engine, retention, supervision
 from console import records as recs
-from console import world as core
+from console import retention
 from console.config import ServiceConfig
+from console.core import engine, supervision
+from console.core import world as core
+from console.core.effects import Notify, PublishHealth, Record, Reply
+from console.core.engine import PersonCmdIn, UnitEventIn
+from console.core.supervision import FaultIn, StatusIn
 from console.delivery.render import render
-from console.engine import Notify, PersonCmdIn, Record, Reply, UnitEventIn
 from console.facts import AftercareDone, ButtonsChecked, Fact, Notified
 from console.reporting import buttontests, export
 from console.reporting.records import TestOutcome
 from console.service import ConsoleService
 from console.servicerun import FAST_SITE
 from console.store import Batch, Store
-from console.supervision import FaultIn, PublishHealth, StatusIn
 from inventory.load import parse_site
 from wire.credentials import BrokerCredentials
 from wire.messages import (

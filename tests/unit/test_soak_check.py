@@ -20,20 +20,20 @@ from typing import Any
 
 import pytest
 
-from console import world as core
-from console.delivery.render import render
-from console.engine import (
+from console.core import world as core
+from console.core.effects import (
     Notify,
-    PersonCmdIn,
+    PublishHealth,
     PublishIncident,
     Record,
     Reply,
     SendReceipt,
-    UnitEventIn,
     UnitFeedback,
 )
+from console.core.engine import PersonCmdIn, UnitEventIn
+from console.core.supervision import HeartbeatIn, StatusIn
+from console.delivery.render import render
 from console.store import Batch, Store, unit_row
-from console.supervision import HeartbeatIn, PublishHealth, StatusIn
 from inventory.load import parse_site
 from soak import check
 from soak.site import HOSTILE_UNIT, SOLO_UNIT, soak_site_toml, unit_ids

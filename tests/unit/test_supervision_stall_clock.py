@@ -9,15 +9,16 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from console import records as recs
-from console import supervision
-from console import world as core
 from console.config import SupervisionPolicy
+from console.core import supervision
+from console.core import world as core
+from console.core.effects import Notify, Record
+from console.core.engine import PersonCmdIn, UnitEventIn
+from console.core.supervision import HeartbeatIn, StatusIn, SupTick, UnitsState
 from console.delivery.render import render
-from console.engine import Notify, PersonCmdIn, Record, UnitEventIn
 from console.facts import AlarmReceived, Fact, FaultCleared, FaultRaised, UnitOffline
 from console.reporting import export, monthly
 from console.servicerun import FAST_SITE
-from console.supervision import HeartbeatIn, StatusIn, SupTick, UnitsState
 from console.timeline import Timelines, press_time
 from console.tui.model import Ctx, Received, build_bar, is_stale, service_gone
 from console.tui.texts import texts_for

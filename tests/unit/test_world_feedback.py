@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from console import world as core
-from console.engine import UnitEventIn, UnitFeedback
-from console.supervision import StatusIn
+from console.core import world as core
+from console.core.effects import UnitFeedback
+from console.core.engine import UnitEventIn
+from console.core.supervision import StatusIn
 from wire.messages import (
     EventKind,
     Feedback,

@@ -11,11 +11,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from console import engine, supervision
 from console.config import EnginePolicy, SupervisionPolicy
-from console.engine import EngineState, Incident, Record
+from console.core import engine, supervision
+from console.core.effects import PublishHealth, Record, SupEffect, UnitFeedback
+from console.core.engine import EngineState, Incident
+from console.core.supervision import UnitsState
 from console.facts import Fact, TestResult, UnitOnline, UnitRestarted
-from console.supervision import SupEffect, UnitsState
 from inventory.model import Site
 
 Input = engine.Input | supervision.SupInput
@@ -106,7 +107,7 @@ def step(w: World, inp: Input | Tick, now: datetime) -> tuple[World, list[SupEff
             if isinstance(eff, Record):
                 units = supervision.evolve(units, eff.fact)
                 if isinstance(eff.fact, TestResult) and eff.fact.unit_id in units.units:
-                    out.append(supervision.PublishHealth(eff.fact.unit_id))  # last_test_ok changed
+                    out.append(PublishHealth(eff.fact.unit_id))  # last_test_ok changed
         return World(es, units), out
     us, sup_effects = supervision.step(w.units, inp, now)
     es = w.engine
@@ -125,7 +126,7 @@ def _restore_feedback(es: EngineState, unit_id: str) -> list[SupEffect]:
     inc = engine.open_incident_of_unit(es, unit_id)
     if inc is None:
         return []
-    return [engine.UnitFeedback(unit_id, inc.id, engine.led_for(inc))]
+    return [UnitFeedback(unit_id, inc.id, engine.led_for(inc))]
 
 
 def next_due(w: World) -> datetime | None:

@@ -1,0 +1,172 @@
+"""The incident engine's state: incidents, test windows, after-care cases, and `EngineState`.
+
+Everything here is folded from recorded facts (`fold.evolve`); nothing is stored on its own.
+"""
+
+from __future__ import annotations
+
+from collections import ChainMap
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, cast
+
+from console.config import EnginePolicy
+from inventory.model import Site
+from wire.messages import IncidentState, IncidentStatus, Registration
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One incident as the engine knows it (folded from facts)."""
+
+    id: str
+    unit_id: str
+    button_id: str
+    room_id: str
+    team_id: str
+    status: IncidentStatus
+    pressed_at: datetime
+    stored_at: datetime
+    presses: int = 1
+    level: int = 0
+    """Highest level reached (fired or skipped), 1-based; 0 before the first."""
+    level_at: datetime | None = None
+    """When the current level (or its last repeat) fired."""
+    notified: tuple[str, ...] = ()
+    """Everyone paged for this incident, in order."""
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    call_101: bool = False
+    evacuate: str | None = None
+    reminded: bool = False
+    registration: Registration | None = None
+    version: int = 1
+
+    def to_wire(self) -> IncidentState:
+        """The retained IncidentState message of this incident."""
+        return IncidentState(
+            incident_id=self.id,
+            unit_id=self.unit_id,
+            room_id=self.room_id,
+            team_id=self.team_id,
+            status=self.status,
+            level=self.level,
+            pressed_at=self.pressed_at,
+            stored_at=self.stored_at,
+            presses=self.presses,
+            notified=self.notified[:500],
+            acknowledged_by=self.acknowledged_by,
+            acknowledged_at=self.acknowledged_at,
+            resolved_by=self.resolved_by,
+            resolved_at=self.resolved_at,
+            call_101=self.call_101,
+            evacuate=self.evacuate,
+            version=self.version,
+        )
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """An open test window: one unit, or the units of one room, until `until` (console time)."""
+
+    id: str
+    by: str
+    unit_ids: tuple[str, ...]
+    until: datetime
+    tested: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AftercareCase:
+    """A resolved incident whose after-care (nazorg) is followed up with reminders to the resolver."""
+
+    incident_id: str
+    unit_id: str
+    room_id: str
+    resolver: str
+    resolved_at: datetime
+    reminders_sent: int = 0
+    """How many of `AftercarePolicy.remind_after_h` have been sent (or passed)."""
+    done_by: str | None = None
+    done_at: datetime | None = None
+
+
+def needs_aftercare(site: Site, reg: Registration) -> bool:
+    """Whether a resolve with this registration starts after-care reminders (see docs/EXPORT.md)."""
+    if reg.false_alarm:
+        return False
+    sev = reg.severity.value if reg.severity is not None else None
+    return bool(reg.aftercare) or sev in site.aftercare.follow_up_severities
+
+
+@dataclass(frozen=True)
+class EngineState:
+    """Everything the engine knows. Treat as immutable: `step` returns a new one."""
+
+    site: Site
+    policy: EnginePolicy = field(default_factory=EnginePolicy)
+    live: Mapping[str, Incident] = field(default_factory=dict)
+    """Open and acknowledged incidents (the hot path touches only these)."""
+    closed: Mapping[str, Incident] = field(default_factory=dict)
+    """Resolved incidents, until their retention ends."""
+    absent: frozenset[str] = frozenset()
+    """People who marked themselves absent."""
+    consoles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Live console ids per person who ever had a console connected."""
+    campaigns: Mapping[str, Campaign] = field(default_factory=dict)
+    last_incident: tuple[str, int] = ("", 0)
+    """(local day YYYYMMDD, number) of the newest incident id."""
+    last_campaign: tuple[str, int] = ("", 0)
+    aftercare: Mapping[str, AftercareCase] = field(default_factory=dict)
+    """After-care cases by incident id (kept when done, to answer a repeated `aftercare_done`)."""
+    tested_at: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    """'unit/button' -> (stored, pressed) of its last press accepted as a test (TEST_REPEAT_GUARD)."""
+
+    @property
+    def incidents(self) -> Mapping[str, Incident]:
+        """Every incident the engine holds (live and resolved), as one read-only view."""
+        if not self.closed:
+            return self.live
+        return ChainMap(cast(dict[str, Incident], self.live), cast(dict[str, Incident], self.closed))
+
+    @property
+    def unreachable(self) -> frozenset[str]:
+        """Skipped by escalation: marked absent, or every console of theirs is gone."""
+        gone = frozenset(p for p, live in self.consoles.items() if not live)
+        return self.absent | gone
+
+    def presence_reason(self, person_id: str) -> Literal["manual", "console_offline", "default"]:
+        """Why a person counts as present or absent: manual, console_offline or default."""
+        if person_id in self.absent:
+            return "manual"
+        if person_id in self.consoles and not self.consoles[person_id]:
+            return "console_offline"
+        return "default" if person_id not in self.consoles else "manual"
+
+    @staticmethod
+    def initial(site: Site, policy: EnginePolicy | None = None) -> EngineState:
+        return EngineState(site=site, policy=policy or EnginePolicy())
+
+    def comparable(self) -> tuple[object, ...]:
+        """The fact-derived content (for rebuild == live checks)."""
+        return (
+            dict(self.incidents),
+            self.absent,
+            dict(self.consoles),
+            dict(self.campaigns),
+            self.last_incident,
+            self.last_campaign,
+            dict(self.aftercare),
+            dict(self.tested_at),
+        )
+
+
+def campaign_num(campaign_id: str) -> tuple[str, int]:
+    """(day, number) of a test window id `test-YYYYMMDD-n`; ("", 0) for any other id."""
+    parts = campaign_id.split("-")
+    if len(parts) == 3 and parts[2].isdigit():
+        return parts[1], int(parts[2])
+    return "", 0

@@ -1,0 +1,92 @@
+"""The incident engine's step: `step(state, input, now) -> (state, effects)` and its timers.
+
+An input is handled before the timers at the same `now`: an acknowledgement that arrives
+exactly when a level is due wins, and the level is not fired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from console.core.effects import ClearIncident, Effect, PublishIncident, Tx
+from console.core.engine.alarms import EngineTx, escalate_due, incident_due, incident_notice, on_unit_event
+from console.core.engine.commands import (
+    PersonCmd,
+    aftercare_due,
+    end_campaign,
+    on_person_cmd,
+    remind_aftercare,
+)
+from console.core.engine.fold import evolve
+from console.core.engine.state import EngineState
+from console.facts import IncidentExpired
+from wire.messages import IncidentStatus, NotifyReason, UnitEvent
+
+
+@dataclass(frozen=True)
+class UnitEventIn:
+    """A validated unit event (alarm, test or pager ack) that is not a duplicate."""
+
+    event: UnitEvent
+
+
+@dataclass(frozen=True)
+class PersonCmdIn:
+    """A validated person command; the topic's person id equals `cmd.person_id`."""
+
+    cmd: PersonCmd
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed: fire whatever is due at `now`."""
+
+
+Input = UnitEventIn | PersonCmdIn | Tick
+
+
+def step(state: EngineState, inp: Input, now: datetime) -> tuple[EngineState, list[Effect]]:
+    """Handle one input at `now`; return the new state and the effects to execute, in order."""
+    tx: EngineTx = Tx(state, now, evolve)
+    match inp:
+        case UnitEventIn(event=ev):
+            on_unit_event(tx, ev)
+        case PersonCmdIn(cmd=cmd):
+            on_person_cmd(tx, cmd)
+        case Tick():
+            _on_tick(tx)
+    return tx.s, tx.effects
+
+
+def next_due(state: EngineState) -> datetime | None:
+    """The earliest time a Tick will have something to do (None: nothing scheduled)."""
+    dues = [d for d in (incident_due(state, inc) for inc in state.incidents.values()) if d is not None]
+    dues += [c.until for c in state.campaigns.values()]
+    dues += [d for d in (aftercare_due(state, c) for c in state.aftercare.values()) if d is not None]
+    return min(dues) if dues else None
+
+
+def _on_tick(tx: EngineTx) -> None:
+    """Fire what is due: levels and repeats, reminders, expiries, test windows, after-care."""
+    everything = tx.s.incidents
+    for inc_id in sorted(everything, key=lambda k: everything[k].stored_at):
+        inc = tx.s.incidents[inc_id]
+        due = incident_due(tx.s, inc)
+        if due is None or due > tx.now:
+            continue
+        if inc.status is IncidentStatus.OPEN:
+            escalate_due(tx, inc_id)
+        elif inc.status is IncidentStatus.ACKNOWLEDGED and inc.acknowledged_by is not None:
+            incident_notice(tx, inc, NotifyReason.REMINDER, (inc.acknowledged_by,), "remind", {})
+            tx.emit(PublishIncident(inc_id))
+        elif inc.status is IncidentStatus.RESOLVED:
+            tx.record(IncidentExpired(at=tx.now, incident_id=inc_id))
+            tx.emit(ClearIncident(inc_id))
+    for camp in list(tx.s.campaigns.values()):
+        if camp.until <= tx.now:
+            end_campaign(tx, camp, "expired", None)
+    for case_ in list(tx.s.aftercare.values()):
+        due = aftercare_due(tx.s, case_)
+        if due is not None and due <= tx.now:
+            remind_aftercare(tx, case_)

@@ -1,0 +1,117 @@
+"""Supervision's state: what the log says of each unit, and what its heartbeats say."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from console.config import SupervisionPolicy
+from console.reporting.buttontests import TestState, test_state
+from inventory.model import Site
+from wire.messages import UnitHealth
+
+
+@dataclass(frozen=True)
+class UnitRecord:
+    """What the log says about a unit."""
+
+    unit_id: str
+    online: bool | None = None
+    """None: not seen since this console's log began."""
+    since: datetime | None = None
+    boot_id: uuid.UUID | None = None
+    clean_shutdown: bool = False
+    firmware: str = ""
+    faults: frozenset[str] = frozenset()
+    window_until: datetime | None = None
+    suppressed: int = 0
+    last_test_ok: datetime | None = None
+    """The oldest of the buttons' last OK tests; None while a button of the unit was never tested."""
+    button_ok: Mapping[str, datetime] = field(default_factory=dict)
+    """Button id -> when its last test press was stored."""
+
+
+@dataclass(frozen=True)
+class LiveHealth:
+    """What heartbeats say (not logged: rebuilt by the next heartbeat)."""
+
+    last_heartbeat: datetime | None = None
+    interval_s: float | None = None
+    outbox_depth: int = 0
+    test_mode: bool = False
+    test_until: datetime | None = None
+    firmware: str = ""
+    published_at: datetime | None = None
+    silent_from: datetime | None = None
+    """Silence baseline moved on by the console's own stall (None: last_heartbeat / the start)."""
+    clock_run: str = ""
+    """What the last heartbeats in a row said of the unit's clock: ok, ahead or behind."""
+    clock_run_since: datetime | None = None
+    clock_run_n: int = 0
+    clock_offset_s: float = 0.0
+    """Console time minus the unit's sent_at at the last heartbeat (positive: the unit is behind)."""
+
+
+NO_LIVE = LiveHealth()
+
+
+@dataclass(frozen=True)
+class UnitsState:
+    """Supervision state of every unit of the site."""
+
+    site: Site
+    policy: SupervisionPolicy
+    started_at: datetime
+    units: Mapping[str, UnitRecord]
+    live: Mapping[str, LiveHealth] = field(default_factory=dict)
+    checked_at: datetime | None = None
+    """When the daily button check last ran (`buttons_checked`)."""
+    scanned_at: datetime | None = None
+    """Last full scan for silent units and ended flap windows (not from the log)."""
+    due_hint: datetime | None = None
+    """Earliest deadline that scan found; heartbeats only push deadlines later, and any unit
+    fact clears it, so it never makes a check late. None: scan at the next tick."""
+    mono: float | None = None
+    """The shell's monotonic clock at the last tick that carried one (to see our own stalls)."""
+    deaf: bool = False
+    """The last tick said the console was not connected to the broker (it could hear nobody)."""
+    stalls: int = 0
+    """How many stalls of the console itself were seen (re-baselined) since the start."""
+    last_stall_s: float = 0.0
+    """The gap of the last one, in seconds."""
+
+    @staticmethod
+    def initial(site: Site, started_at: datetime, policy: SupervisionPolicy | None = None) -> UnitsState:
+        return UnitsState(
+            site=site,
+            policy=policy or SupervisionPolicy(),
+            started_at=started_at,
+            units={u: UnitRecord(u) for u in site.index.units},
+        )
+
+    def comparable(self) -> tuple[object, ...]:
+        """The fact-derived content (for rebuild == live checks)."""
+        return (dict(self.units), self.checked_at)
+
+    def button_state(self, unit_id: str, button_id: str, now: datetime) -> TestState:
+        """A button's test state: ok (tested in 6 days), due (6-7 days), overdue (older or never)."""
+        return test_state(self.units[unit_id].button_ok.get(button_id), now)
+
+    def health(self, unit_id: str) -> UnitHealth:
+        """The retained UnitHealth message of a unit."""
+        r = self.units[unit_id]
+        lv = self.live.get(unit_id, NO_LIVE)
+        return UnitHealth(
+            unit_id=unit_id,
+            online=bool(r.online),
+            since=r.since,
+            last_heartbeat=lv.last_heartbeat,
+            faults=tuple(sorted(r.faults))[:32],
+            firmware_version=lv.firmware or r.firmware,
+            test_mode=lv.test_mode,
+            test_until=lv.test_until,
+            outbox_depth=lv.outbox_depth,
+            last_test_ok=r.last_test_ok,
+        )

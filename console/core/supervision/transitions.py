@@ -1,0 +1,55 @@
+"""A unit's transitions (online, offline, fault, clock): record them, tell who must know.
+
+Faults and offline units notify facilities (reason `fault`, never mixed with alarms), and
+the room's team lead(s) when the room is left without a working button. Flapping does not
+flood: inside a unit's flap window the facts are recorded but nobody is told (the window's
+summary follows when it ends).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from console.core.effects import PublishHealth, SupEffect, Tx
+from console.core.notice import notice
+from console.core.supervision.state import UnitsState
+from console.facts import Fact
+from inventory.model import Role, UnitRole
+from wire.messages import NotifyReason
+
+SupTx = Tx[UnitsState, SupEffect]
+"""One supervision step in progress."""
+
+
+def room_protected(s: UnitsState, room_id: str) -> bool:
+    """Whether the room has a desk unit online with at least one button without a fault."""
+    for uid in s.site.index.units_in_room.get(room_id, ()):
+        unit = s.site.unit(uid)
+        r = s.units[uid]
+        if unit.role is not UnitRole.DESK or not r.online or "unit:tamper" in r.faults:
+            continue
+        bad = {f.split(":", 1)[0] for f in r.faults}
+        if any(b.id not in bad for b in unit.buttons):
+            return True
+    return False
+
+
+def transition(tx: SupTx, uid: str, facts: list[Fact], text_key: str, detail: dict[str, str]) -> None:
+    """Record transition facts of one unit, then notify facilities (unless in a flap window)."""
+    room = tx.s.site.unit(uid).room
+    was_protected = room_protected(tx.s, room)
+    in_window = (w := tx.s.units[uid].window_until) is not None and tx.now < w
+    for f in facts:
+        tx.record(f)
+    if not in_window:
+        unit_notice(tx, uid, tx.s.site.people_with(Role.FACILITIES), text_key, detail)
+    now_protected = room_protected(tx.s, room)
+    if was_protected and not now_protected and not in_window and tx.s.site.unit(uid).role is UnitRole.DESK:
+        leads = tx.s.site.team(tx.s.site.room(room).team).leads
+        unit_notice(tx, uid, leads, "unprotected", {"room": room})
+    tx.emit(PublishHealth(uid))
+
+
+def unit_notice(tx: SupTx, uid: str, to: tuple[str, ...], text_key: str, detail: Mapping[str, str]) -> None:
+    """A fault notice about unit `uid` (its ids keyed on the unit and the text)."""
+    notice(tx, NotifyReason.FAULT, to, f"{uid}:{text_key}", text_key, detail, unit_id=uid)
