@@ -18,8 +18,8 @@ from pathlib import Path
 
 from bench.fw_proc import cpu_s, rss_mb, threads
 from broker_config.local import LocalBroker
-from firmware.sitegen import write_many_units
-from firmware.testing import JsonLineProcess
+from devkit.sitegen import write_many_units
+from devkit.unitdoubles import JsonLineProcess
 from inventory import load_site
 from wire import messages as m
 from wire.link import Link

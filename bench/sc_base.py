@@ -10,7 +10,7 @@ from bench.ctx import Ctx, desk_units
 from bench.report import Row
 from bench.system import PY, Capture, Sink, sample
 from broker_config.local import LocalBroker, high_publish_limit
-from firmware.testing import JsonLineProcess
+from devkit.unitdoubles import JsonLineProcess
 from wire.identity import client_id as cid_for
 from wire.topics import Topics
 

@@ -27,10 +27,10 @@ from bench.ctx import Ctx, facilities
 from bench.report import Row
 from bench.stats import Stats
 from bench.system import PY, Capture, Msg
-from console.localsystem import LocalSystem
-from console.servicerun import ScriptedUnit
-from firmware.sitegen import write_many_units
-from firmware.testing import JsonLineProcess
+from devkit.localsystem import LocalSystem
+from devkit.servicerun import ScriptedUnit
+from devkit.sitegen import write_many_units
+from devkit.unitdoubles import JsonLineProcess
 from inventory import load_site
 from wire.topics import PersonChannel
 

@@ -25,7 +25,7 @@ from bench.report import Row
 from bench.stats import Stats
 from bench.system import Capture
 from broker_config.local import high_publish_limit
-from console.localsystem import LocalSystem
+from devkit.localsystem import LocalSystem
 from wire.identity import client_id as cid_for
 from wire.messages import EventKind, UnitEvent, encode, utcnow
 from wire.topics import UnitChannel

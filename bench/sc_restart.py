@@ -18,8 +18,8 @@ from bench.report import Row
 from bench.sc_base import process_start
 from bench.sc_site import press
 from bench.system import Capture, iso
-from console.localsystem import LocalSystem
-from firmware.sitegen import write_many_units
+from devkit.localsystem import LocalSystem
+from devkit.sitegen import write_many_units
 from inventory import load_site
 from wire.topics import PersonChannel, UnitChannel
 

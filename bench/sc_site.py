@@ -22,8 +22,8 @@ from bench.ctx import Ctx
 from bench.report import Row
 from bench.stats import Stats
 from bench.system import Capture, Sink, iso, sample
-from console.localsystem import LocalSystem, SimProcess
-from firmware.sitegen import write_many_units
+from devkit.localsystem import LocalSystem, SimProcess
+from devkit.sitegen import write_many_units
 from inventory import load_site
 from wire.topics import PersonChannel, Topics, UnitChannel
 

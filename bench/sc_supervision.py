@@ -25,9 +25,9 @@ from bench.report import Row
 from bench.sc_base import will_latency
 from bench.system import PY, Capture, Msg, Sink
 from broker_config.local import free_port
-from console.localsystem import LocalSystem
-from firmware.sitegen import write_many_units
-from firmware.testing import JsonLineProcess
+from devkit.localsystem import LocalSystem
+from devkit.sitegen import write_many_units
+from devkit.unitdoubles import JsonLineProcess
 from inventory import load_site
 from wire.topics import PersonChannel, UnitChannel
 

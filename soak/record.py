@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
 
-from firmware.testing import JsonLineProcess
+from devkit.unitdoubles import JsonLineProcess
 from wire.credentials import BrokerCredentials
 from wire.identity import client_id
 from wire.link import Link

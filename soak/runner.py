@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bench.netns import Netns, soak_netns
 from broker_config.local import LocalBroker, free_port
-from console.servicerun import ServiceProcess
+from devkit.servicerun import ServiceProcess
 from inventory.load import parse_site
 from soak.hostile import Hostile
 from soak.leads import Leads

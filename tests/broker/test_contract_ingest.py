@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from broker_config.local import LocalBroker
-from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from console.store import Store
+from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from inventory.load import parse_site
 from tests.harness import mosquitto_pub, wait_until
 from wire.messages import EventKind, UnitEvent, encode, utcnow

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from broker_config.local import LocalBroker, high_publish_limit
-from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from inventory.load import parse_site
 from tests.flood import Flooder
 from tests.harness import Capture, wait_until

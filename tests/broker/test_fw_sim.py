@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from broker_config.local import LocalBroker
-from firmware.testing import JsonLineProcess
+from devkit.unitdoubles import JsonLineProcess
 from inventory import Site
 from tests.broker.test_fw_unit import Console
 from tests.conftest import EXAMPLE_SITE

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from broker_config.local import LocalBroker
+from devkit.unitdoubles import JsonLineProcess
 from firmware.outbox import Outbox
-from firmware.testing import JsonLineProcess
 from inventory.derived import UnitConfig
 from tests.harness import Capture, mosquitto_pub, wait_until
 from wire import messages as m

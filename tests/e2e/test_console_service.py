@@ -1,6 +1,6 @@
 """The real console service (`alarm-console serve`, a subprocess) against a real mosquitto.
 
-The site escalates in seconds (levels at 0 / 1 / 2 s, repeat 5 s; console.servicerun.FAST_SITE).
+The site escalates in seconds (levels at 0 / 1 / 2 s, repeat 5 s; devkit.servicerun.FAST_SITE).
 Units are played by `ScriptedUnit` (publish, retransmit until receipted). Timeouts are for
 liveness only, never performance assertions.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from broker_config.local import LocalBroker
-from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from console.store import Store
+from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from inventory.load import parse_site
 from tests.harness import Capture, wait_until
 from wire.messages import (

@@ -28,11 +28,11 @@ from pathlib import Path
 import pytest
 
 from console.facts import UnitOffline
-from console.localsystem import LocalSystem
-from console.servicerun import FAST_SITE
 from console.store import Store
 from console.tui.app import ConsoleApp
 from console.tui.widgets import StatusBar
+from devkit.localsystem import LocalSystem
+from devkit.servicerun import FAST_SITE
 from inventory.load import parse_site
 from tests.harness import wait_until
 from wire.messages import ConsoleStatus, LinkState, Notification, NotifyReason, UnitHealth, parse

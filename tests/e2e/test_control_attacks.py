@@ -7,7 +7,7 @@ unit without an open window (published with `mosquitto_pub` and the unit's own
 credentials), `test start --all --minutes 240`, and a second press within 60 s of a test
 press after the window was opened again, pressed on a real `alarm-unit --sim` process.
 
-The site escalates in seconds (console.servicerun.FAST_SITE: levels at 0 / 1 / 2 s), so
+The site escalates in seconds (devkit.servicerun.FAST_SITE: levels at 0 / 1 / 2 s), so
 the deputy level and "Bel 101" fire within the test; timeouts are for liveness only.
 """
 
@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from broker_config.local import LocalBroker
-from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from console.store import Store
-from firmware.testing import JsonLineProcess
+from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from devkit.unitdoubles import JsonLineProcess
 from inventory.load import parse_site
 from tests.harness import Capture, mosquitto_pub, wait_until
 from wire.identity import client_id as cid_for

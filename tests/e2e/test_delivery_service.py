@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from broker_config.local import LocalBroker
-from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from inventory.load import parse_site
 from inventory.model import Site
 from tests.e2e.test_delivery_peers import Inbox, smtp_server

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from broker_config.local import LocalBroker
-from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from inventory.load import parse_site
 from tests.harness import Capture, wait_until
 from wire.messages import Notification, NotifyReason, Receipt, UnitEvent, parse

@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 from broker_config.local import LocalBroker
-from firmware.sitegen import write_many_units
-from firmware.testing import JsonLineProcess
+from devkit.sitegen import write_many_units
+from devkit.unitdoubles import JsonLineProcess
 from inventory import load_site
 from tests.conftest import EXAMPLE_SITE
 from tests.harness import wait_until

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from broker_config.local import LocalBroker
-from console.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from inventory.load import parse_site
 from tests.e2e.test_report_browser import CHROMIUM_FLAGS, _chromium
 from tests.harness import Capture, wait_until

@@ -18,8 +18,8 @@ import pytest
 
 from bench.netns import HOST_ADDR, Netns
 from broker_config.local import free_port
-from console.localsystem import LocalSystem
-from firmware.testing import JsonLineProcess
+from devkit.localsystem import LocalSystem
+from devkit.unitdoubles import JsonLineProcess
 from tests.e2e.test_system import SITE, SITE_TEXT, incidents_in_db
 from wire.messages import Notification, NotifyReason, parse
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from console.localsystem import LocalSystem, script
-from console.servicerun import FAST_SITE
+from devkit.localsystem import LocalSystem, script
+from devkit.servicerun import FAST_SITE
 from inventory.load import parse_site
 from wire.messages import IncidentState, IncidentStatus, Notification, NotifyReason, parse
 

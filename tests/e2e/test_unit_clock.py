@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from broker_config.local import LocalBroker
-from console.servicerun import FAST_SITE, ServiceProcess
+from devkit.servicerun import FAST_SITE, ServiceProcess
 from inventory.load import parse_site
 from tests.harness import Capture, wait_until
 from wire.credentials import BrokerCredentials

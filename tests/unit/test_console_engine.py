@@ -25,9 +25,9 @@ from console.core.effects import (
 from console.core.engine import EngineState, PersonCmdIn, Tick, UnitEventIn
 from console.facts import AlarmReceived, CampaignEnded, CommandRejected, LevelSkipped, PressRepeated
 from console.facts import TestResult as TestResultFact
-from console.servicerun import FAST_SITE
 from console.texts import notice_text
 from console.timeline import Timelines
+from devkit.servicerun import FAST_SITE
 from inventory.load import parse_site
 from inventory.model import Language
 from wire.messages import (

@@ -149,8 +149,8 @@ def test_a_counted_press_fact_adds_its_count_to_the_incident_and_reads_in_the_ti
     from console.core import world as core
     from console.core.engine import UnitEventIn
     from console.intake import counted_presses
-    from console.servicerun import FAST_SITE
     from console.timeline import Timelines
+    from devkit.servicerun import FAST_SITE
     from inventory.load import parse_site
 
     site = parse_site(FAST_SITE)
@@ -173,7 +173,7 @@ def test_a_counted_press_fact_adds_its_count_to_the_incident_and_reads_in_the_ti
 def test_the_flood_notice_reads_in_dutch_and_english() -> None:
     from console.delivery.render import render
     from console.intake import FloodChange
-    from console.servicerun import FAST_SITE
+    from devkit.servicerun import FAST_SITE
     from inventory.load import parse_site
 
     d = parse_site(FAST_SITE)

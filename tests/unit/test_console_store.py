@@ -12,8 +12,8 @@ from console.config import ServiceConfig
 from console.core import world as core
 from console.ingest import Raw
 from console.service import ConsoleService, _Outcome
-from console.servicerun import FAST_SITE
 from console.store import Store
+from devkit.servicerun import FAST_SITE
 from inventory.load import parse_site
 from wire.credentials import BrokerCredentials
 from wire.messages import (

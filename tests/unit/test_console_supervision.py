@@ -10,7 +10,7 @@ from console.core import supervision
 from console.core.effects import Notify, PublishHealth, Record
 from console.core.supervision import FaultIn, HeartbeatIn, StatusIn, SupTick, UnitsState
 from console.facts import UnitOffline, UnitRestarted
-from console.servicerun import FAST_SITE
+from devkit.servicerun import FAST_SITE
 from inventory.load import parse_site
 from wire.messages import EventKind, FaultKind, Heartbeat, LinkState, UnitEvent, UnitStatus
 

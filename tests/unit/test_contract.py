@@ -601,7 +601,7 @@ def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
     """An alarm whose unit clock says year 1 or 9999 is still an alarm: the cores take it."""
     from console.core import world as core
     from console.ingest import Raw, Rejected, classify
-    from console.servicerun import FAST_SITE
+    from devkit.servicerun import FAST_SITE
     from inventory.load import parse_site
 
     site = parse_site(FAST_SITE)
@@ -631,7 +631,7 @@ def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
 def test_ingest_counts_refusals_under_the_same_keys(payload: bytes, reason: str) -> None:
     """The console's reject keys come from the error's code, not from pydantic's wording."""
     from console.ingest import Raw, Rejected, classify
-    from console.servicerun import FAST_SITE
+    from devkit.servicerun import FAST_SITE
     from inventory.load import parse_site
 
     site = parse_site(FAST_SITE)

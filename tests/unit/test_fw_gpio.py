@@ -12,13 +12,13 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
+from devkit.unitdoubles import ManualTime, RecordingPort
 from firmware import feedback, health
 from firmware.control import Control, ControlError, PinActuator, parse_control
 from firmware.gpio import GpioInputs, GpioOutputs
 from firmware.notify import Notifier, socket_address, watchdog_interval_s
 from firmware.outbox import Outbox
 from firmware.runtime import UnitRuntime
-from firmware.testing import ManualTime, RecordingPort
 from tests.unit.test_fw_runtime import T, config
 from wire import messages as m
 

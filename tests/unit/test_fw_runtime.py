@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from devkit.unitdoubles import ManualTime, RecordingOutputs, RecordingPort
 from firmware.outbox import Outbox
 from firmware.runtime import Settings, UnitRuntime
-from firmware.testing import ManualTime, RecordingOutputs, RecordingPort
 from inventory import load_site
 from inventory.derived import UnitConfig
 from tests.conftest import EXAMPLE_SITE

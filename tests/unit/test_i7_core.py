@@ -22,8 +22,8 @@ from console.facts import AftercareDone, ButtonsChecked, Fact, Notified
 from console.reporting import buttontests, export
 from console.reporting.records import TestOutcome
 from console.service import ConsoleService
-from console.servicerun import FAST_SITE
 from console.store import Batch, Store
+from devkit.servicerun import FAST_SITE
 from inventory.load import parse_site
 from wire.credentials import BrokerCredentials
 from wire.messages import (

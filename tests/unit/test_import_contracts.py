@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("wire", "inventory", "firmware", "console", "broker_config")
+PACKAGES = ("wire", "inventory", "firmware", "console", "broker_config", "devkit")
 LINT = Path(sys.executable).parent / "lint-imports"
 
 
@@ -67,6 +67,8 @@ def test_the_untouched_tree_keeps_every_contract(tree: Path) -> None:
             "import broker_config.local",
             "the product never imports the broker's development runner",
         ),
+        ("firmware.gpio", "import textual", "the desk unit needs none of the console's stacks"),
+        ("console.cli", "import devkit.servicerun", "the product never imports the development harness"),
     ],
 )
 def test_a_deliberate_violation_breaks_its_contract(

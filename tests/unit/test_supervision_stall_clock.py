@@ -18,10 +18,10 @@ from console.core.supervision import HeartbeatIn, StatusIn, SupTick, UnitsState
 from console.delivery.render import render
 from console.facts import AlarmReceived, Fact, FaultCleared, FaultRaised, UnitOffline
 from console.reporting import export, monthly
-from console.servicerun import FAST_SITE
 from console.timeline import Timelines, press_time
 from console.tui.model import Ctx, Received, build_bar, is_stale, service_gone
 from console.tui.texts import texts_for
+from devkit.servicerun import FAST_SITE
 from inventory.load import parse_site
 from wire.messages import (
     AckCmd,

@@ -20,13 +20,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from broker_config.local import BrokerError, find_mosquitto, free_port, port_open
-from console.localsystem import LocalSystem, script
+from devkit.localsystem import LocalSystem, script
 from inventory import InventoryError, Site, load_site
 from wire.messages import ContractError, IncidentState, IncidentTimeline, Notification, parse
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m console.demo", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m devkit.demo", description=__doc__)
     p.add_argument("--site", type=Path, default=Path("examples/site.toml"), help="site inventory")
     p.add_argument("--dir", type=Path, default=Path("run/demo"), help="work dir (wiped at start)")
     p.add_argument("--as", dest="person", default="an", help="whose console to open (default an)")

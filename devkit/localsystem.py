@@ -17,7 +17,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from broker_config.local import LocalBroker
-from console.servicerun import ServiceProcess
+from devkit.servicerun import ServiceProcess
 from inventory.model import Site
 from wire.identity import client_id as cid_for
 from wire.link import Link

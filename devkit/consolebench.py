@@ -1,4 +1,4 @@
-"""Measure the console service on loopback (not a test): `python -m console.bench`.
+"""Measure the console service on loopback (not a test): `python -m devkit.consolebench`.
 
 1. Latency, over N sequential alarms: a unit publishes an alarm -> the receipt
    (the incident is stored: sent only after the commit) -> the lead's first
@@ -6,7 +6,7 @@
 2. Throughput: M alarm events from several units (C clients: `mosquitto_pub -l`) as fast
    as they publish; events/s from the first publish to the last receipt (each one stored).
 
-The real service runs as a subprocess against a real mosquitto (console.servicerun).
+The real service runs as a subprocess against a real mosquitto (devkit.servicerun).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import uuid
 from pathlib import Path
 
 from broker_config.local import LocalBroker, high_publish_limit
-from console.servicerun import FAST_SITE, ServiceProcess
 from console.store import Store
+from devkit.servicerun import FAST_SITE, ServiceProcess
 from inventory.load import parse_site
 from wire.identity import client_id as cid_for
 from wire.link import Link
@@ -182,7 +182,7 @@ def throughput(broker: LocalBroker, topics: Topics, total: int, units: list[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m console.bench", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m devkit.consolebench", description=__doc__)
     ap.add_argument("--alarms", type=int, default=1000, help="sequential alarms for the latency run")
     ap.add_argument("--events", type=int, default=20000, help="alarm events for the throughput run")
     ap.add_argument("--dir", type=Path, default=None, help="work dir (default: a temporary one)")
