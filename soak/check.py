@@ -42,7 +42,7 @@ from console.facts import (
     TestResult,
 )
 from console.store import Store, incident_row, unit_row
-from firmware.runtime import Settings
+from firmware.ports import Settings
 from inventory.load import parse_site
 from inventory.model import Site
 from soak.record import payload_bytes
