@@ -20,7 +20,8 @@ from pathlib import Path
 from firmware import gpio
 from firmware.eventloop import LoopScheduler
 from firmware.outbox import Outbox
-from firmware.runtime import SystemClock, UnitRuntime
+from firmware.ports import SystemClock
+from firmware.runtime import UnitRuntime
 from inventory import load_site
 from inventory.derived import UnitConfig
 from wire.credentials import BrokerCredentials

@@ -75,7 +75,7 @@ class LocalBroker:
 
     def creds(self, user: str) -> BrokerCredentials:
         """Credentials of a rendered user: 'console', 'observer', 'unit-X', 'person-P'."""
-        from broker_config.render import CONSOLE_USER, OBSERVER_USER
+        from broker_config.acl import CONSOLE_USER, OBSERVER_USER
 
         if user in (CONSOLE_USER, OBSERVER_USER):
             path = self.dir / f"{user}.json"

@@ -29,7 +29,8 @@ from firmware.control import ControlError, JsonLines, PinActuator, parse_control
 from firmware.eventloop import LoopScheduler
 from firmware.notify import Notifier, watchdog_interval_s
 from firmware.outbox import Outbox, OutboxError
-from firmware.runtime import Settings, SteppedClock, SystemClock, UnitRuntime
+from firmware.ports import Settings, SteppedClock, SystemClock
+from firmware.runtime import UnitRuntime
 from firmware.sim import LOG_FORMAT, execute_on
 from inventory.derived import UnitConfig
 from wire.credentials import ConfigError, load_json_model

@@ -28,7 +28,8 @@ from firmware.control import Control, ControlError, JsonLines, PinActuator, pars
 from firmware.eventloop import LoopScheduler, raise_nofile_limit
 from firmware.mux import Mux, MuxLink
 from firmware.outbox import Outbox, OutboxError
-from firmware.runtime import NoOutputs, Settings, SystemClock, UnitRuntime
+from firmware.ports import NoOutputs, Settings, SystemClock
+from firmware.runtime import UnitRuntime
 from inventory import InventoryError, load_site
 from inventory.derived import UnitConfig
 from wire.credentials import ConfigError, load_json_model

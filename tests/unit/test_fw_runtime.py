@@ -13,7 +13,8 @@ import pytest
 
 from devkit.unitdoubles import ManualTime, RecordingOutputs, RecordingPort
 from firmware.outbox import Outbox
-from firmware.runtime import Settings, UnitRuntime
+from firmware.ports import Settings
+from firmware.runtime import UnitRuntime
 from inventory import load_site
 from inventory.derived import UnitConfig
 from tests.conftest import EXAMPLE_SITE

@@ -8,7 +8,8 @@ import json
 import stat
 from pathlib import Path
 
-from broker_config.render import RenderOptions, hash_password, render, render_acl
+from broker_config.acl import render_acl
+from broker_config.render import RenderOptions, hash_password, render
 
 
 def test_password_hash_is_mosquitto_pbkdf2_sha512() -> None:

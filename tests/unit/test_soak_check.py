@@ -1,4 +1,4 @@
-"""The soak's invariant checker (soak/check.py) catches what it claims to catch.
+"""The soak's invariant checker (soak/check/) catches what it claims to catch.
 
 A small run directory is made by the real console cores (engine + supervision), the real store
 and the real notification rendering, driven in simulated time: what the soak would have kept if
