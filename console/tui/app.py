@@ -16,21 +16,12 @@ from textual.widgets import Button, ContentSwitcher, DataTable, Footer, Input
 
 from console.tui.bus import Bad, Bus, BusEvent, Cleared, Down, Got, Up
 from console.tui.dialogs import DemoDialog, TestDialog, TestRequest
-from console.tui.model import (
-    HISTORY_DAYS,
-    ROUTING_REASONS,
-    Ctx,
-    Received,
-    Selection,
-    Snapshot,
-    ack_target,
-    build_timeline,
-    move,
-    pick,
-    registration_error,
-    reply_text,
-    snapshot,
-)
+from console.tui.model.alarms import Selection, ack_target, move, pick
+from console.tui.model.context import Ctx
+from console.tui.model.history import HISTORY_DAYS, build_timeline
+from console.tui.model.received import ROUTING_REASONS, Received
+from console.tui.model.replies import registration_error, reply_text
+from console.tui.model.snapshot import Snapshot, snapshot
 from console.tui.panes import AlarmsPane, HistoryPane, PresencePane, ResolvePane, UnitsPane
 from console.tui.texts import texts_for
 from console.tui.widgets import AlarmBanner, Notice, StatusBar, TopLine

@@ -68,6 +68,8 @@ def test_the_untouched_tree_keeps_every_contract(tree: Path) -> None:
             "the product never imports the broker's development runner",
         ),
         ("firmware.gpio", "import textual", "the desk unit needs none of the console's stacks"),
+        ("console.tui.model.alarms", "import textual", "the TUI's view model is pure"),
+        ("console.tui.model.status", "import time", "the TUI's view model is pure"),
         (
             "console.cli.serve",
             "import devkit.servicerun",
