@@ -1,4 +1,8 @@
-"""The Textual app: glue between the bus (MQTT), the pure view-model and the panes."""
+"""The Textual app: glue between the bus (MQTT), the pure view-model and the panes.
+
+The app holds the state, takes in bus events and draws the snapshot; its stylesheet is
+`style`, its keys are `keys`, and what the keys and widgets do is `actions.ConsoleActions`.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +11,26 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 
-from pydantic import ValidationError
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, ContentSwitcher, DataTable, Footer, Input
+from textual.widgets import ContentSwitcher, Footer
 
+from console.tui.actions import ConsoleActions
 from console.tui.bus import Bad, Bus, BusEvent, Cleared, Down, Got, Up
-from console.tui.dialogs import DemoDialog, TestDialog, TestRequest
-from console.tui.model import (
-    HISTORY_DAYS,
-    ROUTING_REASONS,
-    Ctx,
-    Received,
-    Selection,
-    Snapshot,
-    ack_target,
-    build_timeline,
-    move,
-    pick,
-    registration_error,
-    reply_text,
-    snapshot,
-)
+from console.tui.keys import VIEW_ACTIONS, bind_keys
+from console.tui.model.alarms import Selection
+from console.tui.model.context import Ctx
+from console.tui.model.history import HISTORY_DAYS, build_timeline
+from console.tui.model.received import ROUTING_REASONS, Received
+from console.tui.model.replies import reply_text
+from console.tui.model.snapshot import Snapshot, snapshot
 from console.tui.panes import AlarmsPane, HistoryPane, PresencePane, ResolvePane, UnitsPane
+from console.tui.style import CSS
 from console.tui.texts import texts_for
 from console.tui.widgets import AlarmBanner, Notice, StatusBar, TopLine
-from inventory.model import Site, UnitRole
+from inventory.model import Site
 from wire.credentials import BrokerCredentials
 from wire.messages import (
     CommandReply,
@@ -44,68 +40,9 @@ from wire.messages import (
     Notification,
     NotifyReason,
     PresenceState,
-    Registration,
     UnitHealth,
     utcnow,
 )
-
-CSS = """
-Screen { layout: vertical; }
-#top { height: 1; background: $panel; }
-#bar { height: auto; padding: 0 1; }
-#bar.alarm { background: #b00000; color: #ffffff; text-style: bold; }
-#bar.ok { color: #7fd17f; background: #0a2a0a; }
-#banner { display: none; height: auto; padding: 0 1; background: #c00000; color: #ffffff;
-          border: heavy #ffff00; text-style: bold; }
-#banner.on { display: block; }
-#banner.level3 { background: #8b0000; border: double #ffffff; }
-#notice { height: auto; max-height: 2; padding: 0 1; }
-#notice.warn { background: #ffd000; color: #000000; text-style: bold; }
-#notice.error { background: #ff8c00; color: #000000; text-style: bold; }
-#notice.info { color: $text-muted; }
-ContentSwitcher { height: 1fr; }
-#alarm-table { height: 1fr; }
-#alarm-table > .datatable--cursor { background: #1f4f9f; color: #ffffff; text-style: bold; }
-#alarm-empty { padding: 1 2; color: $text-muted; }
-#resolve { padding: 0 1; }
-#resolve-title { text-style: bold; }
-#resolve-hint { color: $text-muted; }
-#resolve-error { display: none; background: #ffd000; color: #000000; padding: 0 1; }
-#resolve .field { margin-top: 1; text-style: bold; }
-#resolve .row { height: auto; }
-#resolve .row Checkbox { margin-right: 2; }
-#resolve RadioSet { layout: horizontal; width: auto; }
-#resolve RadioButton { margin-right: 2; }
-#resolve .ticks { grid-size: 3; grid-rows: 1; height: auto; grid-gutter: 0 2; }
-#resolve Input { margin-top: 1; }
-#resolve .buttons { margin-top: 1; }
-#resolve Button { margin-right: 2; }
-#resolve #r-pv { width: 1fr; margin-top: 0; margin-left: 2; }
-#units-summary { padding: 0 1; }
-#unit-table { height: 1fr; }
-#history-table { height: 1fr; }
-#timeline-box { height: 2fr; border-top: solid $panel; }
-#presence { padding: 0 1; }
-#presence-me { margin: 1 0; padding: 0 1; }
-.dialog { width: 64; height: auto; border: thick $accent; background: $surface; padding: 1 2; }
-.dialog-title { text-style: bold; margin-bottom: 1; }
-TestDialog, DemoDialog { align: center middle; }
-"""
-
-VIEW_ACTIONS = {
-    "ack": {"alarms"},
-    "pick": {"alarms"},
-    "move": {"alarms"},
-    "resolve": {"alarms"},
-    "demo": {"alarms", "units"},
-    "test_start": {"units"},
-    "test_stop": {"units"},
-    "present": {"presence"},
-    "absent": {"presence"},
-    "filter": {"history"},
-    "save": {"resolve"},
-    "go_back": {"resolve", "history"},
-}
 
 
 class BusMessage(Message):
@@ -116,7 +53,7 @@ class BusMessage(Message):
         self.event = event
 
 
-class ConsoleApp(App[int]):
+class ConsoleApp(ConsoleActions):
     """`alarm-console tui`: alarms, resolve, units, history, presence for one person."""
 
     CSS = CSS
@@ -158,7 +95,7 @@ class ConsoleApp(App[int]):
         """How often the bell rang (tests: the terminal bell is silent when headless)."""
         self.snap: Snapshot = snapshot(self.rec, self.ctx, clock(), self.sel)
         self._drawn = False
-        self._bind_keys()
+        bind_keys(self, self.texts)
 
     # -- layout and keys ------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -174,27 +111,6 @@ class ConsoleApp(App[int]):
             yield HistoryPane(t, id="history")
             yield PresencePane(t, id="presence")
         yield Footer()
-
-    def _bind_keys(self) -> None:
-        t = self.texts
-        self.bind("k", "ack", description=t.key_ack)
-        self.bind("enter", "ack", description=t.key_ack, show=False)
-        self.bind("1", "pick(1)", description=t.key_pick, key_display="1-9")
-        for n in range(2, 10):
-            self.bind(str(n), f"pick({n})", show=False)
-        self.bind("up", "move(-1)", description=t.key_up, show=False)
-        self.bind("down", "move(1)", description=t.key_down, show=False)
-        self.bind("r", "resolve", description=t.key_resolve)
-        self.bind("t", "test_start", description=t.key_test_start)
-        self.bind("s", "test_stop", description=t.key_test_stop)
-        self.bind("i", "present", description=t.key_present)
-        self.bind("o", "absent", description=t.key_absent)
-        self.bind("slash", "filter", description=t.key_filter, key_display="/")
-        self.bind("ctrl+s", "save", description=t.key_save)
-        self.bind("escape", "go_back", description=t.key_back)
-        self.bind("p", "demo", description=t.key_demo)
-        for keys, view in (("f1,a", "alarms"), ("f2,u", "units"), ("f3,h", "history"), ("f4,w", "presence")):
-            self.bind(keys, f"view('{view}')", show=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "demo" and self.on_demo_press is None:
@@ -373,133 +289,6 @@ class ConsoleApp(App[int]):
         self.refresh_view()
         focus = {"units": "#unit-table", "history": "#history-table", "resolve": "#r-false"}.get(view)
         self.set_focus(self._main().query_one(focus) if focus else None)
-
-    # -- events from widgets ------------------------------------------------------------
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id == "history-filter":
-            self.history_query = event.value
-            self.refresh_view()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "history-filter":
-            self.set_focus(self._main().query_one("#history-table"))
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "history-table" and self.view == "history":
-            self._show_history()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "r-save":
-            self.action_save()
-        elif event.button.id == "r-cancel":
-            self.switch_view("alarms")
-
-    # -- actions ------------------------------------------------------------------------
-    def _sent(self, cmd_id: uuid.UUID | None, kind: str, what: str, message: str) -> None:
-        if cmd_id is not None:
-            self.pending[cmd_id] = (kind, what)
-        connected = self.bus is not None and self.bus.connected
-        self.notice(
-            message if connected else f"{message} {self.texts.sent_offline}", "info" if connected else "warn"
-        )
-
-    def action_view(self, view: str) -> None:
-        self.switch_view(view)
-
-    def action_ack(self) -> None:
-        decision = ack_target(self.snap.alarms, self.texts)
-        if decision.incident_id is None:
-            self.notice(decision.message, "warn")
-            return
-        row = self.snap.alarms.row(decision.incident_id)
-        what = f"{self.texts.key_ack} — {row.location if row else decision.incident_id}"
-        cmd = self.bus.ack(decision.incident_id) if self.bus is not None else None
-        self._sent(cmd, "ack", what, decision.message)
-
-    def action_pick(self, number: int) -> None:
-        self.sel = pick(self.snap.alarms, number)
-        self.refresh_view()
-
-    def action_move(self, delta: int) -> None:
-        self.sel = move(self.snap.alarms, delta)
-        self.refresh_view()
-
-    def action_resolve(self) -> None:
-        row = self.snap.alarms.selected
-        if row is None:
-            self.notice(self.texts.resolve_none, "warn")
-            return
-        title = self.texts.resolve_title.format(
-            num=row.number, location=row.location, incident=row.incident_id
-        )
-        self._main().query_one(ResolvePane).load(row.incident_id, title)
-        self.switch_view("resolve")
-
-    def action_save(self) -> None:
-        pane = self._main().query_one(ResolvePane)
-        if pane.incident_id is None:
-            return
-        try:
-            registration = Registration.model_validate(pane.values())
-        except ValidationError as exc:
-            pane.show_error(registration_error(exc, self.texts))
-            return
-        pane.show_error("")
-        iid = pane.incident_id
-        cmd = self.bus.resolve(iid, registration) if self.bus is not None else None
-        self._sent(
-            cmd, "resolve", f"{self.texts.nav_resolve} {iid}", self.texts.resolve_sent.format(incident=iid)
-        )
-        self.switch_view("alarms")
-
-    def action_go_back(self) -> None:
-        if self.view == "history" and isinstance(self.focused, Input):
-            self.set_focus(self._main().query_one("#history-table"))
-        elif self.view == "resolve":
-            self.switch_view("alarms")
-
-    def action_filter(self) -> None:
-        self.set_focus(self._main().query_one("#history-filter"))
-
-    def action_present(self) -> None:
-        self._presence(True)
-
-    def action_absent(self) -> None:
-        self._presence(False)
-
-    def _presence(self, present: bool) -> None:
-        cmd = self.bus.presence(present) if self.bus is not None else None
-        what = self.texts.key_present if present else self.texts.key_absent
-        self._sent(cmd, "presence", what, self.texts.p_sent)
-
-    def action_test_start(self) -> None:
-        row = self._main().query_one(UnitsPane).selected_unit(self.snap.units)
-        if row is None:
-            return
-        minutes = self.ctx.site.unit(row.unit_id).test_mode_minutes
-        dialog = TestDialog(self.texts, row.unit_id, row.room_id, row.room_text, minutes)
-        self.push_screen(dialog, self._test_chosen)
-
-    def _test_chosen(self, req: TestRequest | None) -> None:
-        if req is None:
-            return
-        what = f"{req.scope.value} {req.target or self.ctx.site.site.id}"
-        cmd = self.bus.test_start(req.scope, req.target, req.minutes) if self.bus is not None else None
-        self._sent(cmd, "test_start", what, self.texts.test_sent.format(what=what, minutes=int(req.minutes)))
-
-    def action_test_stop(self) -> None:
-        cmd = self.bus.test_stop(self.last_campaign) if self.bus is not None else None
-        self._sent(cmd, "test_stop", self.texts.key_test_stop, self.texts.test_stop_sent)
-
-    def action_demo(self) -> None:
-        units = [(u.id, self.ctx.room_label(u.room)) for u in self.ctx.site.units if u.role is UnitRole.DESK]
-        self.push_screen(DemoDialog(self.texts, units), self._demo_chosen)
-
-    def _demo_chosen(self, unit_id: str | None) -> None:
-        if unit_id is None or self.on_demo_press is None:
-            return
-        self.run_worker(partial(self.on_demo_press, unit_id), thread=True, exit_on_error=False)
-        self.notice(self.texts.demo_pressed.format(unit=unit_id))
 
 
 __all__ = ["BusMessage", "ConsoleApp"]

@@ -21,16 +21,11 @@ from textual.widgets import (
     Static,
 )
 
-from console.tui.model import (
-    AlarmRow,
-    AlarmsView,
-    Ctx,
-    HistoryRow,
-    PresenceView,
-    TimelineLine,
-    UnitRow,
-    units_summary,
-)
+from console.tui.model.alarms import AlarmRow, AlarmsView
+from console.tui.model.context import Ctx
+from console.tui.model.history import HistoryRow, TimelineLine
+from console.tui.model.presence import PresenceView
+from console.tui.model.units import UnitRow, units_summary
 from console.tui.texts import Texts
 from console.tui.widgets import Plain, sync_table
 from wire.messages import Aftercare, AggressionType, IncidentStatus, Sanction, Severity

@@ -19,7 +19,9 @@ from console.delivery.render import render
 from console.facts import AlarmReceived, Fact, FaultCleared, FaultRaised, UnitOffline
 from console.reporting import export, monthly
 from console.timeline import Timelines, press_time
-from console.tui.model import Ctx, Received, build_bar, is_stale, service_gone
+from console.tui.model.context import Ctx
+from console.tui.model.received import Received
+from console.tui.model.status import build_bar, is_stale, service_gone
 from console.tui.texts import texts_for
 from devkit.servicerun import FAST_SITE
 from inventory.load import parse_site

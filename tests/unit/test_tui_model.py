@@ -8,25 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from console.tui.model import (
-    Ctx,
-    Received,
-    Selection,
-    ack_target,
-    build_alarms,
-    build_bar,
-    build_history,
-    build_presence,
-    build_timeline,
-    build_units,
-    elapsed_text,
-    is_stale,
-    move,
-    pick,
-    registration_error,
-    reply_text,
-    snapshot,
-)
+from console.tui.model.alarms import Selection, ack_target, build_alarms, move, pick
+from console.tui.model.context import Ctx, elapsed_text
+from console.tui.model.history import build_history, build_timeline
+from console.tui.model.presence import build_presence
+from console.tui.model.received import Received
+from console.tui.model.replies import registration_error, reply_text
+from console.tui.model.snapshot import snapshot
+from console.tui.model.status import build_bar, is_stale
+from console.tui.model.units import build_units
 from console.tui.texts import EN, NL, Texts
 from inventory import Site
 from wire.messages import (

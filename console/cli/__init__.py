@@ -1,0 +1,61 @@
+"""`alarm-console`: run the console service, inspect its store, send lead commands.
+
+The command line is this package: `parser` (every command and flag), `serve`, `views`
+(incidents, units), `database` (db init/check, backup), `person` (a lead's commands over MQTT)
+and `reports` (exports, reports, purge). `alarm-console tui` hands over to `console.tui`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from console.cli import database, person, serve, views
+from console.cli.parser import build_parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `alarm-console incidents | head`: the reader is gone, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "tui":
+        return _tui(args_list[1:])
+    args = build_parser().parse_args(args_list)
+    match args.command:
+        case "serve":
+            return serve.serve(args)
+        case "incidents":
+            return views.incidents(args)
+        case "units":
+            return views.units(args)
+        case "ack" | "resolve" | "presence" | "test" | "aftercare":
+            return person.person_command(args)
+        case "export" | "tests" | "report" | "purge":
+            from console.cli import reports
+
+            return reports.run(args)
+        case "backup":
+            return database.backup(args)
+        case "db":
+            return database.db_init(args) if args.db_command == "init" else database.db_check(args)
+    return 2
+
+
+def _tui(argv: list[str]) -> int:
+    try:
+        from console import tui  # the colleague's package; imported only when asked for
+    except ImportError as exc:
+        print(f"the console TUI is not installed in this build ({exc})", file=sys.stderr)
+        return 2
+    run = getattr(tui, "main", None)
+    if run is None:
+        print("the console TUI is not installed in this build (console.tui.main missing)", file=sys.stderr)
+        return 2
+    return int(run(argv))

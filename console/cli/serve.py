@@ -1,0 +1,76 @@
+"""`alarm-console serve`: run the console service until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from console.cli.parser import EXIT_DB
+
+
+def serve(args: argparse.Namespace) -> int:
+    from console.config import ServiceConfig
+    from console.service import ConsoleService
+    from console.store import StoreError
+    from inventory.load import InventoryError, load_site
+    from wire.credentials import BrokerCredentials, ConfigError, load_json_model
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        site = load_site(args.site)
+    except InventoryError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    creds_path = args.broker_dir / "console.json"
+    if not creds_path.exists():
+        print(
+            f"{creds_path}: missing; run `alarm-broker render --site {args.site} --out {args.broker_dir}` "
+            "or give --broker-dir",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        creds = load_json_model(BrokerCredentials, creds_path)
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None  # the message alone, exit status 1
+    cfg = ServiceConfig(
+        site_path=args.site, db_path=args.db, broker_dir=args.broker_dir, batch_max=args.batch_max
+    )
+    # The writer thread is CPU-bound under load; a short GIL switch interval lets paho's network
+    # thread read, PUBACK and send in between, which keeps the broker's in-flight window full.
+    sys.setswitchinterval(0.0005)
+    log = logging.getLogger("console")
+    try:
+        svc = ConsoleService(cfg, site, creds, init=args.init)
+    except StoreError as exc:
+        log.critical("not starting: %s", exc)
+        return EXIT_DB
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger("console").info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        svc.start()
+    except StoreError as exc:
+        log.critical("not starting: %s", exc)
+        svc.store.close()
+        return EXIT_DB
+    failed = False
+    while not stop.wait(0.5):
+        if svc.wait(0):  # the writer ended on its own: a fatal error
+            failed = True
+            break
+    svc.stop()
+    return 1 if failed else 0

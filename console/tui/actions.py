@@ -1,0 +1,174 @@
+"""What the person's keys and the widgets do: commands to the console, views, dialogs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+from textual.app import App
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Input
+
+from console.tui.bus import Bus
+from console.tui.dialogs import DemoDialog, TestDialog, TestRequest
+from console.tui.model.alarms import Selection, ack_target, move, pick
+from console.tui.model.context import Ctx
+from console.tui.model.replies import registration_error
+from console.tui.model.snapshot import Snapshot
+from console.tui.panes import ResolvePane, UnitsPane
+from console.tui.texts import Texts
+from inventory.model import UnitRole
+from wire.messages import Registration
+
+
+class ConsoleActions(App[int]):
+    """The actions and widget events of `ConsoleApp`; the state and drawing are the app's own."""
+
+    texts: Texts
+    ctx: Ctx
+    bus: Bus | None
+    snap: Snapshot
+    sel: Selection
+    view: str
+    history_query: str
+    pending: dict[uuid.UUID, tuple[str, str]]
+    last_campaign: str | None
+    on_demo_press: Callable[[str], None] | None
+
+    if TYPE_CHECKING:  # drawn by ConsoleApp
+
+        def refresh_view(self) -> None: ...
+        def _main(self) -> Screen[object]: ...
+        def _show_history(self) -> None: ...
+        def notice(self, message: str, kind: str = "info") -> None: ...
+        def switch_view(self, view: str) -> None: ...
+
+    # -- events from widgets ------------------------------------------------------------
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "history-filter":
+            self.history_query = event.value
+            self.refresh_view()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "history-filter":
+            self.set_focus(self._main().query_one("#history-table"))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "history-table" and self.view == "history":
+            self._show_history()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "r-save":
+            self.action_save()
+        elif event.button.id == "r-cancel":
+            self.switch_view("alarms")
+
+    # -- actions ------------------------------------------------------------------------
+    def _sent(self, cmd_id: uuid.UUID | None, kind: str, what: str, message: str) -> None:
+        if cmd_id is not None:
+            self.pending[cmd_id] = (kind, what)
+        connected = self.bus is not None and self.bus.connected
+        self.notice(
+            message if connected else f"{message} {self.texts.sent_offline}", "info" if connected else "warn"
+        )
+
+    def action_view(self, view: str) -> None:
+        self.switch_view(view)
+
+    def action_ack(self) -> None:
+        decision = ack_target(self.snap.alarms, self.texts)
+        if decision.incident_id is None:
+            self.notice(decision.message, "warn")
+            return
+        row = self.snap.alarms.row(decision.incident_id)
+        what = f"{self.texts.key_ack} — {row.location if row else decision.incident_id}"
+        cmd = self.bus.ack(decision.incident_id) if self.bus is not None else None
+        self._sent(cmd, "ack", what, decision.message)
+
+    def action_pick(self, number: int) -> None:
+        self.sel = pick(self.snap.alarms, number)
+        self.refresh_view()
+
+    def action_move(self, delta: int) -> None:
+        self.sel = move(self.snap.alarms, delta)
+        self.refresh_view()
+
+    def action_resolve(self) -> None:
+        row = self.snap.alarms.selected
+        if row is None:
+            self.notice(self.texts.resolve_none, "warn")
+            return
+        title = self.texts.resolve_title.format(
+            num=row.number, location=row.location, incident=row.incident_id
+        )
+        self._main().query_one(ResolvePane).load(row.incident_id, title)
+        self.switch_view("resolve")
+
+    def action_save(self) -> None:
+        pane = self._main().query_one(ResolvePane)
+        if pane.incident_id is None:
+            return
+        try:
+            registration = Registration.model_validate(pane.values())
+        except ValidationError as exc:
+            pane.show_error(registration_error(exc, self.texts))
+            return
+        pane.show_error("")
+        iid = pane.incident_id
+        cmd = self.bus.resolve(iid, registration) if self.bus is not None else None
+        self._sent(
+            cmd, "resolve", f"{self.texts.nav_resolve} {iid}", self.texts.resolve_sent.format(incident=iid)
+        )
+        self.switch_view("alarms")
+
+    def action_go_back(self) -> None:
+        if self.view == "history" and isinstance(self.focused, Input):
+            self.set_focus(self._main().query_one("#history-table"))
+        elif self.view == "resolve":
+            self.switch_view("alarms")
+
+    def action_filter(self) -> None:
+        self.set_focus(self._main().query_one("#history-filter"))
+
+    def action_present(self) -> None:
+        self._presence(True)
+
+    def action_absent(self) -> None:
+        self._presence(False)
+
+    def _presence(self, present: bool) -> None:
+        cmd = self.bus.presence(present) if self.bus is not None else None
+        what = self.texts.key_present if present else self.texts.key_absent
+        self._sent(cmd, "presence", what, self.texts.p_sent)
+
+    def action_test_start(self) -> None:
+        row = self._main().query_one(UnitsPane).selected_unit(self.snap.units)
+        if row is None:
+            return
+        minutes = self.ctx.site.unit(row.unit_id).test_mode_minutes
+        dialog = TestDialog(self.texts, row.unit_id, row.room_id, row.room_text, minutes)
+        self.push_screen(dialog, self._test_chosen)
+
+    def _test_chosen(self, req: TestRequest | None) -> None:
+        if req is None:
+            return
+        what = f"{req.scope.value} {req.target or self.ctx.site.site.id}"
+        cmd = self.bus.test_start(req.scope, req.target, req.minutes) if self.bus is not None else None
+        self._sent(cmd, "test_start", what, self.texts.test_sent.format(what=what, minutes=int(req.minutes)))
+
+    def action_test_stop(self) -> None:
+        cmd = self.bus.test_stop(self.last_campaign) if self.bus is not None else None
+        self._sent(cmd, "test_stop", self.texts.key_test_stop, self.texts.test_stop_sent)
+
+    def action_demo(self) -> None:
+        units = [(u.id, self.ctx.room_label(u.room)) for u in self.ctx.site.units if u.role is UnitRole.DESK]
+        self.push_screen(DemoDialog(self.texts, units), self._demo_chosen)
+
+    def _demo_chosen(self, unit_id: str | None) -> None:
+        if unit_id is None or self.on_demo_press is None:
+            return
+        self.run_worker(partial(self.on_demo_press, unit_id), thread=True, exit_on_error=False)
+        self.notice(self.texts.demo_pressed.format(unit=unit_id))
