@@ -43,7 +43,7 @@ from console.facts import (
     UnitOnline,
     UnitRestarted,
 )
-from inventory.model import RetentionPolicy
+from inventory.policies import RetentionPolicy
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,8 @@ from console.sdnotify import SystemdNotifier
 from console.store import Batch, OutboxRow, Store, unit_row
 from console.texts import clip, local_time
 from console.timeline import Timelines
-from inventory.model import Role, Site
+from inventory.kinds import Role
+from inventory.model import Site
 from wire.credentials import BrokerCredentials
 from wire.link import Link
 from wire.messages import (

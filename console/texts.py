@@ -10,7 +10,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from console.i18n import fmt_time, t
-from inventory.model import Language, Site
+from inventory.kinds import Language
+from inventory.model import Site
 
 
 def local_time(site: Site, at: datetime, lang: Language | None = None) -> str:

@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from inventory.model import Button, Contact, Unit
+from inventory.kinds import Contact
+from inventory.places import Button, Unit
 
 VERBS_WITH_UNIT = (
     "press",

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from firmware.feedback import Pattern
-from inventory.model import Unit
+from inventory.places import Unit
 
 Post = Callable[[Callable[[], None]], None]
 

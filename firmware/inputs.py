@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from inventory.model import Contact
+from inventory.kinds import Contact
 from wire.messages import FaultKind, InputHealth
 
 

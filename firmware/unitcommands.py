@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from firmware import feedback, testmode
 from firmware.unitstate import UnitState, log
-from inventory.model import UnitRole
+from inventory.kinds import UnitRole
 from wire.messages import (
     TEST_WINDOW_MAX_MIN,
     ContractError,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from firmware import inputs, testmode
 from firmware.unitcommands import UnitCommands
 from firmware.unitwire import UnitWire
-from inventory.model import UnitRole
+from inventory.kinds import UnitRole
 from wire.messages import EventKind, FaultKind
 
 

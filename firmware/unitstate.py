@@ -32,7 +32,8 @@ from firmware.ports import (
     Timers,
 )
 from inventory.derived import UnitConfig
-from inventory.model import Button, UnitRole
+from inventory.kinds import UnitRole
+from inventory.places import Button
 from wire.messages import UnitEvent, new_id
 from wire.topics import Topics
 

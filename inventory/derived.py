@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from inventory.model import Language, Unit
+from inventory.kinds import Language
+from inventory.places import Unit
 from wire.credentials import BrokerCredentials
 
 

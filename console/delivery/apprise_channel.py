@@ -11,7 +11,8 @@ import apprise
 from console.delivery.channel import Delivery, PermanentError, TransientError
 from console.delivery.secrets import install_log_redaction, redact, resolve_secret
 from console.delivery.texts import ALARM_REASONS, render
-from inventory.model import AppriseTarget, ChannelKind, Person, Site
+from inventory.model import Site
+from inventory.people import AppriseTarget, ChannelKind, Person
 from wire.messages import Notification, NotifyReason
 
 _URL_LOGGERS = (

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from inventory.model import ChannelKind, DeliveryPolicy, Person
+from inventory.people import ChannelKind, DeliveryPolicy, Person
 from wire.messages import Notification, parse
 
 

@@ -34,7 +34,8 @@ from console.delivery.worker import (
     RecoveredHandler,
     Reporter,
 )
-from inventory.model import ChannelKind, DeliveryPolicy, Person, Site
+from inventory.model import Site
+from inventory.people import ChannelKind, DeliveryPolicy, Person
 from wire.link import Link
 from wire.messages import Notification, encode
 from wire.topics import Topics

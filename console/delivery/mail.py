@@ -11,7 +11,8 @@ from email.utils import format_datetime
 from console.delivery.channel import Delivery, PermanentError, TransientError
 from console.delivery.secrets import redact, resolve_secret
 from console.delivery.texts import ALARM_REASONS, render
-from inventory.model import ChannelKind, Person, Site, SmtpConfig, SmtpSecurity
+from inventory.model import Site
+from inventory.people import ChannelKind, Person, SmtpConfig, SmtpSecurity
 from wire.messages import Notification
 
 

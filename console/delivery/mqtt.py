@@ -18,7 +18,9 @@ from datetime import datetime
 import paho.mqtt.client as mqtt
 
 from console.delivery.channel import Delivery, TransientError
-from inventory.model import ChannelKind, Person, Site, UnitRole
+from inventory.kinds import UnitRole
+from inventory.model import Site
+from inventory.people import ChannelKind, Person
 from wire.link import Link
 from wire.messages import Notification, PageCmd, encode, new_id
 from wire.topics import Topics

@@ -14,7 +14,8 @@ from console.delivery.texts import channel_fault_text, channel_recovered_text
 from console.facts import Notified
 from console.i18n import t
 from console.texts import clip, local_time, notice_text, person_name, room_label
-from inventory.model import Language, Site
+from inventory.kinds import Language
+from inventory.model import Site
 from wire.messages import Notification, NotifyReason
 
 

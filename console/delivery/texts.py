@@ -13,7 +13,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from console.i18n import fmt_date, fmt_time, has, t
-from inventory.model import Language, Person, Site
+from inventory.kinds import Language
+from inventory.model import Site
+from inventory.people import Person
 from wire.messages import Notification, NotifyReason
 
 ALARM_REASONS = frozenset({NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT})

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 from console.i18n import t
 from console.reporting.records import ButtonTestRecord, TestOutcome
-from inventory.model import Site, UnitRole
+from inventory.kinds import UnitRole
+from inventory.model import Site
 
 OK_FOR = timedelta(days=6)
 """A button tested OK less than this long ago is OK."""

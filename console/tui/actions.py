@@ -20,7 +20,7 @@ from console.tui.model.replies import registration_error
 from console.tui.model.snapshot import Snapshot
 from console.tui.panes import ResolvePane, UnitsPane
 from console.tui.texts import Texts
-from inventory.model import UnitRole
+from inventory.kinds import UnitRole
 from wire.messages import Registration
 
 

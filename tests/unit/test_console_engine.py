@@ -28,8 +28,8 @@ from console.facts import TestResult as TestResultFact
 from console.texts import notice_text
 from console.timeline import Timelines
 from devkit.servicerun import FAST_SITE
+from inventory.kinds import Language
 from inventory.load import parse_site
-from inventory.model import Language
 from wire.messages import (
     ID_PATTERN,
     AckCmd,

@@ -13,7 +13,8 @@ import pytest
 from console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus, TransientError
 from console.delivery.dispatcher import Dispatcher
 from console.delivery.secrets import SecretError, redact, resolve_secret
-from inventory.model import ChannelKind, Site
+from inventory.model import Site
+from inventory.people import ChannelKind
 from tests.harness import wait_until
 from tests.unit.test_delivery_support import FakeChannel, FakeClock, note, site_with
 from wire.messages import NotifyReason

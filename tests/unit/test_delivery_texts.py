@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from console.delivery.mail import build_message
 from console.delivery.texts import channel_fault_text, channel_recovered_text, render
-from inventory.model import Language, Site
+from inventory.kinds import Language
+from inventory.model import Site
 from tests.unit.test_delivery_support import AT, note
 from wire.messages import NotifyReason
 

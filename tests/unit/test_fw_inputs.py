@@ -14,7 +14,7 @@ from firmware.inputs import (
     Released,
     classify,
 )
-from inventory.model import Contact
+from inventory.kinds import Contact
 from wire.messages import FaultKind, InputHealth
 
 T = InputTiming(debounce_ms=10, min_hold_ms=50, fault_settle_ms=200, stuck_ms=30_000)

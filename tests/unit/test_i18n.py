@@ -17,7 +17,7 @@ from console.reporting.buttontests import WeekReport
 from console.texts import notice_text
 from console.tui.texts import EN, NL, texts_for
 from inventory import Site, load_site
-from inventory.model import Language
+from inventory.kinds import Language
 from tests.conftest import EXAMPLE_SITE
 from tests.unit.test_delivery_support import note
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from inventory import InventoryError, load_site, parse_site
-from inventory.model import Target
+from inventory.kinds import Target
 
 MINIMAL = """
 [site]
@@ -219,7 +219,7 @@ def test_site_indexes_are_built_once_and_hold_the_inventory_s_own_objects() -> N
 
 
 def test_site_lookups_answer_as_a_scan_of_the_inventory_would() -> None:
-    from inventory.model import Role, RoomKind, UnitRole
+    from inventory.kinds import Role, RoomKind, UnitRole
 
     site = load_site(Path(__file__).resolve().parents[2] / "examples" / "site.toml")
     for role in Role:

@@ -25,7 +25,7 @@ from console.facts import (
     PresenceChanged,
     Resolved,
 )
-from inventory.model import Role
+from inventory.kinds import Role
 from wire.messages import (
     TEST_WINDOW_MAX_MIN,
     AckCmd,

@@ -10,7 +10,8 @@ from console.core.supervision.state import UnitsState
 from console.core.supervision.transitions import SupTx
 from console.facts import ButtonsChecked
 from console.reporting.buttontests import TestState
-from inventory.model import ButtonTestPolicy, Role, UnitRole
+from inventory.kinds import Role, UnitRole
+from inventory.policies import ButtonTestPolicy
 from wire.messages import NotifyReason
 
 

@@ -17,7 +17,7 @@ from console.core.supervision.clock import check_clock, clock_sample
 from console.core.supervision.state import NO_LIVE, LiveHealth, UnitsState
 from console.core.supervision.transitions import SupTx, transition, unit_notice
 from console.facts import Fact, FaultCleared, FaultRaised, UnitOffline, UnitOnline, UnitRestarted
-from inventory.model import Role
+from inventory.kinds import Role
 from wire.messages import EventKind, Heartbeat, LinkState, UnitEvent, UnitStatus
 
 

@@ -14,7 +14,7 @@ from console.core.effects import PublishHealth, SupEffect, Tx
 from console.core.notice import notice
 from console.core.supervision.state import UnitsState
 from console.facts import Fact
-from inventory.model import Role, UnitRole
+from inventory.kinds import Role, UnitRole
 from wire.messages import NotifyReason
 
 SupTx = Tx[UnitsState, SupEffect]
