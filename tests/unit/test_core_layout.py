@@ -13,7 +13,13 @@ IO_MODULES = {"logging", "os", "random", "socket", "sqlite3", "subprocess", "thr
 
 PURE_PROJECT = ("console.core", "console.config", "console.facts", "console.reporting.buttontests")
 """The project modules a core may import besides `wire.messages` and the inventory's model."""
-INVENTORY_MODEL = ("inventory.model", "inventory.kinds", "inventory.places", "inventory.people", "inventory.policies")
+INVENTORY_MODEL = (
+    "inventory.model",
+    "inventory.kinds",
+    "inventory.places",
+    "inventory.people",
+    "inventory.policies",
+)
 """The inventory's model (pure data), not its loader or the derived configs."""
 
 
