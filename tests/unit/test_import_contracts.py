@@ -57,7 +57,11 @@ def test_the_untouched_tree_keeps_every_contract(tree: Path) -> None:
             "import paho.mqtt.client",
             "the wire contract and the inventory import no transport",
         ),
-        ("wire.messages", "import wire.link", "the wire contract and the inventory import no transport"),
+        (
+            "wire.messages.codec",
+            "import wire.link",
+            "the wire contract and the inventory import no transport",
+        ),
         (
             "firmware.runtime",
             "import console.facts",

@@ -1,0 +1,163 @@
+"""What a person's console or CLI sends: acknowledgements, resolutions with the registration,
+presence, test windows, after-care."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
+
+from wire.messages.base import Ident, Msg, UtcDatetime
+
+# --------------------------------------------------------------------------- person -> console
+
+
+class AggressionType(StrEnum):
+    VERBAAL = "verbaal"
+    FYSIEK = "fysiek"
+    PSYCHISCH = "psychisch"
+
+
+class Severity(StrEnum):
+    BOOSHEID = "boosheid"
+    AGRESSIE = "agressie"
+    GEWELD = "geweld"
+
+
+class Sanction(StrEnum):
+    WAARSCHUWING = "waarschuwing"
+    ORDEGESPREK = "ordegesprek"
+    UITZETTING = "uitzetting"
+    AANGIFTE = "aangifte"
+    TOEGANGSVERBOD = "toegangsverbod"
+    STRAATVERBOD = "straatverbod"
+    SCHADECLAIM = "schadeclaim"
+
+
+class Aftercare(StrEnum):
+    OPVANG = "opvang"
+    MEDISCH = "medisch"
+    PSYCHOLOGISCH = "psychologisch"
+
+
+class Registration(BaseModel):
+    """What the resolver records for the protocol's registration ("Melding agressie")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    false_alarm: bool = Field(default=False, description="Pressed by mistake / no incident.")
+    aggression_types: tuple[AggressionType, ...] = Field(default=(), max_length=3)
+    severity: Severity | None = None
+    weapon: bool = False
+    police_called: bool = False
+    pv_number: Annotated[str, Field(max_length=60)] | None = Field(
+        default=None, description="Proces-verbaal number, when the police drew one up."
+    )
+    sanctions: tuple[Sanction, ...] = Field(default=(), max_length=7)
+    aftercare: tuple[Aftercare, ...] = Field(default=(), max_length=3)
+    occupational_accident: bool = Field(default=False, description="Arbeidsongeval declared.")
+    staff_member: Annotated[str, Field(max_length=120)] | None = Field(
+        default=None, description="Staff member involved (optional)."
+    )
+    note: Annotated[str, Field(max_length=4000)] = ""
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if not self.false_alarm:
+            if not self.aggression_types:
+                raise ValueError("give at least one type of aggression (verbaal/fysiek/psychisch)")
+            if self.severity is None:
+                raise ValueError("give the severity (boosheid/agressie/geweld)")
+        if self.pv_number and not self.police_called:
+            raise ValueError("a proces-verbaal number implies police_called")
+        return self
+
+
+class PersonCmdBase(Msg):
+    cmd_id: uuid.UUID
+    person_id: Ident = Field(description="Must match the topic's person id.")
+    issued_at: UtcDatetime
+
+
+class AckCmd(PersonCmdBase):
+    """'Ik kom': the sender takes the incident."""
+
+    kind: Literal["ack"] = "ack"
+    incident_id: Ident
+
+
+class ResolveCmd(PersonCmdBase):
+    """Close the incident with the registration fields."""
+
+    kind: Literal["resolve"] = "resolve"
+    incident_id: Ident
+    registration: Registration
+
+
+class PresenceCmd(PersonCmdBase):
+    """Mark the sender present (aanwezig) or absent (afwezig)."""
+
+    kind: Literal["presence"] = "presence"
+    present: bool
+
+
+class TestScope(StrEnum):
+    UNIT = "unit"
+    ROOM = "room"
+    TEAM = "team"
+    SITE = "site"
+
+
+TEST_WINDOW_DEFAULT_MIN = 5
+"""A test window lasts this many minutes unless asked otherwise (facilities stand at the unit)."""
+TEST_WINDOW_MAX_MIN = 15
+"""No test window lasts longer: the command, the inventory and the firmware all cap at this."""
+
+
+class TestStartCmd(PersonCmdBase):
+    """Facilities: open the test window of ONE unit or ONE room (scope team/site is refused)."""
+
+    kind: Literal["test_start"] = "test_start"
+    scope: TestScope
+    target: Ident | None = Field(default=None, description="Unit/room id (team/site: refused).")
+    minutes: float = Field(default=TEST_WINDOW_DEFAULT_MIN, gt=0, le=TEST_WINDOW_MAX_MIN)
+
+
+class TestStopCmd(PersonCmdBase):
+    """Facilities: end a test campaign (untested buttons are recorded as not tested)."""
+
+    kind: Literal["test_stop"] = "test_stop"
+    campaign_id: Ident | None = Field(default=None, description="None: the newest open one.")
+
+
+class AftercareDoneCmd(PersonCmdBase):
+    """After-care (nazorg) for a resolved incident was given: stops the reminders."""
+
+    kind: Literal["aftercare_done"] = "aftercare_done"
+    incident_id: Ident
+    note: Annotated[str, Field(max_length=2000)] = Field(default="", description="What was done (optional).")
+
+
+class ConsoleLinkCmd(PersonCmdBase):
+    """A person's console says it is (online) or is no longer (offline) connected.
+
+    Sent on connect and on clean exit, and set as the console's (non-retained) last will,
+    so a lead whose every console is gone counts as absent and the alarm goes straight
+    to the deputy.
+    """
+
+    kind: Literal["console_link"] = "console_link"
+    console_id: Ident = Field(description="Stable per PC and person, so a restart replaces itself.")
+    online: bool
+
+
+PersonCommand = Annotated[
+    AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd | ConsoleLinkCmd,
+    Field(discriminator="kind"),
+]

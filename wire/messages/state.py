@@ -1,0 +1,157 @@
+"""What the console publishes to people and to all: replies, notifications, incident states and
+timelines, unit health, presence, the console's own status."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+)
+
+from wire.messages.base import MAX_INT, Count, Ident, Msg, ShortText, UtcDatetime
+from wire.messages.unit import LinkState
+
+# --------------------------------------------------------------------------- console -> person / all
+
+
+class CommandReply(Msg):
+    """The console's answer to a person command."""
+
+    cmd_id: uuid.UUID
+    ok: bool
+    code: Literal[
+        "ok",
+        "unknown_incident",
+        "not_authorised",
+        "already_resolved",
+        "already_acknowledged",
+        "invalid",
+        "unknown_target",
+    ]
+    reason: ShortText = Field(default="", description="Human explanation, in the person's language.")
+    incident_id: Ident | None = None
+    campaign_id: Ident | None = None
+
+
+class NotifyReason(StrEnum):
+    ALARM = "alarm"
+    ESCALATION = "escalation"
+    REPEAT = "repeat"
+    ACKNOWLEDGED = "acknowledged"
+    REMINDER = "reminder"
+    FAULT = "fault"
+    INFO = "info"
+
+
+class Notification(Msg):
+    """A message to one person (console, pager, e-mail, chat all render from this)."""
+
+    notification_id: uuid.UUID
+    person_id: Ident
+    reason: NotifyReason
+    incident_id: Ident | None = None
+    unit_id: Ident | None = None
+    room_id: Ident | None = None
+    level: int = Field(default=0, ge=0, le=20)
+    call_101: bool = False
+    evacuate: ShortText | None = Field(default=None, description="Waiting room to evacuate.")
+    title: ShortText
+    body: Annotated[str, Field(max_length=2000)]
+    at: UtcDatetime
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class IncidentState(Msg):
+    """Retained on incident/I: the truth every console shows."""
+
+    incident_id: Ident
+    unit_id: Ident
+    room_id: Ident
+    team_id: Ident
+    status: IncidentStatus
+    level: int = Field(ge=0, le=20, description="Highest escalation level reached (1-based).")
+    pressed_at: UtcDatetime
+    stored_at: UtcDatetime
+    presses: int = Field(ge=1, le=MAX_INT)
+    notified: tuple[Ident, ...] = Field(default=(), max_length=500)
+    acknowledged_by: Ident | None = None
+    acknowledged_at: UtcDatetime | None = None
+    resolved_by: Ident | None = None
+    resolved_at: UtcDatetime | None = None
+    call_101: bool = False
+    evacuate: ShortText | None = None
+    version: Count = Field(description="Increases with every change; keep the highest.")
+
+
+class TimelineEntry(BaseModel):
+    """One line of an incident's history."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    at: UtcDatetime
+    kind: Annotated[str, Field(max_length=40)] = Field(
+        description="pressed, stored, notified, escalated, acknowledged, resolved, repeated, ..."
+    )
+    person_id: Ident | None = None
+    level: int | None = Field(default=None, ge=0, le=20)
+    text: ShortText = ""
+
+
+class IncidentTimeline(Msg):
+    """Retained on timeline/I: an incident's full history, for consoles' History screens."""
+
+    incident_id: Ident
+    entries: tuple[TimelineEntry, ...] = Field(max_length=200)
+    version: Count = Field(description="Same version as the IncidentState it goes with.")
+
+
+class UnitHealth(Msg):
+    """Retained on unitstate/U: the console's view of a unit."""
+
+    unit_id: Ident
+    online: bool
+    since: UtcDatetime | None = None
+    last_heartbeat: UtcDatetime | None = None
+    faults: tuple[ShortText, ...] = Field(default=(), max_length=32)
+    firmware_version: ShortText = ""
+    test_mode: bool = False
+    test_until: UtcDatetime | None = None
+    outbox_depth: Count = 0
+    last_test_ok: UtcDatetime | None = None
+
+
+class PresenceState(Msg):
+    """Retained on presence/P."""
+
+    person_id: Ident
+    present: bool
+    reason: Literal["manual", "console_offline", "default"] = "manual"
+    at: UtcDatetime
+
+
+class ConsoleStatus(Msg):
+    """On console/status: whether the console service is running.
+
+    Retained on connect (online) and as the last will / on a clean stop (offline). While it
+    runs, the service repeats the online status every `beat_s` seconds, not retained: a
+    console that hears no beat for three times `beat_s` (by its own clock) shows the service
+    as gone, whatever the retained state says."""
+
+    state: LinkState
+    at: UtcDatetime | None = None
+    version: ShortText = ""
+    beat_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=60,
+        description="The service beats this often while online; None: it does not beat (older service).",
+    )
