@@ -9,10 +9,8 @@ from the seed), `faults.jsonl` (each fault as applied: real start and end times)
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -26,6 +24,7 @@ from bench.netns import Netns, soak_netns
 from broker_config.local import LocalBroker, free_port
 from devkit.servicerun import ServiceProcess
 from inventory.load import parse_site
+from soak.faults import apply
 from soak.hostile import Hostile
 from soak.leads import Leads
 from soak.record import JsonlWriter, Recorder, Shard, SoloUnit
@@ -34,7 +33,6 @@ from soak.site import SOLO_UNIT, soak_site_toml, unit_ids
 
 DRAIN_S = 90.0  # after the last press: time for every stored press to get its receipt
 DBFS_SIZE = "1g"  # the tmpfs that holds the console's database (disk_full fills it)
-CRASH_WAIT_S = 60.0  # unit_crash_*: the press and (for a receipt) the console may take this long
 SETTLE_S = 2.0  # after the leads' last command, before the units stop: its LED command arrives
 
 
@@ -152,24 +150,6 @@ class Soak:
                 self.errors.append(f"stopping {what}: {exc!r}")
         self.faults_log.close()
         self.presses_log.close()
-
-    def _fill_disk(self) -> int:
-        """A filler file takes every free byte of the database's tmpfs; returns its size."""
-        written = 0
-        with (self.dbfs / "filler").open("wb", buffering=0) as fh:
-            for chunk in (4 << 20, 4096, 512, 1):
-                block = bytes(chunk)
-                while True:
-                    try:
-                        n = fh.write(block)
-                    except OSError as exc:
-                        if exc.errno != errno.ENOSPC:
-                            raise
-                        break
-                    written += n or 0
-                    if not n:
-                        break
-        return written
 
     def _keep_database(self) -> None:
         """Copy the console's database off its tmpfs (kept for the checker), then unmount."""
@@ -300,7 +280,7 @@ class Soak:
             start = time.time()
             note = ""
             try:
-                note = self._apply(f)
+                note = apply(self, f)
             except Exception as exc:
                 note = f"failed: {exc!r}"
                 self.errors.append(f"fault {f.describe()}: {exc!r}")
@@ -310,129 +290,3 @@ class Soak:
         rec.update(self._extra.pop(id(f), {}))
         self.faults_log.write(rec)
         self.say(f"fault {f.kind} {f.target}: {end - start:.1f} s {note}")
-
-    def _apply(self, f: Fault) -> str:
-        assert self.hostile is not None and self.leads is not None
-        solo = self.shards[-1]
-        if f.kind == "net_cut":
-            self.netns.cut()
-            time.sleep(f.down_s)
-            self.netns.restore()
-            return ""
-        if f.kind == "net_flap":
-            rng = random.Random(f"flap:{self.plan.seed}:{f.at}")
-            downs: list[list[float]] = []
-            end = time.monotonic() + f.down_s
-            while time.monotonic() < end:
-                self.netns.cut()
-                down_t = time.time()
-                time.sleep(min(rng.uniform(0.2, 3.0), max(0.0, end - time.monotonic())))
-                self.netns.restore()
-                downs.append([round(down_t, 6), round(time.time(), 6)])
-                time.sleep(min(rng.uniform(0.2, 3.0), max(0.0, end - time.monotonic())))
-            self._extra[id(f)] = {"downs": downs}
-            return f"{len(downs)} cut(s)"
-        if f.kind == "disk_full":
-            freed = self._fill_disk()
-            time.sleep(f.down_s)
-            (self.dbfs / "filler").unlink(missing_ok=True)
-            return f"{freed / 1e6:.1f} MB filled"
-        if f.kind == "clock_step":
-            self._extra[id(f)] = {"offset_s": f.offset_s}
-            if not solo.send(f"clock {SOLO_UNIT} {f.offset_s}"):
-                return "not applied: the unit was down"
-            time.sleep(f.down_s)
-            if not solo.send(f"clock {SOLO_UNIT} 0"):
-                return "the unit went down during the step (it restarts with a right clock)"
-            return ""
-        if f.kind in ("unit_crash_store", "unit_crash_receipt"):
-            point = f.kind.rsplit("_", 1)[1]
-            if not solo.send(f"crash {SOLO_UNIT} {point}"):
-                return "not applied: the unit was down"
-            if not solo.send(f"press {SOLO_UNIT}"):
-                return "not pressed: the unit went down"
-            assert solo.proc is not None
-            note = ""
-            try:
-                solo.proc.proc.wait(CRASH_WAIT_S)
-            except subprocess.TimeoutExpired:
-                note = f"no crash within {CRASH_WAIT_S:.0f} s (no {point} yet): killed"
-            solo.kill()
-            crash = [x for x in solo.last_lines if x.get("event") == "crashing"]
-            if crash:
-                note = f"event {crash[-1]['event_id']}"
-                self._extra[id(f)] = {"event_id": crash[-1]["event_id"]}
-            time.sleep(f.down_s)
-            solo.start()
-            solo.wait_ready(120)
-            return note
-        if f.kind == "lead_absent":
-            person = f.target.split("-", 1)[1]
-            self._extra[id(f)] = {"person": person}
-            extra: dict[str, object] = {"person": person}
-            self._extra[id(f)] = extra
-            if not self.leads.set_present(person, False, 60):
-                return "absence not confirmed within 60 s"
-            extra["absent_at"] = round(time.time(), 6)  # the console's presence said so
-            time.sleep(f.down_s)
-            if not self.leads.set_present(person, True, 120):
-                return "presence not confirmed within 120 s"
-            extra["present_at"] = round(time.time(), 6)
-            return ""
-        if f.kind == "broker_kill":
-            self.broker.kill()
-            time.sleep(f.down_s)
-            self.broker.start()
-            return ""
-        if f.kind in ("broker_stop", "console_stop"):
-            self._signal(f.target, signal.SIGSTOP)
-            time.sleep(f.down_s)
-            self._signal(f.target, signal.SIGCONT)
-            return ""
-        if f.kind == "console_kill":
-            self.console.kill()
-            time.sleep(f.down_s)
-            self.console.start()
-            try:
-                self.console.wait_ready(60)
-            except TimeoutError:
-                return "console not ready within 60 s of its restart"
-            return ""
-        if f.kind == "unit_kill":
-            shard = solo
-            if not shard.send(f"press {SOLO_UNIT}"):
-                return "not pressed: the unit was down"
-            before = {x.get("event_id") for x in shard.lines() if x.get("event") == "alarm_stored"}
-            time.sleep(f.kill_after_ms / 1000)
-            shard.kill()
-            lines = shard.last_lines
-            new = [
-                x["event_id"]
-                for x in lines
-                if x.get("event") == "alarm_stored" and x["event_id"] not in before
-            ]
-            got = {x.get("event_id") for x in lines if x.get("event") == "receipt"}
-            moment = (
-                "before the stored line"
-                if not new
-                else ("after the receipt" if new[0] in got else "between the stored line and the receipt")
-            )
-            time.sleep(f.down_s)
-            shard.start()
-            shard.wait_ready(120)
-            return f"killed {moment}"
-        if f.kind == "sim_kill":
-            shard = self.shards[int(f.target.split("-")[1])]
-            shard.kill()
-            time.sleep(f.down_s)
-            shard.start()
-            shard.wait_ready(120)
-            return ""
-        victim = self.plan.units[int(f.at * 1000) % len(self.plan.units)]
-        if f.kind == "hostile_malformed":
-            self.hostile.malformed(victim)
-        elif f.kind == "hostile_spoof":
-            self.hostile.spoof(victim, self.leads.open_incidents())
-        elif f.kind == "hostile_flood":
-            self.hostile.flood()
-        return f"victim {victim}" if f.kind != "hostile_flood" else ""
