@@ -63,7 +63,7 @@ def test_the_untouched_tree_keeps_every_contract(tree: Path) -> None:
             "the desk unit and the console share only wire and inventory",
         ),
         (
-            "console.service",
+            "console.shell.service",
             "import broker_config.local",
             "the product never imports the broker's development runner",
         ),
