@@ -14,7 +14,7 @@ from console.cli.parser import EXIT_DB
 
 def serve(args: argparse.Namespace) -> int:
     from console.config import ServiceConfig
-    from console.service import ConsoleService
+    from console.shell.service import ConsoleService
     from console.store import StoreError
     from inventory.load import InventoryError, load_site
     from wire.credentials import BrokerCredentials, ConfigError, load_json_model

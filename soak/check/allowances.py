@@ -55,7 +55,7 @@ KILLS = ("sim_kill", "unit_kill", "unit_crash_store", "unit_crash_receipt")
 CUTS = ("net_cut", "net_flap")
 # Faults of one unit's shard: only its own presses wait (level 1) and only it may be offline.
 UNIT_FAULTS = KILLS + CUTS
-# The console's database filesystem is full (`disk_full`). console/service.py degraded mode: the
+# The console's database filesystem is full (`disk_full`). console/shell/degraded.py (degraded mode): the
 # console keeps stepping and paging from memory ("niet opgeslagen"), so levels and repeats are NOT
 # late and need no allowance; receipts are withheld (units retransmit) until the store works again.
 # Only a console restart while the disk is full loses what was held (a restart starts from the

@@ -246,7 +246,7 @@ def inv3(run: Run, wire: Wire) -> Result:
     for (iid, person, level), seen in ids.items():
         if len(seen) > 1:
             # a page held in memory by a console that then restarted with the disk full is not in
-            # the log: the restarted console pages that level again (console/service.py)
+            # the log: the restarted console pages that level again (console/shell/)
             held = sorted(seen.values(), key=lambda n: n.at)[:-1]
             if all(inside(n.at, lost) for n in held):
                 excused += 1

@@ -11,7 +11,8 @@ import pytest
 from console.config import ServiceConfig
 from console.core import world as core
 from console.ingest import Raw
-from console.service import ConsoleService, _Outcome
+from console.shell.inbox import Outcome
+from console.shell.service import ConsoleService
 from console.store import Store
 from devkit.servicerun import FAST_SITE
 from inventory.load import parse_site
@@ -154,7 +155,7 @@ def test_notifications_are_in_the_outbox_until_confirmed(tmp_path: Path) -> None
     done = DeliveryOutcome(
         row.notification_id, None, row.person_id, row.channel, 1, OutcomeStatus.DELIVERED, "", utcnow()
     )
-    svc._process([_Outcome(done)])
+    svc._process([Outcome(done)])
     assert svc.store.undelivered() == []
 
 
@@ -176,7 +177,7 @@ def test_pages_go_out_after_the_commit_and_every_channel_reports_to_the_same_boo
     pager = DeliveryOutcome(page.cmd_id, page.incident_id, "an", "pager", 1, OutcomeStatus.DELIVERED, "", at)
     console = DeliveryOutcome(row.notification_id, None, "an", "mqtt", 1, OutcomeStatus.DELIVERED, "", at)
     before = len(list(svc.store.facts()))
-    svc._process([_Outcome(pager), _Outcome(console)])
+    svc._process([Outcome(pager), Outcome(console)])
     new = list(svc.store.facts())[before:]
     # the pager's outcome is a delivery_attempt fact (in the timeline); the console's is its outbox row
     assert [(f.channel, f.status, f.incident_id) for f in new if isinstance(f, DeliveryAttempt)] == [
@@ -241,7 +242,7 @@ def test_a_bug_on_one_message_does_not_stop_the_others(
             raise RuntimeError("bug")
         return real(w, inp, now)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("console.service.core.step", buggy)
+    monkeypatch.setattr("console.shell.service.core.step", buggy)
     svc._process([alarm("wachtzaal"), alarm("balie-1")])
     assert [r["unit_id"] for r in svc.store.incidents()] == ["balie-1"]
     assert rec.on(T.unit_receipt("wachtzaal")) == []  # not stored: no receipt, the unit retries

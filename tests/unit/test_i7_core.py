@@ -21,7 +21,7 @@ from console.delivery.render import render
 from console.facts import AftercareDone, ButtonsChecked, Fact, Notified
 from console.reporting import buttontests, export
 from console.reporting.records import TestOutcome
-from console.service import ConsoleService
+from console.shell.service import ConsoleService
 from console.store import Batch, Store
 from devkit.servicerun import FAST_SITE
 from inventory.load import parse_site

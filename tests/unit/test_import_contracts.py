@@ -52,6 +52,8 @@ def test_the_untouched_tree_keeps_every_contract(tree: Path) -> None:
     [
         ("console.core.engine.alarms", "import time", "the console's cores are pure"),
         ("console.core.supervision.liveness", "import sqlite3", "the console's cores are pure"),
+        ("console.core.world", "import console.store.rows", "the console's cores are pure"),
+        ("console.core.notice", "import console.shell.outgoing", "the console's cores are pure"),
         (
             "inventory.model",
             "import paho.mqtt.client",
@@ -68,7 +70,7 @@ def test_the_untouched_tree_keeps_every_contract(tree: Path) -> None:
             "the desk unit and the console share only wire and inventory",
         ),
         (
-            "console.service",
+            "console.shell.service",
             "import broker_config.local",
             "the product never imports the broker's development runner",
         ),

@@ -136,7 +136,7 @@ class FakeRun:
         )
         self._step(HeartbeatIn(hb), s)
 
-    # -- the console (as console/service.py does it, minus MQTT) -------------------------
+    # -- the console (as console/shell/ does it, minus MQTT) -------------------------
     def _step(self, inp: Any, s: float, received: UnitEvent | None = None) -> list[Any]:
         now = at(s)
         self.now_s = max(self.now_s, s)
@@ -777,7 +777,7 @@ def test_a_spoofed_event_that_was_stored_is_reported(story: Story) -> None:
 
 
 def test_a_level_paged_again_is_allowed_only_after_a_restart_with_the_disk_full(story: Story) -> None:
-    """console/service.py: a restart while the disk is full loses the pages it held in memory;
+    """console/shell/degraded.py: a restart while the disk is full loses the pages it held in memory;
     the restarted console pages that level again. Allowed then, and only then."""
 
     def twice(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,186 @@
+"""Storing each batch, and degraded mode when the database cannot store.
+
+When a commit fails (disk full, database unwritable) the service stays up. It keeps the batch
+in memory (`held`, in order), pages from memory with "niet opgeslagen" / "not stored" in every
+notification, withholds the receipts of the held unit events (their units keep retransmitting;
+retransmits of a held event are dropped, not stepped again), raises one store fault to
+facilities and the leads, and retries the commit every STORE_RETRY_S. When a commit succeeds it
+stores everything held in one transaction, sends the withheld receipts once and says so.
+A restart while degraded starts from the log (the truth): held events come back as the units'
+retransmits.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from console import i18n
+from console.core.effects import SendReceipt, SupEffect
+from console.core.notice import notified
+from console.shell.outgoing import Outgoing
+from console.store import Batch, OutboxRow, Store
+from console.texts import clip, local_time
+from inventory.kinds import Role
+from inventory.model import Site
+from wire.messages import Notification, NotifyReason
+
+log = logging.getLogger("console")
+
+STORE_RETRY_S = 1.0
+"""Degraded mode: how often the writer retries storing what it holds."""
+STORE_LOG_EVERY_S = 60.0
+"""Degraded mode: how often the log repeats that nothing can be stored."""
+
+
+class Committer:
+    """Commits the writer's batches to `store`; holds them in memory while it cannot."""
+
+    def __init__(self, store: Store, site: Site, db_path: Path, outgoing: Outgoing) -> None:
+        self.store = store
+        self.site = site
+        self.db_path = db_path
+        self.outgoing = outgoing
+        # What could not be stored yet, in order (see the module docstring).
+        self.held: Batch | None = None
+        self.held_ids: dict[uuid.UUID, str | None] = {}
+        self.held_receipts: list[SendReceipt] = []
+        self._store_fault: tuple[datetime, str] | None = None
+        self._store_fault_told = False
+        self._store_retry_at = 0.0
+        self._store_logged_at = 0.0
+
+    def commit(self, batch: Batch, effects: list[SupEffect], now: datetime) -> list[OutboxRow]:
+        """Store `batch` (after anything held, in one transaction); return the notification rows
+        to hand to the channels now. When the store fails, the batch is held (`hold`) and
+        `effects` lose the receipts of its unit events; when storing works again after that,
+        the held receipts are added to `effects`."""
+        if self.held is None:
+            try:
+                self.store.commit(batch, now)
+            except sqlite3.Error as exc:
+                return self.hold(batch, effects, now, exc)
+            return batch.outbox
+        if time.monotonic() < self._store_retry_at:
+            return self.hold(batch, effects, now, None)
+        self._store_retry_at = time.monotonic() + STORE_RETRY_S
+        try:
+            self.store.commit(self.held.merged(batch), now)
+        except sqlite3.Error as exc:
+            return self.hold(batch, effects, now, exc)
+        return batch.outbox + self._store_recovered(effects, now)
+
+    def hold(
+        self,
+        batch: Batch,
+        effects: list[SupEffect],
+        now: datetime,
+        exc: sqlite3.Error | None,
+        *,
+        tell: bool = True,
+    ) -> list[OutboxRow]:
+        """Keep a batch that could not be stored (`exc`; None: not tried, a retry is not due).
+        The first time, the store fault goes out to facilities and the leads (unless not `tell`:
+        at start-up, before the link is up; the first batch tells them then)."""
+        if self.held is None:
+            reason = f"{getattr(exc, 'sqlite_errorname', type(exc).__name__)}: {exc}"
+            self.held = Batch()
+            self._store_fault = (now, reason)
+            self._store_fault_told = False
+            self._store_retry_at = time.monotonic() + STORE_RETRY_S
+            self._store_logged_at = time.monotonic()
+            log.critical(
+                "CANNOT STORE in %s (%s): degraded mode. Alarms are paged from memory and marked "
+                "'not stored', units get no receipt and keep retransmitting; retrying every %.0f s. "
+                "Free disk space on this server now.",
+                self.db_path,
+                reason,
+                STORE_RETRY_S,
+            )
+        elif exc is not None and time.monotonic() - self._store_logged_at >= STORE_LOG_EVERY_S:
+            self._store_logged_at = time.monotonic()
+            log.critical(
+                "still CANNOT STORE in %s (%s): %d fact(s) and %d unit event(s) held in memory",
+                self.db_path,
+                exc,
+                len(self.held.facts),
+                len(self.held_ids),
+            )
+        self.outgoing.mark_not_stored(batch)
+        self.held.extend(batch)
+        for event_id, *_rest, incident_id, _payload in batch.received:
+            self.held_ids[uuid.UUID(event_id)] = incident_id
+        kept: list[SupEffect] = []
+        for e in effects:
+            # Every first receipt of this batch is for an event only in memory now: withhold it
+            # (whatever produced it). A duplicate receipt is sent only for an event already stored.
+            if isinstance(e, SendReceipt) and (not e.duplicate or e.event_id in self.held_ids):
+                if not e.duplicate:
+                    self.held_receipts.append(e)
+                    self.held_ids[e.event_id] = e.incident_id
+                continue
+            kept.append(e)
+        effects[:] = kept
+        if self._store_fault_told or not tell:
+            return batch.outbox
+        self._store_fault_told = True
+        return batch.outbox + self._store_notice("store_fault", NotifyReason.FAULT, now, self.held)
+
+    def _store_recovered(self, effects: list[SupEffect], now: datetime) -> list[OutboxRow]:
+        """Everything held is stored: send the withheld receipts and tell the people told of the fault."""
+        held_events = len(self.held_ids)
+        held_facts = len(self.held.facts) if self.held is not None else 0
+        effects += self.held_receipts
+        self.held, self.held_ids, self.held_receipts = None, {}, []
+        since = self._store_fault[0] if self._store_fault is not None else now
+        log.warning(
+            "storing again after %.0f s: %d held fact(s) stored, %d withheld receipt(s) sent",
+            (now - since).total_seconds(),
+            held_facts,
+            held_events,
+        )
+        told = self._store_fault_told
+        self._store_fault_told = False
+        if not told:
+            self._store_fault = None
+            return []
+        b = Batch()
+        rows = self._store_notice("store_recovered", NotifyReason.INFO, now, b, held=held_events)
+        self._store_fault = None
+        try:
+            self.store.commit(b, now)
+        except sqlite3.Error as exc:
+            return self.hold(b, effects, now, exc)
+        return rows
+
+    def _store_notice(
+        self, key: str, reason: NotifyReason, now: datetime, into: Batch, held: int = 0
+    ) -> list[OutboxRow]:
+        """The store fault (or its end) for facilities and every lead: a `notified` fact and its
+        notifications, added to `into`; returns the notification rows."""
+        since, why = self._store_fault or (now, "")
+        to = tuple(
+            dict.fromkeys((*self.site.people_with(Role.FACILITIES), *self.site.people_with(Role.LEAD)))
+        )
+        detail = {"since": since.isoformat(), "reason": why[:200], "held": str(held)}
+        fact = notified(now, reason, to, "console-store", key, detail)
+        into.facts.append(fact)
+        rows: list[OutboxRow] = []
+        for pid, nid in zip(to, fact.notification_ids, strict=True):
+            lang = self.site.language_of(pid)
+            values = {"time": local_time(self.site, since, lang), "reason": why[:200], "held": held}
+            note = Notification(
+                notification_id=nid,
+                person_id=pid,
+                reason=reason,
+                title=clip(i18n.t(f"{key}_title", lang), 200),
+                body=clip(i18n.t(f"{key}_body", lang, **values), 2000),
+                at=now,
+            )
+            rows += self.outgoing.route(note, now)
+        into.outbox += rows
+        return rows

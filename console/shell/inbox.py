@@ -1,0 +1,95 @@
+"""What the writer's inbox carries besides raw MQTT messages, and the log of refused messages."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from console.core.effects import SupEffect, Tx
+from console.core.notice import notice
+from console.delivery.channel import DeliveryOutcome
+from console.facts import ChannelFault, DeliveryAttempt
+from console.ingest import Rejected
+from inventory.kinds import Role
+from inventory.model import Site
+from wire.messages import NotifyReason
+
+log = logging.getLogger("console")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A delivery attempt finished (from a channel worker thread)."""
+
+    outcome: DeliveryOutcome
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """A delivery channel started failing (raised) or works again (cleared)."""
+
+    channel: str
+    state: str
+    since: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Up:
+    """The link (re)connected: republish the retained truth."""
+
+
+STOP = object()
+"""Put by `stop()`: the writer finishes this batch and ends."""
+
+
+class RejectLog:
+    """Log refused messages with their reason without flooding: 5 per reason per 10 s, then a count."""
+
+    def __init__(self) -> None:
+        self.total: Counter[str] = Counter()
+        self._window: Counter[str] = Counter()
+        self._since = time.monotonic()
+
+    def add(self, r: Rejected) -> None:
+        self.total[r.reason] += 1
+        now = time.monotonic()
+        if now - self._since > 10:
+            for reason, n in self._window.items():
+                if n > 5:
+                    log.warning("refused %d more message(s) for %s in the last 10 s", n - 5, reason)
+            self._window.clear()
+            self._since = now
+        self._window[r.reason] += 1
+        if self._window[r.reason] <= 5:
+            log.warning("refused message (%s): %s", r.reason, r.detail)
+
+
+def attempt_fact(o: DeliveryOutcome) -> DeliveryAttempt:
+    """The `delivery_attempt` fact of a non-durable channel's outcome."""
+    return DeliveryAttempt(
+        at=o.at,
+        notification_id=o.notification_id,
+        incident_id=o.incident_id,
+        person_id=o.person_id,
+        channel=o.channel,
+        attempt=o.attempt,
+        status=o.status.value,
+        reason=o.reason[:300],
+    )
+
+
+def channel_state(site: Site, item: ChannelState, now: datetime) -> list[SupEffect]:
+    """Record a channel fault / recovery and tell facilities, once per change."""
+    fact = ChannelFault(at=now, channel=item.channel, state=item.state, since=item.since, reason=item.reason)
+    to = site.people_with(Role.FACILITIES)
+    key = "channel_fault" if item.state == "raised" else "channel_recovered"
+    detail = {"channel": item.channel, "since": item.since.isoformat(), "reason": item.reason[:200]}
+    tx: Tx[None, SupEffect] = Tx(None, now)  # the shell's own notice: no core folds it
+    tx.record(fact)
+    notice(tx, NotifyReason.FAULT, to, f"channel-{item.channel}", key, detail, to_nobody=True)
+    log.warning("delivery channel %s %s: %s", item.channel, item.state, item.reason)
+    return tx.effects

@@ -1,0 +1,230 @@
+"""Everything the console publishes, after the commit: receipts, unit commands, command replies,
+pages, retained incidents and timelines, unit and presence states, and its own status (the
+retained online / offline and the heartbeat)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+from console import i18n
+from console.config import ServiceConfig
+from console.core import world as core
+from console.core.effects import (
+    ClearIncident,
+    Notify,
+    Page,
+    PublishHealth,
+    PublishIncident,
+    PublishPresence,
+    Record,
+    Reply,
+    SendReceipt,
+    SupEffect,
+    UnitFeedback,
+    UnitTestMode,
+)
+from console.core.engine import led_for
+from console.delivery.dispatcher import Dispatcher
+from console.delivery.mqtt import PagerChannel
+from console.timeline import Timelines
+from inventory.model import Site
+from wire.link import Link
+from wire.messages import (
+    CommandReply,
+    ConsoleStatus,
+    FeedbackCmd,
+    IncidentStatus,
+    LinkState,
+    PresenceState,
+    Receipt,
+    TestModeCmd,
+    encode,
+    new_id,
+    utcnow,
+)
+from wire.topics import Topics
+from wire.version import VERSION
+
+log = logging.getLogger("console")
+
+
+class Publisher:
+    """Carries out a batch's effects on the link (`execute`), republishes the retained truth after
+    a (re)connect (`republish`) and sends the service's heartbeat (`beat`)."""
+
+    def __init__(
+        self,
+        cfg: ServiceConfig,
+        site: Site,
+        topics: Topics,
+        link: Link,
+        timelines: Timelines,
+        delivery: Dispatcher,
+        pager: PagerChannel | None,
+    ) -> None:
+        self.cfg = cfg
+        self.site = site
+        self.topics = topics
+        self.link = link
+        self.timelines = timelines
+        self.delivery = delivery
+        self.pager = pager
+        self.touched: set[str] = set()  # incidents whose timeline this batch changed
+        self._first_up = True
+        self._beat_at = 0.0
+        self._stalls_logged = 0
+
+    def execute(self, effects: list[SupEffect], world: core.World, now: datetime) -> None:
+        """Carry out the effects of a committed batch (or of one held in memory, without receipts)."""
+        t = self.topics
+        pub = self.link.publish
+        incidents: dict[str, None] = {}
+        health: dict[str, None] = {}
+        for e in effects:
+            match e:
+                case SendReceipt():
+                    r = Receipt(
+                        event_id=e.event_id,
+                        unit_id=e.unit_id,
+                        incident_id=e.incident_id,
+                        stored_at=now,
+                        duplicate=e.duplicate,
+                    )
+                    pub(t.unit_receipt(e.unit_id), encode(r), qos=1)
+                case UnitFeedback() | UnitTestMode():
+                    self.unit_command(e, now)
+                case Page():
+                    self._page(e, now)
+                case Reply():
+                    self._reply(e)
+                case PublishIncident():
+                    incidents[e.incident_id] = None
+                case ClearIncident():
+                    incidents.pop(e.incident_id, None)
+                    self.touched.discard(e.incident_id)
+                    self.timelines.forget(e.incident_id)
+                    pub(t.incident(e.incident_id), b"", qos=1, retain=True)
+                    pub(t.timeline(e.incident_id), b"", qos=1, retain=True)
+                case PublishPresence():
+                    self._publish_presence(world, e.person_id, now)
+                case PublishHealth():
+                    health[e.unit_id] = None
+                case Notify() | Record():
+                    pass
+        for iid in incidents:
+            inc = world.engine.incidents.get(iid)
+            if inc is not None:
+                pub(t.incident(iid), encode(inc.to_wire()), qos=1, retain=True)
+        touched, self.touched = self.touched, set()
+        for iid in touched:
+            self._publish_timeline(world, iid)
+        for uid in health:
+            pub(t.unitstate(uid), encode(world.units.health(uid)), qos=1, retain=True)
+
+    def _page(self, e: Page, now: datetime) -> None:
+        """A page for a lead pager unit: published now, confirmed and retried by the pager channel."""
+        if self.pager is None:  # the engine pages only the inventory's lead units: a bug
+            log.error("page for %s without a pager channel (no lead unit in the inventory)", e.unit_id)
+            return
+        d = self.pager.page(e.unit_id, e.incident_id, e.level, now)
+        self.pager.send_now(d)
+        self.delivery.submit(d)
+
+    def unit_command(self, e: UnitFeedback | UnitTestMode, now: datetime) -> None:
+        """The wire command for a unit effect, published on the unit's command topic."""
+        head: dict[str, object] = {"cmd_id": new_id(), "unit_id": e.unit_id, "issued_at": now}
+        cmd: FeedbackCmd | TestModeCmd
+        match e:
+            case UnitFeedback():
+                cmd = FeedbackCmd.model_validate(
+                    {**head, "incident_id": e.incident_id, "feedback": e.feedback}
+                )
+            case UnitTestMode():
+                cmd = TestModeCmd.model_validate(
+                    {**head, "on": e.on, "until": e.until, "campaign_id": e.campaign_id, "by": e.by}
+                )
+        self.link.publish(self.topics.unit_cmd(e.unit_id), encode(cmd), qos=1)
+
+    def _reply(self, e: Reply) -> None:
+        lang = (
+            self.site.language_of(e.person_id)
+            if e.person_id in self.site.index.people
+            else self.site.site.language
+        )
+        try:
+            reason = i18n.t(e.text_key, lang, **e.values)
+        except (KeyError, IndexError):
+            reason = e.code
+        msg = CommandReply(
+            cmd_id=e.cmd_id,
+            ok=e.ok,
+            code=e.code,
+            reason=reason[:200],
+            incident_id=e.incident_id,
+            campaign_id=e.campaign_id,
+        )
+        if not e.ok:
+            log.warning("rejected command %s of %s: %s (%s)", e.cmd_id, e.person_id, e.code, reason)
+        self.link.publish(self.topics.person_reply(e.person_id), encode(msg), qos=1)
+
+    def _publish_timeline(self, world: core.World, incident_id: str) -> None:
+        inc = world.engine.incidents.get(incident_id)
+        if inc is None:
+            return
+        tl = self.timelines.timeline(incident_id, inc.to_wire().version)
+        if tl is not None:
+            self.link.publish(self.topics.timeline(incident_id), encode(tl), qos=1, retain=True)
+
+    def _publish_presence(self, world: core.World, person_id: str, now: datetime) -> None:
+        eng = world.engine
+        present = person_id not in eng.unreachable
+        reason = eng.presence_reason(person_id)
+        st = PresenceState(person_id=person_id, present=present, reason=reason, at=now)
+        self.link.publish(self.topics.presence(person_id), encode(st), qos=1, retain=True)
+
+    def republish(self, world: core.World, now: datetime) -> None:
+        """After (re)connecting: console online, every incident, unit and presence state."""
+        t = self.topics
+        pub = self.link.publish
+        pub(
+            t.console_status(),
+            encode(
+                ConsoleStatus(state=LinkState.ONLINE, at=now, version=VERSION, beat_s=self.cfg.status_beat_s)
+            ),
+            qos=1,
+            retain=True,
+        )
+        w = world
+        for inc in w.engine.incidents.values():
+            pub(t.incident(inc.id), encode(inc.to_wire()), qos=1, retain=True)
+            self._publish_timeline(w, inc.id)
+            if self._first_up and inc.status is not IncidentStatus.RESOLVED:
+                self.unit_command(UnitFeedback(inc.unit_id, inc.id, led_for(inc)), now)
+        for uid in w.units.units:
+            pub(t.unitstate(uid), encode(w.units.health(uid)), qos=1, retain=True)
+        for pid in self.site.index.people:
+            self._publish_presence(w, pid, now)
+        self._first_up = False
+        log.info("published console status and retained state (%d incidents)", len(w.engine.incidents))
+
+    def beat(self, world: core.World) -> None:
+        """The service's heartbeat: ConsoleStatus(online) on console/status every status_beat_s
+        (QoS0, not retained), sent from the writer loop, so a hung writer (or a stopped process)
+        stops it; consoles count three missed beats as "alarmcentrale offline"."""
+        if world.units.stalls != self._stalls_logged:
+            self._stalls_logged = world.units.stalls
+            log.warning(
+                "the console service itself stood still for %.1f s; unit silence is counted from after "
+                "the gap, not reported as units offline",
+                world.units.last_stall_s,
+            )
+        mono = time.monotonic()
+        if mono - self._beat_at < self.cfg.status_beat_s or not self.link.connected.is_set():
+            return
+        self._beat_at = mono
+        st = ConsoleStatus(
+            state=LinkState.ONLINE, at=utcnow(), version=VERSION, beat_s=self.cfg.status_beat_s
+        )
+        self.link.publish(self.topics.console_status(), encode(st), qos=0)

@@ -1,0 +1,383 @@
+"""The console service: MQTT in, group commit, effects out, timers.
+
+Pipeline:
+
+    paho network thread --(Raw)--> inbox queue --> writer thread:
+        drain up to batch_max messages
+        -> validate (console.ingest) -> dedupe by event_id -> world.step (pure cores)
+        -> Tick at `now` (timers) -> ONE SQLite transaction (facts, received events,
+           projections, notification outbox) -> commit (fsync)
+        -> only then: receipts, unit commands, replies, retained state, notifications
+
+The writer thread is the only one that touches the state and the database. It
+sleeps until the next message or the cores' next due time. Delivery channels (the
+console's notify topic, lead pager units, e-mail, Apprise) run in their own threads
+(console.delivery); every attempt's outcome comes back through the inbox.
+
+Degraded mode: when a commit fails (disk full, database unwritable) the service stays up,
+pages from memory and retries (console.shell.degraded).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+import uuid
+from datetime import datetime
+
+from console.config import ServiceConfig
+from console.core import world as core
+from console.core.effects import Notify, PublishHealth, Record, Reply, SendReceipt, SupEffect
+from console.core.engine import UnitEventIn
+from console.core.supervision import FaultIn, HeartbeatIn, StatusIn
+from console.delivery.channel import Delivery, OutcomeStatus
+from console.delivery.dispatcher import build_dispatcher
+from console.delivery.render import render
+from console.facts import Fact
+from console.ingest import Accepted, Ignored, Raw, Rejected, classify
+from console.sdnotify import SystemdNotifier
+from console.shell.degraded import STORE_RETRY_S, Committer
+from console.shell.inbox import STOP, ChannelState, Outcome, RejectLog, Up, attempt_fact, channel_state
+from console.shell.limits import Limits
+from console.shell.outgoing import Outgoing
+from console.shell.publisher import Publisher
+from console.store import Batch, Store, unit_row
+from console.timeline import Timelines
+from inventory.model import Site
+from wire.credentials import BrokerCredentials
+from wire.link import Link
+from wire.messages import ConsoleStatus, IncidentStatus, LinkState, UnitEvent, encode, utcnow
+from wire.topics import Topics, UnitChannel
+from wire.version import VERSION
+
+log = logging.getLogger("console")
+
+BOOKKEEPING_WAIT_S = 0.02
+"""How long delivery confirmations wait for company before they are committed."""
+BACKLOG_PAUSE_S = 0.002
+"""Between slices of a flooding unit's backlog the writer waits this long for other input: it
+releases the GIL, so the network thread reads on and another unit's alarm is not left behind."""
+
+
+class ConsoleService:
+    """Runs the console: construct, `start()`, later `stop()`."""
+
+    def __init__(
+        self,
+        cfg: ServiceConfig,
+        site: Site,
+        creds: BrokerCredentials,
+        *,
+        init: bool = False,
+    ) -> None:
+        """`init`: create the database if it is missing or empty (otherwise `console.store.StoreMissing`)."""
+        self.cfg = cfg
+        self.timelines = Timelines(site)
+        self.site = site
+        self.topics = Topics(site.site.id)
+        self.store = Store(cfg.db_path, init=init)
+        self.systemd = SystemdNotifier()
+        self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.rejects = RejectLog()
+        self.limits = Limits(cfg, site, self.topics, self.inbox, self.rejects)
+        self.started_at = utcnow()
+        self._stopped = threading.Event()
+        self.world: core.World
+        will = (self.topics.console_status(), encode(ConsoleStatus(state=LinkState.OFFLINE, version=VERSION)))
+        # A wide in-flight window: paho rescans its whole queue on every PUBACK once the window
+        # is full, which turns a burst of receipts quadratic.
+        self.link = Link(
+            creds, client_id="console", will=will, on_up=lambda: self.inbox.put(Up()), max_inflight=20000
+        )
+        for ch in (UnitChannel.EVENT, UnitChannel.STATUS, UnitChannel.HEARTBEAT):
+            self.link.subscribe_raw(self.topics.all_units(ch), self._on_message)
+        self.link.subscribe_raw(self.topics.all_person_cmds(), self._on_message)
+        # One pipeline for every channel; the console's and the pager's publishes go out from the
+        # writer right after the commit (send_now), their workers wait for the PUBACK.
+        self.delivery, mqtt, pager = build_dispatcher(
+            site,
+            self.link,
+            on_outcome=lambda o: self.inbox.put(Outcome(o)),
+            on_channel_fault=lambda ch, since, why: self.inbox.put(ChannelState(ch, "raised", since, why)),
+            on_channel_recovered=lambda ch, at: self.inbox.put(ChannelState(ch, "cleared", at, "")),
+            start=False,
+        )
+        self.outgoing = Outgoing(site, self.delivery, mqtt)
+        self.committer = Committer(self.store, site, cfg.db_path, self.outgoing)
+        self.publisher = Publisher(cfg, site, self.topics, self.link, self.timelines, self.delivery, pager)
+        self._writer = threading.Thread(target=self._run, name="writer", daemon=True)
+
+    # -- lifecycle ----------------------------------------------------------------
+    def load(self) -> None:
+        """Rebuild the state from the event log (the first step of `start`)."""
+        t0 = time.monotonic()
+        facts = list(self.store.facts())
+        self.world = core.rebuild(self.site, facts, self.started_at, self.cfg.engine, self.cfg.supervision)
+        for f in facts:
+            self.timelines.add(f)
+        boot = Batch(units={uid: unit_row(self.world.units, uid) for uid in self.world.units.units})
+        try:
+            self.store.commit(boot, self.started_at)  # every unit has a projection row from the start
+        except sqlite3.Error as exc:  # e.g. the disk is full: start degraded, told in the first batch
+            self.committer.hold(boot, [], self.started_at, exc, tell=False)
+        incidents = self.world.engine.incidents.values()
+        open_n = sum(1 for i in incidents if i.status is not IncidentStatus.RESOLVED)
+        log.info(
+            "rebuilt state from %d logged facts in %.2f s: %d open incident(s)",
+            len(facts),
+            time.monotonic() - t0,
+            open_n,
+        )
+
+    def start(self) -> None:
+        """Rebuild the state from the log, connect, resume escalations, start the writer."""
+        self.load()
+        self.delivery.start()
+        pending = self.store.undelivered()
+        if pending:
+            log.warning("re-sending %d notification(s) not confirmed before the last stop", len(pending))
+        for row in pending:
+            item = Delivery(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
+            self.delivery.submit(item)
+        self.link.start()
+        self._writer.start()
+        self.systemd.ready()
+        log.info("console service started for site %s (db %s)", self.site.site.id, self.cfg.db_path)
+
+    def stop(self) -> None:
+        """Finish the queued work, publish 'offline' and disconnect."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.systemd.stopping()
+        self.inbox.put(STOP)
+        self._writer.join(10)
+        held = self.committer.held
+        if held is not None and not self._writer.is_alive():
+            try:  # one last try; otherwise the units' retransmits bring it back after the restart
+                now = utcnow()
+                self.store.commit(held, now)
+                self.publisher.execute(
+                    list(self.committer.held_receipts), self.world, now
+                )  # the link is still up
+                log.warning("stored what was held before stopping and sent its receipts")
+            except sqlite3.Error as exc:
+                log.critical(
+                    "stopping with %d fact(s) NOT stored (%s); units resend their events after the restart",
+                    len(held.facts),
+                    exc,
+                )
+        self.delivery.stop(drain_s=2.0)
+        offline = encode(ConsoleStatus(state=LinkState.OFFLINE, at=utcnow(), version=VERSION))
+        self.link.stop(last_words=(self.topics.console_status(), offline))
+        self.store.close()
+        log.info("console service stopped; refused messages: %s", dict(self.rejects.total) or "none")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the writer ends (it only ends on stop or a fatal error)."""
+        self._writer.join(timeout)
+        return not self._writer.is_alive()
+
+    # -- network thread ----------------------------------------------------------------
+    def _on_message(self, msg: object) -> None:
+        m = msg  # paho MQTTMessage; keep the network thread to one queue put
+        self.inbox.put(Raw(m.topic, bytes(m.payload), bool(m.retain)))  # type: ignore[attr-defined]
+
+    # -- writer thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                timeout = self._sleep_for()
+                if self.limits.backlog:  # a flood's backlog: a short wait lets paho's thread read on
+                    timeout = min(timeout, BACKLOG_PAUSE_S)
+                try:
+                    first = self.inbox.get(timeout=timeout) if timeout > 0 else self.inbox.get_nowait()
+                except queue.Empty:
+                    first = None
+                items: list[object] = [] if first is None else [first]
+                while len(items) < self.cfg.batch_max:
+                    try:
+                        items.append(self.inbox.get_nowait())
+                    except queue.Empty:
+                        break
+                items = self.limits.fair(items)
+                self._coalesce_bookkeeping(items)
+                stop = any(i is STOP for i in items)
+                self._process([i for i in items if i is not STOP])
+                self.systemd.watchdog()
+                self.publisher.beat(self.world)
+                if stop:
+                    return
+        except Exception:
+            log.critical(
+                "writer thread failed; exiting so the supervisor restarts the service", exc_info=True
+            )
+            self._stopped.set()
+
+    def _coalesce_bookkeeping(self, items: list[object]) -> None:
+        """A batch of only delivery outcomes waits up to
+        BOOKKEEPING_WAIT_S for more, so they share one commit (one fsync) instead of one each.
+        Anything else (an alarm, a command, a status) ends the wait at once."""
+        if not items or not all(isinstance(i, Outcome) for i in items):
+            return
+        deadline = time.monotonic() + BOOKKEEPING_WAIT_S
+        while len(items) < self.cfg.batch_max and (left := deadline - time.monotonic()) > 0:
+            try:
+                item = self.inbox.get(timeout=left)
+            except queue.Empty:
+                return
+            items.append(item)
+            if not isinstance(item, Outcome):
+                return
+
+    def _sleep_for(self) -> float:
+        due = core.next_due(self.world)
+        cap = min(self.systemd.ping_interval() or 5.0, self.cfg.status_beat_s)
+        if self.committer.held is not None:
+            cap = min(cap, STORE_RETRY_S)  # degraded: retry storing
+        if due is None:
+            return cap
+        return max(0.0, min(cap, (due - utcnow()).total_seconds()))
+
+    def _process(self, items: list[object]) -> None:
+        t_start = time.perf_counter()
+        now = utcnow()
+        batch = Batch()
+        effects: list[SupEffect] = []
+        seen: dict[uuid.UUID, str | None] = {}
+        counted: dict[str, list[UnitEvent]] = {}
+        up = False
+        w = self.world
+        classified = [(i, self._classify(i) if isinstance(i, Raw) else None) for i in items]
+        ids = [r.event.event_id for _i, r in classified if isinstance(r, UnitEventIn | FaultIn)]
+        try:
+            stored_before = self.store.received_many(ids)  # one query per batch, not per event
+        except sqlite3.Error as exc:  # fail open: rather a repeat press than a lost one
+            log.error("cannot read the database to deduplicate %d event(s): %s", len(ids), exc)
+            stored_before = {}
+        for item, res in classified:
+            if isinstance(item, Up):
+                up = True
+                continue
+            if isinstance(item, Outcome):
+                o = item.outcome
+                if not self.delivery.durable(o.channel):
+                    effects.append(Record(attempt_fact(o)))
+                elif o.status is OutcomeStatus.DELIVERED:  # a durable channel's record is its outbox row
+                    batch.delivered.append((now.isoformat(), str(o.notification_id), o.channel))
+                continue
+            if isinstance(item, ChannelState):
+                effects += channel_state(self.site, item, now)
+                continue
+            assert isinstance(item, Raw) and res is not None
+            if isinstance(res, Ignored):
+                continue
+            if isinstance(res, Rejected):
+                self.rejects.add(res)
+                batch.rejects[res.reason] = batch.rejects.get(res.reason, 0) + 1
+                if res.reply_to is not None:
+                    pid, cid = res.reply_to
+                    code = "not_authorised" if res.reason == "unknown_person" else "invalid"
+                    effects.append(Reply(pid, cid, False, code, f"reply_{code}", {"what": res.detail[:120]}))
+                continue
+            if isinstance(res, HeartbeatIn | StatusIn) and self.limits.surplus(res, now):
+                continue
+            if isinstance(res, UnitEventIn | FaultIn):
+                ev = res.event
+                if ev.event_id in seen:
+                    effects.append(SendReceipt(ev.unit_id, ev.event_id, seen[ev.event_id], duplicate=True))
+                    continue
+                if ev.event_id in self.committer.held_ids:
+                    continue  # held in memory, not stored: no receipt, no second step; the unit retries
+                if ev.event_id in stored_before:
+                    incident_id = stored_before[ev.event_id]
+                    effects.append(SendReceipt(ev.unit_id, ev.event_id, incident_id, duplicate=True))
+                    continue
+                if self.limits.over_rate(w, ev, now, counted, seen, batch):
+                    continue
+                stepped = self._step(w, res, now, item)
+                if stepped is None:
+                    continue
+                w, effs = stepped
+                incident_id = next((e.incident_id for e in effs if isinstance(e, SendReceipt)), None)
+                seen[ev.event_id] = incident_id
+                batch.received.append(
+                    (str(ev.event_id), ev.unit_id, ev.kind.value, now.isoformat(), incident_id, item.payload)
+                )
+                effects += effs
+                continue
+            stepped = self._step(w, res, now, item)
+            if stepped is not None:
+                w, effs = stepped
+                effects += effs
+        w, effs = self.limits.settle(w, counted, now)
+        effects += effs
+        w, effs = core.step(w, core.Tick(time.monotonic(), self.link.connected.is_set()), now)
+        effects += effs
+        self.world = w
+        t_step = time.perf_counter()
+        self._fill_batch(batch, effects, now)
+        outbox = self.committer.commit(batch, effects, now)
+        t_commit = time.perf_counter()
+        # ---- committed (or held in degraded mode: then without receipts, see Committer.commit) ----
+        self.publisher.execute(effects, w, now)
+        self.outgoing.send(outbox)
+        if up:
+            self.publisher.republish(w, now)
+        if log.isEnabledFor(logging.DEBUG) and items:
+            t_end = time.perf_counter()
+            log.debug(
+                "batch of %d: core %.1f ms, store %.1f ms, publish %.1f ms",
+                len(items),
+                (t_step - t_start) * 1000,
+                (t_commit - t_step) * 1000,
+                (t_end - t_commit) * 1000,
+            )
+
+    def _fill_batch(self, batch: Batch, effects: list[SupEffect], now: datetime) -> None:
+        """What the batch writes besides its input: facts, touched incidents and units, notifications."""
+        w = self.world
+        touched_units: set[str] = set()
+        for e in effects:
+            if isinstance(e, Record):
+                f: Fact = e.fact
+                batch.facts.append(f)
+                touched = self.timelines.add(f)
+                if touched is not None:
+                    self.publisher.touched.add(touched)
+                iid = getattr(f, "incident_id", None)
+                if iid is not None and iid in w.engine.incidents:
+                    batch.incidents[iid] = w.engine.incidents[iid]
+                uid = getattr(f, "unit_id", None)
+                if uid is not None and uid in w.units.units:
+                    touched_units.add(uid)
+            elif isinstance(e, PublishHealth):
+                touched_units.add(e.unit_id)
+            elif isinstance(e, Notify):
+                n = e.notice
+                inc = w.engine.incidents.get(n.incident_id) if n.incident_id else None
+                for pid, nid in zip(n.person_ids, n.notification_ids, strict=True):
+                    batch.outbox += self.outgoing.route(render(self.site, n, pid, nid, inc), now)
+        for uid in touched_units:
+            batch.units[uid] = unit_row(w.units, uid)
+
+    def _classify(self, raw: Raw) -> Accepted | Rejected | Ignored:
+        try:
+            return classify(self.site, self.topics, raw)
+        except Exception:  # a bug, not bad input: refuse this message, keep the service up
+            log.exception("internal error validating a message on %s", raw.topic)
+            return Rejected("internal_error", f"internal error on {raw.topic}")
+
+    def _step(
+        self, w: core.World, inp: core.Input, now: datetime, raw: Raw
+    ) -> tuple[core.World, list[SupEffect]] | None:
+        """One core step; a bug on one message must not crash-loop the service (the unit retries)."""
+        try:
+            return core.step(w, inp, now)
+        except Exception:
+            log.exception("internal error handling a message on %s; it was not stored", raw.topic)
+            self.rejects.total["internal_error"] += 1
+            return None

@@ -1,0 +1,321 @@
+"""`Store`: the console's database. Opening it (refusing a missing or foreign one), reading the
+log and the projections, writing a batch in one transaction, the retention purge."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from console.core.engine import Incident
+from console.core.supervision import UnitsState
+from console.facts import Fact, column, fact_json, parse_fact
+from console.retention import PurgePlan
+from console.store.files import (
+    StoreError,
+    StoreMissing,
+    create_private_file,
+    file_state,
+    make_private,
+    make_private_dirs,
+    missing_message,
+    sidecars,
+    unreadable_message,
+)
+from console.store.rows import Batch, OutboxRow, incident_row, unit_row
+from console.store.schema import SCHEMA, SCHEMA_VERSION, TABLES, schema_version
+
+log = logging.getLogger("console.store")
+_Q16 = ", ".join("?" * 16)
+
+
+def _parse(path: Path, seq: int, kind: str, data: str | bytes) -> Fact:
+    try:
+        return parse_fact(data)
+    except (ValidationError, ValueError) as exc:
+        first = str(exc).splitlines()
+        why = " ".join(first[:3])[:300]
+        raise StoreError(
+            unreadable_message(path, f"fact #{seq} ({kind}) in the event log cannot be read: {why}")
+        ) from None
+
+
+class Store:
+    """The console's database. Not thread-safe: one writer thread owns it."""
+
+    def __init__(self, path: Path | str, *, readonly: bool = False, init: bool = False) -> None:
+        """Open the console database. `readonly`: for views and reports (never writes).
+        Otherwise a missing or empty database is refused (`StoreMissing`) unless `init`, which
+        creates it (0600, parent directories 0700). A file that is not a console database raises
+        `StoreError`."""
+        self.path = Path(path)
+        state = file_state(self.path)
+        if readonly:
+            if state == "missing":
+                raise StoreMissing(
+                    f"{self.path}: no console database; give --db or start `alarm-console serve`"
+                )
+            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            try:
+                if schema_version(self.db, self.path) is None:
+                    raise StoreMissing(missing_message(self.path, "the console database is empty"))
+            except StoreError:
+                self.db.close()
+                raise
+        else:
+            if state != "present" and not init:
+                what = (
+                    "no console database" if state == "missing" else "the console database is empty (0 bytes)"
+                )
+                raise StoreMissing(missing_message(self.path, what))
+            if state == "missing":
+                make_private_dirs(self.path.parent)
+                create_private_file(self.path)
+            else:
+                make_private(self.path)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            try:
+                self._open_for_writing(init)
+            except BaseException:
+                self.db.close()
+                raise
+        self.db.row_factory = sqlite3.Row
+
+    def _open_for_writing(self, init: bool) -> None:
+        db = self.db
+        try:
+            version = schema_version(db, self.path)
+            if version is None and not init:
+                raise StoreMissing(missing_message(self.path, "the console database has no tables (empty)"))
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            have = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not set(TABLES) <= have:  # a new database (or an older one missing a table)
+                db.executescript(SCHEMA)
+                db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(unreadable_message(self.path, f"cannot be opened for writing ({exc})")) from None
+        for side in sidecars(self.path):
+            make_private(side)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- reading -------------------------------------------------------------
+    def facts(self) -> Iterator[Fact]:
+        """Every fact, in log order. A row that cannot be read raises `StoreError` (naming it)."""
+        for _seq, fact in self.numbered_facts():
+            yield fact
+
+    def numbered_facts(self) -> Iterator[tuple[int, Fact]]:
+        """Every fact with its log `seq`, in log order (for the retention purge)."""
+        try:
+            for seq, kind, data in self.db.execute("SELECT seq, kind, data FROM events ORDER BY seq"):
+                yield int(seq), _parse(self.path, seq, kind, data)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(unreadable_message(self.path, f"the event log cannot be read ({exc})")) from None
+
+    def fact_count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    def received(self, event_id: uuid.UUID) -> tuple[bool, str | None]:
+        """(already stored, incident id) for a unit event id."""
+        row = self.db.execute(
+            "SELECT incident_id FROM received WHERE event_id = ?", (str(event_id),)
+        ).fetchone()
+        return (False, None) if row is None else (True, row[0])
+
+    def received_many(self, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+        """{event id: incident id} for those of `event_ids` already stored."""
+        found: dict[uuid.UUID, str | None] = {}
+        for start in range(0, len(event_ids), 500):
+            chunk = [str(e) for e in event_ids[start : start + 500]]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT event_id, incident_id FROM received WHERE event_id IN ({marks})", chunk
+            )
+            found.update({uuid.UUID(r[0]): r[1] for r in rows})
+        return found
+
+    def undelivered(self) -> list[OutboxRow]:
+        """Notifications recorded but never confirmed by their channel (re-sent on start)."""
+        try:
+            rows = self.db.execute(
+                "SELECT notification_id, channel, person_id, topic, payload, created_at FROM outbox "
+                "WHERE delivered_at IS NULL ORDER BY created_at"
+            ).fetchall()
+            return [
+                OutboxRow(uuid.UUID(r[0]), r[1], r[2], r[3], bytes(r[4]), datetime.fromisoformat(r[5]))
+                for r in rows
+            ]
+        except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+            raise StoreError(
+                unreadable_message(self.path, f"the notification outbox cannot be read ({exc})")
+            ) from None
+
+    def incidents(self, *, open_only: bool = False) -> list[dict[str, Any]]:
+        """Incident projection rows, newest first."""
+        where = "WHERE status != 'resolved'" if open_only else ""
+        rows = self.db.execute(f"SELECT * FROM incidents {where} ORDER BY stored_at DESC").fetchall()
+        return [dict(r) for r in rows]
+
+    def units(self) -> list[dict[str, Any]]:
+        """Unit projection rows, by id."""
+        return [dict(r) for r in self.db.execute("SELECT * FROM units ORDER BY unit_id").fetchall()]
+
+    def rejects(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self.db.execute("SELECT reason, count FROM rejects")}
+
+    def incident_facts(self, incident_id: str) -> list[Fact]:
+        """The log of one incident."""
+        rows = self.db.execute(
+            "SELECT seq, kind, data FROM events WHERE incident_id = ? ORDER BY seq", (incident_id,)
+        )
+        return [_parse(self.path, r[0], r[1], r[2]) for r in rows]
+
+    # -- writing ---------------------------------------------------------------
+    def commit(self, b: Batch, now: datetime) -> None:
+        """Write a whole batch in one transaction (one fsync with synchronous=FULL)."""
+        if b.empty():
+            return
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if b.facts:
+                db.executemany(
+                    "INSERT INTO events (at, kind, incident_id, unit_id, person_id, event_id, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            f.at.isoformat(),
+                            f.kind,
+                            column(f, "incident_id"),
+                            column(f, "unit_id"),
+                            column(f, "person_id"),
+                            column(f, "event_id"),
+                            fact_json(f),
+                        )
+                        for f in b.facts
+                    ],
+                )
+            if b.received:
+                db.executemany("INSERT OR IGNORE INTO received VALUES (?, ?, ?, ?, ?, ?)", b.received)
+            if b.incidents:
+                db.executemany(
+                    f"INSERT OR REPLACE INTO incidents VALUES ({_Q16})",
+                    [incident_row(i) for i in b.incidents.values()],
+                )
+            if b.units:
+                db.executemany(
+                    "INSERT OR REPLACE INTO units VALUES (?, ?, ?, ?, ?, ?)",
+                    [(uid, *row) for uid, row in b.units.items()],
+                )
+            if b.outbox:
+                db.executemany(
+                    "INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                    [
+                        (
+                            str(o.notification_id),
+                            o.channel,
+                            o.person_id,
+                            o.topic,
+                            o.payload,
+                            o.created_at.isoformat(),
+                        )
+                        for o in b.outbox
+                    ],
+                )
+            if b.delivered:
+                db.executemany(
+                    "UPDATE outbox SET delivered_at = ? WHERE notification_id = ? AND channel = ?",
+                    b.delivered,
+                )
+            for reason, n in b.rejects.items():
+                db.execute(
+                    "INSERT INTO rejects VALUES (?, ?, ?) ON CONFLICT (reason) DO UPDATE SET "
+                    "count = count + excluded.count, last_at = excluded.last_at",
+                    (reason, n, now.isoformat()),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        """Roll back the open transaction, if any. SQLite rolls back by itself on some errors
+        (SQLITE_FULL on a full disk): a second ROLLBACK would raise "cannot rollback - no
+        transaction is active" and hide the real error."""
+        if not self.db.in_transaction:
+            return
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            log.error("rollback failed after a failed write (%s); the transaction is abandoned", exc)
+
+    def purge(self, plan: PurgePlan, *, dry_run: bool = False) -> dict[str, int]:
+        """Delete what `plan` names, in ONE transaction (rolled back on `dry_run`).
+
+        The one exception to the append-only log (see `console.retention`). Deleted pages are
+        overwritten (`secure_delete`) and the WAL is truncated afterwards, so the data is gone
+        from the file too. Returns the rows removed from the other tables."""
+        db = self.db
+        db.execute("PRAGMA secure_delete=ON")
+        sup = plan.supervision_before.isoformat() if plan.supervision_before else ""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            seqs = sorted(plan.seqs)
+            for start in range(0, len(seqs), 500):
+                chunk = seqs[start : start + 500]
+                db.execute(f"DELETE FROM events WHERE seq IN ({','.join('?' * len(chunk))})", chunk)
+            rows = {"received": 0, "outbox": 0, "incidents": 0}
+            for start in range(0, len(plan.incidents), 500):
+                ids = list(plan.incidents[start : start + 500])
+                marks = ",".join("?" * len(ids))
+                rows["received"] += db.execute(
+                    f"DELETE FROM received WHERE incident_id IN ({marks})", ids
+                ).rowcount
+                rows["incidents"] += db.execute(
+                    f"DELETE FROM incidents WHERE incident_id IN ({marks}) AND status = 'resolved'", ids
+                ).rowcount
+            if sup:
+                rows["received"] += db.execute("DELETE FROM received WHERE at < ?", (sup,)).rowcount
+                rows["outbox"] += db.execute("DELETE FROM outbox WHERE created_at < ?", (sup,)).rowcount
+            db.execute("ROLLBACK" if dry_run else "COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        if not dry_run:
+            try:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError:
+                pass  # busy (a reader): the next checkpoint drops the old pages
+        return rows
+
+    def replace_projections(self, incidents: Sequence[Incident], units: UnitsState) -> None:
+        """Rewrite the projection tables (after a rebuild from the log)."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM incidents")
+            db.execute("DELETE FROM units")
+            db.executemany(
+                f"INSERT INTO incidents VALUES ({_Q16})",
+                [incident_row(i) for i in incidents],
+            )
+            db.executemany(
+                "INSERT INTO units VALUES (?, ?, ?, ?, ?, ?)",
+                [(uid, *unit_row(units, uid)) for uid in units.units],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
