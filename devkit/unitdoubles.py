@@ -144,8 +144,11 @@ class JsonLineProcess:
                 if r.get("event") == event and all(r.get(k) == v for k, v in match.items())
             ]
 
-    def wait_for(self, event: str, n: int = 1, timeout: float = 10.0, **match: Any) -> list[dict[str, Any]]:
-        """Wait until at least `n` matching lines arrived; AssertionError (with the log tail) otherwise."""
+    def wait_for(self, event: str, n: int = 1, timeout: float = 30.0, **match: Any) -> list[dict[str, Any]]:
+        """Wait until at least `n` matching lines arrived; AssertionError (with the log tail) otherwise.
+
+        The timeout only bounds liveness (a process start on a loaded 2-core machine can take
+        seconds); it is never what a test measures."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             got = self.find(event, **match)
