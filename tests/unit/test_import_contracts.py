@@ -128,3 +128,12 @@ def test_a_desk_unit_installs_only_what_a_pi_needs() -> None:
     assert base == {"gpiozero", "paho-mqtt", "pydantic"}
     console = {d.split(">")[0] for d in project["optional-dependencies"]["console"]}
     assert {"textual", "rich", "apprise", "babel"} <= console
+
+
+def test_the_console_without_its_extra_says_how_to_install_it() -> None:
+    code = "import sys; sys.modules['textual'] = None; import console.cli"
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert res.returncode != 0
+    assert "pip install 'stilalarm[console]'" in res.stderr and "textual" in res.stderr
