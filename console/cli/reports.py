@@ -13,9 +13,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from console import records as recs
 from console import retention
 from console.reporting import buttontests, export, monthly
+from console.reporting import fold as recs
 from console.reporting.html import render_html
 from inventory.model import Site
 from wire.messages import utcnow

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from console import records as recs
 from console import retention
 from console.config import ServiceConfig
 from console.core import engine, supervision
@@ -20,6 +19,7 @@ from console.core.supervision import FaultIn, StatusIn
 from console.delivery.render import render
 from console.facts import AftercareDone, ButtonsChecked, Fact, Notified
 from console.reporting import buttontests, export
+from console.reporting import fold as recs
 from console.reporting.records import TestOutcome
 from console.shell.service import ConsoleService
 from console.store import Batch, Store

@@ -8,7 +8,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from console import records as recs
 from console.config import SupervisionPolicy
 from console.core import supervision
 from console.core import world as core
@@ -18,6 +17,7 @@ from console.core.supervision import HeartbeatIn, StatusIn, SupTick, UnitsState
 from console.delivery.render import render
 from console.facts import AlarmReceived, Fact, FaultCleared, FaultRaised, UnitOffline
 from console.reporting import export, monthly
+from console.reporting import fold as recs
 from console.timeline import Timelines, press_time
 from console.tui.model.context import Ctx
 from console.tui.model.received import Received
