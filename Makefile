@@ -37,7 +37,7 @@ lint: venv
 	$(BIN)/lint-imports
 
 demo: venv mosquitto
-	$(BIN)/python -m devkit.demo --site $(SITE)
+	$(BIN)/python -m stilalarm.devkit.demo --site $(SITE)
 
 bench: venv mosquitto
 	$(BIN)/python -m bench --site $(SITE)

@@ -20,10 +20,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from bench.stats import Stats
-from broker_config.local import LocalBroker
-from wire.identity import client_id as cid_for
-from wire.link import Link
-from wire.topics import Topics, UnitChannel
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.link import Link
+from stilalarm.wire.topics import Topics, UnitChannel
 
 
 def _link(broker: LocalBroker, user: str, cid: str) -> Link:

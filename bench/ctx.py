@@ -7,8 +7,8 @@ from pathlib import Path
 
 from bench.report import Results
 from bench.stats import Stats
-from inventory import load_site
-from inventory.model import Site
+from stilalarm.inventory import load_site
+from stilalarm.inventory.model import Site
 
 
 @dataclass

@@ -17,14 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware import gpio
-from firmware.eventloop import LoopScheduler
-from firmware.outbox import Outbox
-from firmware.ports import SystemClock
-from firmware.runtime import UnitRuntime
-from inventory import load_site
-from inventory.derived import UnitConfig
-from wire.credentials import BrokerCredentials
+from stilalarm.firmware import gpio
+from stilalarm.firmware.eventloop import LoopScheduler
+from stilalarm.firmware.outbox import Outbox
+from stilalarm.firmware.ports import SystemClock
+from stilalarm.firmware.runtime import UnitRuntime
+from stilalarm.inventory import load_site
+from stilalarm.inventory.derived import UnitConfig
+from stilalarm.wire.credentials import BrokerCredentials
 
 ROOT = Path(__file__).resolve().parent.parent
 

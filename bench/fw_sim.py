@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 from bench.fw_proc import cpu_s, rss_mb, threads
-from broker_config.local import LocalBroker
-from devkit.sitegen import write_many_units
-from devkit.unitdoubles import JsonLineProcess
-from inventory import load_site
-from wire import messages as m
-from wire.link import Link
-from wire.topics import Topics, UnitChannel
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.devkit.sitegen import write_many_units
+from stilalarm.devkit.unitdoubles import JsonLineProcess
+from stilalarm.inventory import load_site
+from stilalarm.wire import messages as m
+from stilalarm.wire.link import Link
+from stilalarm.wire.topics import Topics, UnitChannel
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

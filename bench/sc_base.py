@@ -9,10 +9,10 @@ from bench import baseline as b
 from bench.ctx import Ctx, desk_units
 from bench.report import Row
 from bench.system import PY, Capture, Sink, sample
-from broker_config.local import LocalBroker, high_publish_limit
-from devkit.unitdoubles import JsonLineProcess
-from wire.identity import client_id as cid_for
-from wire.topics import Topics
+from stilalarm.broker_config.local import LocalBroker, high_publish_limit
+from stilalarm.devkit.unitdoubles import JsonLineProcess
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.topics import Topics
 
 SC = "baseline"
 

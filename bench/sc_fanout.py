@@ -21,13 +21,13 @@ from bench.ctx import Ctx
 from bench.report import Row
 from bench.stats import Stats
 from bench.system import PY, Capture
-from broker_config.local import LocalBroker, high_publish_limit
-from inventory import load_site
+from stilalarm.broker_config.local import LocalBroker, high_publish_limit
+from stilalarm.inventory import load_site
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import AckCmd, EventKind, Registration, ResolveCmd, UnitEvent, encode, utcnow
+from stilalarm.wire.topics import PersonChannel, Topics, UnitChannel
 from tests.peers import HangingSmtp, Hook
-from wire.identity import client_id as cid_for
-from wire.link import Link
-from wire.messages import AckCmd, EventKind, Registration, ResolveCmd, UnitEvent, encode, utcnow
-from wire.topics import PersonChannel, Topics, UnitChannel
 
 SC = "fanout"
 CONSOLE = str(Path(PY).parent / "alarm-console")

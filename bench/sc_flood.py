@@ -27,12 +27,12 @@ from bench.ctx import Ctx, facilities
 from bench.report import Row
 from bench.stats import Stats
 from bench.system import PY, Capture, Msg
-from devkit.localsystem import LocalSystem
-from devkit.servicerun import ScriptedUnit
-from devkit.sitegen import write_many_units
-from devkit.unitdoubles import JsonLineProcess
-from inventory import load_site
-from wire.topics import PersonChannel
+from stilalarm.devkit.localsystem import LocalSystem
+from stilalarm.devkit.servicerun import ScriptedUnit
+from stilalarm.devkit.sitegen import write_many_units
+from stilalarm.devkit.unitdoubles import JsonLineProcess
+from stilalarm.inventory import load_site
+from stilalarm.wire.topics import PersonChannel
 
 SC = "flood"
 FLOOD = 20_000

@@ -24,11 +24,11 @@ from bench.fw_proc import cpu_s
 from bench.report import Row
 from bench.stats import Stats
 from bench.system import Capture
-from broker_config.local import high_publish_limit
-from devkit.localsystem import LocalSystem
-from wire.identity import client_id as cid_for
-from wire.messages import EventKind, UnitEvent, encode, utcnow
-from wire.topics import UnitChannel
+from stilalarm.broker_config.local import high_publish_limit
+from stilalarm.devkit.localsystem import LocalSystem
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.messages import EventKind, UnitEvent, encode, utcnow
+from stilalarm.wire.topics import UnitChannel
 
 P99_LIMIT_MS = 100.0
 

@@ -18,10 +18,10 @@ from bench.report import Row
 from bench.sc_base import process_start
 from bench.sc_site import press
 from bench.system import Capture, iso
-from devkit.localsystem import LocalSystem
-from devkit.sitegen import write_many_units
-from inventory import load_site
-from wire.topics import PersonChannel, UnitChannel
+from stilalarm.devkit.localsystem import LocalSystem
+from stilalarm.devkit.sitegen import write_many_units
+from stilalarm.inventory import load_site
+from stilalarm.wire.topics import PersonChannel, UnitChannel
 
 SC = "restart"
 

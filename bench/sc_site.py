@@ -22,10 +22,10 @@ from bench.ctx import Ctx
 from bench.report import Row
 from bench.stats import Stats
 from bench.system import Capture, Sink, iso, sample
-from devkit.localsystem import LocalSystem, SimProcess
-from devkit.sitegen import write_many_units
-from inventory import load_site
-from wire.topics import PersonChannel, Topics, UnitChannel
+from stilalarm.devkit.localsystem import LocalSystem, SimProcess
+from stilalarm.devkit.sitegen import write_many_units
+from stilalarm.inventory import load_site
+from stilalarm.wire.topics import PersonChannel, Topics, UnitChannel
 
 
 @dataclass

@@ -24,12 +24,12 @@ from bench.netns import HOST_ADDR, Netns
 from bench.report import Row
 from bench.sc_base import will_latency
 from bench.system import PY, Capture, Msg, Sink
-from broker_config.local import free_port
-from devkit.localsystem import LocalSystem
-from devkit.sitegen import write_many_units
-from devkit.unitdoubles import JsonLineProcess
-from inventory import load_site
-from wire.topics import PersonChannel, UnitChannel
+from stilalarm.broker_config.local import free_port
+from stilalarm.devkit.localsystem import LocalSystem
+from stilalarm.devkit.sitegen import write_many_units
+from stilalarm.devkit.unitdoubles import JsonLineProcess
+from stilalarm.inventory import load_site
+from stilalarm.wire.topics import PersonChannel, UnitChannel
 
 SC = "supervision"
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from wire.credentials import BrokerCredentials
-from wire.identity import client_id as cid_for
-from wire.link import Link
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.link import Link
 
 
 def creds(broker_dir: Path, user: str) -> BrokerCredentials:

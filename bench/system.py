@@ -21,9 +21,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from bench.fw_proc import cpu_s, rss_mb
-from broker_config.local import LocalBroker
-from wire.identity import client_id as cid_for
-from wire.link import Link
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.link import Link
 
 PY = sys.executable
 

@@ -1,13 +1,13 @@
 """The broker's logins and the ACL: who may publish and subscribe to which topics.
 
 Each client may publish only under its own identity; every user gets an explicit block (no
-`pattern` lines), so a typo cannot widen access. `broker_config.render` writes the ACL file.
+`pattern` lines), so a typo cannot widen access. `stilalarm.broker_config.render` writes the ACL file.
 """
 
 from __future__ import annotations
 
-from inventory.model import Site
-from wire.topics import PersonChannel, Topics, UnitChannel
+from stilalarm.inventory.model import Site
+from stilalarm.wire.topics import PersonChannel, Topics, UnitChannel
 
 CONSOLE_USER = "console"
 OBSERVER_USER = "observer"

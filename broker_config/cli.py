@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from broker_config.local import BrokerError, find_mosquitto, port_open
-from broker_config.plugin import PluginError
-from broker_config.render import RenderError, RenderOptions, RunAsError, render
-from inventory import InventoryError, load_site
+from stilalarm.broker_config.local import BrokerError, find_mosquitto, port_open
+from stilalarm.broker_config.plugin import PluginError
+from stilalarm.broker_config.render import RenderError, RenderOptions, RunAsError, render
+from stilalarm.inventory import InventoryError, load_site
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -10,9 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from broker_config.render import RenderOptions, render
-from inventory.model import Site
-from wire.credentials import BrokerCredentials
+from stilalarm.broker_config.render import RenderOptions, render
+from stilalarm.inventory.model import Site
+from stilalarm.wire.credentials import BrokerCredentials
 
 MOSQUITTO_HINT = (
     "mosquitto is not installed: run `sudo apt-get install -y mosquitto mosquitto-clients` "
@@ -75,7 +75,7 @@ class LocalBroker:
 
     def creds(self, user: str) -> BrokerCredentials:
         """Credentials of a rendered user: 'console', 'observer', 'unit-X', 'person-P'."""
-        from broker_config.acl import CONSOLE_USER, OBSERVER_USER
+        from stilalarm.broker_config.acl import CONSOLE_USER, OBSERVER_USER
 
         if user in (CONSOLE_USER, OBSERVER_USER):
             path = self.dir / f"{user}.json"

@@ -28,7 +28,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker_config.acl import (
+from stilalarm.broker_config.acl import (
     CONSOLE_USER,
     LIMITED_PREFIXES,
     OBSERVER_USER,
@@ -37,17 +37,17 @@ from broker_config.acl import (
     unit_user,
     usernames,
 )
-from broker_config.plugin import PLUGIN_NAME, install_plugin
-from inventory.derived import PersonConfig, UnitConfig
-from inventory.model import Site
-from wire.credentials import BrokerCredentials
-from wire.identity import CLIENT_ID_SEPARATOR
-from wire.messages import MAX_PAYLOAD_BYTES
+from stilalarm.broker_config.plugin import PLUGIN_NAME, install_plugin
+from stilalarm.inventory.derived import PersonConfig, UnitConfig
+from stilalarm.inventory.model import Site
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.identity import CLIENT_ID_SEPARATOR
+from stilalarm.wire.messages import MAX_PAYLOAD_BYTES
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$ hashes
 SALT_BYTES = 12
 MESSAGE_SIZE_LIMIT = 65536
-"""Largest PUBLISH payload the broker accepts: 4x wire.messages.MAX_PAYLOAD_BYTES, so an
+"""Largest PUBLISH payload the broker accepts: 4x stilalarm.wire.messages.MAX_PAYLOAD_BYTES, so an
 oversized message still reaches the console, which counts and logs it (`oversized`)."""
 PACKET_HEADROOM = 1024
 """Room for the rest of a PUBLISH (fixed header <= 5, topic length 2 + topic, packet id 2):
@@ -201,7 +201,7 @@ def render_conf(site: Site, opts: RenderOptions) -> str:
         "persistent_client_expiration 30d",
         "",
         f"# Our largest message is under {MAX_PAYLOAD_BYTES // 1024} KiB "
-        "(wire.messages.MAX_PAYLOAD_BYTES); anything",
+        "(stilalarm.wire.messages.MAX_PAYLOAD_BYTES); anything",
         "# much larger is garbage or an attack and is refused by the broker.",
         f"message_size_limit {MESSAGE_SIZE_LIMIT}",
         "# message_size_limit is only checked once a whole PUBLISH has been buffered, and not",

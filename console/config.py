@@ -64,7 +64,7 @@ class SupervisionPolicy(BaseModel):
 
 
 class IntakePolicy(BaseModel):
-    """How much the console takes from one unit (console.intake): a flood never buries others."""
+    """How much the console takes from one unit (stilalarm.console.intake): a flood never buries others."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     event_rate_per_s: float = Field(

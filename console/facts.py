@@ -1,6 +1,6 @@
 """The event log schema: every fact the console records, as pydantic models.
 
-The log is append-only. The pure cores (`console.core.engine`, `console.core.supervision`)
+The log is append-only. The pure cores (`stilalarm.console.core.engine`, `stilalarm.console.core.supervision`)
 decide facts and fold them into their state with `evolve`; the live state is by
 construction the fold of the log, which is how a restart rebuilds it. Every fact
 has `kind` and `at` (console time, UTC); the store also indexes `incident_id`,
@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from wire.messages import NotifyReason, Registration, TestScope, UtcDatetime
+from stilalarm.wire.messages import NotifyReason, Registration, TestScope, UtcDatetime
 
 Id = Annotated[str, Field(max_length=48)]
 
@@ -79,7 +79,7 @@ class Notified(_Fact):
     notification_ids: tuple[uuid.UUID, ...] = Field(description="One per person, same order.")
     call_101: bool = False
     evacuate: str | None = Field(default=None, description="Waiting room id to evacuate.")
-    text_key: Id = Field(default="", description="Which text (console.texts) the notice uses.")
+    text_key: Id = Field(default="", description="Which text (stilalarm.console.texts) the notice uses.")
     detail: dict[str, str] = Field(default_factory=dict, description="Values for the text.")
 
 

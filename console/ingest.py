@@ -12,10 +12,10 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from console.core.engine import PersonCmdIn, UnitEventIn
-from console.core.supervision import FaultIn, HeartbeatIn, StatusIn
-from inventory.model import Site
-from wire.messages import (
+from stilalarm.console.core.engine import PersonCmdIn, UnitEventIn
+from stilalarm.console.core.supervision import FaultIn, HeartbeatIn, StatusIn
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import (
     ID_RE,
     MAX_PAYLOAD_BYTES,
     ContractError,
@@ -26,7 +26,7 @@ from wire.messages import (
     parse,
     parse_person_command,
 )
-from wire.topics import PersonChannel, Topics, UnitChannel
+from stilalarm.wire.topics import PersonChannel, Topics, UnitChannel
 
 
 @dataclass(frozen=True)

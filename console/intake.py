@@ -39,10 +39,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from console.config import IntakePolicy
-from console.core.notice import notified
-from console.facts import Fact, FaultCleared, FaultRaised, PressRepeated
-from wire.messages import EventKind, NotifyReason, UnitEvent
+from stilalarm.console.config import IntakePolicy
+from stilalarm.console.core.notice import notified
+from stilalarm.console.facts import Fact, FaultCleared, FaultRaised, PressRepeated
+from stilalarm.wire.messages import EventKind, NotifyReason, UnitEvent
 
 FLOOD_FAULT = "unit:flood"
 

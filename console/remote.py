@@ -13,11 +13,11 @@ import time
 import uuid
 from pathlib import Path
 
-from inventory.derived import PersonConfig
-from wire.credentials import ConfigError, load_json_model
-from wire.identity import client_id as cid_for
-from wire.link import Link
-from wire.messages import (
+from stilalarm.inventory.derived import PersonConfig
+from stilalarm.wire.credentials import ConfigError, load_json_model
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import (
     AckCmd,
     AftercareDoneCmd,
     CommandReply,
@@ -30,7 +30,7 @@ from wire.messages import (
     encode,
     parse,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
 
 PersonCmd = AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd
 

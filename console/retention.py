@@ -2,7 +2,7 @@
 
 The log is append-only in normal operation; the purge is the one documented exception
 (privacy: keep personal data no longer than the protocol needs). The site's
-`[retention]` section (`inventory.model.RetentionPolicy`) sets the periods:
+`[retention]` section (`stilalarm.inventory.model.RetentionPolicy`) sets the periods:
 
 - `registrations_days` (default 1826, 5 years): a *resolved* incident whose resolve is older
   is deleted whole: every fact carrying its incident id (alarm, notifications, acks, the
@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from console.facts import (
+from stilalarm.console.facts import (
     ButtonsChecked,
     CampaignEnded,
     CampaignStarted,
@@ -43,7 +43,7 @@ from console.facts import (
     UnitOnline,
     UnitRestarted,
 )
-from inventory.policies import RetentionPolicy
+from stilalarm.inventory.policies import RetentionPolicy
 
 
 @dataclass(frozen=True)

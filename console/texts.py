@@ -1,4 +1,4 @@
-"""Helpers to render the console service's texts per recipient (the texts are in `console.i18n`).
+"""Helpers to render the console service's texts per recipient (the texts are in `stilalarm.console.i18n`).
 
 Pure functions: they take the inventory, ids and times, and return strings. The
 shell picks the language per recipient with `Site.language_of`.
@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from console.i18n import fmt_time, t
-from inventory.kinds import Language
-from inventory.model import Site
+from stilalarm.console.i18n import fmt_time, t
+from stilalarm.inventory.kinds import Language
+from stilalarm.inventory.model import Site
 
 
 def local_time(site: Site, at: datetime, lang: Language | None = None) -> str:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from console import i18n
-from console.config import SupervisionPolicy
-from console.facts import (
+from stilalarm.console import i18n
+from stilalarm.console.config import SupervisionPolicy
+from stilalarm.console.facts import (
     Acknowledged,
     AlarmReceived,
     CommandRejected,
@@ -26,8 +26,8 @@ from console.facts import (
     PressRepeated,
     Resolved,
 )
-from inventory.model import Site
-from wire.messages import IncidentTimeline, NotifyReason, TimelineEntry
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import IncidentTimeline, NotifyReason, TimelineEntry
 
 _SKEW = timedelta(seconds=SupervisionPolicy().clock_skew_s)
 MAX_OUTBOX_WAIT = timedelta(days=1)

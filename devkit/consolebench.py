@@ -1,4 +1,4 @@
-"""Measure the console service on loopback (not a test): `python -m devkit.consolebench`.
+"""Measure the console service on loopback (not a test): `python -m stilalarm.devkit.consolebench`.
 
 1. Latency, over N sequential alarms: a unit publishes an alarm -> the receipt
    (the incident is stored: sent only after the commit) -> the lead's first
@@ -6,7 +6,7 @@
 2. Throughput: M alarm events from several units (C clients: `mosquitto_pub -l`) as fast
    as they publish; events/s from the first publish to the last receipt (each one stored).
 
-The real service runs as a subprocess against a real mosquitto (devkit.servicerun).
+The real service runs as a subprocess against a real mosquitto (stilalarm.devkit.servicerun).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import time
 import uuid
 from pathlib import Path
 
-from broker_config.local import LocalBroker, high_publish_limit
-from console.store import Store
-from devkit.servicerun import FAST_SITE, ServiceProcess
-from inventory.load import parse_site
-from wire.identity import client_id as cid_for
-from wire.link import Link
-from wire.messages import (
+from stilalarm.broker_config.local import LocalBroker, high_publish_limit
+from stilalarm.console.store import Store
+from stilalarm.devkit.servicerun import FAST_SITE, ServiceProcess
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import (
     AckCmd,
     CommandReply,
     EventKind,
@@ -40,7 +40,7 @@ from wire.messages import (
     parse,
     utcnow,
 )
-from wire.topics import Topics, UnitChannel
+from stilalarm.wire.topics import Topics, UnitChannel
 
 
 def _pct(xs: list[float], p: float) -> float:
@@ -182,7 +182,7 @@ def throughput(broker: LocalBroker, topics: Topics, total: int, units: list[str]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m devkit.consolebench", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m stilalarm.devkit.consolebench", description=__doc__)
     ap.add_argument("--alarms", type=int, default=1000, help="sequential alarms for the latency run")
     ap.add_argument("--events", type=int, default=20000, help="alarm events for the throughput run")
     ap.add_argument("--dir", type=Path, default=None, help="work dir (default: a temporary one)")

@@ -19,14 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from broker_config.local import BrokerError, find_mosquitto, free_port, port_open
-from devkit.localsystem import LocalSystem, script
-from inventory import InventoryError, Site, load_site
-from wire.messages import ContractError, IncidentState, IncidentTimeline, Notification, parse
+from stilalarm.broker_config.local import BrokerError, find_mosquitto, free_port, port_open
+from stilalarm.devkit.localsystem import LocalSystem, script
+from stilalarm.inventory import InventoryError, Site, load_site
+from stilalarm.wire.messages import ContractError, IncidentState, IncidentTimeline, Notification, parse
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m devkit.demo", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m stilalarm.devkit.demo", description=__doc__)
     p.add_argument("--site", type=Path, default=Path("examples/site.toml"), help="site inventory")
     p.add_argument("--dir", type=Path, default=Path("run/demo"), help="work dir (wiped at start)")
     p.add_argument("--as", dest="person", default="an", help="whose console to open (default an)")
@@ -197,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _interactive(sysm: LocalSystem, site: Site, person: str) -> int:
-    from console.tui.app import ConsoleApp
-    from inventory.derived import PersonConfig
-    from wire.credentials import ConfigError, load_json_model
+    from stilalarm.console.tui.app import ConsoleApp
+    from stilalarm.inventory.derived import PersonConfig
+    from stilalarm.wire.credentials import ConfigError, load_json_model
 
     try:
         cfg = load_json_model(PersonConfig, sysm.broker.dir / "people" / f"{person}.json")

@@ -16,12 +16,12 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from broker_config.local import LocalBroker
-from devkit.servicerun import ServiceProcess
-from inventory.model import Site
-from wire.identity import client_id as cid_for
-from wire.link import Link
-from wire.topics import Topics
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.devkit.servicerun import ServiceProcess
+from stilalarm.inventory.model import Site
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.link import Link
+from stilalarm.wire.topics import Topics
 
 BIN = Path(sys.executable).parent
 

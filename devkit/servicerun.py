@@ -17,10 +17,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from wire.credentials import BrokerCredentials
-from wire.link import Link
-from wire.messages import EventKind, Receipt, UnitEvent, encode, parse, utcnow
-from wire.topics import Topics
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import EventKind, Receipt, UnitEvent, encode, parse, utcnow
+from stilalarm.wire.topics import Topics
 
 FAST_SITE = """
 [site]
@@ -163,7 +163,7 @@ roles = ["facilities"]
 
 def _exe() -> list[str]:
     script = Path(sys.executable).parent / "alarm-console"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "console.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "stilalarm.console.cli"]
 
 
 class ServiceProcess:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from firmware.feedback import Pattern
+from stilalarm.firmware.feedback import Pattern
 
 
 class ManualTime:

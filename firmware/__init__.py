@@ -1,5 +1,5 @@
 """Desk-unit firmware (`alarm-unit`) and simulated units (`alarm-sim`)."""
 
-from wire.version import VERSION
+from stilalarm.wire.version import VERSION
 
 FIRMWARE_VERSION = VERSION  # the one version (pyproject.toml)

@@ -5,7 +5,7 @@
     alarm-unit check --config unit.json
 
 `run` wires the shared `UnitRuntime` to the real world: gpiozero pins, a
-`wire.link.Link` (paho with its own network thread), one outbox file in the state
+`stilalarm.wire.link.Link` (paho with its own network thread), one outbox file in the state
 directory, systemd notifications (READY=1 once the outbox and pins are ready,
 WATCHDOG=1 from the event loop while it runs) and SIGTERM/SIGINT for a clean stop
 with the retained "offline (shutdown)" status.
@@ -24,18 +24,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from firmware import FIRMWARE_VERSION, gpio, health, localtest
-from firmware.control import ControlError, JsonLines, PinActuator, parse_control
-from firmware.eventloop import LoopScheduler
-from firmware.notify import Notifier, watchdog_interval_s
-from firmware.outbox import Outbox, OutboxError
-from firmware.ports import Settings, SteppedClock, SystemClock
-from firmware.runtime import UnitRuntime
-from firmware.sim import LOG_FORMAT, execute_on
-from inventory.derived import UnitConfig
-from wire.credentials import ConfigError, load_json_model
-from wire.link import Link
-from wire.messages import TEST_WINDOW_MAX_MIN, EventKind, UnitEvent
+from stilalarm.firmware import FIRMWARE_VERSION, gpio, health, localtest
+from stilalarm.firmware.control import ControlError, JsonLines, PinActuator, parse_control
+from stilalarm.firmware.eventloop import LoopScheduler
+from stilalarm.firmware.notify import Notifier, watchdog_interval_s
+from stilalarm.firmware.outbox import Outbox, OutboxError
+from stilalarm.firmware.ports import Settings, SteppedClock, SystemClock
+from stilalarm.firmware.runtime import UnitRuntime
+from stilalarm.firmware.sim import LOG_FORMAT, execute_on
+from stilalarm.inventory.derived import UnitConfig
+from stilalarm.wire.credentials import ConfigError, load_json_model
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import TEST_WINDOW_MAX_MIN, EventKind, UnitEvent
 
 log = logging.getLogger("alarm-unit")
 
@@ -43,7 +43,7 @@ OUTBOX_FILE = "outbox.sqlite"
 
 
 class _LinkPort:
-    """The runtime's Port on a `wire.link.Link`."""
+    """The runtime's Port on a `stilalarm.wire.link.Link`."""
 
     def __init__(self, link: Link) -> None:
         self.link = link

@@ -33,8 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from inventory.kinds import Contact
-from inventory.places import Button, Unit
+from stilalarm.inventory.kinds import Contact
+from stilalarm.inventory.places import Button, Unit
 
 VERBS_WITH_UNIT = (
     "press",

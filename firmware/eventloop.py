@@ -7,7 +7,7 @@ import logging
 import resource
 from collections.abc import Callable
 
-from wire.link import guarded
+from stilalarm.wire.link import guarded
 
 log = logging.getLogger(__name__)
 

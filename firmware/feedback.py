@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from wire.messages import Feedback
+from stilalarm.wire.messages import Feedback
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 All inputs use the Pi's internal pull-ups (a closed contact reads low) and no
 gpiozero `bounce_time`: debouncing is done by the pure machine in
-`firmware.inputs`, with the time of each edge. Edge callbacks run in gpiozero's
+`stilalarm.firmware.inputs`, with the time of each edge. Edge callbacks run in gpiozero's
 thread (or, on MockFactory, in the thread that drives the pin); they only read
 the levels and `post` the sample to the runtime's event loop.
 
@@ -17,8 +17,8 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from firmware.feedback import Pattern
-from inventory.places import Unit
+from stilalarm.firmware.feedback import Pattern
+from stilalarm.inventory.places import Unit
 
 Post = Callable[[Callable[[], None]], None]
 

@@ -2,7 +2,7 @@
 
 No clock, no GPIO: every function takes the time (`now`, integer milliseconds on a
 monotonic clock) and returns a new state plus the effects it caused. The shell
-(`firmware.gpio` + `firmware.runtime`) feeds edges as samples and calls `advance`
+(`stilalarm.firmware.gpio` + `stilalarm.firmware.runtime`) feeds edges as samples and calls `advance`
 at `next_deadline` to evaluate pending holds.
 
 Button semantics (see docs/FIRMWARE.md):
@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from inventory.kinds import Contact
-from wire.messages import FaultKind, InputHealth
+from stilalarm.inventory.kinds import Contact
+from stilalarm.wire.messages import FaultKind, InputHealth
 
 
 class Reading(StrEnum):

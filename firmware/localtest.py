@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from wire.messages import utcnow
+from stilalarm.wire.messages import utcnow
 
 REQUEST = "test-mode.request.json"
 STATE = "test-mode.state.json"

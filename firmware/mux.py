@@ -1,6 +1,6 @@
 """Many MQTT clients in one thread: paho's external-loop API on one asyncio event loop.
 
-`wire.link.Link` uses `loop_start()`, a thread per client: fine for one unit on a
+`stilalarm.wire.link.Link` uses `loop_start()`, a thread per client: fine for one unit on a
 Pi, not for 2,000 simulated units in one process. Here every paho client's socket
 is registered with the event loop (`on_socket_open/close`,
 `on_socket_register_write/unregister_write`), reads and writes are driven by
@@ -26,8 +26,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from wire.credentials import BrokerCredentials
-from wire.link import guarded
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.link import guarded
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wire.messages import EventKind, UnitEvent
+from stilalarm.wire.messages import EventKind, UnitEvent
 
 DEFAULT_MAX_PENDING = 500
 _COALESCIBLE = (EventKind.FAULT.value, EventKind.FAULT_CLEARED.value)

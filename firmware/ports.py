@@ -1,7 +1,7 @@
 """The unit runtime's ports and their plain implementations.
 
 Everything outside the protocol logic is injected, so the same `UnitRuntime` runs on a Pi
-(`wire.link.Link`, gpiozero pins, one outbox file) and 2,000 times in one simulator process
+(`stilalarm.wire.link.Link`, gpiozero pins, one outbox file) and 2,000 times in one simulator process
 (a multiplexed MQTT client, MockFactory pins, one shared file):
 
 - `Port.publish`       the link (the shell calls `link_up` / `link_down` / `on_message`)
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from firmware import FIRMWARE_VERSION
-from firmware.feedback import Pattern
-from wire.messages import utcnow
+from stilalarm.firmware import FIRMWARE_VERSION
+from stilalarm.firmware.feedback import Pattern
+from stilalarm.wire.messages import utcnow
 
 Observer = Callable[[str, dict[str, Any]], None]
 Probe = Callable[[], tuple[float | None, int | None]]

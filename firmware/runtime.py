@@ -1,8 +1,8 @@
 """The protocol logic of one unit, shared by the real firmware and the simulator.
 
 Inputs -> durable outbox -> wire; receipts, commands, heartbeat, feedback, test
-mode. Everything outside is an injected port (`firmware.ports`), so the same code runs on a Pi
-(`wire.link.Link`, gpiozero pins, one outbox file) and 2,000 times in one
+mode. Everything outside is an injected port (`stilalarm.firmware.ports`), so the same code runs on a Pi
+(`stilalarm.wire.link.Link`, gpiozero pins, one outbox file) and 2,000 times in one
 simulator process (a multiplexed MQTT client, MockFactory pins, one shared file):
 
 - `Port.publish`       the link (the shell calls `link_up` / `link_down` / `on_message`)
@@ -11,9 +11,9 @@ simulator process (a multiplexed MQTT client, MockFactory pins, one shared file)
 - `Outputs.show`       LED / buzzer
 - `observe(name, fields)` observable changes (the simulator prints them as JSON lines)
 
-`UnitRuntime` is assembled from its parts: `firmware.unitstate` (state, feedback outputs),
-`firmware.unitwire` (outbox + wire), `firmware.unitcommands` (commands, test mode) and
-`firmware.unitinputs` (buttons, tamper, test key); this module adds the lifecycle, the link
+`UnitRuntime` is assembled from its parts: `stilalarm.firmware.unitstate` (state, feedback outputs),
+`stilalarm.firmware.unitwire` (outbox + wire), `stilalarm.firmware.unitcommands` (commands, test mode) and
+`stilalarm.firmware.unitinputs` (buttons, tamper, test key); this module adds the lifecycle, the link
 events and the heartbeat. Every method must be called from one thread (the shell's event loop).
 """
 
@@ -22,11 +22,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from firmware import feedback
-from firmware.unitinputs import UnitInputs
-from firmware.unitstate import Pending, log
-from wire.messages import Heartbeat, InputHealth, LinkState, UnitStatus, encode
-from wire.topics import UnitChannel
+from stilalarm.firmware import feedback
+from stilalarm.firmware.unitinputs import UnitInputs
+from stilalarm.firmware.unitstate import Pending, log
+from stilalarm.wire.messages import Heartbeat, InputHealth, LinkState, UnitStatus, encode
+from stilalarm.wire.topics import UnitChannel
 
 
 class UnitRuntime(UnitInputs):

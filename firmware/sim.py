@@ -23,16 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from firmware import gpio
-from firmware.control import Control, ControlError, JsonLines, PinActuator, parse_control
-from firmware.eventloop import LoopScheduler, raise_nofile_limit
-from firmware.mux import Mux, MuxLink
-from firmware.outbox import Outbox, OutboxError
-from firmware.ports import NoOutputs, Settings, SystemClock
-from firmware.runtime import UnitRuntime
-from inventory import InventoryError, load_site
-from inventory.derived import UnitConfig
-from wire.credentials import ConfigError, load_json_model
+from stilalarm.firmware import gpio
+from stilalarm.firmware.control import Control, ControlError, JsonLines, PinActuator, parse_control
+from stilalarm.firmware.eventloop import LoopScheduler, raise_nofile_limit
+from stilalarm.firmware.mux import Mux, MuxLink
+from stilalarm.firmware.outbox import Outbox, OutboxError
+from stilalarm.firmware.ports import NoOutputs, Settings, SystemClock
+from stilalarm.firmware.runtime import UnitRuntime
+from stilalarm.inventory import InventoryError, load_site
+from stilalarm.inventory.derived import UnitConfig
+from stilalarm.wire.credentials import ConfigError, load_json_model
 
 log = logging.getLogger("alarm-sim")
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from wire.messages import TEST_WINDOW_MAX_MIN
+from stilalarm.wire.messages import TEST_WINDOW_MAX_MIN
 
 MAX_TEST_MS = int(TEST_WINDOW_MAX_MIN * 60 * 1000)
 """No window is longer (the inventory and the console command cap at the same 15 minutes)."""

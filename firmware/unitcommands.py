@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from firmware import feedback, testmode
-from firmware.unitstate import UnitState, log
-from inventory.kinds import UnitRole
-from wire.messages import (
+from stilalarm.firmware import feedback, testmode
+from stilalarm.firmware.unitstate import UnitState, log
+from stilalarm.inventory.kinds import UnitRole
+from stilalarm.wire.messages import (
     TEST_WINDOW_MAX_MIN,
     ContractError,
     FeedbackCmd,

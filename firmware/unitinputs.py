@@ -6,11 +6,11 @@ faults (wiring, stuck, tamper) are raised and cleared as events.
 
 from __future__ import annotations
 
-from firmware import inputs, testmode
-from firmware.unitcommands import UnitCommands
-from firmware.unitwire import UnitWire
-from inventory.kinds import UnitRole
-from wire.messages import EventKind, FaultKind
+from stilalarm.firmware import inputs, testmode
+from stilalarm.firmware.unitcommands import UnitCommands
+from stilalarm.firmware.unitwire import UnitWire
+from stilalarm.inventory.kinds import UnitRole
+from stilalarm.wire.messages import EventKind, FaultKind
 
 
 class UnitInputs(UnitWire, UnitCommands):

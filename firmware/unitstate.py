@@ -1,9 +1,9 @@
 """The state of one unit's runtime and the helpers every part of it uses.
 
-`UnitState` holds what `UnitRuntime` is made of: the injected ports (see `firmware.ports`),
+`UnitState` holds what `UnitRuntime` is made of: the injected ports (see `stilalarm.firmware.ports`),
 the input machines, test mode, feedback and the pending events. The parts build on it:
-`firmware.unitwire` (outbox + wire), `firmware.unitcommands` (commands, test mode),
-`firmware.unitinputs` (buttons, tamper, test key) and `firmware.runtime` (lifecycle, link,
+`stilalarm.firmware.unitwire` (outbox + wire), `stilalarm.firmware.unitcommands` (commands, test mode),
+`stilalarm.firmware.unitinputs` (buttons, tamper, test key) and `stilalarm.firmware.runtime` (lifecycle, link,
 heartbeat). Every method must be called from one thread (the shell's event loop).
 """
 
@@ -15,11 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from firmware import feedback, inputs, testmode
-from firmware.feedback import FeedbackState, Pattern
-from firmware.inputs import ButtonState, InputTiming, SwitchState
-from firmware.outbox import Outbox
-from firmware.ports import (
+from stilalarm.firmware import feedback, inputs, testmode
+from stilalarm.firmware.feedback import FeedbackState, Pattern
+from stilalarm.firmware.inputs import ButtonState, InputTiming, SwitchState
+from stilalarm.firmware.outbox import Outbox
+from stilalarm.firmware.ports import (
     Clock,
     NoOutputs,
     Observer,
@@ -31,14 +31,14 @@ from firmware.ports import (
     SystemClock,
     Timers,
 )
-from inventory.derived import UnitConfig
-from inventory.kinds import UnitRole
-from inventory.places import Button
-from wire.messages import UnitEvent, new_id
-from wire.topics import Topics
+from stilalarm.inventory.derived import UnitConfig
+from stilalarm.inventory.kinds import UnitRole
+from stilalarm.inventory.places import Button
+from stilalarm.wire.messages import UnitEvent, new_id
+from stilalarm.wire.topics import Topics
 
 # one logger for the whole runtime, whichever part logs
-log = logging.getLogger("firmware.runtime")
+log = logging.getLogger("stilalarm.firmware.runtime")
 
 
 @dataclass

@@ -11,9 +11,18 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from firmware import feedback
-from firmware.unitstate import Pending, UnitState, log
-from wire.messages import ContractError, EventKind, FaultKind, Receipt, UnitEvent, encode, new_id, parse
+from stilalarm.firmware import feedback
+from stilalarm.firmware.unitstate import Pending, UnitState, log
+from stilalarm.wire.messages import (
+    ContractError,
+    EventKind,
+    FaultKind,
+    Receipt,
+    UnitEvent,
+    encode,
+    new_id,
+    parse,
+)
 
 
 def backoff_s(attempts: int, first_s: float, max_s: float) -> float:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from inventory.kinds import Language
-from inventory.places import Unit
-from wire.credentials import BrokerCredentials
+from stilalarm.inventory.kinds import Language
+from stilalarm.inventory.places import Unit
+from stilalarm.wire.credentials import BrokerCredentials
 
 
 class UnitConfig(BaseModel):

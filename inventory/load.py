@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from inventory.model import Site
+from stilalarm.inventory.model import Site
 
 
 class InventoryError(ValueError):

@@ -3,7 +3,7 @@
 Everything else (broker credentials and ACLs, unit configs, routing, escalation)
 is derived from this model. Every field carries a description; invalid
 inventories fail with a message naming the file, the field and what is wrong
-(see `inventory.load`).
+(see `stilalarm.inventory.load`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,16 @@ from typing import Any, Self
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from inventory.kinds import Language, Role, RoomKind, StrictModel, Target, UnitRole
-from inventory.people import ChannelKind, DeliveryPolicy, Person, SmtpConfig
-from inventory.places import Room, Team, Unit
-from inventory.policies import AftercarePolicy, BrokerInfo, ButtonTestPolicy, RetentionPolicy, SiteInfo
+from stilalarm.inventory.kinds import Language, Role, RoomKind, StrictModel, Target, UnitRole
+from stilalarm.inventory.people import ChannelKind, DeliveryPolicy, Person, SmtpConfig
+from stilalarm.inventory.places import Room, Team, Unit
+from stilalarm.inventory.policies import (
+    AftercarePolicy,
+    BrokerInfo,
+    ButtonTestPolicy,
+    RetentionPolicy,
+    SiteInfo,
+)
 
 
 @dataclass(frozen=True)

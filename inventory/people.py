@@ -8,8 +8,8 @@ from typing import Annotated, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from inventory.kinds import Language, Role, StrictModel
-from wire.messages import Ident
+from stilalarm.inventory.kinds import Language, Role, StrictModel
+from stilalarm.wire.messages import Ident
 
 SECRET_REF = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:/\S+)$"
 SecretRef = Annotated[str, Field(pattern=SECRET_REF)]

@@ -6,9 +6,9 @@ from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
-from inventory.kinds import USABLE_PINS, Contact, RoomKind, StrictModel, UnitRole
-from inventory.policies import EscalationPolicy
-from wire.messages import TEST_WINDOW_DEFAULT_MIN, TEST_WINDOW_MAX_MIN, Ident
+from stilalarm.inventory.kinds import USABLE_PINS, Contact, RoomKind, StrictModel, UnitRole
+from stilalarm.inventory.policies import EscalationPolicy
+from stilalarm.wire.messages import TEST_WINDOW_DEFAULT_MIN, TEST_WINDOW_MAX_MIN, Ident
 
 
 class Team(StrictModel):

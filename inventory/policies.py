@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from inventory.kinds import Language, StrictModel, Target
-from wire.messages import Ident
+from stilalarm.inventory.kinds import Language, StrictModel, Target
+from stilalarm.wire.messages import Ident
 
 
 class SiteInfo(StrictModel):

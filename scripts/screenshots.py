@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT))
 from textual.pilot import Pilot  # noqa: E402
 from textual.widgets import Checkbox, Input  # noqa: E402
 
-from console.tui.app import ConsoleApp  # noqa: E402
-from console.tui.bus import Down, Got, Up  # noqa: E402
-from inventory import Site, load_site  # noqa: E402
-from wire.messages import (  # noqa: E402
+from stilalarm.console.tui.app import ConsoleApp  # noqa: E402
+from stilalarm.console.tui.bus import Down, Got, Up  # noqa: E402
+from stilalarm.inventory import Site, load_site  # noqa: E402
+from stilalarm.wire.messages import (  # noqa: E402
     ConsoleStatus,
     IncidentState,
     IncidentTimeline,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from babel.messages.pofile import write_po
 
-from console.i18n.check import problems, template
+from stilalarm.console.i18n.check import problems, template
 
 
 def main() -> int:

@@ -10,13 +10,12 @@ import time
 import uuid
 from pathlib import Path
 
-from broker_config.local import LocalBroker
 from soak.record import JsonlWriter
 from soak.site import FLOOD_UNIT, HOSTILE_PERSON, HOSTILE_UNIT
-from tests.flood import Flooder
-from wire.identity import client_id
-from wire.link import Link
-from wire.messages import (
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.wire.identity import client_id
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import (
     AckCmd,
     EventKind,
     IncidentState,
@@ -26,7 +25,8 @@ from wire.messages import (
     encode,
     utcnow,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
+from tests.flood import Flooder
 
 FLOOD_N = 2000  # alarm events and heartbeats, each, per flood
 

@@ -15,13 +15,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from broker_config.local import LocalBroker
 from soak.record import JsonlWriter
 from soak.schedule import TEST_WINDOW_MIN, Fate, fate
 from soak.site import FACILITIES, RESPONDERS, room_of
-from wire.identity import client_id
-from wire.link import Link
-from wire.messages import (
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.wire.identity import client_id
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import (
     AckCmd,
     ContractError,
     IncidentState,
@@ -36,7 +36,7 @@ from wire.messages import (
     parse,
     utcnow,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
 
 RETRY_S = 5.0
 

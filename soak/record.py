@@ -20,11 +20,11 @@ from typing import Any, TextIO
 
 import paho.mqtt.client as mqtt
 
-from devkit.unitdoubles import JsonLineProcess
-from wire.credentials import BrokerCredentials
-from wire.identity import client_id
-from wire.link import Link
-from wire.topics import Topics
+from stilalarm.devkit.unitdoubles import JsonLineProcess
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.identity import client_id
+from stilalarm.wire.link import Link
+from stilalarm.wire.topics import Topics
 
 
 def payload_text(raw: bytes) -> str:
@@ -96,7 +96,7 @@ class Recorder:
 
 def _alarm_sim() -> list[str]:
     script = Path(sys.executable).parent / "alarm-sim"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "firmware.sim"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "stilalarm.firmware.sim"]
 
 
 class Shard:
@@ -217,7 +217,7 @@ class SoloUnit(Shard):
 
     def argv(self) -> list[str]:
         script = Path(sys.executable).parent / "alarm-unit"
-        exe = [str(script)] if script.exists() else [sys.executable, "-m", "firmware.cli"]
+        exe = [str(script)] if script.exists() else [sys.executable, "-m", "stilalarm.firmware.cli"]
         config = self.broker_dir / "units" / f"{self.units[0]}.json"
         if self.broker_addr is not None:
             cfg = json.loads(config.read_text(encoding="utf-8"))

@@ -21,15 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.netns import Netns, soak_netns
-from broker_config.local import LocalBroker, free_port
-from devkit.servicerun import ServiceProcess
-from inventory.load import parse_site
 from soak.faults import apply
 from soak.hostile import Hostile
 from soak.leads import Leads
 from soak.record import JsonlWriter, Recorder, Shard, SoloUnit
 from soak.schedule import Fault, Plan, make_plan, shard_of
 from soak.site import SOLO_UNIT, soak_site_toml, unit_ids
+from stilalarm.broker_config.local import LocalBroker, free_port
+from stilalarm.devkit.servicerun import ServiceProcess
+from stilalarm.inventory.load import parse_site
 
 DRAIN_S = 90.0  # after the last press: time for every stored press to get its receipt
 DBFS_SIZE = "1g"  # the tmpfs that holds the console's database (disk_full fills it)

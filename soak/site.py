@@ -3,7 +3,7 @@ units nobody presses, whose logins the hostile client uses."""
 
 from __future__ import annotations
 
-from devkit.servicerun import FAST_SITE
+from stilalarm.devkit.servicerun import FAST_SITE
 
 ROOMS = ("spreekkamer-1", "balie-1")  # team sociale-dienst (an / dirk), team onthaal (chris / bart)
 HOSTILE_UNIT = "soak-x"  # malformed and spoofed input with this unit's login

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import BrokerError, LocalBroker, find_mosquitto
-from inventory import Site, load_site
+from stilalarm.broker_config.local import BrokerError, LocalBroker, find_mosquitto
+from stilalarm.inventory import Site, load_site
+from stilalarm.wire.link import Link
+from stilalarm.wire.topics import Topics
 from tests.harness import Capture
-from wire.link import Link
-from wire.topics import Topics
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SITE = ROOT / "examples" / "site.toml"

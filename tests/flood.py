@@ -13,9 +13,9 @@ import uuid
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from wire.credentials import BrokerCredentials
-from wire.messages import EventKind, Heartbeat, Receipt, UnitEvent, encode, parse, utcnow
-from wire.topics import Topics
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.messages import EventKind, Heartbeat, Receipt, UnitEvent, encode, parse, utcnow
+from stilalarm.wire.topics import Topics
 
 
 class Flooder:

@@ -17,11 +17,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from wire.credentials import BrokerCredentials
-from wire.identity import client_id
-from wire.link import Link
-from wire.messages import IncidentState, Notification, NotifyReason, parse
-from wire.topics import Topics
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.identity import client_id
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import IncidentState, Notification, NotifyReason, parse
+from stilalarm.wire.topics import Topics
 
 ALARM_REASONS = (NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT)
 

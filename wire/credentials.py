@@ -2,7 +2,7 @@
 
 `alarm-broker render` writes one credentials file per client (mode 0600); units, the console
 service and consoles read theirs with `load_json_model`. Kept apart from the paho wrapper
-(`wire.link`) so reading a config never imports an MQTT client.
+(`stilalarm.wire.link`) so reading a config never imports an MQTT client.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The broker refuses a connection unless its client id is the username itself (the
 the desk units) or the username + CLIENT_ID_SEPARATOR + a suffix (a person's several
 consoles and one-shot commands, monitoring, tests). The separator cannot occur in a username
 (usernames are `console`, `observer`, `unit-<id>`, `person-<id>` and ids match
-wire.messages.ID_PATTERN, lowercase letters, digits and dashes), so a client id names its
+stilalarm.wire.messages.ID_PATTERN, lowercase letters, digits and dashes), so a client id names its
 owner unambiguously: no login can take another identity's session. Enforced by the broker
 plugin built from broker_config/clientid_plugin.c; this module is the one place the rule's
 separator is defined (the rendered config passes it to the plugin).

@@ -23,7 +23,7 @@ from typing import Any, ParamSpec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from wire.credentials import BrokerCredentials
+from stilalarm.wire.credentials import BrokerCredentials
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The command line is this package: `parser` (every command and flag), `serve`, `views`
 (incidents, units), `database` (db init/check, backup), `person` (a lead's commands over MQTT)
-and `reports` (exports, reports, purge). `alarm-console tui` hands over to `console.tui`.
+and `reports` (exports, reports, purge). `alarm-console tui` hands over to `stilalarm.console.tui`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from console.cli import database, person, serve, views
-from console.cli.parser import build_parser
+from stilalarm.console.cli import database, person, serve, views
+from stilalarm.console.cli.parser import build_parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,7 +38,7 @@ def _main(argv: Sequence[str] | None) -> int:
         case "ack" | "resolve" | "presence" | "test" | "aftercare":
             return person.person_command(args)
         case "export" | "tests" | "report" | "purge":
-            from console.cli import reports
+            from stilalarm.console.cli import reports
 
             return reports.run(args)
         case "backup":
@@ -50,12 +50,15 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _tui(argv: list[str]) -> int:
     try:
-        from console import tui  # the colleague's package; imported only when asked for
+        from stilalarm.console import tui  # the colleague's package; imported only when asked for
     except ImportError as exc:
         print(f"the console TUI is not installed in this build ({exc})", file=sys.stderr)
         return 2
     run = getattr(tui, "main", None)
     if run is None:
-        print("the console TUI is not installed in this build (console.tui.main missing)", file=sys.stderr)
+        print(
+            "the console TUI is not installed in this build (stilalarm.console.tui.main missing)",
+            file=sys.stderr,
+        )
         return 2
     return int(run(argv))

@@ -1,5 +1,5 @@
-"""`python -m console.cli`: the same as `alarm-console`."""
+"""`python -m stilalarm.console.cli`: the same as `alarm-console`."""
 
-from console.cli import main
+from stilalarm.console.cli import main
 
 raise SystemExit(main())

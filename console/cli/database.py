@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from console.cli.parser import EXIT_DB
-from wire.messages import utcnow
+from stilalarm.console.cli.parser import EXIT_DB
+from stilalarm.wire.messages import utcnow
 
 
 def db_init(args: argparse.Namespace) -> int:
-    from console.store import Store, StoreError, file_state
+    from stilalarm.console.store import Store, StoreError, file_state
 
     existed = file_state(args.db) == "present"
     try:
@@ -28,7 +28,7 @@ def db_init(args: argparse.Namespace) -> int:
 
 
 def db_check(args: argparse.Namespace) -> int:
-    from console.store import StoreMissing, check
+    from stilalarm.console.store import StoreMissing, check
 
     try:
         rep = check(args.db)
@@ -53,7 +53,7 @@ def db_check(args: argparse.Namespace) -> int:
 
 
 def backup(args: argparse.Namespace) -> int:
-    from console.store import StoreError, StoreMissing, backup
+    from stilalarm.console.store import StoreError, StoreMissing, backup
 
     if args.out is not None:
         dest = args.out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wire.messages import (
+from stilalarm.wire.messages import (
     TEST_WINDOW_DEFAULT_MIN,
     TEST_WINDOW_MAX_MIN,
     Aftercare,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from wire.messages import (
+from stilalarm.wire.messages import (
     TEST_WINDOW_DEFAULT_MIN,
     TEST_WINDOW_MAX_MIN,
     AckCmd,
@@ -27,14 +27,14 @@ from wire.messages import (
 )
 
 if TYPE_CHECKING:
-    from inventory.derived import PersonConfig
+    from stilalarm.inventory.derived import PersonConfig
 
 
 def person_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from console.remote import load_person, send
-    from wire.credentials import ConfigError
+    from stilalarm.console.remote import load_person, send
+    from stilalarm.wire.credentials import ConfigError
 
     try:
         cfg = load_person(args.broker_dir, args.person)
@@ -101,9 +101,9 @@ def person_command(args: argparse.Namespace) -> int:
 
 def _list_due(cfg: PersonConfig, args: argparse.Namespace) -> int:
     """`test start --all`: list the units due for the weekly test; opens no window at all."""
-    from console.i18n import fmt_date, t
-    from console.remote import unit_states
-    from console.reporting.buttontests import TestState, test_state
+    from stilalarm.console.i18n import fmt_date, t
+    from stilalarm.console.remote import unit_states
+    from stilalarm.console.reporting.buttontests import TestState, test_state
 
     lang = cfg.language
     states = unit_states(cfg, args.timeout)

@@ -13,12 +13,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from console import retention
-from console.reporting import buttontests, export, monthly
-from console.reporting import fold as recs
-from console.reporting.html import render_html
-from inventory.model import Site
-from wire.messages import utcnow
+from stilalarm.console import retention
+from stilalarm.console.reporting import buttontests, export, monthly
+from stilalarm.console.reporting import fold as recs
+from stilalarm.console.reporting.html import render_html
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import utcnow
 
 
 class _Usage(Exception):
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _site(path: Path) -> Site:
-    from inventory.load import InventoryError, load_site
+    from stilalarm.inventory.load import InventoryError, load_site
 
     try:
         return load_site(path)
@@ -53,7 +53,7 @@ def _site(path: Path) -> Site:
 
 
 def _records(db: Path, site: Site) -> recs.Records:
-    from console.store import Store, StoreError
+    from stilalarm.console.store import Store, StoreError
 
     try:
         store = Store(db, readonly=True)
@@ -162,7 +162,7 @@ def _monthly(args: argparse.Namespace, site: Site) -> int:
 
 
 def _purge(args: argparse.Namespace, site: Site) -> int:
-    from console.store import Store, StoreError
+    from stilalarm.console.store import Store, StoreError
 
     if not Path(args.db).exists():
         raise _Usage(f"{args.db}: no console database; give --db")

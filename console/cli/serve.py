@@ -9,15 +9,15 @@ import sys
 import threading
 from types import FrameType
 
-from console.cli.parser import EXIT_DB
+from stilalarm.console.cli.parser import EXIT_DB
 
 
 def serve(args: argparse.Namespace) -> int:
-    from console.config import ServiceConfig
-    from console.shell.service import ConsoleService
-    from console.store import StoreError
-    from inventory.load import InventoryError, load_site
-    from wire.credentials import BrokerCredentials, ConfigError, load_json_model
+    from stilalarm.console.config import ServiceConfig
+    from stilalarm.console.shell.service import ConsoleService
+    from stilalarm.console.store import StoreError
+    from stilalarm.inventory.load import InventoryError, load_site
+    from stilalarm.wire.credentials import BrokerCredentials, ConfigError, load_json_model
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -9,7 +9,7 @@ from typing import Any
 
 
 def _open_store(db: Path) -> Any:
-    from console.store import Store, StoreError
+    from stilalarm.console.store import Store, StoreError
 
     try:
         return Store(db, readonly=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from console.facts import Fact, Notified
-from wire.messages import Feedback
+from stilalarm.console.facts import Fact, Notified
+from stilalarm.wire.messages import Feedback
 
 
 @dataclass(frozen=True)

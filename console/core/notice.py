@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from console.core.effects import Notify
-from console.facts import Fact, Notified
-from wire.messages import NotifyReason
+from stilalarm.console.core.effects import Notify
+from stilalarm.console.facts import Fact, Notified
+from stilalarm.wire.messages import NotifyReason
 
 NOTICE_NS = uuid.UUID("6f1d7c1e-4d8a-4b53-9a53-2f4c1c1b7a10")
 

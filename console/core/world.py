@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from console.config import EnginePolicy, SupervisionPolicy
-from console.core import engine, supervision
-from console.core.effects import PublishHealth, Record, SupEffect, UnitFeedback
-from console.core.engine import EngineState, Incident
-from console.core.supervision import UnitsState
-from console.facts import Fact, TestResult, UnitOnline, UnitRestarted
-from inventory.model import Site
+from stilalarm.console.config import EnginePolicy, SupervisionPolicy
+from stilalarm.console.core import engine, supervision
+from stilalarm.console.core.effects import PublishHealth, Record, SupEffect, UnitFeedback
+from stilalarm.console.core.engine import EngineState, Incident
+from stilalarm.console.core.supervision import UnitsState
+from stilalarm.console.facts import Fact, TestResult, UnitOnline, UnitRestarted
+from stilalarm.inventory.model import Site
 
 Input = engine.Input | supervision.SupInput
 

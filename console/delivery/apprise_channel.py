@@ -8,12 +8,12 @@ from urllib.parse import quote
 
 import apprise
 
-from console.delivery.channel import Delivery, PermanentError, TransientError
-from console.delivery.secrets import install_log_redaction, redact, resolve_secret
-from console.delivery.texts import ALARM_REASONS, render
-from inventory.model import Site
-from inventory.people import AppriseTarget, ChannelKind, Person
-from wire.messages import Notification, NotifyReason
+from stilalarm.console.delivery.channel import Delivery, PermanentError, TransientError
+from stilalarm.console.delivery.secrets import install_log_redaction, redact, resolve_secret
+from stilalarm.console.delivery.texts import ALARM_REASONS, render
+from stilalarm.inventory.model import Site
+from stilalarm.inventory.people import AppriseTarget, ChannelKind, Person
+from stilalarm.wire.messages import Notification, NotifyReason
 
 _URL_LOGGERS = (
     apprise.LOGGER_NAME,

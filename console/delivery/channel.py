@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from inventory.people import ChannelKind, DeliveryPolicy, Person
-from wire.messages import Notification, parse
+from stilalarm.inventory.people import ChannelKind, DeliveryPolicy, Person
+from stilalarm.wire.messages import Notification, parse
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 `submit()` only appends to in-memory queues under a short lock and returns: it never
 waits for a channel, so the writer cannot be delayed by a hanging SMTP server or chat
-gateway. Each channel has its own worker (`console.delivery.worker`): the same queue,
+gateway. Each channel has its own worker (`stilalarm.console.delivery.worker`): the same queue,
 retry, give-up and outcome bookkeeping for the console, the pager, e-mail and Apprise.
 """
 
@@ -13,8 +13,8 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from console.delivery.apprise_channel import AppriseChannel
-from console.delivery.channel import (
+from stilalarm.console.delivery.apprise_channel import AppriseChannel
+from stilalarm.console.delivery.channel import (
     UNTIL_DELIVERED,
     Channel,
     Clock,
@@ -23,10 +23,10 @@ from console.delivery.channel import (
     Retry,
     SystemClock,
 )
-from console.delivery.mail import MailChannel
-from console.delivery.mqtt import MqttChannel, PagerChannel, has_pagers
-from console.delivery.secrets import install_log_redaction
-from console.delivery.worker import (
+from stilalarm.console.delivery.mail import MailChannel
+from stilalarm.console.delivery.mqtt import MqttChannel, PagerChannel, has_pagers
+from stilalarm.console.delivery.secrets import install_log_redaction
+from stilalarm.console.delivery.worker import (
     ChannelWorker,
     FaultHandler,
     Job,
@@ -34,11 +34,11 @@ from console.delivery.worker import (
     RecoveredHandler,
     Reporter,
 )
-from inventory.model import Site
-from inventory.people import ChannelKind, DeliveryPolicy, Person
-from wire.link import Link
-from wire.messages import Notification, encode
-from wire.topics import Topics
+from stilalarm.inventory.model import Site
+from stilalarm.inventory.people import ChannelKind, DeliveryPolicy, Person
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import Notification, encode
+from stilalarm.wire.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Dispatcher:
             self.workers[ch.name] = ChannelWorker(ch, retry, self.clock, self._report)
         self._routes: dict[tuple[str, int], tuple[ChannelWorker, ...]] = {}
         self._closed = False
-        install_log_redaction("console.delivery")
+        install_log_redaction("stilalarm.console.delivery")
         if start:
             self.start()
 

@@ -8,12 +8,12 @@ import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from console.delivery.channel import Delivery, PermanentError, TransientError
-from console.delivery.secrets import redact, resolve_secret
-from console.delivery.texts import ALARM_REASONS, render
-from inventory.model import Site
-from inventory.people import ChannelKind, Person, SmtpConfig, SmtpSecurity
-from wire.messages import Notification
+from stilalarm.console.delivery.channel import Delivery, PermanentError, TransientError
+from stilalarm.console.delivery.secrets import redact, resolve_secret
+from stilalarm.console.delivery.texts import ALARM_REASONS, render
+from stilalarm.inventory.model import Site
+from stilalarm.inventory.people import ChannelKind, Person, SmtpConfig, SmtpSecurity
+from stilalarm.wire.messages import Notification
 
 
 def build_message(site: Site, from_addr: str, n: Notification, person: Person) -> EmailMessage:

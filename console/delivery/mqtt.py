@@ -17,13 +17,13 @@ from datetime import datetime
 
 import paho.mqtt.client as mqtt
 
-from console.delivery.channel import Delivery, TransientError
-from inventory.kinds import UnitRole
-from inventory.model import Site
-from inventory.people import ChannelKind, Person
-from wire.link import Link
-from wire.messages import Notification, PageCmd, encode, new_id
-from wire.topics import Topics
+from stilalarm.console.delivery.channel import Delivery, TransientError
+from stilalarm.inventory.kinds import UnitRole
+from stilalarm.inventory.model import Site
+from stilalarm.inventory.people import ChannelKind, Person
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import Notification, PageCmd, encode, new_id
+from stilalarm.wire.topics import Topics
 
 _PENDING_MEMORY = 20000
 """How many unconfirmed publishes a channel remembers (a given-up one is forgotten oldest first)."""

@@ -1,7 +1,7 @@
 """Rendering (pure): a `Notified` fact becomes one `Notification` per person, in their language.
 
 The service stores the console's copy in the outbox in the same transaction as the fact
-and hands every copy to the channels after the commit (`console.delivery.dispatcher`).
+and hands every copy to the channels after the commit (`stilalarm.console.delivery.dispatcher`).
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from console.core.engine import Incident
-from console.delivery.texts import channel_fault_text, channel_recovered_text
-from console.facts import Notified
-from console.i18n import t
-from console.texts import clip, local_time, notice_text, person_name, room_label
-from inventory.kinds import Language
-from inventory.model import Site
-from wire.messages import Notification, NotifyReason
+from stilalarm.console.core.engine import Incident
+from stilalarm.console.delivery.texts import channel_fault_text, channel_recovered_text
+from stilalarm.console.facts import Notified
+from stilalarm.console.i18n import t
+from stilalarm.console.texts import clip, local_time, notice_text, person_name, room_label
+from stilalarm.inventory.kinds import Language
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import Notification, NotifyReason
 
 
 def render(

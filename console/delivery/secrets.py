@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
-from console.delivery.channel import PermanentError
+from stilalarm.console.delivery.channel import PermanentError
 
 MASK = "***"
 _known: set[str] = set()

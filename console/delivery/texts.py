@@ -1,4 +1,4 @@
-"""How the fan-out channels word a notification (texts from `console.i18n`): pure functions.
+"""How the fan-out channels word a notification (texts from `stilalarm.console.i18n`): pure functions.
 
 Alarm texts are built from the inventory and the `Notification` (room, floor, team,
 level, local time, "Bel 101", evacuation); other notices (acknowledged, reminder,
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from console.i18n import fmt_date, fmt_time, has, t
-from inventory.kinds import Language
-from inventory.model import Site
-from inventory.people import Person
-from wire.messages import Notification, NotifyReason
+from stilalarm.console.i18n import fmt_date, fmt_time, has, t
+from stilalarm.inventory.kinds import Language
+from stilalarm.inventory.model import Site
+from stilalarm.inventory.people import Person
+from stilalarm.wire.messages import Notification, NotifyReason
 
 ALARM_REASONS = frozenset({NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT})
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from console.delivery.channel import (
+from stilalarm.console.delivery.channel import (
     Channel,
     Clock,
     Delivery,
@@ -27,7 +27,7 @@ from console.delivery.channel import (
     SystemClock,
     TransientError,
 )
-from console.delivery.secrets import redact
+from stilalarm.console.delivery.secrets import redact
 
 log = logging.getLogger(__name__)
 

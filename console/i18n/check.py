@@ -17,12 +17,12 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from console.i18n import DOMAIN, LANGUAGES, SOURCE, placeholders, po_path
+from stilalarm.console.i18n import DOMAIN, LANGUAGES, SOURCE, placeholders, po_path
 
 COMPLETE = ("nl", "en")
 """Languages that must translate every message."""
 KEYWORDS: dict[str, None] = {"t": None, "raw": None}
-"""Functions whose first argument is a message id (`console.i18n.t`, `console.i18n.raw`)."""
+"""Functions whose first argument is a message id (`stilalarm.console.i18n.t`, `.raw`)."""
 CODE_DIR = Path(__file__).resolve().parents[1]
 
 

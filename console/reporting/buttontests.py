@@ -11,10 +11,10 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from console.i18n import t
-from console.reporting.records import ButtonTestRecord, TestOutcome
-from inventory.kinds import UnitRole
-from inventory.model import Site
+from stilalarm.console.i18n import t
+from stilalarm.console.reporting.records import ButtonTestRecord, TestOutcome
+from stilalarm.inventory.kinds import UnitRole
+from stilalarm.inventory.model import Site
 
 OK_FOR = timedelta(days=6)
 """A button tested OK less than this long ago is OK."""

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from console.reporting.records import IncidentRecord
+from stilalarm.console.reporting.records import IncidentRecord
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Report records from the event log: one pure fold of the console's facts into the plain
-records `console.reporting` computes its exports and reports from.
+records `stilalarm.console.reporting` computes its exports and reports from.
 
 - `IncidentRecord` per incident: press, stored, first notification, highest level reached
   (fired or skipped), who acknowledged and when, who resolved it with which registration,
@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from console.facts import (
+from stilalarm.console.facts import (
     Acknowledged,
     AftercareDone,
     AlarmReceived,
@@ -41,9 +41,9 @@ from console.facts import (
     UnitOffline,
     UnitOnline,
 )
-from console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
-from inventory.model import Site
-from wire.messages import NotifyReason, Registration
+from stilalarm.console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import NotifyReason, Registration
 
 
 @dataclass

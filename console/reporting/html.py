@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from html import escape
 
-from console import i18n
-from console.reporting.monthly import MonthlyFigures
+from stilalarm.console import i18n
+from stilalarm.console.reporting.monthly import MonthlyFigures
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:60rem;

@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from console import i18n
-from console.reporting.buttontests import site_buttons
-from console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
-from inventory.model import Site
+from stilalarm.console import i18n
+from stilalarm.console.reporting.buttontests import site_buttons
+from stilalarm.console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
+from stilalarm.inventory.model import Site
 
 UNREGISTERED = "niet_geregistreerd"
 

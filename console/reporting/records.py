@@ -1,5 +1,5 @@
 """Plain records the reports are computed from. The store builds them from its event log;
-everything in `console.reporting` is pure: records in, text/CSV/JSON/HTML out."""
+everything in `stilalarm.console.reporting` is pure: records in, text/CSV/JSON/HTML out."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from wire.messages import Registration
+from stilalarm.wire.messages import Registration
 
 
 @dataclass(frozen=True)

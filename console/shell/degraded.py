@@ -19,15 +19,15 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from console import i18n
-from console.core.effects import SendReceipt, SupEffect
-from console.core.notice import notified
-from console.shell.outgoing import Outgoing
-from console.store import Batch, OutboxRow, Store
-from console.texts import clip, local_time
-from inventory.kinds import Role
-from inventory.model import Site
-from wire.messages import Notification, NotifyReason
+from stilalarm.console import i18n
+from stilalarm.console.core.effects import SendReceipt, SupEffect
+from stilalarm.console.core.notice import notified
+from stilalarm.console.shell.outgoing import Outgoing
+from stilalarm.console.store import Batch, OutboxRow, Store
+from stilalarm.console.texts import clip, local_time
+from stilalarm.inventory.kinds import Role
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import Notification, NotifyReason
 
 log = logging.getLogger("console")
 

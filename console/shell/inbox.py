@@ -8,14 +8,14 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from console.core.effects import SupEffect, Tx
-from console.core.notice import notice
-from console.delivery.channel import DeliveryOutcome
-from console.facts import ChannelFault, DeliveryAttempt
-from console.ingest import Rejected
-from inventory.kinds import Role
-from inventory.model import Site
-from wire.messages import NotifyReason
+from stilalarm.console.core.effects import SupEffect, Tx
+from stilalarm.console.core.notice import notice
+from stilalarm.console.delivery.channel import DeliveryOutcome
+from stilalarm.console.facts import ChannelFault, DeliveryAttempt
+from stilalarm.console.ingest import Rejected
+from stilalarm.inventory.kinds import Role
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import NotifyReason
 
 log = logging.getLogger("console")
 

@@ -1,4 +1,4 @@
-"""Per-unit input limits on the writer's side (the decisions are `console.intake`'s).
+"""Per-unit input limits on the writer's side (the decisions are `stilalarm.console.intake`'s).
 
 A flooding unit must not delay anyone else's alarm: surplus heartbeats are dropped unparsed,
 a noisy unit's messages wait in its own backlog and a batch takes only a few of them, repeat
@@ -13,21 +13,21 @@ import uuid
 from collections import deque
 from datetime import datetime
 
-from console.config import ServiceConfig
-from console.core import world as core
-from console.core.effects import PublishHealth, PublishIncident, Record, SendReceipt, SupEffect, Tx
-from console.core.engine import open_incident_of_unit
-from console.core.notice import announce
-from console.core.supervision import HeartbeatIn, StatusIn
-from console.facts import Notified
-from console.ingest import Raw
-from console.intake import Intake, Verdict, counted_presses, flood_facts
-from console.shell.inbox import RejectLog
-from console.store import Batch
-from inventory.kinds import Role
-from inventory.model import Site
-from wire.messages import UnitEvent, utcnow
-from wire.topics import Topics, UnitChannel
+from stilalarm.console.config import ServiceConfig
+from stilalarm.console.core import world as core
+from stilalarm.console.core.effects import PublishHealth, PublishIncident, Record, SendReceipt, SupEffect, Tx
+from stilalarm.console.core.engine import open_incident_of_unit
+from stilalarm.console.core.notice import announce
+from stilalarm.console.core.supervision import HeartbeatIn, StatusIn
+from stilalarm.console.facts import Notified
+from stilalarm.console.ingest import Raw
+from stilalarm.console.intake import Intake, Verdict, counted_presses, flood_facts
+from stilalarm.console.shell.inbox import RejectLog
+from stilalarm.console.store import Batch
+from stilalarm.inventory.kinds import Role
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import UnitEvent, utcnow
+from stilalarm.wire.topics import Topics, UnitChannel
 
 log = logging.getLogger("console")
 

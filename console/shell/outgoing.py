@@ -12,14 +12,14 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
-from console import i18n
-from console.delivery.channel import Delivery
-from console.delivery.dispatcher import Dispatcher
-from console.delivery.mqtt import MqttChannel
-from console.store import Batch, OutboxRow
-from console.texts import clip
-from inventory.model import Site
-from wire.messages import Notification, encode, parse
+from stilalarm.console import i18n
+from stilalarm.console.delivery.channel import Delivery
+from stilalarm.console.delivery.dispatcher import Dispatcher
+from stilalarm.console.delivery.mqtt import MqttChannel
+from stilalarm.console.store import Batch, OutboxRow
+from stilalarm.console.texts import clip
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import Notification, encode, parse
 
 
 class Outgoing:

@@ -8,10 +8,10 @@ import logging
 import time
 from datetime import datetime
 
-from console import i18n
-from console.config import ServiceConfig
-from console.core import world as core
-from console.core.effects import (
+from stilalarm.console import i18n
+from stilalarm.console.config import ServiceConfig
+from stilalarm.console.core import world as core
+from stilalarm.console.core.effects import (
     ClearIncident,
     Notify,
     Page,
@@ -25,13 +25,13 @@ from console.core.effects import (
     UnitFeedback,
     UnitTestMode,
 )
-from console.core.engine import led_for
-from console.delivery.dispatcher import Dispatcher
-from console.delivery.mqtt import PagerChannel
-from console.timeline import Timelines
-from inventory.model import Site
-from wire.link import Link
-from wire.messages import (
+from stilalarm.console.core.engine import led_for
+from stilalarm.console.delivery.dispatcher import Dispatcher
+from stilalarm.console.delivery.mqtt import PagerChannel
+from stilalarm.console.timeline import Timelines
+from stilalarm.inventory.model import Site
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import (
     CommandReply,
     ConsoleStatus,
     FeedbackCmd,
@@ -44,8 +44,8 @@ from wire.messages import (
     new_id,
     utcnow,
 )
-from wire.topics import Topics
-from wire.version import VERSION
+from stilalarm.wire.topics import Topics
+from stilalarm.wire.version import VERSION
 
 log = logging.getLogger("console")
 

@@ -4,7 +4,7 @@ Pipeline:
 
     paho network thread --(Raw)--> inbox queue --> writer thread:
         drain up to batch_max messages
-        -> validate (console.ingest) -> dedupe by event_id -> world.step (pure cores)
+        -> validate (stilalarm.console.ingest) -> dedupe by event_id -> world.step (pure cores)
         -> Tick at `now` (timers) -> ONE SQLite transaction (facts, received events,
            projections, notification outbox) -> commit (fsync)
         -> only then: receipts, unit commands, replies, retained state, notifications
@@ -12,10 +12,10 @@ Pipeline:
 The writer thread is the only one that touches the state and the database. It
 sleeps until the next message or the cores' next due time. Delivery channels (the
 console's notify topic, lead pager units, e-mail, Apprise) run in their own threads
-(console.delivery); every attempt's outcome comes back through the inbox.
+(stilalarm.console.delivery); every attempt's outcome comes back through the inbox.
 
 Degraded mode: when a commit fails (disk full, database unwritable) the service stays up,
-pages from memory and retries (console.shell.degraded).
+pages from memory and retries (stilalarm.console.shell.degraded).
 """
 
 from __future__ import annotations
@@ -28,30 +28,38 @@ import time
 import uuid
 from datetime import datetime
 
-from console.config import ServiceConfig
-from console.core import world as core
-from console.core.effects import Notify, PublishHealth, Record, Reply, SendReceipt, SupEffect
-from console.core.engine import UnitEventIn
-from console.core.supervision import FaultIn, HeartbeatIn, StatusIn
-from console.delivery.channel import Delivery, OutcomeStatus
-from console.delivery.dispatcher import build_dispatcher
-from console.delivery.render import render
-from console.facts import Fact
-from console.ingest import Accepted, Ignored, Raw, Rejected, classify
-from console.sdnotify import SystemdNotifier
-from console.shell.degraded import STORE_RETRY_S, Committer
-from console.shell.inbox import STOP, ChannelState, Outcome, RejectLog, Up, attempt_fact, channel_state
-from console.shell.limits import Limits
-from console.shell.outgoing import Outgoing
-from console.shell.publisher import Publisher
-from console.store import Batch, Store, unit_row
-from console.timeline import Timelines
-from inventory.model import Site
-from wire.credentials import BrokerCredentials
-from wire.link import Link
-from wire.messages import ConsoleStatus, IncidentStatus, LinkState, UnitEvent, encode, utcnow
-from wire.topics import Topics, UnitChannel
-from wire.version import VERSION
+from stilalarm.console.config import ServiceConfig
+from stilalarm.console.core import world as core
+from stilalarm.console.core.effects import Notify, PublishHealth, Record, Reply, SendReceipt, SupEffect
+from stilalarm.console.core.engine import UnitEventIn
+from stilalarm.console.core.supervision import FaultIn, HeartbeatIn, StatusIn
+from stilalarm.console.delivery.channel import Delivery, OutcomeStatus
+from stilalarm.console.delivery.dispatcher import build_dispatcher
+from stilalarm.console.delivery.render import render
+from stilalarm.console.facts import Fact
+from stilalarm.console.ingest import Accepted, Ignored, Raw, Rejected, classify
+from stilalarm.console.sdnotify import SystemdNotifier
+from stilalarm.console.shell.degraded import STORE_RETRY_S, Committer
+from stilalarm.console.shell.inbox import (
+    STOP,
+    ChannelState,
+    Outcome,
+    RejectLog,
+    Up,
+    attempt_fact,
+    channel_state,
+)
+from stilalarm.console.shell.limits import Limits
+from stilalarm.console.shell.outgoing import Outgoing
+from stilalarm.console.shell.publisher import Publisher
+from stilalarm.console.store import Batch, Store, unit_row
+from stilalarm.console.timeline import Timelines
+from stilalarm.inventory.model import Site
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import ConsoleStatus, IncidentStatus, LinkState, UnitEvent, encode, utcnow
+from stilalarm.wire.topics import Topics, UnitChannel
+from stilalarm.wire.version import VERSION
 
 log = logging.getLogger("console")
 
@@ -73,7 +81,9 @@ class ConsoleService:
         *,
         init: bool = False,
     ) -> None:
-        """`init`: create the database if it is missing or empty (otherwise `console.store.StoreMissing`)."""
+        """`init`: create the database if it is missing or empty.
+
+        Without `init`, a missing database raises `stilalarm.console.store.StoreMissing`."""
         self.cfg = cfg
         self.timelines = Timelines(site)
         self.site = site

@@ -2,8 +2,8 @@
 
 Tables (schema version 1):
 
-- `events`     the log: one row per fact (`console.facts`), never updated; deleted only by the
-                retention purge (`console.retention`, `alarm-console purge`).
+- `events`     the log: one row per fact (`stilalarm.console.facts`), never updated; deleted only by the
+                retention purge (`stilalarm.console.retention`, `alarm-console purge`).
 - `received`   every accepted unit event once, by `event_id` (idempotency; raw payload kept).
 - `incidents`  projection: one row per incident (all of them, also after retention).
 - `units`      projection: one row per unit (online, faults, last health).
@@ -27,10 +27,10 @@ check` and `alarm-console backup`.
 - `care`: `check` and `backup`, without the service.
 """
 
-from console.store.care import BackupResult, CheckReport, backup, check
-from console.store.database import Store
-from console.store.files import StoreError, StoreMissing, file_state
-from console.store.rows import Batch, OutboxRow, incident_row, unit_row
+from stilalarm.console.store.care import BackupResult, CheckReport, backup, check
+from stilalarm.console.store.database import Store
+from stilalarm.console.store.files import StoreError, StoreMissing, file_state
+from stilalarm.console.store.rows import Batch, OutboxRow, incident_row, unit_row
 
 __all__ = [
     "BackupResult",

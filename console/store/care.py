@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from console.facts import parse_fact
-from console.store.files import (
+from stilalarm.console.facts import parse_fact
+from stilalarm.console.store.files import (
     StoreError,
     StoreMissing,
     create_private_file,
@@ -20,7 +20,7 @@ from console.store.files import (
     sidecars,
     unreadable_message,
 )
-from console.store.schema import schema_version
+from stilalarm.console.store.schema import schema_version
 
 
 @dataclass

@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from console.core.engine import Incident
-from console.core.supervision import UnitsState
-from console.facts import Fact, column, fact_json, parse_fact
-from console.retention import PurgePlan
-from console.store.files import (
+from stilalarm.console.core.engine import Incident
+from stilalarm.console.core.supervision import UnitsState
+from stilalarm.console.facts import Fact, column, fact_json, parse_fact
+from stilalarm.console.retention import PurgePlan
+from stilalarm.console.store.files import (
     StoreError,
     StoreMissing,
     create_private_file,
@@ -28,10 +28,10 @@ from console.store.files import (
     sidecars,
     unreadable_message,
 )
-from console.store.rows import Batch, OutboxRow, incident_row, unit_row
-from console.store.schema import SCHEMA, SCHEMA_VERSION, TABLES, schema_version
+from stilalarm.console.store.rows import Batch, OutboxRow, incident_row, unit_row
+from stilalarm.console.store.schema import SCHEMA, SCHEMA_VERSION, TABLES, schema_version
 
-log = logging.getLogger("console.store")
+log = logging.getLogger("stilalarm.console.store")
 _Q16 = ", ".join("?" * 16)
 
 
@@ -264,7 +264,7 @@ class Store:
     def purge(self, plan: PurgePlan, *, dry_run: bool = False) -> dict[str, int]:
         """Delete what `plan` names, in ONE transaction (rolled back on `dry_run`).
 
-        The one exception to the append-only log (see `console.retention`). Deleted pages are
+        The one exception to the append-only log (see `stilalarm.console.retention`). Deleted pages are
         overwritten (`secure_delete`) and the WAL is truncated afterwards, so the data is gone
         from the file too. Returns the rows removed from the other tables."""
         db = self.db

@@ -8,7 +8,7 @@ import os
 import stat
 from pathlib import Path
 
-log = logging.getLogger("console.store")
+log = logging.getLogger("stilalarm.console.store")
 
 FILE_MODE = 0o600
 """The database, its -wal/-shm files and backups: owner only (personal data)."""

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from console.core.engine import Incident
-from console.core.supervision import UnitsState
-from console.facts import Fact
+from stilalarm.console.core.engine import Incident
+from stilalarm.console.core.supervision import UnitsState
+from stilalarm.console.facts import Fact
 
 
 @dataclass(frozen=True)

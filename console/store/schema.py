@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from console.store.files import StoreError, unreadable_message
+from stilalarm.console.store.files import StoreError, unreadable_message
 
 SCHEMA_VERSION = 1
 TABLES = ("meta", "events", "received", "incidents", "units", "outbox", "rejects")

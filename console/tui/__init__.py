@@ -3,7 +3,7 @@
     alarm-console tui --as an [--site site.toml] [--broker-dir run/broker] [--lang en]
     alarm-console tui --config run/broker/people/an.json --site site.toml
 
-`console.cli` routes `alarm-console tui ARGS...` to `main(argv)`. Textual is imported lazily.
+`stilalarm.console.cli` routes `alarm-console tui ARGS...` to `main(argv)`. Textual is imported lazily.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def main(argv: list[str]) -> int:
     else:
         logging.getLogger().addHandler(logging.NullHandler())  # never write over the screen
 
-    from inventory import InventoryError, load_site
-    from inventory.derived import PersonConfig
-    from wire.credentials import ConfigError, load_json_model
+    from stilalarm.inventory import InventoryError, load_site
+    from stilalarm.inventory.derived import PersonConfig
+    from stilalarm.wire.credentials import ConfigError, load_json_model
 
     if args.config is None and args.person is None:
         print("alarm-console tui: give --as PERSON or --config FILE", file=sys.stderr)
@@ -75,7 +75,7 @@ def main(argv: list[str]) -> int:
         print(f"person {config.person_id!r} is not in the site inventory", file=sys.stderr)
         return 2
 
-    from console.tui.app import ConsoleApp
+    from stilalarm.console.tui.app import ConsoleApp
 
     app = ConsoleApp(
         site,

@@ -12,16 +12,16 @@ from textual.app import App
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input
 
-from console.tui.bus import Bus
-from console.tui.dialogs import DemoDialog, TestDialog, TestRequest
-from console.tui.model.alarms import Selection, ack_target, move, pick
-from console.tui.model.context import Ctx
-from console.tui.model.replies import registration_error
-from console.tui.model.snapshot import Snapshot
-from console.tui.panes import ResolvePane, UnitsPane
-from console.tui.texts import Texts
-from inventory.kinds import UnitRole
-from wire.messages import Registration
+from stilalarm.console.tui.bus import Bus
+from stilalarm.console.tui.dialogs import DemoDialog, TestDialog, TestRequest
+from stilalarm.console.tui.model.alarms import Selection, ack_target, move, pick
+from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.replies import registration_error
+from stilalarm.console.tui.model.snapshot import Snapshot
+from stilalarm.console.tui.panes import ResolvePane, UnitsPane
+from stilalarm.console.tui.texts import Texts
+from stilalarm.inventory.kinds import UnitRole
+from stilalarm.wire.messages import Registration
 
 
 class ConsoleActions(App[int]):

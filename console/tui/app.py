@@ -17,22 +17,22 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer
 
-from console.tui.actions import ConsoleActions
-from console.tui.bus import Bad, Bus, BusEvent, Cleared, Down, Got, Up
-from console.tui.keys import VIEW_ACTIONS, bind_keys
-from console.tui.model.alarms import Selection
-from console.tui.model.context import Ctx
-from console.tui.model.history import HISTORY_DAYS, build_timeline
-from console.tui.model.received import ROUTING_REASONS, Received
-from console.tui.model.replies import reply_text
-from console.tui.model.snapshot import Snapshot, snapshot
-from console.tui.panes import AlarmsPane, HistoryPane, PresencePane, ResolvePane, UnitsPane
-from console.tui.style import CSS
-from console.tui.texts import texts_for
-from console.tui.widgets import AlarmBanner, Notice, StatusBar, TopLine
-from inventory.model import Site
-from wire.credentials import BrokerCredentials
-from wire.messages import (
+from stilalarm.console.tui.actions import ConsoleActions
+from stilalarm.console.tui.bus import Bad, Bus, BusEvent, Cleared, Down, Got, Up
+from stilalarm.console.tui.keys import VIEW_ACTIONS, bind_keys
+from stilalarm.console.tui.model.alarms import Selection
+from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.history import HISTORY_DAYS, build_timeline
+from stilalarm.console.tui.model.received import ROUTING_REASONS, Received
+from stilalarm.console.tui.model.replies import reply_text
+from stilalarm.console.tui.model.snapshot import Snapshot, snapshot
+from stilalarm.console.tui.panes import AlarmsPane, HistoryPane, PresencePane, ResolvePane, UnitsPane
+from stilalarm.console.tui.style import CSS
+from stilalarm.console.tui.texts import texts_for
+from stilalarm.console.tui.widgets import AlarmBanner, Notice, StatusBar, TopLine
+from stilalarm.inventory.model import Site
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.messages import (
     CommandReply,
     ConsoleStatus,
     IncidentState,

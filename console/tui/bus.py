@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from wire.credentials import BrokerCredentials
-from wire.identity import client_id as cid_for
-from wire.link import Link
-from wire.messages import (
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import (
     AckCmd,
     CommandReply,
     ConsoleLinkCmd,
@@ -40,7 +40,7 @@ from wire.messages import (
     parse,
     utcnow,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
 
 log = logging.getLogger(__name__)
 

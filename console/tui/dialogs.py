@@ -13,8 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from console.tui.texts import Texts
-from wire.messages import TEST_WINDOW_MAX_MIN, TestScope
+from stilalarm.console.tui.texts import Texts
+from stilalarm.wire.messages import TEST_WINDOW_MAX_MIN, TestScope
 
 
 @dataclass(frozen=True)

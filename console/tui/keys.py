@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import App
 
-from console.tui.texts import Texts
+from stilalarm.console.tui.texts import Texts
 
 VIEW_ACTIONS = {
     "ack": {"alarms"},

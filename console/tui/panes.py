@@ -21,14 +21,14 @@ from textual.widgets import (
     Static,
 )
 
-from console.tui.model.alarms import AlarmRow, AlarmsView
-from console.tui.model.context import Ctx
-from console.tui.model.history import HistoryRow, TimelineLine
-from console.tui.model.presence import PresenceView
-from console.tui.model.units import UnitRow, units_summary
-from console.tui.texts import Texts
-from console.tui.widgets import Plain, sync_table
-from wire.messages import Aftercare, AggressionType, IncidentStatus, Sanction, Severity
+from stilalarm.console.tui.model.alarms import AlarmRow, AlarmsView
+from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.history import HistoryRow, TimelineLine
+from stilalarm.console.tui.model.presence import PresenceView
+from stilalarm.console.tui.model.units import UnitRow, units_summary
+from stilalarm.console.tui.texts import Texts
+from stilalarm.console.tui.widgets import Plain, sync_table
+from stilalarm.wire.messages import Aftercare, AggressionType, IncidentStatus, Sanction, Severity
 
 OPEN_STYLE = "bold white on red3"
 
@@ -115,7 +115,7 @@ class AlarmsPane(Vertical):
 
 
 class ResolvePane(VerticalScroll):
-    """The registration form ('Melding agressie'); validated by wire.messages.Registration."""
+    """The registration form ('Melding agressie'); validated by stilalarm.wire.messages.Registration."""
 
     def __init__(self, texts: Texts, **kw: Any) -> None:
         super().__init__(**kw)

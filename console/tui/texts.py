@@ -1,4 +1,4 @@
-"""Every text the console shows, by name: the fields of `Texts`, filled from `console.i18n`
+"""Every text the console shows, by name: the fields of `Texts`, filled from `stilalarm.console.i18n`
 (message ids `tui.<field>` and `tui.<map>.<key>`)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from functools import cache
 
-from console import i18n
+from stilalarm.console import i18n
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class Texts:
     timeline_kinds: dict[str, str] = field(default_factory=dict)
     reply_codes: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
-    """Registration validator messages (English, from wire.messages) -> shown text."""
+    """Registration validator messages (English, from stilalarm.wire.messages) -> shown text."""
 
 
 _MAPS = ("aggression", "severity", "sanctions", "aftercare", "timeline_kinds", "reply_codes")
@@ -165,7 +165,7 @@ _ERRORS = {
     "staff_member": "staff_member",
     "note": "note",
 }
-"""Registration validator messages (English, from wire.messages) -> message id `tui.errors.<id>`."""
+"""Registration validator messages (English, from stilalarm.wire.messages) -> message id `tui.errors.<id>`."""
 
 
 def texts_for(lang: str) -> Texts:

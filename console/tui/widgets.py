@@ -9,9 +9,9 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
-from console.tui.model.alarms import Banner
-from console.tui.model.status import Bar
-from console.tui.texts import Texts
+from stilalarm.console.tui.model.alarms import Banner
+from stilalarm.console.tui.model.status import Bar
+from stilalarm.console.tui.texts import Texts
 
 VIEWS = ("alarms", "units", "history", "presence")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from inventory.load import parse_site
 from soak.check.capture import scan_capture
 from soak.check.escalation import inv2, inv3
 from soak.check.hostile import inv8
@@ -32,7 +31,8 @@ from soak.check.report import report
 from soak.check.run import Db, Result, Run, Violation
 from soak.check.testwindows import inv7
 from soak.check.units import inv4, inv5
-from wire.topics import Topics
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.topics import Topics
 
 __all__ = ["Result", "Run", "Violation", "check", "check_run", "main", "report"]
 

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from console.config import SupervisionPolicy
-from console.core.engine import TEST_REPEAT_GUARD
-from firmware.ports import Settings
 from soak.check.run import Run
 from soak.site import HEARTBEAT_S
+from stilalarm.console.config import SupervisionPolicy
+from stilalarm.console.core.engine import TEST_REPEAT_GUARD
+from stilalarm.firmware.ports import Settings
 
 LED_SLACK_S = 1.0  # the LED line and the console's ack time are two clocks of this machine
 # Invariant 2: a notification is on time when it arrives by its due time + BASE_SLACK_S, where the
 # due time is moved past every fault window it falls into (see `extended_deadline`). 2 s: the worst
 # lateness outside fault windows was 0.05-0.12 s on the shared 2-core machine.
 BASE_SLACK_S = 2.0
-# wire.link: a client reconnects with backoff up to reconnect_max_s 5 s x 1.5 jitter.
+# stilalarm.wire.link: a client reconnects with backoff up to reconnect_max_s 5 s x 1.5 jitter.
 RECONNECT_S = 7.5
 # paho's connect timeout (5 s): a connect attempt begun while a unit's link was still down runs
 # out before the next attempt, which then waits for the reconnect backoff.

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from soak.check.run import Run, ts
 from soak.record import payload_bytes
-from wire.messages import IncidentState, NotifyReason, parse
-from wire.topics import Topics
+from stilalarm.wire.messages import IncidentState, NotifyReason, parse
+from stilalarm.wire.topics import Topics
 
 PAGES = (NotifyReason.ALARM.value, NotifyReason.ESCALATION.value)
 ALL_PAGES = (*PAGES, NotifyReason.REPEAT.value)

@@ -5,14 +5,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from console.facts import (
-    ConsoleLinked,
-    Fact,
-    LevelSkipped,
-    Notified,
-    PresenceChanged,
-)
-from inventory.model import Site
 from soak.check.allowances import (
     BASE_SLACK_S,
     EARLY_REPEAT_S,
@@ -29,6 +21,14 @@ from soak.check.allowances import (
 from soak.check.capture import ALL_PAGES, PAGES, Note, Wire
 from soak.check.presses import crash_events
 from soak.check.run import Db, Result, Run, clock, ts
+from stilalarm.console.facts import (
+    ConsoleLinked,
+    Fact,
+    LevelSkipped,
+    Notified,
+    PresenceChanged,
+)
+from stilalarm.inventory.model import Site
 
 
 class Presence:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from console.core import world as core
-from console.store import incident_row, unit_row
-from inventory.model import Site
 from soak.check.capture import Wire
 from soak.check.run import Db, Result, Run
+from stilalarm.console.core import world as core
+from stilalarm.console.store import incident_row, unit_row
+from stilalarm.inventory.model import Site
 
 
 def inv6(run: Run, site: Site, db: Db, wire: Wire) -> Result:

@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from console.facts import Fact
-from console.store import Store
+from stilalarm.console.facts import Fact
+from stilalarm.console.store import Store
 
 
 @dataclass

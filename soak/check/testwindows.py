@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from console.facts import (
+from soak.check.allowances import TEST_GUARD_S
+from soak.check.run import Db, Result, Run, ts
+from stilalarm.console.facts import (
     AlarmReceived,
     CampaignEnded,
     CampaignStarted,
     PressRepeated,
     TestResult,
 )
-from inventory.model import Site
-from soak.check.allowances import TEST_GUARD_S
-from soak.check.run import Db, Result, Run, ts
+from stilalarm.inventory.model import Site
 
 
 def inv7(run: Run, site: Site, sim_units: set[str], db: Db) -> Result:

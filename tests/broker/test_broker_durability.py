@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import time
 
-from broker_config.local import LocalBroker, high_publish_limit
+from stilalarm.broker_config.local import LocalBroker, high_publish_limit
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.link import Link
 from tests.harness import wait_until
-from wire.identity import client_id as cid_for
-from wire.link import Link
 
 N = 1500  # above mosquitto's default per-client queue limit of 1000
 

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import LocalBroker
-from inventory.model import Site
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.inventory.model import Site
+from stilalarm.wire.identity import client_id
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import EventKind, Heartbeat, UnitEvent, encode, parse, utcnow
+from stilalarm.wire.topics import Topics, UnitChannel
 from tests.flood import Flooder
 from tests.harness import Capture, wait_until
-from wire.identity import client_id
-from wire.link import Link
-from wire.messages import EventKind, Heartbeat, UnitEvent, encode, parse, utcnow
-from wire.topics import Topics, UnitChannel
 
 FLOOD = 20_000
 LIMITED = re.compile(

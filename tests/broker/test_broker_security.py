@@ -25,15 +25,23 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import BrokerError, LocalBroker
-from broker_config.plugin import PLUGIN_NAME
-from broker_config.render import MAX_PACKET_BYTES, MESSAGE_SIZE_LIMIT, PACKET_HEADROOM
-from console import remote
-from console.tui.bus import Bus, BusEvent, Down, Up
+from stilalarm.broker_config.local import BrokerError, LocalBroker
+from stilalarm.broker_config.plugin import PLUGIN_NAME
+from stilalarm.broker_config.render import MAX_PACKET_BYTES, MESSAGE_SIZE_LIMIT, PACKET_HEADROOM
+from stilalarm.console import remote
+from stilalarm.console.tui.bus import Bus, BusEvent, Down, Up
+from stilalarm.wire.identity import CLIENT_ID_SEPARATOR, client_id, owns
+from stilalarm.wire.messages import (
+    ID_PATTERN,
+    MAX_PAYLOAD_BYTES,
+    CommandReply,
+    PresenceCmd,
+    encode,
+    new_id,
+    utcnow,
+)
+from stilalarm.wire.topics import Topics, UnitChannel
 from tests.harness import connect_result, half_sent_connect, mosquitto_pub, rss_kib, wait_until
-from wire.identity import CLIENT_ID_SEPARATOR, client_id, owns
-from wire.messages import ID_PATTERN, MAX_PAYLOAD_BYTES, CommandReply, PresenceCmd, encode, new_id, utcnow
-from wire.topics import Topics, UnitChannel
 
 
 def test_anonymous_and_wrong_password_refused(broker) -> None:
@@ -230,7 +238,10 @@ def test_render_fails_loudly_when_the_plugin_cannot_be_built(tmp_path: Path) -> 
     root = Path(__file__).resolve().parents[2]
     site_toml, out = root / "examples" / "site.toml", tmp_path / "out"
     res = subprocess.run(
-        [sys.executable, "-m", "broker_config.cli", "render", "--site", str(site_toml), "--out", str(out)],
+        [
+            sys.executable, "-m", "stilalarm.broker_config.cli",
+            "render", "--site", str(site_toml), "--out", str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -13,11 +13,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from broker_config.local import LocalBroker, free_port, port_open
-from broker_config.render import RenderError, RenderOptions, render
+from stilalarm.broker_config.local import LocalBroker, free_port, port_open
+from stilalarm.broker_config.render import RenderError, RenderOptions, render
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.link import Link
 from tests.harness import wait_until
-from wire.credentials import BrokerCredentials
-from wire.link import Link
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "site.toml"
@@ -26,7 +26,7 @@ EXAMPLE = ROOT / "examples" / "site.toml"
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     """Run the real `alarm-broker` CLI (its main(), in a fresh interpreter)."""
     return subprocess.run(
-        [sys.executable, "-m", "broker_config.cli", *args],
+        [sys.executable, "-m", "stilalarm.broker_config.cli", *args],
         capture_output=True,
         text=True,
         timeout=120,

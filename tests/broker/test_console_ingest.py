@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import LocalBroker
-from console.store import Store
-from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
-from inventory.load import parse_site
-from tests.harness import Capture, mosquitto_pub, wait_until
-from wire.messages import (
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.console.store import Store
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import (
     AckCmd,
     CommandReply,
     Heartbeat,
@@ -35,7 +34,8 @@ from wire.messages import (
     parse,
     utcnow,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
+from tests.harness import Capture, mosquitto_pub, wait_until
 
 SITE = parse_site(FAST_SITE)
 BROKER_SITE = parse_site(FAST_SITE + '\n[[people]]\nid = "zed"\nname = "Zed Onbekend"\nroles = ["lead"]\n')

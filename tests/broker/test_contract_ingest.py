@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import LocalBroker
-from console.store import Store
-from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
-from inventory.load import parse_site
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.console.store import Store
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import EventKind, UnitEvent, encode, utcnow
+from stilalarm.wire.topics import Topics
 from tests.harness import mosquitto_pub, wait_until
-from wire.messages import EventKind, UnitEvent, encode, utcnow
-from wire.topics import Topics
 
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus
-from console.delivery.dispatcher import Dispatcher
-from console.delivery.mqtt import PagerChannel
-from inventory.model import Site
+from stilalarm.console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus
+from stilalarm.console.delivery.dispatcher import Dispatcher
+from stilalarm.console.delivery.mqtt import PagerChannel
+from stilalarm.inventory.model import Site
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import NotifyReason, PageCmd, parse_unit_command, utcnow
+from stilalarm.wire.topics import Topics
 from tests.harness import Capture, wait_until
 from tests.unit.test_delivery_support import note
-from wire.link import Link
-from wire.messages import NotifyReason, PageCmd, parse_unit_command, utcnow
-from wire.topics import Topics
 
 INC = "inc-20250303-001"
 

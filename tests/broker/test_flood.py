@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import LocalBroker, high_publish_limit
-from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
-from inventory.load import parse_site
+from stilalarm.broker_config.local import LocalBroker, high_publish_limit
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import Notification, NotifyReason, UnitHealth, parse
+from stilalarm.wire.topics import Topics
 from tests.flood import Flooder
 from tests.harness import Capture, wait_until
-from wire.messages import Notification, NotifyReason, UnitHealth, parse
-from wire.topics import Topics
 
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)

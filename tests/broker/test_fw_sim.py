@@ -6,14 +6,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from broker_config.local import LocalBroker
-from devkit.unitdoubles import JsonLineProcess
-from inventory import Site
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.devkit.unitdoubles import JsonLineProcess
+from stilalarm.inventory import Site
+from stilalarm.wire import messages as m
+from stilalarm.wire.link import Link
+from stilalarm.wire.topics import Topics
 from tests.broker.test_fw_unit import Console
 from tests.conftest import EXAMPLE_SITE
-from wire import messages as m
-from wire.link import Link
-from wire.topics import Topics
 
 BIN = Path(sys.executable).parent
 

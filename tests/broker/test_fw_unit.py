@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from broker_config.local import LocalBroker
-from devkit.unitdoubles import JsonLineProcess
-from firmware.outbox import Outbox
-from inventory.derived import UnitConfig
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.devkit.unitdoubles import JsonLineProcess
+from stilalarm.firmware.outbox import Outbox
+from stilalarm.inventory.derived import UnitConfig
+from stilalarm.wire import messages as m
+from stilalarm.wire.link import Link
+from stilalarm.wire.topics import Topics, UnitChannel
 from tests.harness import Capture, mosquitto_pub, wait_until
-from wire import messages as m
-from wire.link import Link
-from wire.topics import Topics, UnitChannel
 
 BIN = Path(sys.executable).parent
 
@@ -236,7 +236,7 @@ def test_clock_step_moves_the_units_wall_clock_only(console: Console, unit_proc:
 
 
 def test_crash_is_refused_by_the_simulator() -> None:
-    from firmware.control import ControlError, parse_control
+    from stilalarm.firmware.control import ControlError, parse_control
 
     assert parse_control("crash u1 store") is not None
     with pytest.raises(ControlError, match="store\\|receipt"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from console.tui.bus import Bad, Bus, BusEvent, Cleared, Got, Up
+from stilalarm.console.tui.bus import Bad, Bus, BusEvent, Cleared, Got, Up
+from stilalarm.wire.messages import IncidentState, parse_person_command, utcnow
 from tests.harness import wait_until
-from wire.messages import IncidentState, parse_person_command, utcnow
 
 
 class Sink:

@@ -12,14 +12,13 @@ from pydantic import BaseModel
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, RadioButton
 
-from broker_config.local import LocalBroker
-from console.tui.app import ConsoleApp
-from console.tui.widgets import AlarmBanner, Notice, StatusBar
-from inventory import Site
-from tests.harness import Capture
-from wire import messages as m
-from wire.link import Link
-from wire.messages import (
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.console.tui.app import ConsoleApp
+from stilalarm.console.tui.widgets import AlarmBanner, Notice, StatusBar
+from stilalarm.inventory import Site
+from stilalarm.wire import messages as m
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import (
     AckCmd,
     CommandReply,
     ConsoleStatus,
@@ -32,7 +31,8 @@ from wire.messages import (
     parse_person_command,
     utcnow,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
+from tests.harness import Capture
 
 
 def run(coro: Coroutine[Any, Any, None]) -> None:

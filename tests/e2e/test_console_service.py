@@ -1,6 +1,6 @@
 """The real console service (`alarm-console serve`, a subprocess) against a real mosquitto.
 
-The site escalates in seconds (levels at 0 / 1 / 2 s, repeat 5 s; devkit.servicerun.FAST_SITE).
+The site escalates in seconds (levels at 0 / 1 / 2 s, repeat 5 s; stilalarm.devkit.servicerun.FAST_SITE).
 Units are played by `ScriptedUnit` (publish, retransmit until receipted). Timeouts are for
 liveness only, never performance assertions.
 """
@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import LocalBroker
-from console.store import Store
-from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
-from inventory.load import parse_site
-from tests.harness import Capture, wait_until
-from wire.messages import (
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.console.store import Store
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import (
     ConsoleStatus,
     EventKind,
     Feedback,
@@ -36,7 +35,8 @@ from wire.messages import (
     parse,
     parse_unit_command,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
+from tests.harness import Capture, wait_until
 
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)

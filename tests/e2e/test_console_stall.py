@@ -27,15 +27,15 @@ from pathlib import Path
 
 import pytest
 
-from console.facts import UnitOffline
-from console.store import Store
-from console.tui.app import ConsoleApp
-from console.tui.widgets import StatusBar
-from devkit.localsystem import LocalSystem
-from devkit.servicerun import FAST_SITE
-from inventory.load import parse_site
+from stilalarm.console.facts import UnitOffline
+from stilalarm.console.store import Store
+from stilalarm.console.tui.app import ConsoleApp
+from stilalarm.console.tui.widgets import StatusBar
+from stilalarm.devkit.localsystem import LocalSystem
+from stilalarm.devkit.servicerun import FAST_SITE
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import ConsoleStatus, LinkState, Notification, NotifyReason, UnitHealth, parse
 from tests.harness import wait_until
-from wire.messages import ConsoleStatus, LinkState, Notification, NotifyReason, UnitHealth, parse
 
 SITE = parse_site(FAST_SITE)
 UNITS = [u.id for u in SITE.units]

@@ -7,7 +7,7 @@ unit without an open window (published with `mosquitto_pub` and the unit's own
 credentials), `test start --all --minutes 240`, and a second press within 60 s of a test
 press after the window was opened again, pressed on a real `alarm-unit --sim` process.
 
-The site escalates in seconds (devkit.servicerun.FAST_SITE: levels at 0 / 1 / 2 s), so
+The site escalates in seconds (stilalarm.devkit.servicerun.FAST_SITE: levels at 0 / 1 / 2 s), so
 the deputy level and "Bel 101" fire within the test; timeouts are for liveness only.
 """
 
@@ -24,15 +24,14 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import LocalBroker
-from console.store import Store
-from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
-from devkit.unitdoubles import JsonLineProcess
-from inventory.load import parse_site
-from tests.harness import Capture, mosquitto_pub, wait_until
-from wire.identity import client_id as cid_for
-from wire.link import Link
-from wire.messages import (
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.console.store import Store
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.devkit.unitdoubles import JsonLineProcess
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import (
     CommandReply,
     EventKind,
     IncidentState,
@@ -47,7 +46,8 @@ from wire.messages import (
     parse,
     utcnow,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
+from tests.harness import Capture, mosquitto_pub, wait_until
 
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import LocalBroker
-from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
-from inventory.load import parse_site
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import UnitEvent
 from tests.harness import wait_until
-from wire.messages import UnitEvent
 
 SITE = parse_site(FAST_SITE)
 CLI = str(Path(sys.executable).parent / "alarm-console")

@@ -8,16 +8,16 @@ from collections.abc import Callable
 
 import pytest
 
-from console.delivery.channel import DeliveryOutcome
-from console.delivery.dispatcher import build_dispatcher
-from inventory.model import Site
+from stilalarm.console.delivery.channel import DeliveryOutcome
+from stilalarm.console.delivery.dispatcher import build_dispatcher
+from stilalarm.inventory.model import Site
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import Notification, NotifyReason, PageCmd, parse, parse_unit_command, utcnow
+from stilalarm.wire.topics import Topics
 from tests.e2e.test_delivery_peers import HOOK_TOKEN, Inbox, smtp_cfg, smtp_server
 from tests.harness import Capture, wait_until
 from tests.peers import Hook
 from tests.unit.test_delivery_support import note, site_with
-from wire.link import Link
-from wire.messages import Notification, NotifyReason, PageCmd, parse, parse_unit_command, utcnow
-from wire.topics import Topics
 
 
 def test_level_three_reaches_pager_mail_and_chat(

@@ -19,16 +19,16 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from broker_config.local import free_port
-from console.delivery.apprise_channel import AppriseChannel
-from console.delivery.channel import DeliveryOutcome, OutcomeStatus
-from console.delivery.dispatcher import Dispatcher
-from console.delivery.mail import MailChannel
-from inventory.model import Site
+from stilalarm.broker_config.local import free_port
+from stilalarm.console.delivery.apprise_channel import AppriseChannel
+from stilalarm.console.delivery.channel import DeliveryOutcome, OutcomeStatus
+from stilalarm.console.delivery.dispatcher import Dispatcher
+from stilalarm.console.delivery.mail import MailChannel
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import NotifyReason
 from tests.harness import wait_until
 from tests.peers import HangingSmtp, Hook
 from tests.unit.test_delivery_support import note, site_with
-from wire.messages import NotifyReason
 
 SMTP_USER = "stilalarm"
 SMTP_PASSWORD = "smtp-Pa55word-never-logged"

@@ -13,14 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from broker_config.local import LocalBroker
-from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
-from inventory.load import parse_site
-from inventory.model import Site
-from tests.e2e.test_delivery_peers import Inbox, smtp_server
-from tests.harness import Capture, wait_until
-from tests.peers import HangingSmtp, Hook
-from wire.messages import (
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.inventory.load import parse_site
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import (
     EventKind,
     IncidentState,
     IncidentStatus,
@@ -29,7 +26,10 @@ from wire.messages import (
     NotifyReason,
     parse,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
+from tests.e2e.test_delivery_peers import Inbox, smtp_server
+from tests.harness import Capture, wait_until
+from tests.peers import HangingSmtp, Hook
 
 T = Topics("fast")
 

@@ -9,15 +9,15 @@ import sys
 import threading
 from pathlib import Path
 
-from broker_config.local import LocalBroker
-from devkit.sitegen import write_many_units
-from devkit.unitdoubles import JsonLineProcess
-from inventory import load_site
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.devkit.sitegen import write_many_units
+from stilalarm.devkit.unitdoubles import JsonLineProcess
+from stilalarm.inventory import load_site
+from stilalarm.wire import messages as m
+from stilalarm.wire.link import Link
+from stilalarm.wire.topics import Topics, UnitChannel
 from tests.conftest import EXAMPLE_SITE
 from tests.harness import wait_until
-from wire import messages as m
-from wire.link import Link
-from wire.topics import Topics, UnitChannel
 
 BIN = Path(sys.executable).parent
 N = 300

@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from broker_config.local import LocalBroker
-from devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
-from inventory.load import parse_site
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import EventKind, Notification, NotifyReason, parse
+from stilalarm.wire.topics import Topics
 from tests.e2e.test_report_browser import CHROMIUM_FLAGS, _chromium
 from tests.harness import Capture, wait_until
-from wire.messages import EventKind, Notification, NotifyReason, parse
-from wire.topics import Topics
 
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)

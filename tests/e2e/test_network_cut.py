@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from bench.netns import HOST_ADDR, Netns
-from broker_config.local import free_port
-from devkit.localsystem import LocalSystem
-from devkit.unitdoubles import JsonLineProcess
+from stilalarm.broker_config.local import free_port
+from stilalarm.devkit.localsystem import LocalSystem
+from stilalarm.devkit.unitdoubles import JsonLineProcess
+from stilalarm.wire.messages import Notification, NotifyReason, parse
 from tests.e2e.test_system import SITE, SITE_TEXT, incidents_in_db
-from wire.messages import Notification, NotifyReason, parse
 
 UNIT = "spreekkamer-1"
 

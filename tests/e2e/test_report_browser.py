@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from console.reporting import monthly
-from console.reporting.html import render_html
+from stilalarm.console.reporting import monthly
+from stilalarm.console.reporting.html import render_html
 from tests.unit.test_reporting import november
 
 CHROMIUM_FLAGS = [

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from devkit.localsystem import LocalSystem, script
-from devkit.servicerun import FAST_SITE
-from inventory.load import parse_site
-from wire.messages import IncidentState, IncidentStatus, Notification, NotifyReason, parse
+from stilalarm.devkit.localsystem import LocalSystem, script
+from stilalarm.devkit.servicerun import FAST_SITE
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import IncidentState, IncidentStatus, Notification, NotifyReason, parse
 
 # The fast test site (levels at 0 / 1 / 2 s), with a feedback LED on spreekkamer-1.
 SITE_TEXT = FAST_SITE.replace(
@@ -138,8 +138,8 @@ def test_unit_dying_without_last_words_reaches_facilities(system: LocalSystem) -
 def test_lead_whose_console_died_is_skipped_straight_to_the_deputy(system: LocalSystem) -> None:
     import socket as _socket
 
-    from console.tui.bus import Bus
-    from wire.messages import PresenceState
+    from stilalarm.console.tui.bus import Bus
+    from stilalarm.wire.messages import PresenceState
 
     s, sim = system, system.sim
     assert sim is not None

@@ -24,13 +24,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from broker_config.local import LocalBroker
-from devkit.servicerun import FAST_SITE, ServiceProcess
-from inventory.load import parse_site
-from tests.harness import Capture, wait_until
-from wire.credentials import BrokerCredentials
-from wire.link import Link
-from wire.messages import (
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.devkit.servicerun import FAST_SITE, ServiceProcess
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import (
     EventKind,
     Heartbeat,
     IncidentState,
@@ -45,7 +44,8 @@ from wire.messages import (
     parse,
     utcnow,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
+from tests.harness import Capture, wait_until
 
 SITE_TEXT = (
     FAST_SITE

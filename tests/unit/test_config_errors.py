@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from broker_config import render
-from console import cli as console_cli
-from console import remote
-from firmware import cli as unit_cli
-from firmware import sim
-from inventory.derived import UnitConfig
-from wire.credentials import BrokerCredentials, ConfigError, load_json_model
+from stilalarm.broker_config import render
+from stilalarm.console import cli as console_cli
+from stilalarm.console import remote
+from stilalarm.firmware import cli as unit_cli
+from stilalarm.firmware import sim
+from stilalarm.inventory.derived import UnitConfig
+from stilalarm.wire.credentials import BrokerCredentials, ConfigError, load_json_model
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SITE = ROOT / "examples" / "site.toml"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from console.core import world as core
-from console.core.effects import Notify, PublishPresence
-from console.core.engine import PersonCmdIn, UnitEventIn
-from wire.messages import ConsoleLinkCmd, EventKind, NotifyReason, UnitEvent, new_id
+from stilalarm.console.core import world as core
+from stilalarm.console.core.effects import Notify, PublishPresence
+from stilalarm.console.core.engine import PersonCmdIn, UnitEventIn
+from stilalarm.wire.messages import ConsoleLinkCmd, EventKind, NotifyReason, UnitEvent, new_id
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
@@ -69,7 +69,7 @@ def test_people_without_consoles_are_never_auto_absent_and_duplicates_record_not
 
 
 def test_manual_absence_wins_over_a_live_console(site) -> None:
-    from wire.messages import PresenceCmd
+    from stilalarm.wire.messages import PresenceCmd
 
     w = core.World.initial(site, T0)
     w, _ = core.step(w, link("an", "pc-1", True, T0), T0)

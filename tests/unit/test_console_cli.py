@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from console import cli
-from console.sdnotify import SystemdNotifier
+from stilalarm.console import cli
+from stilalarm.console.sdnotify import SystemdNotifier
 
 SUBCOMMANDS = [
     ["serve"],
@@ -58,7 +58,7 @@ def test_resolve_without_the_registration_is_refused_before_sending(
 def test_serve_without_credentials_says_how_to_render_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from devkit.servicerun import FAST_SITE
+    from stilalarm.devkit.servicerun import FAST_SITE
 
     site = tmp_path / "site.toml"
     site.write_text(FAST_SITE)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from console.core import engine
-from console.core.effects import (
+from stilalarm.console.core import engine
+from stilalarm.console.core.effects import (
     ClearIncident,
     Effect,
     Notify,
@@ -22,15 +22,15 @@ from console.core.effects import (
     UnitFeedback,
     UnitTestMode,
 )
-from console.core.engine import EngineState, PersonCmdIn, Tick, UnitEventIn
-from console.facts import AlarmReceived, CampaignEnded, CommandRejected, LevelSkipped, PressRepeated
-from console.facts import TestResult as TestResultFact
-from console.texts import notice_text
-from console.timeline import Timelines
-from devkit.servicerun import FAST_SITE
-from inventory.kinds import Language
-from inventory.load import parse_site
-from wire.messages import (
+from stilalarm.console.core.engine import EngineState, PersonCmdIn, Tick, UnitEventIn
+from stilalarm.console.facts import AlarmReceived, CampaignEnded, CommandRejected, LevelSkipped, PressRepeated
+from stilalarm.console.facts import TestResult as TestResultFact
+from stilalarm.console.texts import notice_text
+from stilalarm.console.timeline import Timelines
+from stilalarm.devkit.servicerun import FAST_SITE
+from stilalarm.inventory.kinds import Language
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import (
     ID_PATTERN,
     AckCmd,
     AggressionType,
@@ -44,13 +44,13 @@ from wire.messages import (
     Severity,
     UnitEvent,
 )
-from wire.messages import (
+from stilalarm.wire.messages import (
     TestScope as Scope,
 )
-from wire.messages import (
+from stilalarm.wire.messages import (
     TestStartCmd as StartCmd,
 )
-from wire.messages import (
+from stilalarm.wire.messages import (
     TestStopCmd as StopCmd,
 )
 

@@ -1,13 +1,13 @@
-"""Per-unit input limits (console.intake): pure, time injected."""
+"""Per-unit input limits (stilalarm.console.intake): pure, time injected."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from console.config import IntakePolicy
-from console.facts import FaultCleared, FaultRaised, Notified
-from console.intake import (
+from stilalarm.console.config import IntakePolicy
+from stilalarm.console.facts import FaultCleared, FaultRaised, Notified
+from stilalarm.console.intake import (
     FLOOD_FAULT,
     Intake,
     Verdict,
@@ -18,7 +18,7 @@ from console.intake import (
     on_event,
     on_heartbeat,
 )
-from wire.messages import EventKind, NotifyReason, UnitEvent
+from stilalarm.wire.messages import EventKind, NotifyReason, UnitEvent
 
 T0 = datetime(2026, 11, 28, 10, tzinfo=UTC)
 POL = IntakePolicy(event_rate_per_s=2, event_burst=5, flood_flag_after=10, flood_clear_after_s=60)
@@ -134,7 +134,7 @@ def test_counted_presses_become_one_fact_with_count_first_and_last() -> None:
 
 
 def test_flood_facts_are_a_fault_and_one_notice_to_facilities() -> None:
-    from console.intake import FloodChange
+    from stilalarm.console.intake import FloodChange
 
     raised = flood_facts(FloodChange("balie-1", True, 60), ("fien", "gert"), T0)
     assert isinstance(raised[0], FaultRaised) and raised[0].fault == FLOOD_FAULT
@@ -146,12 +146,12 @@ def test_flood_facts_are_a_fault_and_one_notice_to_facilities() -> None:
 
 
 def test_a_counted_press_fact_adds_its_count_to_the_incident_and_reads_in_the_timeline() -> None:
-    from console.core import world as core
-    from console.core.engine import UnitEventIn
-    from console.intake import counted_presses
-    from console.timeline import Timelines
-    from devkit.servicerun import FAST_SITE
-    from inventory.load import parse_site
+    from stilalarm.console.core import world as core
+    from stilalarm.console.core.engine import UnitEventIn
+    from stilalarm.console.intake import counted_presses
+    from stilalarm.console.timeline import Timelines
+    from stilalarm.devkit.servicerun import FAST_SITE
+    from stilalarm.inventory.load import parse_site
 
     site = parse_site(FAST_SITE)
     w = core.World.initial(site, T0)
@@ -171,10 +171,10 @@ def test_a_counted_press_fact_adds_its_count_to_the_incident_and_reads_in_the_ti
 
 
 def test_the_flood_notice_reads_in_dutch_and_english() -> None:
-    from console.delivery.render import render
-    from console.intake import FloodChange
-    from devkit.servicerun import FAST_SITE
-    from inventory.load import parse_site
+    from stilalarm.console.delivery.render import render
+    from stilalarm.console.intake import FloodChange
+    from stilalarm.devkit.servicerun import FAST_SITE
+    from stilalarm.inventory.load import parse_site
 
     d = parse_site(FAST_SITE)
     raised = flood_facts(FloodChange("balie-1", True, 60), ("fien", "gert"), T0)[1]

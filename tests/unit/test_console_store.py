@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from console.config import ServiceConfig
-from console.core import world as core
-from console.ingest import Raw
-from console.shell.inbox import Outcome
-from console.shell.service import ConsoleService
-from console.store import Store
-from devkit.servicerun import FAST_SITE
-from inventory.load import parse_site
-from wire.credentials import BrokerCredentials
-from wire.messages import (
+from stilalarm.console.config import ServiceConfig
+from stilalarm.console.core import world as core
+from stilalarm.console.ingest import Raw
+from stilalarm.console.shell.inbox import Outcome
+from stilalarm.console.shell.service import ConsoleService
+from stilalarm.console.store import Store
+from stilalarm.devkit.servicerun import FAST_SITE
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.messages import (
     AckCmd,
     EventKind,
     Heartbeat,
@@ -29,7 +29,7 @@ from wire.messages import (
     parse,
     utcnow,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
 
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)
@@ -150,7 +150,7 @@ def test_notifications_are_in_the_outbox_until_confirmed(tmp_path: Path) -> None
     assert row.person_id == "an" and row.topic == T.person_notify("an")
     assert b"ALARM Spreekkamer 1" in row.payload
     # the console channel confirms; the writer records it in its next batch
-    from console.delivery.channel import DeliveryOutcome, OutcomeStatus
+    from stilalarm.console.delivery.channel import DeliveryOutcome, OutcomeStatus
 
     done = DeliveryOutcome(
         row.notification_id, None, row.person_id, row.channel, 1, OutcomeStatus.DELIVERED, "", utcnow()
@@ -162,9 +162,9 @@ def test_notifications_are_in_the_outbox_until_confirmed(tmp_path: Path) -> None
 def test_pages_go_out_after_the_commit_and_every_channel_reports_to_the_same_bookkeeping(
     tmp_path: Path,
 ) -> None:
-    from console.delivery.channel import DeliveryOutcome, OutcomeStatus
-    from console.facts import DeliveryAttempt
-    from wire.messages import PageCmd, parse_unit_command
+    from stilalarm.console.delivery.channel import DeliveryOutcome, OutcomeStatus
+    from stilalarm.console.facts import DeliveryAttempt
+    from stilalarm.wire.messages import PageCmd, parse_unit_command
 
     svc, rec = service(tmp_path)
     svc._process([alarm()])
@@ -242,7 +242,7 @@ def test_a_bug_on_one_message_does_not_stop_the_others(
             raise RuntimeError("bug")
         return real(w, inp, now)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("console.shell.service.core.step", buggy)
+    monkeypatch.setattr("stilalarm.console.shell.service.core.step", buggy)
     svc._process([alarm("wachtzaal"), alarm("balie-1")])
     assert [r["unit_id"] for r in svc.store.incidents()] == ["balie-1"]
     assert rec.on(T.unit_receipt("wachtzaal")) == []  # not stored: no receipt, the unit retries
@@ -251,7 +251,7 @@ def test_a_bug_on_one_message_does_not_stop_the_others(
 
 
 def test_the_store_never_creates_a_database_unless_told_to(tmp_path: Path) -> None:
-    from console.store import StoreError, StoreMissing
+    from stilalarm.console.store import StoreError, StoreMissing
 
     with pytest.raises(StoreMissing, match="db init"):
         Store(tmp_path / "new" / "c.db")
@@ -267,8 +267,8 @@ def test_the_store_never_creates_a_database_unless_told_to(tmp_path: Path) -> No
 
 
 def test_held_batches_merge_in_order_without_changing_either() -> None:
-    from console.facts import UnitOffline, UnitOnline
-    from console.store import Batch
+    from stilalarm.console.facts import UnitOffline, UnitOnline
+    from stilalarm.console.store import Batch
 
     first = [
         UnitOnline(at=utcnow(), unit_id="balie-1"),

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from console.config import SupervisionPolicy
-from console.core import supervision
-from console.core.effects import Notify, PublishHealth, Record
-from console.core.supervision import FaultIn, HeartbeatIn, StatusIn, SupTick, UnitsState
-from console.facts import UnitOffline, UnitRestarted
-from devkit.servicerun import FAST_SITE
-from inventory.load import parse_site
-from wire.messages import EventKind, FaultKind, Heartbeat, LinkState, UnitEvent, UnitStatus
+from stilalarm.console.config import SupervisionPolicy
+from stilalarm.console.core import supervision
+from stilalarm.console.core.effects import Notify, PublishHealth, Record
+from stilalarm.console.core.supervision import FaultIn, HeartbeatIn, StatusIn, SupTick, UnitsState
+from stilalarm.console.facts import UnitOffline, UnitRestarted
+from stilalarm.devkit.servicerun import FAST_SITE
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import EventKind, FaultKind, Heartbeat, LinkState, UnitEvent, UnitStatus
 
 SITE = parse_site(FAST_SITE)  # units beat every 1 s
 T0 = datetime(2026, 11, 28, 9, 0, 0, tzinfo=UTC)

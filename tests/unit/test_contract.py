@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wire import messages as m
-from wire.messages import (
+from stilalarm.wire import messages as m
+from stilalarm.wire.messages import (
     ID_PATTERN,
     ContractCode,
     ContractError,
@@ -20,7 +20,7 @@ from wire.messages import (
     parse_person_command,
     parse_unit_command,
 )
-from wire.topics import PersonChannel, Topics, UnitChannel
+from stilalarm.wire.topics import PersonChannel, Topics, UnitChannel
 
 
 def _event(**kw: object) -> m.UnitEvent:
@@ -599,10 +599,10 @@ def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
     at: datetime, kind: m.EventKind
 ) -> None:
     """An alarm whose unit clock says year 1 or 9999 is still an alarm: the cores take it."""
-    from console.core import world as core
-    from console.ingest import Raw, Rejected, classify
-    from devkit.servicerun import FAST_SITE
-    from inventory.load import parse_site
+    from stilalarm.console.core import world as core
+    from stilalarm.console.ingest import Raw, Rejected, classify
+    from stilalarm.devkit.servicerun import FAST_SITE
+    from stilalarm.inventory.load import parse_site
 
     site = parse_site(FAST_SITE)
     topics = Topics(site.site.id)
@@ -630,9 +630,9 @@ def test_an_accepted_event_at_any_time_never_crashes_the_console_core(
 )
 def test_ingest_counts_refusals_under_the_same_keys(payload: bytes, reason: str) -> None:
     """The console's reject keys come from the error's code, not from pydantic's wording."""
-    from console.ingest import Raw, Rejected, classify
-    from devkit.servicerun import FAST_SITE
-    from inventory.load import parse_site
+    from stilalarm.console.ingest import Raw, Rejected, classify
+    from stilalarm.devkit.servicerun import FAST_SITE
+    from stilalarm.inventory.load import parse_site
 
     site = parse_site(FAST_SITE)
     topics = Topics(site.site.id)
@@ -643,7 +643,7 @@ def test_ingest_counts_refusals_under_the_same_keys(payload: bytes, reason: str)
 
 
 def test_the_id_pattern_is_written_once() -> None:
-    """Inventory, wire and console check ids with wire.messages.ID_PATTERN, not with copies of it."""
+    """Inventory, wire and console check ids with stilalarm.wire.messages.ID_PATTERN, not with copies."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]

@@ -11,14 +11,19 @@ CORE = ROOT / "console" / "core"
 IO_MODULES = {"logging", "os", "random", "socket", "sqlite3", "subprocess", "threading", "time", "paho"}
 """Standard or third-party modules a core must not import (I/O, clocks, randomness, logging)."""
 
-PURE_PROJECT = ("console.core", "console.config", "console.facts", "console.reporting.buttontests")
-"""The project modules a core may import besides `wire.messages` and the inventory's model."""
+PURE_PROJECT = (
+    "stilalarm.console.core",
+    "stilalarm.console.config",
+    "stilalarm.console.facts",
+    "stilalarm.console.reporting.buttontests",
+)
+"""The project modules a core may import besides `stilalarm.wire.messages` and the inventory's model."""
 INVENTORY_MODEL = (
-    "inventory.model",
-    "inventory.kinds",
-    "inventory.places",
-    "inventory.people",
-    "inventory.policies",
+    "stilalarm.inventory.model",
+    "stilalarm.inventory.kinds",
+    "stilalarm.inventory.places",
+    "stilalarm.inventory.people",
+    "stilalarm.inventory.policies",
 )
 """The inventory's model (pure data), not its loader or the derived configs."""
 
@@ -41,10 +46,11 @@ def test_core_modules_import_no_io_and_no_shell() -> None:
     for path in core_files:
         for name in _imports(path):
             top = name.split(".")[0]
+            product = name.split(".")[1] if top == "stilalarm" and "." in name else ""
             io = top in IO_MODULES
-            shell = top == "console" and not name.startswith(PURE_PROJECT)
-            transport = top == "wire" and name != "wire.messages"
-            config = top == "inventory" and name not in INVENTORY_MODEL
+            shell = product == "console" and not name.startswith(PURE_PROJECT)
+            transport = product == "wire" and name != "stilalarm.wire.messages"
+            config = product == "inventory" and name not in INVENTORY_MODEL
             if io or shell or transport or config:
                 bad.setdefault(str(path.relative_to(ROOT)), set()).add(name)
     assert not bad, bad

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus, TransientError
-from console.delivery.dispatcher import Dispatcher
-from console.delivery.secrets import SecretError, redact, resolve_secret
-from inventory.model import Site
-from inventory.people import ChannelKind
+from stilalarm.console.delivery.channel import Delivery, DeliveryOutcome, OutcomeStatus, TransientError
+from stilalarm.console.delivery.dispatcher import Dispatcher
+from stilalarm.console.delivery.secrets import SecretError, redact, resolve_secret
+from stilalarm.inventory.model import Site
+from stilalarm.inventory.people import ChannelKind
+from stilalarm.wire.messages import NotifyReason
 from tests.harness import wait_until
 from tests.unit.test_delivery_support import FakeChannel, FakeClock, note, site_with
-from wire.messages import NotifyReason
 
 D, F, G = OutcomeStatus.DELIVERED, OutcomeStatus.FAILED, OutcomeStatus.GAVE_UP
 

@@ -8,10 +8,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from console.delivery.channel import Delivery, PermanentError, TransientError
-from inventory.model import Site
-from inventory.people import ChannelKind, Person
-from wire.messages import Notification, NotifyReason
+from stilalarm.console.delivery.channel import Delivery, PermanentError, TransientError
+from stilalarm.inventory.model import Site
+from stilalarm.inventory.people import ChannelKind, Person
+from stilalarm.wire.messages import Notification, NotifyReason
 
 AT = datetime(2025, 3, 3, 9, 42, 5, tzinfo=UTC)  # 10:42:05 in Brussels
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from console.delivery.mail import build_message
-from console.delivery.texts import channel_fault_text, channel_recovered_text, render
-from inventory.kinds import Language
-from inventory.model import Site
+from stilalarm.console.delivery.mail import build_message
+from stilalarm.console.delivery.texts import channel_fault_text, channel_recovered_text, render
+from stilalarm.inventory.kinds import Language
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import NotifyReason
 from tests.unit.test_delivery_support import AT, note
-from wire.messages import NotifyReason
 
 
 def test_level_one_in_dutch_names_room_floor_team_level_and_local_time(site: Site) -> None:

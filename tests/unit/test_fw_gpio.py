@@ -12,15 +12,15 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from devkit.unitdoubles import ManualTime, RecordingPort
-from firmware import feedback, health
-from firmware.control import Control, ControlError, PinActuator, parse_control
-from firmware.gpio import GpioInputs, GpioOutputs
-from firmware.notify import Notifier, socket_address, watchdog_interval_s
-from firmware.outbox import Outbox
-from firmware.runtime import UnitRuntime
+from stilalarm.devkit.unitdoubles import ManualTime, RecordingPort
+from stilalarm.firmware import feedback, health
+from stilalarm.firmware.control import Control, ControlError, PinActuator, parse_control
+from stilalarm.firmware.gpio import GpioInputs, GpioOutputs
+from stilalarm.firmware.notify import Notifier, socket_address, watchdog_interval_s
+from stilalarm.firmware.outbox import Outbox
+from stilalarm.firmware.runtime import UnitRuntime
+from stilalarm.wire import messages as m
 from tests.unit.test_fw_runtime import T, config
-from wire import messages as m
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from firmware import inputs
-from firmware.inputs import (
+from stilalarm.firmware import inputs
+from stilalarm.firmware.inputs import (
     FaultCleared,
     FaultRaised,
     InputTiming,
@@ -14,8 +14,8 @@ from firmware.inputs import (
     Released,
     classify,
 )
-from inventory.kinds import Contact
-from wire.messages import FaultKind, InputHealth
+from stilalarm.inventory.kinds import Contact
+from stilalarm.wire.messages import FaultKind, InputHealth
 
 T = InputTiming(debounce_ms=10, min_hold_ms=50, fault_settle_ms=200, stuck_ms=30_000)
 IDLE, P, CUT, SHORT = Reading.IDLE, Reading.PRESSED, Reading.CUT, Reading.SHORT

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from firmware import feedback, testmode
-from firmware.feedback import Base, FeedbackState
-from wire.messages import Feedback
+from stilalarm.firmware import feedback, testmode
+from stilalarm.firmware.feedback import Base, FeedbackState
+from stilalarm.wire.messages import Feedback
 
 NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 

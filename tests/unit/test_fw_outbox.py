@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware.outbox import Outbox, OutboxError
-from wire.messages import EventKind, FaultKind, UnitEvent, new_id, utcnow
+from stilalarm.firmware.outbox import Outbox, OutboxError
+from stilalarm.wire.messages import EventKind, FaultKind, UnitEvent, new_id, utcnow
 
 BOOT = uuid.uuid4()
 

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from devkit.unitdoubles import ManualTime, RecordingOutputs, RecordingPort
-from firmware.outbox import Outbox
-from firmware.ports import Settings
-from firmware.runtime import UnitRuntime
-from inventory import load_site
-from inventory.derived import UnitConfig
+from stilalarm.devkit.unitdoubles import ManualTime, RecordingOutputs, RecordingPort
+from stilalarm.firmware.outbox import Outbox
+from stilalarm.firmware.ports import Settings
+from stilalarm.firmware.runtime import UnitRuntime
+from stilalarm.inventory import load_site
+from stilalarm.inventory.derived import UnitConfig
+from stilalarm.wire import messages as m
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.topics import Topics
 from tests.conftest import EXAMPLE_SITE
-from wire import messages as m
-from wire.credentials import BrokerCredentials
-from wire.topics import Topics
 
 SITE = load_site(EXAMPLE_SITE)
 T = Topics(SITE.site.id)

@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from console import i18n
-from console.delivery.texts import render
-from console.i18n.check import entries, problems, used_ids
-from console.reporting.buttontests import WeekReport
-from console.texts import notice_text
-from console.tui.texts import EN, NL, texts_for
-from inventory import Site, load_site
-from inventory.kinds import Language
+from stilalarm.console import i18n
+from stilalarm.console.delivery.texts import render
+from stilalarm.console.i18n.check import entries, problems, used_ids
+from stilalarm.console.reporting.buttontests import WeekReport
+from stilalarm.console.texts import notice_text
+from stilalarm.console.tui.texts import EN, NL, texts_for
+from stilalarm.inventory import Site, load_site
+from stilalarm.inventory.kinds import Language
 from tests.conftest import EXAMPLE_SITE
 from tests.unit.test_delivery_support import note
 

@@ -9,24 +9,24 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from console import retention
-from console.config import ServiceConfig
-from console.core import engine, supervision
-from console.core import world as core
-from console.core.effects import Notify, PublishHealth, Record, Reply
-from console.core.engine import PersonCmdIn, UnitEventIn
-from console.core.supervision import FaultIn, StatusIn
-from console.delivery.render import render
-from console.facts import AftercareDone, ButtonsChecked, Fact, Notified
-from console.reporting import buttontests, export
-from console.reporting import fold as recs
-from console.reporting.records import TestOutcome
-from console.shell.service import ConsoleService
-from console.store import Batch, Store
-from devkit.servicerun import FAST_SITE
-from inventory.load import parse_site
-from wire.credentials import BrokerCredentials
-from wire.messages import (
+from stilalarm.console import retention
+from stilalarm.console.config import ServiceConfig
+from stilalarm.console.core import engine, supervision
+from stilalarm.console.core import world as core
+from stilalarm.console.core.effects import Notify, PublishHealth, Record, Reply
+from stilalarm.console.core.engine import PersonCmdIn, UnitEventIn
+from stilalarm.console.core.supervision import FaultIn, StatusIn
+from stilalarm.console.delivery.render import render
+from stilalarm.console.facts import AftercareDone, ButtonsChecked, Fact, Notified
+from stilalarm.console.reporting import buttontests, export
+from stilalarm.console.reporting import fold as recs
+from stilalarm.console.reporting.records import TestOutcome
+from stilalarm.console.shell.service import ConsoleService
+from stilalarm.console.store import Batch, Store
+from stilalarm.devkit.servicerun import FAST_SITE
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.messages import (
     AckCmd,
     AftercareDoneCmd,
     EventKind,
@@ -39,9 +39,9 @@ from wire.messages import (
     UnitEvent,
     UnitStatus,
 )
-from wire.messages import TestScope as Scope
-from wire.messages import TestStartCmd as StartCmd
-from wire.messages import TestStopCmd as StopCmd
+from stilalarm.wire.messages import TestScope as Scope
+from stilalarm.wire.messages import TestStartCmd as StartCmd
+from stilalarm.wire.messages import TestStopCmd as StopCmd
 
 SITE = parse_site(FAST_SITE)
 T0 = datetime(2026, 11, 23, 9, 0, 0, tzinfo=UTC)  # Monday 10:00 in Brussels (ISO week 2026-W48)

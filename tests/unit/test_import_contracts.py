@@ -28,8 +28,9 @@ def lint(tree: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    for pkg in PACKAGES:
-        shutil.copytree(ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    # the installed layout: stilalarm/ holds the product packages (in the repo they are symlinks)
+    skip = shutil.ignore_patterns("__pycache__", "*.so")
+    shutil.copytree(ROOT / "stilalarm", tmp_path / "stilalarm", symlinks=False, ignore=skip)
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
@@ -50,38 +51,54 @@ def test_the_untouched_tree_keeps_every_contract(tree: Path) -> None:
 @pytest.mark.parametrize(
     ("module", "line", "contract"),
     [
-        ("console.core.engine.alarms", "import time", "the console's cores are pure"),
-        ("console.core.supervision.liveness", "import sqlite3", "the console's cores are pure"),
-        ("console.core.world", "import console.store.rows", "the console's cores are pure"),
-        ("console.core.notice", "import console.shell.outgoing", "the console's cores are pure"),
+        ("stilalarm.console.core.engine.alarms", "import time", "the console's cores are pure"),
+        ("stilalarm.console.core.supervision.liveness", "import sqlite3", "the console's cores are pure"),
         (
-            "inventory.model",
+            "stilalarm.console.core.world",
+            "import stilalarm.console.store.rows",
+            "the console's cores are pure",
+        ),
+        (
+            "stilalarm.console.core.notice",
+            "import stilalarm.console.shell.outgoing",
+            "the console's cores are pure",
+        ),
+        (
+            "stilalarm.inventory.model",
             "import paho.mqtt.client",
             "the wire contract and the inventory import no transport",
         ),
         (
-            "wire.messages.codec",
-            "import wire.link",
+            "stilalarm.wire.messages.codec",
+            "import stilalarm.wire.link",
             "the wire contract and the inventory import no transport",
         ),
         (
-            "firmware.runtime",
-            "import console.facts",
+            "stilalarm.firmware.runtime",
+            "import stilalarm.console.facts",
             "the desk unit and the console share only wire and inventory",
         ),
         (
-            "console.shell.service",
-            "import broker_config.local",
+            "stilalarm.console.shell.service",
+            "import stilalarm.broker_config.local",
             "the product never imports the broker's development runner",
         ),
-        ("firmware.gpio", "import textual", "the desk unit needs none of the console's stacks"),
-        ("console.tui.model.alarms", "import textual", "the TUI's view model is pure"),
-        ("console.tui.model.status", "import time", "the TUI's view model is pure"),
-        ("console.tui.app", "import console.cli.parser", "the CLI and the TUI are separate"),
-        ("console.cli.views", "import console.tui.texts", "the CLI and the TUI are separate"),
+        ("stilalarm.firmware.gpio", "import textual", "the desk unit needs none of the console's stacks"),
+        ("stilalarm.console.tui.model.alarms", "import textual", "the TUI's view model is pure"),
+        ("stilalarm.console.tui.model.status", "import time", "the TUI's view model is pure"),
         (
-            "console.cli.serve",
-            "import devkit.servicerun",
+            "stilalarm.console.tui.app",
+            "import stilalarm.console.cli.parser",
+            "the CLI and the TUI are separate",
+        ),
+        (
+            "stilalarm.console.cli.views",
+            "import stilalarm.console.tui.texts",
+            "the CLI and the TUI are separate",
+        ),
+        (
+            "stilalarm.console.cli.serve",
+            "import stilalarm.devkit.servicerun",
             "the product never imports the development harness",
         ),
     ],
@@ -105,8 +122,8 @@ def test_the_version_is_written_once() -> None:
     """pyproject.toml holds it; the firmware and the console report the installed one."""
     import tomllib
 
-    from firmware import FIRMWARE_VERSION
-    from wire.version import VERSION
+    from stilalarm.firmware import FIRMWARE_VERSION
+    from stilalarm.wire.version import VERSION
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
     assert VERSION == FIRMWARE_VERSION == declared
@@ -131,7 +148,7 @@ def test_a_desk_unit_installs_only_what_a_pi_needs() -> None:
 
 
 def test_the_console_without_its_extra_says_how_to_install_it() -> None:
-    code = "import sys; sys.modules['textual'] = None; import console.cli"
+    code = "import sys; sys.modules['textual'] = None; import stilalarm.console.cli"
     res = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )

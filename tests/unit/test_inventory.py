@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from inventory import InventoryError, load_site, parse_site
-from inventory.kinds import Target
+from stilalarm.inventory import InventoryError, load_site, parse_site
+from stilalarm.inventory.kinds import Target
 
 MINIMAL = """
 [site]
@@ -187,11 +187,11 @@ def test_reading_a_unit_config_does_not_import_mqtt(tmp_path: Path) -> None:
     )
     code = (
         "import sys\n"
-        "for name in ('paho', 'paho.mqtt', 'paho.mqtt.client', 'wire.link'):\n"
+        "for name in ('paho', 'paho.mqtt', 'paho.mqtt.client', 'stilalarm.wire.link'):\n"
         "    sys.modules[name] = None  # any import of them now fails\n"
-        "import inventory, inventory.derived\n"
-        "from inventory.derived import UnitConfig\n"
-        "from wire.credentials import load_json_model\n"
+        "import stilalarm.inventory, stilalarm.inventory.derived\n"
+        "from stilalarm.inventory.derived import UnitConfig\n"
+        "from stilalarm.wire.credentials import load_json_model\n"
         f"cfg = load_json_model(UnitConfig, {str(cfg)!r})\n"
         "print(cfg.unit.id, cfg.broker.username)\n"
     )
@@ -219,7 +219,7 @@ def test_site_indexes_are_built_once_and_hold_the_inventory_s_own_objects() -> N
 
 
 def test_site_lookups_answer_as_a_scan_of_the_inventory_would() -> None:
-    from inventory.kinds import Role, RoomKind, UnitRole
+    from stilalarm.inventory.kinds import Role, RoomKind, UnitRole
 
     site = load_site(Path(__file__).resolve().parents[2] / "examples" / "site.toml")
     for role in Role:

@@ -8,8 +8,8 @@ import json
 import stat
 from pathlib import Path
 
-from broker_config.acl import render_acl
-from broker_config.render import RenderOptions, hash_password, render
+from stilalarm.broker_config.acl import render_acl
+from stilalarm.broker_config.render import RenderOptions, hash_password, render
 
 
 def test_password_hash_is_mosquitto_pbkdf2_sha512() -> None:
@@ -37,7 +37,7 @@ def test_acl_gives_each_client_only_its_own_topics(site) -> None:
 
 
 def test_console_and_observer_acl_filters_are_unchanged(site) -> None:
-    """The filters come from wire.topics; the ACL a broker reads stays exactly what it was."""
+    """The filters come from stilalarm.wire.topics; the ACL a broker reads stays exactly what it was."""
     acl = render_acl(site)
     b = "stilalarm/v1/hz-gemeentehuis"
     console = acl.split("user console\n")[1].split("\n\n")[0].splitlines()

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from console.reporting import buttontests, export, monthly
-from console.reporting.html import render_html
-from console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
-from wire.messages import Registration
+from stilalarm.console.reporting import buttontests, export, monthly
+from stilalarm.console.reporting.html import render_html
+from stilalarm.console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
+from stilalarm.wire.messages import Registration
 
 TZ = ZoneInfo("Europe/Brussels")
 

@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 
-from console.core import world as core
-from console.core.effects import (
+from soak import check
+from soak.site import HOSTILE_UNIT, SOLO_UNIT, soak_site_toml, unit_ids
+from stilalarm.console.core import world as core
+from stilalarm.console.core.effects import (
     Notify,
     PublishHealth,
     PublishIncident,
@@ -30,14 +32,12 @@ from console.core.effects import (
     SendReceipt,
     UnitFeedback,
 )
-from console.core.engine import PersonCmdIn, UnitEventIn
-from console.core.supervision import HeartbeatIn, StatusIn
-from console.delivery.render import render
-from console.store import Batch, Store, unit_row
-from inventory.load import parse_site
-from soak import check
-from soak.site import HOSTILE_UNIT, SOLO_UNIT, soak_site_toml, unit_ids
-from wire.messages import (
+from stilalarm.console.core.engine import PersonCmdIn, UnitEventIn
+from stilalarm.console.core.supervision import HeartbeatIn, StatusIn
+from stilalarm.console.delivery.render import render
+from stilalarm.console.store import Batch, Store, unit_row
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import (
     AckCmd,
     CommandReply,
     EventKind,
@@ -52,13 +52,13 @@ from wire.messages import (
     UnitStatus,
     encode,
 )
-from wire.messages import (
+from stilalarm.wire.messages import (
     TestScope as Scope,
 )
-from wire.messages import (
+from stilalarm.wire.messages import (
     TestStartCmd as WindowCmd,
 )
-from wire.topics import Topics
+from stilalarm.wire.topics import Topics
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LATENCY_S = 0.005  # console -> observer / unit, in the made-up run

@@ -8,24 +8,24 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from console.config import SupervisionPolicy
-from console.core import supervision
-from console.core import world as core
-from console.core.effects import Notify, Record
-from console.core.engine import PersonCmdIn, UnitEventIn
-from console.core.supervision import HeartbeatIn, StatusIn, SupTick, UnitsState
-from console.delivery.render import render
-from console.facts import AlarmReceived, Fact, FaultCleared, FaultRaised, UnitOffline
-from console.reporting import export, monthly
-from console.reporting import fold as recs
-from console.timeline import Timelines, press_time
-from console.tui.model.context import Ctx
-from console.tui.model.received import Received
-from console.tui.model.status import build_bar, is_stale, service_gone
-from console.tui.texts import texts_for
-from devkit.servicerun import FAST_SITE
-from inventory.load import parse_site
-from wire.messages import (
+from stilalarm.console.config import SupervisionPolicy
+from stilalarm.console.core import supervision
+from stilalarm.console.core import world as core
+from stilalarm.console.core.effects import Notify, Record
+from stilalarm.console.core.engine import PersonCmdIn, UnitEventIn
+from stilalarm.console.core.supervision import HeartbeatIn, StatusIn, SupTick, UnitsState
+from stilalarm.console.delivery.render import render
+from stilalarm.console.facts import AlarmReceived, Fact, FaultCleared, FaultRaised, UnitOffline
+from stilalarm.console.reporting import export, monthly
+from stilalarm.console.reporting import fold as recs
+from stilalarm.console.timeline import Timelines, press_time
+from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.received import Received
+from stilalarm.console.tui.model.status import build_bar, is_stale, service_gone
+from stilalarm.console.tui.texts import texts_for
+from stilalarm.devkit.servicerun import FAST_SITE
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import (
     AckCmd,
     ConsoleStatus,
     EventKind,

@@ -5,9 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from console.facts import Acknowledged, AlarmReceived, DeliveryAttempt, LevelSkipped, Notified, Resolved
-from console.timeline import MAX_ENTRIES, Timelines
-from wire.messages import NotifyReason, Registration
+from stilalarm.console.facts import (
+    Acknowledged,
+    AlarmReceived,
+    DeliveryAttempt,
+    LevelSkipped,
+    Notified,
+    Resolved,
+)
+from stilalarm.console.timeline import MAX_ENTRIES, Timelines
+from stilalarm.wire.messages import NotifyReason, Registration
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 

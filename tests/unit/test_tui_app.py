@@ -8,12 +8,12 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from console.tui import main
-from console.tui.app import ConsoleApp
-from console.tui.bus import Down, Got, Up
-from console.tui.widgets import AlarmBanner, Notice, StatusBar
-from inventory import Site
-from wire.messages import ConsoleStatus, IncidentState, LinkState
+from stilalarm.console.tui import main
+from stilalarm.console.tui.app import ConsoleApp
+from stilalarm.console.tui.bus import Down, Got, Up
+from stilalarm.console.tui.widgets import AlarmBanner, Notice, StatusBar
+from stilalarm.inventory import Site
+from stilalarm.wire.messages import ConsoleStatus, IncidentState, LinkState
 
 NOW = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
 

@@ -8,18 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from console.tui.model.alarms import Selection, ack_target, build_alarms, move, pick
-from console.tui.model.context import Ctx, elapsed_text
-from console.tui.model.history import build_history, build_timeline
-from console.tui.model.presence import build_presence
-from console.tui.model.received import Received
-from console.tui.model.replies import registration_error, reply_text
-from console.tui.model.snapshot import snapshot
-from console.tui.model.status import build_bar, is_stale
-from console.tui.model.units import build_units
-from console.tui.texts import EN, NL, Texts
-from inventory import Site
-from wire.messages import (
+from stilalarm.console.tui.model.alarms import Selection, ack_target, build_alarms, move, pick
+from stilalarm.console.tui.model.context import Ctx, elapsed_text
+from stilalarm.console.tui.model.history import build_history, build_timeline
+from stilalarm.console.tui.model.presence import build_presence
+from stilalarm.console.tui.model.received import Received
+from stilalarm.console.tui.model.replies import registration_error, reply_text
+from stilalarm.console.tui.model.snapshot import snapshot
+from stilalarm.console.tui.model.status import build_bar, is_stale
+from stilalarm.console.tui.model.units import build_units
+from stilalarm.console.tui.texts import EN, NL, Texts
+from stilalarm.inventory import Site
+from stilalarm.wire.messages import (
     CommandReply,
     ConsoleStatus,
     IncidentState,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from console.core import world as core
-from console.core.effects import UnitFeedback
-from console.core.engine import UnitEventIn
-from console.core.supervision import StatusIn
-from wire.messages import (
+from stilalarm.console.core import world as core
+from stilalarm.console.core.effects import UnitFeedback
+from stilalarm.console.core.engine import UnitEventIn
+from stilalarm.console.core.supervision import StatusIn
+from stilalarm.wire.messages import (
     EventKind,
     Feedback,
     LinkState,

@@ -11,12 +11,12 @@ that must stay within years 1..9999 once converted to UTC. Floats must be finite
 (no NaN / Infinity), integers fit in 63 bits.
 
 The contract is one package, one module per direction (`base`, `unit`, `person`, `state`,
-`codec`); import its names from `wire.messages`.
+`codec`); import its names from `stilalarm.wire.messages`.
 """
 
 from __future__ import annotations
 
-from wire.messages.base import (
+from stilalarm.wire.messages.base import (
     ID_PATTERN,
     ID_RE,
     MAX_INT,
@@ -33,14 +33,14 @@ from wire.messages.base import (
     new_id,
     utcnow,
 )
-from wire.messages.codec import (
+from stilalarm.wire.messages.codec import (
     M,
     encode,
     parse,
     parse_person_command,
     parse_unit_command,
 )
-from wire.messages.person import (
+from stilalarm.wire.messages.person import (
     TEST_WINDOW_DEFAULT_MIN,
     TEST_WINDOW_MAX_MIN,
     AckCmd,
@@ -59,7 +59,7 @@ from wire.messages.person import (
     TestStartCmd,
     TestStopCmd,
 )
-from wire.messages.state import (
+from stilalarm.wire.messages.state import (
     CommandReply,
     ConsoleStatus,
     IncidentState,
@@ -71,7 +71,7 @@ from wire.messages.state import (
     TimelineEntry,
     UnitHealth,
 )
-from wire.messages.unit import (
+from stilalarm.wire.messages.unit import (
     EventKind,
     FaultKind,
     Feedback,

@@ -28,7 +28,7 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 class ContractCode(StrEnum):
     """Why a payload was refused, for machines (the message says it for people).
 
-    The values are the console's reject counter keys (`console.ingest`), which the soak
+    The values are the console's reject counter keys (`stilalarm.console.ingest`), which the soak
     checker and the tests read: keep them stable.
     """
 

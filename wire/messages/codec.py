@@ -10,8 +10,8 @@ from pydantic import (
     ValidationError,
 )
 
-from wire.messages.base import MAX_PAYLOAD_BYTES, ContractCode, ContractError
-from wire.messages.person import (
+from stilalarm.wire.messages.base import MAX_PAYLOAD_BYTES, ContractCode, ContractError
+from stilalarm.wire.messages.person import (
     AckCmd,
     AftercareDoneCmd,
     ConsoleLinkCmd,
@@ -21,7 +21,7 @@ from wire.messages.person import (
     TestStartCmd,
     TestStopCmd,
 )
-from wire.messages.unit import FeedbackCmd, IdentifyCmd, PageCmd, TestModeCmd, UnitCommand
+from stilalarm.wire.messages.unit import FeedbackCmd, IdentifyCmd, PageCmd, TestModeCmd, UnitCommand
 
 # --------------------------------------------------------------------------- parsing
 

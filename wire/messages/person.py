@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from wire.messages.base import Ident, Msg, UtcDatetime
+from stilalarm.wire.messages.base import Ident, Msg, UtcDatetime
 
 # --------------------------------------------------------------------------- person -> console
 

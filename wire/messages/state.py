@@ -13,8 +13,8 @@ from pydantic import (
     Field,
 )
 
-from wire.messages.base import MAX_INT, Count, Ident, Msg, ShortText, UtcDatetime
-from wire.messages.unit import LinkState
+from stilalarm.wire.messages.base import MAX_INT, Count, Ident, Msg, ShortText, UtcDatetime
+from stilalarm.wire.messages.unit import LinkState
 
 # --------------------------------------------------------------------------- console -> person / all
 

@@ -12,7 +12,7 @@ from pydantic import (
     model_validator,
 )
 
-from wire.messages.base import MAX_INT, Count, Ident, Msg, ShortText, UtcDatetime
+from stilalarm.wire.messages.base import MAX_INT, Count, Ident, Msg, ShortText, UtcDatetime
 
 # --------------------------------------------------------------------------- unit -> console
 

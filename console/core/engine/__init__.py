@@ -1,7 +1,7 @@
 """The incident engine: a pure state machine `step(state, input, now) -> (state, effects)`.
 
 No clock, no I/O, no randomness: time comes in as `now`, and everything the shell must do
-comes out as effect data (`console.core.effects`: record a fact, publish, notify, reply).
+comes out as effect data (`stilalarm.console.core.effects`: record a fact, publish, notify, reply).
 The state is the fold of the recorded facts (`evolve`), so a restart rebuilds it from the
 log (`rebuild`) and every open escalation resumes from its recorded times.
 
@@ -12,10 +12,21 @@ log (`rebuild`) and every open escalation resumes from its recorded times.
 - `commands`: acknowledge, resolve, presence, test windows, after-care.
 """
 
-from console.core.engine.alarms import TEST_REPEAT_GUARD, led_for, open_incident_of_unit, test_window_for
-from console.core.engine.fold import evolve, rebuild
-from console.core.engine.state import AftercareCase, Campaign, EngineState, Incident, needs_aftercare
-from console.core.engine.step import Input, PersonCmdIn, Tick, UnitEventIn, next_due, step
+from stilalarm.console.core.engine.alarms import (
+    TEST_REPEAT_GUARD,
+    led_for,
+    open_incident_of_unit,
+    test_window_for,
+)
+from stilalarm.console.core.engine.fold import evolve, rebuild
+from stilalarm.console.core.engine.state import (
+    AftercareCase,
+    Campaign,
+    EngineState,
+    Incident,
+    needs_aftercare,
+)
+from stilalarm.console.core.engine.step import Input, PersonCmdIn, Tick, UnitEventIn, next_due, step
 
 __all__ = [
     "TEST_REPEAT_GUARD",

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from console.core.effects import Effect, Page, PublishIncident, SendReceipt, Tx, UnitFeedback
-from console.core.engine.state import Campaign, EngineState, Incident, campaign_num
-from console.core.notice import notice
-from console.facts import (
+from stilalarm.console.core.effects import Effect, Page, PublishIncident, SendReceipt, Tx, UnitFeedback
+from stilalarm.console.core.engine.state import Campaign, EngineState, Incident, campaign_num
+from stilalarm.console.core.notice import notice
+from stilalarm.console.facts import (
     Acknowledged,
     AlarmReceived,
     CommandRejected,
@@ -29,7 +29,7 @@ from console.facts import (
     TestRefusal,
     TestResult,
 )
-from wire.messages import EventKind, Feedback, IncidentStatus, NotifyReason, UnitEvent
+from stilalarm.wire.messages import EventKind, Feedback, IncidentStatus, NotifyReason, UnitEvent
 
 TEST_REPEAT_GUARD = timedelta(seconds=60)
 """A test press of a button this soon after its previous test press is a real alarm."""

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from console.core.effects import PublishIncident, PublishPresence, Reply, UnitFeedback, UnitTestMode
-from console.core.engine.alarms import EngineTx, acknowledge, stop_pagers
-from console.core.engine.state import AftercareCase, Campaign, EngineState, Incident, campaign_num
-from console.core.notice import notice
-from console.facts import (
+from stilalarm.console.core.effects import PublishIncident, PublishPresence, Reply, UnitFeedback, UnitTestMode
+from stilalarm.console.core.engine.alarms import EngineTx, acknowledge, stop_pagers
+from stilalarm.console.core.engine.state import AftercareCase, Campaign, EngineState, Incident, campaign_num
+from stilalarm.console.core.notice import notice
+from stilalarm.console.facts import (
     AftercareDone,
     CampaignEnded,
     CampaignStarted,
@@ -25,8 +25,8 @@ from console.facts import (
     PresenceChanged,
     Resolved,
 )
-from inventory.kinds import Role
-from wire.messages import (
+from stilalarm.inventory.kinds import Role
+from stilalarm.wire.messages import (
     TEST_WINDOW_MAX_MIN,
     AckCmd,
     AftercareDoneCmd,
@@ -39,7 +39,7 @@ from wire.messages import (
     TestStartCmd,
     TestStopCmd,
 )
-from wire.messages import PresenceCmd as PresenceCmdMsg
+from stilalarm.wire.messages import PresenceCmd as PresenceCmdMsg
 
 PersonCmd = (
     AckCmd | ResolveCmd | PresenceCmdMsg | TestStartCmd | TestStopCmd | AftercareDoneCmd | ConsoleLinkCmd

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from console.config import EnginePolicy
-from console.core.engine.state import (
+from stilalarm.console.config import EnginePolicy
+from stilalarm.console.core.engine.state import (
     AftercareCase,
     Campaign,
     EngineState,
@@ -18,7 +18,7 @@ from console.core.engine.state import (
     campaign_num,
     needs_aftercare,
 )
-from console.facts import (
+from stilalarm.console.facts import (
     Acknowledged,
     AftercareDone,
     AlarmReceived,
@@ -34,8 +34,8 @@ from console.facts import (
     Resolved,
     TestResult,
 )
-from inventory.model import Site
-from wire.messages import IncidentStatus, NotifyReason
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import IncidentStatus, NotifyReason
 
 
 def evolve(s: EngineState, f: Fact) -> EngineState:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, cast
 
-from console.config import EnginePolicy
-from inventory.model import Site
-from wire.messages import IncidentState, IncidentStatus, Registration
+from stilalarm.console.config import EnginePolicy
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import IncidentState, IncidentStatus, Registration
 
 
 @dataclass(frozen=True)

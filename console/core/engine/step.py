@@ -9,19 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from console.core.effects import ClearIncident, Effect, PublishIncident, Tx
-from console.core.engine.alarms import EngineTx, escalate_due, incident_due, incident_notice, on_unit_event
-from console.core.engine.commands import (
+from stilalarm.console.core.effects import ClearIncident, Effect, PublishIncident, Tx
+from stilalarm.console.core.engine.alarms import (
+    EngineTx,
+    escalate_due,
+    incident_due,
+    incident_notice,
+    on_unit_event,
+)
+from stilalarm.console.core.engine.commands import (
     PersonCmd,
     aftercare_due,
     end_campaign,
     on_person_cmd,
     remind_aftercare,
 )
-from console.core.engine.fold import evolve
-from console.core.engine.state import EngineState
-from console.facts import IncidentExpired
-from wire.messages import IncidentStatus, NotifyReason, UnitEvent
+from stilalarm.console.core.engine.fold import evolve
+from stilalarm.console.core.engine.state import EngineState
+from stilalarm.console.facts import IncidentExpired
+from stilalarm.wire.messages import IncidentStatus, NotifyReason, UnitEvent
 
 
 @dataclass(frozen=True)

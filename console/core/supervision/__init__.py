@@ -1,7 +1,7 @@
 """Unit supervision: a pure state machine over unit status, heartbeats and fault events.
 
 `step(state, input, now) -> (state, effects)` with the engine's effect vocabulary
-(`console.core.effects`: `Record`, `Notify`, `SendReceipt`) plus `PublishHealth`.
+(`stilalarm.console.core.effects`: `Record`, `Notify`, `SendReceipt`) plus `PublishHealth`.
 
 - `state`: what the log says of each unit (`UnitRecord`), what heartbeats say (`LiveHealth`).
 - `fold`: `evolve` (one fact) and `rebuild` (a log).
@@ -12,10 +12,10 @@
 - `buttons`: the daily check of overdue and faulty buttons.
 """
 
-from console.core.supervision.buttons import check_due, next_slot
-from console.core.supervision.fold import evolve, rebuild
-from console.core.supervision.state import LiveHealth, UnitRecord, UnitsState
-from console.core.supervision.step import (
+from stilalarm.console.core.supervision.buttons import check_due, next_slot
+from stilalarm.console.core.supervision.fold import evolve, rebuild
+from stilalarm.console.core.supervision.state import LiveHealth, UnitRecord, UnitsState
+from stilalarm.console.core.supervision.step import (
     FaultIn,
     HeartbeatIn,
     StatusIn,
@@ -24,7 +24,7 @@ from console.core.supervision.step import (
     next_due,
     step,
 )
-from console.core.supervision.transitions import room_protected
+from stilalarm.console.core.supervision.transitions import room_protected
 
 __all__ = [
     "FaultIn",

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from console.core.notice import notice
-from console.core.supervision.state import UnitsState
-from console.core.supervision.transitions import SupTx
-from console.facts import ButtonsChecked
-from console.reporting.buttontests import TestState
-from inventory.kinds import Role, UnitRole
-from inventory.policies import ButtonTestPolicy
-from wire.messages import NotifyReason
+from stilalarm.console.core.notice import notice
+from stilalarm.console.core.supervision.state import UnitsState
+from stilalarm.console.core.supervision.transitions import SupTx
+from stilalarm.console.facts import ButtonsChecked
+from stilalarm.console.reporting.buttontests import TestState
+from stilalarm.inventory.kinds import Role, UnitRole
+from stilalarm.inventory.policies import ButtonTestPolicy
+from stilalarm.wire.messages import NotifyReason
 
 
 def next_slot(after: datetime, pol: ButtonTestPolicy, tz: ZoneInfo) -> datetime:

@@ -11,10 +11,10 @@ from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from console.config import SupervisionPolicy
-from console.core.supervision.state import LiveHealth, UnitsState
-from console.core.supervision.transitions import SupTx, transition
-from console.facts import FaultCleared, FaultRaised
+from stilalarm.console.config import SupervisionPolicy
+from stilalarm.console.core.supervision.state import LiveHealth, UnitsState
+from stilalarm.console.core.supervision.transitions import SupTx, transition
+from stilalarm.console.facts import FaultCleared, FaultRaised
 
 
 def clock_sample(

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from console.config import SupervisionPolicy
-from console.core.supervision.state import UnitsState
-from console.facts import (
+from stilalarm.console.config import SupervisionPolicy
+from stilalarm.console.core.supervision.state import UnitsState
+from stilalarm.console.facts import (
     ButtonsChecked,
     Fact,
     FaultCleared,
@@ -19,8 +19,8 @@ from console.facts import (
     UnitOnline,
     UnitRestarted,
 )
-from inventory.model import Site
-from wire.messages import NotifyReason
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import NotifyReason
 
 
 def evolve(s: UnitsState, f: Fact) -> UnitsState:

@@ -12,13 +12,13 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from console.core.effects import PublishHealth, SendReceipt
-from console.core.supervision.clock import check_clock, clock_sample
-from console.core.supervision.state import NO_LIVE, LiveHealth, UnitsState
-from console.core.supervision.transitions import SupTx, transition, unit_notice
-from console.facts import Fact, FaultCleared, FaultRaised, UnitOffline, UnitOnline, UnitRestarted
-from inventory.kinds import Role
-from wire.messages import EventKind, Heartbeat, LinkState, UnitEvent, UnitStatus
+from stilalarm.console.core.effects import PublishHealth, SendReceipt
+from stilalarm.console.core.supervision.clock import check_clock, clock_sample
+from stilalarm.console.core.supervision.state import NO_LIVE, LiveHealth, UnitsState
+from stilalarm.console.core.supervision.transitions import SupTx, transition, unit_notice
+from stilalarm.console.facts import Fact, FaultCleared, FaultRaised, UnitOffline, UnitOnline, UnitRestarted
+from stilalarm.inventory.kinds import Role
+from stilalarm.wire.messages import EventKind, Heartbeat, LinkState, UnitEvent, UnitStatus
 
 
 def _silence_base(s: UnitsState, uid: str) -> datetime:

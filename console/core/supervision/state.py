@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from console.config import SupervisionPolicy
-from console.reporting.buttontests import TestState, test_state
-from inventory.model import Site
-from wire.messages import UnitHealth
+from stilalarm.console.config import SupervisionPolicy
+from stilalarm.console.reporting.buttontests import TestState, test_state
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import UnitHealth
 
 
 @dataclass(frozen=True)

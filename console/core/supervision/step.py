@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from console.core.effects import SupEffect, Tx
-from console.core.supervision.buttons import check_buttons, check_due
-from console.core.supervision.fold import evolve
-from console.core.supervision.liveness import (
+from stilalarm.console.core.effects import SupEffect, Tx
+from stilalarm.console.core.supervision.buttons import check_buttons, check_due
+from stilalarm.console.core.supervision.fold import evolve
+from stilalarm.console.core.supervision.liveness import (
     on_fault,
     on_heartbeat,
     on_status,
@@ -22,9 +22,9 @@ from console.core.supervision.liveness import (
     scan_units,
     silent_deadline,
 )
-from console.core.supervision.state import UnitsState
-from console.core.supervision.transitions import SupTx
-from wire.messages import Heartbeat, UnitEvent, UnitStatus
+from stilalarm.console.core.supervision.state import UnitsState
+from stilalarm.console.core.supervision.transitions import SupTx
+from stilalarm.wire.messages import Heartbeat, UnitEvent, UnitStatus
 
 
 @dataclass(frozen=True)

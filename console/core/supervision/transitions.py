@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from console.core.effects import PublishHealth, SupEffect, Tx
-from console.core.notice import notice
-from console.core.supervision.state import UnitsState
-from console.facts import Fact
-from inventory.kinds import Role, UnitRole
-from wire.messages import NotifyReason
+from stilalarm.console.core.effects import PublishHealth, SupEffect, Tx
+from stilalarm.console.core.notice import notice
+from stilalarm.console.core.supervision.state import UnitsState
+from stilalarm.console.facts import Fact
+from stilalarm.inventory.kinds import Role, UnitRole
+from stilalarm.wire.messages import NotifyReason
 
 SupTx = Tx[UnitsState, SupEffect]
 """One supervision step in progress."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from console.tui.model.context import Ctx, elapsed_text
-from console.tui.model.received import Received
-from console.tui.texts import Texts
-from wire.messages import IncidentStatus
+from stilalarm.console.tui.model.context import Ctx, elapsed_text
+from stilalarm.console.tui.model.received import Received
+from stilalarm.console.tui.texts import Texts
+from stilalarm.wire.messages import IncidentStatus
 
 
 @dataclass(frozen=True)

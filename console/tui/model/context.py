@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from console.tui.texts import Texts
-from inventory.model import Site
+from stilalarm.console.tui.texts import Texts
+from stilalarm.inventory.model import Site
 
 
 @dataclass(frozen=True)

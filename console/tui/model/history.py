@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from console.tui.model.context import Ctx
-from console.tui.model.received import Received
-from wire.messages import IncidentStatus
+from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.received import Received
+from stilalarm.wire.messages import IncidentStatus
 
 HISTORY_DAYS = 7
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from console.tui.model.context import Ctx
-from console.tui.model.received import Received
+from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.received import Received
 
 
 @dataclass(frozen=True)

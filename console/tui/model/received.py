@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from wire.messages import (
+from stilalarm.wire.messages import (
     ConsoleStatus,
     IncidentState,
     IncidentTimeline,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from console.tui.texts import Texts
-from wire.messages import CommandReply
+from stilalarm.console.tui.texts import Texts
+from stilalarm.wire.messages import CommandReply
 
 
 def reply_text(reply: CommandReply, what: str, t: Texts) -> str:

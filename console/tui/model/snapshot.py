@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from console.tui.model.alarms import AlarmsView, Selection, build_alarms
-from console.tui.model.context import Ctx
-from console.tui.model.history import HISTORY_DAYS, HistoryRow, build_history
-from console.tui.model.presence import PresenceView, build_presence
-from console.tui.model.received import Received
-from console.tui.model.status import Bar, build_bar, is_stale
-from console.tui.model.units import UnitRow, build_units
+from stilalarm.console.tui.model.alarms import AlarmsView, Selection, build_alarms
+from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.history import HISTORY_DAYS, HistoryRow, build_history
+from stilalarm.console.tui.model.presence import PresenceView, build_presence
+from stilalarm.console.tui.model.received import Received
+from stilalarm.console.tui.model.status import Bar, build_bar, is_stale
+from stilalarm.console.tui.model.units import UnitRow, build_units
 
 
 @dataclass(frozen=True)

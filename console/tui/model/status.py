@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from console.tui.model.context import Ctx
-from console.tui.model.received import Received
-from wire.messages import LinkState
+from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.received import Received
+from stilalarm.wire.messages import LinkState
 
 MISSED_BEATS = 3
 """The console service is gone after this many of its beats (ConsoleStatus.beat_s) were not heard."""

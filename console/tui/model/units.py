@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from console.tui.model.context import Ctx
-from console.tui.model.received import Received
-from console.tui.texts import Texts
+from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.received import Received
+from stilalarm.console.tui.texts import Texts
 
 TEST_OVERDUE = timedelta(days=7)
 """A unit without a successful test for this long is marked overdue (weekly test)."""
