@@ -15,6 +15,7 @@ from soak.check.allowances import (
     SILENCE_BOUND_S,
     SYSTEM_FAULTS,
     UNIT_FAULTS,
+    extended_deadline,
     fault_windows,
     inside,
     lost_windows,
@@ -127,7 +128,10 @@ def inv5(run: Run, sim_units: set[str], shard_of: dict[str, int], wire: Wire) ->
                 before = [on for t, on in obs if t < f["start"]]
                 if before and not before[-1]:
                     continue  # already reported offline (a cut just before the kill): nothing new owed
-                if not any(not on and f["start"] <= t <= f["end"] + RECOVERY_S[f["kind"]] for t, on in obs):
+                # the report comes from the console: a console or broker outage over the end of the
+                # window moves it on (a restarted console reports what it missed, then the return)
+                until = extended_deadline(f["end"] + RECOVERY_S[f["kind"]], sorted(deaf))
+                if not any(not on and f["start"] <= t <= until for t, on in obs):
                     r.fail(
                         f"unit {uid} killed at {clock(f['start'])} was never reported offline",
                         f["start"],

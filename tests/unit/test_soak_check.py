@@ -905,3 +905,14 @@ def test_back_to_back_cuts_owe_one_offline_report(story: Story) -> None:
 
     edit_jsonl(story.d / "faults.jsonl", split)
     assert not any("cut off at" in t for t in broken(story.d).get("5", []))
+
+
+def test_a_kill_inside_a_console_restart_is_reported_after_the_console_returns(story: Story) -> None:
+    """Regression (long run, seed 20261202): a shard was killed and back while the console was
+    down; the restarted console reported the unit offline (the will it missed) 0.3 s after the old
+    allowance, then online. The allowance now runs past the console's outage."""
+    shard = shard_of_solo(story.d)
+    add_fault(story.d, "console_kill", "console", 18.0, 40.0)  # covers the cut's own offline report
+    add_fault(story.d, "unit_kill", f"shard-{shard}", 21.0, 22.0, note="killed")
+    texts = broken(story.d).get("5", [])
+    assert not any("killed at" in t for t in texts), texts
