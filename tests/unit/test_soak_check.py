@@ -910,9 +910,20 @@ def test_back_to_back_cuts_owe_one_offline_report(story: Story) -> None:
 def test_a_kill_inside_a_console_restart_is_reported_after_the_console_returns(story: Story) -> None:
     """Regression (long run, seed 20261202): a shard was killed and back while the console was
     down; the restarted console reported the unit offline (the will it missed) 0.3 s after the old
-    allowance, then online. The allowance now runs past the console's outage."""
-    shard = shard_of_solo(story.d)
-    add_fault(story.d, "console_kill", "console", 18.0, 40.0)  # covers the cut's own offline report
-    add_fault(story.d, "unit_kill", f"shard-{shard}", 21.0, 22.0, note="killed")
+    allowance (kill end + 4 s), then online. The allowance now runs past the console's outage."""
+
+    def late_report(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        state = next(json.loads(x["payload"]) for x in rows if x["topic"].endswith("/unitstate/sim-0001"))
+        topic = rows[0]["topic"].rsplit("/", 2)[0] + "/unitstate/sim-0001"
+        for t, on in ((unix(50.5), False), (unix(51.0), True)):
+            rows.append(
+                {"t": t, "topic": topic, "retain": True, "payload": json.dumps({**state, "online": on})}
+            )
+        return sorted(rows, key=lambda x: x["t"])
+
+    shard = next(x["shard"] for x in read_jsonl(story.d / "sim-shard-1.jsonl") if x["unit"] == "sim-0001")
+    edit_jsonl(story.d / "capture.jsonl", late_report)
+    add_fault(story.d, "console_kill", "console", 44.0, 50.0)
+    add_fault(story.d, "sim_kill", f"shard-{shard}", 45.0, 46.0)
     texts = broken(story.d).get("5", [])
-    assert not any("killed at" in t for t in texts), texts
+    assert not any("sim-0001 killed at" in t for t in texts), texts
