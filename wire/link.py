@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import random
-import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -24,6 +23,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.pahofast import FastClient
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,6 @@ def guarded(name: str, fn: Callable[P, None]) -> Callable[P, None]:
             log.exception("error in %s callback (ignored, link stays up)", name)
 
     return run
-
-
-def _no_delay(_c: mqtt.Client, _u: Any, sock: Any) -> None:
-    """Disable Nagle: paho does not, and Nagle + delayed ACK holds small packets ~40 ms."""
-    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class Link:
@@ -75,7 +69,7 @@ class Link:
         self._sub_mid: int | None = None
         self.connected = threading.Event()
         """Set while connected and the session's subscriptions are confirmed (SUBACK)."""
-        self._client = mqtt.Client(
+        self._client = FastClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id or creds.username,
             clean_session=clean_session,
@@ -98,7 +92,6 @@ class Link:
         c.on_disconnect = guarded("on_disconnect", self._handle_disconnect)
         c.on_message = guarded("on_message", self._handle_unrouted)
         c.on_subscribe = guarded("on_subscribe", self._handle_suback)
-        c.on_socket_open = guarded("on_socket_open", _no_delay)
         self._keepalive = keepalive
 
     # -- lifecycle ------------------------------------------------------------

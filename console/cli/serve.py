@@ -44,9 +44,6 @@ def serve(args: argparse.Namespace) -> int:
     cfg = ServiceConfig(
         site_path=args.site, db_path=args.db, broker_dir=args.broker_dir, batch_max=args.batch_max
     )
-    # The writer thread is CPU-bound under load; a short GIL switch interval lets paho's network
-    # thread read, PUBACK and send in between, which keeps the broker's in-flight window full.
-    sys.setswitchinterval(0.0005)
     log = logging.getLogger("console")
     try:
         svc = ConsoleService(cfg, site, creds, init=args.init)

@@ -97,10 +97,10 @@ class ConsoleService:
         self._stopped = threading.Event()
         self.world: core.World
         will = (self.topics.console_status(), encode(ConsoleStatus(state=LinkState.OFFLINE, version=VERSION)))
-        # A wide in-flight window: paho rescans its whole queue on every PUBACK once the window
-        # is full, which turns a burst of receipts quadratic.
+        # No in-flight window (0): with any window paho 2.2 walks every outstanding publish on each
+        # PUBACK (`_update_inflight`), quadratic in a burst of receipts and notifications.
         self.link = Link(
-            creds, client_id="console", will=will, on_up=lambda: self.inbox.put(Up()), max_inflight=20000
+            creds, client_id="console", will=will, on_up=lambda: self.inbox.put(Up()), max_inflight=0
         )
         for ch in (UnitChannel.EVENT, UnitChannel.STATUS, UnitChannel.HEARTBEAT):
             self.link.subscribe_raw(self.topics.all_units(ch), self._on_message)
