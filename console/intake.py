@@ -190,21 +190,30 @@ class Intake:
         self.policy = policy
         self.heartbeat_s = dict(heartbeat_s)
         self.units: dict[str, UnitIntake] = {}
+        self._watched: set[str] = set()  # over a limit or flagged: `changes` looks only at these
 
     def _get(self, unit_id: str) -> UnitIntake:
         return self.units.get(unit_id) or fresh(self.policy)
 
+    def _put(self, unit_id: str, u: UnitIntake) -> None:
+        self.units[unit_id] = u
+        if u.over or u.flagged:
+            self._watched.add(unit_id)
+
     def event(self, unit_id: str, kind: EventKind, open_incident: bool, now: datetime) -> Verdict:
-        self.units[unit_id], v = on_event(self._get(unit_id), self.policy, kind, open_incident, now)
+        u, v = on_event(self._get(unit_id), self.policy, kind, open_incident, now)
+        self._put(unit_id, u)
         return v
 
     def status(self, unit_id: str, now: datetime) -> Verdict:
-        self.units[unit_id], v = on_status(self._get(unit_id), self.policy, now)
+        u, v = on_status(self._get(unit_id), self.policy, now)
+        self._put(unit_id, u)
         return v
 
     def heartbeat(self, unit_id: str, now: datetime) -> Verdict:
         interval = self.heartbeat_s.get(unit_id, 1.0)
-        self.units[unit_id], v = on_heartbeat(self._get(unit_id), self.policy, interval, now)
+        u, v = on_heartbeat(self._get(unit_id), self.policy, interval, now)
+        self._put(unit_id, u)
         return v
 
     def noisy(self, unit_id: str) -> bool:
@@ -215,9 +224,13 @@ class Intake:
     def changes(self, now: datetime) -> list[FloodChange]:
         """Flag changes due now (only units that went over a limit are looked at)."""
         out = []
-        for uid, u in self.units.items():
+        for uid in sorted(self._watched):
+            u = self.units[uid]
             if u.over or u.flagged:
-                self.units[uid], ch = flood_change(u, self.policy, uid, now)
+                u, ch = flood_change(u, self.policy, uid, now)
+                self.units[uid] = u
                 if ch is not None:
                     out.append(ch)
+            if not (u.over or u.flagged):
+                self._watched.discard(uid)
         return out

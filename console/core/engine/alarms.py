@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from stilalarm.console.core.effects import Effect, Page, PublishIncident, SendReceipt, Tx, UnitFeedback
-from stilalarm.console.core.engine.state import Campaign, EngineState, Incident, campaign_num
+from stilalarm.console.core.engine.state import Campaign, EngineState, Incident, campaign_num, incident_due
 from stilalarm.console.core.notice import notice
 from stilalarm.console.facts import (
     Acknowledged,
@@ -36,22 +36,6 @@ TEST_REPEAT_GUARD = timedelta(seconds=60)
 
 EngineTx = Tx[EngineState, Effect]
 """One engine step in progress."""
-
-
-def incident_due(s: EngineState, inc: Incident) -> datetime | None:
-    """When `inc` has work next: its next level or repeat, its reminder, or its expiry."""
-    pol = s.site.team(inc.team_id).escalation
-    if inc.status is IncidentStatus.OPEN:
-        if inc.level < len(pol.levels):
-            return inc.stored_at + timedelta(seconds=pol.levels[inc.level].after_s)
-        assert inc.level_at is not None
-        return inc.level_at + timedelta(seconds=pol.repeat_every_s)
-    if inc.status is IncidentStatus.ACKNOWLEDGED:
-        if inc.reminded or inc.acknowledged_at is None:
-            return None
-        return inc.acknowledged_at + timedelta(seconds=pol.remind_unresolved_after_s)
-    assert inc.resolved_at is not None
-    return inc.resolved_at + timedelta(seconds=s.policy.resolved_retention_s)
 
 
 def on_unit_event(tx: EngineTx, ev: UnitEvent) -> None:

@@ -39,7 +39,21 @@ from stilalarm.wire.messages import IncidentStatus, NotifyReason
 
 
 def evolve(s: EngineState, f: Fact) -> EngineState:
-    """Apply one recorded fact to the state (pure; unknown kinds are ignored)."""
+    """Apply one recorded fact to the state (pure; unknown kinds are ignored), keeping the due
+    hint true: a changed incident is marked dirty (it may be due earlier), a campaign or
+    after-care change makes the hint unknown."""
+    out = _apply(s, f)
+    if out is s or out.due_hint is None:
+        return out
+    if out.campaigns is not s.campaigns or out.aftercare is not s.aftercare:
+        return replace(out, due_hint=None, dirty=frozenset())
+    iid = getattr(f, "incident_id", None)
+    if isinstance(iid, str) and iid not in out.dirty:
+        return replace(out, dirty=out.dirty | {iid})
+    return out
+
+
+def _apply(s: EngineState, f: Fact) -> EngineState:
     match f:
         case AlarmReceived():
             inc = Incident(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 
 from stilalarm.console.config import EnginePolicy
@@ -124,6 +124,13 @@ class EngineState:
     """After-care cases by incident id (kept when done, to answer a repeated `aftercare_done`)."""
     tested_at: Mapping[str, tuple[datetime, datetime]] = field(default_factory=dict)
     """'unit/button' -> (stored, pressed) of its last press accepted as a test (TEST_REPEAT_GUARD)."""
+    due_hint: datetime | None = None
+    """No incident outside `dirty`, campaign or after-care case has work before this (a lower
+    bound; `NEVER`: nothing scheduled; None: unknown, the next tick walks everything). With
+    `dirty`, a tick looks only at what changed instead of walking every incident
+    (docs/PERFORMANCE.md)."""
+    dirty: frozenset[str] = frozenset()
+    """Incidents changed since the tick last set `due_hint` (their due times may be earlier)."""
 
     @property
     def incidents(self) -> Mapping[str, Incident]:
@@ -170,3 +177,23 @@ def campaign_num(campaign_id: str) -> tuple[str, int]:
     if len(parts) == 3 and parts[2].isdigit():
         return parts[1], int(parts[2])
     return "", 0
+
+
+NEVER = datetime.max.replace(tzinfo=UTC)
+"""`EngineState.due_hint` when nothing is scheduled."""
+
+
+def incident_due(s: EngineState, inc: Incident) -> datetime | None:
+    """When `inc` has work next: its next level or repeat, its reminder, or its expiry."""
+    pol = s.site.team(inc.team_id).escalation
+    if inc.status is IncidentStatus.OPEN:
+        if inc.level < len(pol.levels):
+            return inc.stored_at + timedelta(seconds=pol.levels[inc.level].after_s)
+        assert inc.level_at is not None
+        return inc.level_at + timedelta(seconds=pol.repeat_every_s)
+    if inc.status is IncidentStatus.ACKNOWLEDGED:
+        if inc.reminded or inc.acknowledged_at is None:
+            return None
+        return inc.acknowledged_at + timedelta(seconds=pol.remind_unresolved_after_s)
+    assert inc.resolved_at is not None
+    return inc.resolved_at + timedelta(seconds=s.policy.resolved_retention_s)

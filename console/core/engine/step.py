@@ -6,14 +6,14 @@ exactly when a level is due wins, and the level is not fired.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from stilalarm.console.core.effects import ClearIncident, Effect, PublishIncident, Tx
 from stilalarm.console.core.engine.alarms import (
     EngineTx,
     escalate_due,
-    incident_due,
     incident_notice,
     on_unit_event,
 )
@@ -25,7 +25,7 @@ from stilalarm.console.core.engine.commands import (
     remind_aftercare,
 )
 from stilalarm.console.core.engine.fold import evolve
-from stilalarm.console.core.engine.state import EngineState
+from stilalarm.console.core.engine.state import NEVER, EngineState, incident_due
 from stilalarm.console.facts import IncidentExpired
 from stilalarm.wire.messages import IncidentStatus, NotifyReason, UnitEvent
 
@@ -66,18 +66,49 @@ def step(state: EngineState, inp: Input, now: datetime) -> tuple[EngineState, li
 
 
 def next_due(state: EngineState) -> datetime | None:
-    """The earliest time a Tick will have something to do (None: nothing scheduled)."""
-    dues = [d for d in (incident_due(state, inc) for inc in state.incidents.values()) if d is not None]
+    """The earliest time a Tick will have something to do (None: nothing scheduled); from the
+    due hint when the state has one (then possibly earlier than the real next due, never later)."""
+    if state.due_hint is None:
+        return _scan_due(state)
+    due = min([state.due_hint, *_dues_of(state, state.dirty)])
+    return None if due == NEVER else due
+
+
+def _scan_due(state: EngineState) -> datetime | None:
+    dues = _dues_of(state, state.incidents)
     dues += [c.until for c in state.campaigns.values()]
     dues += [d for d in (aftercare_due(state, c) for c in state.aftercare.values()) if d is not None]
     return min(dues) if dues else None
 
 
+def _dues_of(state: EngineState, ids: Iterable[str]) -> list[datetime]:
+    every = state.incidents
+    return [d for d in (incident_due(state, every[i]) for i in ids if i in every) if d is not None]
+
+
 def _on_tick(tx: EngineTx) -> None:
-    """Fire what is due: levels and repeats, reminders, expiries, test windows, after-care."""
-    everything = tx.s.incidents
-    for inc_id in sorted(everything, key=lambda k: everything[k].stored_at):
-        inc = tx.s.incidents[inc_id]
+    """Fire what is due: levels and repeats, reminders, expiries, test windows, after-care.
+
+    Before the due hint only the incidents changed since the last walk (`dirty`) can be due, so
+    only they are looked at; at or after it everything is walked and the hint is set anew."""
+    hint = tx.s.due_hint
+    if hint is not None and tx.now < hint:
+        if tx.s.dirty:
+            _fire_due(tx, tx.s.dirty, everything=False)
+            s = tx.s
+            if s.due_hint is not None:  # a campaign or after-care change while firing: walk next time
+                tx.s = replace(s, due_hint=min([hint, *_dues_of(s, s.dirty)]), dirty=frozenset())
+        return
+    _fire_due(tx, tx.s.incidents, everything=True)
+    tx.s = replace(tx.s, due_hint=_scan_due(tx.s) or NEVER, dirty=frozenset())
+
+
+def _fire_due(tx: EngineTx, ids: Iterable[str], *, everything: bool) -> None:
+    every = tx.s.incidents
+    for inc_id in sorted((i for i in ids if i in every), key=lambda k: every[k].stored_at):
+        inc = tx.s.incidents.get(inc_id)
+        if inc is None:
+            continue
         due = incident_due(tx.s, inc)
         if due is None or due > tx.now:
             continue
@@ -89,6 +120,8 @@ def _on_tick(tx: EngineTx) -> None:
         elif inc.status is IncidentStatus.RESOLVED:
             tx.record(IncidentExpired(at=tx.now, incident_id=inc_id))
             tx.emit(ClearIncident(inc_id))
+    if not everything:
+        return
     for camp in list(tx.s.campaigns.values()):
         if camp.until <= tx.now:
             end_campaign(tx, camp, "expired", None)
