@@ -1,4 +1,5 @@
-"""`alarm-console serve`: run the console service until SIGTERM or SIGINT."""
+"""`alarm-console serve`: run the console service until SIGTERM or SIGINT; `alarm-console fanout`:
+the e-mail and Apprise process that `serve` starts and supervises."""
 
 from __future__ import annotations
 
@@ -74,3 +75,23 @@ def serve(args: argparse.Namespace) -> int:
             break
     svc.stop()
     return 1 if failed else 0
+
+
+def fanout(args: argparse.Namespace) -> int:
+    """The fan-out process: deliveries on stdin, outcomes on stdout, until stdin ends."""
+    from stilalarm.console.delivery.fanout import die_with_parent, run
+    from stilalarm.inventory.load import InventoryError, load_site
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s fanout %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    die_with_parent(args.parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in serve's terminal: serve stops us
+    try:
+        site = load_site(args.site)
+    except InventoryError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return run(site, args.journal, sys.stdin.buffer, sys.stdout.buffer)
