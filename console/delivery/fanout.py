@@ -18,6 +18,7 @@ import ctypes
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import uuid
@@ -195,10 +196,21 @@ class FanoutProcess:
         """One message from the service: queue it (once), or report its final outcome again."""
         key: Key = (m.notification_id, m.channel)
         ch = self.channels.get(m.channel)
-        if ch is None:
-            log.error(
-                "no channel %s in this process (inventory changed?); %s dropped", m.channel, m.notification_id
+        if ch is None:  # the inventory lost the channel since the row was stored: finish the row
+            why = f"no {m.channel} channel in the inventory any more"
+            log.error("%s: %s not sent", why, m.notification_id)
+            d = m.delivery()
+            gone = DeliveryOutcome(
+                d.notification_id,
+                d.incident_id,
+                d.person_id,
+                d.channel,
+                0,
+                OutcomeStatus.GAVE_UP,
+                why,
+                self.clock.now(),
             )
+            self.out.send(Attempted.of(gone))
             return
         with self._lock:
             if key in self._held:
@@ -249,7 +261,16 @@ def die_with_parent(parent: int) -> None:
 
 def run(site: Site, journal_path: Path, inp: IO[bytes], out: IO[bytes], *, drain_s: float = DRAIN_S) -> int:
     """The fan-out process's main loop: until the end of `inp`."""
-    journal = Journal(journal_path)
+    try:
+        journal = Journal(journal_path)
+    except (sqlite3.Error, OSError) as exc:
+        log.critical(
+            "cannot open the attempt journal %s (%s): no e-mail or Apprise message can be sent. Make its "
+            "directory writable for the service's user, or move a damaged file away (it is rebuilt).",
+            journal_path,
+            exc,
+        )
+        return 1
     proc = FanoutProcess(site, journal, out)
     proc.start()
     try:

@@ -181,7 +181,7 @@ def test_kill_9_of_the_fanout_process_loses_no_email_and_repeats_no_attempt_id(
         assert any(n >= 2 for _nid, n in pairs)
         # the fan-out process's own crash is logged, and one crash is no fault for facilities
         assert "the fan-out process (e-mail, Apprise) was killed by SIGKILL" in s.console.log()
-        assert not [n for n in s.notes("fien") if "Verzendproces" in n.body]
+        assert not [n for n in s.notes("fien") if "e-mail/chat" in n.body]
     finally:
         inbox.release.set()
         smtp.stop()
@@ -204,6 +204,37 @@ def test_the_fanout_process_dies_with_the_service_and_the_next_one_resumes(start
         ev = unit.press()
         wait_until(lambda: unit.receipt_for(ev.event_id) is not None, 10, "the receipt")
         wait_until(lambda: len(inbox.messages) >= 1, 15, "An's e-mail from the new fan-out process")
+    finally:
+        smtp.stop()
+        hook.close()
+
+
+def test_a_fanout_process_that_keeps_failing_is_a_fault_for_facilities_and_the_alarm_path_runs_on(
+    start,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    inbox, hook = Inbox(), Hook()
+    smtp = smtp_server(inbox)
+    blocker = tmp_path / "c.fanout.db"  # the journal's place is taken: every fan-out process exits
+    blocker.mkdir()
+    try:
+        s: Sys = start(smtp.port, hook.port)
+        unit = s.unit("spreekkamer-1")
+        ev = unit.press()
+        wait_until(lambda: unit.receipt_for(ev.event_id) is not None, 10, "the receipt")
+        iid = unit.receipt_for(ev.event_id).incident_id  # type: ignore[union-attr]
+        wait_until(lambda: any(n.incident_id == iid for n in s.notes("an")), 10, "An's console notification")
+
+        def told(word: str) -> list[str]:
+            return [n.body for n in s.notes("fien") if "e-mail/chat" in n.body and word in n.body]
+
+        wait_until(lambda: bool(told("unreachable")), 60, "the fan-out fault told to facilities")
+        assert "cannot open the attempt journal" in s.console.log()
+        assert inbox.messages == []
+        blocker.rmdir()  # fixed: the next process starts, sends what is due, and the fault clears
+        wait_until(lambda: len(inbox.messages) >= 1, 60, "An's e-mail after the fix")
+        wait_until(lambda: bool(told("works again")), 20, "the fan-out recovery told to facilities")
+        assert len(told("unreachable")) == 1
     finally:
         smtp.stop()
         hook.close()
