@@ -88,7 +88,10 @@ def fanout(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     die_with_parent(args.parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in serve's terminal: serve stops us
+    # Ctrl-C in serve's terminal and systemd's SIGTERM reach the whole group / cgroup: serve stops
+    # us in order (end of stdin, after a short drain), and we die with it (PR_SET_PDEATHSIG).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         site = load_site(args.site)
     except InventoryError as exc:

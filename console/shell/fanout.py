@@ -95,6 +95,7 @@ class Fanout:
         self._proc: subprocess.Popen[bytes] | None = None
         self._faulted: dict[str, datetime] = {}
         self._stop = threading.Event()
+        self._started = False
         self.starts = 0
         self.ready = threading.Event()
         self._threads = [
@@ -127,13 +128,14 @@ class Fanout:
             return None if self._proc is None else self._proc.pid
 
     def start(self) -> None:
-        if self.enabled:
+        if self.enabled and not self._started:
+            self._started = True
             for t in self._threads:
                 t.start()
 
     def stop(self, drain_s: float = 2.0) -> None:
         """End stdin (the process finishes what it can within its drain) and wait for it."""
-        if not self.enabled or self._stop.is_set():
+        if not self._started or self._stop.is_set():
             return
         self._stop.set()
         self._queue.put(_CLOSE)

@@ -131,6 +131,10 @@ def test_deliveries_go_through_the_fanout_process_with_attempt_ids(start) -> Non
         # the e-mail's row is in the outbox (stored with its fact) and finished once delivered
         wait_until(lambda: (nid,) in [(r[0],) for r in email_rows(s) if r[1]], 10, "the outbox row finished")
         assert f"fan-out process {child} ready" in s.console.log()
+        # a normal stop (SIGTERM to serve) ends the child in order: no crash, no restart
+        assert s.console.terminate() == 0
+        wait_until(lambda: not alive(child), 10, "the fan-out process ended with serve")
+        assert "restarting it" not in s.console.log()
     finally:
         smtp.stop()
         hook.close()
