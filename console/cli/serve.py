@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 
 from stilalarm.console.cli.parser import EXIT_DB
+
+FANOUT_NICE = 5
+"""`alarm-console fanout` runs this much nicer than `serve` (the scheduler prefers the alarm path)."""
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -88,6 +92,10 @@ def fanout(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     die_with_parent(args.parent_pid)
+    try:  # the alarm path (serve) first when the CPU is short; e-mail can wait a little
+        os.nice(FANOUT_NICE)
+    except OSError:
+        pass
     # Ctrl-C in serve's terminal and systemd's SIGTERM reach the whole group / cgroup: serve stops
     # us in order (end of stdin, after a short drain), and we die with it (PR_SET_PDEATHSIG).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
