@@ -91,9 +91,19 @@ def query(db: Path, sql: str) -> list[tuple[object, ...]]:
         con.close()
 
 
-def email_rows(s: Sys) -> list[tuple[object, ...]]:
-    """(notification_id, delivered_at) of every e-mail outbox row."""
-    return query(s.console.db, "SELECT notification_id, delivered_at FROM outbox WHERE channel = 'email'")
+def email_rows(s: Sys, channel: str = "email") -> list[tuple[object, ...]]:
+    """(notification_id, delivered_at) of every e-mail (or Apprise) outbox row."""
+    sql = f"SELECT notification_id, delivered_at FROM outbox WHERE channel = '{channel}'"
+    return query(s.console.db, sql)
+
+
+def hook_attempts(hook: Hook) -> list[tuple[str, int]]:
+    """(notification_id, attempt) of every webhook post, from its X-Stilalarm-Attempt header."""
+    out = []
+    for h in list(hook.headers):
+        nid, n = h[ATTEMPT].rsplit("/", 1)
+        out.append((nid, int(n)))
+    return out
 
 
 def attempt_of(m: EmailMessage) -> tuple[str, int]:
@@ -172,13 +182,20 @@ def test_kill_9_of_the_fanout_process_loses_no_email_and_repeats_no_attempt_id(
         assert the_new != child
 
         def all_delivered() -> bool:
-            rows = email_rows(s)
+            rows, chats = email_rows(s), email_rows(s, "apprise")
             got = {attempt_of(m)[0] for m in inbox.messages}
-            return bool(rows) and all(r[1] is not None and r[0] in got for r in rows)
+            posted = {nid for nid, _n in hook_attempts(hook)}
+            return (
+                bool(rows and chats)
+                and all(r[1] is not None and r[0] in got for r in rows)
+                and all(r[1] is not None and r[0] in posted for r in chats)
+            )
 
-        wait_until(all_delivered, 60, "every due e-mail delivered after the restart")
+        wait_until(all_delivered, 60, "every due e-mail and webhook delivered after the restart")
         pairs = Counter(attempt_of(m) for m in inbox.messages)
         assert max(pairs.values()) == 1, f"an attempt id arrived twice: {pairs}"
+        posts = Counter(hook_attempts(hook))
+        assert max(posts.values()) == 1, f"a webhook attempt id arrived twice: {posts}"
         # the interrupted attempt is in the log as failed, and its message went again as attempt 2+
         facts = query(s.console.db, "SELECT data FROM events WHERE kind = 'delivery_attempt'")
         assert any("interrupted: fan-out process restarted" in str(f[0]) for f in facts)
