@@ -16,6 +16,7 @@ class Hook:
 
     def __init__(self, statuses: list[int] | None = None) -> None:
         self.posts: list[tuple[str, dict[str, Any]]] = []
+        self.headers: list[dict[str, str]] = []  # each delivered post's HTTP headers
         self.statuses = list(statuses or [])
         hook = self
 
@@ -25,6 +26,7 @@ class Hook:
                 status = hook.statuses.pop(0) if hook.statuses else 200
                 if status == 200:
                     hook.posts.append((self.path, json.loads(body)))
+                    hook.headers.append(dict(self.headers.items()))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -1,6 +1,7 @@
 """`alarm-console`: run the console service, inspect its store, send lead commands.
 
-The command line is this package: `parser` (every command and flag), `serve`, `views`
+The command line is this package: `parser` (every command and flag), `serve` (also the
+fan-out process it supervises, `alarm-console fanout`), `views`
 (incidents, units), `database` (db init/check, backup), `person` (a lead's commands over MQTT)
 and `reports` (exports, reports, purge). `alarm-console tui` hands over to `stilalarm.console.tui`.
 """
@@ -31,6 +32,8 @@ def _main(argv: Sequence[str] | None) -> int:
     match args.command:
         case "serve":
             return serve.serve(args)
+        case "fanout":
+            return serve.fanout(args)
         case "incidents":
             return views.incidents(args)
         case "units":

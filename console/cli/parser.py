@@ -44,6 +44,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
+    fo = sub.add_parser(
+        "fanout",
+        help="the e-mail and Apprise sender; `serve` starts and supervises it (JSON lines on stdin/stdout)",
+    )
+    fo.add_argument("--site", required=True, type=Path, help="site inventory (site.toml)")
+    fo.add_argument(
+        "--journal", required=True, type=Path, help="its attempt journal (beside the console database)"
+    )
+    fo.add_argument("--parent-pid", type=int, default=0, help="exit when this process (serve) is gone")
+    fo.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
     i = sub.add_parser("incidents", help="list incidents from the console database")
     i.add_argument("--open", action="store_true", help="only open and acknowledged incidents")
     i.add_argument("--json", action="store_true", help="JSON lines instead of a table")

@@ -1,15 +1,20 @@
-"""`alarm-console serve`: run the console service until SIGTERM or SIGINT."""
+"""`alarm-console serve`: run the console service until SIGTERM or SIGINT; `alarm-console fanout`:
+the e-mail and Apprise process that `serve` starts and supervises."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 from types import FrameType
 
 from stilalarm.console.cli.parser import EXIT_DB
+
+FANOUT_NICE = 5
+"""`alarm-console fanout` runs this much nicer than `serve` (the scheduler prefers the alarm path)."""
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -71,3 +76,30 @@ def serve(args: argparse.Namespace) -> int:
             break
     svc.stop()
     return 1 if failed else 0
+
+
+def fanout(args: argparse.Namespace) -> int:
+    """The fan-out process: deliveries on stdin, outcomes on stdout, until stdin ends."""
+    from stilalarm.console.delivery.fanout import die_with_parent, run
+    from stilalarm.inventory.load import InventoryError, load_site
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s fanout %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    die_with_parent(args.parent_pid)
+    try:  # the alarm path (serve) first when the CPU is short; e-mail can wait a little
+        os.nice(FANOUT_NICE)
+    except OSError:
+        pass
+    # Ctrl-C in serve's terminal and systemd's SIGTERM reach the whole group / cgroup: serve stops
+    # us in order (end of stdin, after a short drain), and we die with it (PR_SET_PDEATHSIG).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        site = load_site(args.site)
+    except InventoryError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    return run(site, args.journal, sys.stdin.buffer, sys.stdout.buffer)

@@ -13,6 +13,8 @@ outcome per attempt (`delivery_attempt` facts) and a fault when it keeps failing
 - `mail`, `apprise_channel`: e-mail over SMTP, and chat / push / SMS through Apprise
 - `render`, `texts`: the `Notification` per person, and the e-mail / chat texts (pure)
 - `secrets`: secrets by reference, and their redaction from reasons and logs
+- `fanout`, `journal`: the fan-out process (`alarm-console fanout`) that sends e-mail and
+  Apprise for the service, its JSON-lines protocol, and its attempt journal
 
 Modules are imported by name (this package re-exports nothing, so rendering a notification
 does not load SMTP or Apprise).

@@ -38,6 +38,19 @@ def target_url(target: AppriseTarget) -> str:
     return target.url.replace("{secret}", quote(resolve_secret(target.secret), safe=""))
 
 
+_HEADER_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
+"""Apprise's generic webhooks: they send extra HTTP headers given as `+Name=value` URL parameters."""
+
+
+def with_attempt(url: str, attempt_id: str) -> str:
+    """`url` with the header `X-Stilalarm-Attempt: <attempt_id>` for a generic webhook (json://,
+    xml://, form://); other services have no place for it and get `url` unchanged."""
+    if not attempt_id or _scheme(url).lower() not in _HEADER_SCHEMES:
+        return url
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}+X-Stilalarm-Attempt={quote(attempt_id, safe='')}"
+
+
 def _scheme(url: str) -> str:
     return url.split("://", 1)[0] if "://" in url else "?"
 
@@ -89,7 +102,7 @@ class AppriseChannel:
                 continue
             label = f"target {i + 1} ({_scheme(target.url)})"
             try:
-                url = target_url(target)
+                url = with_attempt(target_url(target), item.attempt_id)
             except PermanentError as exc:  # the other targets still get the message
                 broken.append(f"{label}: {exc.reason}")
                 continue

@@ -27,6 +27,10 @@ class Delivery:
     address: str  # MQTT topic (notify, pager unit's cmd); e-mail address; "" for Apprise
     payload: bytes  # the encoded wire message: a Notification, or a PageCmd for the pager
     incident_id: str | None = None
+    attempt_id: str = ""
+    """`<notification_id>/<n>`, set by the fan-out process for attempt n (e-mail header
+    `X-Stilalarm-Attempt`, Apprise JSON/XML/form header): never the same for two attempts,
+    also across a crash of the fan-out process; "" elsewhere."""
 
     def notification(self) -> Notification:
         """The payload as a `Notification` (for channels that render it: e-mail, Apprise)."""

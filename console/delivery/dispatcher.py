@@ -132,17 +132,19 @@ class Dispatcher:
                 )
         return out
 
-    def submit(self, item: Delivery) -> None:
+    def submit(self, item: Delivery, *, attempts_made: int = 0, not_counted: int = 0) -> None:
         """Queue one delivery on its channel; never blocks, never raises.
 
         A channel whose queue is full reports a `gave_up` outcome ("queue full") at once.
+        `attempts_made`: attempts an earlier fan-out process made (the next is number
+        `attempts_made + 1`), `not_counted` of them interrupted (not counted against the policy).
         """
         try:
             w = self.workers.get(item.channel)
             if w is None:
                 log.error("delivery %s for unknown channel %s dropped", item.notification_id, item.channel)
                 return
-            job = Job(due=self.clock.monotonic(), seq=next(_seq), item=item)
+            job = Job(self.clock.monotonic(), next(_seq), item, attempts_made, not_counted)
             if not w.offer(job):
                 why = "dispatcher stopped" if self._closed else "queue full"
                 self._report.outcome(w.name, job, OutcomeStatus.GAVE_UP, why)
@@ -208,16 +210,18 @@ def build_dispatcher(
     on_channel_fault: FaultHandler | None = None,
     on_channel_recovered: RecoveredHandler | None = None,
     start: bool = True,
+    others: bool = True,
 ) -> tuple[Dispatcher, MqttChannel, PagerChannel | None]:
     """The dispatcher with every channel the site uses (the console; the pager when the inventory
     has a lead pager unit; e-mail; Apprise) over `link`, and its console and pager channels (the
-    writer publishes through those at once after the commit: `send_now`)."""
+    writer publishes through those at once after the commit: `send_now`). Without `others`: only
+    the console and the pager (the service runs e-mail and Apprise in the fan-out process)."""
     topics = Topics(site.site.id)
     console = MqttChannel(link, topics)
     pager = PagerChannel(site, link, topics) if has_pagers(site) else None
     d = Dispatcher(
         site,
-        [console, *([pager] if pager is not None else []), *other_channels(site)],
+        [console, *([pager] if pager is not None else []), *(other_channels(site) if others else [])],
         on_outcome=on_outcome,
         on_channel_fault=on_channel_fault,
         on_channel_recovered=on_channel_recovered,

@@ -15,9 +15,15 @@ from stilalarm.inventory.model import Site
 from stilalarm.inventory.people import ChannelKind, Person, SmtpConfig, SmtpSecurity
 from stilalarm.wire.messages import Notification
 
+ATTEMPT_HEADER = "X-Stilalarm-Attempt"
+"""The attempt's id (`<notification_id>/<n>`): a receiver can tell a retry from a repeat."""
 
-def build_message(site: Site, from_addr: str, n: Notification, person: Person) -> EmailMessage:
-    """The e-mail for `person` about `n` (plain text, UTF-8, Message-ID from the notification id)."""
+
+def build_message(
+    site: Site, from_addr: str, n: Notification, person: Person, attempt_id: str = ""
+) -> EmailMessage:
+    """The e-mail for `person` about `n` (plain text, UTF-8, Message-ID from the notification id,
+    `X-Stilalarm-Attempt` when `attempt_id` is given)."""
     if not person.email:
         raise PermanentError(f"{person.id} has no e-mail address")
     r = render(site, n, person)
@@ -29,6 +35,8 @@ def build_message(site: Site, from_addr: str, n: Notification, person: Person) -
     # Same id on every retry: mail clients show a retried message once.
     msg["Message-ID"] = f"<{n.notification_id}@stilalarm.{site.site.id}>"
     msg["Auto-Submitted"] = "auto-generated"
+    if attempt_id:
+        msg[ATTEMPT_HEADER] = attempt_id
     if n.reason in ALARM_REASONS:
         msg["X-Priority"] = "1"
         msg["Importance"] = "high"
@@ -80,7 +88,8 @@ class MailChannel:
 
     def send(self, item: Delivery) -> None:
         cfg = self.smtp
-        msg = build_message(self.site, cfg.from_addr, item.notification(), self.site.person(item.person_id))
+        person = self.site.person(item.person_id)
+        msg = build_message(self.site, cfg.from_addr, item.notification(), person, item.attempt_id)
         password = resolve_secret(cfg.password) if cfg.password else None
         if cfg.security is SmtpSecurity.NONE and cfg.username and not _is_loopback(cfg.host):
             raise PermanentError(f"refusing to log in to {cfg.host} without TLS (security = none)")

@@ -47,6 +47,9 @@ class Job:
     seq: int
     item: Delivery = field(compare=False)
     attempt: int = field(default=0, compare=False)
+    not_counted: int = field(default=0, compare=False)
+    """Attempts interrupted by a restart of the fan-out process: they keep their numbers but do
+    not count against the policy's `attempts` (fail open: one more try beats a missed message)."""
 
 
 class Reporter:
@@ -268,13 +271,13 @@ class ChannelWorker:
         reason = redact(reason)
         self.report.outcome(self.name, job, OutcomeStatus.FAILED, reason)
         self._failed(job, reason)
-        attempts = self.policy.attempts
-        if permanent or (attempts is not None and job.attempt >= attempts) or self._is_stopping():
-            why = "permanent failure" if permanent else f"{job.attempt} attempt(s) failed"
+        attempts, counted = self.policy.attempts, job.attempt - job.not_counted
+        if permanent or (attempts is not None and counted >= attempts) or self._is_stopping():
+            why = "permanent failure" if permanent else f"{counted} attempt(s) failed"
             self.report.outcome(self.name, job, OutcomeStatus.GAVE_UP, f"{why}: {reason}")
             self._finish()
             return
-        delay = min(self.policy.backoff_s * 2 ** (job.attempt - 1), self.policy.max_backoff_s)
+        delay = min(self.policy.backoff_s * 2 ** (max(counted, 1) - 1), self.policy.max_backoff_s)
         job.due = self.clock.monotonic() + delay
         heapq.heappush(self._heap, job)
 

@@ -8,11 +8,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from stilalarm.console.core.effects import SupEffect, Tx
+from stilalarm.console.core.effects import Record, SupEffect, Tx
 from stilalarm.console.core.notice import notice
-from stilalarm.console.delivery.channel import DeliveryOutcome
+from stilalarm.console.delivery.channel import DeliveryOutcome, OutcomeStatus
 from stilalarm.console.facts import ChannelFault, DeliveryAttempt
 from stilalarm.console.ingest import Rejected
+from stilalarm.console.store import Batch
 from stilalarm.inventory.kinds import Role
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import NotifyReason
@@ -80,6 +81,18 @@ def attempt_fact(o: DeliveryOutcome) -> DeliveryAttempt:
         status=o.status.value,
         reason=o.reason[:300],
     )
+
+
+def bookkeep(
+    o: DeliveryOutcome, batch: Batch, now: datetime, *, durable: bool, outboxed: bool
+) -> list[SupEffect]:
+    """Record one outcome: a durable channel's delivery in its outbox row; every other channel's
+    attempt as a `delivery_attempt` fact, and for e-mail / Apprise (`outboxed`: outbox rows sent
+    by the fan-out process) the row finished once delivered or given up."""
+    finished = o.status is OutcomeStatus.DELIVERED if durable else o.status is not OutcomeStatus.FAILED
+    if finished and (durable or outboxed):
+        batch.delivered.append((now.isoformat(), str(o.notification_id), o.channel))
+    return [] if durable else [Record(attempt_fact(o))]
 
 
 def channel_state(site: Site, item: ChannelState, now: datetime) -> list[SupEffect]:

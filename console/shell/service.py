@@ -10,9 +10,9 @@ Pipeline:
         -> only then: receipts, unit commands, replies, retained state, notifications
 
 The writer thread is the only one that touches the state and the database. It
-sleeps until the next message or the cores' next due time. Delivery channels (the
-console's notify topic, lead pager units, e-mail, Apprise) run in their own threads
-(stilalarm.console.delivery); every attempt's outcome comes back through the inbox.
+sleeps until the next message or the cores' next due time. The console and pager channels run in
+threads (stilalarm.console.delivery), e-mail and Apprise in a supervised process fed from the
+outbox (stilalarm.console.shell.fanout); every attempt's outcome comes back through the inbox.
 
 Degraded mode: when a commit fails (disk full, database unwritable) the service stays up,
 pages from memory and retries (stilalarm.console.shell.degraded).
@@ -33,20 +33,20 @@ from stilalarm.console.core import world as core
 from stilalarm.console.core.effects import Notify, PublishHealth, Record, Reply, SendReceipt, SupEffect
 from stilalarm.console.core.engine import UnitEventIn
 from stilalarm.console.core.supervision import FaultIn, HeartbeatIn, StatusIn
-from stilalarm.console.delivery.channel import Delivery, OutcomeStatus
 from stilalarm.console.delivery.dispatcher import build_dispatcher
 from stilalarm.console.delivery.render import render
 from stilalarm.console.facts import Fact
 from stilalarm.console.ingest import Accepted, Ignored, Raw, Rejected, classify
 from stilalarm.console.sdnotify import SystemdNotifier
 from stilalarm.console.shell.degraded import STORE_RETRY_S, Committer
+from stilalarm.console.shell.fanout import Fanout, fanout_command
 from stilalarm.console.shell.inbox import (
     STOP,
     ChannelState,
     Outcome,
     RejectLog,
     Up,
-    attempt_fact,
+    bookkeep,
     channel_state,
 )
 from stilalarm.console.shell.limits import Limits
@@ -114,8 +114,15 @@ class ConsoleService:
             on_channel_fault=lambda ch, since, why: self.inbox.put(ChannelState(ch, "raised", since, why)),
             on_channel_recovered=lambda ch, at: self.inbox.put(ChannelState(ch, "cleared", at, "")),
             start=False,
+            others=False,
         )
-        self.outgoing = Outgoing(site, self.delivery, mqtt)
+        self.fanout = Fanout(  # e-mail and Apprise: outbox rows, sent by a process supervised here
+            site,
+            fanout_command(cfg, verbose=log.isEnabledFor(logging.DEBUG)),
+            on_outcome=lambda o: self.inbox.put(Outcome(o)),
+            on_state=lambda ch, state, at, why: self.inbox.put(ChannelState(ch, state, at, why)),
+        )
+        self.outgoing = Outgoing(site, self.delivery, mqtt, self.fanout)
         self.committer = Committer(self.store, site, cfg.db_path, self.outgoing)
         self.publisher = Publisher(cfg, site, self.topics, self.link, self.timelines, self.delivery, pager)
         self._writer = threading.Thread(target=self._run, name="writer", daemon=True)
@@ -149,9 +156,8 @@ class ConsoleService:
         pending = self.store.undelivered()
         if pending:
             log.warning("re-sending %d notification(s) not confirmed before the last stop", len(pending))
-        for row in pending:
-            item = Delivery(row.notification_id, row.channel, row.person_id, row.topic, row.payload)
-            self.delivery.submit(item)
+        self.outgoing.resend(pending)
+        self.fanout.start()
         self.link.start()
         self._writer.start()
         self.systemd.ready()
@@ -163,6 +169,7 @@ class ConsoleService:
             return
         self._stopped.set()
         self.systemd.stopping()
+        self.fanout.stop(drain_s=2.0)  # first: the writer still records its last outcomes
         self.inbox.put(STOP)
         self._writer.join(10)
         held = self.committer.held
@@ -274,10 +281,8 @@ class ConsoleService:
                 continue
             if isinstance(item, Outcome):
                 o = item.outcome
-                if not self.delivery.durable(o.channel):
-                    effects.append(Record(attempt_fact(o)))
-                elif o.status is OutcomeStatus.DELIVERED:  # a durable channel's record is its outbox row
-                    batch.delivered.append((now.isoformat(), str(o.notification_id), o.channel))
+                durable, outboxed = self.delivery.durable(o.channel), self.fanout.handles(o.channel)
+                effects += bookkeep(o, batch, now, durable=durable, outboxed=outboxed)
                 continue
             if isinstance(item, ChannelState):
                 effects += channel_state(self.site, item, now)

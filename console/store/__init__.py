@@ -7,7 +7,9 @@ Tables (schema version 1):
 - `received`   every accepted unit event once, by `event_id` (idempotency; raw payload kept).
 - `incidents`  projection: one row per incident (all of them, also after retention).
 - `units`      projection: one row per unit (online, faults, last health).
-- `outbox`     notifications created with their fact; `delivered_at` set once a channel confirmed.
+- `outbox`     notifications created with their fact (the console's, e-mail's and Apprise's copies);
+                `delivered_at` set once the channel is finished with it: the console's confirmed,
+                an e-mail or Apprise message delivered or given up (its attempts are facts).
 - `rejects`    counts of refused messages per reason.
 
 Writes happen in ONE thread (the service's writer) in one transaction per batch;
