@@ -88,7 +88,8 @@ def fanout(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s fanout %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    die_with_parent(args.parent_pid)
+    if not die_with_parent(args.parent_pid):
+        return 0  # the service is already gone: nothing to deliver for
     try:  # the alarm path (serve) first when the CPU is short; e-mail can wait a little
         os.nice(FANOUT_NICE)
     except OSError:

@@ -247,16 +247,15 @@ class FanoutProcess:
         self.dispatcher.stop(drain_s=drain_s)
 
 
-def die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this process when its parent dies; exit now if it already has."""
+def die_with_parent(parent: int) -> bool:
+    """Ask Linux to kill this process when its parent dies; False if it already has (then exit)."""
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             log.warning("cannot ask to die with the service (prctl); stdin's end still stops us")
-    if parent and os.getppid() != parent:
-        raise SystemExit(0)
+    return not (parent and os.getppid() != parent)
 
 
 def run(site: Site, journal_path: Path, inp: IO[bytes], out: IO[bytes], *, drain_s: float = DRAIN_S) -> int:
