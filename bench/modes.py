@@ -34,6 +34,10 @@ class Mode:
         """The table's figure cell (the Pi rows say which scenario they repeat)."""
         return f"{sc}: {text}" if self.pi4 else text
 
+    def tag(self, sc: str) -> str:
+        """Start of a note: the Pi rows share one scenario cell, so their notes say which part."""
+        return f"{sc}: " if self.pi4 else ""
+
     def key(self, name: str) -> str:
         """Where a figure of this mode is kept in `ctx.quiet` (quiet: the name itself)."""
         return name if self.name == "quiet" else f"{name}@{self.name}"

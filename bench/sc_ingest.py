@@ -249,7 +249,7 @@ def run_sustained(ctx: Ctx, mode: Mode = QUIET) -> None:
             ccpu = 100 * (cpu_s(ls.console.pid) - c0) / wall
             mcpu = 100 * (cpu_s(ls.broker.pid) - m0) / wall
             if quotas:
-                res.note(sc, throttle_note(quotas) + ".")
+                res.note(sc, "sustained: " + throttle_note(quotas) + ".")
             hog_pct = hog.cpu_pct() if hog is not None else None
         finally:
             if load is not None:
@@ -265,7 +265,8 @@ def run_sustained(ctx: Ctx, mode: Mode = QUIET) -> None:
     )
     res.note(
         sc,
-        f"Offered {secs:.0f} s per step, 4 units, `mosquitto_pub -l` (C) publishers: {table}. "
+        mode.tag("sustained")
+        + f"Offered {secs:.0f} s per step, 4 units, `mosquitto_pub -l` (C) publishers: {table}. "
         f"Flood: {flood.received:,}/{flood.sent:,} receipted, {flood.achieved:,.0f} ev/s, latency "
         f"p50 {flood.lat.p50:.0f} ms, p99 {flood.lat.p99:.0f} ms; CPU during the flood: console "
         f"{ccpu:.0f} % of a core, mosquitto {mcpu:.0f} %."

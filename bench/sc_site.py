@@ -189,7 +189,7 @@ def run_site(ctx: Ctx, which: set[str], mode: Mode = QUIET) -> None:
             if "burst" in which:
                 pool = _burst(ctx, mode, t, cap, sim, pool, min_hold)
             if quotas:
-                res.note(mode.scenario("latency"), throttle_note(quotas) + ".")
+                res.note(mode.scenario("latency"), "latency + burst: " + throttle_note(quotas) + ".")
             if hog is not None:
                 res.note(
                     mode.scenario("latency"),
@@ -398,7 +398,8 @@ def _latency(
             )
     res.note(
         sc,
-        f"{n} presses on {n_units} units (one press each, 50/s, every unit heartbeating every 5 s): "
+        mode.tag("latency")
+        + f"{n} presses on {n_units} units (one press each, 50/s, every unit heartbeating every 5 s): "
         f"press→notification {st.fmt()}; unit event on the broker→notification {ev.fmt()}; "
         f"press→receipt (alarm-sim latency_ms, integer ms) {rc.fmt()}; incidents {len(p.incidents)}, "
         f"lost {p.lost}."
@@ -476,7 +477,7 @@ def _burst(
     )
     res.note(
         sc,
-        f"{n} presses written to alarm-sim in one go; contacts closed within "
+        mode.tag("burst") + f"{n} presses written to alarm-sim in one go; contacts closed within "
         f"{p.occurred_spread_ms:.0f} ms (occurred_at spread); all receipted after "
         f"{p.complete_s:.1f} s; "
         f"press→notification {st.fmt()}; press→receipt {rc.fmt()}; lost {p.lost}.",
