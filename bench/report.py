@@ -37,11 +37,15 @@ class Row:
         """Busy / quiet of this figure (busy rows only)."""
         if self.quiet is None or not self.quiet or not math.isfinite(self.quiet):
             return None
+        if not math.isfinite(self.value):
+            return None
         return self.value / self.quiet
 
     @property
     def ratio(self) -> float | None:
         if self.baseline is None or not self.baseline or not math.isfinite(self.baseline):
+            return None
+        if not math.isfinite(self.value):
             return None
         return self.value / self.baseline
 
