@@ -229,7 +229,7 @@ def run_sustained(ctx: Ctx, mode: Mode = QUIET) -> None:
             step(load, 200, 1.0, 10)  # warm-up: open the incidents
             hog = compete(mode, stack)
             if ctx.quick:
-                rates = [500, 1000] if mode.pi4 else [1000, 3000]
+                rates = [100, 250] if mode.pi4 else [1000, 3000]
             else:
                 rates = LADDER_PI if mode.pi4 else LADDER
             secs = ctx.n(5, 2)
