@@ -2,8 +2,12 @@
 
     python -m bench --site examples/site.toml [--quick] [--only NAME[,NAME]] [--doc docs/PERFORMANCE.md]
 
-Scenarios (in this order): baseline, scale, latency, burst, sustained, supervision, restart,
-footprint, fanout, flood. Every figure is paired with a baseline measured in the same run. Prints a
+Scenarios (in this order): baseline, scale, latency, burst, sustained, pi4, supervision, restart,
+footprint, fanout, flood. Every figure is paired with a baseline measured in the same run.
+baseline, latency, burst, sustained and flood also run "busy": again in the same run, with a
+CPU-bound competitor the bench starts itself (one busy process per core minus one), unless
+`--no-busy`. pi4 runs latency, burst and sustained with the broker and the console each under a
+CPU quota of one Raspberry Pi 4 core (a cgroup; an estimate, see bench/contention.py). Prints a
 table and rewrites the generated part of docs/PERFORMANCE.md (with `--only`/`--quick` too,
 unless `--no-doc`). Exits 0 unless a scenario crashed; a missed target is a ✗, not a failure.
 """
@@ -31,6 +35,7 @@ SCENARIOS = [
     "latency",
     "burst",
     "sustained",
+    "pi4",
     "supervision",
     "restart",
     "footprint",
@@ -41,23 +46,33 @@ NEEDS_BASELINE = {"scale", "latency", "burst", "sustained"}
 
 
 def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
-    from bench import sc_base, sc_fanout, sc_flood, sc_ingest, sc_restart, sc_site, sc_supervision
+    from bench import sc_base, sc_fanout, sc_flood, sc_ingest, sc_pi4, sc_restart, sc_site, sc_supervision
+    from bench.modes import BUSY
 
     site_part = [s for s in ("scale", "latency", "burst") if s in chosen]
+    busy_part = [s for s in site_part if s != "scale"]
     steps: list[tuple[str, Callable[[], None]]] = []
     if "baseline" in chosen:
         steps.append(("baseline", lambda: sc_base.run_baseline(ctx)))
     if site_part:
         steps.append(("+".join(site_part), lambda: sc_site.run_site(ctx, set(site_part))))
+    if busy_part and ctx.busy:
+        steps.append(("+".join(busy_part) + " busy", lambda: sc_site.run_site(ctx, set(busy_part), BUSY)))
     table: dict[str, Callable[[], None]] = {
         "sustained": lambda: sc_ingest.run_sustained(ctx),
+        "sustained busy": lambda: sc_ingest.run_sustained(ctx, BUSY),
+        "pi4": lambda: sc_pi4.run_pi4(ctx),
         "supervision": lambda: sc_supervision.run_supervision(ctx),
         "restart": lambda: sc_restart.run_restart(ctx),
         "footprint": lambda: sc_base.run_footprint(ctx),
         "fanout": lambda: sc_fanout.run_fanout(ctx),
         "flood": lambda: sc_flood.run_flood(ctx),
+        "flood busy": lambda: sc_flood.run_flood(ctx, busy=True),
     }
-    steps += [(name, fn) for name, fn in table.items() if name in chosen]
+    for name, fn in table.items():
+        base_name, _, variant = name.partition(" ")
+        if base_name in chosen and (not variant or ctx.busy):
+            steps.append((name, fn))
     return steps
 
 
@@ -71,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
     ap.add_argument("--no-doc", action="store_true", help="print only, do not write the doc")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
+    ap.add_argument("--no-busy", action="store_true", help="skip the busy variants (CPU-bound competitor)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
@@ -83,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="stilalarm-bench-"))
     info = machine()
     started = info["date"]
-    ctx = Ctx(site_path=args.site.resolve(), work=work, quick=args.quick, res=Results())
+    ctx = Ctx(
+        site_path=args.site.resolve(), work=work, quick=args.quick, res=Results(), busy=not args.no_busy
+    )
     print(
         f"stilalarm bench: {', '.join(chosen)}{' (quick)' if args.quick else ''}; work dir {work}", flush=True
     )
     for name, fn in _steps(ctx, chosen):
         t0 = time.monotonic()
-        print(f"== {name} ...", flush=True)
+        ctx.res.load[name] = os.getloadavg()[0]
+        print(f"== {name} (load {ctx.res.load[name]:.2f}) ...", flush=True)
         try:
             fn()
         except Exception as exc:  # a crashed scenario is reported, the others still run

@@ -19,6 +19,8 @@ class Ctx:
     res: Results
     base: dict[str, float] = field(default_factory=dict)  # figures of the baseline scenario
     base_stats: dict[str, Stats] = field(default_factory=dict)
+    busy: bool = True  # also run the busy variants (a CPU-bound competitor, bench/contention.py)
+    quiet: dict[str, float] = field(default_factory=dict)  # the service's quiet figures, for busy rows
 
     @property
     def site(self) -> Site:

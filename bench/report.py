@@ -29,10 +29,23 @@ class Row:
     target: str = ""
     met: bool | None = None  # None: no target (measured only)
     note: str = ""
+    quiet: float | None = None  # busy rows: the same figure measured quiet in this run
+    bare_ratio: float | None = None  # busy rows: the bare baseline's own busy/quiet ratio
+
+    @property
+    def busy_ratio(self) -> float | None:
+        """Busy / quiet of this figure (busy rows only)."""
+        if self.quiet is None or not self.quiet or not math.isfinite(self.quiet):
+            return None
+        if not math.isfinite(self.value):
+            return None
+        return self.value / self.quiet
 
     @property
     def ratio(self) -> float | None:
         if self.baseline is None or not self.baseline or not math.isfinite(self.baseline):
+            return None
+        if not math.isfinite(self.value):
             return None
         return self.value / self.baseline
 
@@ -42,18 +55,33 @@ class Row:
             f"{fmt(self.baseline)} {self.unit} ({self.baseline_what})" if self.baseline is not None else "–"
         )
         ratio = f"{self.ratio:.2f}×" if self.ratio is not None else "–"
+        busy = "–"
+        if self.busy_ratio is not None:
+            busy = f"{fmt(self.quiet)} {self.unit} quiet → {self.busy_ratio:.2f}×"
+            if self.bare_ratio is not None and math.isfinite(self.bare_ratio):
+                busy += f" (bare {self.bare_ratio:.2f}×)"
         return [
             self.scenario,
             self.what,
             f"{fmt(self.value)} {self.unit}",
             base,
             ratio,
+            busy,
             self.target or "measured",
             mark,
         ]
 
 
-HEADER = ["scenario", "figure", "value", "baseline (same run)", "ratio", "target", "met"]
+HEADER = [
+    "scenario",
+    "figure",
+    "value",
+    "baseline (same run)",
+    "ratio",
+    "busy ÷ quiet (bare baseline's)",
+    "target",
+    "met",
+]
 
 
 def fmt(x: float | None) -> str:
@@ -83,6 +111,7 @@ class Results:
     failures: list[Failure] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    load: dict[str, float] = field(default_factory=dict)  # 1-min load average as each step began
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
@@ -190,7 +219,15 @@ def generated(res: Results, info: dict[str, str], argv: list[str], started: str,
         for sc, notes in res.notes.items():
             lines += [f"- **{sc}**: " + " ".join(notes)]
         lines.append("")
-    lines += [f"Seconds per scenario: {', '.join(f'{k} {v:.0f}' for k, v in res.seconds.items())}.", "", END]
+    per = ", ".join(
+        f"{k} {v:.0f}" + (f" (load {res.load[k]:.2f})" if k in res.load else "")
+        for k, v in res.seconds.items()
+    )
+    lines += [
+        f"Seconds per scenario (1-min load average as it began, this bench's own processes included): {per}.",
+        "",
+        END,
+    ]
     return "\n".join(lines)
 
 

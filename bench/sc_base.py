@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 
 from bench import baseline as b
+from bench.contention import CpuHog
 from bench.ctx import Ctx, desk_units
 from bench.report import Row
+from bench.stats import Stats
 from bench.system import PY, Capture, Sink, sample
 from stilalarm.broker_config.local import LocalBroker, high_publish_limit
 from stilalarm.devkit.unitdoubles import JsonLineProcess
@@ -30,13 +32,25 @@ def run_baseline(ctx: Ctx) -> None:
     res = ctx.res
     try:
         n = ctx.n(1000, 200)
-        hop = b.qos1_hop(broker, topics.unit_event(units[0]), n)
-        ins = b.qos1_insert_hop(
-            broker, topics.unit_event(units[0]), topics.person_notify(lead), d / "ins.db", n
-        )
-        burst = b.qos1_insert_burst(
-            broker, topics.unit_event(units[1]), topics.person_notify(lead), d / "burst.db", ctx.n(500, 100)
-        )
+        flood_units = units[:4]
+        per = ctx.n(5000, 1000)
+
+        def measure(tag: str) -> tuple[Stats, Stats, Stats, float]:
+            hop = b.qos1_hop(broker, topics.unit_event(units[0]), n)
+            ins = b.qos1_insert_hop(
+                broker, topics.unit_event(units[0]), topics.person_notify(lead), d / f"ins{tag}.db", n
+            )
+            burst = b.qos1_insert_burst(
+                broker,
+                topics.unit_event(units[1]),
+                topics.person_notify(lead),
+                d / f"burst{tag}.db",
+                ctx.n(500, 100),
+            )
+            rate = b.subscriber_rate_c(broker, flood_units, per, d / f"sink{tag}.log")
+            return hop, ins, burst, rate
+
+        hop, ins, burst, rate = measure("")
         ctx.base_stats.update(hop=hop, insert=ins, burst=burst)
         ctx.base.update(
             hop_p50=hop.p50, hop_p99=hop.p99, ins_p50=ins.p50, ins_p99=ins.p99, burst_p99=burst.p99
@@ -46,9 +60,6 @@ def run_baseline(ctx: Ctx) -> None:
         res.add(Row(SC, "… + one fsync'd SQLite insert → publish on, p50", ins.p50, "ms"))
         res.add(Row(SC, "… + one fsync'd SQLite insert → publish on, p99", ins.p99, "ms"))
         res.add(Row(SC, f"{burst.n} back to back through that relay (fsync each), p99", burst.p99, "ms"))
-        flood_units = units[:4]
-        per = ctx.n(5000, 1000)
-        rate = b.subscriber_rate_c(broker, flood_units, per, d / "sink.log")
         ctx.base["sub_rate"] = rate
         res.add(Row(SC, f"bare paho subscriber process, C QoS1 flood of {per * 4:,}", rate, "msg/s"))
         raw, commit = b.fsync_latency(d, ctx.n(200, 50))
@@ -62,6 +73,44 @@ def run_baseline(ctx: Ctx) -> None:
         start = process_start(broker, ctx.n(3, 1))
         ctx.base["start_ms"] = start
         res.add(Row(SC, "python + paho process start → connected + subscribed (median)", start, "ms"))
+        if ctx.busy:
+            with CpuHog() as hog:
+                bhop, bins, bburst, brate = measure("-busy")
+            ctx.base_stats.update(hop_busy=bhop, insert_busy=bins, burst_busy=bburst)
+            ctx.base["sub_rate_busy"] = brate
+            busy = f"{SC} busy"
+            res.add(Row(busy, "QoS1 publish → subscriber, p50", bhop.p50, "ms", quiet=hop.p50))
+            res.add(Row(busy, "QoS1 publish → subscriber, p99", bhop.p99, "ms", quiet=hop.p99))
+            res.add(
+                Row(busy, "… + one fsync'd SQLite insert → publish on, p50", bins.p50, "ms", quiet=ins.p50)
+            )
+            res.add(
+                Row(busy, "… + one fsync'd SQLite insert → publish on, p99", bins.p99, "ms", quiet=ins.p99)
+            )
+            res.add(
+                Row(
+                    busy,
+                    f"{bburst.n} back to back through that relay (fsync each), p99",
+                    bburst.p99,
+                    "ms",
+                    quiet=burst.p99,
+                )
+            )
+            res.add(
+                Row(
+                    busy,
+                    f"bare paho subscriber process, C QoS1 flood of {per * 4:,}",
+                    brate,
+                    "msg/s",
+                    quiet=rate,
+                )
+            )
+            res.note(
+                busy,
+                f"The same measurements with a CPU-bound competitor ({hog.n} busy process(es), one per "
+                f"core minus one, normal priority) that used {hog.cpu_pct():.0f} % of a core meanwhile: "
+                f"QoS1 hop {bhop.fmt()}; with insert {bins.fmt()}.",
+            )
         res.note(
             SC,
             f"QoS1 hop {hop.fmt()}; with insert {ins.fmt()}. The relay commits (fsync) every message "

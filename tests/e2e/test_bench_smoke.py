@@ -39,17 +39,25 @@ def test_quick_bench_writes_a_table_with_real_numbers(tmp_path: Path) -> None:
     assert "hand-written text stays" in text
     assert "<!-- bench:begin" in text and "<!-- bench:end -->" in text
     assert "| CPU |" in text and "| mosquitto |" in text and "| paho-mqtt |" in text
-    rows = [ln for ln in text.splitlines() if ln.startswith("| baseline |") or ln.startswith("| latency |")]
+    kinds = ("| baseline |", "| latency |", "| baseline busy |", "| latency busy |")
+    rows = [ln for ln in text.splitlines() if ln.startswith(kinds)]
     assert len([r for r in rows if r.startswith("| latency |")]) == 3
     assert len([r for r in rows if r.startswith("| baseline |")]) >= 5
+    # the same run measured them again beside a CPU-bound competitor (the busy variants)
+    assert len([r for r in rows if r.startswith("| latency busy |")]) == 3
+    assert len([r for r in rows if r.startswith("| baseline busy |")]) >= 4
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         value = _number(cells[2])
         assert math.isfinite(value), row
-        assert cells[6] in ("✓", "✗", "–"), row
-        if row.startswith("| latency |"):
+        assert cells[-1] in ("✓", "✗", "–"), row
+        if row.startswith(("| latency |", "| latency busy |")):
             assert math.isfinite(_number(cells[3])), row  # paired with a baseline of the same run
             assert cells[4].endswith("×"), row
+        if " busy |" in row:  # busy ÷ quiet, with the bare baseline's own ratio for the service
+            assert "quiet →" in cells[5] and math.isfinite(_number(cells[5])), row
+            if row.startswith("| latency busy |"):
+                assert "(bare " in cells[5], row
     # the doc is rewritten in place, not appended to
     p2 = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--only", "baseline", "--doc", str(doc)],
