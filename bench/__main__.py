@@ -46,7 +46,16 @@ NEEDS_BASELINE = {"scale", "latency", "burst", "sustained"}
 
 
 def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
-    from bench import sc_base, sc_fanout, sc_flood, sc_ingest, sc_pi4, sc_restart, sc_site, sc_supervision
+    from bench import (
+        sc_base,
+        sc_fanout_kill,
+        sc_flood,
+        sc_ingest,
+        sc_pi4,
+        sc_restart,
+        sc_site,
+        sc_supervision,
+    )
     from bench.modes import BUSY
 
     site_part = [s for s in ("scale", "latency", "burst") if s in chosen]
@@ -65,7 +74,7 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
         "supervision": lambda: sc_supervision.run_supervision(ctx),
         "restart": lambda: sc_restart.run_restart(ctx),
         "footprint": lambda: sc_base.run_footprint(ctx),
-        "fanout": lambda: sc_fanout.run_fanout(ctx),
+        "fanout": lambda: sc_fanout_kill.run_fanout_all(ctx),
         "flood": lambda: sc_flood.run_flood(ctx),
         "flood busy": lambda: sc_flood.run_flood(ctx, busy=True),
     }

@@ -212,21 +212,6 @@ def run_fanout(ctx: Ctx) -> None:
                 on_all.p99 / off_all.p99 <= 1.10,
             )
         )
-        # HOOK (issue 14): "fan-out process kill -9 during delivery: every due delivery still made,
-        # none twice per attempt id". The fan-out process is being built on another branch; until
-        # it lands this row only marks the place, it measures nothing.
-        res.add(
-            Row(
-                SC,
-                "fan-out process kill -9 during delivery: due deliveries made, none twice per attempt id "
-                "(not measured yet: needs the fan-out process, another branch)",
-                float("nan"),
-                "",
-                target="all made, none twice",
-                met=None,
-                note="not measured yet: needs the fan-out process (another branch)",
-            )
-        )
         res.note(
             SC,
             f"{n} alarms per mode in blocks off/on/off/on, each to 20 leads x (console, pager, e-mail, "
