@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -12,13 +13,18 @@ from stilalarm.console.core.effects import Record, SupEffect, Tx
 from stilalarm.console.core.notice import notice
 from stilalarm.console.delivery.channel import DeliveryOutcome, OutcomeStatus
 from stilalarm.console.facts import ChannelFault, DeliveryAttempt
-from stilalarm.console.ingest import Rejected
+from stilalarm.console.ingest import Raw, Rejected
 from stilalarm.console.store import Batch
 from stilalarm.inventory.kinds import Role
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import NotifyReason
+from stilalarm.wire.topics import UnitChannel
 
 log = logging.getLogger("console")
+
+COMPANY_WAIT_S = 0.02
+"""How long a batch of only heartbeats and delivery outcomes waits for more before it is handled."""
+_HEARTBEAT = "/" + UnitChannel.HEARTBEAT.value
 
 
 @dataclass(frozen=True)
@@ -106,3 +112,30 @@ def channel_state(site: Site, item: ChannelState, now: datetime) -> list[SupEffe
     notice(tx, NotifyReason.FAULT, to, f"channel-{item.channel}", key, detail, to_nobody=True)
     log.warning("delivery channel %s %s: %s", item.channel, item.state, item.reason)
     return tx.effects
+
+
+def can_wait(item: object) -> bool:
+    """Input that loses nothing by waiting a few ms: a delivery outcome, a unit's heartbeat."""
+    return isinstance(item, Outcome) or (isinstance(item, Raw) and item.topic.endswith(_HEARTBEAT))
+
+
+def coalesce(
+    inbox: queue.SimpleQueue[object], items: list[object], batch_max: int, until: float | None
+) -> None:
+    """A batch of only heartbeats and delivery outcomes waits up to COMPANY_WAIT_S (never past
+    `until`, the monotonic time a timer is due) for more: they share one batch, one tick and one
+    commit instead of waking the writer one by one (400 heartbeats/s on a 2,000-unit site).
+    Anything else (an alarm, a command, a status) ends the wait at once."""
+    if not items or not all(can_wait(i) for i in items):
+        return
+    deadline = time.monotonic() + COMPANY_WAIT_S
+    if until is not None:
+        deadline = min(deadline, until)
+    while len(items) < batch_max and (left := deadline - time.monotonic()) > 0:
+        try:
+            item = inbox.get(timeout=left)
+        except queue.Empty:
+            return
+        items.append(item)
+        if not can_wait(item):
+            return

@@ -48,6 +48,7 @@ from stilalarm.console.shell.inbox import (
     Up,
     bookkeep,
     channel_state,
+    coalesce,
 )
 from stilalarm.console.shell.limits import Limits
 from stilalarm.console.shell.outgoing import Outgoing
@@ -63,8 +64,6 @@ from stilalarm.wire.version import VERSION
 
 log = logging.getLogger("console")
 
-BOOKKEEPING_WAIT_S = 0.02
-"""How long delivery confirmations wait for company before they are committed."""
 BACKLOG_PAUSE_S = 0.002
 """Between slices of a flooding unit's backlog the writer waits this long for other input: it
 releases the GIL, so the network thread reads on and another unit's alarm is not left behind."""
@@ -221,7 +220,9 @@ class ConsoleService:
                     except queue.Empty:
                         break
                 items = self.limits.fair(items)
-                self._coalesce_bookkeeping(items)
+                due = core.next_due(self.world)
+                until = None if due is None else time.monotonic() + (due - utcnow()).total_seconds()
+                coalesce(self.inbox, items, self.cfg.batch_max, until)
                 stop = any(i is STOP for i in items)
                 self._process([i for i in items if i is not STOP])
                 self.systemd.watchdog()
@@ -233,22 +234,6 @@ class ConsoleService:
                 "writer thread failed; exiting so the supervisor restarts the service", exc_info=True
             )
             self._stopped.set()
-
-    def _coalesce_bookkeeping(self, items: list[object]) -> None:
-        """A batch of only delivery outcomes waits up to
-        BOOKKEEPING_WAIT_S for more, so they share one commit (one fsync) instead of one each.
-        Anything else (an alarm, a command, a status) ends the wait at once."""
-        if not items or not all(isinstance(i, Outcome) for i in items):
-            return
-        deadline = time.monotonic() + BOOKKEEPING_WAIT_S
-        while len(items) < self.cfg.batch_max and (left := deadline - time.monotonic()) > 0:
-            try:
-                item = self.inbox.get(timeout=left)
-            except queue.Empty:
-                return
-            items.append(item)
-            if not isinstance(item, Outcome):
-                return
 
     def _sleep_for(self) -> float:
         due = core.next_due(self.world)
