@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -32,7 +31,8 @@ from bench.system import Capture
 from stilalarm.broker_config.local import LocalBroker, free_port, high_publish_limit
 from stilalarm.inventory import load_site
 from stilalarm.wire.topics import PersonChannel, Topics, UnitChannel
-from tests.peers import Hook
+from tests.harness import wait_until
+from tests.peers import Hook, fanout_children
 
 ATTEMPT = "X-Stilalarm-Attempt"
 SMTP_DELAY_S = 0.02
@@ -58,22 +58,6 @@ class SlowInbox:
         return "250 OK"
 
 
-def fanout_children(pid: int) -> list[int]:
-    """The `alarm-console fanout` processes whose parent is `pid`."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmd = (d / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == pid and b"fanout" in cmd:
-            out.append(int(d.name))
-    return out
-
-
 def _rows(db: Path) -> list[tuple[str, str, str | None]]:
     """(notification id, channel, delivered_at) of every e-mail and Apprise outbox row."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
@@ -84,15 +68,6 @@ def _rows(db: Path) -> list[tuple[str, str, str | None]]:
         return [(str(r[0]), str(r[1]), r[2]) for r in con.execute(sql)]
     finally:
         con.close()
-
-
-def _wait(pred: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def run_fanout_kill(ctx: Ctx) -> None:
@@ -148,15 +123,17 @@ def run_fanout_kill(ctx: Ctx) -> None:
         th.start()
         for _ in range(KILLS):
             seen = len(inbox.attempts) + len(hook.headers)
-            _wait(lambda: [p for p in fanout_children(serve) if p not in killed], 60, "a fan-out process")
-            _wait(lambda s=seen: len(inbox.attempts) + len(hook.headers) >= s + 20, 60, "deliveries")
+            wait_until(
+                lambda: [p for p in fanout_children(serve) if p not in killed], 60, "a fan-out process"
+            )
+            wait_until(lambda s=seen: len(inbox.attempts) + len(hook.headers) >= s + 20, 60, "deliveries")
             (child,) = [p for p in fanout_children(serve) if p not in killed][:1]
             os.kill(child, signal.SIGKILL)
             killed.append(child)
         th.join(180)
         if errors:
             raise errors[0]
-        _wait(lambda: all(r[2] for r in _rows(db)), 180, "every e-mail and Apprise row finished")
+        wait_until(lambda: all(r[2] for r in _rows(db)), 180, "every e-mail and Apprise row finished")
         rows = _rows(db)
         mailed = {a.split("/")[0] for a in inbox.attempts}
         posted_attempts = [h.get(ATTEMPT, "?") for h in hook.headers]

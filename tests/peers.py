@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -66,3 +67,19 @@ class HangingSmtp:
         self.sock.close()
         for c in self.conns:
             c.close()
+
+
+def fanout_children(pid: int) -> list[int]:
+    """The `alarm-console fanout` processes whose parent is `pid` (for kill -9 in tests and the bench)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (d / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and b"fanout" in cmd:
+            out.append(int(d.name))
+    return out

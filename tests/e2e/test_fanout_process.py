@@ -29,7 +29,7 @@ from stilalarm.inventory.load import parse_site
 from tests.e2e.test_delivery_peers import Inbox, smtp_server
 from tests.e2e.test_delivery_service import Sys, start  # noqa: F401  (the fixture)
 from tests.harness import wait_until
-from tests.peers import Hook
+from tests.peers import Hook, fanout_children
 
 ATTEMPT = "X-Stilalarm-Attempt"
 
@@ -50,22 +50,6 @@ class HoldingInbox(Inbox):
         return reply
 
 
-def children(pid: int) -> list[int]:
-    """The `alarm-console fanout` processes whose parent is `pid`."""
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmd = (d / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == pid and b"fanout" in cmd:
-            out.append(int(d.name))
-    return out
-
-
 def alive(pid: int) -> bool:
     try:
         state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -77,8 +61,8 @@ def alive(pid: int) -> bool:
 def the_child(s: Sys) -> int:
     assert s.console.proc is not None
     pid = s.console.proc.pid
-    wait_until(lambda: len(children(pid)) == 1, 20, "the fan-out process")
-    [child] = children(pid)
+    wait_until(lambda: len(fanout_children(pid)) == 1, 20, "the fan-out process")
+    [child] = fanout_children(pid)
     wait_until(lambda: f"fan-out process {child} ready" in s.console.log(), 20, "the fan-out process ready")
     return child
 
