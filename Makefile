@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@scripts/ensure-python.sh $(PY)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[console,dev]'
+	$(BIN)/pip install -q -e '.[console,web,dev]'
 	@touch $(STAMP)
 
 mosquitto:

@@ -6,11 +6,14 @@ Each client may publish only under its own identity; every user gets an explicit
 
 from __future__ import annotations
 
+from stilalarm.inventory.kinds import Via
 from stilalarm.inventory.model import Site
 from stilalarm.wire.topics import PersonChannel, Topics, UnitChannel
 
 CONSOLE_USER = "console"
 OBSERVER_USER = "observer"
+WEB_USER = "web"
+"""alarm-web: speaks for every web unit (via = phone / app); those units have no login of their own."""
 UNIT_PREFIX = "unit-"
 PERSON_PREFIX = "person-"
 LIMITED_PREFIXES = (UNIT_PREFIX, PERSON_PREFIX)
@@ -33,7 +36,8 @@ def usernames(site: Site) -> list[str]:
     return [
         CONSOLE_USER,
         OBSERVER_USER,
-        *(unit_user(u.id) for u in site.units),
+        *([WEB_USER] if site.web is not None else []),
+        *(unit_user(u.id) for u in site.units if u.via is Via.GPIO),
         *(person_user(p.id) for p in site.people),
     ]
 
@@ -65,7 +69,21 @@ def render_acl(site: Site) -> str:
         f"topic read {t.everything()}",
         "",
     ]
+    web_units = [u for u in site.units if u.via is not Via.GPIO]
+    if site.web is not None:
+        out += ["# alarm-web: the outbox of every web unit (desk phones, panic pages)", f"user {WEB_USER}"]
+        for u in web_units:
+            out += [
+                f"topic write {t.unit_event(u.id)}",
+                f"topic write {t.unit_status(u.id)}",
+                f"topic write {t.unit_heartbeat(u.id)}",
+                f"topic read {t.unit_receipt(u.id)}",
+                f"topic read {t.unit_cmd(u.id)}",
+            ]
+        out += [""]
     for u in site.units:
+        if u.via is not Via.GPIO:
+            continue
         out += [
             f"user {unit_user(u.id)}",
             f"topic write {t.unit_event(u.id)}",

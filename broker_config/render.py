@@ -32,13 +32,16 @@ from stilalarm.broker_config.acl import (
     CONSOLE_USER,
     LIMITED_PREFIXES,
     OBSERVER_USER,
+    WEB_USER,
     person_user,
     render_acl,
     unit_user,
     usernames,
 )
 from stilalarm.broker_config.plugin import PLUGIN_NAME, install_plugin
+from stilalarm.broker_config.web import token_key, web_config, web_urls
 from stilalarm.inventory.derived import PersonConfig, UnitConfig
+from stilalarm.inventory.kinds import Via
 from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.identity import CLIENT_ID_SEPARATOR
@@ -297,7 +300,8 @@ def render(site: Site, opts: RenderOptions) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
     users = usernames(site)
-    pw = load_or_make_secrets(out / "secrets.json", users, opts.rotate)
+    tokens = [token_key(tk.id) for tk in site.web.tokens] if site.web is not None else []
+    pw = load_or_make_secrets(out / "secrets.json", users + tokens, opts.rotate)
     written: list[Path] = [install_plugin(out)]  # PluginError says what to install
 
     def w(rel: str, text: str, mode: int = 0o644) -> None:
@@ -331,7 +335,13 @@ def render(site: Site, opts: RenderOptions) -> list[Path]:
         # The console service runs beside the broker: always the loopback listener.
         c = creds(user).model_copy(update={"port": port, "tls": False, "ca_file": None})
         w(f"{user}.json", c.model_dump_json(indent=2) + "\n", 0o600)
+    if site.web is not None:
+        web = creds(WEB_USER).model_copy(update={"port": port, "tls": False, "ca_file": None})
+        w("web.json", web_config(site, web, pw).model_dump_json(indent=2) + "\n", 0o600)
+        w("web/urls.txt", web_urls(site, pw), 0o600)
     for u in site.units:
+        if u.via is not Via.GPIO:
+            continue  # alarm-web speaks for it (web.json)
         cfg = UnitConfig(
             site_id=site.site.id, timezone=site.site.timezone, unit=u, broker=creds(unit_user(u.id))
         )

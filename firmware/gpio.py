@@ -86,6 +86,10 @@ class GpioInputs:
             self._initial.append(changed)
 
         for b in unit.buttons:
+            if b.pin is None:
+                raise ValueError(
+                    f"unit {unit.id}: button {b.id} has no pin; only a Pi unit (via = gpio) has pins"
+                )
             no = device(b.pin)
             nc = device(b.nc_pin) if b.nc_pin is not None else None
 

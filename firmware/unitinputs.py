@@ -10,7 +10,7 @@ from stilalarm.firmware import inputs, testmode
 from stilalarm.firmware.unitcommands import UnitCommands
 from stilalarm.firmware.unitwire import UnitWire
 from stilalarm.inventory.kinds import UnitRole
-from stilalarm.wire.messages import EventKind, FaultKind
+from stilalarm.wire.messages import EventKind, FaultKind, UnitEvent
 
 
 class UnitInputs(UnitWire, UnitCommands):
@@ -53,7 +53,22 @@ class UnitInputs(UnitWire, UnitCommands):
             elif isinstance(e, inputs.FaultCleared):
                 self._emit(EventKind.FAULT_CLEARED, button_id, fault=e.fault, detected_ms=e.at_ms)
 
-    def _on_press(self, button_id: str, e: inputs.Pressed) -> None:
+    def remote_press(self, button_id: str, detail: str = "") -> tuple[UnitEvent, bool]:
+        """A press that arrived over the network (alarm-web: a desk phone's key, the panic page).
+
+        The same test-mode rule and outbox as a pin press; returns the event and whether it is on
+        disk (False: the outbox failed, the event is sent from memory only)."""
+        now = self.clock.now_ms()
+        ev = self._on_press(button_id, inputs.Pressed(started_ms=now, detected_ms=now), detail)
+        p = self.pending.get(ev.event_id)
+        return ev, p is None or p.durable
+
+    def remote_fault(self, fault: FaultKind, raised: bool) -> UnitEvent:
+        """A fault of the whole unit seen by the network side (alarm-web: a desk phone went silent)."""
+        kind = EventKind.FAULT if raised else EventKind.FAULT_CLEARED
+        return self._emit(kind, None, fault=fault, detected_ms=self.clock.now_ms())
+
+    def _on_press(self, button_id: str, e: inputs.Pressed, detail: str = "") -> UnitEvent:
         campaign = None
         if self.test.is_test_press(button_id, e.detected_ms):
             kind = EventKind.TEST
@@ -69,7 +84,14 @@ class UnitInputs(UnitWire, UnitCommands):
                 if not self.test.on:
                     self._timers.cancel("test")
                     self.observe("test_mode", on=False, reason="every button tested or live")
-        self._emit(kind, button_id, detected_ms=e.detected_ms, started_ms=e.started_ms, campaign_id=campaign)
+        return self._emit(
+            kind,
+            button_id,
+            detected_ms=e.detected_ms,
+            started_ms=e.started_ms,
+            campaign_id=campaign,
+            detail=detail,
+        )
 
     def tamper_sample(self, high: bool, at_ms: int | None = None) -> None:
         """The tamper switch level changed (high = lid open)."""

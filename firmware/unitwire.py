@@ -42,6 +42,7 @@ class UnitWire(UnitState):
         started_ms: int | None = None,
         fault: FaultKind | None = None,
         campaign_id: str | None = None,
+        detail: str = "",
     ) -> UnitEvent:
         """Store the event durably FIRST, then send it (and keep resending until receipted)."""
         now_ms = self.clock.now_ms()
@@ -61,6 +62,7 @@ class UnitWire(UnitState):
                 sent_at=occurred,
                 attempt=1,
                 campaign_id=campaign_id,
+                detail=detail,
             )
 
         durable = True

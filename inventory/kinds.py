@@ -62,6 +62,15 @@ class UnitRole(StrEnum):
     LEAD = "lead"
 
 
+class Via(StrEnum):
+    """How a unit's presses reach the system: a Raspberry Pi's pins, or the web ingress
+    (`alarm-web`) for an IP desk phone's alarm key or a person's phone panic page."""
+
+    GPIO = "gpio"
+    PHONE = "phone"
+    APP = "app"
+
+
 class Target(StrEnum):
     """Who an escalation level notifies, resolved against the inventory."""
 

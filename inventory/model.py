@@ -14,7 +14,7 @@ from typing import Any, Self
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from stilalarm.inventory.kinds import Language, Role, RoomKind, StrictModel, Target, UnitRole
+from stilalarm.inventory.kinds import Language, Role, RoomKind, StrictModel, Target, UnitRole, Via
 from stilalarm.inventory.people import ChannelKind, DeliveryPolicy, Person, SmtpConfig
 from stilalarm.inventory.places import Room, Team, Unit
 from stilalarm.inventory.policies import (
@@ -24,6 +24,7 @@ from stilalarm.inventory.policies import (
     RetentionPolicy,
     SiteInfo,
 )
+from stilalarm.inventory.web import WebPolicy
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,11 @@ class Site(StrictModel):
     retention: RetentionPolicy = Field(
         default_factory=RetentionPolicy, description="How long registrations and detail are kept."
     )
+    web: WebPolicy | None = Field(
+        default=None,
+        description="The web ingress (alarm-web) for desk phones' alarm keys and the phone panic page; "
+        "needed when a unit has via = phone or app.",
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Self:
@@ -151,10 +157,32 @@ class Site(StrictModel):
                 raise ValueError(f"{at('people', i, p.id, 'email')}: e-mail needs an [smtp] section")
             if ChannelKind.APPRISE in kinds and not p.apprise:
                 raise ValueError(f"{at('people', i, p.id, 'channels')}: apprise channel without apprise")
+        self._check_web(people)
         if not any(Role.FACILITIES in p.roles for p in self.people):
             raise ValueError("people: nobody has role 'facilities'; unit faults would reach no one")
         self._index = SiteIndex.of(self)  # once, now that every reference is known to be valid
         return self
+
+    def _check_web(self, people: Mapping[str, Person]) -> None:
+        units = {u.id: u for u in self.units}
+        web_units = [u.id for u in self.units if u.via is not Via.GPIO]
+        if self.web is None:
+            if web_units:
+                raise ValueError(f"units {web_units} have via = phone / app: add a [web] section (alarm-web)")
+            return
+        for i, tk in enumerate(self.web.tokens):
+            where = f"web.tokens[{i}] (id={tk.id!r})"
+            u = units.get(tk.unit)
+            if u is None:
+                raise ValueError(f"{where}.unit: unknown unit {tk.unit!r}")
+            if u.via is Via.GPIO:
+                raise ValueError(f"{where}.unit: {tk.unit!r} is a Pi unit; a token needs via = phone or app")
+            if tk.person is not None and tk.person not in people:
+                raise ValueError(f"{where}.person: unknown person {tk.person!r}")
+            if u.via is Via.APP and tk.person is None:
+                raise ValueError(f"{where}.person: a panic-page token (unit via = app) belongs to a person")
+            if u.via is Via.PHONE and tk.person is not None:
+                raise ValueError(f"{where}.person: a desk phone's token belongs to the phone, not a person")
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy, indexed anew (an update may replace teams, rooms, units or people).

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from stilalarm.inventory.kinds import USABLE_PINS, Contact, RoomKind, StrictModel, UnitRole
+from stilalarm.inventory.kinds import USABLE_PINS, Contact, RoomKind, StrictModel, UnitRole, Via
 from stilalarm.inventory.policies import EscalationPolicy
 from stilalarm.wire.messages import TEST_WINDOW_DEFAULT_MIN, TEST_WINDOW_MAX_MIN, Ident
 
@@ -47,8 +47,14 @@ class Room(StrictModel):
 
 class Button(StrictModel):
     id: Ident = Field(description="Button id within the unit.")
-    contact: Contact = Field(description="Wiring: no, nc or dual (NO+NC, supervised).")
-    pin: int = Field(description="BCM GPIO of the NO contact (or the only contact for no/nc).")
+    contact: Contact = Field(
+        default=Contact.NO, description="Wiring: no, nc or dual (NO+NC, supervised); no for web units."
+    )
+    pin: int | None = Field(
+        default=None,
+        description="BCM GPIO of the NO contact (or the only contact for no/nc); required on a Pi "
+        "(via = gpio), absent on a web unit (via = phone / app).",
+    )
     nc_pin: int | None = Field(default=None, description="BCM GPIO of the NC contact (dual only).")
     min_hold_ms: int = Field(
         default=50,
@@ -78,12 +84,25 @@ class Button(StrictModel):
         return self
 
 
+WEB_KEY = "toets"
+"""The one button of a web unit (a desk phone's alarm key, the panic page's button)."""
+
+
 class Unit(StrictModel):
     id: Ident = Field(description="Unit id; also its MQTT identity.")
     room: Ident = Field(description="Room the unit is installed in.")
     role: UnitRole = Field(default=UnitRole.DESK, description="desk (alarm) or lead (pager).")
+    via: Via = Field(
+        default=Via.GPIO,
+        description="gpio: a Raspberry Pi with buttons on its pins (alarm-unit); phone: an IP desk "
+        "phone's alarm key, app: a person's phone panic page, both through the web ingress (alarm-web), "
+        "which keeps their outbox.",
+    )
     person: Ident | None = Field(default=None, description="For a lead unit: the person whose pager it is.")
-    buttons: tuple[Button, ...] = Field(min_length=1, description="Panic (or acknowledge) buttons.")
+    buttons: tuple[Button, ...] = Field(
+        min_length=1,
+        description="Panic (or acknowledge) buttons; a web unit has one, `toets`, unless listed.",
+    )
     led_pin: int | None = Field(default=None, description="BCM GPIO of the discreet feedback LED.")
     buzzer_pin: int | None = Field(
         default=None, description="BCM GPIO of a buzzer (lead units and test mode only)."
@@ -102,8 +121,18 @@ class Unit(StrictModel):
         "when they stand at the unit, so a real alarm is never lost to a long test.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _web_key(cls, data: Any) -> Any:
+        """A web unit (via = phone / app) has one key, `toets`, unless its buttons are listed."""
+        if isinstance(data, dict) and data.get("via") in (Via.PHONE, Via.APP) and "buttons" not in data:
+            return {**data, "buttons": [{"id": WEB_KEY}]}
+        return data
+
     @model_validator(mode="after")
     def _pins_unique(self) -> Self:
+        if self.via is not Via.GPIO:
+            return self._web_unit()
         used: dict[int, str] = {}
         named: list[tuple[str, int | None]] = [
             ("led_pin", self.led_pin),
@@ -114,6 +143,9 @@ class Unit(StrictModel):
         for b in self.buttons:
             named.append((f"button {b.id} pin", b.pin))
             named.append((f"button {b.id} nc_pin", b.nc_pin))
+        for b in self.buttons:
+            if b.pin is None:
+                raise ValueError(f"button {b.id} needs pin (the BCM GPIO of its contact) on a Pi unit")
         for name, pin in named:
             if pin is None:
                 continue
@@ -129,4 +161,16 @@ class Unit(StrictModel):
             raise ValueError("a lead unit needs person = the lead whose pager it is")
         if self.role is UnitRole.DESK and self.person is not None:
             raise ValueError("person is only for role = 'lead' units")
+        return self
+
+    def _web_unit(self) -> Self:
+        """A web unit has no pins and raises alarms (a desk phone's key or the panic page)."""
+        pins = [self.led_pin, self.buzzer_pin, self.tamper_pin, self.test_key_pin]
+        pins += [p for b in self.buttons for p in (b.pin, b.nc_pin)]
+        if any(p is not None for p in pins):
+            raise ValueError(f"unit {self.id} has via = {self.via.value!r}: it has no GPIO pins, remove them")
+        if self.role is not UnitRole.DESK or self.person is not None:
+            raise ValueError(f"unit {self.id} has via = {self.via.value!r}: it raises alarms (role = 'desk')")
+        if any(b.contact is not Contact.NO for b in self.buttons):
+            raise ValueError(f"unit {self.id} has via = {self.via.value!r}: its key has no wiring (contact)")
         return self

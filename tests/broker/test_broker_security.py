@@ -239,8 +239,14 @@ def test_render_fails_loudly_when_the_plugin_cannot_be_built(tmp_path: Path) -> 
     site_toml, out = root / "examples" / "site.toml", tmp_path / "out"
     res = subprocess.run(
         [
-            sys.executable, "-m", "stilalarm.broker_config.cli",
-            "render", "--site", str(site_toml), "--out", str(out),
+            sys.executable,
+            "-m",
+            "stilalarm.broker_config.cli",
+            "render",
+            "--site",
+            str(site_toml),
+            "--out",
+            str(out),
         ],
         capture_output=True,
         text=True,

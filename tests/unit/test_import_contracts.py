@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("wire", "inventory", "firmware", "console", "broker_config", "devkit")
+PACKAGES = ("wire", "inventory", "firmware", "console", "broker_config", "devkit", "ingress")
 LINT = Path(sys.executable).parent / "lint-imports"
 
 
@@ -101,6 +101,14 @@ def test_the_untouched_tree_keeps_every_contract(tree: Path) -> None:
             "import stilalarm.devkit.servicerun",
             "the product never imports the development harness",
         ),
+        (
+            "stilalarm.ingress.app",
+            "import stilalarm.console.facts",
+            "the web ingress and the console share only wire and inventory",
+        ),
+        ("stilalarm.ingress.tokens", "import time", "the web ingress's tokens and phone watch are pure"),
+        ("stilalarm.ingress.liveness", "import asyncio", "the web ingress's tokens and phone watch are pure"),
+        ("stilalarm.firmware.outbox", "import starlette", "the desk unit needs none of the console's stacks"),
     ],
 )
 def test_a_deliberate_violation_breaks_its_contract(

@@ -30,6 +30,7 @@ class FaultKind(StrEnum):
     SHORT = "short"  # both contacts closed
     TAMPER = "tamper"  # enclosure opened
     STUCK = "stuck"  # held far longer than any press (a jammed button or a cut NC cable)
+    SILENT = "silent"  # a desk phone not heard from by alarm-web for its silence limit
 
 
 class UnitEvent(Msg):

@@ -1,0 +1,240 @@
+"""The web units alarm-web keeps: one firmware `UnitRuntime` per desk phone or panic page.
+
+Each web unit is a real unit runtime (the firmware's outbox, retransmission, receipts, test mode,
+heartbeat), fed by HTTP instead of pins. All of them share one outbox file and one MQTT login
+(`web`, whose ACL names exactly their topics), driven by the same asyncio loop as the HTTP server.
+Desk phones are also watched for silence (`stilalarm.ingress.liveness`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stilalarm.firmware.eventloop import LoopScheduler
+from stilalarm.firmware.mux import Mux
+from stilalarm.firmware.outbox import Outbox
+from stilalarm.firmware.ports import Clock, SystemClock
+from stilalarm.firmware.runtime import UnitRuntime
+from stilalarm.ingress import liveness
+from stilalarm.inventory.derived import UnitConfig, WebConfig
+from stilalarm.inventory.kinds import Via
+from stilalarm.wire.messages import FaultKind, UnitEvent
+
+log = logging.getLogger("alarm-web")
+
+OUTBOX_FILE = "web-outbox.sqlite"
+SILENT_FILE = "web-silent.json"
+
+
+class _NoPort:
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+        raise RuntimeError("the link is attached before the runtimes start")
+
+
+@dataclass
+class Progress:
+    """What the page can learn about one press: stored by the console, a lead coming."""
+
+    unit_id: str
+    incident_id: str | None = None
+    received: bool = False
+
+
+@dataclass
+class UnitView:
+    """The presses of one web unit in this alarm-web run (for the panic page)."""
+
+    presses: dict[uuid.UUID, Progress] = field(default_factory=dict)
+
+
+class WebUnits:
+    """Every web unit's runtime, their link and the desk phones' silence watch."""
+
+    def __init__(
+        self,
+        cfg: WebConfig,
+        state_dir: Path,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.loop = loop
+        self.clock = clock or SystemClock()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir = state_dir
+        self.outbox = Outbox(state_dir / OUTBOX_FILE)  # OutboxError says what to check
+        self.sched = LoopScheduler(loop)
+        self.mux = Mux(loop)
+        self.views: dict[str, UnitView] = {u.id: UnitView() for u in cfg.units}
+        self.runtimes: dict[str, UnitRuntime] = {}
+        for u in cfg.units:
+            ucfg = UnitConfig(site_id=cfg.site_id, timezone=cfg.timezone, unit=u, broker=cfg.broker)
+            self.runtimes[u.id] = UnitRuntime(
+                ucfg,
+                outbox=self.outbox,
+                port=_NoPort(),
+                scheduler=self.sched,
+                clock=self.clock,
+                observe=self._observer(u.id),
+            )
+        subs = [t for rt in self.runtimes.values() for t in rt.subscriptions()]
+        self.link = self.mux.link(
+            cfg.broker,
+            subscriptions=subs,
+            on_message=self._on_message,
+            on_up=self._up,
+            on_down=self._down,
+            will=None,  # one login speaks for many units: the console notices silence by heartbeats
+        )
+        for rt in self.runtimes.values():
+            rt.port = self.link
+        phones = [u.id for u in cfg.units if u.via is Via.PHONE]
+        self.phones = liveness.Phones.start(
+            phones, self._load_silent(), time.monotonic(), cfg.policy.phone_silent_after_min * 60
+        )
+        self._watch: asyncio.TimerHandle | None = None
+        self.up = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Load every unreceipted event (resent on link up), connect, watch the phones."""
+        for rt in self.runtimes.values():
+            rt.start()
+        self.link.start()
+        self._arm_watch()
+
+    async def stop(self, timeout: float = 3.0) -> None:
+        """Each unit's retained 'offline (shutdown)', then disconnect."""
+        if self._watch is not None:
+            self._watch.cancel()
+        infos = []
+        for i, rt in enumerate(self.runtimes.values()):
+            words = rt.stop()
+            if i == len(self.runtimes) - 1:
+                infos.append(self.link.publish_last(words))
+            elif self.up:
+                infos.append(self.link.client.publish(words[0], words[1], qos=1, retain=True))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not all(i is None or i.is_published() for i in infos):
+            await asyncio.sleep(0.01)
+        await self.mux.shutdown({}, timeout=0.5)
+        self.outbox.close()
+
+    # -- presses ------------------------------------------------------------------------
+    def press(self, unit_id: str, detail: str = "") -> tuple[UnitEvent, bool]:
+        """Raise the unit's alarm (a test press in test mode): stored on disk before it returns.
+
+        Returns the event and whether it is on disk (False: the outbox failed; sent from memory)."""
+        rt = self.runtimes[unit_id]
+        button = rt.unit.buttons[0].id
+        ev, durable = rt.remote_press(button, detail)
+        self.views[unit_id].presses[ev.event_id] = Progress(unit_id)
+        self.heard(unit_id)
+        return ev, durable
+
+    def heard(self, unit_id: str) -> None:
+        """A desk phone called (press or keep-alive): it is not silent."""
+        self.phones, change = liveness.heard(self.phones, unit_id, time.monotonic())
+        if change is liveness.Change.HEARD_AGAIN:
+            log.warning("%s: heard again; clearing its silent fault", unit_id)
+            self.runtimes[unit_id].remote_fault(FaultKind.SILENT, raised=False)
+            self._save_silent()
+
+    def progress(self, unit_id: str, event_id: uuid.UUID) -> Progress | None:
+        """What is known of one press of this unit (None: not a press of this alarm-web run)."""
+        return self.views[unit_id].presses.get(event_id)
+
+    def feedback(self, unit_id: str) -> str:
+        """What the unit's LED would say: off, stored (the console has it) or acknowledged (a lead
+        is coming)."""
+        return self.runtimes[unit_id].fb.base.value
+
+    def depth(self) -> int:
+        """Events not yet receipted by the console, all web units together."""
+        return sum(len(rt.pending) for rt in self.runtimes.values())
+
+    # -- link ---------------------------------------------------------------------------
+    def _up(self) -> None:
+        self.up = True
+        log.info("connected to the broker as %s", self.cfg.broker.username)
+        for rt in self.runtimes.values():
+            rt.link_up()
+
+    def _down(self, reason: str) -> None:
+        self.up = False
+        log.warning("broker connection lost (%s); presses are kept and sent on reconnect", reason)
+        for rt in self.runtimes.values():
+            rt.link_down(reason)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        parsed = self.runtimes and next(iter(self.runtimes.values())).topics.parse_unit(topic)
+        rt = self.runtimes.get(parsed[0]) if parsed else None
+        if rt is None:
+            log.warning("message on unexpected topic %s ignored", topic)
+            return
+        rt.on_message(topic, payload)
+
+    def _observer(self, unit_id: str) -> Any:
+        def observe(name: str, fields: dict[str, Any]) -> None:
+            if name == "receipt":
+                p = self.views[unit_id].presses.get(uuid.UUID(fields["event_id"]))
+                if p is not None:
+                    p.received, p.incident_id = True, fields.get("incident_id")
+                log.info(
+                    "%s: %s stored by the console as incident %s",
+                    unit_id,
+                    fields["kind"],
+                    fields.get("incident_id"),
+                )
+            elif name not in ("led", "buzzer", "link", "release"):
+                log.info("%s: %s %s", unit_id, name, " ".join(f"{k}={v}" for k, v in fields.items()))
+
+        return observe
+
+    # -- the phones' silence ------------------------------------------------------------
+    def _arm_watch(self) -> None:
+        due = liveness.next_check(self.phones)
+        if due is None:
+            return
+        delay = max(0.0, due - time.monotonic()) + 0.01
+        self._watch = self.loop.call_later(delay, self._check)
+
+    def _check(self) -> None:
+        self.phones, gone = liveness.check(self.phones, time.monotonic())
+        for uid in gone:
+            log.warning(
+                "%s: not heard from for %.0f min; raising its silent fault", uid, self.phones.limit_s / 60
+            )
+            self.runtimes[uid].remote_fault(FaultKind.SILENT, raised=True)
+        if gone:
+            self._save_silent()
+        self._arm_watch()
+
+    def _load_silent(self) -> list[str]:
+        p = self.state_dir / SILENT_FILE
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+            return [str(x) for x in data.get("silent", [])]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, AttributeError) as exc:
+            log.error("%s unreadable (%s); treating every phone as heard", p, exc)
+            return []
+
+    def _save_silent(self) -> None:
+        p = self.state_dir / SILENT_FILE
+        tmp = p.with_name(p.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps({"silent": sorted(self.phones.silent)}), encoding="utf-8")
+            os.replace(tmp, p)
+        except OSError as exc:
+            log.error("cannot save %s (%s); a restart may forget a silent phone", p, exc)
