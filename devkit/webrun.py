@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -136,7 +137,7 @@ class WebProcess:
             f.seek(self._offset)
             return f.read().decode(errors="replace")
 
-    def wait_ready(self, timeout: float = 20.0, verify: bool | str = True) -> None:
+    def wait_ready(self, timeout: float = 20.0, verify: bool | ssl.SSLContext = True) -> WebProcess:
         """Until alarm-web answers and is connected to the broker."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -145,7 +146,7 @@ class WebProcess:
             try:
                 r = httpx.get(f"{self.url}/healthz", timeout=1.0, verify=verify)
                 if r.status_code == 200 and r.json().get("broker"):
-                    return
+                    return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)

@@ -151,6 +151,7 @@ class Ingress:
         await self.body(request)
         tk = self.authorize(request, _token_of(request), Via.PHONE)
         self.units.heard(tk.unit)
+        log.info("keep-alive from token %s (unit %s)", tk.id, tk.unit)
         return JSONResponse({"ok": True})
 
     # -- the panic page -------------------------------------------------------------------

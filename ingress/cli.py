@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--host", help="listen address (default: [web] listen_host)")
     r.add_argument("--port", type=int, help="listen port (default: [web] port)")
     r.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    r.add_argument(
+        "--crash-at",
+        choices=("store", "receipt"),
+        help="fault injection for tests only: SIGKILL itself at this point of the first alarm",
+    )
     c = sub.add_parser("check", help="validate web.json and print what it serves")
     c.add_argument("--config", required=True, type=Path, help="web.json written by alarm-broker render")
     return p
@@ -70,11 +75,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
-    return serve(cfg, args.state_dir, tls_dir=args.tls_dir, host=args.host, port=args.port)
+    return serve(
+        cfg, args.state_dir, tls_dir=args.tls_dir, host=args.host, port=args.port, crash_at=args.crash_at
+    )
 
 
 def serve(
-    cfg: WebConfig, state_dir: Path, *, tls_dir: Path | None, host: str | None, port: int | None
+    cfg: WebConfig,
+    state_dir: Path,
+    *,
+    tls_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    crash_at: str | None = None,
 ) -> int:
     """Run the web units and the HTTP server on one asyncio loop until SIGTERM / SIGINT."""
     ssl_args: dict[str, Any] = {}
@@ -104,7 +117,7 @@ def serve(
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        units = WebUnits(cfg, state_dir, loop)
+        units = WebUnits(cfg, state_dir, loop, crash_at=crash_at)
     except OutboxError as exc:
         print(f"alarm-web: {exc}", file=sys.stderr)
         return 2

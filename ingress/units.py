@@ -12,8 +12,10 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +28,26 @@ from stilalarm.firmware.runtime import UnitRuntime
 from stilalarm.ingress import liveness
 from stilalarm.inventory.derived import UnitConfig, WebConfig
 from stilalarm.inventory.kinds import Via
-from stilalarm.wire.messages import FaultKind, UnitEvent
+from stilalarm.wire.messages import EventKind, FaultKind, UnitEvent
 
 log = logging.getLogger("alarm-web")
 
 OUTBOX_FILE = "web-outbox.sqlite"
 SILENT_FILE = "web-silent.json"
+
+
+def _crash_at(point: str) -> Callable[[str, UnitEvent], None]:
+    """Fault injection only (`alarm-web run --crash-at`): SIGKILL this process at `point` ("store":
+    on disk, not yet sent; "receipt": the console has it, the outbox not yet told) of an alarm."""
+
+    def hook(at: str, ev: UnitEvent) -> None:
+        if at == point and ev.kind is EventKind.ALARM:
+            log.critical("fault injection: crashing at %s of event %s", point, ev.event_id)
+            for h in logging.getLogger().handlers:
+                h.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
 
 
 class _NoPort:
@@ -65,6 +81,7 @@ class WebUnits:
         loop: asyncio.AbstractEventLoop,
         *,
         clock: Clock | None = None,
+        crash_at: str | None = None,
     ) -> None:
         self.cfg = cfg
         self.loop = loop
@@ -97,6 +114,8 @@ class WebUnits:
         )
         for rt in self.runtimes.values():
             rt.port = self.link
+            if crash_at is not None:
+                rt.crash_hook = _crash_at(crash_at)
         phones = [u.id for u in cfg.units if u.via is Via.PHONE]
         self.phones = liveness.Phones.start(
             phones, self._load_silent(), time.monotonic(), cfg.policy.phone_silent_after_min * 60

@@ -53,12 +53,14 @@ class WebPolicy(StrictModel):
         default=4096, ge=256, le=65536, description="Largest request body accepted (413 beyond)."
     )
     phone_silent_after_min: float = Field(
-        default=1500,
-        ge=1,
-        le=10080,
+        default=11520,
+        ge=0.05,
+        le=44640,
         description="A desk phone not heard from (press or keep-alive URL) for this many minutes is a "
-        "fault to facilities (`silent`); heard again, the fault clears. Default 25 h: phones call the "
-        "keep-alive URL at least daily (hardware/PHONES.md).",
+        "fault to facilities (`silent`); heard again, the fault clears. Default 8 days: no phone vendor "
+        "documents an event that repeats on a timer (only boot and registration), so a healthy phone may "
+        "be heard only at its weekly test press; lower it to 3x a repeating event measured on the site's "
+        "firmware (hardware/PHONES.md).",
     )
     tokens: tuple[WebToken, ...] = Field(default=(), description="Every device and person token.")
 
