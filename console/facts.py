@@ -47,6 +47,11 @@ class AlarmReceived(_Fact):
     test_refused: TestRefusal | None = Field(
         default=None, description="Sent by the unit as a test, taken as a real alarm: why (else None)."
     )
+    place: str = Field(
+        default="",
+        max_length=200,
+        description="Where a panic-page press says it is (address, position); empty for other units.",
+    )
 
 
 class PressRepeated(_Fact):
@@ -64,6 +69,9 @@ class PressRepeated(_Fact):
     )
     test_refused: TestRefusal | None = Field(
         default=None, description="Sent by the unit as a test, taken as a real press: why (else None)."
+    )
+    place: str = Field(
+        default="", max_length=200, description="A panic-page press's newer place (empty: unchanged)."
     )
 
 

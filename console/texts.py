@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from stilalarm.console.i18n import fmt_time, t
-from stilalarm.inventory.kinds import Language
+from stilalarm.inventory.kinds import Language, Via
 from stilalarm.inventory.model import Site
 
 
@@ -32,6 +32,25 @@ def person_name(site: Site, person_id: str) -> str:
         return site.person(person_id).name
     except KeyError:
         return person_id
+
+
+def holder_of(site: Site, unit_id: str) -> str | None:
+    """The person whose panic page a web unit (via = app) is, from its live token; else None."""
+    if site.web is None:
+        return None
+    return next((tk.person for tk in site.web.tokens if tk.unit == unit_id and not tk.revoked), None)
+
+
+def source_sentence(site: Site, unit_id: str, place: str, lang: Language) -> str:
+    """How the alarm came in, for a web unit: the desk phone's key, or whose panic page and where."""
+    unit = site.index.units.get(unit_id)
+    if unit is None or unit.via is Via.GPIO:
+        return ""
+    if unit.via is Via.PHONE:
+        return t("via_phone", lang)
+    holder = holder_of(site, unit_id)
+    said = t("via_app", lang, name=person_name(site, holder) if holder else unit_id)
+    return f"{said} {t('place', lang, place=place)}" if place else said
 
 
 def clip(s: str, n: int) -> str:

@@ -13,7 +13,7 @@ from stilalarm.console.core.engine import Incident
 from stilalarm.console.delivery.texts import channel_fault_text, channel_recovered_text
 from stilalarm.console.facts import Notified
 from stilalarm.console.i18n import t
-from stilalarm.console.texts import clip, local_time, notice_text, person_name, room_label
+from stilalarm.console.texts import clip, local_time, notice_text, person_name, room_label, source_sentence
 from stilalarm.inventory.kinds import Language
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import Notification, NotifyReason
@@ -73,6 +73,9 @@ def _incident_text(site: Site, f: Notified, lang: Language, inc: Incident | None
     }
     if f.text_key == "alarm":
         parts = [t("alarm_body", lang, **v)]
+        source = source_sentence(site, inc.unit_id, inc.place, lang)
+        if source:
+            parts.append(source)
         if f.reason is NotifyReason.ESCALATION:
             parts.append(t("escalated", lang))
         elif f.reason is NotifyReason.REPEAT:

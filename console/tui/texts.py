@@ -49,6 +49,8 @@ class Texts:
     status_resolved: str
     location: str
     unit_line: str
+    via_phone: str
+    via_app: str
     secs: str
     mins: str
     hours: str

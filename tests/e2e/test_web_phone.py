@@ -101,6 +101,7 @@ def test_a_phone_get_is_one_incident_that_escalates_and_is_registered(system: We
     wait_until(lambda: system.seen.alarm_notifications("chris"), 10, "the team lead's notice")
     first = system.seen.alarm_notifications("chris")[0]
     assert first.level == 1 and first.incident_id == inc and first.title.startswith("ALARM Balie 1")
+    assert "Via de alarmtoets van de bureautelefoon." in first.body
     wait_until(lambda: system.seen.alarm_notifications("bart"), 10, "the deputy's notice")
     wait_until(lambda: system.seen.alarm_notifications("els"), 10, "everyone, with 101")
     top = system.seen.alarm_notifications("els")[0]

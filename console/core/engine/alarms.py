@@ -29,6 +29,7 @@ from stilalarm.console.facts import (
     TestRefusal,
     TestResult,
 )
+from stilalarm.inventory.kinds import Via
 from stilalarm.wire.messages import EventKind, Feedback, IncidentStatus, NotifyReason, UnitEvent
 
 TEST_REPEAT_GUARD = timedelta(seconds=60)
@@ -74,6 +75,7 @@ def _on_alarm(tx: EngineTx, ev: UnitEvent, test_refused: TestRefusal | None = No
     """A real press (or a test press refused as a test: `test_refused` says why)."""
     s = tx.s
     assert ev.button_id is not None
+    place = ev.detail if s.site.unit(ev.unit_id).via is Via.APP else ""
     joined = open_incident_of_unit(s, ev.unit_id)
     if joined is not None:
         tx.record(
@@ -85,6 +87,7 @@ def _on_alarm(tx: EngineTx, ev: UnitEvent, test_refused: TestRefusal | None = No
                 event_id=ev.event_id,
                 pressed_at=ev.occurred_at,
                 test_refused=test_refused,
+                place=place,
             )
         )
         tx.emit(SendReceipt(ev.unit_id, ev.event_id, joined.id))
@@ -117,6 +120,7 @@ def _on_alarm(tx: EngineTx, ev: UnitEvent, test_refused: TestRefusal | None = No
             pressed_at=ev.occurred_at,
             sent_at=ev.sent_at,
             test_refused=test_refused,
+            place=place,
         )
     )
     tx.emit(SendReceipt(ev.unit_id, ev.event_id, incident_id))

@@ -65,6 +65,7 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
                 status=IncidentStatus.OPEN,
                 pressed_at=f.pressed_at,
                 stored_at=f.at,
+                place=f.place,
             )
             day, _, n = f.incident_id.partition("-")
             last = s.last_incident
@@ -72,7 +73,9 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             newest = (day, num) if (day, num) > last else last
             return replace(s, live={**s.live, inc.id: inc}, last_incident=newest)
         case PressRepeated():
-            return _upd(s, f.incident_id, lambda i: replace(i, presses=i.presses + f.count))
+            return _upd(
+                s, f.incident_id, lambda i: replace(i, presses=i.presses + f.count, place=f.place or i.place)
+            )
         case Notified() if f.text_key == "aftercare" and f.incident_id in s.aftercare:
             case_ = s.aftercare[f.incident_id or ""]
             step_n = int(f.detail.get("step", case_.reminders_sent + 1))

@@ -44,6 +44,9 @@ class Incident:
     reminded: bool = False
     registration: Registration | None = None
     version: int = 1
+    place: str = ""
+    """Where a panic-page press says it is (address, position): in its notices only, never in the
+    retained state everybody can read."""
 
     def to_wire(self) -> IncidentState:
         """The retained IncidentState message of this incident."""

@@ -159,7 +159,10 @@ def build_alarms(rec: Received, ctx: Ctx, now: datetime, sel: Selection) -> Alar
 
 def _detail(ctx: Ctx, unit_id: str, room_id: str) -> str:
     floor = ctx.floor(room_id)
-    return ctx.texts.unit_line.format(unit=unit_id, floor=f" · {floor}" if floor else "")
+    line = ctx.texts.unit_line.format(unit=unit_id, floor=f" · {floor}" if floor else "")
+    unit = ctx.site.index.units.get(unit_id)
+    via = unit.via.value if unit is not None else "gpio"
+    return line + {"phone": ctx.texts.via_phone, "app": ctx.texts.via_app}.get(via, "")
 
 
 def _banner(
