@@ -3,7 +3,7 @@
     python -m bench --site examples/site.toml [--quick] [--only NAME[,NAME]] [--doc docs/PERFORMANCE.md]
 
 Scenarios (in this order): baseline, scale, latency, burst, sustained, pi4, supervision, restart,
-footprint, fanout, flood. Every figure is paired with a baseline measured in the same run.
+footprint, fanout, flood, web. Every figure is paired with a baseline measured in the same run.
 baseline, latency, burst, sustained and flood also run "busy": again in the same run, with a
 CPU-bound competitor the bench starts itself (one busy process per core minus one), unless
 `--no-busy`. pi4 runs latency, burst and sustained with the broker and the console each under a
@@ -41,6 +41,7 @@ SCENARIOS = [
     "footprint",
     "fanout",
     "flood",
+    "web",
 ]
 NEEDS_BASELINE = {"scale", "latency", "burst", "sustained"}
 
@@ -55,6 +56,7 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
         sc_restart,
         sc_site,
         sc_supervision,
+        sc_web,
     )
     from bench.modes import BUSY
 
@@ -77,6 +79,7 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
         "fanout": lambda: sc_fanout_kill.run_fanout_all(ctx),
         "flood": lambda: sc_flood.run_flood(ctx),
         "flood busy": lambda: sc_flood.run_flood(ctx, busy=True),
+        "web": lambda: sc_web.run_web(ctx),
     }
     for name, fn in table.items():
         base_name, _, variant = name.partition(" ")

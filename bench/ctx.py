@@ -37,7 +37,7 @@ class Ctx:
 
 def desk_units(site: Site) -> list[str]:
     """Desk (alarm) units of a site, in inventory order."""
-    return [u.id for u in site.units if u.role.value != "lead"]
+    return [u.id for u in site.units if u.role.value != "lead" and u.via.value == "gpio"]
 
 
 def facilities(site: Site) -> set[str]:

@@ -158,7 +158,9 @@ def run_footprint(ctx: Ctx) -> None:
     """One `alarm-unit run --sim` (5 s heartbeat) next to an idle bare paho process, same window."""
     site = ctx.site
     d = ctx.dir("footprint")
-    unit = next(u for u in site.units if u.role.value == "desk" and u.heartbeat_s == 5)
+    unit = next(
+        u for u in site.units if u.role.value == "desk" and u.via.value == "gpio" and u.heartbeat_s == 5
+    )
     broker = LocalBroker(site, d / "broker")
     broker.start()
     topics = Topics(site.site.id)

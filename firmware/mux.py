@@ -60,8 +60,10 @@ class Mux:
         keepalive: int = 30,
         reconnect_min_s: float = 0.2,
         reconnect_max_s: float = 5.0,
+        max_inflight: int = 100,
     ) -> MuxLink:
-        """A new (not yet started) client on this loop."""
+        """A new (not yet started) client on this loop (`max_inflight` 0: no window; paho 2.2 walks
+        every outstanding publish on each PUBACK when there is one, see docs/PERFORMANCE.md)."""
         lk = MuxLink(
             self,
             creds,
@@ -73,6 +75,7 @@ class Mux:
             keepalive=keepalive,
             reconnect_min_s=reconnect_min_s,
             reconnect_max_s=reconnect_max_s,
+            max_inflight=max_inflight,
         )
         self.links.add(lk)
         return lk
@@ -113,6 +116,7 @@ class MuxLink:
         keepalive: int,
         reconnect_min_s: float,
         reconnect_max_s: float,
+        max_inflight: int = 100,
     ) -> None:
         self.mux = mux
         self.loop = mux.loop
@@ -142,7 +146,7 @@ class MuxLink:
             c.tls_set(ca_certs=creds.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         if will is not None:
             c.will_set(will[0], will[1], qos=1, retain=True)
-        c.max_inflight_messages_set(100)
+        c.max_inflight_messages_set(max_inflight)
         c.max_queued_messages_set(0)  # unbounded: paho never drops our own publishes
         c.on_connect = guarded("on_connect", self._handle_connect)
         c.on_disconnect = guarded("on_disconnect", self._handle_disconnect)

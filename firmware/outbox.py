@@ -22,7 +22,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +78,8 @@ class Outbox:
     def __init__(self, path: str | Path, *, max_pending: int = DEFAULT_MAX_PENDING) -> None:
         self.path = Path(path)
         self.max_pending = max_pending
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._batch = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
@@ -98,14 +100,46 @@ class Outbox:
             self._db.close()
 
     # -- writing ------------------------------------------------------------------
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group commit: every append in the block joins one transaction, fsync'd once at its end.
+
+        Appends return before they are durable: the caller must not let an event leave the machine
+        before the block ends (alarm-web runs the block on its event loop, whose socket writes come
+        after). The lock is held throughout, so other threads wait. Raises what the commit raises;
+        then nothing of the block is on disk."""
+        with self._lock:
+            if self._batch:
+                self._batch += 1
+                try:
+                    yield
+                finally:
+                    self._batch -= 1
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._batch = 1
+            try:
+                yield
+            except BaseException:
+                self._batch = 0
+                self._db.execute("ROLLBACK")
+                raise
+            self._batch = 0
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
     def append(self, unit_id: str, build: Callable[[int], UnitEvent]) -> Appended:
         """Allocate the unit's next sequence number, build the event with it and store it durably.
 
-        Returns only after the commit is fsync'd.
+        Returns only after the commit is fsync'd (inside `batch()`: at the end of the block).
         """
         with self._lock:
             db = self._db
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("SAVEPOINT append" if self._batch else "BEGIN IMMEDIATE")
             try:
                 row = db.execute("SELECT next_seq FROM seqs WHERE unit_id = ?", (unit_id,)).fetchone()
                 seq = int(row[0]) if row else 1
@@ -134,9 +168,11 @@ class Outbox:
                         time.time(),
                     ),
                 )
-                db.execute("COMMIT")
+                db.execute("RELEASE append" if self._batch else "COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                db.execute("ROLLBACK TO append" if self._batch else "ROLLBACK")
+                if self._batch:
+                    db.execute("RELEASE append")
                 raise
             return Appended(ev, coalesced)
 
@@ -160,6 +196,11 @@ class Outbox:
         commit carries it): it never delays a transmission.
         """
         with self._lock:
+            if self._batch:  # joins the batch's transaction, fsync'd with it
+                self._db.execute(
+                    "UPDATE events SET attempts = ? WHERE event_id = ?", (attempts, str(event_id))
+                )
+                return
             self._db.execute("PRAGMA synchronous=NORMAL")
             try:
                 self._db.execute(

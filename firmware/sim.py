@@ -32,6 +32,7 @@ from stilalarm.firmware.ports import NoOutputs, Settings, SystemClock
 from stilalarm.firmware.runtime import UnitRuntime
 from stilalarm.inventory import InventoryError, load_site
 from stilalarm.inventory.derived import UnitConfig
+from stilalarm.inventory.kinds import Via
 from stilalarm.wire.credentials import ConfigError, load_json_model
 
 log = logging.getLogger("alarm-sim")
@@ -284,11 +285,14 @@ def load_configs(site_path: Path, broker_dir: Path, units: str) -> list[UnitConf
         site = load_site(site_path)
     except InventoryError as exc:
         raise ConfigError(str(exc)) from None
-    known = [u.id for u in site.units]
+    known = [u.id for u in site.units if u.via is Via.GPIO]  # web units are alarm-web's
     wanted = known if units == "all" else [x.strip() for x in units.split(",") if x.strip()]
     unknown = [x for x in wanted if x not in known]
     if unknown:
-        raise ConfigError(f"--units: unknown unit(s) {', '.join(unknown)} (not in {site_path})")
+        raise ConfigError(
+            f"--units: unknown unit(s) {', '.join(unknown)} (not Pi units in {site_path}; "
+            "web units with via = phone / app are simulated by alarm-web itself)"
+        )
     configs = []
     for uid in wanted:
         path = broker_dir / "units" / f"{uid}.json"

@@ -140,7 +140,7 @@ class Ingress:
         """GET or POST from a desk phone's alarm key: one press of its room's alarm."""
         await self.body(request)  # a phone may POST a body; it is read (and bounded), not used
         tk = self.authorize(request, _token_of(request), Via.PHONE)
-        ev, durable = self.units.press(tk.unit)
+        ev, durable = await self.units.press(tk.unit)
         log.info("press from token %s: unit %s event %s stored=%s", tk.id, tk.unit, ev.event_id, durable)
         if not durable:
             return error(503, "not_stored", "the press was sent but could not be stored on disk; press again")
@@ -175,7 +175,7 @@ class Ingress:
                 )
                 return error(409, "replayed", "this press id belongs to another device")
             return JSONResponse({"ok": True, "event_id": str(seen.event_id), "repeat": True})
-        ev, durable = self.units.press(tk.unit, alarm.detail())
+        ev, durable = await self.units.press(tk.unit, alarm.detail())
         if not durable:
             return error(503, "not_stored", "sent but not stored on disk; the page retries")
         self.presses.add(alarm.press_id, tk.unit, ev.event_id)

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from stilalarm.ingress import liveness
 from stilalarm.inventory.derived import UnitConfig, WebConfig
 from stilalarm.inventory.kinds import Via
 from stilalarm.wire.messages import EventKind, FaultKind, UnitEvent
+from stilalarm.wire.topics import Topics
 
 log = logging.getLogger("alarm-web")
 
@@ -111,16 +113,21 @@ class WebUnits:
             on_up=self._up,
             on_down=self._down,
             will=None,  # one login speaks for many units: the console notices silence by heartbeats
+            max_inflight=0,  # a burst of presses: no per-PUBACK walk of the queue (as the console's link)
         )
         for rt in self.runtimes.values():
             rt.port = self.link
-            if crash_at is not None:
+            if crash_at == "receipt":
                 rt.crash_hook = _crash_at(crash_at)
+        self._crash_store = _crash_at("store") if crash_at == "store" else None  # after the commit
         phones = [u.id for u in cfg.units if u.via is Via.PHONE]
         self.phones = liveness.Phones.start(
             phones, self._load_silent(), time.monotonic(), cfg.policy.phone_silent_after_min * 60
         )
         self._watch: asyncio.TimerHandle | None = None
+        self._queue: list[tuple[str, str, asyncio.Future[tuple[UnitEvent, bool]]]] = []
+        self._inbox: list[tuple[str, bytes]] = []
+        self._topics = Topics(cfg.site_id)
         self.up = False
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -149,16 +156,48 @@ class WebUnits:
         self.outbox.close()
 
     # -- presses ------------------------------------------------------------------------
-    def press(self, unit_id: str, detail: str = "") -> tuple[UnitEvent, bool]:
-        """Raise the unit's alarm (a test press in test mode): stored on disk before it returns.
+    async def press(self, unit_id: str, detail: str = "") -> tuple[UnitEvent, bool]:
+        """Raise the unit's alarm (a test press in test mode); returns once it is on disk.
 
-        Returns the event and whether it is on disk (False: the outbox failed; sent from memory)."""
-        rt = self.runtimes[unit_id]
-        button = rt.unit.buttons[0].id
-        ev, durable = rt.remote_press(button, detail)
-        self.views[unit_id].presses[ev.event_id] = Progress(unit_id)
-        self.heard(unit_id)
-        return ev, durable
+        Presses that arrive together share one commit (`Outbox.batch`): one fsync for a burst.
+        Returns the event and whether it is on disk (False: the outbox failed; it is sent from
+        memory and resent until the console's receipt, but a restart would lose it)."""
+        done: asyncio.Future[tuple[UnitEvent, bool]] = self.loop.create_future()
+        self._queue.append((unit_id, detail, done))
+        if len(self._queue) == 1:
+            self.loop.call_soon(self._flush)
+        return await done
+
+    def _flush(self) -> None:
+        """Store every queued press in one transaction; their publishes go out after the commit
+        (the event loop writes the sockets only after this returns)."""
+        queue, self._queue = self._queue, []
+        made: list[tuple[UnitRuntime, UnitEvent, bool, asyncio.Future[tuple[UnitEvent, bool]]]] = []
+        try:
+            with self.outbox.batch():
+                for unit_id, detail, done in queue:
+                    rt = self.runtimes[unit_id]
+                    try:
+                        ev, durable = rt.remote_press(rt.unit.buttons[0].id, detail)
+                    except Exception as exc:  # a bug: this press fails loudly, the others go on
+                        log.exception("%s: the press could not be raised", unit_id)
+                        done.set_exception(exc)
+                        continue
+                    made.append((rt, ev, durable, done))
+            committed = True
+        except sqlite3.Error:
+            log.critical("cannot commit %d press(es) to the outbox; sending them from memory only", len(made))
+            committed = False
+        if self._crash_store is not None and committed and made:
+            self._crash_store("store", made[0][1])
+        for rt, ev, durable, done in made:
+            p = rt.pending.get(ev.event_id)
+            if not committed and p is not None:
+                p.durable = False
+            self.views[rt.unit.id].presses[ev.event_id] = Progress(rt.unit.id)
+            self.heard(rt.unit.id)
+            if not done.done():
+                done.set_result((ev, durable and committed))
 
     def heard(self, unit_id: str) -> None:
         """A desk phone called (press or keep-alive): it is not silent."""
@@ -195,12 +234,30 @@ class WebUnits:
             rt.link_down(reason)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
-        parsed = self.runtimes and next(iter(self.runtimes.values())).topics.parse_unit(topic)
-        rt = self.runtimes.get(parsed[0]) if parsed else None
-        if rt is None:
-            log.warning("message on unexpected topic %s ignored", topic)
-            return
-        rt.on_message(topic, payload)
+        """Receipts and commands: handled together at the end of this loop turn, in one outbox
+        transaction (a burst's 1,000 receipts are one fsync, not 1,000 on the loop)."""
+        self._inbox.append((topic, payload))
+        if len(self._inbox) == 1:
+            self.loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        inbox, self._inbox = self._inbox, []
+        try:
+            with self.outbox.batch():
+                for topic, payload in inbox:
+                    parsed = self._topics.parse_unit(topic)
+                    rt = self.runtimes.get(parsed[0]) if parsed else None
+                    if rt is None:
+                        log.warning("message on unexpected topic %s ignored", topic)
+                        continue
+                    try:
+                        rt.on_message(topic, payload)
+                    except Exception:  # a bug: logged, the other messages go on
+                        log.exception("%s: message on %s failed", rt.unit.id, topic)
+        except sqlite3.Error:
+            # removing receipted events failed: they are resent after a restart, the console
+            # answers "duplicate"; nothing is lost
+            log.exception("could not record %d receipt(s) in the outbox", len(inbox))
 
     def _observer(self, unit_id: str) -> Any:
         def observe(name: str, fields: dict[str, Any]) -> None:

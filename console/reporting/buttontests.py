@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from stilalarm.console.i18n import t
 from stilalarm.console.reporting.records import ButtonTestRecord, TestOutcome
-from stilalarm.inventory.kinds import UnitRole
+from stilalarm.inventory.kinds import UnitRole, Via
 from stilalarm.inventory.model import Site
 
 OK_FOR = timedelta(days=6)
@@ -40,8 +40,9 @@ def test_state(last_ok: datetime | None, now: datetime) -> TestState:
 
 
 def site_buttons(site: Site) -> list[tuple[str, str]]:
-    """(unit id, button id) of every panic button of the site's desk units (and pagers)."""
-    return [(u.id, b.id) for u in site.units for b in u.buttons]
+    """(unit id, button id) of every button facilities test weekly: desk units, pagers and desk
+    phones' alarm keys; not a person's panic page (on their own phone, not in the building)."""
+    return [(u.id, b.id) for u in site.units if u.via is not Via.APP for b in u.buttons]
 
 
 def iso_week_bounds(week: str, tz: ZoneInfo) -> tuple[datetime, datetime]:

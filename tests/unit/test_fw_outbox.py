@@ -137,3 +137,53 @@ def test_unwritable_location_says_what_to_check(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutboxError, match="check that the state directory is writable"):
         Outbox(tmp_path / "file" / "o.sqlite")
+
+
+def _on_disk(path: Path, unit: str) -> list[int]:
+    """What another process would read right now (a separate connection)."""
+    db = sqlite3.connect(str(path))
+    try:
+        return [r[0] for r in db.execute("SELECT seq FROM events WHERE unit_id = ? ORDER BY seq", (unit,))]
+    finally:
+        db.close()
+
+
+def test_a_batch_is_one_commit_at_its_end(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    ob = Outbox(path)
+    with ob.batch():
+        a = ob.append("balie-1", make()).event
+        with ob.batch():  # nested: joins the outer one
+            b = ob.append("balie-2", make(unit="balie-2")).event
+        ob.mark_sent(a.event_id, 1)
+        assert _on_disk(path, "balie-1") == []  # not yet committed
+    assert _on_disk(path, "balie-1") == [1] and _on_disk(path, "balie-2") == [1]
+    assert [s.attempts for s in ob.pending("balie-1")] == [1] and ob.pending("balie-2")[0].event == b
+    ob.append("balie-1", make())  # outside a batch: its own commit again
+    assert _on_disk(path, "balie-1") == [1, 2]
+
+
+def test_a_failed_append_in_a_batch_takes_only_itself_back(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    ob = Outbox(path)
+
+    def broken(seq: int) -> UnitEvent:
+        raise ValueError("cannot build")
+
+    with ob.batch():
+        ob.append("balie-1", make())
+        with pytest.raises(ValueError):
+            ob.append("balie-1", broken)
+        ob.append("balie-1", make())
+    assert _on_disk(path, "balie-1") == [1, 2]  # the failed one took no sequence number
+
+
+def test_an_exception_in_a_batch_stores_nothing_of_it(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    ob = Outbox(path)
+    with pytest.raises(RuntimeError), ob.batch():
+        ob.append("balie-1", make())
+        raise RuntimeError("crash before the commit")
+    assert _on_disk(path, "balie-1") == [] and ob.next_seq("balie-1") == 1
+    ob.append("balie-1", make())
+    assert _on_disk(path, "balie-1") == [1]

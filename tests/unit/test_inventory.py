@@ -50,7 +50,12 @@ roles = ["facilities"]
 
 
 def test_example_site_is_valid_and_realistic(site) -> None:
-    assert (len(site.teams), len(site.units), len(site.people)) == (3, 10, 6)
+    assert (len(site.teams), len(site.units), len(site.people)) == (3, 13, 6)
+    assert [u.id for u in site.units if u.via.value != "gpio"] == [
+        "telefoon-balie-1",
+        "telefoon-spreekkamer-1",
+        "gsm-dirk",
+    ]
     assert len(site.rooms) >= 8
     sd = site.team("sociale-dienst")
     assert [lv.after_s for lv in sd.escalation.levels] == [0, 30, 60]

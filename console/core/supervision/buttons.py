@@ -10,7 +10,7 @@ from stilalarm.console.core.supervision.state import UnitsState
 from stilalarm.console.core.supervision.transitions import SupTx
 from stilalarm.console.facts import ButtonsChecked
 from stilalarm.console.reporting.buttontests import TestState
-from stilalarm.inventory.kinds import Role, UnitRole
+from stilalarm.inventory.kinds import Role, UnitRole, Via
 from stilalarm.inventory.policies import ButtonTestPolicy
 from stilalarm.wire.messages import NotifyReason
 
@@ -43,6 +43,8 @@ def check_buttons(tx: SupTx) -> None:
     rooms: dict[str, set[str]] = {}  # team -> rooms with an overdue or faulty desk button
     faulty_rooms: set[str] = set()
     for uid, unit in s.site.index.units.items():
+        if unit.via is Via.APP:
+            continue  # a person's panic page: not a button in the building facilities test
         r = s.units[uid]
         bad = {f.split(":", 1)[0] for f in r.faults}
         for b in unit.buttons:

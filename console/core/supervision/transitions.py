@@ -14,7 +14,7 @@ from stilalarm.console.core.effects import PublishHealth, SupEffect, Tx
 from stilalarm.console.core.notice import notice
 from stilalarm.console.core.supervision.state import UnitsState
 from stilalarm.console.facts import Fact
-from stilalarm.inventory.kinds import Role, UnitRole
+from stilalarm.inventory.kinds import Role, UnitRole, Via
 from stilalarm.wire.messages import NotifyReason
 
 SupTx = Tx[UnitsState, SupEffect]
@@ -22,11 +22,17 @@ SupTx = Tx[UnitsState, SupEffect]
 
 
 def room_protected(s: UnitsState, room_id: str) -> bool:
-    """Whether the room has a desk unit online with at least one button without a fault."""
+    """Whether the room has a wired desk unit online with at least one button without a fault (a
+    desk phone's key is an extra alarm point, never the room's protection)."""
     for uid in s.site.index.units_in_room.get(room_id, ()):
         unit = s.site.unit(uid)
         r = s.units[uid]
-        if unit.role is not UnitRole.DESK or not r.online or "unit:tamper" in r.faults:
+        if (
+            unit.role is not UnitRole.DESK
+            or unit.via is not Via.GPIO
+            or not r.online
+            or "unit:tamper" in r.faults
+        ):
             continue
         bad = {f.split(":", 1)[0] for f in r.faults}
         if any(b.id not in bad for b in unit.buttons):
