@@ -3,11 +3,12 @@
 // open now, not after a slow network gives up). The API (api/...) is never cached or touched.
 "use strict";
 
-const CACHE = "stilalarm-page-v1";
+const CACHE = "stilalarm-page-v2";
 const SHELL = [
   "./",
   "index.html",
   "app.js",
+  "queue.js",
   "style.css",
   "manifest.webmanifest",
   "icon.svg",

@@ -188,6 +188,8 @@ def test_panic_page_hold_feedback_location_and_bad_network(rig: Rig, pw: Playwri
     page = ctx.pages[0] if ctx.pages else ctx.new_page()
     requests: list[Request] = []
     page.on("request", lambda r: requests.append(r))
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
 
     # The link from web/urls.txt: the token rides in the fragment, is kept, and leaves the address bar.
     page.goto(f"{rig.web.url}/app/#token={rig.token}")
@@ -289,6 +291,7 @@ def test_panic_page_hold_feedback_location_and_bad_network(rig: Rig, pw: Playwri
     assert not [r.url for r in requests if rig.token in r.url]
     for name in ("idle", "holding", "received", "coming"):
         assert is_png(rig.shots / f"panic-page-{name}.png"), name
+    assert errors == []  # no script error on the page, before or after the reload
     ctx.close()
 
 
@@ -297,6 +300,8 @@ def test_panic_page_without_its_link_asks_for_it_and_speaks_english(rig: Rig, pw
     asks for the link; pasted, it works. The phone prefers English, so the page does too."""
     browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
     page = browser.new_context(viewport=PHONE, has_touch=True, locale="en-GB").new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{rig.web.url}/app/")
     assert page.is_visible("#setup") and page.is_disabled("#alarm")
     assert page.evaluate("document.documentElement.lang") == "en"
@@ -308,4 +313,5 @@ def test_panic_page_without_its_link_asks_for_it_and_speaks_english(rig: Rig, pw
     page.tap("#alarm")
     wait_until(lambda: page.inner_text("#hint") == "Press and hold", 5, "the hint")
     assert stored(page, "queue") is None and rig.incidents() == []
+    assert errors == []
     browser.close()
