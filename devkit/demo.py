@@ -4,7 +4,8 @@ Starts a local broker (the site's port, or a free one), the console service and 
 unit of the site as simulated desk units, all as real processes. On a terminal it opens
 the team lead's console (press `p` to press a simulated panic button); otherwise it plays
 a scripted scenario (press -> lead notified -> deputy -> acknowledged -> resolved), prints
-the incident's timeline and exits 0 (non-zero if any step did not happen).
+the incident's timeline, then presses a desk phone's alarm key through alarm-web (when the site
+has a [web] section) and exits 0 (non-zero if any step did not happen).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from stilalarm.broker_config.local import BrokerError, find_mosquitto, free_port, port_open
 from stilalarm.devkit.localsystem import LocalSystem, script
+from stilalarm.devkit.webrun import WebProcess, tokens
 from stilalarm.inventory import InventoryError, Site, load_site
 from stilalarm.wire.messages import ContractError, IncidentState, IncidentTimeline, Notification, parse
 
@@ -140,6 +142,35 @@ class Script:
         )
         self.print_timeline(incident)
 
+    def phone(self, web: WebProcess) -> None:
+        """A desk phone's alarm key: one HTTP GET, as the phone sends it, through alarm-web."""
+        import httpx
+
+        assert self.site.web is not None
+        tk = next(t for t in self.site.web.tokens if not t.revoked and t.person is None)
+        unit = self.site.unit(tk.unit)
+        room = self.site.room(unit.room)
+        lead = self.site.team(room.team).leads[0]
+        print(
+            f"\nScenario: de alarmtoets van de bureautelefoon in {room.label} (via alarm-web).\n", flush=True
+        )
+        self.t0 = time.monotonic()
+        r = httpx.get(
+            f"{web.url}/phone/press", params={"token": tokens(self.s.broker.dir)[tk.id]}, timeout=10
+        )
+        if r.status_code != 200:
+            raise RuntimeError(f"alarm-web answered {r.status_code}: {r.text}")
+        self.say(f"telefoon drukt: alarm-web antwoordt 200 (opgeslagen in zijn outbox), token {tk.id}")
+        n = self.notification(lead, 1, 15)
+        self.say(f"niveau 1 → {self.site.person(lead).name}: {n.title} — {n.body}")
+        reply = self.cli("ack", str(n.incident_id), "--as", lead)
+        self.say(f"{self.site.person(lead).name} drukt 'Ik kom': {reply}")
+        reply = self.cli(
+            *("resolve", str(n.incident_id), "--as", lead, "--type", "verbaal", "--severity", "boosheid"),
+            *("--note", "Alarm via de bureautelefoon; klant kalmeerde."),
+        )
+        self.say(f"afgehandeld en geregistreerd: {reply}")
+
     def print_timeline(self, incident: str) -> None:
         topic = self.s.topics.timeline(incident)
         try:
@@ -173,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(args.dir)
     port = site.broker.port if not port_open(site.broker.port) else free_port()
     sysm = LocalSystem(site, args.site, args.dir, port=port)
+    web: WebProcess | None = None
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.scripted
     try:
         sysm.start_broker()
@@ -184,16 +216,41 @@ def main(argv: list[str] | None = None) -> int:
         sim = sysm.start_sim()
         ready = sim.wait(lambda e: e.get("event") == "ready", 30, "simulated units connected")
         print(f"simulated desk units: {ready.get('units')} connected", flush=True)
+        if site.web is not None:
+            web = WebProcess(sysm.broker.dir, args.dir / "web", args.dir / "web.log").start()
+            web.wait_ready(30)
+            _show_web(web, site, sysm)
         if interactive:
             return _interactive(sysm, site, args.person)
-        Script(sysm, site, args.unit).run()
-        print("demo OK: press → lead → deputy → acknowledged → resolved", flush=True)
+        script_ = Script(sysm, site, args.unit)
+        script_.run()
+        if web is not None:
+            script_.phone(web)
+        print("demo OK: press → lead → deputy → acknowledged → resolved; desk phone key → lead", flush=True)
         return 0
     except (TimeoutError, RuntimeError) as exc:
         print(f"demo FAILED: {exc}\nlogs in {args.dir}", file=sys.stderr)
         return 1
     finally:
+        if web is not None:
+            web.terminate()
         sysm.stop()
+
+
+def _show_web(web: WebProcess, site: Site, sysm: LocalSystem) -> None:
+    """Where to press a desk phone's key and open the panic page (demo tokens, plain HTTP)."""
+    assert site.web is not None
+    secret = tokens(sysm.broker.dir)
+    print(f"alarm-web: {web.url} (plain HTTP for the demo; log {web.log_path})", flush=True)
+    for tk in site.web.tokens:
+        if tk.revoked:
+            continue
+        if tk.person is None:
+            print(
+                f"  bureautelefoon {tk.unit}: curl '{web.url}/phone/press?token={secret[tk.id]}'", flush=True
+            )
+        else:
+            print(f"  paniekknop van {tk.person}: {web.url}/app/#token={secret[tk.id]}", flush=True)
 
 
 def _interactive(sysm: LocalSystem, site: Site, person: str) -> int:
