@@ -69,9 +69,10 @@ texts-init: venv
 	$(BIN)/python scripts/texts.py pot --out $(POT)
 	$(BIN)/pybabel init -i $(POT) -d $(I18N) -D stilalarm -l $(LANG) -w 100
 
-## regenerate the console screenshots in docs/screenshots/
-screenshots: venv
+## regenerate the console's and the panic page's screenshots in docs/screenshots/
+screenshots: venv mosquitto chromium
 	$(BIN)/python scripts/screenshots.py
+	STILALARM_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/e2e/test_panic_page.py
 
 ## a local broker for development, config rendered into run/broker
 broker: venv mosquitto

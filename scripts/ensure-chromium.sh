@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install Debian's chromium (headless) when missing: the HTML report test renders in it.
+# Install Debian's chromium (headless) when missing: the HTML report test renders in it and the
+# panic-page test drives it with Playwright (never a downloaded browser).
 set -euo pipefail
 if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then exit 0; fi
 echo "chromium is missing (needed to check the HTML report renders): installing it" >&2
