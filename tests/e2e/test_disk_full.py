@@ -13,10 +13,7 @@ skip.
 
 from __future__ import annotations
 
-import errno
-import os
 import sqlite3
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,44 +26,12 @@ from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import Notification, NotifyReason, Receipt, UnitEvent, parse
 from stilalarm.wire.topics import Topics
-from tests.harness import Capture, wait_until
+from tests.harness import Capture, fill, wait_until
 
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)
 LEADS = ("an", "bart", "chris")
 FACILITIES = ("fien", "gert")  # fien reads English
-
-
-@pytest.fixture
-def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs, unmounted afterwards."""
-    if os.geteuid() != 0:
-        pytest.fail(
-            "the disk-full test mounts a 4 MiB tmpfs (a real filesystem that fills up) and needs root: "
-            "run it as root (CI does); it is never skipped"
-        )
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mnt)], check=True)
-    try:
-        yield mnt
-    finally:
-        if subprocess.run(["umount", str(mnt)], check=False).returncode != 0:
-            subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def fill(path: Path) -> None:
-    """Write `path` until the filesystem has no byte left."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    try:
-        for chunk in (1 << 16, 1 << 12, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * chunk)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC, exc
-    finally:
-        os.close(fd)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from stilalarm.devkit.webrun import WEB_SITE, WebProcess, tokens
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import IncidentStatus, UnitHealth, parse
 from stilalarm.wire.topics import Topics
-from tests.harness import Capture, wait_until
+from tests.harness import Capture, fill, wait_until
 
 SITE = parse_site(WEB_SITE)
 T = Topics(SITE.site.id)
@@ -321,3 +321,28 @@ def test_https_with_the_site_ca_and_nothing_without_it(tmp_path: Path) -> None:
         web.kill()
         console.kill()
         broker.kill()
+
+
+def test_a_full_disk_under_alarm_web_still_pages_and_says_not_stored(tmp_path: Path, small_fs: Path) -> None:
+    """Fail open: alarm-web's outbox on a real 4 MiB tmpfs that fills up. The press is answered
+    503 (not stored: the phone or the page presses again) and still sent from memory: one incident,
+    the lead paged. With space again, the next press is stored (200)."""
+    gen = _system(tmp_path, WEB_SITE)
+    s = next(gen)
+    try:
+        s.web.kill()
+        s.web = WebProcess(s.broker.dir, small_fs / "web", tmp_path / "web-small.log").start()
+        s.web.wait_ready()
+        filler = small_fs / "filler"
+        fill(filler)
+        r = s.get("/phone/press", s.tokens["tel-balie-1"])
+        assert r.status_code == 503 and r.json()["error"] == "not_stored", r.text
+        wait_until(lambda: s.seen.alarm_notifications("chris"), 15, "the lead paged from memory")
+        (inc,) = {n.incident_id for n in s.seen.alarm_notifications("chris")}
+        assert "sending" in s.web.log() and "from memory" in s.web.log()
+        filler.unlink()
+        again = s.get("/phone/press", s.tokens["tel-balie-1"])
+        assert again.status_code == 200
+        assert receipted_incident(s, again.json()["event_id"]) == inc
+    finally:
+        next(gen, None)

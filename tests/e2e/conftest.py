@@ -1,0 +1,28 @@
+"""Fixtures of the real-process tier: a small real filesystem that fills up."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs, unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.fail(
+            "the disk-full test mounts a 4 MiB tmpfs (a real filesystem that fills up) and needs root: "
+            "run it as root (CI does); it is never skipped"
+        )
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        if subprocess.run(["umount", str(mnt)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
