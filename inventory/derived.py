@@ -27,6 +27,9 @@ class PersonConfig(BaseModel):
     site_id: str = Field(description="Site id (topic prefix).")
     person_id: str = Field(description="The person this console acts as.")
     language: Language = Field(default=Language.NL, description="Language of the console.")
+    timezone: str = Field(
+        default="Europe/Brussels", description="Site time zone (`alarm-console visit start --until HH:MM`)."
+    )
     broker: BrokerCredentials = Field(description="This person's own broker credentials.")
 
 
