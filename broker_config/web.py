@@ -37,6 +37,8 @@ def web_config(site: Site, broker: BrokerCredentials, secrets_: dict[str, str]) 
         units=tuple(u for u in site.units if u.via is not Via.GPIO),
         tokens=hashes,
         people={tk.person: site.person(tk.person).name for tk in site.web.tokens if tk.person},
+        staff={p.id: p.name for p in site.people} if any(tk.person for tk in site.web.tokens) else {},
+        office_hours=site.site.office_hours,
         broker=broker,
     )
 

@@ -3,7 +3,8 @@
 The command line is this package: `parser` (every command and flag), `serve` (also the
 fan-out process it supervises, `alarm-console fanout`), `views`
 (incidents, units), `database` (db init/check, backup), `person` (a lead's commands over MQTT),
-`visit` (home visits over MQTT) and `reports` (exports, reports, purge). `alarm-console tui` hands over to `stilalarm.console.tui`.
+`visit` (home visits over MQTT) and `reports` (exports, reports, purge). `alarm-console tui` hands
+over to `stilalarm.console.tui`.
 """
 
 from __future__ import annotations

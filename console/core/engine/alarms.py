@@ -319,6 +319,8 @@ def incident_notice(
 
 def stop_pagers(tx: EngineTx, inc: Incident) -> None:
     """Stop every lead pager unit that was signalling `inc`."""
+    if inc.kind != "alarm":  # an overdue visit never signals a pager
+        return
     for p in inc.notified:
         for pager in tx.s.site.index.pagers.get(p, ()):
             tx.emit(Page(pager, inc.id, 0))
