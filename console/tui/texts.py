@@ -88,6 +88,7 @@ class Texts:
     visit_sent_reached: str
     visit_sent_no_answer: str
     visit_closed: str
+    banner_visit: str
     # -- resolve --------------------------------------------------------------
     resolve_title: str
     resolve_none: str

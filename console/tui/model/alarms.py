@@ -195,6 +195,8 @@ def _banner(
     else:
         picked = next(r for r in rows if r.incident_id == sel.incident_id)
         instruction = t.banner_picked.format(n=open_count, num=picked.number, location=picked.location)
+    if chosen.visit_id is not None and chosen.level <= 1 and not must_pick:  # the colleague: call, answer
+        instruction = t.banner_visit
     return Banner(
         incident_id=chosen.incident_id,
         number=chosen.number,
