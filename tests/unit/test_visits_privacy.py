@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +21,7 @@ from stilalarm.console.facts import Fact, Notified
 from stilalarm.console.reporting import export
 from stilalarm.console.reporting.fold import build
 from stilalarm.console.retention import plan
+from stilalarm.console.store import Batch, OutboxRow, Store
 from stilalarm.console.tui.model.alarms import Selection, build_alarms, visit_target
 from stilalarm.console.tui.model.context import Ctx
 from stilalarm.console.tui.model.received import Received
@@ -35,12 +37,14 @@ from stilalarm.wire.messages import (
     VisitStartCmd,
     encode,
 )
+from stilalarm.wire.topics import Topics
 
 SITE = parse_site(VISIT_SITE)
 T0 = datetime(2026, 11, 25, 9, 0, 0, tzinfo=UTC)
 ADDRESS = "Kerkstraat 12, 3550 Heusden-Zolder"
 CLIENT = "Jan Klant"
 TZ = ZoneInfo("Europe/Brussels")
+T = Topics(SITE.site.id)
 
 
 def at(s: float) -> datetime:
@@ -213,3 +217,30 @@ def test_visit_until_is_a_local_clock_time_today_or_an_iso_time_with_offset() ->
     assert planned_end("2026-11-25T16:30+01:00", TZ, now) == datetime(2026, 11, 25, 15, 30, tzinfo=UTC)
     with pytest.raises(ValueError, match="offset"):
         planned_end("2026-11-25T16:30", TZ, now)
+
+
+def test_purge_in_the_store_leaves_no_trace_of_the_address_in_the_files(tmp_path: Path) -> None:
+    r = escalated_visit()
+    r(cmd(VisitAnswerCmd, "an", visit_id="v-1", reached=True), 70)
+    facts = r.facts()
+    outbox = [
+        OutboxRow(n.notification_id, "mqtt", n.person_id, T.person_notify(n.person_id), encode(n), at(61))
+        for n in r.rendered
+    ]
+    unrelated = Notification(
+        notification_id=uuid.uuid4(), person_id="fien", reason="fault", title="t", body="b", at=at(1)
+    )
+    outbox.append(OutboxRow(unrelated.notification_id, "mqtt", "fien", "x", encode(unrelated), at(1)))
+    db = tmp_path / "c.db"
+    store = Store(db, init=True)
+    store.commit(Batch(facts=list(facts), outbox=outbox), at(70))
+    assert ADDRESS.encode() in b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    p = plan(store.numbered_facts(), SITE.retention, at(70) + timedelta(days=31), SITE.visits)
+    rows = store.purge(p)
+    assert rows["outbox"] == len(r.rendered)  # every rendered notice of the visit; the fault stays
+    left = store.db.execute("SELECT notification_id FROM outbox").fetchall()
+    assert [x[0] for x in left] == [str(unrelated.notification_id)]
+    assert [f.kind for f in store.facts() if f.kind.startswith("visit_")] == ["visit_ended"]
+    store.close()
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert ADDRESS.encode() not in on_disk and CLIENT.encode() not in on_disk
