@@ -6,6 +6,7 @@ dienst, lead An) registers the visit from her phone; Ilse is the agreed colleagu
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from stilalarm.devkit.webrun import VISIT_SITE, WebProcess, tokens
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import IncidentStatus, Notification, utcnow
 from stilalarm.wire.topics import Topics
+from tests.e2e.test_report_browser import CHROMIUM_FLAGS
 from tests.harness import Capture, wait_until
 
 SITE = parse_site(VISIT_SITE)
@@ -264,3 +266,21 @@ def test_visit_requests_are_checked_like_every_other(system: VisitSystem) -> Non
     assert ok.status_code == 200 and ok.json()["ok"], ok.text
     wait_until(lambda: system.kinds().count("visit_started") >= 1, 5, "the visit stored")
     assert system.kinds().count("visit_started") == 1  # the first publish may arrive late: still once
+
+
+def test_the_visit_page_loads_in_a_real_browser_with_the_persons_colleagues(system: VisitSystem) -> None:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium missing: run scripts/ensure-chromium.sh (make test does)")
+    assert httpx.get(f"{system.web.url}/app/visit.js", timeout=10).status_code == 200
+    url = f"{system.web.url}/app/visit.html#token={system.token}"
+    dom = subprocess.run(
+        [exe, *CHROMIUM_FLAGS, f"--user-data-dir={system.dir / 'profile'}", "--virtual-time-budget=5000",
+         "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout  # fmt: skip
+    assert "Aangemeld als Hanne Wouters." in dom and '<option value="ilse">Ilse Jacobs</option>' in dom
+    assert system.token not in dom  # the token is never written into the page
