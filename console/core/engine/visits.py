@@ -221,7 +221,8 @@ def _close(tx: EngineTx, v: Visit, person: str, how: str, cmd_id: uuid.UUID | No
         reg = Registration(false_alarm=True, note=CLOSE_NOTES[how])
         tx.record(Resolved(at=tx.now, incident_id=inc.id, person_id=person, registration=reg, cmd_id=cmd_id))
     inc = tx.s.incidents[inc.id]
-    told = tuple(p for p in inc.notified if p != person)
+    everyone = dict.fromkeys([*inc.notified, *([inc.acknowledged_by] if inc.acknowledged_by else [])])
+    told = tuple(p for p in everyone if p != person)
     incident_notice(tx, inc, NotifyReason.INFO, told, "visit_closed", {"by": person, "how": how})
     tx.emit(PublishIncident(inc.id))
 
