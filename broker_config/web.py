@@ -68,6 +68,7 @@ def web_urls(site: Site, secrets_: dict[str, str]) -> str:
             lines += [
                 f"# {tk.id}: panic page of {tk.person} (unit {tk.unit}) {tk.label}".rstrip(),
                 f"page  {base}/app/#token={secret}",
+                f"visit {base}/app/visit.html#token={secret}",
                 "",
             ]
     return "\n".join(lines)

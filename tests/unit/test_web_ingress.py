@@ -140,6 +140,7 @@ def test_render_gives_alarm_web_hashes_only_and_the_urls_in_a_secret_file(tmp_pa
     urls = (tmp_path / "web" / "urls.txt").read_text()
     assert f"/phone/press?token={secrets['token:tel-balie-1']}" in urls
     assert f"/app/#token={secrets['token:gsm-an']}" in urls
+    assert f"/app/visit.html#token={secrets['token:gsm-an']}" in urls  # the home-visit page
     assert secrets["token:tel-oud"] not in urls  # a revoked token is not handed out again
     for f in ("web.json", "web/urls.txt", "secrets.json"):
         assert stat.S_IMODE((tmp_path / f).stat().st_mode) == 0o600, f
