@@ -80,6 +80,9 @@ def render_acl(site: Site) -> str:
                 f"topic read {t.unit_receipt(u.id)}",
                 f"topic read {t.unit_cmd(u.id)}",
             ]
+        # home visits from the phone page: a command and its reply for each person with a live token
+        for pid in dict.fromkeys(tk.person for tk in site.web.tokens if tk.person and not tk.revoked):
+            out += [f"topic write {t.person_cmd(pid)}", f"topic read {t.person_reply(pid)}"]
         out += [""]
     for u in site.units:
         if u.via is not Via.GPIO:

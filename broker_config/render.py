@@ -351,6 +351,7 @@ def render(site: Site, opts: RenderOptions) -> list[Path]:
             site_id=site.site.id,
             person_id=p.id,
             language=site.language_of(p.id),
+            timezone=site.site.timezone,
             broker=creds(person_user(p.id)),
         )
         w(f"people/{p.id}.json", pc.model_dump_json(indent=2) + "\n", 0o600)

@@ -37,6 +37,8 @@ def web_config(site: Site, broker: BrokerCredentials, secrets_: dict[str, str]) 
         units=tuple(u for u in site.units if u.via is not Via.GPIO),
         tokens=hashes,
         people={tk.person: site.person(tk.person).name for tk in site.web.tokens if tk.person},
+        staff={p.id: p.name for p in site.people} if any(tk.person for tk in site.web.tokens) else {},
+        office_hours=site.site.office_hours,
         broker=broker,
     )
 
@@ -66,6 +68,7 @@ def web_urls(site: Site, secrets_: dict[str, str]) -> str:
             lines += [
                 f"# {tk.id}: panic page of {tk.person} (unit {tk.unit}) {tk.label}".rstrip(),
                 f"page  {base}/app/#token={secret}",
+                f"visit {base}/app/visit.html#token={secret}",
                 "",
             ]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
 from stilalarm.wire.messages import NotifyReason, Registration, TestScope, UtcDatetime
 
 Id = Annotated[str, Field(max_length=48)]
@@ -311,7 +312,12 @@ Fact = Annotated[
     | UnitOffline
     | UnitRestarted
     | FaultRaised
-    | FaultCleared,
+    | FaultCleared
+    | VisitStarted
+    | VisitDetails
+    | OverdueRaised
+    | VisitNoAnswer
+    | VisitEnded,
     Field(discriminator="kind"),
 ]
 

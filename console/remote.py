@@ -1,6 +1,6 @@
 """Send one person command to the console service over MQTT and wait for its reply.
 
-Used by `alarm-console ack/resolve/presence/test`: the command goes out with the
+Used by `alarm-console ack/resolve/presence/test/visit`: the command goes out with the
 person's own credentials (`DIR/people/<id>.json`), so the broker ACL vouches for
 the identity, exactly as from that person's console. `unit_states` reads the
 console's retained unit health (what `test start --all` lists as due).
@@ -27,12 +27,25 @@ from stilalarm.wire.messages import (
     TestStartCmd,
     TestStopCmd,
     UnitHealth,
+    VisitAnswerCmd,
+    VisitEndCmd,
+    VisitStartCmd,
     encode,
     parse,
 )
 from stilalarm.wire.topics import Topics
 
-PersonCmd = AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd
+PersonCmd = (
+    AckCmd
+    | ResolveCmd
+    | PresenceCmd
+    | TestStartCmd
+    | TestStopCmd
+    | AftercareDoneCmd
+    | VisitStartCmd
+    | VisitEndCmd
+    | VisitAnswerCmd
+)
 
 
 def load_person(broker_dir: Path, person_id: str) -> PersonConfig:

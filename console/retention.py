@@ -18,6 +18,13 @@ The log is append-only in normal operation; the purge is the one documented exce
   check state as before.
 - `tests_days` (default 730): ended test campaigns (start and end) and test presses older than
   this are deleted, except each button's newest test press (its last successful test).
+- `[visits] keep_details_days` (default 30): a home visit closed (checked in, reached, or its
+  overdue incident resolved) longer ago loses everything personal: its `visit_details` (the
+  client's name and the address), its `visit_started` (the mobile number), its evening reminder
+  and, for a visit without incident, its `visit_ended`; and the rendered notifications of its
+  incident and reminder (`outbox`), which carry the address. The overdue incident itself (who,
+  when, levels, the registration) is kept like any other (`registrations_days`). Open visits
+  are never touched.
 """
 
 from __future__ import annotations
@@ -43,7 +50,9 @@ from stilalarm.console.facts import (
     UnitOnline,
     UnitRestarted,
 )
+from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitStarted
 from stilalarm.inventory.policies import RetentionPolicy
+from stilalarm.inventory.visits import VisitPolicy
 
 
 @dataclass(frozen=True)
@@ -57,14 +66,25 @@ class PurgePlan:
     registrations_before: datetime | None = None
     supervision_before: datetime | None = None
     tests_before: datetime | None = None
+    notifications: tuple[str, ...] = ()
+    """Rendered notifications (`outbox` rows, by notification id) to delete: a purged visit's."""
+    visits: tuple[str, ...] = ()
+    """Home visits whose personal details are deleted."""
 
 
-def plan(facts: Iterable[tuple[int, Fact]], policy: RetentionPolicy, now: datetime) -> PurgePlan:
-    """The facts (by log `seq`) a purge at `now` deletes under `policy`."""
+def plan(
+    facts: Iterable[tuple[int, Fact]],
+    policy: RetentionPolicy,
+    now: datetime,
+    visits: VisitPolicy | None = None,
+) -> PurgePlan:
+    """The facts (by log `seq`) a purge at `now` deletes under `policy` (and the visit policy)."""
     reg_cut = now - timedelta(days=policy.registrations_days)
     sup_cut = now - timedelta(days=policy.supervision_days)
     test_cut = now - timedelta(days=policy.tests_days)
     log = list(facts)
+    visit_cut = now - timedelta(days=(visits or VisitPolicy()).keep_details_days)
+    gone_visits, visit_seqs, visit_notes = _visit_details(log, visit_cut)
 
     resolved_at: dict[str, datetime] = {}
     newest: dict[tuple[str, ...], int] = {}  # kept-state key -> seq of its newest fact
@@ -97,7 +117,7 @@ def plan(facts: Iterable[tuple[int, Fact]], policy: RetentionPolicy, now: dateti
     kinds: Counter[str] = Counter()
     for seq, f in log:
         iid = getattr(f, "incident_id", None)
-        if iid is not None and iid in gone_incidents:
+        if (iid is not None and iid in gone_incidents) or seq in visit_seqs:
             drop = True
         elif isinstance(f, CampaignStarted | CampaignEnded):
             drop = f.campaign_id in old_campaigns
@@ -130,7 +150,44 @@ def plan(facts: Iterable[tuple[int, Fact]], policy: RetentionPolicy, now: dateti
         registrations_before=reg_cut,
         supervision_before=sup_cut,
         tests_before=test_cut,
+        notifications=visit_notes,
+        visits=gone_visits,
     )
+
+
+def _visit_details(
+    log: list[tuple[int, Fact]], cut: datetime
+) -> tuple[tuple[str, ...], set[int], tuple[str, ...]]:
+    """(visits closed before `cut`, the seqs of their personal facts, their notification ids)."""
+    closed: dict[str, datetime] = {}
+    visit_of: dict[str, str] = {}  # overdue incident -> visit
+    for _seq, f in log:
+        match f:
+            case OverdueRaised():
+                visit_of[f.incident_id] = f.visit_id
+            case VisitEnded():
+                closed.setdefault(f.visit_id, f.at)
+            case Resolved() if f.incident_id in visit_of:
+                closed.setdefault(visit_of[f.incident_id], f.at)
+            case _:
+                pass
+    gone = {v for v, at in closed.items() if at < cut}
+    seqs: set[int] = set()
+    notes: list[str] = []
+    for seq, f in log:
+        match f:
+            case VisitStarted() | VisitDetails() if f.visit_id in gone:
+                seqs.add(seq)
+            case VisitEnded() if f.visit_id in gone and f.incident_id is None:
+                seqs.add(seq)
+            case Notified() if f.incident_id is None and f.detail.get("visit") in gone:
+                seqs.add(seq)  # the evening reminder
+                notes += [str(n) for n in f.notification_ids]
+            case Notified() if visit_of.get(f.incident_id or "") in gone:
+                notes += [str(n) for n in f.notification_ids]
+            case _:
+                pass
+    return tuple(sorted(gone)), seqs, tuple(notes)
 
 
 def describe(p: PurgePlan, rows: dict[str, int], dry_run: bool) -> str:
@@ -144,6 +201,8 @@ def describe(p: PurgePlan, rows: dict[str, int], dry_run: bool) -> str:
         lines.append(f"  incidents resolved before {p.registrations_before:%Y-%m-%d}: {len(p.incidents)}")
     for iid in p.incidents:
         lines.append(f"    {iid}")
+    if p.visits:
+        lines.append(f"  home visits whose client, address and mobile are deleted: {len(p.visits)}")
     for kind, n in p.kinds.items():
         lines.append(f"  {kind}: {n}")
     for table, n in rows.items():

@@ -26,6 +26,8 @@ from stilalarm.console.facts import (
     PressRepeated,
     Resolved,
 )
+from stilalarm.console.texts import local_time
+from stilalarm.console.visitfacts import OverdueRaised, VisitEnded, VisitNoAnswer
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import IncidentTimeline, NotifyReason, TimelineEntry
 
@@ -182,5 +184,16 @@ class Timelines:
                         at=f.at, kind=f"delivery_{f.status}", person_id=f.person_id, text=text[:200]
                     )
                 ]
+            case OverdueRaised():  # a home visit nobody heard back from: its "press" is now
+                line.pressed_at = f.at
+                key = "overdue_early" if f.early else "overdue"
+                text = say(key, name=self._name(f.person_id), planned=local_time(self.site, f.planned_end))
+                return [TimelineEntry(at=f.at, kind="overdue", person_id=f.person_id, text=text[:200])]
+            case VisitNoAnswer():
+                text = say("visit_no_answer", name=self._name(f.person_id))
+                return [TimelineEntry(at=f.at, kind="no_answer", person_id=f.person_id, text=text[:200])]
+            case VisitEnded() if f.incident_id is not None:
+                text = say(f"visit_{f.how}", name=self._name(f.person_id))
+                return [TimelineEntry(at=f.at, kind=f"visit_{f.how}", person_id=f.person_id, text=text[:200])]
             case _:
                 return []

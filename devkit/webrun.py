@@ -72,6 +72,45 @@ person = "an"
 WEB_SITE = FAST_SITE + WEB_UNITS
 """FAST_SITE with two desk phones, one panic page and alarm-web's [web] section."""
 
+VISIT_EXTRA = """
+[[units]]
+id = "gsm-hanne"
+room = "huisbezoek"
+via = "app"
+heartbeat_s = 1
+
+[[people]]
+id = "hanne"
+name = "Hanne Wouters"
+roles = ["staff"]
+team = "sociale-dienst"
+
+[[people]]
+id = "ilse"
+name = "Ilse Jacobs"
+roles = ["staff"]
+team = "sociale-dienst"
+
+[[web.tokens]]
+id = "gsm-hanne"
+unit = "gsm-hanne"
+person = "hanne"
+
+[visits]
+grace_min = 0.02
+answer_timeout_min = 0.05
+everyone_after_min = 0.05
+"""
+
+VISIT_SITE = (WEB_SITE + VISIT_EXTRA).replace(
+    'language = "nl"\n',
+    'language = "nl"\noffice_hours = { start = "00:00", end = "23:59", weekdays = [1, 2, 3, 4, 5, 6, 7] }\n',
+    1,
+)
+"""WEB_SITE with home visits in seconds: staff member Hanne (panic-page token gsm-hanne) and her
+colleague Ilse in the sociale dienst (lead An), overdue 1.2 s after the planned end, the lead 3 s
+later, everyone 3 s after that; the office open all day, every day (no evening rule by accident)."""
+
 
 def tokens(broker_dir: Path) -> dict[str, str]:
     """Token id -> the token, from the render's secrets.json (what IT configures)."""

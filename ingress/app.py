@@ -259,6 +259,9 @@ def build_app(ing: Ingress, lifespan: Any = None) -> Starlette:
         Route("/app/api/whoami", _guard(ing.page_whoami), methods=["GET"]),
         Route("/healthz", _guard(ing.health), methods=["GET"]),
     ]
+    from stilalarm.ingress.visits import visit_routes  # home visits (docs/VISITS.md)
+
+    routes += visit_routes(ing, _guard)
     if PAGE_DIR.is_dir():
         routes.append(Mount("/app", StaticFiles(directory=PAGE_DIR, html=True), name="page"))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stilalarm.inventory.kinds import Language
 from stilalarm.inventory.places import Unit
+from stilalarm.inventory.visits import OfficeHours
 from stilalarm.inventory.web import WebPolicy
 from stilalarm.wire.credentials import BrokerCredentials
 
@@ -27,6 +28,9 @@ class PersonConfig(BaseModel):
     site_id: str = Field(description="Site id (topic prefix).")
     person_id: str = Field(description="The person this console acts as.")
     language: Language = Field(default=Language.NL, description="Language of the console.")
+    timezone: str = Field(
+        default="Europe/Brussels", description="Site time zone (`alarm-console visit start --until HH:MM`)."
+    )
     broker: BrokerCredentials = Field(description="This person's own broker credentials.")
 
 
@@ -53,5 +57,13 @@ class WebConfig(BaseModel):
     tokens: tuple[WebTokenHash, ...] = Field(description="Every token, hashed.")
     people: dict[str, str] = Field(
         default_factory=dict, description="Person id -> display name, for the panic page's owners."
+    )
+    staff: dict[str, str] = Field(
+        default_factory=dict,
+        description="Person id -> display name of everyone, for the home-visit page's colleague choice "
+        "(only when some token belongs to a person).",
+    )
+    office_hours: OfficeHours = Field(
+        default_factory=OfficeHours, description="The site's office hours (the visit page's evening hint)."
     )
     broker: BrokerCredentials = Field(description="alarm-web's own broker credentials.")

@@ -53,6 +53,9 @@ class Role(StrEnum):
     RECEPTION = "reception"
     FACILITIES = "facilities"
     PREVENTION = "prevention"
+    STAFF = "staff"
+    """A staff member (medewerker) with no duty in the alarm chain: may register home visits
+    (huisbezoek) and be the colleague agreed for one."""
 
 
 class UnitRole(StrEnum):

@@ -24,6 +24,7 @@ from stilalarm.inventory.policies import (
     RetentionPolicy,
     SiteInfo,
 )
+from stilalarm.inventory.visits import VisitPolicy
 from stilalarm.inventory.web import WebPolicy
 
 
@@ -99,6 +100,11 @@ class Site(StrictModel):
     retention: RetentionPolicy = Field(
         default_factory=RetentionPolicy, description="How long registrations and detail are kept."
     )
+    visits: VisitPolicy = Field(
+        default_factory=VisitPolicy,
+        description="Home visits (huisbezoek): grace after the planned end, the colleague's answer time, "
+        "escalation to everyone, how long the client's name and address are kept (docs/VISITS.md).",
+    )
     web: WebPolicy | None = Field(
         default=None,
         description="The web ingress (alarm-web) for desk phones' alarm keys and the phone panic page; "
@@ -150,6 +156,8 @@ class Site(StrictModel):
             if u.person is not None and u.person not in people:
                 raise ValueError(f"{at('units', i, u.id, 'person')}: unknown person {u.person!r}")
         for i, p in enumerate(self.people):
+            if p.team is not None and p.team not in teams:
+                raise ValueError(f"{at('people', i, p.id, 'team')}: unknown team {p.team!r}")
             kinds = {r.kind for r in p.channel_rules()}
             if ChannelKind.EMAIL in kinds and not p.email:
                 raise ValueError(f"{at('people', i, p.id, 'channels')}: e-mail channel without email")
@@ -277,6 +285,15 @@ class Site(StrictModel):
         except KeyError:
             return False
         return bool({Role.LEAD, Role.DEPUTY, Role.RECEPTION, Role.PREVENTION} & set(p.roles))
+
+    def teams_of(self, person_id: str) -> tuple[str, ...]:
+        """The teams a person belongs to: their `team`, then the teams they lead or deputise."""
+        p = self._index.people.get(person_id)
+        if p is None:
+            return ()
+        out = [p.team] if p.team is not None else []
+        out += [t.id for t in self.teams if person_id in t.leads or person_id in t.deputies]
+        return tuple(dict.fromkeys(out))
 
     def may_run_tests(self, person_id: str) -> bool:
         """Whether this person may start / stop test mode (facilities)."""

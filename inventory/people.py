@@ -85,6 +85,12 @@ class Person(StrictModel):
     language: Language | None = Field(
         default=None, description="Language of texts to this person; the site's by default."
     )
+    team: Ident | None = Field(
+        default=None,
+        description="The team this person works in: a home visit they register is that team's, and "
+        "its lead is the visit's colleague unless they name one. Leads and deputies also belong to the "
+        "teams they lead or deputise.",
+    )
     email: str | None = Field(default=None, max_length=254, description="E-mail address (fan-out).")
     apprise: tuple[AppriseTarget, ...] = Field(
         default=(), max_length=10, description="Chat / push / SMS gateways through Apprise."

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from stilalarm.inventory.kinds import Language, StrictModel, Target
+from stilalarm.inventory.visits import OfficeHours
 from stilalarm.wire.messages import Ident
 
 
@@ -22,6 +23,11 @@ class SiteInfo(StrictModel):
         default=Language.NL, description="Default language of texts shown to people (nl, en or fr)."
     )
     building: str = Field(default="", max_length=120, description="Building name, for reports.")
+    office_hours: OfficeHours = Field(
+        default_factory=OfficeHours,
+        description="When the office is open (default 08:00-17:00, Monday to Friday); home visits "
+        "planned past closing time follow the evening rule (docs/VISITS.md).",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -104,7 +104,7 @@ class Leads:
         with self._lock:
             tr = self.incidents.get(st.incident_id)
             if tr is None:
-                responders = RESPONDERS.get(st.room_id, RESPONDERS["balie-1"])
+                responders = RESPONDERS.get(st.room_id or "", RESPONDERS["balie-1"])
                 tr = Tracked(st, time.monotonic(), fate(self.seed, st.incident_id, responders))
                 self.incidents[st.incident_id] = tr
             elif st.version > tr.state.version:
@@ -126,7 +126,7 @@ class Leads:
                 if st.status is IncidentStatus.OPEN and f.ack_after_s is not None:
                     if now >= tr.seen_at + f.ack_after_s and now - tr.last_ack_sent >= RETRY_S:
                         # an absent lead does not answer: the other one of the team does, if present
-                        team = RESPONDERS.get(st.room_id, RESPONDERS["balie-1"])
+                        team = RESPONDERS.get(st.room_id or "", RESPONDERS["balie-1"])
                         who = next((p for p in (f.who, *team) if p not in self.absent), None)
                         if who is None:
                             continue

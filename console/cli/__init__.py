@@ -2,8 +2,9 @@
 
 The command line is this package: `parser` (every command and flag), `serve` (also the
 fan-out process it supervises, `alarm-console fanout`), `views`
-(incidents, units), `database` (db init/check, backup), `person` (a lead's commands over MQTT)
-and `reports` (exports, reports, purge). `alarm-console tui` hands over to `stilalarm.console.tui`.
+(incidents, units), `database` (db init/check, backup), `person` (a lead's commands over MQTT),
+`visit` (home visits over MQTT) and `reports` (exports, reports, purge). `alarm-console tui` hands
+over to `stilalarm.console.tui`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return views.units(args)
         case "ack" | "resolve" | "presence" | "test" | "aftercare":
             return person.person_command(args)
+        case "visit":
+            from stilalarm.console.cli import visit
+
+            return visit.visit_command(args)
         case "export" | "tests" | "report" | "purge":
             from stilalarm.console.cli import reports
 

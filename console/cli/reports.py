@@ -171,7 +171,7 @@ def _purge(args: argparse.Namespace, site: Site) -> int:
     except StoreError as exc:
         raise _Usage(str(exc)) from None
     try:
-        p = retention.plan(store.numbered_facts(), site.retention, utcnow())
+        p = retention.plan(store.numbered_facts(), site.retention, utcnow(), site.visits)
         rows = store.purge(p, dry_run=args.dry_run)
     except StoreError as exc:
         raise _Usage(str(exc)) from None

@@ -95,6 +95,7 @@ class Reply:
     values: Mapping[str, str] = field(default_factory=dict)
     incident_id: str | None = None
     campaign_id: str | None = None
+    visit_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from stilalarm.console.core.engine import Incident
 from stilalarm.console.delivery.texts import channel_fault_text, channel_recovered_text
+from stilalarm.console.delivery.visittexts import is_visit_notice, visit_notification
 from stilalarm.console.facts import Notified
 from stilalarm.console.i18n import t
 from stilalarm.console.texts import clip, local_time, notice_text, person_name, room_label, source_sentence
@@ -23,6 +24,8 @@ def render(
     site: Site, fact: Notified, person_id: str, nid: uuid.UUID, incident: Incident | None
 ) -> Notification:
     """The notification for one recipient of a `Notified` fact, in their language."""
+    if is_visit_notice(fact, incident):  # a home visit's notice has its own words
+        return visit_notification(site, fact, person_id, nid, incident)
     ix = site.index
     lang = site.language_of(person_id) if person_id in ix.people else site.site.language
     own = notice_text(site, fact.text_key, fact.detail, lang)
@@ -56,7 +59,7 @@ def render(
 
 
 def _incident_text(site: Site, f: Notified, lang: Language, inc: Incident | None) -> tuple[str, str]:
-    if inc is None:
+    if inc is None or inc.room_id is None:
         return f"{f.incident_id}", f"{f.reason.value} {f.incident_id}"
     room = room_label(site, inc.room_id, lang)
     team = site.index.teams[inc.team_id].name
@@ -73,7 +76,7 @@ def _incident_text(site: Site, f: Notified, lang: Language, inc: Incident | None
     }
     if f.text_key == "alarm":
         parts = [t("alarm_body", lang, **v)]
-        source = source_sentence(site, inc.unit_id, inc.place, lang)
+        source = source_sentence(site, inc.unit_id or "", inc.place, lang)
         if source:
             parts.append(source)
         if f.reason is NotifyReason.ESCALATION:

@@ -83,6 +83,10 @@ def place_of(site: Site, n: Notification, lang: Language) -> Place:
 
 def render(site: Site, n: Notification, person: Person) -> Rendered:
     """Subject and bodies of `n` for `person`, in their language."""
+    if n.visit_id is not None:  # a home visit's notice: its own words (visittexts.py)
+        from stilalarm.console.delivery.visittexts import visit_rendered
+
+        return visit_rendered(site, n, person)
     lang = language_of(site, person)
     where = place_of(site, n, lang)
     time_s, date_s = local_time(site, n.at, lang)

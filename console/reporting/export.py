@@ -104,6 +104,8 @@ COLUMNS: tuple[Column, ...] = (
     ),
     Column("aftercare_note", "nazorg_notitie", "aftercare_note", lambda r, tz: r.aftercare_note),
     Column("unit_time", "tijd_eenheid", "unit_time", lambda r, tz: _local(r.pressed_at, tz)),
+    Column("incident_kind", "soort_incident", "incident_kind", lambda r, tz: r.kind),
+    Column("visit_address", "adres_huisbezoek", "visit_address", lambda r, tz: r.visit_address),
 )
 
 

@@ -42,13 +42,14 @@ from stilalarm.console.facts import (
     UnitOnline,
 )
 from stilalarm.console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
+from stilalarm.console.visitfacts import OverdueRaised, VisitDetails
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import NotifyReason, Registration
 
 
 @dataclass
 class _Inc:
-    fact: AlarmReceived
+    fact: AlarmReceived | OverdueRaised
     presses: int = 1
     first_notified_at: datetime | None = None
     level: int = 0
@@ -98,10 +99,13 @@ def build(site: Site, facts: Iterable[Fact]) -> Records:
     active: dict[str, dict[str, set[str]]] = {}  # unit -> fault -> button keys (faults now active)
     offline_since: dict[str, datetime] = {}
     spans: list[OfflineSpan] = []
+    addresses: dict[str, str] = {}  # visit id -> address, while the purge has not deleted it
     for f in facts:
         match f:
-            case AlarmReceived():
+            case AlarmReceived() | OverdueRaised():
                 incs[f.incident_id] = _Inc(f)
+            case VisitDetails():
+                addresses[f.visit_id] = f.address
             case PressRepeated() if f.incident_id in incs:
                 incs[f.incident_id].presses += f.count
             case Notified() if f.incident_id in incs:
@@ -156,30 +160,37 @@ def build(site: Site, facts: Iterable[Fact]) -> Records:
                 pass
     spans += [OfflineSpan(uid, start, None) for uid, start in offline_since.items()]
     return Records(
-        incidents=[_incident(site, i) for i in incs.values()],
+        incidents=[_incident(site, i, addresses) for i in incs.values()],
         tests=[r for c in camps.values() for r in _campaign(site, c)],
         offline=sorted(spans, key=lambda s: (s.start, s.unit_id)),
     )
 
 
-def _incident(site: Site, i: _Inc) -> IncidentRecord:
+def _incident(site: Site, i: _Inc, addresses: dict[str, str]) -> IncidentRecord:
     a = i.fact
-    rooms = {r.id: r for r in site.rooms}
     teams = {t.id: t for t in site.teams}
-    room = rooms.get(a.room_id)
+    if isinstance(a, OverdueRaised):  # no room, no unit: a home visit; its address only if it escalated
+        room_id, label, kind, unit_id, presses = "", "huisbezoek", "huisbezoek", "", 0
+        address = addresses.get(a.visit_id, "") if i.level >= 2 else ""
+        pressed_at = a.planned_end
+    else:
+        room = {r.id: r for r in site.rooms}.get(a.room_id)
+        room_id, unit_id, presses, address = a.room_id, a.unit_id, i.presses, ""
+        label, kind = (room.label, room.kind.value) if room else (a.room_id, "")
+        pressed_at = a.pressed_at
     return IncidentRecord(
         incident_id=a.incident_id,
         site_id=site.site.id,
         building=site.site.building,
-        room_id=a.room_id,
-        room_label=room.label if room else a.room_id,
-        room_kind=room.kind.value if room else "",
+        room_id=room_id,
+        room_label=label,
+        room_kind=kind,
         team_id=a.team_id,
         team_name=teams[a.team_id].name if a.team_id in teams else a.team_id,
-        unit_id=a.unit_id,
-        pressed_at=a.pressed_at,
+        unit_id=unit_id,
+        pressed_at=pressed_at,
         stored_at=a.at,
-        presses=i.presses,
+        presses=presses,
         first_notified_at=i.first_notified_at,
         levels_reached=i.level,
         acknowledged_by=i.acknowledged_by,
@@ -191,6 +202,8 @@ def _incident(site: Site, i: _Inc) -> IncidentRecord:
         aftercare_done_by=i.aftercare_by,
         aftercare_done_at=i.aftercare_at,
         aftercare_note=i.aftercare_note,
+        kind="overdue" if isinstance(a, OverdueRaised) else "alarm",
+        visit_address=address,
     )
 
 

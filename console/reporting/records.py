@@ -40,6 +40,11 @@ class IncidentRecord:
     aftercare_done_by: str | None = None
     aftercare_done_at: datetime | None = None
     aftercare_note: str = ""
+    kind: str = "alarm"
+    """alarm (a press) or overdue (a home visit nobody heard back from: room and unit are empty)."""
+    visit_address: str = ""
+    """An overdue visit's address, only when it escalated (the lead, the police instruction) and the
+    purge has not deleted it yet; never for a visit closed at the colleague's level."""
 
     @property
     def ack_seconds(self) -> float | None:

@@ -164,6 +164,7 @@ class Publisher:
             reason=reason[:200],
             incident_id=e.incident_id,
             campaign_id=e.campaign_id,
+            visit_id=e.visit_id,
         )
         if not e.ok:
             log.warning("rejected command %s of %s: %s (%s)", e.cmd_id, e.person_id, e.code, reason)
@@ -200,7 +201,7 @@ class Publisher:
         for inc in w.engine.incidents.values():
             pub(t.incident(inc.id), encode(inc.to_wire()), qos=1, retain=True)
             self._publish_timeline(w, inc.id)
-            if self._first_up and inc.status is not IncidentStatus.RESOLVED:
+            if self._first_up and inc.status is not IncidentStatus.RESOLVED and inc.unit_id is not None:
                 self.unit_command(UnitFeedback(inc.unit_id, inc.id, led_for(inc)), now)
         for uid in w.units.units:
             pub(t.unitstate(uid), encode(w.units.health(uid)), qos=1, retain=True)

@@ -286,6 +286,13 @@ class Store:
                 rows["incidents"] += db.execute(
                     f"DELETE FROM incidents WHERE incident_id IN ({marks}) AND status = 'resolved'", ids
                 ).rowcount
+            notes = list(plan.notifications)
+            for start in range(0, len(notes), 500):  # a purged home visit's notices carry its address
+                ids = notes[start : start + 500]
+                marks = ",".join("?" * len(ids))
+                rows["outbox"] += db.execute(
+                    f"DELETE FROM outbox WHERE notification_id IN ({marks})", ids
+                ).rowcount
             if sup:
                 rows["received"] += db.execute("DELETE FROM received WHERE at < ?", (sup,)).rowcount
                 rows["outbox"] += db.execute("DELETE FROM outbox WHERE created_at < ?", (sup,)).rowcount

@@ -83,8 +83,8 @@ def incident_row(i: Incident) -> tuple[Any, ...]:
     """The `incidents` projection row of an incident."""
     return (
         i.id,
-        i.unit_id,
-        i.room_id,
+        i.unit_id or "",  # an overdue visit has no unit or room (the columns predate it: NOT NULL)
+        i.room_id or "",
         i.team_id,
         i.status.value,
         i.level,

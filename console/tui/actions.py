@@ -14,7 +14,7 @@ from textual.widgets import Button, DataTable, Input
 
 from stilalarm.console.tui.bus import Bus
 from stilalarm.console.tui.dialogs import DemoDialog, TestDialog, TestRequest
-from stilalarm.console.tui.model.alarms import Selection, ack_target, move, pick
+from stilalarm.console.tui.model.alarms import Selection, ack_target, move, pick, visit_target
 from stilalarm.console.tui.model.context import Ctx
 from stilalarm.console.tui.model.replies import registration_error
 from stilalarm.console.tui.model.snapshot import Snapshot
@@ -87,6 +87,16 @@ class ConsoleActions(App[int]):
         what = f"{self.texts.key_ack} — {row.location if row else decision.incident_id}"
         cmd = self.bus.ack(decision.incident_id) if self.bus is not None else None
         self._sent(cmd, "ack", what, decision.message)
+
+    def action_visit(self, reached: bool) -> None:
+        """An overdue home visit: 'bereikt, alles ok' (b) or 'geen antwoord' (g)."""
+        decision = visit_target(self.snap.alarms, self.texts, reached)
+        if decision.visit_id is None:
+            self.notice(decision.message, "warn")
+            return
+        what = self.texts.key_reached if reached else self.texts.key_no_answer
+        cmd = self.bus.visit_answer(decision.visit_id, reached) if self.bus is not None else None
+        self._sent(cmd, "visit_answer", what, decision.message)
 
     def action_pick(self, number: int) -> None:
         self.sel = pick(self.snap.alarms, number)

@@ -35,6 +35,7 @@ from stilalarm.wire.messages import (
     TestStartCmd,
     TestStopCmd,
     UnitHealth,
+    VisitAnswerCmd,
     encode,
     new_id,
     parse,
@@ -205,6 +206,12 @@ class Bus:
         cmd = ResolveCmd.model_validate(
             {**self._head(), "incident_id": incident_id, "registration": registration}
         )
+        self._send(cmd)
+        return cmd.cmd_id
+
+    def visit_answer(self, visit_id: str, reached: bool) -> uuid.UUID:
+        """'Bereikt, alles ok' (reached) or 'geen antwoord' for an overdue home visit."""
+        cmd = VisitAnswerCmd.model_validate({**self._head(), "visit_id": visit_id, "reached": reached})
         self._send(cmd)
         return cmd.cmd_id
 

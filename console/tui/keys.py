@@ -11,6 +11,7 @@ VIEW_ACTIONS = {
     "pick": {"alarms"},
     "move": {"alarms"},
     "resolve": {"alarms"},
+    "visit": {"alarms"},
     "demo": {"alarms", "units"},
     "test_start": {"units"},
     "test_stop": {"units"},
@@ -32,6 +33,8 @@ def bind_keys(app: App[int], t: Texts) -> None:
     app.bind("up", "move(-1)", description=t.key_up, show=False)
     app.bind("down", "move(1)", description=t.key_down, show=False)
     app.bind("r", "resolve", description=t.key_resolve)
+    app.bind("b", "visit(True)", description=t.key_reached)
+    app.bind("g", "visit(False)", description=t.key_no_answer)
     app.bind("t", "test_start", description=t.key_test_start)
     app.bind("s", "test_stop", description=t.key_test_stop)
     app.bind("i", "present", description=t.key_present)

@@ -35,6 +35,8 @@ class Texts:
     key_filter: str
     key_save: str
     key_back: str
+    key_reached: str
+    key_no_answer: str
     # -- status bar -----------------------------------------------------------
     bar_connecting: str
     bar_lost: str
@@ -81,6 +83,14 @@ class Texts:
     reply_ok: str
     reply_rejected: str
     bad_message: str
+    # -- home visits ----------------------------------------------------------
+    visit_location: str
+    visit_late: str
+    visit_none: str
+    visit_sent_reached: str
+    visit_sent_no_answer: str
+    visit_closed: str
+    banner_visit: str
     # -- resolve --------------------------------------------------------------
     resolve_title: str
     resolve_none: str

@@ -186,6 +186,8 @@ def test_resolved_incident_exports_with_every_field_and_the_month_renders(rig: R
         "aftercare_done_by": "an",
         "aftercare_done_at": row["aftercare_done_at"],
         "aftercare_note": "gebeld, hervat morgen",
+        "incident_kind": "alarm",
+        "visit_address": "",
     }
     assert row["date"] == today and row["pressed_at"].startswith(today) and row["time"] in row["pressed_at"]
     assert row["first_notified_at"] >= row["pressed_at"] and row["resolved_at"] >= row["first_notified_at"]

@@ -340,6 +340,26 @@ SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
         parse_person_command,
         {**_HEAD_PERSON, "kind": "console_link", "console_id": "pc-1", "online": True},
     ),
+    (
+        "VisitStartCmd",
+        parse_person_command,
+        {
+            **_HEAD_PERSON,
+            "kind": "visit_start",
+            "visit_id": "v-1",
+            "client_name": "Jan Klant",
+            "address": "Kerkstraat 12, Heusden",
+            "planned_end": _NOW,
+            "colleague": "dirk",
+            "mobile": "+32 470 12 34 56",
+        },
+    ),
+    ("VisitEndCmd", parse_person_command, {**_HEAD_PERSON, "kind": "visit_end", "visit_id": "v-1"}),
+    (
+        "VisitAnswerCmd",
+        parse_person_command,
+        {**_HEAD_PERSON, "kind": "visit_answer", "visit_id": "v-1", "reached": False},
+    ),
     ("CommandReply", lambda b: parse(m.CommandReply, b), {"v": 1, "cmd_id": _U, "ok": True, "code": "ok"}),
     (
         "Notification",

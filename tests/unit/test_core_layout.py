@@ -15,6 +15,7 @@ PURE_PROJECT = (
     "stilalarm.console.core",
     "stilalarm.console.config",
     "stilalarm.console.facts",
+    "stilalarm.console.visitfacts",
     "stilalarm.console.reporting.buttontests",
 )
 """The project modules a core may import besides `stilalarm.wire.messages` and the inventory's model."""
@@ -24,6 +25,7 @@ INVENTORY_MODEL = (
     "stilalarm.inventory.places",
     "stilalarm.inventory.people",
     "stilalarm.inventory.policies",
+    "stilalarm.inventory.visits",
 )
 """The inventory's model (pure data), not its loader or the derived configs."""
 

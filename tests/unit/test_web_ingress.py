@@ -140,6 +140,7 @@ def test_render_gives_alarm_web_hashes_only_and_the_urls_in_a_secret_file(tmp_pa
     urls = (tmp_path / "web" / "urls.txt").read_text()
     assert f"/phone/press?token={secrets['token:tel-balie-1']}" in urls
     assert f"/app/#token={secrets['token:gsm-an']}" in urls
+    assert f"/app/visit.html#token={secrets['token:gsm-an']}" in urls  # the home-visit page
     assert secrets["token:tel-oud"] not in urls  # a revoked token is not handed out again
     for f in ("web.json", "web/urls.txt", "secrets.json"):
         assert stat.S_IMODE((tmp_path / f).stat().st_mode) == 0o600, f
@@ -170,6 +171,8 @@ def test_the_web_login_may_use_exactly_its_units_topics() -> None:
             f"topic read {t.unit_receipt(uid)}",
             f"topic read {t.unit_cmd(uid)}",
         ]
+    # the home-visit commands of the one person with a panic-page token, and their replies
+    want += [f"topic write {t.person_cmd('an')}", f"topic read {t.person_reply('an')}"]
     assert block == want
     assert "+" not in "".join(block) and "#" not in "".join(block)
     assert WEB_USER in usernames(SITE) and "unit-gsm-an" not in usernames(SITE)

@@ -41,6 +41,7 @@ from stilalarm.wire.messages.codec import (
     parse_unit_command,
 )
 from stilalarm.wire.messages.person import (
+    PHONE_PATTERN,
     TEST_WINDOW_DEFAULT_MIN,
     TEST_WINDOW_MAX_MIN,
     AckCmd,
@@ -58,10 +59,14 @@ from stilalarm.wire.messages.person import (
     TestScope,
     TestStartCmd,
     TestStopCmd,
+    VisitAnswerCmd,
+    VisitEndCmd,
+    VisitStartCmd,
 )
 from stilalarm.wire.messages.state import (
     CommandReply,
     ConsoleStatus,
+    IncidentKind,
     IncidentState,
     IncidentStatus,
     IncidentTimeline,
@@ -94,6 +99,7 @@ __all__ = [
     "ID_RE",
     "MAX_INT",
     "MAX_PAYLOAD_BYTES",
+    "PHONE_PATTERN",
     "SCHEMA_VERSION",
     "TEST_WINDOW_DEFAULT_MIN",
     "TEST_WINDOW_MAX_MIN",
@@ -114,6 +120,7 @@ __all__ = [
     "Heartbeat",
     "Ident",
     "IdentifyCmd",
+    "IncidentKind",
     "IncidentState",
     "IncidentStatus",
     "IncidentTimeline",
@@ -146,6 +153,9 @@ __all__ = [
     "UnitStatus",
     "UtcDatetime",
     "Version",
+    "VisitAnswerCmd",
+    "VisitEndCmd",
+    "VisitStartCmd",
     "encode",
     "new_id",
     "parse",

@@ -20,6 +20,9 @@ from stilalarm.wire.messages.person import (
     ResolveCmd,
     TestStartCmd,
     TestStopCmd,
+    VisitAnswerCmd,
+    VisitEndCmd,
+    VisitStartCmd,
 )
 from stilalarm.wire.messages.unit import FeedbackCmd, IdentifyCmd, PageCmd, TestModeCmd, UnitCommand
 
@@ -83,8 +86,19 @@ def parse_unit_command(payload: bytes | str) -> TestModeCmd | FeedbackCmd | Iden
 
 def parse_person_command(
     payload: bytes | str,
-) -> AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd | ConsoleLinkCmd:
-    """Parse a command sent by a person (lead, facilities)."""
+) -> (
+    AckCmd
+    | ResolveCmd
+    | PresenceCmd
+    | TestStartCmd
+    | TestStopCmd
+    | AftercareDoneCmd
+    | ConsoleLinkCmd
+    | VisitStartCmd
+    | VisitEndCmd
+    | VisitAnswerCmd
+):
+    """Parse a command sent by a person (lead, facilities, a visitor)."""
     return _validate(_person_command_adapter, _check_size(payload), "person command")
 
 

@@ -1,5 +1,5 @@
 """What a person's console or CLI sends: acknowledgements, resolutions with the registration,
-presence, test windows, after-care."""
+presence, test windows, after-care, home visits (huisbezoek)."""
 
 from __future__ import annotations
 
@@ -157,7 +157,62 @@ class ConsoleLinkCmd(PersonCmdBase):
     online: bool
 
 
+PHONE_PATTERN = r"^\+?[0-9][0-9 ./-]{5,24}$"
+"""A phone number as people type it: digits, spaces, dots, slashes, dashes, an optional leading +."""
+Phone = Annotated[str, Field(pattern=PHONE_PATTERN)]
+
+
+class VisitStartCmd(PersonCmdBase):
+    """Before leaving for a home visit: where, until when, who checks on me (the sender is the visitor).
+
+    Idempotent by `visit_id`: the same visit sent again is answered ok and changes nothing."""
+
+    kind: Literal["visit_start"] = "visit_start"
+    visit_id: Ident = Field(description="Made by the sender; the same on every retry.")
+    client_name: Annotated[str, Field(max_length=120)] = Field(
+        default="", description="Who is visited (private: shown only to those the escalation reaches)."
+    )
+    address: Annotated[str, Field(min_length=3, max_length=200)] = Field(
+        description="Where the visit is (private, like client_name)."
+    )
+    planned_end: UtcDatetime = Field(description="When the visitor expects to be done.")
+    colleague: Ident | None = Field(
+        default=None,
+        description="Who calls the visitor if the visit runs long; default: the visit team's lead. A "
+        "visit planned past office hours must name one (the evening rule).",
+    )
+    team: Ident | None = Field(
+        default=None, description="The visit's team; default: the sender's team in the inventory."
+    )
+    mobile: Phone = Field(description="The visitor's mobile number for the colleague to call.")
+
+
+class VisitEndCmd(PersonCmdBase):
+    """Check-in after the visit (by the visitor, the colleague, or a lead or deputy of its team)."""
+
+    kind: Literal["visit_end"] = "visit_end"
+    visit_id: Ident
+
+
+class VisitAnswerCmd(PersonCmdBase):
+    """The colleague's answer after calling the visitor: reached (all ok, closes) or no answer
+    (escalates to the team lead and the police instruction)."""
+
+    kind: Literal["visit_answer"] = "visit_answer"
+    visit_id: Ident
+    reached: bool = Field(description="True: 'bereikt, alles ok'. False: 'geen antwoord'.")
+
+
 PersonCommand = Annotated[
-    AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd | ConsoleLinkCmd,
+    AckCmd
+    | ResolveCmd
+    | PresenceCmd
+    | TestStartCmd
+    | TestStopCmd
+    | AftercareDoneCmd
+    | ConsoleLinkCmd
+    | VisitStartCmd
+    | VisitEndCmd
+    | VisitAnswerCmd,
     Field(discriminator="kind"),
 ]

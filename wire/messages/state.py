@@ -36,6 +36,7 @@ class CommandReply(Msg):
     reason: ShortText = Field(default="", description="Human explanation, in the person's language.")
     incident_id: Ident | None = None
     campaign_id: Ident | None = None
+    visit_id: Ident | None = None
 
 
 class NotifyReason(StrEnum):
@@ -63,6 +64,13 @@ class Notification(Msg):
     title: ShortText
     body: Annotated[str, Field(max_length=2000)]
     at: UtcDatetime
+    visit_id: Ident | None = Field(default=None, description="For a home visit's notices: the visit.")
+    call: ShortText | None = Field(
+        default=None, description="Home visit: whom to call on which number ('Bel An Peeters op 0470 ...')."
+    )
+    address: ShortText | None = Field(
+        default=None, description="Home visit: where it is (only to those its escalation reaches)."
+    )
 
 
 class IncidentStatus(StrEnum):
@@ -71,12 +79,17 @@ class IncidentStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+IncidentKind = Literal["alarm", "overdue"]
+"""An incident is a press (alarm) or a home visit nobody heard back from (overdue)."""
+
+
 class IncidentState(Msg):
-    """Retained on incident/I: the truth every console shows."""
+    """Retained on incident/I: the truth every console shows (never a home visit's client or address)."""
 
     incident_id: Ident
-    unit_id: Ident
-    room_id: Ident
+    kind: IncidentKind = "alarm"
+    unit_id: Ident | None = Field(default=None, description="The pressed unit (None for an overdue visit).")
+    room_id: Ident | None = Field(default=None, description="The unit's room (None for an overdue visit).")
     team_id: Ident
     status: IncidentStatus
     level: int = Field(ge=0, le=20, description="Highest escalation level reached (1-based).")
@@ -90,6 +103,11 @@ class IncidentState(Msg):
     resolved_at: UtcDatetime | None = None
     call_101: bool = False
     evacuate: ShortText | None = None
+    visit_id: Ident | None = Field(default=None, description="An overdue visit's id.")
+    visitor: Ident | None = Field(default=None, description="Who is on the overdue visit (person id).")
+    planned_end: UtcDatetime | None = Field(
+        default=None, description="When the overdue visit should have ended."
+    )
     version: Count = Field(description="Increases with every change; keep the highest.")
 
 

@@ -10,6 +10,7 @@ log (`rebuild`) and every open escalation resumes from its recorded times.
 - `step`: the inputs, `step` (the dispatcher), `next_due` and the timers.
 - `alarms`: presses (real, test, pager), escalation levels and repeats.
 - `commands`: acknowledge, resolve, presence, test windows, after-care.
+- `visits`, `visitfold`: home visits (huisbezoek) and their overdue incidents (docs/VISITS.md).
 """
 
 from stilalarm.console.core.engine.alarms import (
@@ -24,6 +25,7 @@ from stilalarm.console.core.engine.state import (
     Campaign,
     EngineState,
     Incident,
+    Visit,
     needs_aftercare,
 )
 from stilalarm.console.core.engine.step import Input, PersonCmdIn, Tick, UnitEventIn, next_due, step
@@ -38,6 +40,7 @@ __all__ = [
     "PersonCmdIn",
     "Tick",
     "UnitEventIn",
+    "Visit",
     "evolve",
     "led_for",
     "needs_aftercare",

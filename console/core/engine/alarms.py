@@ -62,7 +62,7 @@ def open_incident_of_unit(s: EngineState, unit_id: str) -> Incident | None:
     return max(live, key=lambda i: i.stored_at) if live else None
 
 
-def _new_incident_id(s: EngineState, now: datetime) -> str:
+def new_incident_id(s: EngineState, now: datetime) -> str:
     day = now.astimezone(ZoneInfo(s.site.site.timezone)).strftime("%Y%m%d")
     last_day, n = s.last_incident
     n = n + 1 if last_day == day else 1
@@ -93,7 +93,7 @@ def _on_alarm(tx: EngineTx, ev: UnitEvent, test_refused: TestRefusal | None = No
         tx.emit(SendReceipt(ev.unit_id, ev.event_id, joined.id))
         tx.emit(PublishIncident(joined.id))
         inc = tx.s.live[joined.id]
-        if inc.status is IncidentStatus.ACKNOWLEDGED and inc.acknowledged_by is not None:
+        if inc.status is IncidentStatus.ACKNOWLEDGED and inc.acknowledged_by is not None and inc.unit_id:
             # The lead is on the way: tell them it was pressed again, and keep the LED right.
             incident_notice(
                 tx,
@@ -107,7 +107,7 @@ def _on_alarm(tx: EngineTx, ev: UnitEvent, test_refused: TestRefusal | None = No
         return
     unit = s.site.unit(ev.unit_id)
     room = s.site.room(unit.room)
-    incident_id = _new_incident_id(s, tx.now)
+    incident_id = new_incident_id(s, tx.now)
     tx.record(
         AlarmReceived(
             at=tx.now,
@@ -214,7 +214,11 @@ def _on_pager_ack(tx: EngineTx, ev: UnitEvent) -> None:
     if not s.site.may_act_on_incidents(person):
         reject("not_authorised", f"{person} may not acknowledge incidents")
         return
-    routed = [i for i in s.live.values() if i.status is IncidentStatus.OPEN and person in i.notified]
+    routed = [
+        i
+        for i in s.live.values()
+        if i.status is IncidentStatus.OPEN and person in i.notified and i.kind == "alarm"
+    ]
     if not routed:
         reject("unknown_incident", f"no open incident was routed to {person}")
         return
@@ -258,7 +262,7 @@ def _fire_level(tx: EngineTx, inc: Incident, level: int) -> None:
     # The last level (Bel 101) never stays silent: absence is a hint, not a guarantee.
     to = present or targets
     reason = NotifyReason.ALARM if level == 1 else NotifyReason.ESCALATION
-    evacuate = s.site.waiting_room_for(inc.room_id) if lv.call_101 else None
+    evacuate = s.site.waiting_room_for(inc.room_id) if lv.call_101 and inc.room_id else None
     _page(tx, inc, reason, to, level=level, call_101=lv.call_101, evacuate=evacuate)
 
 
@@ -268,7 +272,7 @@ def _fire_repeat(tx: EngineTx, inc: Incident) -> None:
     lv = pol.levels[-1]
     targets = s.site.resolve_targets(inc.team_id, lv.notify)
     to = tuple(p for p in targets if p not in s.unreachable) or targets
-    evacuate = s.site.waiting_room_for(inc.room_id) if lv.call_101 else None
+    evacuate = s.site.waiting_room_for(inc.room_id) if lv.call_101 and inc.room_id else None
     _page(tx, inc, NotifyReason.REPEAT, to, level=inc.level, call_101=lv.call_101, evacuate=evacuate)
 
 
@@ -319,6 +323,8 @@ def incident_notice(
 
 def stop_pagers(tx: EngineTx, inc: Incident) -> None:
     """Stop every lead pager unit that was signalling `inc`."""
+    if inc.kind != "alarm":  # an overdue visit never signals a pager
+        return
     for p in inc.notified:
         for pager in tx.s.site.index.pagers.get(p, ()):
             tx.emit(Page(pager, inc.id, 0))
@@ -345,7 +351,8 @@ def acknowledge(
         )
     )
     inc = tx.s.incidents[inc.id]
-    tx.emit(UnitFeedback(inc.unit_id, inc.id, Feedback.ACKNOWLEDGED))
+    if inc.unit_id is not None:  # an overdue visit has no desk LED
+        tx.emit(UnitFeedback(inc.unit_id, inc.id, Feedback.ACKNOWLEDGED))
     others = tuple(p for p in inc.notified if p != person)
     incident_notice(tx, inc, NotifyReason.ACKNOWLEDGED, others, "ack", {"person": person})
     stop_pagers(tx, inc)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from stilalarm.console.core.effects import PublishIncident, PublishPresence, Reply, UnitFeedback, UnitTestMode
 from stilalarm.console.core.engine.alarms import EngineTx, acknowledge, stop_pagers
 from stilalarm.console.core.engine.state import AftercareCase, Campaign, EngineState, Incident, campaign_num
+from stilalarm.console.core.engine.visits import on_visit_cmd
 from stilalarm.console.core.notice import notice
 from stilalarm.console.facts import (
     AftercareDone,
@@ -38,11 +39,23 @@ from stilalarm.wire.messages import (
     TestScope,
     TestStartCmd,
     TestStopCmd,
+    VisitAnswerCmd,
+    VisitEndCmd,
+    VisitStartCmd,
 )
 from stilalarm.wire.messages import PresenceCmd as PresenceCmdMsg
 
 PersonCmd = (
-    AckCmd | ResolveCmd | PresenceCmdMsg | TestStartCmd | TestStopCmd | AftercareDoneCmd | ConsoleLinkCmd
+    AckCmd
+    | ResolveCmd
+    | PresenceCmdMsg
+    | TestStartCmd
+    | TestStopCmd
+    | AftercareDoneCmd
+    | ConsoleLinkCmd
+    | VisitStartCmd
+    | VisitEndCmd
+    | VisitAnswerCmd
 )
 """Every command a person can send."""
 
@@ -115,7 +128,8 @@ def on_person_cmd(tx: EngineTx, cmd: PersonCmd) -> None:
                 )
             )
             inc = tx.s.incidents[inc.id]
-            tx.emit(UnitFeedback(inc.unit_id, inc.id, Feedback.OFF))
+            if inc.unit_id is not None:
+                tx.emit(UnitFeedback(inc.unit_id, inc.id, Feedback.OFF))
             stop_pagers(tx, inc)
             tx.emit(PublishIncident(inc.id))
             tx.emit(Reply(person, cmd.cmd_id, True, "ok", incident_id=inc.id))
@@ -191,6 +205,8 @@ def on_person_cmd(tx: EngineTx, cmd: PersonCmd) -> None:
             tx.emit(Reply(person, cmd.cmd_id, True, "ok", campaign_id=camp.id))
         case AftercareDoneCmd():
             _on_aftercare_done(tx, cmd, reject)
+        case VisitStartCmd() | VisitEndCmd() | VisitAnswerCmd():
+            on_visit_cmd(tx, cmd)
 
 
 def _resolve_refusal(s: EngineState, inc: Incident, person: str) -> str | None:
@@ -264,7 +280,9 @@ def remind_aftercare(tx: EngineTx, c: AftercareCase) -> None:
     steps = tx.s.site.aftercare.remind_after_h
     n = max(i + 1 for i, h in enumerate(steps) if c.resolved_at + timedelta(hours=h) <= tx.now)
     d = tx.s.site.index
-    to = (c.resolver,) if c.resolver in d.people else d.teams[d.rooms[c.room_id].team].leads
+    room = d.rooms.get(c.room_id) if c.room_id is not None else None
+    team = c.team_id or (room.team if room is not None else "")
+    to = (c.resolver,) if c.resolver in d.people else d.teams[team].leads if team in d.teams else ()
     days = (tx.now - c.resolved_at).total_seconds() / 86400
     notice(
         tx,
@@ -272,7 +290,7 @@ def remind_aftercare(tx: EngineTx, c: AftercareCase) -> None:
         to,
         f"{c.incident_id}:aftercare",
         "aftercare",
-        {"step": str(n), "room": c.room_id, "days": str(round(days)), "incident": c.incident_id},
+        {"step": str(n), "room": c.room_id or "", "days": str(round(days)), "incident": c.incident_id},
         incident_id=c.incident_id,
         unit_id=c.unit_id,
         to_nobody=True,  # the fact counts the reminder as sent

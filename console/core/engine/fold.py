@@ -18,6 +18,7 @@ from stilalarm.console.core.engine.state import (
     campaign_num,
     needs_aftercare,
 )
+from stilalarm.console.core.engine.visitfold import EVENING_REMINDER, apply_visit, close_visit, mark_reminded
 from stilalarm.console.facts import (
     Acknowledged,
     AftercareDone,
@@ -34,6 +35,7 @@ from stilalarm.console.facts import (
     Resolved,
     TestResult,
 )
+from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import IncidentStatus, NotifyReason
 
@@ -45,7 +47,7 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
     out = _apply(s, f)
     if out is s or out.due_hint is None:
         return out
-    if out.campaigns is not s.campaigns or out.aftercare is not s.aftercare:
+    if out.campaigns is not s.campaigns or out.aftercare is not s.aftercare or out.visits is not s.visits:
         return replace(out, due_hint=None, dirty=frozenset())
     iid = getattr(f, "incident_id", None)
     if isinstance(iid, str) and iid not in out.dirty:
@@ -83,6 +85,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
                 s,
                 aftercare={**s.aftercare, case_.incident_id: replace(case_, reminders_sent=step_n)},
             )
+        case Notified() if f.text_key == EVENING_REMINDER and f.incident_id is None:
+            return mark_reminded(s, f.detail.get("visit", ""))
         case Notified() if f.incident_id is not None:
             reason = f.reason
 
@@ -118,8 +122,12 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
         case Resolved():
             inc0 = s.live.get(f.incident_id) or s.closed.get(f.incident_id)
             if inc0 is not None and needs_aftercare(s.site, f.registration):
-                case_ = AftercareCase(f.incident_id, inc0.unit_id, inc0.room_id, f.person_id, f.at)
+                case_ = AftercareCase(
+                    f.incident_id, inc0.unit_id, inc0.room_id, f.person_id, f.at, team_id=inc0.team_id
+                )
                 s = replace(s, aftercare={**s.aftercare, f.incident_id: case_})
+            if inc0 is not None and inc0.kind == "overdue":  # the visit is over; its private part goes
+                s = close_visit(s, inc0.visit_id, f.at, f.person_id)
             return _upd(
                 s,
                 f.incident_id,
@@ -129,6 +137,7 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
                     resolved_by=f.person_id,
                     resolved_at=f.at,
                     registration=f.registration,
+                    visit_private=("", "", ""),
                 ),
             )
         case AftercareDone() if f.incident_id in s.aftercare:
@@ -157,6 +166,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             c = s.campaigns[f.campaign_id]
             c2 = replace(c, tested=c.tested | {key})
             return replace(s, campaigns={**s.campaigns, c.id: c2})
+        case VisitStarted() | VisitDetails() | OverdueRaised() | VisitNoAnswer() | VisitEnded():
+            return apply_visit(s, f)
         case _:
             return s
 

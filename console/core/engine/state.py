@@ -13,17 +13,19 @@ from typing import Literal, cast
 
 from stilalarm.console.config import EnginePolicy
 from stilalarm.inventory.model import Site
-from stilalarm.wire.messages import IncidentState, IncidentStatus, Registration
+from stilalarm.inventory.visits import minutes
+from stilalarm.wire.messages import IncidentKind, IncidentState, IncidentStatus, Registration
 
 
 @dataclass(frozen=True)
 class Incident:
-    """One incident as the engine knows it (folded from facts)."""
+    """One incident as the engine knows it (folded from facts): a press (`kind` alarm, with its
+    unit, button and room) or a home visit nobody heard back from (`kind` overdue, with its visit)."""
 
     id: str
-    unit_id: str
-    button_id: str
-    room_id: str
+    unit_id: str | None
+    button_id: str | None
+    room_id: str | None
     team_id: str
     status: IncidentStatus
     pressed_at: datetime
@@ -43,15 +45,24 @@ class Incident:
     evacuate: str | None = None
     reminded: bool = False
     registration: Registration | None = None
+    kind: IncidentKind = "alarm"
+    visit_id: str | None = None
+    visitor: str | None = None
+    """An overdue visit's visitor (person id)."""
+    visit_private: tuple[str, str, str] = ("", "", "")
+    """An open overdue visit's (client name, address, mobile): for the notices to those its escalation
+    reaches, never on the wire state; emptied when the incident is resolved."""
     version: int = 1
     place: str = ""
     """Where a panic-page press says it is (address, position): in its notices only, never in the
     retained state everybody can read."""
 
     def to_wire(self) -> IncidentState:
-        """The retained IncidentState message of this incident."""
+        """The retained IncidentState message of this incident (never a visit's private part)."""
+        overdue = self.kind == "overdue"
         return IncidentState(
             incident_id=self.id,
+            kind=self.kind,
             unit_id=self.unit_id,
             room_id=self.room_id,
             team_id=self.team_id,
@@ -67,8 +78,34 @@ class Incident:
             resolved_at=self.resolved_at,
             call_101=self.call_101,
             evacuate=self.evacuate,
+            visit_id=self.visit_id,
+            visitor=self.visitor,
+            planned_end=self.pressed_at if overdue else None,
             version=self.version,
         )
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A registered home visit, from its start until some time after it is closed."""
+
+    id: str
+    visitor: str
+    team_id: str
+    colleague: str
+    mobile: str
+    planned_end: datetime
+    started_at: datetime
+    evening: bool = False
+    client_name: str = ""
+    address: str = ""
+    """The private part (`VisitDetails`); empty once purged."""
+    incident_id: str | None = None
+    """Its overdue incident, once raised."""
+    reminded: bool = False
+    """The evening rule's reminder to the colleague was sent."""
+    closed_at: datetime | None = None
+    closed_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,14 +124,16 @@ class AftercareCase:
     """A resolved incident whose after-care (nazorg) is followed up with reminders to the resolver."""
 
     incident_id: str
-    unit_id: str
-    room_id: str
+    unit_id: str | None
+    room_id: str | None
     resolver: str
     resolved_at: datetime
     reminders_sent: int = 0
     """How many of `AftercarePolicy.remind_after_h` have been sent (or passed)."""
     done_by: str | None = None
     done_at: datetime | None = None
+    team_id: str | None = None
+    """The incident's team (an overdue visit has no room to find it by)."""
 
 
 def needs_aftercare(site: Site, reg: Registration) -> bool:
@@ -134,6 +173,8 @@ class EngineState:
     (docs/PERFORMANCE.md)."""
     dirty: frozenset[str] = frozenset()
     """Incidents changed since the tick last set `due_hint` (their due times may be earlier)."""
+    visits: Mapping[str, Visit] = field(default_factory=dict)
+    """Home visits: open ones, and closed ones for a day (a retried command is answered, not redone)."""
 
     @property
     def incidents(self) -> Mapping[str, Incident]:
@@ -171,6 +212,7 @@ class EngineState:
             self.last_campaign,
             dict(self.aftercare),
             dict(self.tested_at),
+            dict(self.visits),
         )
 
 
@@ -186,9 +228,25 @@ NEVER = datetime.max.replace(tzinfo=UTC)
 """`EngineState.due_hint` when nothing is scheduled."""
 
 
+def overdue_level_due(s: EngineState, inc: Incident) -> datetime:
+    """When an open overdue visit's next level (or repeat) is due: the colleague at once, the team
+    lead after the answer time, everyone `everyone_after_min` later, then the team's repeat."""
+    vp = s.site.visits
+    if inc.level == 0:
+        return inc.stored_at
+    if inc.level == 1:
+        return inc.stored_at + minutes(vp.answer_timeout_min)
+    assert inc.level_at is not None
+    if inc.level == 2:
+        return inc.level_at + minutes(vp.everyone_after_min)
+    return inc.level_at + timedelta(seconds=s.site.team(inc.team_id).escalation.repeat_every_s)
+
+
 def incident_due(s: EngineState, inc: Incident) -> datetime | None:
     """When `inc` has work next: its next level or repeat, its reminder, or its expiry."""
     pol = s.site.team(inc.team_id).escalation
+    if inc.status is IncidentStatus.OPEN and inc.kind == "overdue":
+        return overdue_level_due(s, inc)
     if inc.status is IncidentStatus.OPEN:
         if inc.level < len(pol.levels):
             return inc.stored_at + timedelta(seconds=pol.levels[inc.level].after_s)

@@ -26,6 +26,7 @@ from stilalarm.console.core.engine.commands import (
 )
 from stilalarm.console.core.engine.fold import evolve
 from stilalarm.console.core.engine.state import NEVER, EngineState, incident_due
+from stilalarm.console.core.engine.visits import escalate_overdue, fire_visits, visits_due
 from stilalarm.console.facts import IncidentExpired
 from stilalarm.wire.messages import IncidentStatus, NotifyReason, UnitEvent
 
@@ -78,6 +79,7 @@ def _scan_due(state: EngineState) -> datetime | None:
     dues = _dues_of(state, state.incidents)
     dues += [c.until for c in state.campaigns.values()]
     dues += [d for d in (aftercare_due(state, c) for c in state.aftercare.values()) if d is not None]
+    dues += visits_due(state)
     return min(dues) if dues else None
 
 
@@ -87,7 +89,7 @@ def _dues_of(state: EngineState, ids: Iterable[str]) -> list[datetime]:
 
 
 def _on_tick(tx: EngineTx) -> None:
-    """Fire what is due: levels and repeats, reminders, expiries, test windows, after-care.
+    """Fire what is due: levels and repeats, reminders, expiries, test windows, after-care, visits.
 
     Before the due hint only the incidents changed since the last walk (`dirty`) can be due, so
     only they are looked at; at or after it everything is walked and the hint is set anew."""
@@ -112,7 +114,9 @@ def _fire_due(tx: EngineTx, ids: Iterable[str], *, everything: bool) -> None:
         due = incident_due(tx.s, inc)
         if due is None or due > tx.now:
             continue
-        if inc.status is IncidentStatus.OPEN:
+        if inc.status is IncidentStatus.OPEN and inc.kind == "overdue":
+            escalate_overdue(tx, inc_id)
+        elif inc.status is IncidentStatus.OPEN:
             escalate_due(tx, inc_id)
         elif inc.status is IncidentStatus.ACKNOWLEDGED and inc.acknowledged_by is not None:
             incident_notice(tx, inc, NotifyReason.REMINDER, (inc.acknowledged_by,), "remind", {})
@@ -129,3 +133,4 @@ def _fire_due(tx: EngineTx, ids: Iterable[str], *, everything: bool) -> None:
         due = aftercare_due(tx.s, case_)
         if due is not None and due <= tx.now:
             remind_aftercare(tx, case_)
+    fire_visits(tx)

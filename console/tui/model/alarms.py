@@ -8,7 +8,7 @@ from datetime import datetime
 from stilalarm.console.tui.model.context import Ctx, elapsed_text
 from stilalarm.console.tui.model.received import Received
 from stilalarm.console.tui.texts import Texts
-from stilalarm.wire.messages import IncidentStatus
+from stilalarm.wire.messages import IncidentStatus, Notification
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class AlarmRow:
     """When the console stored the press (its own clock; a unit's clock may be wrong)."""
     provisional: bool = False
     """Known only from a notification so far (the retained state has not arrived yet)."""
+    visit_id: str | None = None
+    """An overdue home visit: its visit (the keys 'bereikt, alles ok' and 'geen antwoord' answer it)."""
 
 
 @dataclass(frozen=True)
@@ -95,13 +97,19 @@ def build_alarms(rec: Received, ctx: Ctx, now: datetime, sel: Selection) -> Alar
         level = max(st.level, note.level if note is not None else 0)
         call_101 = st.call_101 or (note is not None and note.call_101)
         evac = st.evacuate or (note.evacuate if note is not None else None)
+        if st.kind == "overdue":
+            location = t.visit_location.format(name=ctx.name(st.visitor), team=ctx.team_name(st.team_id))
+            detail = _call(note) or t.visit_late.format(time=ctx.time(st.planned_end)[:5])
+        else:
+            location = ctx.location(st.room_id or "", st.team_id)
+            detail = _detail(ctx, st.unit_id or "?", st.room_id or "")
         row = AlarmRow(
             incident_id=iid,
             number=0,
             status=st.status,
             status_text=t.status_open if st.status is IncidentStatus.OPEN else t.status_acknowledged,
-            location=ctx.location(st.room_id, st.team_id),
-            detail=_detail(ctx, st.unit_id, st.room_id),
+            location=location,
+            detail=detail,
             elapsed_text=elapsed_text(t, (now - st.stored_at).total_seconds()),
             level=level,
             level_text=t.level.format(n=level),
@@ -114,6 +122,7 @@ def build_alarms(rec: Received, ctx: Ctx, now: datetime, sel: Selection) -> Alar
             call_101=call_101,
             evacuate=ctx.room_label(evac) if evac else None,
             pressed_at=st.stored_at,
+            visit_id=st.visit_id,
         )
         raw.append((_urgency(st.status, level, st.stored_at, iid), row))
     for iid, note in rec.routed.items():
@@ -126,7 +135,7 @@ def build_alarms(rec: Received, ctx: Ctx, now: datetime, sel: Selection) -> Alar
             status=IncidentStatus.OPEN,
             status_text=t.status_open,
             location=ctx.location(room) if room else note.title,
-            detail=_detail(ctx, note.unit_id or "?", room),
+            detail=_call(note) or _detail(ctx, note.unit_id or "?", room),
             elapsed_text=elapsed_text(t, (now - note.at).total_seconds()),
             level=note.level,
             level_text=t.level.format(n=note.level),
@@ -140,6 +149,7 @@ def build_alarms(rec: Received, ctx: Ctx, now: datetime, sel: Selection) -> Alar
             evacuate=ctx.room_label(note.evacuate) if note.evacuate else None,
             pressed_at=note.at,
             provisional=True,
+            visit_id=note.visit_id,
         )
         raw.append((_urgency(IncidentStatus.OPEN, note.level, note.at, iid), row))
     raw.sort(key=lambda kr: kr[0])
@@ -155,6 +165,14 @@ def build_alarms(rec: Received, ctx: Ctx, now: datetime, sel: Selection) -> Alar
         selection = Selection(default.incident_id if default else None, False)
     banner = _banner(ctx, rows, routed, selection, open_count)
     return AlarmsView(rows=rows, selection=selection, banner=banner, open_count=open_count)
+
+
+def _call(note: Notification | None) -> str | None:
+    """An overdue visit's line for someone its escalation reached: 'Bel <naam> op <gsm> · <adres>'.
+    Only from the notification to me: nobody else's console has the number or the address."""
+    if note is None or note.call is None:
+        return None
+    return f"{note.call} · {note.address}" if note.address else note.call
 
 
 def _detail(ctx: Ctx, unit_id: str, room_id: str) -> str:
@@ -180,6 +198,8 @@ def _banner(
     else:
         picked = next(r for r in rows if r.incident_id == sel.incident_id)
         instruction = t.banner_picked.format(n=open_count, num=picked.number, location=picked.location)
+    if chosen.visit_id is not None and chosen.level <= 1 and not must_pick:  # the colleague: call, answer
+        instruction = t.banner_visit
     return Banner(
         incident_id=chosen.incident_id,
         number=chosen.number,
@@ -229,3 +249,25 @@ def ack_target(view: AlarmsView, texts: Texts) -> AckDecision:
     if row.status is not IncidentStatus.OPEN:
         return AckDecision(None, texts.ack_already.format(num=row.number, name=row.ack_name or "—"))
     return AckDecision(row.incident_id, texts.ack_sent.format(num=row.number, location=row.location))
+
+
+@dataclass(frozen=True)
+class VisitDecision:
+    """Either the overdue visit to answer ('bereikt, alles ok' / 'geen antwoord') or why not."""
+
+    visit_id: str | None
+    message: str
+
+
+def visit_target(view: AlarmsView, texts: Texts, reached: bool) -> VisitDecision:
+    """What the keys 'bereikt, alles ok' (`reached`) and 'geen antwoord' do now: the selected overdue
+    visit, never a guess among several open alarms."""
+    row = view.selected
+    if row is None or row.visit_id is None:
+        return VisitDecision(None, texts.visit_none)
+    if view.open_count > 1 and not view.selection.explicit:
+        return VisitDecision(None, texts.visit_none)
+    if not reached and row.status is not IncidentStatus.OPEN:
+        return VisitDecision(None, texts.visit_closed.format(num=row.number, location=row.location))
+    text = texts.visit_sent_reached if reached else texts.visit_sent_no_answer
+    return VisitDecision(row.visit_id, text.format(num=row.number, location=row.location))

@@ -44,7 +44,11 @@ def build_history(
         row = HistoryRow(
             incident_id=iid,
             pressed_text=ctx.day_time(st.stored_at),
-            location=ctx.room_label(st.room_id),
+            location=(
+                t.visit_location.format(name=ctx.name(st.visitor), team=ctx.team_name(st.team_id))
+                if st.kind == "overdue"
+                else ctx.room_label(st.room_id or "")
+            ),
             team=ctx.team_name(st.team_id),
             status=st.status,
             status_text=status_text[st.status],
@@ -56,8 +60,8 @@ def build_history(
         hay = " ".join(
             [
                 iid,
-                st.unit_id,
-                st.room_id,
+                st.unit_id or "",
+                st.room_id or "",
                 st.team_id,
                 st.status.value,
                 row.location,
