@@ -56,6 +56,7 @@ def render_acl(site: Site) -> str:
         f"topic write {t.all_units(UnitChannel.RECEIPT)}",
         f"topic write {t.all_units(UnitChannel.CMD)}",
         f"topic read {t.all_people(PersonChannel.CMD)}",
+        f"topic read {t.all_people(PersonChannel.WEBCMD)}",
         f"topic write {t.all_people(PersonChannel.REPLY)}",
         f"topic write {t.all_people(PersonChannel.NOTIFY)}",
         f"topic readwrite {t.all_incidents()}",
@@ -80,9 +81,10 @@ def render_acl(site: Site) -> str:
                 f"topic read {t.unit_receipt(u.id)}",
                 f"topic read {t.unit_cmd(u.id)}",
             ]
-        # home visits from the phone page: a command and its reply for each person with a live token
+        # home visits from the phone page, for each person with a live token: their visit commands
+        # (on webcmd, where the console takes nothing but visit start / end) and the replies
         for pid in dict.fromkeys(tk.person for tk in site.web.tokens if tk.person and not tk.revoked):
-            out += [f"topic write {t.person_cmd(pid)}", f"topic read {t.person_reply(pid)}"]
+            out += [f"topic write {t.person_webcmd(pid)}", f"topic read {t.person_reply(pid)}"]
         out += [""]
     for u in site.units:
         if u.via is not Via.GPIO:

@@ -74,9 +74,14 @@ class LocalBroker:
         render(self.site, RenderOptions(out=workdir, port=self.port, tls_dir=tls_dir, log_file=self.log_path))
 
     def creds(self, user: str) -> BrokerCredentials:
-        """Credentials of a rendered user: 'console', 'observer', 'unit-X', 'person-P'."""
-        from stilalarm.broker_config.acl import CONSOLE_USER, OBSERVER_USER
+        """Credentials of a rendered user: 'console', 'observer', 'web', 'unit-X', 'person-P'."""
+        from stilalarm.broker_config.acl import CONSOLE_USER, OBSERVER_USER, WEB_USER
 
+        if user == WEB_USER:
+            import json
+
+            web = json.loads((self.dir / "web.json").read_text())
+            return BrokerCredentials.model_validate(web["broker"])
         if user in (CONSOLE_USER, OBSERVER_USER):
             path = self.dir / f"{user}.json"
             return BrokerCredentials.model_validate_json(path.read_text())

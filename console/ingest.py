@@ -62,8 +62,8 @@ def classify(site: Site, topics: Topics, raw: Raw) -> Accepted | Rejected | Igno
     if unit is not None:
         return _unit_message(site, unit[0], unit[1], raw)
     person = topics.parse_person(raw.topic)
-    if person is not None and person[1] is PersonChannel.CMD:
-        return _person_message(site, person[0], raw)
+    if person is not None and person[1] in (PersonChannel.CMD, PersonChannel.WEBCMD):
+        return _person_message(site, person[0], raw, web=person[1] is PersonChannel.WEBCMD)
     return Rejected("unknown_topic", f"message on unexpected topic {raw.topic}")
 
 
@@ -109,7 +109,12 @@ def _cmd_id_of(payload: bytes) -> uuid.UUID | None:
         return None
 
 
-def _person_message(site: Site, person_id: str, raw: Raw) -> Accepted | Rejected:
+WEB_COMMANDS = frozenset({"visit_start", "visit_end"})
+"""What alarm-web may send for a person (on person/P/webcmd): a stolen alarm-web password must not
+acknowledge, resolve, test or mark anyone absent."""
+
+
+def _person_message(site: Site, person_id: str, raw: Raw, *, web: bool = False) -> Accepted | Rejected:
     can_reply = bool(ID_RE.match(person_id))
     if person_id not in site.index.people:
         cid = _cmd_id_of(raw.payload) if can_reply else None
@@ -127,6 +132,12 @@ def _person_message(site: Site, person_id: str, raw: Raw) -> Accepted | Rejected
         return Rejected(
             "id_mismatch",
             f"command on {person_id}'s topic claims person {cmd.person_id!r}",
+            (person_id, cmd.cmd_id),
+        )
+    if web and cmd.kind not in WEB_COMMANDS:
+        return Rejected(
+            "not_authorised",
+            f"{cmd.kind} for {person_id} through alarm-web: it may only start and end home visits",
             (person_id, cmd.cmd_id),
         )
     return PersonCmdIn(cmd)

@@ -173,7 +173,7 @@ class VisitDesk:
                 if loop.time() >= deadline:
                     return None
                 await asyncio.sleep(0.02)
-            self.link.publish(self.topics.person_cmd(cmd.person_id), encode(cmd), qos=1)
+            self.link.publish(self.topics.person_webcmd(cmd.person_id), encode(cmd), qos=1)
             return await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
         except TimeoutError:
             return None

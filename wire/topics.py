@@ -8,6 +8,7 @@ Scheme (version 1), with `S` the site id:
     stilalarm/v1/S/unit/U/receipt      console -> unit   QoS1  "event E is stored as incident I"
     stilalarm/v1/S/unit/U/cmd          console -> unit   QoS1  test mode, LED, identify
     stilalarm/v1/S/person/P/cmd        person -> console QoS1  ack, resolve, presence, test start/stop
+    stilalarm/v1/S/person/P/webcmd     alarm-web -> console QoS1  only P's home-visit start / end
     stilalarm/v1/S/person/P/reply      console -> person QoS1  accepted / rejected with reason
     stilalarm/v1/S/person/P/notify     console -> person QoS1  "alarm in room R, level L"
     stilalarm/v1/S/incident/I          console -> all    QoS1  retained incident state
@@ -40,6 +41,7 @@ class UnitChannel(StrEnum):
 
 class PersonChannel(StrEnum):
     CMD = "cmd"
+    WEBCMD = "webcmd"  # sent by alarm-web for a person with a panic-page token: home visits only
     REPLY = "reply"
     NOTIFY = "notify"
 
@@ -85,6 +87,10 @@ class Topics:
     def person_cmd(self, person_id: str) -> str:
         return self.person(person_id, PersonChannel.CMD)
 
+    def person_webcmd(self, person_id: str) -> str:
+        """alarm-web's channel for a person's home-visit commands (the console takes nothing else)."""
+        return self.person(person_id, PersonChannel.WEBCMD)
+
     def person_reply(self, person_id: str) -> str:
         return self.person(person_id, PersonChannel.REPLY)
 
@@ -98,6 +104,10 @@ class Topics:
     def all_person_cmds(self) -> str:
         """Subscription filter for every person's commands (console only)."""
         return self.all_people(PersonChannel.CMD)
+
+    def all_person_webcmds(self) -> str:
+        """Subscription filter for the home-visit commands alarm-web sends (console only)."""
+        return self.all_people(PersonChannel.WEBCMD)
 
     # -- console-published state (retained) --------------------------------
     def incident(self, incident_id: str) -> str:

@@ -104,6 +104,7 @@ class ConsoleService:
         for ch in (UnitChannel.EVENT, UnitChannel.STATUS, UnitChannel.HEARTBEAT):
             self.link.subscribe_raw(self.topics.all_units(ch), self._on_message)
         self.link.subscribe_raw(self.topics.all_person_cmds(), self._on_message)
+        self.link.subscribe_raw(self.topics.all_person_webcmds(), self._on_message)
         # One pipeline for every channel; the console's and the pager's publishes go out from the
         # writer right after the commit (send_now), their workers wait for the PUBACK.
         self.delivery, mqtt, pager = build_dispatcher(
@@ -280,7 +281,9 @@ class ConsoleService:
                 batch.rejects[res.reason] = batch.rejects.get(res.reason, 0) + 1
                 if res.reply_to is not None:
                     pid, cid = res.reply_to
-                    code = "not_authorised" if res.reason == "unknown_person" else "invalid"
+                    code = (
+                        "not_authorised" if res.reason in ("unknown_person", "not_authorised") else "invalid"
+                    )
                     effects.append(Reply(pid, cid, False, code, f"reply_{code}", {"what": res.detail[:120]}))
                 continue
             if isinstance(res, HeartbeatIn | StatusIn) and self.limits.surplus(res, now):

@@ -20,7 +20,17 @@ from stilalarm.console.store import Store
 from stilalarm.devkit.servicerun import ServiceProcess
 from stilalarm.devkit.webrun import WEB_SITE, WebProcess, tokens
 from stilalarm.inventory.load import parse_site
-from stilalarm.wire.messages import IncidentStatus, UnitHealth, parse
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import (
+    AckCmd,
+    CommandReply,
+    IncidentStatus,
+    PresenceCmd,
+    UnitHealth,
+    encode,
+    parse,
+    utcnow,
+)
 from stilalarm.wire.topics import Topics
 from tests.harness import Capture, fill, wait_until
 
@@ -346,3 +356,32 @@ def test_a_full_disk_under_alarm_web_still_pages_and_says_not_stored(tmp_path: P
         assert receipted_incident(s, again.json()["event_id"]) == inc
     finally:
         next(gen, None)
+
+
+def test_alarm_webs_own_login_cannot_act_for_a_person(system: WebSystem) -> None:
+    """Closed for control: with alarm-web's broker password (web.json) an attacker can neither
+    acknowledge nor mark anyone absent: on person/P/cmd the broker drops it (ACL), on
+    person/P/webcmd the console takes nothing but home-visit start and end."""
+    r = system.get("/phone/press", system.tokens["tel-balie-1"])
+    inc = receipted_incident(system, r.json()["event_id"])
+    attacker = Link(system.broker.creds("web"), client_id="web.attacker")
+    replies: list[CommandReply] = []
+    attacker.subscribe(T.person_reply("an"), lambda _t, p: replies.append(parse(CommandReply, p)))
+    attacker.start()
+    assert attacker.wait_connected(5)
+    try:
+        ack = AckCmd(cmd_id=uuid.uuid4(), person_id="an", issued_at=utcnow(), incident_id=inc)
+        attacker.publish(T.person_cmd("an"), encode(ack), qos=1)  # not its topic: dropped
+        web_ack = AckCmd(cmd_id=uuid.uuid4(), person_id="an", issued_at=utcnow(), incident_id=inc)
+        attacker.publish(T.person_webcmd("an"), encode(web_ack), qos=1)
+        away = PresenceCmd(cmd_id=uuid.uuid4(), person_id="an", issued_at=utcnow(), present=False)
+        attacker.publish(T.person_webcmd("an"), encode(away), qos=1)
+        wait_until(lambda: len(replies) >= 2, 10, "the console's refusals")
+        assert {x.cmd_id for x in replies} == {web_ack.cmd_id, away.cmd_id}
+        assert all(not x.ok and x.code == "not_authorised" for x in replies), replies
+        wait_until(lambda: "through alarm-web" in system.console.log(), 5, "the refusal logged")
+        assert system.seen.incident_state(inc).status is IncidentStatus.OPEN
+        wait_until(lambda: system.seen.alarm_notifications("bart"), 10, "the escalation going on")
+        assert not any(f.get("kind") == "acknowledged" for f in system.facts())
+    finally:
+        attacker.stop()

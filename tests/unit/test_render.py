@@ -48,6 +48,7 @@ def test_console_and_observer_acl_filters_are_unchanged(site) -> None:
         f"topic write {b}/unit/+/receipt",
         f"topic write {b}/unit/+/cmd",
         f"topic read {b}/person/+/cmd",
+        f"topic read {b}/person/+/webcmd",
         f"topic write {b}/person/+/reply",
         f"topic write {b}/person/+/notify",
         f"topic readwrite {b}/incident/+",

@@ -172,7 +172,7 @@ def test_the_web_login_may_use_exactly_its_units_topics() -> None:
             f"topic read {t.unit_cmd(uid)}",
         ]
     # the home-visit commands of the one person with a panic-page token, and their replies
-    want += [f"topic write {t.person_cmd('an')}", f"topic read {t.person_reply('an')}"]
+    want += [f"topic write {t.person_webcmd('an')}", f"topic read {t.person_reply('an')}"]
     assert block == want
     assert "+" not in "".join(block) and "#" not in "".join(block)
     assert WEB_USER in usernames(SITE) and "unit-gsm-an" not in usernames(SITE)
