@@ -35,7 +35,8 @@
     localStorage.setItem("stilalarm.visit.token", frag.get("token"));
     history.replaceState(null, "", location.pathname);
   }
-  const token = localStorage.getItem("stilalarm.visit.token");
+  // the panic page's token (same person, same origin) when this page was opened from its link
+  const token = localStorage.getItem("stilalarm.visit.token") || localStorage.getItem("stilalarm.token");
 
   function status(kind, text) {
     const s = $("status");
