@@ -39,8 +39,10 @@ def test_sim_all_example_units_press_gets_receipt(
         assert all(r["incident_id"] == "i-1" and r["latency_ms"] is not None for r in receipts)
         kinds = {e.unit_id: e.kind for e in console.seen()}
         assert kinds["pager-an"] is m.EventKind.PAGER_ACK and kinds["balie-1"] is m.EventKind.ALARM
-        led = {r["unit"] for r in sim.find("led", pattern="stored")}
-        assert led == {u.id for u in pis if u.role.value == "desk"}
+        desks = {u.id for u in pis if u.role.value == "desk"}
+        # each unit prints its LED line right after its receipt line: wait for them, do not race them
+        led = {r["unit"] for r in sim.wait_for("led", n=len(desks), timeout=10, pattern="stored")}
+        assert led == desks
         sim.send("bogus")
         sim.send("press nobody")
         assert len(sim.wait_for("error", n=2)) == 2
