@@ -176,3 +176,17 @@ def test_the_web_login_may_use_exactly_its_units_topics() -> None:
     assert block == want
     assert "+" not in "".join(block) and "#" not in "".join(block)
     assert WEB_USER in usernames(SITE) and "unit-gsm-an" not in usernames(SITE)
+
+
+def test_alarm_web_cli_checks_its_config_and_asks_for_tls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stilalarm.ingress.cli import main
+
+    render(SITE, RenderOptions(out=tmp_path, port=12345))
+    assert main(["check", "--config", str(tmp_path / "web.json")]) == 0
+    assert "3 web units, 3 live tokens: OK" in capsys.readouterr().out
+    assert main(["run", "--config", str(tmp_path / "web.json"), "--state-dir", str(tmp_path / "s")]) == 2
+    assert "--tls-dir" in capsys.readouterr().err  # never plain HTTP by accident
+    assert main(["check", "--config", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read" in capsys.readouterr().err
