@@ -67,7 +67,7 @@ def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
     s, site, person = tx.s, tx.s.site, cmd.person_id
     old = s.registrations.get(cmd.registration_id)
     if old is not None:  # a retry is answered; someone else's id is never theirs to change
-        if old.victim == person and old.file_cmd == cmd.cmd_id:
+        if old.victim == person:  # the form's or the CLI's retry: answered, nothing new
             _ok(tx, cmd, old)
         else:
             _reject(tx, cmd, "invalid", "reply_registration_id_taken", registration=cmd.registration_id)
@@ -153,7 +153,7 @@ def _complete(tx: EngineTx, cmd: RegistrationCompleteCmd) -> None:
         _reject(tx, cmd, "not_authorised", "reply_registration_not_lead", team=team.name if team else "")
         return
     if case_.complete:
-        if case_.lead_by == person and case_.lead_cmd == cmd.cmd_id:
+        if case_.lead_by == person:  # a retry: answered, the first part stands
             _ok(tx, cmd, case_)
         else:
             _reject(tx, cmd, "already_resolved", "reply_registration_done", registration=case_.id)

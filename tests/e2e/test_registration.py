@@ -1,0 +1,161 @@
+"""Registration of every incident ("Melding agressie") with real processes: a broker, the console
+service, alarm-web and the CLI. Hanne (staff, sociale dienst, lead An, deputy Dirk who is also
+Preventie) files her part from the phone form; Ilse files hers from the CLI; An completes them; the
+wrong person, an unknown incident and oversized text are refused with a reason and change nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.console.store import Store
+from stilalarm.devkit.servicerun import ServiceProcess
+from stilalarm.devkit.webrun import VISIT_SITE, WebProcess, tokens
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.topics import Topics
+from tests.harness import Capture, wait_until
+
+SITE = parse_site(VISIT_SITE)
+T = Topics(SITE.site.id)
+CLI = [str(Path(sys.executable).parent / "alarm-console")]
+WHAT = "Een cliënt riep en dreigde in de wachtzaal."
+
+
+@dataclass
+class RegSystem:
+    dir: Path
+    broker: LocalBroker
+    console: ServiceProcess
+    web: WebProcess
+    seen: Capture
+    token: str
+
+    def form(self, body: dict[str, Any]) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.post(f"{self.web.url}/app/api/register", json=body, headers=headers, timeout=15)
+
+    def facts(self, kind: str) -> list[dict[str, Any]]:
+        rows = Store(self.console.db, readonly=True).db.execute("SELECT data FROM events ORDER BY seq")
+        return [f for f in (json.loads(r[0]) for r in rows.fetchall()) if f["kind"] == kind]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
+
+    def person(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.cli(*args, "--broker-dir", str(self.broker.dir))
+
+    def data(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.cli(*args, "--site", str(self.dir / "site.toml"), "--db", str(self.console.db))
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[RegSystem]:
+    site_file = tmp_path / "site.toml"
+    site_file.write_text(VISIT_SITE)
+    broker = LocalBroker(SITE, tmp_path / "broker")
+    broker.start()
+    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
+    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
+    console.start()
+    console.wait_ready()
+    web = WebProcess(broker.dir, tmp_path / "web", tmp_path / "web.log").start()
+    web.wait_ready()
+    s = RegSystem(tmp_path, broker, console, web, seen, tokens(broker.dir)["gsm-hanne"])
+    yield s
+    web.kill()
+    console.kill()
+    seen.stop()
+    broker.kill()
+
+
+def test_filed_from_the_form_completed_by_the_lead_and_told_to_prevention(system: RegSystem) -> None:
+    body = {
+        "registration_id": "reg-e2e-1",
+        "place_kind": "wachtzaal",
+        "what_happened": WHAT,
+        "aggression_types": ["verbaal", "psychisch"],
+        "how_are_you": "Geschrokken.",
+        "alcohol_drugs": True,
+    }
+    r = system.form(body)
+    assert r.status_code == 200 and r.json()["ok"] and r.json()["registration_id"] == "reg-e2e-1", r.text
+    again = system.form(body)  # the page's retry with the same id
+    assert again.status_code == 200 and again.json()["ok"], again.text
+    (filed,) = system.facts("registration_filed")
+    assert filed["person_id"] == "hanne" and filed["team_id"] == "sociale-dienst"
+    assert filed["place_kind"] == "wachtzaal" and filed["alcohol_drugs"] is True
+    assert WHAT not in system.web.log()  # what happened is never logged by alarm-web
+
+    # bad input: refused with a reason, nothing recorded
+    big = system.form({**body, "registration_id": "reg-e2e-2", "what_happened": "x" * 5000})
+    assert big.status_code == 413, big.text
+    long = system.form({**body, "registration_id": "reg-e2e-2", "what_happened": "x" * 4001})
+    assert long.status_code in (413, 422), long.text
+    unknown = system.form(
+        {
+            "registration_id": "reg-e2e-3",
+            "incident_id": "inc-20200101-9",
+            **{k: v for k, v in body.items() if k not in ("registration_id", "place_kind")},
+        }
+    )
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_incident", unknown.text
+    assert "inc-20200101-9" in unknown.json()["message"]
+    forged = system.form({**body, "person_id": "ilse"})
+    assert forged.status_code == 422
+    assert len(system.facts("registration_filed")) == 1
+
+    # the wrong person completing: refused, nothing recorded
+    wrong = system.person("register", "complete", "reg-e2e-1", "--as", "chris", "--severity", "boosheid")
+    assert wrong.returncode == 1 and "not_authorised" in wrong.stderr and "sociale" in wrong.stderr.lower()
+    missing = system.person("register", "complete", "reg-nope", "--as", "an", "--severity", "boosheid")
+    assert missing.returncode == 1 and "unknown_target" in missing.stderr
+    assert system.facts("registration_completed") == []
+
+    done = system.person(
+        *("register", "complete", "reg-e2e-1", "--as", "an", "--severity", "agressie"),
+        *("--sanctions", "waarschuwing", "--aftercare", "opvang"),
+    )
+    assert done.returncode == 0, done.stderr
+    (completed,) = system.facts("registration_completed")
+    assert completed["person_id"] == "an" and completed["sanctions"] == ["waarschuwing"]
+    wait_until(
+        lambda: any("reg-e2e-1" in n.title for n in system.seen.notifications("dirk")), 10, "Preventie told"
+    )
+    assert not any("reg-e2e-1" in n.title for n in system.seen.notifications("chris"))
+
+
+def test_filed_from_the_cli_with_a_weapon_needs_the_police(system: RegSystem) -> None:
+    filed = system.person(
+        *("register", "file", "--as", "ilse", "--place", "spreekkamer", "--room", "spreekkamer-1"),
+        *(
+            "--what",
+            "Hij toonde een mes.",
+            "--form",
+            "fysiek,verbaal",
+            "--weapon",
+            "--registration-id",
+            "reg-e2e-9",
+        ),
+    )
+    assert filed.returncode == 0 and "reg-e2e-9" in filed.stdout, filed.stderr
+    bad = system.person("register", "complete", "reg-e2e-9", "--as", "dirk", "--severity", "geweld")
+    assert bad.returncode == 1 and "invalid" in bad.stderr and "101" in bad.stderr
+    ok = system.person(
+        "register", "complete", "reg-e2e-9", "--as", "dirk", "--severity", "geweld", "--pv", "PV 26/123"
+    )
+    assert ok.returncode == 0, ok.stderr
+    (completed,) = system.facts("registration_completed")
+    assert completed["police_called"] is True and completed["pv_number"] == "PV 26/123"
+    bad_form = system.person(
+        "register", "file", "--as", "ilse", "--place", "balie", "--what", "x", "--form", "boos"
+    )
+    assert bad_form.returncode == 2 and "invalid" in bad_form.stderr
