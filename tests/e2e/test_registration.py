@@ -6,6 +6,7 @@ wrong person, an unknown incident and oversized text are refused with a reason a
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from stilalarm.devkit.servicerun import ServiceProcess
 from stilalarm.devkit.webrun import VISIT_SITE, WebProcess, tokens
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.topics import Topics
+from tests.e2e.test_report_browser import CHROMIUM_FLAGS
 from tests.harness import Capture, wait_until
 
 SITE = parse_site(VISIT_SITE)
@@ -159,3 +161,23 @@ def test_filed_from_the_cli_with_a_weapon_needs_the_police(system: RegSystem) ->
         "register", "file", "--as", "ilse", "--place", "balie", "--what", "x", "--form", "boos"
     )
     assert bad_form.returncode == 2 and "invalid" in bad_form.stderr
+
+
+def test_the_registration_page_loads_in_a_real_browser(system: RegSystem) -> None:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium missing: run scripts/ensure-chromium.sh (make test does)")
+    assert httpx.get(f"{system.web.url}/app/register.js", timeout=10).status_code == 200
+    url = f"{system.web.url}/app/register.html#token={system.token}"
+    dom = subprocess.run(
+        [exe, *CHROMIUM_FLAGS, f"--user-data-dir={system.dir / 'profile'}", "--virtual-time-budget=5000",
+         "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout  # fmt: skip
+    assert "Aangemeld als Hanne Wouters." in dom
+    assert '<option value="buiten">Buiten de organisatie</option>' in dom
+    assert 'id="c-telephone_stalking"' in dom and "Telefonische stalking" in dom
+    assert system.token not in dom
