@@ -100,6 +100,8 @@ def compute(
             per_type[t.value] += 1
         if r.registration.severity is not None:
             per_sev[r.registration.severity.value] += 1
+        else:  # a registration whose lead's part is not in yet
+            per_sev[UNREGISTERED] += 1
 
     trend = {}
     for mo in [*previous_months(month, trend_months), month]:
@@ -108,8 +110,9 @@ def compute(
             1 for r in incidents if _in(r, s, e) and not (r.registration and r.registration.false_alarm)
         )
 
-    acks = [r.ack_seconds for r in real if r.ack_seconds is not None]
-    levels = Counter(str(r.levels_reached) for r in real)
+    alarms = [r for r in real if r.kind != "registration"]  # a registration without alarm has no response
+    acks = [r.ack_seconds for r in alarms if r.ack_seconds is not None]
+    levels = Counter(str(r.levels_reached) for r in alarms)
 
     horizon = min(end, now)
     offline_h: dict[str, float] = {}
@@ -151,7 +154,7 @@ def compute(
         ack_median_s=round(statistics.median(acks), 1) if acks else None,
         ack_p90_s=round(_p90(acks), 1) if acks else None,
         ack_worst_s=round(max(acks), 1) if acks else None,
-        unacknowledged=sum(1 for r in real if r.acknowledged_at is None),
+        unacknowledged=sum(1 for r in alarms if r.acknowledged_at is None),
         levels_reached=dict(sorted(levels.items())),
         offline_hours={k: round(v, 2) for k, v in sorted(offline_h.items())},
         test_weeks=weeks,

@@ -134,6 +134,14 @@ def test_filed_from_the_form_completed_by_the_lead_and_told_to_prevention(system
     )
     assert not any("reg-e2e-1" in n.title for n in system.seen.notifications("chris"))
 
+    out = system.data("export", "--since", "2000-01-01", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    assert row["incident_id"] == "reg-e2e-1" and row["incident_kind"] == "registration"
+    assert row["place_type"] == "wachtzaal" and row["reported_by"] == "hanne" and row["what_happened"] == WHAT
+    assert row["severity"] == "agressie" and row["completed_by"] == "an" and row["complete"] == "ja"
+    assert row["alcohol_drugs"] == "ja" and row["aggression_types"] == "verbaal;psychisch"
+
 
 def test_filed_from_the_cli_with_a_weapon_needs_the_police(system: RegSystem) -> None:
     filed = system.person(
