@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["csv", "json"], default="csv", help="default csv")
     ex.add_argument("--lang", choices=["nl", "en"], default="nl", help="CSV header language (default nl)")
     ex.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    ex.add_argument(
+        "--as",
+        dest="as_person",
+        metavar="PERSON",
+        help="only what this person may read: their own, a lead's teams, Preventie everything",
+    )
+    ex.add_argument("--mine", action="store_true", help="with --as: only the records the person is in")
     db_site_args(ex)
 
     tr = sub.add_parser("tests", help="weekly button test reports")

@@ -142,6 +142,18 @@ def test_filed_from_the_form_completed_by_the_lead_and_told_to_prevention(system
     assert row["severity"] == "agressie" and row["completed_by"] == "an" and row["complete"] == "ja"
     assert row["alcohol_drugs"] == "ja" and row["aggression_types"] == "verbaal;psychisch"
 
+    # privacy: the victim and Preventie read it, a lead of another team does not; the right of access
+    def readers(*who: str) -> list[str]:
+        got = system.data("export", "--since", "2000-01-01", "--format", "json", *who)
+        assert got.returncode == 0, got.stderr
+        return [r["incident_id"] for r in json.loads(got.stdout)]
+
+    assert readers("--as", "hanne", "--mine") == ["reg-e2e-1"]
+    assert readers("--as", "dirk") == ["reg-e2e-1"] and readers("--as", "an") == ["reg-e2e-1"]
+    assert readers("--as", "chris") == [] and readers("--as", "ilse", "--mine") == []
+    no_who = system.data("export", "--since", "2000-01-01", "--mine")
+    assert no_who.returncode == 2 and "--as" in no_who.stderr
+
 
 def test_filed_from_the_cli_with_a_weapon_needs_the_police(system: RegSystem) -> None:
     filed = system.person(

@@ -111,3 +111,21 @@ def test_the_month_counts_every_registration_by_place_form_severity_and_team() -
     assert f.per_severity == {"geweld": 1, "agressie": 1, monthly.UNREGISTERED: 1}
     assert f.per_team == {"Onthaal": 2, "Sociale dienst": 1}
     assert f.unacknowledged == 1 and f.levels_reached == {"0": 1}  # the alarm only
+
+
+def test_who_may_read_what_the_victim_their_own_a_lead_their_teams_prevention_all() -> None:
+    from stilalarm.console.reporting.access import visible
+
+    recs = build(SITE, log()).incidents
+
+    def ids(person: str, *, mine: bool = False) -> set[str]:
+        return {r.incident_id for r in visible(SITE, person, recs, mine=mine)}
+
+    assert ids("hanne") == {"reg-b", "reg-c"}  # she filed both (reg-c for the onthaal team)
+    assert ids("ilse") == {"inc-20261110-1"}  # she filed the alarm's registration
+    assert ids("an") == {"reg-b"}  # lead of sociale-dienst, and she completed it
+    assert ids("chris") == {"inc-20261110-1", "reg-c"}  # lead of onthaal
+    assert ids("dirk") == {"inc-20261110-1", "reg-b", "reg-c"}  # Preventie
+    assert ids("fien") == set()  # facilities: nothing
+    assert ids("dirk", mine=True) == set() and ids("chris", mine=True) == {"inc-20261110-1"}
+    assert ids("nobody") == set()
