@@ -129,3 +129,21 @@ def test_who_may_read_what_the_victim_their_own_a_lead_their_teams_prevention_al
     assert ids("fien") == set()  # facilities: nothing
     assert ids("dirk", mine=True) == set() and ids("chris", mine=True) == {"inc-20261110-1"}
     assert ids("nobody") == set()
+
+
+def test_registrations_are_kept_five_years_then_deleted_whole() -> None:
+    from stilalarm.console.retention import plan
+    from stilalarm.inventory.policies import RetentionPolicy
+
+    facts = list(enumerate(log(), start=1))
+    kinds = {seq: f.kind for seq, f in facts}
+    later = T0 + timedelta(days=1826)  # five years after: nothing is old enough yet
+    assert not [s for s in plan(facts, RetentionPolicy(), later).seqs if kinds[s].startswith("registration")]
+    p = plan(facts, RetentionPolicy(), T0 + timedelta(days=1830))
+    gone = sorted(kinds[s] for s in p.seqs)
+    # the alarm's registration with its incident; reg-b both parts; reg-c (never completed) too
+    assert gone.count("registration_filed") == 3 and gone.count("registration_completed") == 1
+    assert "inc-20261110-1" in p.incidents
+    young = plan(facts, RetentionPolicy(registrations_days=1828), T0 + timedelta(days=1830))
+    left = {facts[s - 1][1].registration_id for s in young.seqs if kinds[s].startswith("registration")}  # type: ignore[union-attr]
+    assert left == {"reg-a"}  # reg-b completed 2 days in and reg-c filed 3 days in: kept a day longer
