@@ -201,3 +201,36 @@ def test_the_registration_page_loads_in_a_real_browser(system: RegSystem) -> Non
     assert '<option value="buiten">Buiten de organisatie</option>' in dom
     assert 'id="c-telephone_stalking"' in dom and "Telefonische stalking" in dom
     assert system.token not in dom
+
+
+def test_the_board_report_counts_registrations_and_the_year_in_chromium(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from stilalarm.console.reporting import monthly
+    from stilalarm.console.reporting.fold import build
+    from stilalarm.console.reporting.html import render_html
+    from tests.unit.test_registration_reports import filed, log
+
+    earlier = [
+        filed(f"reg-old-{n}", datetime(2025, 11, 15, tzinfo=UTC) + timedelta(days=31 * n)) for n in range(12)
+    ]
+    recs = build(SITE, [*earlier, *log()]).incidents
+    f = monthly.compute(SITE, "2026-11", recs, [], [], datetime(2026, 12, 5, tzinfo=UTC))
+    assert list(f.year) == [f"2025-{m:02d}" for m in range(11, 13)] + [f"2026-{m:02d}" for m in range(1, 12)]
+    assert f.year["2026-11"] == 3 and f.without_alarm == 2 and f.incomplete == 1
+    page = tmp_path / "report.html"
+    page.write_text(render_html(f), encoding="utf-8")
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium missing: run scripts/ensure-chromium.sh (make test does)")
+    dom = subprocess.run(
+        [exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "Deze maand tegenover de vorige twaalf" in dom and "registraties zonder alarm" in dom
+    year = dom.split("Deze maand tegenover de vorige twaalf", 1)[1].split("</section>", 1)[0]
+    assert year.count('class="bar"') == 13
+    assert "telefoon" in dom and "buiten" in dom  # places of registrations without an alarm
