@@ -218,3 +218,69 @@ def test_wire_limits_refuse_oversized_text_and_a_missing_place() -> None:
     ok = parse_person_command(json.dumps({**base, "what_happened": "ok ok"}))
     assert isinstance(ok, RegistrationFileCmd)
     assert parse_person_command(encode(ok)) == ok
+
+
+def test_preventie_gets_the_record_attached_to_the_e_mail() -> None:
+    import json
+
+    from stilalarm.console.delivery.mail import build_message
+    from stilalarm.console.delivery.render import render
+
+    run = Run()
+    run(file(stalking=True, how_are_you="Het gaat."), 10)
+    eff = run(complete(police_called=True, pv_number="PV 1", sanctions=("waarschuwing",)), 20)
+    (done,) = [e.notice for e in eff if isinstance(e, Notify)]
+    rec = json.loads(done.detail["record"])
+    assert (rec["person_id"], rec["filed_at"], rec["completed_by"], rec["completed_at"]) == (
+        "hanne",
+        at(10).isoformat(),
+        "an",
+        at(20).isoformat(),
+    )
+    assert rec["stalking"] is True and rec["pv_number"] == "PV 1" and rec["sanctions"] == ["waarschuwing"]
+    n = render(SITE, done, "dirk", done.notification_ids[0], None)
+    assert n.record == done.detail["record"] and "reg-1" in n.title
+    dirk = SITE.person("dirk").model_copy(update={"email": "dirk@example.org"})
+    msg = build_message(SITE, "stilalarm@example.org", n, dirk)
+    (att,) = list(msg.iter_attachments())
+    assert att.get_filename() == "melding-reg-1.json" and att.get_content_type() == "application/json"
+    assert json.loads(att.get_content()) == rec
+
+
+def test_an_alarm_resolve_completes_the_registration_filed_before_it() -> None:
+    from stilalarm.console.facts import AlarmReceived
+    from stilalarm.wire.messages import AckCmd, Registration, ResolveCmd
+
+    run = Run()
+    run.s = rebuild(
+        SITE,
+        [
+            AlarmReceived(
+                at=at(0),
+                incident_id="inc-20261125-1",
+                unit_id="balie-1",
+                button_id="knop",
+                room_id="balie-1",
+                team_id="onthaal",
+                event_id=uuid.uuid4(),
+                pressed_at=at(0),
+                sent_at=at(0),
+            )
+        ],
+    )
+    assert reply(run(file(person="ilse", incident_id="inc-20261125-1", place_kind=None), 5)).ok
+    assert not run.s.registrations["reg-1"].complete
+    run(
+        PersonCmdIn(
+            AckCmd(cmd_id=uuid.uuid4(), person_id="chris", issued_at=T0, incident_id="inc-20261125-1")
+        ),
+        6,
+    )
+    reg = Registration(aggression_types=(AggressionType.VERBAAL,), severity=Severity.AGRESSIE)
+    resolve = ResolveCmd(
+        cmd_id=uuid.uuid4(), person_id="chris", issued_at=T0, incident_id="inc-20261125-1", registration=reg
+    )
+    eff = run(PersonCmdIn(resolve), 7)
+    assert run.s.registrations["reg-1"].lead_by == "chris"
+    (done,) = [e.notice for e in eff if isinstance(e, Notify) and e.notice.text_key == "registration_done"]
+    assert done.person_ids == ("dirk",) and '"severity": "agressie"' in done.detail["record"]

@@ -6,6 +6,7 @@ Every refusal is a `CommandRejected` fact and a reply with its reason; nothing e
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -21,6 +22,7 @@ from stilalarm.wire.messages import (
     IncidentStatus,
     NotifyReason,
     PlaceKind,
+    Registration,
     RegistrationCompleteCmd,
     RegistrationFileCmd,
     Severity,
@@ -29,6 +31,15 @@ from stilalarm.wire.messages import (
 RegistrationCmd = RegistrationFileCmd | RegistrationCompleteCmd
 REMIND_KEY = "registration_remind"
 DONE_KEY = "registration_done"
+LEAD_FIELDS = {
+    "severity",
+    "police_called",
+    "pv_number",
+    "sanctions",
+    "occupational_accident",
+    "aftercare",
+    "note",
+}
 
 
 def _reject(tx: EngineTx, cmd: RegistrationCmd, code: str, text_key: str, **values: str) -> None:
@@ -106,33 +117,34 @@ def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
     if occurred > tx.now + timedelta(minutes=5):
         _reject(tx, cmd, "invalid", "reply_registration_future")
         return
-    tx.record(
-        RegistrationFiled(
-            at=tx.now,
-            registration_id=cmd.registration_id,
-            person_id=person,
-            team_id=team_id,
-            incident_id=cmd.incident_id,
-            place_kind=place,
-            room_id=room_id,
-            occurred_at=occurred,
-            what_happened=cmd.what_happened,
-            aggression_types=cmd.aggression_types,
-            how_are_you=cmd.how_are_you,
-            weapon=cmd.weapon,
-            stalking=cmd.stalking,
-            telephone_stalking=cmd.telephone_stalking,
-            damage_belongings=cmd.damage_belongings,
-            animals=cmd.animals,
-            alcohol_drugs=cmd.alcohol_drugs,
-            sexual_intimidation=cmd.sexual_intimidation,
-            lead_by_resolve=lead_by_resolve,
-            cmd_id=cmd.cmd_id,
-        )
+    fact = RegistrationFiled(
+        at=tx.now,
+        registration_id=cmd.registration_id,
+        person_id=person,
+        team_id=team_id,
+        incident_id=cmd.incident_id,
+        place_kind=place,
+        room_id=room_id,
+        occurred_at=occurred,
+        what_happened=cmd.what_happened,
+        aggression_types=cmd.aggression_types,
+        how_are_you=cmd.how_are_you,
+        weapon=cmd.weapon,
+        stalking=cmd.stalking,
+        telephone_stalking=cmd.telephone_stalking,
+        damage_belongings=cmd.damage_belongings,
+        animals=cmd.animals,
+        alcohol_drugs=cmd.alcohol_drugs,
+        sexual_intimidation=cmd.sexual_intimidation,
+        lead_by_resolve=lead_by_resolve,
+        cmd_id=cmd.cmd_id,
     )
+    tx.record(fact)
     case_ = tx.s.registrations[cmd.registration_id]
     if case_.complete:
-        _tell_prevention(tx, case_)
+        inc = tx.s.incidents.get(cmd.incident_id or "")
+        lead = _lead_of_resolve(inc.registration if inc else None, case_)
+        _tell_prevention(tx, case_, fact, lead)
     _ok(tx, cmd, case_)
 
 
@@ -176,12 +188,75 @@ def _complete(tx: EngineTx, cmd: RegistrationCompleteCmd) -> None:
             cmd_id=cmd.cmd_id,
         )
     )
+    filed = case_.filed
     case_ = tx.s.registrations[case_.id]
-    _tell_prevention(tx, case_)
+    lead = cmd.model_dump(
+        mode="json",
+        include={
+            "severity",
+            "police_called",
+            "pv_number",
+            "sanctions",
+            "occupational_accident",
+            "aftercare",
+            "note",
+        },
+    )
+    _tell_prevention(tx, case_, filed, lead)
     _ok(tx, cmd, case_)
 
 
-def _tell_prevention(tx: EngineTx, case_: RegCase) -> None:
+def on_resolved(tx: EngineTx, before: EngineState, incident_id: str) -> None:
+    """An alarm's resolve completed the registration its victim had filed: tell Preventie."""
+    for c in before.registrations.values():
+        if c.incident_id == incident_id and not c.complete:
+            now = tx.s.registrations.get(c.id)
+            inc = tx.s.incidents.get(incident_id)
+            if now is not None and now.complete:
+                _tell_prevention(tx, now, c.filed, _lead_of_resolve(inc.registration if inc else None, now))
+            return
+
+
+def _lead_of_resolve(reg: Registration | None, case_: RegCase) -> dict[str, object]:
+    if reg is None:
+        return {}
+    return reg.model_dump(
+        mode="json",
+        include={
+            "severity",
+            "police_called",
+            "pv_number",
+            "sanctions",
+            "occupational_accident",
+            "aftercare",
+            "note",
+        },
+    )
+
+
+def _record(case_: RegCase, filed: RegistrationFiled | None, lead: dict[str, object]) -> str:
+    """The completed registration as JSON for Preventie (both parts, each with its author and time)."""
+    victim = (
+        filed.model_dump(mode="json", exclude={"kind", "cmd_id", "lead_by_resolve", "at", "registration_id"})
+        if filed is not None
+        else {}
+    )
+    rec = {
+        "registration_id": case_.id,
+        "incident_id": case_.incident_id,
+        "team_id": case_.team_id,
+        "filed_at": case_.filed_at.isoformat(),
+        **victim,
+        "completed_by": case_.lead_by,
+        "completed_at": case_.lead_at.isoformat() if case_.lead_at else None,
+        **lead,
+    }
+    return json.dumps(rec, ensure_ascii=False, sort_keys=True)
+
+
+def _tell_prevention(
+    tx: EngineTx, case_: RegCase, filed: RegistrationFiled | None, lead: dict[str, object]
+) -> None:
     """A completed registration goes to the dienst Preventie en Veiligheid (every channel they have)."""
     to = tx.s.site.people_with(Role.PREVENTION)
     team = tx.s.site.index.teams.get(case_.team_id)
@@ -197,6 +272,7 @@ def _tell_prevention(tx: EngineTx, case_: RegCase) -> None:
             "room": case_.room_id or "",
             "team": team.name if team else case_.team_id,
             "incident": case_.incident_id or "-",
+            "record": _record(case_, filed, lead),
         },
     )
 
@@ -222,6 +298,7 @@ def apply_registration(
                 file_cmd=f.cmd_id,
                 lead_by=None,
                 lead_at=None,
+                filed=None if f.lead_by_resolve else f,
             )
             if f.lead_by_resolve and f.incident_id is not None:
                 inc = s.incidents.get(f.incident_id)
@@ -230,12 +307,12 @@ def apply_registration(
             return replace(s, registrations={**s.registrations, case_.id: case_})
         case RegistrationCompleted() if f.registration_id in s.registrations:
             c = s.registrations[f.registration_id]
-            done = replace(c, lead_by=f.person_id, lead_at=f.at, lead_cmd=f.cmd_id)
+            done = replace(c, lead_by=f.person_id, lead_at=f.at, lead_cmd=f.cmd_id, filed=None)
             return replace(s, registrations={**s.registrations, done.id: done})
         case Resolved() if not f.registration.false_alarm:
             for c in s.registrations.values():
                 if c.incident_id == f.incident_id and not c.complete:
-                    done = replace(c, lead_by=f.person_id, lead_at=f.at)
+                    done = replace(c, lead_by=f.person_id, lead_at=f.at, filed=None)
                     return replace(s, registrations={**s.registrations, c.id: done})
     return s
 

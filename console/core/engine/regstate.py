@@ -6,6 +6,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from stilalarm.console.regfacts import RegistrationFiled
+
 REMIND_AFTER_H = (24, 72, 168)
 """An incomplete registration is reminded to whoever owes their part this many hours after it was
 filed (then no more: Preventie sees the incomplete ones in the export)."""
@@ -30,6 +32,8 @@ class RegCase:
     lead_at: datetime | None = None
     lead_cmd: uuid.UUID | None = None
     reminders_sent: int = 0
+    filed: RegistrationFiled | None = None
+    """The victim's part while the registration is incomplete (for the record Preventie gets)."""
 
     @property
     def complete(self) -> bool:
