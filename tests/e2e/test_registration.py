@@ -234,3 +234,61 @@ def test_the_board_report_counts_registrations_and_the_year_in_chromium(tmp_path
     year = dom.split("Deze maand tegenover de vorige twaalf", 1)[1].split("</section>", 1)[0]
     assert year.count('class="bar"') == 13
     assert "telefoon" in dom and "buiten" in dom  # places of registrations without an alarm
+
+
+def test_preventie_receives_the_completed_registration_by_e_mail_with_the_record(tmp_path: Path) -> None:
+    from tests.e2e.test_delivery_peers import Inbox, smtp_server
+
+    inbox = Inbox()
+    smtp = smtp_server(inbox)
+    text = VISIT_SITE.replace(
+        'id = "dirk"\nname = "Dirk Maes"\nroles = ["deputy", "prevention"]',
+        'id = "dirk"\nname = "Dirk Maes"\nroles = ["deputy", "prevention"]\nemail = "dirk@example.org"\n'
+        'channels = [{ kind = "console" }, { kind = "email" }]',
+    ) + (
+        f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n'
+        'from_addr = "stilalarm@example.org"\ntimeout_s = 1\n'
+    )
+    assert "dirk@example.org" in text
+    site = parse_site(text)
+    (tmp_path / "site.toml").write_text(text)
+    broker = LocalBroker(site, tmp_path / "broker")
+    broker.start()
+    console = ServiceProcess(tmp_path / "site.toml", tmp_path / "c.db", broker.dir, tmp_path / "c.log")
+    try:
+        console.start()
+        console.wait_ready()
+        b = ["--broker-dir", str(broker.dir)]
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*CLI, *args, *b], capture_output=True, text=True, timeout=30, check=False)
+
+        filed = cli(
+            *("register", "file", "--as", "ilse", "--place", "telefoon", "--telephone-stalking"),
+            *(
+                "--what",
+                "Belt elke dag en dreigt.",
+                "--form",
+                "verbaal,psychisch",
+                "--registration-id",
+                "reg-mail-1",
+            ),
+        )
+        assert filed.returncode == 0, filed.stderr
+        assert inbox.messages == []  # not complete yet: nothing to Preventie
+        done = cli("register", "complete", "reg-mail-1", "--as", "an", "--severity", "agressie", "--police")
+        assert done.returncode == 0, done.stderr
+        wait_until(lambda: len(inbox.messages) >= 1, 15, "Dirk's e-mail")
+        mail = inbox.messages[0]
+        assert mail["To"] == "dirk@example.org" and "reg-mail-1" in str(mail["Subject"])
+        (att,) = list(mail.iter_attachments())
+        assert att.get_filename() == "melding-reg-mail-1.json"
+        rec = json.loads(att.get_content())
+        assert (
+            rec["person_id"] == "ilse" and rec["completed_by"] == "an" and rec["telephone_stalking"] is True
+        )
+        assert rec["what_happened"] == "Belt elke dag en dreigt." and rec["police_called"] is True
+    finally:
+        console.kill()
+        broker.kill()
+        smtp.stop()
