@@ -292,3 +292,41 @@ def test_preventie_receives_the_completed_registration_by_e_mail_with_the_record
         console.kill()
         broker.kill()
         smtp.stop()
+
+
+def test_alarm_webs_own_login_cannot_complete_a_registration(system: RegSystem) -> None:
+    """With alarm-web's broker password an attacker could file in a token holder's name, but never
+    complete a registration: on person/P/webcmd the console refuses registration_complete."""
+    import uuid
+
+    from stilalarm.wire.link import Link
+    from stilalarm.wire.messages import CommandReply, RegistrationCompleteCmd, Severity, encode, parse, utcnow
+
+    r = system.form(
+        {
+            "registration_id": "reg-e2e-7",
+            "place_kind": "balie",
+            "what_happened": WHAT,
+            "aggression_types": ["fysiek"],
+        }
+    )
+    assert r.status_code == 200, r.text
+    attacker = Link(system.broker.creds("web"), client_id="web.attacker")
+    replies: list[CommandReply] = []
+    attacker.subscribe(T.person_reply("an"), lambda _t, p: replies.append(parse(CommandReply, p)))
+    attacker.start()
+    assert attacker.wait_connected(5)
+    try:
+        cmd = RegistrationCompleteCmd(
+            cmd_id=uuid.uuid4(),
+            person_id="an",
+            issued_at=utcnow(),
+            registration_id="reg-e2e-7",
+            severity=Severity.BOOSHEID,
+        )
+        attacker.publish(T.person_webcmd("an"), encode(cmd), qos=1)
+        wait_until(lambda: len(replies) >= 1, 10, "the console's refusal")
+        assert replies[0].cmd_id == cmd.cmd_id and not replies[0].ok and replies[0].code == "not_authorised"
+        assert system.facts("registration_completed") == []
+    finally:
+        attacker.stop()
