@@ -284,3 +284,31 @@ def test_an_alarm_resolve_completes_the_registration_filed_before_it() -> None:
     assert run.s.registrations["reg-1"].lead_by == "chris"
     (done,) = [e.notice for e in eff if isinstance(e, Notify) and e.notice.text_key == "registration_done"]
     assert done.person_ids == ("dirk",) and '"severity": "agressie"' in done.detail["record"]
+
+
+def test_the_alarms_history_says_who_filed_the_report_but_not_what() -> None:
+    from stilalarm.console.facts import AlarmReceived
+    from stilalarm.console.timeline import Timelines
+
+    alarm = AlarmReceived(
+        at=at(0),
+        incident_id="inc-20261125-1",
+        unit_id="balie-1",
+        button_id="knop",
+        room_id="balie-1",
+        team_id="onthaal",
+        event_id=uuid.uuid4(),
+        pressed_at=at(0),
+        sent_at=at(0),
+    )
+    run = Run()
+    run.s = rebuild(SITE, [alarm])
+    run(file(person="ilse", incident_id="inc-20261125-1", place_kind=None), 5)
+    tl = Timelines(SITE)
+    for f in [alarm, *run.facts()]:
+        tl.add(f)  # type: ignore[arg-type]
+    line = tl.timeline("inc-20261125-1", 1)
+    assert line is not None
+    (entry,) = [e for e in line.entries if e.kind == "registration"]
+    assert entry.text == "Melding agressie ingediend door Ilse Jacobs" and entry.person_id == "ilse"
+    assert all("schold" not in e.text for e in line.entries)
