@@ -236,15 +236,22 @@ def test_the_board_report_counts_registrations_and_the_year_in_chromium(tmp_path
     assert "telefoon" in dom and "buiten" in dom  # places of registrations without an alarm
 
 
-def test_preventie_receives_the_completed_registration_by_e_mail_with_the_record(tmp_path: Path) -> None:
+def test_preventie_receives_the_completed_registration_by_e_mail_and_webhook_with_the_record(
+    tmp_path: Path,
+) -> None:
+    import base64
+
     from tests.e2e.test_delivery_peers import Inbox, smtp_server
+    from tests.peers import Hook
 
     inbox = Inbox()
     smtp = smtp_server(inbox)
+    hook = Hook()
     text = VISIT_SITE.replace(
         'id = "dirk"\nname = "Dirk Maes"\nroles = ["deputy", "prevention"]',
         'id = "dirk"\nname = "Dirk Maes"\nroles = ["deputy", "prevention"]\nemail = "dirk@example.org"\n'
-        'channels = [{ kind = "console" }, { kind = "email" }]',
+        f'apprise = [{{ url = "json://127.0.0.1:{hook.port}/hook" }}]\n'
+        'channels = [{ kind = "console" }, { kind = "email" }, { kind = "apprise" }]',
     ) + (
         f'\n[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\n'
         'from_addr = "stilalarm@example.org"\ntimeout_s = 1\n'
@@ -288,10 +295,15 @@ def test_preventie_receives_the_completed_registration_by_e_mail_with_the_record
             rec["person_id"] == "ilse" and rec["completed_by"] == "an" and rec["telephone_stalking"] is True
         )
         assert rec["what_happened"] == "Belt elke dag en dreigt." and rec["police_called"] is True
+        wait_until(lambda: len(hook.posts) >= 1, 15, "Dirk's webhook post")
+        _path, body = hook.posts[0]
+        (att,) = body["attachments"]
+        assert att["filename"] == "melding.json" and json.loads(base64.b64decode(att["base64"])) == rec
     finally:
         console.kill()
         broker.kill()
         smtp.stop()
+        hook.close()
 
 
 def test_alarm_webs_own_login_cannot_complete_a_registration(system: RegSystem) -> None:
