@@ -101,6 +101,7 @@ class Registrations:
                 "name": cfg.people.get(person, ""),
                 "language": cfg.language.value,
                 "places": [p.value for p in PlaceKind],
+                "rooms": [{"id": k, "label": v} for k, v in cfg.rooms.items()],
             }
         )
 

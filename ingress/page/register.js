@@ -6,7 +6,7 @@
 (function () {
   const T = {
     nl: {
-      title: "Melding agressie", place: "Waar gebeurde het?", when: "Wanneer (leeg: nu)", what: "Wat is er gebeurd?",
+      title: "Melding agressie", place: "Waar gebeurde het?", room: "Ruimte (niet verplicht)", when: "Wanneer (leeg: nu)", what: "Wat is er gebeurd?",
       forms: "Vorm van agressie", special: "Bijzonder", how: "Hoe gaat het met je? (niet verplicht)", go: "Melding versturen",
       intro: "Elke uiting van agressie wordt geregistreerd, ook de minder ernstige. Je teamverantwoordelijke vult je melding aan.",
       who: "Aangemeld als {name}.", sending: "Versturen…", retrying: "Nog geen antwoord van de alarmcentrale; opnieuw versturen…",
@@ -20,7 +20,7 @@
       sexual_intimidation: "Seksuele intimidatie",
     },
     en: {
-      title: "Aggression report", place: "Where did it happen?", when: "When (empty: now)", what: "What happened?",
+      title: "Aggression report", place: "Where did it happen?", room: "Room (optional)", when: "When (empty: now)", what: "What happened?",
       forms: "Form of aggression", special: "Special cases", how: "How are you doing? (optional)", go: "Send report",
       intro: "Every expression of aggression is registered, also the less serious ones. Your team lead completes your report.",
       who: "Signed in as {name}.", sending: "Sending…", retrying: "No answer from the alarm console yet; sending again…",
@@ -88,6 +88,7 @@
       registration_id: newId(), place_kind: $("place").value, what_happened: $("what").value.trim(),
       aggression_types: forms, how_are_you: $("how").value.trim(),
     };
+    if ($("room").value) body.room_id = $("room").value;
     if ($("when").value) body.occurred_at = new Date($("when").value).toISOString();
     for (const s of SPECIAL) body[s] = $("c-" + s).checked;
     $("go").disabled = true;
@@ -115,6 +116,9 @@
     $("who").textContent = say("who", { name: r.data.name });
     for (const p of r.data.places) {
       const o = document.createElement("option"); o.value = p; o.textContent = say(p); $("place").append(o);
+    }
+    for (const room of r.data.rooms || []) {
+      const o = document.createElement("option"); o.value = room.id; o.textContent = room.label; $("room").append(o);
     }
     FORMS.forEach((f) => box($("forms"), f));
     SPECIAL.forEach((s) => box($("special"), s));

@@ -87,6 +87,7 @@ def test_filed_from_the_form_completed_by_the_lead_and_told_to_prevention(system
         "aggression_types": ["verbaal", "psychisch"],
         "how_are_you": "Geschrokken.",
         "alcohol_drugs": True,
+        "room_id": "wachtzaal",
     }
     r = system.form(body)
     assert r.status_code == 200 and r.json()["ok"] and r.json()["registration_id"] == "reg-e2e-1", r.text
@@ -94,7 +95,11 @@ def test_filed_from_the_form_completed_by_the_lead_and_told_to_prevention(system
     assert again.status_code == 200 and again.json()["ok"], again.text
     (filed,) = system.facts("registration_filed")
     assert filed["person_id"] == "hanne" and filed["team_id"] == "sociale-dienst"
-    assert filed["place_kind"] == "wachtzaal" and filed["alcohol_drugs"] is True
+    assert (
+        filed["place_kind"] == "wachtzaal"
+        and filed["alcohol_drugs"] is True
+        and filed["room_id"] == "wachtzaal"
+    )
     assert WHAT not in system.web.log()  # what happened is never logged by alarm-web
 
     # bad input: refused with a reason, nothing recorded
@@ -200,6 +205,7 @@ def test_the_registration_page_loads_in_a_real_browser(system: RegSystem) -> Non
     assert "Aangemeld als Hanne Wouters." in dom
     assert '<option value="buiten">Buiten de organisatie</option>' in dom
     assert 'id="c-telephone_stalking"' in dom and "Telefonische stalking" in dom
+    assert '<option value="spreekkamer-1">' in dom  # the optional room
     assert system.token not in dom
 
 

@@ -140,9 +140,11 @@ def test_a_weapon_is_always_aggression_and_police_at_once() -> None:
 
 def test_room_gives_team_and_without_team_or_room_it_is_refused() -> None:
     run = Run()
-    assert reply(run(file(person="chris", reg="reg-2", room_id="spreekkamer-1"), 10)).ok
-    assert run.s.registrations["reg-2"].team_id == "sociale-dienst"
-    r = reply(run(file(person="els", reg="reg-3"), 11))  # reception, no team
+    assert reply(run(file(person="hanne", reg="reg-2", room_id="wachtzaal"), 10)).ok  # onthaal's room
+    assert run.s.registrations["reg-2"].team_id == "sociale-dienst"  # her own team's lead completes it
+    assert reply(run(file(person="els", reg="reg-4", room_id="spreekkamer-1"), 10)).ok  # in no team
+    assert run.s.registrations["reg-4"].team_id == "sociale-dienst"  # the room's team
+    r = reply(run(file(person="els", reg="reg-3"), 11))  # reception, no team, no room
     assert r.text_key == "reply_registration_no_team"
 
 

@@ -107,7 +107,8 @@ def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
             _reject(tx, cmd, "unknown_target", "reply_unknown_target", what=f"room {room_id}")
             return
         mine = site.teams_of(person)
-        team = site.index.rooms[room_id].team if room_id is not None else (mine[0] if mine else None)
+        # the victim's own team's lead completes it; the room's team only for someone in no team
+        team = mine[0] if mine else (site.index.rooms[room_id].team if room_id is not None else None)
         if team is None:
             _reject(tx, cmd, "invalid", "reply_registration_no_team")
             return
