@@ -40,6 +40,7 @@ def web_config(site: Site, broker: BrokerCredentials, secrets_: dict[str, str]) 
         staff={p.id: p.name for p in site.people} if any(tk.person for tk in site.web.tokens) else {},
         office_hours=site.site.office_hours,
         broker=broker,
+        rooms={r.id: r.label for r in site.rooms} if any(tk.person for tk in site.web.tokens) else {},
     )
 
 

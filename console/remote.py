@@ -23,6 +23,8 @@ from stilalarm.wire.messages import (
     CommandReply,
     ContractError,
     PresenceCmd,
+    RegistrationCompleteCmd,
+    RegistrationFileCmd,
     ResolveCmd,
     TestStartCmd,
     TestStopCmd,
@@ -45,6 +47,8 @@ PersonCmd = (
     | VisitStartCmd
     | VisitEndCmd
     | VisitAnswerCmd
+    | RegistrationFileCmd
+    | RegistrationCompleteCmd
 )
 
 

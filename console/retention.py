@@ -25,6 +25,9 @@ The log is append-only in normal operation; the purge is the one documented exce
   incident and reminder (`outbox`), which carry the address. The overdue incident itself (who,
   when, levels, the registration) is kept like any other (`registrations_days`). Open visits
   are never touched.
+- Registrations ("Melding agressie", docs/REGISTRATION.md) follow `registrations_days`: one
+  filed after an alarm goes with its incident (both parts); one without alarm goes whole (both
+  parts) once its last part is older (the lead's part, or the victim's if never completed).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from stilalarm.console.facts import (
     UnitOnline,
     UnitRestarted,
 )
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitStarted
 from stilalarm.inventory.policies import RetentionPolicy
 from stilalarm.inventory.visits import VisitPolicy
@@ -111,13 +115,14 @@ def plan(
     # a cleared fault's newest fact says nothing the fold needs: it may go when old
     keep -= {seq for seq, f in log if isinstance(f, FaultCleared)}
     gone_incidents = {i for i, at in resolved_at.items() if at < reg_cut}
+    reg_seqs = _registrations(log, reg_cut, gone_incidents)
     old_campaigns = {c for c, at in ended_at.items() if at < test_cut}
 
     seqs: set[int] = set()
     kinds: Counter[str] = Counter()
     for seq, f in log:
         iid = getattr(f, "incident_id", None)
-        if (iid is not None and iid in gone_incidents) or seq in visit_seqs:
+        if (iid is not None and iid in gone_incidents) or seq in visit_seqs or seq in reg_seqs:
             drop = True
         elif isinstance(f, CampaignStarted | CampaignEnded):
             drop = f.campaign_id in old_campaigns
@@ -153,6 +158,25 @@ def plan(
         notifications=visit_notes,
         visits=gone_visits,
     )
+
+
+def _registrations(log: list[tuple[int, Fact]], cut: datetime, gone_incidents: set[str]) -> set[int]:
+    """The seqs of the registrations' parts to delete: with their incident, or (without alarm) when
+    the last part is older than `cut`."""
+    incident: dict[str, str | None] = {}
+    last: dict[str, datetime] = {}
+    for _seq, f in log:
+        if isinstance(f, RegistrationFiled):
+            incident[f.registration_id] = f.incident_id
+            last[f.registration_id] = f.at
+        elif isinstance(f, RegistrationCompleted):
+            last[f.registration_id] = max(f.at, last.get(f.registration_id, f.at))
+    gone = {r for r, iid in incident.items() if (iid in gone_incidents if iid else last[r] < cut)}
+    return {
+        seq
+        for seq, f in log
+        if isinstance(f, RegistrationFiled | RegistrationCompleted) and f.registration_id in gone
+    }
 
 
 def _visit_details(

@@ -58,7 +58,9 @@ def clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-NOTICE_KEYS = frozenset({"tests_overdue", "rooms_untested", "aftercare", "test_press"})
+NOTICE_KEYS = frozenset(
+    {"tests_overdue", "rooms_untested", "aftercare", "test_press", "registration_remind", "registration_done"}
+)
 """Notices whose whole text comes from the fact's `detail` (they outlive the incident in memory)."""
 
 

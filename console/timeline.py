@@ -26,6 +26,7 @@ from stilalarm.console.facts import (
     PressRepeated,
     Resolved,
 )
+from stilalarm.console.regfacts import RegistrationFiled
 from stilalarm.console.texts import local_time
 from stilalarm.console.visitfacts import OverdueRaised, VisitEnded, VisitNoAnswer
 from stilalarm.inventory.model import Site
@@ -189,6 +190,9 @@ class Timelines:
                 key = "overdue_early" if f.early else "overdue"
                 text = say(key, name=self._name(f.person_id), planned=local_time(self.site, f.planned_end))
                 return [TimelineEntry(at=f.at, kind="overdue", person_id=f.person_id, text=text[:200])]
+            case RegistrationFiled():  # the victim's part of the alarm's registration (not its content)
+                text = say("registration_filed", name=self._name(f.person_id))
+                return [TimelineEntry(at=f.at, kind="registration", person_id=f.person_id, text=text[:200])]
             case VisitNoAnswer():
                 text = say("visit_no_answer", name=self._name(f.person_id))
                 return [TimelineEntry(at=f.at, kind="no_answer", person_id=f.person_id, text=text[:200])]

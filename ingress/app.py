@@ -262,6 +262,9 @@ def build_app(ing: Ingress, lifespan: Any = None) -> Starlette:
     from stilalarm.ingress.visits import visit_routes  # home visits (docs/VISITS.md)
 
     routes += visit_routes(ing, _guard)
+    from stilalarm.ingress.register import register_routes  # registrations (docs/REGISTRATION.md)
+
+    routes += register_routes(ing, _guard)
     if PAGE_DIR.is_dir():
         routes.append(Mount("/app", StaticFiles(directory=PAGE_DIR, html=True), name="page"))
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})

@@ -46,6 +46,7 @@ from stilalarm.wire.messages import (
     PHONE_PATTERN,
     CommandReply,
     ContractError,
+    RegistrationFileCmd,
     VisitEndCmd,
     VisitStartCmd,
     encode,
@@ -141,10 +142,10 @@ class VisitDesk:
     """alarm-web's own MQTT client for visit commands (client id `web.visits`): publish a person's
     command, wait for the console's reply to it."""
 
-    def __init__(self, cfg: WebConfig) -> None:
+    def __init__(self, cfg: WebConfig, suffix: str = "visits") -> None:
         self.topics = Topics(cfg.site_id)
         self.persons = sorted({t.person for t in cfg.tokens if t.person and not t.revoked})
-        self.link = Link(cfg.broker, client_id=client_id(cfg.broker.username, "visits"), clean_session=True)
+        self.link = Link(cfg.broker, client_id=client_id(cfg.broker.username, suffix), clean_session=True)
         for pid in self.persons:
             self.link.subscribe(self.topics.person_reply(pid), self._on_reply)
         self._waiting: dict[uuid.UUID, tuple[asyncio.AbstractEventLoop, asyncio.Future[CommandReply]]] = {}
@@ -159,7 +160,7 @@ class VisitDesk:
         self.link.start()
 
     async def send(
-        self, cmd: VisitStartCmd | VisitEndCmd, timeout: float = REPLY_TIMEOUT_S
+        self, cmd: VisitStartCmd | VisitEndCmd | RegistrationFileCmd, timeout: float = REPLY_TIMEOUT_S
     ) -> CommandReply | None:
         """Publish `cmd` for its person; the console's reply, or None after `timeout` seconds."""
         self._start()

@@ -67,3 +67,8 @@ class WebConfig(BaseModel):
         default_factory=OfficeHours, description="The site's office hours (the visit page's evening hint)."
     )
     broker: BrokerCredentials = Field(description="alarm-web's own broker credentials.")
+    rooms: dict[str, str] = Field(
+        default_factory=dict,
+        description="Room id -> label, for the registration page's room choice (only when some token "
+        "belongs to a person).",
+    )

@@ -45,6 +45,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from stilalarm.console.cli import visit
 
             return visit.visit_command(args)
+        case "register":
+            from stilalarm.console.cli import register
+
+            return register.register_command(args)
         case "export" | "tests" | "report" | "purge":
             from stilalarm.console.cli import reports
 

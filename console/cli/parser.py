@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stilalarm.console.cli import visit
+from stilalarm.console.cli import register, visit
 from stilalarm.wire.messages import (
     TEST_WINDOW_DEFAULT_MIN,
     TEST_WINDOW_MAX_MIN,
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--note", default="", help="what was done (optional)")
 
     visit.add_parser(sub, person_args)
+    register.add_parser(sub, person_args)
 
     def db_site_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
@@ -157,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--format", choices=["csv", "json"], default="csv", help="default csv")
     ex.add_argument("--lang", choices=["nl", "en"], default="nl", help="CSV header language (default nl)")
     ex.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    ex.add_argument(
+        "--as",
+        dest="as_person",
+        metavar="PERSON",
+        help="only what this person may read: their own, a lead's teams, Preventie everything",
+    )
+    ex.add_argument("--mine", action="store_true", help="with --as: only the records the person is in")
     db_site_args(ex)
 
     tr = sub.add_parser("tests", help="weekly button test reports")

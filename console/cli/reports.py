@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from stilalarm.console import retention
-from stilalarm.console.reporting import buttontests, export, monthly
+from stilalarm.console.reporting import access, buttontests, export, monthly
 from stilalarm.console.reporting import fold as recs
 from stilalarm.console.reporting.html import render_html
 from stilalarm.inventory.model import Site
@@ -94,6 +94,13 @@ def _export(args: argparse.Namespace, site: Site) -> int:
     start = datetime(since.year, since.month, since.day, tzinfo=tz)
     end = datetime(until.year, until.month, until.day, tzinfo=tz) + timedelta(days=1)
     rows = [r for r in _records(args.db, site).incidents if start <= r.stored_at < end]
+    who = getattr(args, "as_person", None)
+    if getattr(args, "mine", False) and who is None:
+        raise _Usage("--mine needs --as PERSON (whose records)")
+    if who is not None:
+        if who not in site.index.people:
+            raise _Usage(f"--as {who}: not a person of this site")
+        rows = access.visible(site, who, rows, mine=bool(args.mine))
     text = export.to_json(rows, tz) if args.format == "json" else export.to_csv(rows, tz, args.lang)
     _write(text, args.out)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from typing import Any
 from urllib.parse import quote
 
 import apprise
@@ -112,7 +113,10 @@ class AppriseChannel:
                 continue
             try:
                 result = obj.notify(
-                    title=r.subject, body=r.short, notify_type=self._notify_type(notification)
+                    title=r.subject,
+                    body=r.short,
+                    notify_type=self._notify_type(notification),
+                    attach=_attachment(notification),
                 )
             except Exception as exc:  # a plugin bug must not kill the worker
                 failed.append(f"{label}: {type(exc).__name__}: {redact(str(exc))}")
@@ -133,3 +137,13 @@ class AppriseChannel:
             raise TransientError("; ".join(failed + broken))
         if broken:
             raise PermanentError("; ".join(broken))
+
+
+def _attachment(n: Notification) -> Any:
+    """A completed registration's record for Preventie, attached where the service takes files
+    (a JSON webhook carries it base64-encoded); None for every other notice."""
+    if n.record is None:
+        return None
+    from apprise.attachment.memory import AttachMemory
+
+    return AttachMemory(content=n.record, name="melding.json", mimetype="application/json")  # type: ignore[no-untyped-call]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -13,7 +14,7 @@ from stilalarm.console.delivery.secrets import redact, resolve_secret
 from stilalarm.console.delivery.texts import ALARM_REASONS, render
 from stilalarm.inventory.model import Site
 from stilalarm.inventory.people import ChannelKind, Person, SmtpConfig, SmtpSecurity
-from stilalarm.wire.messages import Notification
+from stilalarm.wire.messages import ID_RE, Notification
 
 ATTEMPT_HEADER = "X-Stilalarm-Attempt"
 """The attempt's id (`<notification_id>/<n>`): a receiver can tell a retry from a repeat."""
@@ -41,7 +42,18 @@ def build_message(
         msg["X-Priority"] = "1"
         msg["Importance"] = "high"
     msg.set_content(r.body)
+    if n.record is not None:  # a completed registration, for Preventie en Veiligheid
+        name = f"melding-{_reg_id(n.record)}.json"
+        msg.add_attachment(n.record.encode("utf-8"), maintype="application", subtype="json", filename=name)
     return msg
+
+
+def _reg_id(record: str) -> str:
+    try:
+        rid = json.loads(record).get("registration_id", "")
+    except (ValueError, AttributeError):
+        return "registratie"
+    return rid if isinstance(rid, str) and ID_RE.match(rid) else "registratie"
 
 
 def _is_loopback(host: str) -> bool:

@@ -18,6 +18,7 @@ from stilalarm.console.texts import clip, local_time, notice_text, person_name, 
 from stilalarm.inventory.kinds import Language
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import Notification, NotifyReason
+from stilalarm.wire.messages.state import RECORD_MAX
 
 
 def render(
@@ -55,7 +56,14 @@ def render(
         title=clip(title, 200),
         body=clip(body, 2000),
         at=fact.at,
+        record=_record(fact),
     )
+
+
+def _record(fact: Notified) -> str | None:
+    """A completed registration's record for Preventie (too large for a notification: the export)."""
+    rec = fact.detail.get("record") if fact.text_key == "registration_done" else None
+    return rec if rec is not None and len(rec) <= RECORD_MAX else None
 
 
 def _incident_text(site: Site, f: Notified, lang: Language, inc: Incident | None) -> tuple[str, str]:

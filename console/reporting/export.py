@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from stilalarm.console.reporting.records import IncidentRecord
+from stilalarm.console.reporting.records import IncidentRecord, RegReport
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,37 @@ def _local(ts: datetime | None, tz: ZoneInfo) -> str:
         return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
     except (OverflowError, ValueError):  # a unit's clock at the very edge of the calendar
         return ts.isoformat()
+
+
+def _pressed(r: IncidentRecord) -> datetime | None:
+    return None if r.kind == "registration" else r.stored_at
+
+
+def _unit_time(r: IncidentRecord) -> datetime | None:
+    return None if r.kind == "registration" else r.pressed_at
+
+
+def _rep(r: IncidentRecord, attr: str) -> str:
+    v = getattr(r.report, attr) if r.report is not None else None
+    return "" if v is None else str(v)
+
+
+def _rep_at(r: IncidentRecord, attr: str) -> datetime | None:
+    rep: RegReport | None = r.report
+    at: datetime | None = getattr(rep, attr) if rep is not None else None
+    return at
+
+
+def _special(r: IncidentRecord, name: str) -> str:
+    if r.report is None:
+        return ""
+    return "ja" if name in r.report.special else "nee"
+
+
+def _complete(r: IncidentRecord) -> str:
+    if r.report is None:
+        return ""
+    return "ja" if r.report.completed_by is not None else "nee"
 
 
 def _reg(attr: str) -> Callable[[IncidentRecord, ZoneInfo], Any]:
@@ -71,7 +102,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("aftercare", "nazorg", "aftercare", _reg("aftercare")),
     Column("occupational_accident", "arbeidsongeval", "occupational_accident", _reg("occupational_accident")),
     Column("description", "omschrijving", "description", _reg("note")),
-    Column("pressed_at", "tijd_druk", "pressed_at", lambda r, tz: _local(r.stored_at, tz)),
+    Column("pressed_at", "tijd_druk", "pressed_at", lambda r, tz: _local(_pressed(r), tz)),
     Column("presses", "aantal_drukken", "presses", lambda r, tz: r.presses),
     Column(
         "first_notified_at",
@@ -103,9 +134,41 @@ COLUMNS: tuple[Column, ...] = (
         lambda r, tz: _local(r.aftercare_done_at, tz),
     ),
     Column("aftercare_note", "nazorg_notitie", "aftercare_note", lambda r, tz: r.aftercare_note),
-    Column("unit_time", "tijd_eenheid", "unit_time", lambda r, tz: _local(r.pressed_at, tz)),
+    Column("unit_time", "tijd_eenheid", "unit_time", lambda r, tz: _local(_unit_time(r), tz)),
     Column("incident_kind", "soort_incident", "incident_kind", lambda r, tz: r.kind),
     Column("visit_address", "adres_huisbezoek", "visit_address", lambda r, tz: r.visit_address),
+    # the registration's two parts (docs/REGISTRATION.md); empty for an alarm nobody filed a part for
+    Column("registration_id", "registratie", "registration_id", lambda r, tz: _rep(r, "registration_id")),
+    Column("reported_by", "gemeld_door", "reported_by", lambda r, tz: _rep(r, "victim")),
+    Column("reported_at", "gemeld_op", "reported_at", lambda r, tz: _local(_rep_at(r, "filed_at"), tz)),
+    Column("what_happened", "wat_gebeurd", "what_happened", lambda r, tz: _rep(r, "what_happened")),
+    Column("wellbeing", "welzijn", "wellbeing", lambda r, tz: _rep(r, "how_are_you")),
+    Column("stalking", "stalking", "stalking", lambda r, tz: _special(r, "stalking")),
+    Column(
+        "telephone_stalking",
+        "telefonische_stalking",
+        "telephone_stalking",
+        lambda r, tz: _special(r, "telephone_stalking"),
+    ),
+    Column(
+        "damage_belongings",
+        "schade_spullen",
+        "damage_belongings",
+        lambda r, tz: _special(r, "damage_belongings"),
+    ),
+    Column("animals", "dieren", "animals", lambda r, tz: _special(r, "animals")),
+    Column("alcohol_drugs", "alcohol_drugs", "alcohol_drugs", lambda r, tz: _special(r, "alcohol_drugs")),
+    Column(
+        "sexual_intimidation",
+        "seksuele_intimidatie",
+        "sexual_intimidation",
+        lambda r, tz: _special(r, "sexual_intimidation"),
+    ),
+    Column("completed_by", "aangevuld_door", "completed_by", lambda r, tz: _rep(r, "completed_by")),
+    Column(
+        "completed_at", "aangevuld_op", "completed_at", lambda r, tz: _local(_rep_at(r, "completed_at"), tz)
+    ),
+    Column("complete", "volledig", "complete", lambda r, tz: _complete(r)),
 )
 
 

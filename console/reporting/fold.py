@@ -41,7 +41,9 @@ from stilalarm.console.facts import (
     UnitOffline,
     UnitOnline,
 )
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
 from stilalarm.console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
+from stilalarm.console.reporting.regfold import attach
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import NotifyReason, Registration
@@ -100,10 +102,16 @@ def build(site: Site, facts: Iterable[Fact]) -> Records:
     offline_since: dict[str, datetime] = {}
     spans: list[OfflineSpan] = []
     addresses: dict[str, str] = {}  # visit id -> address, while the purge has not deleted it
+    filed: list[RegistrationFiled] = []
+    completed: dict[str, RegistrationCompleted] = {}
     for f in facts:
         match f:
             case AlarmReceived() | OverdueRaised():
                 incs[f.incident_id] = _Inc(f)
+            case RegistrationFiled():
+                filed.append(f)
+            case RegistrationCompleted():
+                completed.setdefault(f.registration_id, f)
             case VisitDetails():
                 addresses[f.visit_id] = f.address
             case PressRepeated() if f.incident_id in incs:
@@ -160,7 +168,7 @@ def build(site: Site, facts: Iterable[Fact]) -> Records:
                 pass
     spans += [OfflineSpan(uid, start, None) for uid, start in offline_since.items()]
     return Records(
-        incidents=[_incident(site, i, addresses) for i in incs.values()],
+        incidents=attach(site, [_incident(site, i, addresses) for i in incs.values()], filed, completed),
         tests=[r for c in camps.values() for r in _campaign(site, c)],
         offline=sorted(spans, key=lambda s: (s.start, s.unit_id)),
     )

@@ -69,6 +69,7 @@ def render_html(f: MonthlyFigures, lang: str = "nl") -> str:
         ("type", bar_chart(f.per_aggression_type, colour="#b3412f")),
         ("sev", bar_chart(f.per_severity, colour="#b3412f")),
         ("trend", bar_chart(f.trend, colour="#4a4a4a")),
+        ("year", bar_chart(f.year, colour="#2f5eb3")),
         (
             "levels",
             bar_chart(
@@ -89,6 +90,9 @@ def render_html(f: MonthlyFigures, lang: str = "nl") -> str:
             _kpi(f"{secs(f.ack_p90_s)}", say("p90")),
             _kpi(secs(f.ack_worst_s), say("worst")),
             _kpi(str(f.unacknowledged), say("unack"), warn=f.unacknowledged > 0),
+            _kpi(f"{f.previous_twelve_avg:g}", say("avg12")),
+            _kpi(str(f.without_alarm), say("without_alarm")),
+            _kpi(str(f.incomplete), say("incomplete"), warn=f.incomplete > 0),
         ]
     )
     title = escape(say("title"))

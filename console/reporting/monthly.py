@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -61,6 +61,13 @@ class MonthlyFigures:
     offline_hours: dict[str, float]  # unit -> hours offline within the month
     test_weeks: dict[str, float]  # ISO week -> % of buttons tested OK in that week
     buttons: int
+    year: dict[str, int] = field(default_factory=dict)
+    """The month against the previous twelve: month -> incidents and registrations, oldest first."""
+    previous_twelve_avg: float = 0.0
+    without_alarm: int = 0
+    """Registrations that followed no alarm (counted in `incidents`)."""
+    incomplete: int = 0
+    """Registrations whose lead's part is not in yet."""
 
 
 def _p90(xs: list[float]) -> float:
@@ -100,16 +107,22 @@ def compute(
             per_type[t.value] += 1
         if r.registration.severity is not None:
             per_sev[r.registration.severity.value] += 1
+        else:  # a registration whose lead's part is not in yet
+            per_sev[UNREGISTERED] += 1
 
-    trend = {}
-    for mo in [*previous_months(month, trend_months), month]:
+    def count(mo: str) -> int:
         s, e = month_bounds(mo, tz)
-        trend[mo] = sum(
+        return sum(
             1 for r in incidents if _in(r, s, e) and not (r.registration and r.registration.false_alarm)
         )
 
-    acks = [r.ack_seconds for r in real if r.ack_seconds is not None]
-    levels = Counter(str(r.levels_reached) for r in real)
+    trend = {mo: count(mo) for mo in [*previous_months(month, trend_months), month]}
+    twelve = previous_months(month, 12)
+    year = {mo: trend[mo] if mo in trend else count(mo) for mo in [*twelve, month]}
+
+    alarms = [r for r in real if r.kind != "registration"]  # a registration without alarm has no response
+    acks = [r.ack_seconds for r in alarms if r.ack_seconds is not None]
+    levels = Counter(str(r.levels_reached) for r in alarms)
 
     horizon = min(end, now)
     offline_h: dict[str, float] = {}
@@ -151,11 +164,15 @@ def compute(
         ack_median_s=round(statistics.median(acks), 1) if acks else None,
         ack_p90_s=round(_p90(acks), 1) if acks else None,
         ack_worst_s=round(max(acks), 1) if acks else None,
-        unacknowledged=sum(1 for r in real if r.acknowledged_at is None),
+        unacknowledged=sum(1 for r in alarms if r.acknowledged_at is None),
         levels_reached=dict(sorted(levels.items())),
         offline_hours={k: round(v, 2) for k, v in sorted(offline_h.items())},
         test_weeks=weeks,
         buttons=len(buttons),
+        year=year,
+        previous_twelve_avg=round(sum(year[m] for m in twelve) / 12, 1),
+        without_alarm=sum(1 for r in real if r.kind == "registration"),
+        incomplete=sum(1 for r in real if r.report is not None and r.report.completed_by is None),
     )
 
 

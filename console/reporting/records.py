@@ -11,6 +11,25 @@ from stilalarm.wire.messages import Registration
 
 
 @dataclass(frozen=True)
+class RegReport:
+    """A registration's two parts ("Melding agressie"), each with its own author and time."""
+
+    registration_id: str
+    victim: str
+    filed_at: datetime
+    occurred_at: datetime
+    place_kind: str
+    what_happened: str
+    how_are_you: str
+    special: tuple[str, ...]
+    """The special cases ticked: weapon, stalking, telephone_stalking, damage_belongings, animals,
+    alcohol_drugs, sexual_intimidation."""
+    completed_by: str | None = None
+    completed_at: datetime | None = None
+    lead_note: str = ""
+
+
+@dataclass(frozen=True)
 class IncidentRecord:
     """One incident as the protocol's registration ("Melding agressie") needs it."""
 
@@ -45,6 +64,9 @@ class IncidentRecord:
     visit_address: str = ""
     """An overdue visit's address, only when it escalated (the lead, the police instruction) and the
     purge has not deleted it yet; never for a visit closed at the colleague's level."""
+    report: RegReport | None = None
+    """The registration filed for it (the victim's part, the lead's part), if any. A registration
+    without an alarm is a record of its own: `kind` registration, no unit, `stored_at` when it happened."""
 
     @property
     def ack_seconds(self) -> float | None:

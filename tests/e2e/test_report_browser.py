@@ -51,8 +51,9 @@ def test_monthly_html_renders_in_headless_chromium(site, tmp_path: Path) -> None
         f.levels_reached,
         f.offline_hours,
         f.test_weeks,
+        f.year,
     )
-    assert dom.count('class="chart"') == sum(1 for d in datasets if d) == 7
+    assert dom.count('class="chart"') == sum(1 for d in datasets if d) == 8
     assert dom.count('class="bar"') == sum(len(d) for d in datasets)
     assert "Maandrapport agressie 2026-11" in dom
     shot = tmp_path / "report.png"

@@ -360,6 +360,32 @@ SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
         parse_person_command,
         {**_HEAD_PERSON, "kind": "visit_answer", "visit_id": "v-1", "reached": False},
     ),
+    (
+        "RegistrationFileCmd",
+        parse_person_command,
+        {
+            **_HEAD_PERSON,
+            "kind": "registration_file",
+            "registration_id": "reg-1",
+            "place_kind": "telefoon",
+            "occurred_at": _NOW,
+            "what_happened": "Dreigde aan de telefoon.",
+            "aggression_types": ["verbaal", "psychisch"],
+            "telephone_stalking": True,
+        },
+    ),
+    (
+        "RegistrationCompleteCmd",
+        parse_person_command,
+        {
+            **_HEAD_PERSON,
+            "kind": "registration_complete",
+            "registration_id": "reg-1",
+            "severity": "agressie",
+            "police_called": True,
+            "pv_number": "PV 1",
+        },
+    ),
     ("CommandReply", lambda b: parse(m.CommandReply, b), {"v": 1, "cmd_id": _U, "ok": True, "code": "ok"}),
     (
         "Notification",

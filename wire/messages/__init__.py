@@ -63,6 +63,7 @@ from stilalarm.wire.messages.person import (
     VisitEndCmd,
     VisitStartCmd,
 )
+from stilalarm.wire.messages.registration import PlaceKind, RegistrationCompleteCmd, RegistrationFileCmd
 from stilalarm.wire.messages.state import (
     CommandReply,
     ConsoleStatus,
@@ -133,10 +134,13 @@ __all__ = [
     "PageCmd",
     "PersonCmdBase",
     "PersonCommand",
+    "PlaceKind",
     "PresenceCmd",
     "PresenceState",
     "Receipt",
     "Registration",
+    "RegistrationCompleteCmd",
+    "RegistrationFileCmd",
     "ResolveCmd",
     "Sanction",
     "Severity",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import (
     BaseModel,
+    Field,
     TypeAdapter,
     ValidationError,
 )
@@ -24,6 +25,7 @@ from stilalarm.wire.messages.person import (
     VisitEndCmd,
     VisitStartCmd,
 )
+from stilalarm.wire.messages.registration import RegistrationCompleteCmd, RegistrationFileCmd
 from stilalarm.wire.messages.unit import FeedbackCmd, IdentifyCmd, PageCmd, TestModeCmd, UnitCommand
 
 # --------------------------------------------------------------------------- parsing
@@ -31,7 +33,12 @@ from stilalarm.wire.messages.unit import FeedbackCmd, IdentifyCmd, PageCmd, Test
 M = TypeVar("M", bound=BaseModel)
 
 _unit_command_adapter: TypeAdapter[UnitCommand] = TypeAdapter(UnitCommand)
-_person_command_adapter: TypeAdapter[PersonCommand] = TypeAdapter(PersonCommand)
+AnyPersonCommand = Annotated[
+    PersonCommand | RegistrationFileCmd | RegistrationCompleteCmd, Field(discriminator="kind")
+]
+"""Every person command: `PersonCommand` and the registration's two parts (`registration.py`)."""
+
+_person_command_adapter: TypeAdapter[AnyPersonCommand] = TypeAdapter(AnyPersonCommand)
 
 
 _WIRE = {"wire": True}
@@ -97,6 +104,8 @@ def parse_person_command(
     | VisitStartCmd
     | VisitEndCmd
     | VisitAnswerCmd
+    | RegistrationFileCmd
+    | RegistrationCompleteCmd
 ):
     """Parse a command sent by a person (lead, facilities, a visitor)."""
     return _validate(_person_command_adapter, _check_size(payload), "person command")

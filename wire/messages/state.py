@@ -39,6 +39,11 @@ class CommandReply(Msg):
     visit_id: Ident | None = None
 
 
+RECORD_MAX = 8000
+"""The largest registration record a notification carries (characters of JSON); a larger one is
+left to the export."""
+
+
 class NotifyReason(StrEnum):
     ALARM = "alarm"
     ESCALATION = "escalation"
@@ -70,6 +75,10 @@ class Notification(Msg):
     )
     address: ShortText | None = Field(
         default=None, description="Home visit: where it is (only to those its escalation reaches)."
+    )
+    record: Annotated[str, Field(max_length=RECORD_MAX)] | None = Field(
+        default=None,
+        description="A completed registration as JSON, for Preventie en Veiligheid (attached to the e-mail).",
     )
 
 

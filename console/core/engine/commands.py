@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from stilalarm.console.core.effects import PublishIncident, PublishPresence, Reply, UnitFeedback, UnitTestMode
 from stilalarm.console.core.engine.alarms import EngineTx, acknowledge, stop_pagers
+from stilalarm.console.core.engine.registrations import on_registration_cmd, on_resolved
 from stilalarm.console.core.engine.state import AftercareCase, Campaign, EngineState, Incident, campaign_num
 from stilalarm.console.core.engine.visits import on_visit_cmd
 from stilalarm.console.core.notice import notice
@@ -35,6 +36,8 @@ from stilalarm.wire.messages import (
     Feedback,
     IncidentStatus,
     NotifyReason,
+    RegistrationCompleteCmd,
+    RegistrationFileCmd,
     ResolveCmd,
     TestScope,
     TestStartCmd,
@@ -56,6 +59,8 @@ PersonCmd = (
     | VisitStartCmd
     | VisitEndCmd
     | VisitAnswerCmd
+    | RegistrationFileCmd
+    | RegistrationCompleteCmd
 )
 """Every command a person can send."""
 
@@ -118,6 +123,7 @@ def on_person_cmd(tx: EngineTx, cmd: PersonCmd) -> None:
                 team = s.site.team(inc.team_id)
                 reject("not_authorised", refusal, inc.id, incident=inc.id, team=team.name)
                 return
+            before = tx.s
             tx.record(
                 Resolved(
                     at=tx.now,
@@ -128,6 +134,7 @@ def on_person_cmd(tx: EngineTx, cmd: PersonCmd) -> None:
                 )
             )
             inc = tx.s.incidents[inc.id]
+            on_resolved(tx, before, inc.id)
             if inc.unit_id is not None:
                 tx.emit(UnitFeedback(inc.unit_id, inc.id, Feedback.OFF))
             stop_pagers(tx, inc)
@@ -207,6 +214,8 @@ def on_person_cmd(tx: EngineTx, cmd: PersonCmd) -> None:
             _on_aftercare_done(tx, cmd, reject)
         case VisitStartCmd() | VisitEndCmd() | VisitAnswerCmd():
             on_visit_cmd(tx, cmd)
+        case RegistrationFileCmd() | RegistrationCompleteCmd():
+            on_registration_cmd(tx, cmd)
 
 
 def _resolve_refusal(s: EngineState, inc: Incident, person: str) -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from stilalarm.console.config import EnginePolicy
+from stilalarm.console.core.engine.registrations import REMIND_KEY, apply_registration, apply_reminded
 from stilalarm.console.core.engine.state import (
     AftercareCase,
     Campaign,
@@ -35,6 +36,7 @@ from stilalarm.console.facts import (
     Resolved,
     TestResult,
 )
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import IncidentStatus, NotifyReason
@@ -47,7 +49,12 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
     out = _apply(s, f)
     if out is s or out.due_hint is None:
         return out
-    if out.campaigns is not s.campaigns or out.aftercare is not s.aftercare or out.visits is not s.visits:
+    if (
+        out.campaigns is not s.campaigns
+        or out.aftercare is not s.aftercare
+        or out.visits is not s.visits
+        or out.registrations is not s.registrations
+    ):
         return replace(out, due_hint=None, dirty=frozenset())
     iid = getattr(f, "incident_id", None)
     if isinstance(iid, str) and iid not in out.dirty:
@@ -85,6 +92,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
                 s,
                 aftercare={**s.aftercare, case_.incident_id: replace(case_, reminders_sent=step_n)},
             )
+        case Notified() if f.text_key == REMIND_KEY and f.incident_id is None:
+            return apply_reminded(s, f)
         case Notified() if f.text_key == EVENING_REMINDER and f.incident_id is None:
             return mark_reminded(s, f.detail.get("visit", ""))
         case Notified() if f.incident_id is not None:
@@ -120,6 +129,7 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
                 ),
             )
         case Resolved():
+            s = apply_registration(s, f)
             inc0 = s.live.get(f.incident_id) or s.closed.get(f.incident_id)
             if inc0 is not None and needs_aftercare(s.site, f.registration):
                 case_ = AftercareCase(
@@ -166,6 +176,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             c = s.campaigns[f.campaign_id]
             c2 = replace(c, tested=c.tested | {key})
             return replace(s, campaigns={**s.campaigns, c.id: c2})
+        case RegistrationFiled() | RegistrationCompleted():
+            return apply_registration(s, f)
         case VisitStarted() | VisitDetails() | OverdueRaised() | VisitNoAnswer() | VisitEnded():
             return apply_visit(s, f)
         case _:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 
 from stilalarm.console.config import EnginePolicy
+from stilalarm.console.core.engine.regstate import RegCase
 from stilalarm.inventory.model import Site
 from stilalarm.inventory.visits import minutes
 from stilalarm.wire.messages import IncidentKind, IncidentState, IncidentStatus, Registration
@@ -175,6 +176,8 @@ class EngineState:
     """Incidents changed since the tick last set `due_hint` (their due times may be earlier)."""
     visits: Mapping[str, Visit] = field(default_factory=dict)
     """Home visits: open ones, and closed ones for a day (a retried command is answered, not redone)."""
+    registrations: Mapping[str, RegCase] = field(default_factory=dict)
+    """Registrations ("Melding agressie"), incomplete and complete (`regstate.py`)."""
 
     @property
     def incidents(self) -> Mapping[str, Incident]:

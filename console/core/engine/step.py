@@ -25,6 +25,7 @@ from stilalarm.console.core.engine.commands import (
     remind_aftercare,
 )
 from stilalarm.console.core.engine.fold import evolve
+from stilalarm.console.core.engine.registrations import fire_registrations, registrations_due
 from stilalarm.console.core.engine.state import NEVER, EngineState, incident_due
 from stilalarm.console.core.engine.visits import escalate_overdue, fire_visits, visits_due
 from stilalarm.console.facts import IncidentExpired
@@ -80,6 +81,7 @@ def _scan_due(state: EngineState) -> datetime | None:
     dues += [c.until for c in state.campaigns.values()]
     dues += [d for d in (aftercare_due(state, c) for c in state.aftercare.values()) if d is not None]
     dues += visits_due(state)
+    dues += registrations_due(state)
     return min(dues) if dues else None
 
 
@@ -134,3 +136,4 @@ def _fire_due(tx: EngineTx, ids: Iterable[str], *, everything: bool) -> None:
         if due is not None and due <= tx.now:
             remind_aftercare(tx, case_)
     fire_visits(tx)
+    fire_registrations(tx)

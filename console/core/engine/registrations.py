@@ -1,0 +1,363 @@
+"""Registrations ("Melding agressie", pure, time injected): the victim's part, the lead's part,
+reminders to whoever owes a part, and the completed registration told to Preventie en Veiligheid.
+
+Every refusal is a `CommandRejected` fact and a reply with its reason; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from stilalarm.console.core.effects import Reply
+from stilalarm.console.core.engine.alarms import EngineTx
+from stilalarm.console.core.engine.regstate import REMIND_AFTER_H, RegCase
+from stilalarm.console.core.engine.state import EngineState
+from stilalarm.console.core.notice import notice
+from stilalarm.console.facts import CommandRejected, Notified, Resolved
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.inventory.kinds import Role
+from stilalarm.wire.messages import (
+    IncidentStatus,
+    NotifyReason,
+    PlaceKind,
+    Registration,
+    RegistrationCompleteCmd,
+    RegistrationFileCmd,
+    Severity,
+)
+
+RegistrationCmd = RegistrationFileCmd | RegistrationCompleteCmd
+REMIND_KEY = "registration_remind"
+DONE_KEY = "registration_done"
+LEAD_FIELDS = {
+    "severity",
+    "police_called",
+    "pv_number",
+    "sanctions",
+    "occupational_accident",
+    "aftercare",
+    "note",
+}
+
+
+def _reject(tx: EngineTx, cmd: RegistrationCmd, code: str, text_key: str, **values: str) -> None:
+    person = cmd.person_id
+    tx.record(
+        CommandRejected(
+            at=tx.now,
+            person_id=person,
+            cmd_kind=cmd.kind,
+            code=code,
+            detail=f"{cmd.kind} by {person}: {code} ({cmd.registration_id}): "
+            + text_key.removeprefix("reply_"),
+            cmd_id=cmd.cmd_id,
+            incident_id=getattr(cmd, "incident_id", None),
+        )
+    )
+    tx.emit(Reply(person, cmd.cmd_id, False, code, text_key, values))
+
+
+def _ok(tx: EngineTx, cmd: RegistrationCmd, case_: RegCase) -> None:
+    tx.emit(Reply(cmd.person_id, cmd.cmd_id, True, "ok", incident_id=case_.incident_id))
+
+
+def on_registration_cmd(tx: EngineTx, cmd: RegistrationCmd) -> None:
+    """Decide one part of a registration: a fact and an ok, or a refusal that changes nothing."""
+    if cmd.person_id not in tx.s.site.index.people:
+        _reject(tx, cmd, "not_authorised", "reply_not_authorised", what=cmd.kind)
+        return
+    if isinstance(cmd, RegistrationFileCmd):
+        _file(tx, cmd)
+    else:
+        _complete(tx, cmd)
+
+
+def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
+    s, site, person = tx.s, tx.s.site, cmd.person_id
+    old = s.registrations.get(cmd.registration_id)
+    if old is not None:  # a retry is answered; someone else's id is never theirs to change
+        if old.victim == person:  # the form's or the CLI's retry: answered, nothing new
+            _ok(tx, cmd, old)
+        else:
+            _reject(tx, cmd, "invalid", "reply_registration_id_taken", registration=cmd.registration_id)
+        return
+    lead_by_resolve = False
+    room_id = cmd.room_id
+    if cmd.incident_id is not None:
+        inc = s.incidents.get(cmd.incident_id)
+        if inc is None:
+            _reject(tx, cmd, "unknown_incident", "reply_unknown_incident", incident=cmd.incident_id)
+            return
+        if any(c.incident_id == inc.id for c in s.registrations.values()):
+            _reject(tx, cmd, "invalid", "reply_registration_incident_taken", incident=inc.id)
+            return
+        team_id = inc.team_id
+        room_id = inc.room_id
+        if inc.kind == "overdue" or room_id is None:
+            place = PlaceKind.HUISBEZOEK if inc.kind == "overdue" else cmd.place_kind or PlaceKind.BALIE
+        else:
+            place = PlaceKind(site.index.rooms[room_id].kind.value)
+        reg = inc.registration
+        lead_by_resolve = inc.status is IncidentStatus.RESOLVED and reg is not None and not reg.false_alarm
+        occurred = inc.stored_at
+    else:
+        if room_id is not None and room_id not in site.index.rooms:
+            _reject(tx, cmd, "unknown_target", "reply_unknown_target", what=f"room {room_id}")
+            return
+        mine = site.teams_of(person)
+        # the victim's own team's lead completes it; the room's team only for someone in no team
+        team = mine[0] if mine else (site.index.rooms[room_id].team if room_id is not None else None)
+        if team is None:
+            _reject(tx, cmd, "invalid", "reply_registration_no_team")
+            return
+        team_id = team
+        place = cmd.place_kind or PlaceKind.BALIE
+        occurred = cmd.occurred_at or tx.now
+    if occurred > tx.now + timedelta(minutes=5):
+        _reject(tx, cmd, "invalid", "reply_registration_future")
+        return
+    fact = RegistrationFiled(
+        at=tx.now,
+        registration_id=cmd.registration_id,
+        person_id=person,
+        team_id=team_id,
+        incident_id=cmd.incident_id,
+        place_kind=place,
+        room_id=room_id,
+        occurred_at=occurred,
+        what_happened=cmd.what_happened,
+        aggression_types=cmd.aggression_types,
+        how_are_you=cmd.how_are_you,
+        weapon=cmd.weapon,
+        stalking=cmd.stalking,
+        telephone_stalking=cmd.telephone_stalking,
+        damage_belongings=cmd.damage_belongings,
+        animals=cmd.animals,
+        alcohol_drugs=cmd.alcohol_drugs,
+        sexual_intimidation=cmd.sexual_intimidation,
+        lead_by_resolve=lead_by_resolve,
+        cmd_id=cmd.cmd_id,
+    )
+    tx.record(fact)
+    case_ = tx.s.registrations[cmd.registration_id]
+    if case_.complete:
+        inc = tx.s.incidents.get(cmd.incident_id or "")
+        lead = _lead_of_resolve(inc.registration if inc else None, case_)
+        _tell_prevention(tx, case_, fact, lead)
+    _ok(tx, cmd, case_)
+
+
+def may_complete(s: EngineState, case_: RegCase, person: str) -> bool:
+    """Only a lead or deputy of the registration's team completes it."""
+    team = s.site.index.teams.get(case_.team_id)
+    return team is not None and (person in team.leads or person in team.deputies)
+
+
+def _complete(tx: EngineTx, cmd: RegistrationCompleteCmd) -> None:
+    s, person = tx.s, cmd.person_id
+    case_ = s.registrations.get(cmd.registration_id)
+    if case_ is None:
+        _reject(tx, cmd, "unknown_target", "reply_registration_unknown", registration=cmd.registration_id)
+        return
+    if not may_complete(s, case_, person):
+        team = s.site.index.teams.get(case_.team_id)
+        _reject(tx, cmd, "not_authorised", "reply_registration_not_lead", team=team.name if team else "")
+        return
+    if case_.complete:
+        if case_.lead_by == person:  # a retry: answered, the first part stands
+            _ok(tx, cmd, case_)
+        else:
+            _reject(tx, cmd, "already_resolved", "reply_registration_done", registration=case_.id)
+        return
+    if case_.weapon and (cmd.severity is Severity.BOOSHEID or not cmd.police_called):
+        _reject(tx, cmd, "invalid", "reply_registration_weapon")
+        return
+    tx.record(
+        RegistrationCompleted(
+            at=tx.now,
+            registration_id=case_.id,
+            person_id=person,
+            severity=cmd.severity,
+            police_called=cmd.police_called,
+            pv_number=cmd.pv_number,
+            sanctions=cmd.sanctions,
+            occupational_accident=cmd.occupational_accident,
+            aftercare=cmd.aftercare,
+            note=cmd.note,
+            cmd_id=cmd.cmd_id,
+        )
+    )
+    filed = case_.filed
+    case_ = tx.s.registrations[case_.id]
+    lead = cmd.model_dump(
+        mode="json",
+        include={
+            "severity",
+            "police_called",
+            "pv_number",
+            "sanctions",
+            "occupational_accident",
+            "aftercare",
+            "note",
+        },
+    )
+    _tell_prevention(tx, case_, filed, lead)
+    _ok(tx, cmd, case_)
+
+
+def on_resolved(tx: EngineTx, before: EngineState, incident_id: str) -> None:
+    """An alarm's resolve completed the registration its victim had filed: tell Preventie."""
+    for c in before.registrations.values():
+        if c.incident_id == incident_id and not c.complete:
+            now = tx.s.registrations.get(c.id)
+            inc = tx.s.incidents.get(incident_id)
+            if now is not None and now.complete:
+                _tell_prevention(tx, now, c.filed, _lead_of_resolve(inc.registration if inc else None, now))
+            return
+
+
+def _lead_of_resolve(reg: Registration | None, case_: RegCase) -> dict[str, object]:
+    if reg is None:
+        return {}
+    return reg.model_dump(
+        mode="json",
+        include={
+            "severity",
+            "police_called",
+            "pv_number",
+            "sanctions",
+            "occupational_accident",
+            "aftercare",
+            "note",
+        },
+    )
+
+
+def _record(case_: RegCase, filed: RegistrationFiled | None, lead: dict[str, object]) -> str:
+    """The completed registration as JSON for Preventie (both parts, each with its author and time)."""
+    victim = (
+        filed.model_dump(mode="json", exclude={"kind", "cmd_id", "lead_by_resolve", "at", "registration_id"})
+        if filed is not None
+        else {}
+    )
+    rec = {
+        "registration_id": case_.id,
+        "incident_id": case_.incident_id,
+        "team_id": case_.team_id,
+        "filed_at": case_.filed_at.isoformat(),
+        **victim,
+        "completed_by": case_.lead_by,
+        "completed_at": case_.lead_at.isoformat() if case_.lead_at else None,
+        **lead,
+    }
+    return json.dumps(rec, ensure_ascii=False, sort_keys=True)
+
+
+def _tell_prevention(
+    tx: EngineTx, case_: RegCase, filed: RegistrationFiled | None, lead: dict[str, object]
+) -> None:
+    """A completed registration goes to the dienst Preventie en Veiligheid (every channel they have)."""
+    to = tx.s.site.people_with(Role.PREVENTION)
+    team = tx.s.site.index.teams.get(case_.team_id)
+    notice(
+        tx,
+        NotifyReason.INFO,
+        to,
+        f"{case_.id}:done",
+        DONE_KEY,
+        {
+            "registration": case_.id,
+            "place": case_.place_kind,
+            "room": case_.room_id or "",
+            "team": team.name if team else case_.team_id,
+            "incident": case_.incident_id or "-",
+            "record": _record(case_, filed, lead),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- fold
+
+
+def apply_registration(
+    s: EngineState, f: RegistrationFiled | RegistrationCompleted | Resolved
+) -> EngineState:
+    """Fold one registration fact (and a resolve, the lead's part of its incident's registration)."""
+    match f:
+        case RegistrationFiled():
+            case_ = RegCase(
+                id=f.registration_id,
+                victim=f.person_id,
+                team_id=f.team_id,
+                filed_at=f.at,
+                incident_id=f.incident_id,
+                place_kind=f.place_kind.value,
+                room_id=f.room_id,
+                weapon=f.weapon,
+                file_cmd=f.cmd_id,
+                lead_by=None,
+                lead_at=None,
+                filed=None if f.lead_by_resolve else f,
+            )
+            if f.lead_by_resolve and f.incident_id is not None:
+                inc = s.incidents.get(f.incident_id)
+                by, when = (inc.resolved_by, inc.resolved_at) if inc is not None else ("", f.at)
+                case_ = replace(case_, lead_by=by or "", lead_at=when or f.at)
+            return replace(s, registrations={**s.registrations, case_.id: case_})
+        case RegistrationCompleted() if f.registration_id in s.registrations:
+            c = s.registrations[f.registration_id]
+            done = replace(c, lead_by=f.person_id, lead_at=f.at, lead_cmd=f.cmd_id, filed=None)
+            return replace(s, registrations={**s.registrations, done.id: done})
+        case Resolved() if not f.registration.false_alarm:
+            for c in s.registrations.values():
+                if c.incident_id == f.incident_id and not c.complete:
+                    done = replace(c, lead_by=f.person_id, lead_at=f.at, filed=None)
+                    return replace(s, registrations={**s.registrations, c.id: done})
+    return s
+
+
+def apply_reminded(s: EngineState, f: Notified) -> EngineState:
+    """A registration reminder was sent: count it."""
+    c = s.registrations.get(f.detail.get("registration", ""))
+    if c is None:
+        return s
+    n = int(f.detail.get("step", c.reminders_sent + 1))
+    return replace(s, registrations={**s.registrations, c.id: replace(c, reminders_sent=n)})
+
+
+# --------------------------------------------------------------------------- reminders
+
+
+def registration_due(c: RegCase) -> datetime | None:
+    """When the registration's next reminder is due (None: complete, or every reminder sent)."""
+    if c.complete or c.reminders_sent >= len(REMIND_AFTER_H):
+        return None
+    return c.filed_at + timedelta(hours=REMIND_AFTER_H[c.reminders_sent])
+
+
+def registrations_due(s: EngineState) -> list[datetime]:
+    return [d for d in (registration_due(c) for c in s.registrations.values()) if d is not None]
+
+
+def fire_registrations(tx: EngineTx) -> None:
+    """Remind the team's leads and deputies of each incomplete registration that is due (missed
+    reminders while the console was down are sent as one)."""
+    for c in list(tx.s.registrations.values()):
+        due = registration_due(c)
+        if due is None or due > tx.now:
+            continue
+        n = max(i + 1 for i, h in enumerate(REMIND_AFTER_H) if c.filed_at + timedelta(hours=h) <= tx.now)
+        team = tx.s.site.index.teams.get(c.team_id)
+        to = tuple(dict.fromkeys((*team.leads, *team.deputies))) if team else ()
+        days = (tx.now - c.filed_at).total_seconds() / 86400
+        notice(
+            tx,
+            NotifyReason.REMINDER,
+            to,
+            f"{c.id}:remind",
+            REMIND_KEY,
+            {"registration": c.id, "step": str(n), "days": str(round(days)), "place": c.place_kind},
+            to_nobody=True,
+        )

@@ -1,0 +1,40 @@
+"""The engine's view of one registration ("Melding agressie"): who owes which part, and reminders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from stilalarm.console.regfacts import RegistrationFiled
+
+REMIND_AFTER_H = (24, 72, 168)
+"""An incomplete registration is reminded to whoever owes their part this many hours after it was
+filed (then no more: Preventie sees the incomplete ones in the export)."""
+
+
+@dataclass(frozen=True)
+class RegCase:
+    """One registration as the engine knows it (folded from `RegistrationFiled` / `RegistrationCompleted`).
+
+    Kept for as long as the log is (a handful a week): a retried part is answered, not redone."""
+
+    id: str
+    victim: str
+    team_id: str
+    filed_at: datetime
+    incident_id: str | None = None
+    place_kind: str = ""
+    room_id: str | None = None
+    weapon: bool = False
+    file_cmd: uuid.UUID | None = None
+    lead_by: str | None = None
+    lead_at: datetime | None = None
+    lead_cmd: uuid.UUID | None = None
+    reminders_sent: int = 0
+    filed: RegistrationFiled | None = None
+    """The victim's part while the registration is incomplete (for the record Preventie gets)."""
+
+    @property
+    def complete(self) -> bool:
+        return self.lead_by is not None

@@ -1,0 +1,120 @@
+"""Registrations ("Melding agressie") in the report records (pure): each filed registration is
+attached to its alarm's record, or is a record of its own (`kind` registration) when it followed
+no alarm. Its two parts fill the registration fields the reports count: forms of aggression and
+the weapon from the victim's part, severity, police, sanctions, after-care and the occupational
+accident from the lead's part (or from the alarm's resolve, which is the lead's part).
+
+A record's `stored_at` is, for a registration without alarm, when it happened by the victim's word
+(that is the month it counts in); who filed it and when is in its `report`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.reporting.records import IncidentRecord, RegReport
+from stilalarm.inventory.model import Site
+from stilalarm.wire.messages import Registration
+
+SPECIAL = (
+    "weapon",
+    "stalking",
+    "telephone_stalking",
+    "damage_belongings",
+    "animals",
+    "alcohol_drugs",
+    "sexual_intimidation",
+)
+
+
+def _report(f: RegistrationFiled, c: RegistrationCompleted | None) -> RegReport:
+    return RegReport(
+        registration_id=f.registration_id,
+        victim=f.person_id,
+        filed_at=f.at,
+        occurred_at=f.occurred_at,
+        place_kind=f.place_kind.value,
+        what_happened=f.what_happened,
+        how_are_you=f.how_are_you,
+        special=tuple(s for s in SPECIAL if getattr(f, s)),
+        completed_by=c.person_id if c else None,
+        completed_at=c.at if c else None,
+        lead_note=c.note if c else "",
+    )
+
+
+def _registration(f: RegistrationFiled, c: RegistrationCompleted | None) -> Registration:
+    """The registration fields from the two parts; without the lead's part only the victim's fields
+    (built without the check that asks for a severity: the reports count it as not yet complete)."""
+    if c is None:
+        return Registration.model_construct(aggression_types=f.aggression_types, weapon=f.weapon)
+    return Registration.model_construct(
+        aggression_types=f.aggression_types,
+        weapon=f.weapon,
+        severity=c.severity,
+        police_called=c.police_called,
+        pv_number=c.pv_number,
+        sanctions=c.sanctions,
+        aftercare=c.aftercare,
+        occupational_accident=c.occupational_accident,
+        note=c.note,
+    )
+
+
+def attach(
+    site: Site,
+    records: list[IncidentRecord],
+    filed: list[RegistrationFiled],
+    completed: dict[str, RegistrationCompleted],
+) -> list[IncidentRecord]:
+    """The incident records with every filed registration attached, plus one record per
+    registration without an alarm."""
+    by_incident = {f.incident_id: f for f in filed if f.incident_id is not None}
+    out = []
+    for r in records:
+        f = by_incident.pop(r.incident_id, None)
+        if f is None:
+            out.append(r)
+            continue
+        c = completed.get(f.registration_id)
+        reg = r.registration
+        if reg is None:
+            reg = _registration(f, c)
+        elif f.weapon and not reg.weapon:
+            reg = reg.model_copy(update={"weapon": True})
+        rep = _report(f, c)
+        if c is None and r.registration is not None and not r.registration.false_alarm:
+            rep = replace(rep, completed_by=r.resolved_by, completed_at=r.resolved_at)  # the resolve
+        out.append(replace(r, report=rep, registration=reg))
+    standalone = [f for f in filed if f.incident_id is None or f.incident_id in by_incident]
+    return out + [_standalone(site, f, completed.get(f.registration_id)) for f in standalone]
+
+
+def _standalone(site: Site, f: RegistrationFiled, c: RegistrationCompleted | None) -> IncidentRecord:
+    rooms = {r.id: r for r in site.rooms}
+    teams = {t.id: t for t in site.teams}
+    room = rooms.get(f.room_id) if f.room_id else None
+    return IncidentRecord(
+        incident_id=f.registration_id,
+        site_id=site.site.id,
+        building=site.site.building,
+        room_id=f.room_id or "",
+        room_label=room.label if room else (f.room_id or f.place_kind.value),
+        room_kind=f.place_kind.value,
+        team_id=f.team_id,
+        team_name=teams[f.team_id].name if f.team_id in teams else f.team_id,
+        unit_id="",
+        pressed_at=f.occurred_at,
+        stored_at=f.occurred_at,
+        presses=0,
+        first_notified_at=None,
+        levels_reached=0,
+        acknowledged_by=None,
+        acknowledged_at=None,
+        resolved_by=None,
+        resolved_at=None,
+        registration=_registration(f, c),
+        kind="registration",
+        report=_report(f, c),
+    )
