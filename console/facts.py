@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
 from stilalarm.wire.messages import NotifyReason, Registration, TestScope, UtcDatetime
 
@@ -317,7 +318,10 @@ Fact = Annotated[
     | VisitDetails
     | OverdueRaised
     | VisitNoAnswer
-    | VisitEnded,
+    | VisitEnded
+    | Declined
+    | OnSite
+    | NobodyReachable,
     Field(discriminator="kind"),
 ]
 

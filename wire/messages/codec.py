@@ -15,6 +15,8 @@ from stilalarm.wire.messages.person import (
     AckCmd,
     AftercareDoneCmd,
     ConsoleLinkCmd,
+    DeclineCmd,
+    OnSiteCmd,
     PersonCommand,
     PresenceCmd,
     ResolveCmd,
@@ -88,6 +90,8 @@ def parse_person_command(
     payload: bytes | str,
 ) -> (
     AckCmd
+    | DeclineCmd
+    | OnSiteCmd
     | ResolveCmd
     | PresenceCmd
     | TestStartCmd
