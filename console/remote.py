@@ -22,6 +22,8 @@ from stilalarm.wire.messages import (
     AftercareDoneCmd,
     CommandReply,
     ContractError,
+    DeclineCmd,
+    OnSiteCmd,
     PresenceCmd,
     ResolveCmd,
     TestStartCmd,
@@ -37,6 +39,8 @@ from stilalarm.wire.topics import Topics
 
 PersonCmd = (
     AckCmd
+    | DeclineCmd
+    | OnSiteCmd
     | ResolveCmd
     | PresenceCmd
     | TestStartCmd

@@ -36,8 +36,7 @@ ACKNOWLEDGED = Pattern("acknowledged", on_s=1.0, off_s=0.0)  # steady on
 NOBODY_REACHABLE = Pattern("nobody_reachable", on_s=0.5, off_s=0.5)  # even 1 Hz blink: call 101
 TEST_OK = Pattern("test_ok", on_s=0.15, off_s=0.15, count=3)
 IDENTIFY = Pattern("identify", on_s=0.1, off_s=0.1)
-BEEP_NOBODY_REACHABLE = Pattern("nobody_reachable", on_s=0.5, off_s=0.5)  # even 1 Hz blink: call 101
-TEST_OK = Pattern("test_ok", on_s=0.1, off_s=0.1, count=2)
+BEEP_TEST_OK = Pattern("test_ok", on_s=0.1, off_s=0.1, count=2)
 
 TEST_OK_MS = 1_000
 

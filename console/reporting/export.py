@@ -106,6 +106,21 @@ COLUMNS: tuple[Column, ...] = (
     Column("unit_time", "tijd_eenheid", "unit_time", lambda r, tz: _local(r.pressed_at, tz)),
     Column("incident_kind", "soort_incident", "incident_kind", lambda r, tz: r.kind),
     Column("visit_address", "adres_huisbezoek", "visit_address", lambda r, tz: r.visit_address),
+    Column("declined_by", "kan_niet_komen", "declined_by", lambda r, tz: ";".join(r.declined_by)),
+    Column("declines", "aantal_kan_niet_komen", "declines", lambda r, tz: len(r.declined_by)),
+    Column(
+        "on_site_seconds",
+        "ter_plaatse_s",
+        "on_site_seconds",
+        lambda r, tz: "" if r.on_site_seconds is None else round(r.on_site_seconds, 1),
+    ),
+    Column(
+        "nobody_reachable",
+        "niemand_bereikbaar",
+        "nobody_reachable",
+        lambda r, tz: "ja" if r.nobody_reachable else "nee",
+    ),
+    Column("presses_after_ack", "gedrukt_na_ik_kom", "presses_after_ack", lambda r, tz: r.presses_after_ack),
 )
 
 

@@ -45,6 +45,14 @@ class IncidentRecord:
     visit_address: str = ""
     """An overdue visit's address, only when it escalated (the lead, the police instruction) and the
     purge has not deleted it yet; never for a visit closed at the colleague's level."""
+    declined_by: tuple[str, ...] = ()
+    """Who said 'kan niet komen', in order."""
+    on_site_at: datetime | None = None
+    """When the acknowledger marked 'ter plaatse' (console time)."""
+    nobody_reachable: bool = False
+    """Nobody on the whole escalation was reachable (absent or declined); the desk was told."""
+    presses_after_ack: int = 0
+    """Presses of the desk after 'ik kom' ('still in danger')."""
 
     @property
     def ack_seconds(self) -> float | None:
@@ -52,6 +60,13 @@ class IncidentRecord:
         if self.acknowledged_at is None:
             return None
         return (self.acknowledged_at - self.stored_at).total_seconds()
+
+    @property
+    def on_site_seconds(self) -> float | None:
+        """Seconds from the stored press to 'ter plaatse', if marked (both console times)."""
+        if self.on_site_at is None:
+            return None
+        return (self.on_site_at - self.stored_at).total_seconds()
 
 
 class TestOutcome(StrEnum):

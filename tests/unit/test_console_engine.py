@@ -243,7 +243,7 @@ def test_second_press_while_acknowledged_joins_and_pages_the_lead_again() -> Non
     r(cmd(AckCmd, "an", incident_id=r.incident.id), 0.5)
     eff = r(press(), 20)
     assert len(r.s.incidents) == 1 and r.incident.presses == 2
-    assert notices(eff) == [("alarm", 1, ("an",))]  # 'still in danger' (test_responses_engine.py)
+    assert notices(eff) == [("reminder", 1, ("an",))]  # 'still in danger' (test_responses_engine.py)
     assert UnitFeedback("spreekkamer-1", r.incident.id, Feedback.ACKNOWLEDGED) in eff
     assert r.incident.status is IncidentStatus.ACKNOWLEDGED
 

@@ -26,7 +26,9 @@ from tests.unit.test_console_engine import REG, Run, at, cmd, notices, press
 
 def keys(effects: list[Effect]) -> list[tuple[str, str, tuple[str, ...]]]:
     return [
-        (e.notice.reason.value, e.notice.text_key, e.notice.person_ids) for e in effects if isinstance(e, Notify)
+        (e.notice.reason.value, e.notice.text_key, e.notice.person_ids)
+        for e in effects
+        if isinstance(e, Notify)
     ]
 
 
@@ -44,7 +46,7 @@ def test_decline_by_the_lead_fires_the_deputy_at_once() -> None:
     assert replies(eff) == [(True, "ok", "reply_ok")]
     assert notices(eff) == [("escalation", 2, ("dirk",))]  # not waiting for the 1 s timer
     assert r.incident.declined == ("an",) and r.incident.level == 2
-    assert [f for f in r.facts() if isinstance(f, Declined)][0].person_id == "an"
+    assert next(f for f in r.facts() if isinstance(f, Declined)).person_id == "an"
     assert r.incident.to_wire().declined == ("an",)
     assert engine.next_due(r.s) == at(2)  # the next level keeps its own time
     assert notices(r(Tick(), 1)) == []  # level 2 is not fired twice
@@ -139,7 +141,7 @@ def test_ack_then_no_on_site_reminds_then_tells_the_next_level() -> None:
     assert Page("pager-an", inc, 1) in eff  # the pager signals again
     assert r(Tick(), 180.4) == []
     eff = r(Tick(), 180.5)
-    assert keys(eff) == [("escalation", "no_show", ("dirk",))]  # level 2: help may not have arrived
+    assert keys(eff) == [("reminder", "no_show", ("dirk",))]  # level 2: help may not have arrived
     assert r.incident.on_site_step == 2 and "dirk" in r.incident.notified
     assert r(Tick(), 900) == []  # once
 
@@ -151,7 +153,7 @@ def test_on_site_stops_the_reminders() -> None:
     r(cmd(AckCmd, "an", incident_id=inc), 0.5)
     eff = r(cmd(OnSiteCmd, "an", incident_id=inc), 30)
     assert replies(eff) == [(True, "ok", "reply_ok")]
-    assert [f for f in r.facts() if isinstance(f, OnSite)][0].via == "command"
+    assert next(f for f in r.facts() if isinstance(f, OnSite)).via == "command"
     assert r.incident.to_wire().on_site_at == at(30)
     assert [k for k in keys(r(Tick(), 1000)) if k[1] in ("onsite_remind", "no_show")] == []
 
@@ -180,7 +182,7 @@ def test_ack_at_the_last_level_tells_the_last_level_again() -> None:
     r(Tick(), 2)
     r(cmd(AckCmd, "chris", incident_id=r.incident.id), 3)
     eff = r(Tick(), 183)
-    assert ("escalation", "no_show", ("an", "els", "dirk")) in keys(eff)
+    assert ("reminder", "no_show", ("an", "els", "dirk")) in keys(eff)
 
 
 def test_pager_second_press_is_on_site() -> None:
@@ -190,7 +192,7 @@ def test_pager_second_press_is_on_site() -> None:
     assert r.incident.acknowledged_by == "an"
     eff = r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 40)
     assert r.incident.on_site_at == at(40)
-    assert [f for f in r.facts() if isinstance(f, OnSite)][0].via == "pager"
+    assert next(f for f in r.facts() if isinstance(f, OnSite)).via == "pager"
     assert Page("pager-an", r.incident.id, 0) in eff
 
 
@@ -221,11 +223,11 @@ def test_new_press_after_ack_realerts_then_escalates_one_level() -> None:
     inc = r.incident.id
     r(cmd(AckCmd, "an", incident_id=inc), 0.5)
     eff = r(press(), 10)
-    assert keys(eff) == [("alarm", "danger", ("an",))]
+    assert keys(eff) == [("reminder", "danger", ("an",))]
     assert Page("pager-an", inc, 1) in eff
     assert UnitFeedback("spreekkamer-1", inc, Feedback.ACKNOWLEDGED) in eff
     eff = r(press(), 11)
-    assert keys(eff) == [("escalation", "danger_escalated", ("dirk",))]
+    assert keys(eff) == [("reminder", "danger_escalated", ("dirk",))]
     assert r.incident.status is IncidentStatus.ACKNOWLEDGED
     eff = r(press(), 12)
     assert keys(eff) == [("info", "again", ("an",))]

@@ -196,8 +196,9 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             return s
 
 
-ON_SITE_STEPS = {"onsite_remind": 1, "no_show": 2}
-"""The notices of the on-site steps (`responses`) and the step each one records."""
+ON_SITE_STEPS = {"onsite_remind": 1, "no_show": 2, "danger": 0, "danger_escalated": 0}
+"""The response notices (`responses`): who they tell joins `notified` (so their pagers are stopped
+with the rest); the on-site steps record their step (1 reminded, 2 the next level told)."""
 
 
 def _upd(s: EngineState, incident_id: str, fn: Callable[[Incident], Incident]) -> EngineState:

@@ -9,6 +9,8 @@
 - **Still in danger**: the first press of the desk after the acknowledgement pages the responder
   again at once; the second escalates one level.
 
+Their notices are reminders (`NotifyReason.REMINDER`, each with its own text): the escalation's
+levels (alarm, escalation, repeat) are paged once each and stay what the soak's invariants check.
 The commands (`decline`, `on_site`) are in `responsecmds`. No clock: everything at `tx.now`.
 """
 
@@ -111,9 +113,7 @@ def fire_on_site_due(tx: EngineTx, inc: Incident) -> bool:
         level, to = next_level_people(tx.s, inc)
         if not to:
             to = (by,)
-        response_notice(
-            tx, inc, NotifyReason.ESCALATION, to, "no_show", {"person": by}, level=level, page=True
-        )
+        response_notice(tx, inc, NotifyReason.REMINDER, to, "no_show", {"person": by}, level=level, page=True)
     tx.emit(PublishIncident(inc.id))
     return True
 
@@ -127,11 +127,11 @@ def still_in_danger(tx: EngineTx, incident_id: str, before: int) -> None:
         return
     detail = {"person": by, "presses": str(inc.presses)}
     if before == 0:
-        response_notice(tx, inc, NotifyReason.ALARM, (by,), "danger", detail, level=inc.level, page=True)
+        response_notice(tx, inc, NotifyReason.REMINDER, (by,), "danger", detail, level=inc.level, page=True)
     if before < 2 <= inc.danger_presses:
         level, to = next_level_people(tx.s, inc)
         response_notice(
-            tx, inc, NotifyReason.ESCALATION, to, "danger_escalated", detail, level=level, page=True
+            tx, inc, NotifyReason.REMINDER, to, "danger_escalated", detail, level=level, page=True
         )
     if before >= 1 and not before < 2 <= inc.danger_presses:
         response_notice(tx, inc, NotifyReason.INFO, (by,), "again", detail)
