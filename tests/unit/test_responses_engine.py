@@ -268,3 +268,78 @@ def test_decline_then_rebuild_gives_the_same_state() -> None:
     r(press(), 6)
     rebuilt = engine.rebuild(r.s.site, r.facts())  # type: ignore[arg-type]
     assert rebuilt.comparable() == r.s.comparable()
+
+
+# --------------------------------------------------------------------------- texts, timeline, export
+
+
+def _story() -> Run:
+    """An declines, Dirk acknowledges, no 'ter plaatse' in time, the desk presses twice, Dirk
+    reports on site, and resolves."""
+    r = Run()
+    r(press(), 0)
+    inc = r.incident.id
+    r(cmd(DeclineCmd, "an", incident_id=inc), 0.2)
+    r(cmd(AckCmd, "dirk", incident_id=inc), 0.5)
+    r(Tick(), 120.5)
+    r(Tick(), 180.5)
+    r(press(), 190)
+    r(press(), 191)
+    r(cmd(OnSiteCmd, "dirk", incident_id=inc), 200)
+    r(cmd(ResolveCmd, "dirk", incident_id=inc, registration=REG), 300)
+    return r
+
+
+def test_response_notices_render_their_own_words_in_dutch_and_english() -> None:
+    from stilalarm.console.delivery.render import render
+    from stilalarm.console.facts import Notified
+
+    r = _story()
+    inc = r.s.incidents[next(iter(r.s.incidents))]
+    got: dict[str, str] = {}
+    for f in r.facts():
+        if isinstance(f, Notified) and f.text_key in (
+            "onsite_remind",
+            "no_show",
+            "danger",
+            "danger_escalated",
+        ):
+            n = render(r.s.site, f, f.person_ids[0], f.notification_ids[0], inc)
+            got[f.text_key] = f"{n.title} | {n.body}"
+            en = render(r.s.site, f, "fien", f.notification_ids[0], inc)  # fien reads English
+            assert "{" not in en.title + en.body and en.title != n.title
+    assert got["onsite_remind"].startswith("Nog niet ter plaatse? — Spreekkamer 1")
+    assert got["no_show"].startswith("Hulp mogelijk niet aangekomen") and "Dirk Maes" in got["no_show"]
+    assert got["danger"].startswith("NOG STEEDS IN GEVAAR") and "(2×)" in got["danger"]
+    assert "Ga ter plaatse of bel 101" in got["danger_escalated"]
+
+
+def test_timeline_and_export_show_the_responses() -> None:
+    from stilalarm.console.reporting import export
+    from stilalarm.console.reporting.fold import build
+    from stilalarm.console.timeline import Timelines
+
+    r = _story()
+    tl = Timelines(r.s.site)
+    for f in r.facts():
+        tl.add(f)  # type: ignore[arg-type]
+    inc = next(iter(r.s.incidents))
+    line = tl.timeline(inc, 1)
+    assert line is not None
+    text = " | ".join(e.text for e in line.entries)
+    assert "kan niet komen: An Peeters" in text
+    assert "herinnering: Dirk Maes nog niet ter plaatse" in text
+    assert "hulp mogelijk niet aankwam" in text and "opnieuw gedrukt na 'ik kom'" in text
+    assert "ter plaatse: Dirk Maes, 200 s na de druk" in text
+    (rec,) = build(r.s.site, r.facts()).incidents  # type: ignore[arg-type]
+    (row,) = export.rows([rec], export.ZoneInfo("Europe/Brussels"))
+    assert row["declined_by"] == "an" and row["declines"] == 1
+    assert row["on_site_seconds"] == 200.0 and row["nobody_reachable"] == "nee"
+    assert row["presses_after_ack"] == 2
+    assert list(row)[-5:] == [
+        "declined_by",
+        "declines",
+        "on_site_seconds",
+        "nobody_reachable",
+        "presses_after_ack",
+    ]
