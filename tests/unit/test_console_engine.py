@@ -505,11 +505,16 @@ def test_pager_ack_acknowledges_the_newest_incident_routed_to_that_lead() -> Non
     eff = r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 0.5)
     assert r.s.incidents[older.id].acknowledged_by == "an"
     assert any(isinstance(e, SendReceipt) for e in eff)
-    # the next press is 'ter plaatse' for it (docs/CONSOLE.md); after that nothing is left for An:
-    # a further press is refused (and recorded)
+    # the next press is 'ter plaatse' for it (docs/CONSOLE.md); after that a press only quiets the
+    # pager; once it is resolved nothing is left for An: a further press is refused (and recorded)
     r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 0.6)
     assert r.s.incidents[older.id].on_site_at == at(0.6)
-    r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 0.7)
+    eff = r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 0.7)
+    assert Page("pager-an", older.id, 0) in eff and not [
+        f for f in r.facts() if isinstance(f, CommandRejected)
+    ]
+    r(cmd(ResolveCmd, "an", incident_id=older.id, registration=REG), 0.8)
+    r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 0.9)
     assert [f.code for f in r.facts() if isinstance(f, CommandRejected)] == ["unknown_incident"]
 
 

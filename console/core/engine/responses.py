@@ -139,18 +139,22 @@ def still_in_danger(tx: EngineTx, incident_id: str, before: int) -> None:
 
 def pager_on_site(tx: EngineTx, person: str, event_id: uuid.UUID) -> bool:
     """A lead pager press with no open incident routed to its lead: 'ter plaatse' for the newest
-    alarm that lead acknowledged and is not yet on site for (True), else False."""
+    alarm that lead acknowledged and is not yet on site for (True). Already on site for all of
+    them: the press only quiets the pager (a 'still in danger' page was seen; True). Else False."""
     mine = [
         i
         for i in tx.s.live.values()
-        if i.status is IncidentStatus.ACKNOWLEDGED
-        and i.acknowledged_by == person
-        and i.on_site_at is None
-        and i.kind == "alarm"
+        if i.status is IncidentStatus.ACKNOWLEDGED and i.acknowledged_by == person and i.kind == "alarm"
     ]
     if not mine:
         return False
-    inc = max(mine, key=lambda i: i.stored_at)
+    waiting = [i for i in mine if i.on_site_at is None]
+    if not waiting:
+        for i in mine:
+            for pager in tx.s.site.index.pagers.get(person, ()):
+                tx.emit(Page(pager, i.id, 0))
+        return True
+    inc = max(waiting, key=lambda i: i.stored_at)
     mark_on_site(tx, inc, person, via="pager", event_id=event_id)
     return True
 
