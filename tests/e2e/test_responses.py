@@ -24,6 +24,7 @@ from stilalarm.console.tui.widgets import Notice
 from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import (
+    EventKind,
     Feedback,
     FeedbackCmd,
     IncidentState,
@@ -155,6 +156,9 @@ def test_ack_without_on_site_reminds_then_tells_the_next_level(system: System) -
     unit = system.unit("spreekkamer-1")
     inc = system.press(unit)
     assert system.cli("ack", inc, "--as", "an").returncode == 0
+    other = system.cli("onsite", inc, "--as", "dirk")  # not the acknowledger: refused, nothing changes
+    assert other.returncode == 1 and "not_authorised" in other.stderr
+    assert system.incident(inc).on_site_at is None
     wait_until(
         lambda: any(n.title.startswith("Nog niet ter plaatse") for n in system.notes("an", inc)),
         10,
@@ -229,3 +233,14 @@ def test_the_acknowledger_marks_on_site_with_the_console_key(system: System) -> 
             await until(pilot, lambda: system.incident(inc).on_site_at is not None, "'ter plaatse' stored")
 
     asyncio.run(go())
+
+
+def test_the_pagers_second_press_is_on_site(system: System) -> None:
+    unit = system.unit("spreekkamer-1")
+    pager = system.unit("pager-an")
+    inc = system.press(unit)
+    wait_until(lambda: system.notes("an", inc), 5, "the lead's page")
+    pager.press(kind=EventKind.PAGER_ACK, button="ik-kom")  # 'ik kom'
+    wait_until(lambda: system.incident(inc).acknowledged_by == "an", 10, "the pager's ack")
+    pager.press(kind=EventKind.PAGER_ACK, button="ik-kom")  # 'ter plaatse'
+    wait_until(lambda: system.incident(inc).on_site_at is not None, 10, "the pager's 'ter plaatse'")
