@@ -61,6 +61,12 @@ class MonthlyFigures:
     offline_hours: dict[str, float]  # unit -> hours offline within the month
     test_weeks: dict[str, float]  # ISO week -> % of buttons tested OK in that week
     buttons: int
+    declines: int = 0
+    """'Kan niet komen' answers given for this month's incidents."""
+    nobody_reachable: int = 0
+    """Incidents where nobody on the whole escalation was reachable (the desk was told)."""
+    on_site_median_s: float | None = None
+    """Median seconds from the stored press to 'ter plaatse', over the incidents that had one."""
 
 
 def _p90(xs: list[float]) -> float:
@@ -109,6 +115,7 @@ def compute(
         )
 
     acks = [r.ack_seconds for r in real if r.ack_seconds is not None]
+    on_site = [r.on_site_seconds for r in real if r.on_site_seconds is not None]
     levels = Counter(str(r.levels_reached) for r in real)
 
     horizon = min(end, now)
@@ -156,6 +163,9 @@ def compute(
         offline_hours={k: round(v, 2) for k, v in sorted(offline_h.items())},
         test_weeks=weeks,
         buttons=len(buttons),
+        declines=sum(len(r.declined_by) for r in real),
+        nobody_reachable=sum(1 for r in real if r.nobody_reachable),
+        on_site_median_s=round(statistics.median(on_site), 1) if on_site else None,
     )
 
 
@@ -206,6 +216,15 @@ def render_text(f: MonthlyFigures, lang: str = "nl") -> str:
         )
     )
     L.append(i18n.t("report.unacknowledged_line", lang, count=f.unacknowledged))
+    L.append(
+        i18n.t(
+            "report.responses_line",
+            lang,
+            declines=f.declines,
+            nobody=f.nobody_reachable,
+            on_site=_secs(f.on_site_median_s),
+        )
+    )
     L.append("")
     block("report.levels", f.levels_reached)
     block("report.offline_hours", f.offline_hours)

@@ -343,3 +343,16 @@ def test_timeline_and_export_show_the_responses() -> None:
         "nobody_reachable",
         "presses_after_ack",
     ]
+
+
+def test_the_monthly_report_counts_the_responses() -> None:
+    from stilalarm.console.reporting import monthly
+    from stilalarm.console.reporting.fold import build
+
+    r = _story()
+    recs = build(r.s.site, r.facts())  # type: ignore[arg-type]
+    f = monthly.compute(r.s.site, "2026-11", recs.incidents, recs.offline, recs.tests, at(400))
+    assert (f.declines, f.nobody_reachable, f.on_site_median_s) == (1, 0, 200.0)
+    assert "kan niet komen: 1 · niemand bereikbaar: 0 · ter plaatse (mediaan): 200 s" in monthly.render_text(
+        f
+    )
