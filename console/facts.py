@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
 from stilalarm.wire.messages import NotifyReason, Registration, TestScope, UtcDatetime
 
@@ -320,7 +321,10 @@ Fact = Annotated[
     | VisitNoAnswer
     | VisitEnded
     | RegistrationFiled
-    | RegistrationCompleted,
+    | RegistrationCompleted
+    | Declined
+    | OnSite
+    | NobodyReachable,
     Field(discriminator="kind"),
 ]
 

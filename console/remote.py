@@ -22,6 +22,8 @@ from stilalarm.wire.messages import (
     AftercareDoneCmd,
     CommandReply,
     ContractError,
+    DeclineCmd,
+    OnSiteCmd,
     PresenceCmd,
     RegistrationCompleteCmd,
     RegistrationFileCmd,
@@ -39,6 +41,8 @@ from stilalarm.wire.topics import Topics
 
 PersonCmd = (
     AckCmd
+    | DeclineCmd
+    | OnSiteCmd
     | ResolveCmd
     | PresenceCmd
     | TestStartCmd

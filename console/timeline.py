@@ -27,6 +27,7 @@ from stilalarm.console.facts import (
     Resolved,
 )
 from stilalarm.console.regfacts import RegistrationFiled
+from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
 from stilalarm.console.texts import local_time
 from stilalarm.console.visitfacts import OverdueRaised, VisitEnded, VisitNoAnswer
 from stilalarm.inventory.model import Site
@@ -35,6 +36,8 @@ from stilalarm.wire.messages import IncidentTimeline, NotifyReason, TimelineEntr
 _SKEW = timedelta(seconds=SupervisionPolicy().clock_skew_s)
 MAX_OUTBOX_WAIT = timedelta(days=1)
 """A press older than this (after correcting the unit's clock) is not believed: see `press_time`."""
+RESPONSE_LINES = ("onsite_remind", "no_show", "danger", "danger_escalated")
+"""Notices of the responses (issue 16) with their own timeline line (`timeline.<text_key>`)."""
 MAX_ENTRIES = 200
 KEEP_HEAD = 50
 """A long escalation repeats; keep the first entries and the newest ones."""
@@ -138,6 +141,19 @@ class Timelines:
                     TimelineEntry(at=f.at, kind="repeated", text=say("repeated", button=f.button_id)),
                     *self._test_refused(f.at, f.test_refused),
                 ]
+            case Notified() if f.text_key in RESPONSE_LINES:
+                text = say(f.text_key, level=f.level, names=self._names_of(f.person_ids))
+                return [TimelineEntry(at=f.at, kind=f.text_key[:40], level=f.level or None, text=text[:200])]
+            case Declined():
+                text = say("declined", name=self._name(f.person_id))
+                return [TimelineEntry(at=f.at, kind="declined", person_id=f.person_id, text=text[:200])]
+            case OnSite():
+                secs = round((f.at - line.pressed_at).total_seconds()) if line.pressed_at else "?"
+                via = say("via_pager") if f.via == "pager" else ""
+                text = say("on_site", name=self._name(f.person_id), secs=secs, via=via)
+                return [TimelineEntry(at=f.at, kind="on_site", person_id=f.person_id, text=text[:200])]
+            case NobodyReachable():
+                return [TimelineEntry(at=f.at, kind="nobody_reachable", text=say("nobody_reachable")[:200])]
             case Notified():
                 names = self._names_of(f.person_ids)
                 if f.reason is NotifyReason.REPEAT:

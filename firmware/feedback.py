@@ -3,7 +3,9 @@
 Desk units never make a sound for an alarm: the buzzer is used only to confirm a
 recorded test press and on lead pager units. The LED is off normally, pulses
 briefly when the console stored the alarm, is steady on when a lead acknowledged
-("help is on the way"), and goes off when resolved.
+("help is on the way"), and goes off when resolved. When nobody on the whole escalation can be
+reached (all absent or all declined) it blinks evenly once a second ("niemand bereikbaar": call
+101 yourself) until someone acknowledges; the escalation goes on meanwhile.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Pattern:
 OFF = Pattern("off")
 STORED = Pattern("stored", on_s=0.08, off_s=1.92)  # a short pulse every 2 s
 ACKNOWLEDGED = Pattern("acknowledged", on_s=1.0, off_s=0.0)  # steady on
+NOBODY_REACHABLE = Pattern("nobody_reachable", on_s=0.5, off_s=0.5)  # even 1 Hz blink: call 101
 TEST_OK = Pattern("test_ok", on_s=0.15, off_s=0.15, count=3)
 IDENTIFY = Pattern("identify", on_s=0.1, off_s=0.1)
 BEEP_TEST_OK = Pattern("test_ok", on_s=0.1, off_s=0.1, count=2)
@@ -50,6 +53,7 @@ class Base(StrEnum):
     OFF = "off"
     STORED = "stored"
     ACKNOWLEDGED = "acknowledged"
+    NOBODY_REACHABLE = "nobody_reachable"
     PAGE = "page"
 
 
@@ -81,6 +85,8 @@ def command(s: FeedbackState, fb: Feedback, now_ms: int) -> FeedbackState:
         return alarm_stored(s)
     if fb is Feedback.ACKNOWLEDGED:
         return replace(s, base=Base.ACKNOWLEDGED)
+    if fb is Feedback.NOBODY_REACHABLE:  # never over 'acknowledged': someone is coming after all
+        return s if s.base is Base.ACKNOWLEDGED else replace(s, base=Base.NOBODY_REACHABLE)
     return test_recorded(s, now_ms)
 
 
@@ -120,6 +126,8 @@ def outputs(s: FeedbackState, *, lead: bool) -> tuple[Pattern, Pattern]:
         return STORED, OFF
     if s.base is Base.ACKNOWLEDGED:
         return ACKNOWLEDGED, OFF
+    if s.base is Base.NOBODY_REACHABLE:
+        return NOBODY_REACHABLE, OFF
     if s.base is Base.PAGE and lead:
         p = page_pattern(s.page_level)
         return p, p

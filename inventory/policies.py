@@ -138,6 +138,20 @@ class EscalationPolicy(StrictModel):
         ge=60,
         description="Remind the acknowledging lead when the incident is not resolved by then.",
     )
+    on_site_within_s: float = Field(
+        default=120,
+        ge=1,
+        le=3600,
+        description="After 'ik kom', the responder marks 'ter plaatse' within this many seconds; "
+        "if not, the responder is reminded.",
+    )
+    on_site_escalate_after_s: float = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="Still not 'ter plaatse' this many seconds after that reminder: the next level "
+        "is told that help may not have arrived (and the last level when it was acknowledged there).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -39,7 +39,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return views.incidents(args)
         case "units":
             return views.units(args)
-        case "ack" | "resolve" | "presence" | "test" | "aftercare":
+        case "ack" | "decline" | "onsite" | "resolve" | "presence" | "test" | "aftercare":
             return person.person_command(args)
         case "visit":
             from stilalarm.console.cli import visit

@@ -83,6 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("incident", help="incident id, e.g. 20261128-0007")
     person_args(a)
 
+    d = sub.add_parser(
+        "decline", help="say you cannot come ('kan niet komen') for an incident you were notified for"
+    )
+    d.add_argument("incident", help="incident id, e.g. 20261128-0007")
+    person_args(d)
+
+    o = sub.add_parser("onsite", help="report 'ter plaatse' for the incident you acknowledged")
+    o.add_argument("incident", help="incident id, e.g. 20261128-0007")
+    person_args(o)
+
     r = sub.add_parser("resolve", help="resolve an incident with its registration")
     r.add_argument("incident", help="incident id")
     person_args(r)

@@ -1,4 +1,5 @@
-"""`alarm-console ack | resolve | presence | test | aftercare`: a lead's commands over MQTT."""
+"""`alarm-console ack | decline | onsite | resolve | presence | test | aftercare`: a lead's commands
+over MQTT."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from stilalarm.wire.messages import (
     AftercareDoneCmd,
     AggressionType,
     CommandReply,
+    DeclineCmd,
+    OnSiteCmd,
     PresenceCmd,
     Registration,
     ResolveCmd,
@@ -51,11 +54,24 @@ def person_command(args: argparse.Namespace) -> int:
             )
             return 2
     base: dict[str, Any] = {"cmd_id": new_id(), "person_id": args.person, "issued_at": utcnow()}
-    cmd: AckCmd | ResolveCmd | PresenceCmd | TestStartCmd | TestStopCmd | AftercareDoneCmd
+    cmd: (
+        AckCmd
+        | DeclineCmd
+        | OnSiteCmd
+        | ResolveCmd
+        | PresenceCmd
+        | TestStartCmd
+        | TestStopCmd
+        | AftercareDoneCmd
+    )
     try:
         match args.command:
             case "ack":
                 cmd = AckCmd(incident_id=args.incident, **base)
+            case "decline":
+                cmd = DeclineCmd(incident_id=args.incident, **base)
+            case "onsite":
+                cmd = OnSiteCmd(incident_id=args.incident, **base)
             case "aftercare":
                 cmd = AftercareDoneCmd(incident_id=args.incident, note=args.note, **base)
             case "resolve":

@@ -100,7 +100,12 @@ def _incident_text(site: Site, f: Notified, lang: Language, inc: Incident | None
     if f.text_key == "remind":
         v["time"] = local_time(site, inc.stored_at, lang)
     key = {"ack": "ack", "again": "again", "remind": "remind", "resolved": "resolved"}.get(f.text_key, "ack")
+    key = f.text_key if f.text_key in RESPONSE_NOTICES else key
     return t(f"{key}_title", lang, **v), t(f"{key}_body", lang, **v)
+
+
+RESPONSE_NOTICES = ("declined", "on_site", "onsite_remind", "no_show", "danger", "danger_escalated")
+"""The response notices (issue 16): each has its own `<key>_title` and `<key>_body` text."""
 
 
 def _unit_text(site: Site, f: Notified, lang: Language) -> tuple[str, str]:

@@ -169,6 +169,21 @@ COLUMNS: tuple[Column, ...] = (
         "completed_at", "aangevuld_op", "completed_at", lambda r, tz: _local(_rep_at(r, "completed_at"), tz)
     ),
     Column("complete", "volledig", "complete", lambda r, tz: _complete(r)),
+    Column("declined_by", "kan_niet_komen", "declined_by", lambda r, tz: ";".join(r.declined_by)),
+    Column("declines", "aantal_kan_niet_komen", "declines", lambda r, tz: len(r.declined_by)),
+    Column(
+        "on_site_seconds",
+        "ter_plaatse_s",
+        "on_site_seconds",
+        lambda r, tz: "" if r.on_site_seconds is None else round(r.on_site_seconds, 1),
+    ),
+    Column(
+        "nobody_reachable",
+        "niemand_bereikbaar",
+        "nobody_reachable",
+        lambda r, tz: "ja" if r.nobody_reachable else "nee",
+    ),
+    Column("presses_after_ack", "gedrukt_na_ik_kom", "presses_after_ack", lambda r, tz: r.presses_after_ack),
 )
 
 

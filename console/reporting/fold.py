@@ -44,6 +44,7 @@ from stilalarm.console.facts import (
 from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
 from stilalarm.console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
 from stilalarm.console.reporting.regfold import attach
+from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import NotifyReason, Registration
@@ -64,6 +65,10 @@ class _Inc:
     aftercare_by: str | None = None
     aftercare_at: datetime | None = None
     aftercare_note: str = ""
+    declined: list[str] = field(default_factory=list)
+    on_site_at: datetime | None = None
+    nobody_reachable: bool = False
+    presses_after_ack: int = 0
 
 
 @dataclass
@@ -116,6 +121,15 @@ def build(site: Site, facts: Iterable[Fact]) -> Records:
                 addresses[f.visit_id] = f.address
             case PressRepeated() if f.incident_id in incs:
                 incs[f.incident_id].presses += f.count
+                if incs[f.incident_id].acknowledged_at is not None:
+                    incs[f.incident_id].presses_after_ack += f.count
+            case Declined() if f.incident_id in incs:
+                if f.person_id not in incs[f.incident_id].declined:
+                    incs[f.incident_id].declined.append(f.person_id)
+            case OnSite() if f.incident_id in incs:
+                incs[f.incident_id].on_site_at = incs[f.incident_id].on_site_at or f.at
+            case NobodyReachable() if f.incident_id in incs:
+                incs[f.incident_id].nobody_reachable = True
             case Notified() if f.incident_id in incs:
                 i = incs[f.incident_id or ""]
                 if f.reason in (NotifyReason.ALARM, NotifyReason.ESCALATION):
@@ -212,6 +226,10 @@ def _incident(site: Site, i: _Inc, addresses: dict[str, str]) -> IncidentRecord:
         aftercare_note=i.aftercare_note,
         kind="overdue" if isinstance(a, OverdueRaised) else "alarm",
         visit_address=address,
+        declined_by=tuple(i.declined),
+        on_site_at=i.on_site_at,
+        nobody_reachable=i.nobody_reachable,
+        presses_after_ack=i.presses_after_ack,
     )
 
 

@@ -68,6 +68,12 @@ class MonthlyFigures:
     """Registrations that followed no alarm (counted in `incidents`)."""
     incomplete: int = 0
     """Registrations whose lead's part is not in yet."""
+    declines: int = 0
+    """'Kan niet komen' answers given for this month's incidents."""
+    nobody_reachable: int = 0
+    """Incidents where nobody on the whole escalation was reachable (the desk was told)."""
+    on_site_median_s: float | None = None
+    """Median seconds from the stored press to 'ter plaatse', over the incidents that had one."""
 
 
 def _p90(xs: list[float]) -> float:
@@ -123,6 +129,7 @@ def compute(
     alarms = [r for r in real if r.kind != "registration"]  # a registration without alarm has no response
     acks = [r.ack_seconds for r in alarms if r.ack_seconds is not None]
     levels = Counter(str(r.levels_reached) for r in alarms)
+    on_site = [r.on_site_seconds for r in alarms if r.on_site_seconds is not None]
 
     horizon = min(end, now)
     offline_h: dict[str, float] = {}
@@ -173,6 +180,9 @@ def compute(
         previous_twelve_avg=round(sum(year[m] for m in twelve) / 12, 1),
         without_alarm=sum(1 for r in real if r.kind == "registration"),
         incomplete=sum(1 for r in real if r.report is not None and r.report.completed_by is None),
+        declines=sum(len(r.declined_by) for r in real),
+        nobody_reachable=sum(1 for r in real if r.nobody_reachable),
+        on_site_median_s=round(statistics.median(on_site), 1) if on_site else None,
     )
 
 
@@ -223,6 +233,15 @@ def render_text(f: MonthlyFigures, lang: str = "nl") -> str:
         )
     )
     L.append(i18n.t("report.unacknowledged_line", lang, count=f.unacknowledged))
+    L.append(
+        i18n.t(
+            "report.responses_line",
+            lang,
+            declines=f.declines,
+            nobody=f.nobody_reachable,
+            on_site=_secs(f.on_site_median_s),
+        )
+    )
     L.append("")
     block("report.levels", f.levels_reached)
     block("report.offline_hours", f.offline_hours)

@@ -67,6 +67,14 @@ class IncidentRecord:
     report: RegReport | None = None
     """The registration filed for it (the victim's part, the lead's part), if any. A registration
     without an alarm is a record of its own: `kind` registration, no unit, `stored_at` when it happened."""
+    declined_by: tuple[str, ...] = ()
+    """Who said 'kan niet komen', in order."""
+    on_site_at: datetime | None = None
+    """When the acknowledger marked 'ter plaatse' (console time)."""
+    nobody_reachable: bool = False
+    """Nobody on the whole escalation was reachable (absent or declined); the desk was told."""
+    presses_after_ack: int = 0
+    """Presses of the desk after 'ik kom' ('still in danger')."""
 
     @property
     def ack_seconds(self) -> float | None:
@@ -74,6 +82,13 @@ class IncidentRecord:
         if self.acknowledged_at is None:
             return None
         return (self.acknowledged_at - self.stored_at).total_seconds()
+
+    @property
+    def on_site_seconds(self) -> float | None:
+        """Seconds from the stored press to 'ter plaatse', if marked (both console times)."""
+        if self.on_site_at is None:
+            return None
+        return (self.on_site_at - self.stored_at).total_seconds()
 
 
 class TestOutcome(StrEnum):

@@ -17,6 +17,7 @@ from stilalarm.console.tui.dialogs import DemoDialog, TestDialog, TestRequest
 from stilalarm.console.tui.model.alarms import Selection, ack_target, move, pick, visit_target
 from stilalarm.console.tui.model.context import Ctx
 from stilalarm.console.tui.model.replies import registration_error
+from stilalarm.console.tui.model.responses import ResponseDecision, decline_target, on_site_target
 from stilalarm.console.tui.model.snapshot import Snapshot
 from stilalarm.console.tui.panes import ResolvePane, UnitsPane
 from stilalarm.console.tui.texts import Texts
@@ -87,6 +88,27 @@ class ConsoleActions(App[int]):
         what = f"{self.texts.key_ack} — {row.location if row else decision.incident_id}"
         cmd = self.bus.ack(decision.incident_id) if self.bus is not None else None
         self._sent(cmd, "ack", what, decision.message)
+
+    def action_decline(self) -> None:
+        """'Kan niet komen' for the selected alarm routed to me."""
+        self._respond(decline_target(self.snap.alarms, self.texts), "decline", self.texts.key_decline)
+
+    def action_on_site(self) -> None:
+        """'Ter plaatse' for the alarm I acknowledged."""
+        decision = on_site_target(self.snap.alarms, self.texts, self.ctx.me)
+        self._respond(decision, "on_site", self.texts.key_on_site)
+
+    def _respond(self, decision: ResponseDecision, kind: str, label: str) -> None:
+        if decision.incident_id is None:
+            self.notice(decision.message, "warn")
+            return
+        row = self.snap.alarms.row(decision.incident_id)
+        what = f"{label} — {row.location if row else decision.incident_id}"
+        cmd = None
+        if self.bus is not None:
+            send = self.bus.decline if kind == "decline" else self.bus.on_site
+            cmd = send(decision.incident_id)
+        self._sent(cmd, kind, what, decision.message)
 
     def action_visit(self, reached: bool) -> None:
         """An overdue home visit: 'bereikt, alles ok' (b) or 'geen antwoord' (g)."""

@@ -24,9 +24,11 @@ from stilalarm.wire.messages import (
     ConsoleLinkCmd,
     ConsoleStatus,
     ContractError,
+    DeclineCmd,
     IncidentState,
     IncidentTimeline,
     Notification,
+    OnSiteCmd,
     PresenceCmd,
     PresenceState,
     Registration,
@@ -199,6 +201,18 @@ class Bus:
     def ack(self, incident_id: str) -> uuid.UUID:
         """'Ik kom' for one incident; returns the command id (to match the reply)."""
         cmd = AckCmd.model_validate({**self._head(), "incident_id": incident_id})
+        self._send(cmd)
+        return cmd.cmd_id
+
+    def decline(self, incident_id: str) -> uuid.UUID:
+        """'Kan niet komen' for one incident I was notified for; returns the command id."""
+        cmd = DeclineCmd.model_validate({**self._head(), "incident_id": incident_id})
+        self._send(cmd)
+        return cmd.cmd_id
+
+    def on_site(self, incident_id: str) -> uuid.UUID:
+        """'Ter plaatse' for the incident I acknowledged; returns the command id."""
+        cmd = OnSiteCmd.model_validate({**self._head(), "incident_id": incident_id})
         self._send(cmd)
         return cmd.cmd_id
 

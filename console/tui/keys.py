@@ -8,6 +8,8 @@ from stilalarm.console.tui.texts import Texts
 
 VIEW_ACTIONS = {
     "ack": {"alarms"},
+    "decline": {"alarms"},
+    "on_site": {"alarms"},
     "pick": {"alarms"},
     "move": {"alarms"},
     "resolve": {"alarms"},
@@ -32,6 +34,8 @@ def bind_keys(app: App[int], t: Texts) -> None:
         app.bind(str(n), f"pick({n})", show=False)
     app.bind("up", "move(-1)", description=t.key_up, show=False)
     app.bind("down", "move(1)", description=t.key_down, show=False)
+    app.bind("n", "decline", description=t.key_decline)
+    app.bind("d", "on_site", description=t.key_on_site)
     app.bind("r", "resolve", description=t.key_resolve)
     app.bind("b", "visit(True)", description=t.key_reached)
     app.bind("g", "visit(False)", description=t.key_no_answer)

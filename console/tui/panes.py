@@ -109,7 +109,13 @@ class AlarmsPane(Vertical):
         level = Text.assemble((t.level_short.format(n=r.level), "bold"))
         if r.call_101:
             level.append(" · " + t.banner_101, "bold red")
+        if r.nobody_reachable:
+            level.append(" · " + t.nobody_reachable, "bold white on red3")
         who = t.coming.format(name=ctx.short_name(r.ack_by)) if r.ack_by else r.notified_short
+        if r.ack_by and r.on_site:
+            who = t.on_site.format(name=ctx.short_name(r.ack_by))
+        if r.declined_short and not r.ack_by:
+            who += " · " + t.declined.format(names=r.declined_short)
         level.append("\n" + who)
         return [num, status, loc, since, level]
 

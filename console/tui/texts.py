@@ -91,6 +91,16 @@ class Texts:
     visit_sent_no_answer: str
     visit_closed: str
     banner_visit: str
+    # -- responses (kan niet komen, ter plaatse, niemand bereikbaar) -----------
+    key_decline: str
+    key_on_site: str
+    decline_none: str
+    decline_sent: str
+    on_site_none: str
+    on_site_sent: str
+    nobody_reachable: str
+    on_site: str
+    declined: str
     # -- resolve --------------------------------------------------------------
     resolve_title: str
     resolve_none: str

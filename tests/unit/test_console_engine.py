@@ -38,6 +38,7 @@ from stilalarm.wire.messages import (
     Feedback,
     IncidentStatus,
     NotifyReason,
+    OnSiteCmd,
     PresenceCmd,
     Registration,
     ResolveCmd,
@@ -236,13 +237,13 @@ def test_second_press_while_open_joins_without_paging_again() -> None:
     assert engine.next_due(r.s) == at(1)  # the escalation clock is not reset
 
 
-def test_second_press_while_acknowledged_joins_and_tells_the_lead() -> None:
+def test_second_press_while_acknowledged_joins_and_pages_the_lead_again() -> None:
     r = Run()
     r(press(), 0)
     r(cmd(AckCmd, "an", incident_id=r.incident.id), 0.5)
     eff = r(press(), 20)
     assert len(r.s.incidents) == 1 and r.incident.presses == 2
-    assert notices(eff) == [("info", 0, ("an",))]
+    assert notices(eff) == [("reminder", 1, ("an",))]  # 'still in danger' (test_responses_engine.py)
     assert UnitFeedback("spreekkamer-1", r.incident.id, Feedback.ACKNOWLEDGED) in eff
     assert r.incident.status is IncidentStatus.ACKNOWLEDGED
 
@@ -261,6 +262,7 @@ def test_reminder_once_when_acknowledged_but_not_resolved() -> None:
     r = Run()
     r(press(), 0)
     r(cmd(AckCmd, "an", incident_id=r.incident.id), 0.5)
+    r(cmd(OnSiteCmd, "an", incident_id=r.incident.id), 1)  # on site: no on-site reminders
     assert engine.next_due(r.s) == at(60.5)
     assert r(Tick(), 60) == []
     eff = r(Tick(), 60.5)
@@ -503,8 +505,16 @@ def test_pager_ack_acknowledges_the_newest_incident_routed_to_that_lead() -> Non
     eff = r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 0.5)
     assert r.s.incidents[older.id].acknowledged_by == "an"
     assert any(isinstance(e, SendReceipt) for e in eff)
-    # nothing left for An: the next pager press is refused (and recorded)
+    # the next press is 'ter plaatse' for it (docs/CONSOLE.md); after that a press only quiets the
+    # pager; once it is resolved nothing is left for An: a further press is refused (and recorded)
     r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 0.6)
+    assert r.s.incidents[older.id].on_site_at == at(0.6)
+    eff = r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 0.7)
+    assert Page("pager-an", older.id, 0) in eff and not [
+        f for f in r.facts() if isinstance(f, CommandRejected)
+    ]
+    r(cmd(ResolveCmd, "an", incident_id=older.id, registration=REG), 0.8)
+    r(press("pager-an", kind=EventKind.PAGER_ACK, button="ik-kom"), 0.9)
     assert [f.code for f in r.facts() if isinstance(f, CommandRejected)] == ["unknown_incident"]
 
 

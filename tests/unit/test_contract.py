@@ -318,6 +318,8 @@ SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
     ("IdentifyCmd", parse_unit_command, {**_HEAD_UNIT, "kind": "identify", "seconds": 10}),
     ("PageCmd", parse_unit_command, {**_HEAD_UNIT, "kind": "page", "incident_id": "i-1", "level": 2}),
     ("AckCmd", parse_person_command, {**_HEAD_PERSON, "kind": "ack", "incident_id": "i-1"}),
+    ("DeclineCmd", parse_person_command, {**_HEAD_PERSON, "kind": "decline", "incident_id": "i-1"}),
+    ("OnSiteCmd", parse_person_command, {**_HEAD_PERSON, "kind": "on_site", "incident_id": "i-1"}),
     (
         "ResolveCmd",
         parse_person_command,

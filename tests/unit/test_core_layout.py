@@ -17,6 +17,7 @@ PURE_PROJECT = (
     "stilalarm.console.facts",
     "stilalarm.console.visitfacts",
     "stilalarm.console.regfacts",
+    "stilalarm.console.responsefacts",
     "stilalarm.console.reporting.buttontests",
 )
 """The project modules a core may import besides `stilalarm.wire.messages` and the inventory's model."""

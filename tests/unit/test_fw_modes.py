@@ -133,3 +133,15 @@ def test_lead_pager_levels_and_silence() -> None:
     faster = feedback.outputs(feedback.page(s, 3), lead=True)[0]
     assert faster.on_s + faster.off_s < led.on_s + led.off_s
     assert feedback.outputs(feedback.page(s, 0), lead=True) == (feedback.OFF, feedback.OFF)
+
+
+def test_nobody_reachable_blinks_its_own_pattern_silently_until_acknowledged() -> None:
+    s = feedback.command(feedback.alarm_stored(FeedbackState()), Feedback.NOBODY_REACHABLE, 0)
+    led, buzzer = feedback.outputs(s, lead=False)
+    assert led == feedback.NOBODY_REACHABLE and buzzer == feedback.OFF
+    assert led not in (feedback.STORED, feedback.ACKNOWLEDGED, feedback.IDENTIFY, feedback.TEST_OK)
+    assert feedback.outputs(feedback.alarm_stored(s), lead=False)[0] == feedback.NOBODY_REACHABLE  # a receipt
+    s = feedback.command(s, Feedback.ACKNOWLEDGED, 0)  # someone comes after all
+    assert feedback.outputs(s, lead=False)[0] == feedback.ACKNOWLEDGED
+    assert feedback.command(s, Feedback.NOBODY_REACHABLE, 0) == s  # never over 'acknowledged'
+    assert feedback.outputs(feedback.command(s, Feedback.OFF, 0), lead=False)[0] == feedback.OFF

@@ -16,6 +16,8 @@ from stilalarm.wire.messages.person import (
     AckCmd,
     AftercareDoneCmd,
     ConsoleLinkCmd,
+    DeclineCmd,
+    OnSiteCmd,
     PersonCommand,
     PresenceCmd,
     ResolveCmd,
@@ -95,6 +97,8 @@ def parse_person_command(
     payload: bytes | str,
 ) -> (
     AckCmd
+    | DeclineCmd
+    | OnSiteCmd
     | ResolveCmd
     | PresenceCmd
     | TestStartCmd

@@ -92,6 +92,21 @@ class AckCmd(PersonCmdBase):
     incident_id: Ident
 
 
+class DeclineCmd(PersonCmdBase):
+    """'Kan niet komen': a person notified for the incident cannot come. When everyone notified at
+    the current level declined or is absent, the next level fires at once; never silences."""
+
+    kind: Literal["decline"] = "decline"
+    incident_id: Ident
+
+
+class OnSiteCmd(PersonCmdBase):
+    """'Ter plaatse': the person who acknowledged the incident has arrived."""
+
+    kind: Literal["on_site"] = "on_site"
+    incident_id: Ident
+
+
 class ResolveCmd(PersonCmdBase):
     """Close the incident with the registration fields."""
 
@@ -205,6 +220,8 @@ class VisitAnswerCmd(PersonCmdBase):
 
 PersonCommand = Annotated[
     AckCmd
+    | DeclineCmd
+    | OnSiteCmd
     | ResolveCmd
     | PresenceCmd
     | TestStartCmd

@@ -117,6 +117,15 @@ class IncidentState(Msg):
     planned_end: UtcDatetime | None = Field(
         default=None, description="When the overdue visit should have ended."
     )
+    declined: tuple[Ident, ...] = Field(
+        default=(), max_length=500, description="Who said 'kan niet komen', in order."
+    )
+    on_site_at: UtcDatetime | None = Field(
+        default=None, description="When the acknowledger marked 'ter plaatse' (None: not yet)."
+    )
+    nobody_reachable: bool = Field(
+        default=False, description="Nobody on the whole escalation was reachable (absent or declined)."
+    )
     version: Count = Field(description="Increases with every change; keep the highest.")
 
 

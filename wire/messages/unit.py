@@ -125,6 +125,7 @@ class Feedback(StrEnum):
     STORED = "stored"  # the console has the alarm
     ACKNOWLEDGED = "acknowledged"  # a lead is coming
     TEST_OK = "test_ok"  # a test press was recorded
+    NOBODY_REACHABLE = "nobody_reachable"  # nobody on the escalation is reachable: call 101 yourself
 
 
 class UnitCmdBase(Msg):

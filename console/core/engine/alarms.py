@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from stilalarm.console.core.effects import Effect, Page, PublishIncident, SendReceipt, Tx, UnitFeedback
+from stilalarm.console.core.engine.responses import check_nobody_reachable, pager_on_site, still_in_danger
 from stilalarm.console.core.engine.state import Campaign, EngineState, Incident, campaign_num, incident_due
 from stilalarm.console.core.notice import notice
 from stilalarm.console.facts import (
@@ -53,7 +54,9 @@ def on_unit_event(tx: EngineTx, ev: UnitEvent) -> None:
 
 def led_for(inc: Incident) -> Feedback:
     """What the desk LED shows while this (open or acknowledged) incident lasts."""
-    return Feedback.ACKNOWLEDGED if inc.status is IncidentStatus.ACKNOWLEDGED else Feedback.STORED
+    if inc.status is IncidentStatus.ACKNOWLEDGED:
+        return Feedback.ACKNOWLEDGED
+    return Feedback.NOBODY_REACHABLE if inc.nobody_reachable else Feedback.STORED
 
 
 def open_incident_of_unit(s: EngineState, unit_id: str) -> Incident | None:
@@ -94,15 +97,8 @@ def _on_alarm(tx: EngineTx, ev: UnitEvent, test_refused: TestRefusal | None = No
         tx.emit(PublishIncident(joined.id))
         inc = tx.s.live[joined.id]
         if inc.status is IncidentStatus.ACKNOWLEDGED and inc.acknowledged_by is not None and inc.unit_id:
-            # The lead is on the way: tell them it was pressed again, and keep the LED right.
-            incident_notice(
-                tx,
-                inc,
-                NotifyReason.INFO,
-                (inc.acknowledged_by,),
-                "again",
-                {"presses": str(inc.presses)},
-            )
+            # Still in danger after 'ik kom': page the responder again, then escalate; keep the LED right.
+            still_in_danger(tx, inc.id, joined.danger_presses)
             tx.emit(UnitFeedback(inc.unit_id, inc.id, Feedback.ACKNOWLEDGED))
         return
     unit = s.site.unit(ev.unit_id)
@@ -219,6 +215,8 @@ def _on_pager_ack(tx: EngineTx, ev: UnitEvent) -> None:
         for i in s.live.values()
         if i.status is IncidentStatus.OPEN and person in i.notified and i.kind == "alarm"
     ]
+    if not routed and pager_on_site(tx, person, ev.event_id):  # a second press: 'ter plaatse'
+        return
     if not routed:
         reject("unknown_incident", f"no open incident was routed to {person}")
         return
@@ -227,7 +225,13 @@ def _on_pager_ack(tx: EngineTx, ev: UnitEvent) -> None:
 
 
 def escalate_due(tx: EngineTx, incident_id: str) -> None:
-    """Fire every level of an open incident that is due at tx.now (at most one repeat)."""
+    """Fire every level of an open incident that is due at tx.now (at most one repeat); then tell
+    the desk if nobody on the escalation can be reached."""
+    _escalate(tx, incident_id)
+    check_nobody_reachable(tx, incident_id)
+
+
+def _escalate(tx: EngineTx, incident_id: str) -> None:
     while True:
         inc = tx.s.incidents[incident_id]
         if inc.status is not IncidentStatus.OPEN:
@@ -237,13 +241,14 @@ def escalate_due(tx: EngineTx, incident_id: str) -> None:
             return
         pol = tx.s.site.team(inc.team_id).escalation
         if inc.level < len(pol.levels):
-            _fire_level(tx, inc, inc.level + 1)
+            fire_level(tx, inc, inc.level + 1)
         else:
             _fire_repeat(tx, inc)
             return
 
 
-def _fire_level(tx: EngineTx, inc: Incident, level: int) -> None:
+def fire_level(tx: EngineTx, inc: Incident, level: int) -> None:
+    """Page level `level` of `inc`; a level with nobody present (not the last) passes on at once."""
     s = tx.s
     pol = s.site.team(inc.team_id).escalation
     lv = pol.levels[level - 1]
@@ -257,7 +262,7 @@ def _fire_level(tx: EngineTx, inc: Incident, level: int) -> None:
                 at=tx.now, incident_id=inc.id, level=level, absent=tuple(p for p in targets if p in away)
             )
         )
-        _fire_level(tx, tx.s.incidents[inc.id], level + 1)
+        fire_level(tx, tx.s.incidents[inc.id], level + 1)
         return
     # The last level (Bel 101) never stays silent: absence is a hint, not a guarantee.
     to = present or targets

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from stilalarm.console.core.effects import PublishIncident, PublishPresence, Reply, UnitFeedback, UnitTestMode
 from stilalarm.console.core.engine.alarms import EngineTx, acknowledge, stop_pagers
 from stilalarm.console.core.engine.registrations import on_registration_cmd, on_resolved
+from stilalarm.console.core.engine.responsecmds import on_response_cmd
 from stilalarm.console.core.engine.state import AftercareCase, Campaign, EngineState, Incident, campaign_num
 from stilalarm.console.core.engine.visits import on_visit_cmd
 from stilalarm.console.core.notice import notice
@@ -33,9 +34,11 @@ from stilalarm.wire.messages import (
     AckCmd,
     AftercareDoneCmd,
     ConsoleLinkCmd,
+    DeclineCmd,
     Feedback,
     IncidentStatus,
     NotifyReason,
+    OnSiteCmd,
     RegistrationCompleteCmd,
     RegistrationFileCmd,
     ResolveCmd,
@@ -50,6 +53,8 @@ from stilalarm.wire.messages import PresenceCmd as PresenceCmdMsg
 
 PersonCmd = (
     AckCmd
+    | DeclineCmd
+    | OnSiteCmd
     | ResolveCmd
     | PresenceCmdMsg
     | TestStartCmd
@@ -216,6 +221,8 @@ def on_person_cmd(tx: EngineTx, cmd: PersonCmd) -> None:
             on_visit_cmd(tx, cmd)
         case RegistrationFileCmd() | RegistrationCompleteCmd():
             on_registration_cmd(tx, cmd)
+        case DeclineCmd() | OnSiteCmd():
+            on_response_cmd(tx, cmd)
 
 
 def _resolve_refusal(s: EngineState, inc: Incident, person: str) -> str | None:

@@ -37,6 +37,7 @@ from stilalarm.console.facts import (
     TestResult,
 )
 from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import IncidentStatus, NotifyReason
@@ -82,9 +83,32 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             newest = (day, num) if (day, num) > last else last
             return replace(s, live={**s.live, inc.id: inc}, last_incident=newest)
         case PressRepeated():
+
+            def pressed(i: Incident) -> Incident:
+                danger = i.danger_presses + (f.count if i.status is IncidentStatus.ACKNOWLEDGED else 0)
+                return replace(
+                    i, presses=i.presses + f.count, place=f.place or i.place, danger_presses=danger
+                )
+
+            return _upd(s, f.incident_id, pressed)
+        case Declined():
             return _upd(
-                s, f.incident_id, lambda i: replace(i, presses=i.presses + f.count, place=f.place or i.place)
+                s,
+                f.incident_id,
+                lambda i: i if f.person_id in i.declined else replace(i, declined=(*i.declined, f.person_id)),
             )
+        case OnSite():
+            return _upd(s, f.incident_id, lambda i: replace(i, on_site_at=i.on_site_at or f.at))
+        case NobodyReachable():
+            return _upd(s, f.incident_id, lambda i: replace(i, nobody_reachable=True))
+        case Notified() if f.incident_id is not None and f.text_key in ON_SITE_STEPS:
+            step_n = ON_SITE_STEPS[f.text_key]
+
+            def on_site_step(i: Incident) -> Incident:
+                paged = i.notified + tuple(p for p in f.person_ids if p not in i.notified)
+                return replace(i, on_site_step=max(i.on_site_step, step_n), notified=paged)
+
+            return _upd(s, f.incident_id, on_site_step)
         case Notified() if f.text_key == "aftercare" and f.incident_id in s.aftercare:
             case_ = s.aftercare[f.incident_id or ""]
             step_n = int(f.detail.get("step", case_.reminders_sent + 1))
@@ -182,6 +206,11 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             return apply_visit(s, f)
         case _:
             return s
+
+
+ON_SITE_STEPS = {"onsite_remind": 1, "no_show": 2, "danger": 0, "danger_escalated": 0}
+"""The response notices (`responses`): who they tell joins `notified` (so their pagers are stopped
+with the rest); the on-site steps record their step (1 reminded, 2 the next level told)."""
 
 
 def _upd(s: EngineState, incident_id: str, fn: Callable[[Incident], Incident]) -> EngineState:

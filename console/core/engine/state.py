@@ -57,6 +57,16 @@ class Incident:
     place: str = ""
     """Where a panic-page press says it is (address, position): in its notices only, never in the
     retained state everybody can read."""
+    declined: tuple[str, ...] = ()
+    """Who said 'kan niet komen', in order (`responses`)."""
+    on_site_at: datetime | None = None
+    """When the acknowledger marked 'ter plaatse'."""
+    on_site_step: int = 0
+    """Not yet on site after 'ik kom': 1 = the responder was reminded, 2 = the next level was told."""
+    nobody_reachable: bool = False
+    """Everyone on the escalation was absent or had declined; the desk was told (once)."""
+    danger_presses: int = 0
+    """Presses of the desk after the acknowledgement ('still in danger')."""
 
     def to_wire(self) -> IncidentState:
         """The retained IncidentState message of this incident (never a visit's private part)."""
@@ -82,6 +92,9 @@ class Incident:
             visit_id=self.visit_id,
             visitor=self.visitor,
             planned_end=self.pressed_at if overdue else None,
+            declined=self.declined[:500],
+            on_site_at=self.on_site_at,
+            nobody_reachable=self.nobody_reachable,
             version=self.version,
         )
 
@@ -245,6 +258,19 @@ def overdue_level_due(s: EngineState, inc: Incident) -> datetime:
     return inc.level_at + timedelta(seconds=s.site.team(inc.team_id).escalation.repeat_every_s)
 
 
+def on_site_due(s: EngineState, inc: Incident) -> datetime | None:
+    """When an acknowledged alarm not yet 'ter plaatse' has its next on-site step: the reminder to
+    the responder `on_site_within_s` after 'ik kom', the next level `on_site_escalate_after_s` later."""
+    if inc.kind != "alarm" or inc.on_site_at is not None or inc.acknowledged_at is None:
+        return None
+    pol = s.site.team(inc.team_id).escalation
+    if inc.on_site_step == 0:
+        return inc.acknowledged_at + timedelta(seconds=pol.on_site_within_s)
+    if inc.on_site_step == 1:
+        return inc.acknowledged_at + timedelta(seconds=pol.on_site_within_s + pol.on_site_escalate_after_s)
+    return None
+
+
 def incident_due(s: EngineState, inc: Incident) -> datetime | None:
     """When `inc` has work next: its next level or repeat, its reminder, or its expiry."""
     pol = s.site.team(inc.team_id).escalation
@@ -256,8 +282,12 @@ def incident_due(s: EngineState, inc: Incident) -> datetime | None:
         assert inc.level_at is not None
         return inc.level_at + timedelta(seconds=pol.repeat_every_s)
     if inc.status is IncidentStatus.ACKNOWLEDGED:
-        if inc.reminded or inc.acknowledged_at is None:
+        if inc.acknowledged_at is None:
             return None
-        return inc.acknowledged_at + timedelta(seconds=pol.remind_unresolved_after_s)
+        dues = (
+            [] if inc.reminded else [inc.acknowledged_at + timedelta(seconds=pol.remind_unresolved_after_s)]
+        )
+        on_site = on_site_due(s, inc)
+        return min([*dues, on_site]) if on_site is not None else min(dues, default=None)
     assert inc.resolved_at is not None
     return inc.resolved_at + timedelta(seconds=s.policy.resolved_retention_s)

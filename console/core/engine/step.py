@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from stilalarm.console.core.effects import ClearIncident, Effect, PublishIncident, Tx
 from stilalarm.console.core.engine.alarms import (
@@ -26,6 +26,7 @@ from stilalarm.console.core.engine.commands import (
 )
 from stilalarm.console.core.engine.fold import evolve
 from stilalarm.console.core.engine.registrations import fire_registrations, registrations_due
+from stilalarm.console.core.engine.responses import fire_on_site_due
 from stilalarm.console.core.engine.state import NEVER, EngineState, incident_due
 from stilalarm.console.core.engine.visits import escalate_overdue, fire_visits, visits_due
 from stilalarm.console.facts import IncidentExpired
@@ -121,8 +122,19 @@ def _fire_due(tx: EngineTx, ids: Iterable[str], *, everything: bool) -> None:
         elif inc.status is IncidentStatus.OPEN:
             escalate_due(tx, inc_id)
         elif inc.status is IncidentStatus.ACKNOWLEDGED and inc.acknowledged_by is not None:
-            incident_notice(tx, inc, NotifyReason.REMINDER, (inc.acknowledged_by,), "remind", {})
-            tx.emit(PublishIncident(inc_id))
+            # Not 'ter plaatse' in time: remind, then the next level (both when missed while down).
+            while fire_on_site_due(tx, inc):
+                inc = tx.s.incidents[inc_id]
+            pol = tx.s.site.team(inc.team_id).escalation
+            at, by = inc.acknowledged_at, inc.acknowledged_by
+            if (
+                not inc.reminded
+                and at is not None
+                and by is not None
+                and at + timedelta(seconds=pol.remind_unresolved_after_s) <= tx.now
+            ):
+                incident_notice(tx, inc, NotifyReason.REMINDER, (by,), "remind", {})
+                tx.emit(PublishIncident(inc_id))
         elif inc.status is IncidentStatus.RESOLVED:
             tx.record(IncidentExpired(at=tx.now, incident_id=inc_id))
             tx.emit(ClearIncident(inc_id))

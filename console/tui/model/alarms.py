@@ -38,6 +38,12 @@ class AlarmRow:
     """Known only from a notification so far (the retained state has not arrived yet)."""
     visit_id: str | None = None
     """An overdue home visit: its visit (the keys 'bereikt, alles ok' and 'geen antwoord' answer it)."""
+    nobody_reachable: bool = False
+    """Nobody on the whole escalation was reachable: the desk was told to call 101 itself."""
+    on_site: bool = False
+    """The acknowledger marked 'ter plaatse'."""
+    declined_short: str = ""
+    """Who said 'kan niet komen' (short names), or empty."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,9 @@ def build_alarms(rec: Received, ctx: Ctx, now: datetime, sel: Selection) -> Alar
             evacuate=ctx.room_label(evac) if evac else None,
             pressed_at=st.stored_at,
             visit_id=st.visit_id,
+            nobody_reachable=st.nobody_reachable and st.status is IncidentStatus.OPEN,
+            on_site=st.on_site_at is not None,
+            declined_short=", ".join(ctx.short_name(p) for p in st.declined),
         )
         raw.append((_urgency(st.status, level, st.stored_at, iid), row))
     for iid, note in rec.routed.items():
