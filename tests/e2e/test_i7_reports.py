@@ -247,6 +247,7 @@ def test_resolved_incident_exports_with_every_field_and_the_month_renders(rig: R
         "levels_reached",
         "offline_hours",
         "test_weeks",
+        "year",  # the month against the previous twelve (issue 16)
     )
     assert dom.count('class="chart"') == sum(1 for k in keys if figures[k])
     assert dom.count('class="bar"') == sum(len(figures[k]) for k in keys)
