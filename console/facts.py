@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
 from stilalarm.wire.messages import NotifyReason, Registration, TestScope, UtcDatetime
 
@@ -317,7 +318,10 @@ Fact = Annotated[
     | VisitDetails
     | OverdueRaised
     | VisitNoAnswer
-    | VisitEnded,
+    | VisitEnded
+    | RiskAnnounced
+    | RiskConfirmed
+    | RiskCancelled,
     Field(discriminator="kind"),
 ]
 

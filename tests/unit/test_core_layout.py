@@ -16,6 +16,7 @@ PURE_PROJECT = (
     "stilalarm.console.config",
     "stilalarm.console.facts",
     "stilalarm.console.visitfacts",
+    "stilalarm.console.riskfacts",
     "stilalarm.console.reporting.buttontests",
 )
 """The project modules a core may import besides `stilalarm.wire.messages` and the inventory's model."""

@@ -18,6 +18,9 @@ from stilalarm.wire.messages.person import (
     PersonCommand,
     PresenceCmd,
     ResolveCmd,
+    RiskAnnounceCmd,
+    RiskCancelCmd,
+    RiskConfirmCmd,
     TestStartCmd,
     TestStopCmd,
     VisitAnswerCmd,
@@ -97,6 +100,9 @@ def parse_person_command(
     | VisitStartCmd
     | VisitEndCmd
     | VisitAnswerCmd
+    | RiskAnnounceCmd
+    | RiskConfirmCmd
+    | RiskCancelCmd
 ):
     """Parse a command sent by a person (lead, facilities, a visitor)."""
     return _validate(_person_command_adapter, _check_size(payload), "person command")

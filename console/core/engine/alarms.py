@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from stilalarm.console.core.effects import Effect, Page, PublishIncident, SendReceipt, Tx, UnitFeedback
+from stilalarm.console.core.engine.riskfold import standby_for
 from stilalarm.console.core.engine.state import Campaign, EngineState, Incident, campaign_num, incident_due
 from stilalarm.console.core.notice import notice
 from stilalarm.console.facts import (
@@ -250,6 +251,9 @@ def _fire_level(tx: EngineTx, inc: Incident, level: int) -> None:
     targets = s.site.resolve_targets(inc.team_id, lv.notify)
     away = s.unreachable
     present = tuple(p for p in targets if p not in away)
+    if level == 1:  # a risky conversation's stand-by colleague is the nearest help: at once
+        standby = tuple(p for p in standby_for(s, inc.room_id, tx.now) if p not in present)
+        present, targets = present + standby, targets + tuple(p for p in standby if p not in targets)
     last = level == len(pol.levels)
     if not present and not last:
         tx.record(

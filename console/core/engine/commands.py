@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from stilalarm.console.core.effects import PublishIncident, PublishPresence, Reply, UnitFeedback, UnitTestMode
 from stilalarm.console.core.engine.alarms import EngineTx, acknowledge, stop_pagers
+from stilalarm.console.core.engine.risk import RiskCmd, on_risk_cmd
 from stilalarm.console.core.engine.state import AftercareCase, Campaign, EngineState, Incident, campaign_num
 from stilalarm.console.core.engine.visits import on_visit_cmd
 from stilalarm.console.core.notice import notice
@@ -36,6 +37,9 @@ from stilalarm.wire.messages import (
     IncidentStatus,
     NotifyReason,
     ResolveCmd,
+    RiskAnnounceCmd,
+    RiskCancelCmd,
+    RiskConfirmCmd,
     TestScope,
     TestStartCmd,
     TestStopCmd,
@@ -56,6 +60,7 @@ PersonCmd = (
     | VisitStartCmd
     | VisitEndCmd
     | VisitAnswerCmd
+    | RiskCmd
 )
 """Every command a person can send."""
 
@@ -207,6 +212,8 @@ def on_person_cmd(tx: EngineTx, cmd: PersonCmd) -> None:
             _on_aftercare_done(tx, cmd, reject)
         case VisitStartCmd() | VisitEndCmd() | VisitAnswerCmd():
             on_visit_cmd(tx, cmd)
+        case RiskAnnounceCmd() | RiskConfirmCmd() | RiskCancelCmd():
+            on_risk_cmd(tx, cmd)
 
 
 def _resolve_refusal(s: EngineState, inc: Incident, person: str) -> str | None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from stilalarm.console.config import EnginePolicy
+from stilalarm.console.core.engine.riskfold import apply_risk
 from stilalarm.console.core.engine.state import (
     AftercareCase,
     Campaign,
@@ -35,6 +36,7 @@ from stilalarm.console.facts import (
     Resolved,
     TestResult,
 )
+from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import IncidentStatus, NotifyReason
@@ -168,6 +170,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             return replace(s, campaigns={**s.campaigns, c.id: c2})
         case VisitStarted() | VisitDetails() | OverdueRaised() | VisitNoAnswer() | VisitEnded():
             return apply_visit(s, f)
+        case RiskAnnounced() | RiskConfirmed() | RiskCancelled():
+            return apply_risk(s, f)
         case _:
             return s
 
