@@ -24,6 +24,9 @@ from stilalarm.wire.messages import (
     ContractError,
     PresenceCmd,
     ResolveCmd,
+    RiskAnnounceCmd,
+    RiskCancelCmd,
+    RiskConfirmCmd,
     TestStartCmd,
     TestStopCmd,
     UnitHealth,
@@ -45,6 +48,9 @@ PersonCmd = (
     | VisitStartCmd
     | VisitEndCmd
     | VisitAnswerCmd
+    | RiskAnnounceCmd
+    | RiskConfirmCmd
+    | RiskCancelCmd
 )
 
 
