@@ -66,4 +66,9 @@ class WebConfig(BaseModel):
     office_hours: OfficeHours = Field(
         default_factory=OfficeHours, description="The site's office hours (the visit page's evening hint)."
     )
+    rooms: dict[str, str] = Field(
+        default_factory=dict,
+        description="Room id -> label, for the risky-conversation page's room choice (only when some "
+        "token belongs to a person).",
+    )
     broker: BrokerCredentials = Field(description="alarm-web's own broker credentials.")

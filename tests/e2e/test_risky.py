@@ -1,0 +1,246 @@
+"""Risky conversations and office hours with real processes: a broker, the console service, the
+`alarm-console risk` CLI with each person's own login, and a scripted desk unit. The test site
+(stilalarm.devkit.webrun.VISIT_SITE) escalates in seconds; Hanne (staff, sociale dienst, lead An,
+deputy Dirk) holds the conversation in spreekkamer-1, Ilse stands by."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from stilalarm.broker_config.local import LocalBroker
+from stilalarm.devkit.servicerun import ScriptedUnit, ServiceProcess
+from stilalarm.devkit.webrun import VISIT_SITE, WebProcess, tokens
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import (
+    LinkState,
+    Notification,
+    NotifyReason,
+    UnitHealth,
+    UnitStatus,
+    encode,
+    parse,
+    utcnow,
+)
+from stilalarm.wire.topics import Topics
+from tests.harness import Capture, wait_until
+
+SITE = parse_site(VISIT_SITE)
+T = Topics(SITE.site.id)
+CLI = [str(Path(sys.executable).parent / "alarm-console")]
+ALWAYS = 'start = "00:00", end = "24:00", weekdays = [1, 2, 3, 4, 5, 6, 7]'
+RULE = (
+    "Risicovolle gesprekken mogen uitsluitend tijdens de normale openingsuren gepland worden of bij "
+    "aanwezigheid van andere collega's"
+)
+
+
+def closed_today() -> str:
+    """VISIT_SITE with today (local) a closing day: the building is closed all day."""
+    today = utcnow().astimezone(ZoneInfo(SITE.site.timezone)).date()
+    return VISIT_SITE.replace(ALWAYS, f"{ALWAYS}, closed_days = [{today.isoformat()}]")
+
+
+@dataclass
+class System:
+    dir: Path
+    broker: LocalBroker
+    console: ServiceProcess
+    seen: Capture
+    units: list[ScriptedUnit]
+
+    def unit(self, unit_id: str) -> ScriptedUnit:
+        u = ScriptedUnit(self.broker.creds(f"unit-{unit_id}"), unit_id).start()
+        self.units.append(u)
+        return u
+
+    def notes(self, person: str, key: str = "") -> list[Notification]:
+        return [n for n in self.seen.notifications(person) if key in n.body or key in n.title]
+
+    def cli(self, *args: str, who: str) -> subprocess.CompletedProcess[str]:
+        cmd = [*CLI, *args, "--as", who, "--broker-dir", str(self.broker.dir)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+
+    def announce(self, risk_id: str, *extra: str, who: str = "hanne") -> subprocess.CompletedProcess[str]:
+        now = utcnow()
+        start, until = (now - timedelta(minutes=1)).isoformat(), (now + timedelta(minutes=30)).isoformat()
+        args = ("risk", "announce", "--room", "spreekkamer-1", "--from", start, "--until", until)
+        return self.cli(*args, "--standby", "ilse", "--risk-id", risk_id, *extra, who=who)
+
+
+def _system(tmp_path: Path, site_text: str) -> Iterator[System]:
+    site_file = tmp_path / "site.toml"
+    site_file.write_text(site_text)
+    broker = LocalBroker(parse_site(site_text), tmp_path / "broker")
+    broker.start()
+    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
+    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
+    console.start()
+    console.wait_ready()
+    s = System(tmp_path, broker, console, seen, [])
+    yield s
+    for u in s.units:
+        u.stop()
+    console.kill()
+    seen.stop()
+    broker.kill()
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    yield from _system(tmp_path, VISIT_SITE)
+
+
+@pytest.fixture
+def closed(tmp_path: Path) -> Iterator[System]:
+    yield from _system(tmp_path, closed_today())
+
+
+def test_an_alarm_in_the_room_of_a_confirmed_risky_conversation_reaches_the_standby_at_once(
+    system: System,
+) -> None:
+    out = system.announce("r-e2e-1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok r-e2e-1 Risicogesprek r-e2e-1 aangemeld") and "Ilse Jacobs" in out.stdout
+    wait_until(lambda: system.notes("ilse", "Stand-by gevraagd"), 10, "Ilse asked to stand by")
+    assert system.notes("an", "Risicogesprek in Spreekkamer 1") and system.notes("dirk", "Risicogesprek in")
+    # someone else may not confirm: refused with a reason, nothing changed
+    els = system.cli("risk", "confirm", "r-e2e-1", who="els")
+    assert els.returncode == 1 and "not_authorised" in els.stderr and "stand-by collega" in els.stderr
+    ok = system.cli("risk", "confirm", "r-e2e-1", who="ilse")
+    assert ok.returncode == 0 and "bevestigd" in ok.stdout, ok.stderr
+    wait_until(lambda: system.notes("hanne", "Stand-by bevestigd"), 10, "Hanne told it is confirmed")
+
+    unit = system.unit("spreekkamer-1")
+    unit.press()
+    wait_until(lambda: system.seen.alarm_notifications("ilse"), 10, "the stand-by colleague paged")
+    (page,) = system.seen.alarm_notifications("ilse")
+    assert page.level == 1 and page.reason is NotifyReason.ALARM and page.room_id == "spreekkamer-1"
+    (lead,) = [n for n in system.seen.alarm_notifications("an") if n.level == 1]
+    assert lead.incident_id == page.incident_id
+    state = system.seen.incident_state(page.incident_id or "")
+    assert state.notified[:2] == ("an", "ilse")
+
+
+def test_bad_announcements_are_refused_with_a_reason(system: System) -> None:
+    bad_room = system.cli(
+        *("risk", "announce", "--room", "nergens", "--from", "10:00", "--until", "11:00"),
+        *("--standby", "ilse"),
+        who="hanne",
+    )
+    assert bad_room.returncode == 1 and "unknown_target" in bad_room.stderr and "nergens" in bad_room.stderr
+    bad_time = system.cli(
+        *("risk", "announce", "--room", "spreekkamer-1", "--from", "morgen", "--until", "11:00"),
+        *("--standby", "ilse"),
+        who="hanne",
+    )
+    assert bad_time.returncode == 2 and "invalid command" in bad_time.stderr
+    self_standby = system.cli(
+        *("risk", "announce", "--room", "spreekkamer-1", "--from", "10:00", "--until", "11:00"),
+        *("--standby", "hanne"),
+        who="hanne",
+    )
+    assert self_standby.returncode == 1 and "niet jezelf" in self_standby.stderr
+    assert not system.notes("ilse") and not system.notes("an")
+
+
+def test_outside_office_hours_with_nobody_else_the_announcement_is_warned_with_the_rule(
+    closed: System,
+) -> None:
+    out = closed.announce("r-e2e-late")
+    assert out.returncode == 0, out.stderr
+    assert RULE in out.stdout
+    wait_until(lambda: closed.notes("an", "buiten de openingsuren"), 10, "the lead warned")
+    assert RULE in closed.notes("an", "buiten de openingsuren")[0].body
+    # with colleagues present: no warning
+    ok = closed.announce("r-e2e-late-2", "--colleagues-present")
+    assert ok.returncode == 0 and RULE not in ok.stdout, ok.stderr
+
+
+def online(s: System) -> bool:
+    health = s.seen.on(T.unit_health("spreekkamer-1"))
+    return bool(health) and parse(UnitHealth, health[-1]).online
+
+
+def test_a_room_left_unprotected_on_a_closing_day_is_told_to_facilities_only(closed: System) -> None:
+    unit = closed.unit("spreekkamer-1")
+    boot = uuid.uuid4()
+    for state, reason in ((LinkState.ONLINE, "connected"), (LinkState.OFFLINE, "lost")):
+        msg = UnitStatus(unit_id="spreekkamer-1", state=state, boot_id=boot, reason=reason)  # type: ignore[arg-type]
+        unit.link.publish(T.unit_status("spreekkamer-1"), encode(msg), retain=True)
+        if state is LinkState.ONLINE:
+            wait_until(lambda: online(closed), 10, "the unit online")
+    wait_until(lambda: closed.notes("fien", "geen werkende alarmknop"), 15, "facilities told")
+    assert closed.notes("gert", "geen werkende alarmknop")
+    assert not closed.notes("an", "geen werkende alarmknop")
+
+
+@pytest.fixture
+def web(system: System) -> Iterator[tuple[System, WebProcess, str]]:
+    w = WebProcess(system.broker.dir, system.dir / "web", system.dir / "web.log").start()
+    w.wait_ready()
+    yield system, w, tokens(system.broker.dir)["gsm-hanne"]
+    w.kill()
+
+
+def test_the_phone_form_announces_and_cancels_and_refuses_bad_input(
+    web: tuple[System, WebProcess, str],
+) -> None:
+    system, w, token = web
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def post(path: str, body: object = None) -> httpx.Response:
+        return httpx.post(f"{w.url}{path}", json=body, headers=auth, timeout=15)
+
+    choices = httpx.get(f"{w.url}/app/api/risk", headers=auth, timeout=10).json()
+    assert {"id": "spreekkamer-1", "label": "Spreekkamer 1"} in choices["rooms"]
+    assert {"id": "ilse", "name": "Ilse Jacobs"} in choices["colleagues"] and choices[
+        "name"
+    ] == "Hanne Wouters"
+    page = httpx.get(f"{w.url}/app/risk.html", timeout=10)
+    assert page.status_code == 200 and "risk.js" in page.text
+    now = utcnow()
+    body = {
+        "risk_id": "r-web-1",
+        "room": "spreekkamer-1",
+        "starts_at": (now - timedelta(minutes=1)).isoformat(),
+        "ends_at": (now + timedelta(minutes=30)).isoformat(),
+        "standby": "ilse",
+    }
+    for bad, status in (
+        ({**body, "room": "Spreekkamer 1"}, 422),  # not an id
+        ({**body, "ends_at": "vanavond"}, 422),
+        ({**body, "extra": 1}, 422),
+        ({**body, "room": "nergens"}, 404),  # the console's refusal, with its reason
+        ({**body, "standby": "hanne"}, 422),
+    ):
+        r = post("/app/api/risk", bad)
+        assert r.status_code == status, r.text
+        assert not r.json()["ok"] and r.json()["message"]
+    assert not system.notes("ilse")
+    r = post("/app/api/risk", body)
+    assert r.status_code == 200 and r.json()["ok"] and "aangemeld" in r.json()["message"], r.text
+    assert post("/app/api/risk", body).status_code == 200  # the page's retry: answered, nothing new
+    wait_until(lambda: system.notes("ilse", "Stand-by gevraagd"), 10, "Ilse asked to stand by")
+    assert len(system.notes("ilse", "Stand-by gevraagd")) == 1
+    # Hanne may not confirm her own; Ilse confirms from the CLI; Hanne cancels from the page
+    own = post("/app/api/risk/r-web-1/confirm")
+    assert own.status_code == 403 and "stand-by collega" in own.json()["message"]
+    assert system.cli("risk", "confirm", "r-web-1", who="ilse").returncode == 0
+    gone = post("/app/api/risk/r-web-1/cancel")
+    assert gone.status_code == 200 and "geannuleerd" in gone.json()["message"]
+    wait_until(lambda: system.notes("ilse", "Risicogesprek geannuleerd"), 10, "Ilse told it is cancelled")
+    # the press after the cancellation goes to the lead only
+    unit = system.unit("spreekkamer-1")
+    unit.press()
+    wait_until(lambda: system.seen.alarm_notifications("an"), 10, "the lead paged")
+    assert not system.seen.alarm_notifications("ilse")
