@@ -62,7 +62,11 @@ RISK_KEYS = frozenset(
     {"risk_standby", "risk_announced", "risk_outside_hours", "risk_confirmed", "risk_cancelled"}
 )
 """A risky conversation's notices (docs/RISKY.md): their text comes from the fact's `detail`."""
-NOTICE_KEYS = frozenset({"tests_overdue", "rooms_untested", "aftercare", "test_press"}) | RISK_KEYS
+NOTICE_KEYS = (
+    frozenset({"tests_overdue", "rooms_untested", "aftercare", "test_press"})
+    | {"team_unstaffed", "team_staffed"}
+    | RISK_KEYS
+)
 """Notices whose whole text comes from the fact's `detail` (they outlive the incident in memory)."""
 
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from stilalarm.console.config import EnginePolicy
 from stilalarm.console.core.engine.riskfold import apply_risk
+from stilalarm.console.core.engine.staffing import STAFFING_KEYS, apply_staffing
 from stilalarm.console.core.engine.state import (
     AftercareCase,
     Campaign,
@@ -87,6 +88,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
                 s,
                 aftercare={**s.aftercare, case_.incident_id: replace(case_, reminders_sent=step_n)},
             )
+        case Notified() if f.text_key in STAFFING_KEYS and f.incident_id is None:
+            return apply_staffing(s, f)
         case Notified() if f.text_key == EVENING_REMINDER and f.incident_id is None:
             return mark_reminded(s, f.detail.get("visit", ""))
         case Notified() if f.incident_id is not None:

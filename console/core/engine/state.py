@@ -200,6 +200,8 @@ class EngineState:
     """Home visits: open ones, and closed ones for a day (a retried command is answered, not redone)."""
     risks: Mapping[str, Risk] = field(default_factory=dict)
     """Risky conversations, until a day after their window (a retried command is answered)."""
+    unstaffed: frozenset[str] = frozenset()
+    """Teams told to be open with nobody present (`staffing`), until someone is back or it closes."""
 
     @property
     def incidents(self) -> Mapping[str, Incident]:
@@ -239,6 +241,7 @@ class EngineState:
             dict(self.tested_at),
             dict(self.visits),
             dict(self.risks),
+            self.unstaffed,
         )
 
 
