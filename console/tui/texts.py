@@ -91,6 +91,13 @@ class Texts:
     visit_sent_no_answer: str
     visit_closed: str
     banner_visit: str
+    # -- risky conversations --------------------------------------------------
+    risk_line: str
+    risk_confirmed: str
+    risk_unconfirmed: str
+    risk_none: str
+    risk_sent: str
+    key_risk_confirm: str
     # -- resolve --------------------------------------------------------------
     resolve_title: str
     resolve_none: str

@@ -76,6 +76,7 @@ from stilalarm.wire.messages.state import (
     Notification,
     NotifyReason,
     PresenceState,
+    RiskNote,
     TimelineEntry,
     UnitHealth,
 )
@@ -144,6 +145,7 @@ __all__ = [
     "RiskAnnounceCmd",
     "RiskCancelCmd",
     "RiskConfirmCmd",
+    "RiskNote",
     "Sanction",
     "Severity",
     "ShortText",
