@@ -110,7 +110,7 @@ def test_an_alarm_in_the_room_of_a_confirmed_risky_conversation_reaches_the_stan
 ) -> None:
     out = system.announce("r-e2e-1")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("ok r-e2e-1 Risicogesprek r-e2e-1 aangemeld") and "Ilse Jacobs" in out.stdout
+    assert out.stdout.startswith("ok r-e2e-1 Risicogesprek aangemeld") and "Ilse Jacobs" in out.stdout
     wait_until(lambda: system.notes("ilse", "Stand-by gevraagd"), 10, "Ilse asked to stand by")
     assert system.notes("an", "Risicogesprek in Spreekkamer 1") and system.notes("dirk", "Risicogesprek in")
     # someone else may not confirm: refused with a reason, nothing changed

@@ -290,3 +290,28 @@ def test_the_notices_read_with_names_room_labels_and_local_times_in_dutch_and_en
     title, body = notice_text(SITE, "risk_announced", dict(standby.detail), Language("en"))
     assert title == "Risky conversation in Interview room 1, 25/11 10:00 to 25/11 11:00"
     assert "Stand-by: Ilse" in body
+
+
+def test_every_risk_reply_fits_a_command_reply_with_the_rule_whole() -> None:
+    from stilalarm.console.i18n import raw, t
+
+    values = {
+        "risk": "r-20261202-abcdef12",
+        "room_name": "Bureau teamverantwoordelijken",
+        "standby_name": "Ilse Jacobs-Vandenbroucke",
+        "from": "02/12 15:00",
+        "until": "02/12 16:00",
+        "hours": "4",
+        "days": "14",
+    }
+    for key in _risk_reply_keys():
+        for lang in ("nl", "en"):
+            assert raw(key, lang)
+            assert len(t(key, lang, **values)) <= 200, (key, lang)  # CommandReply.reason is 200 at most
+    assert RULE + "." in t("reply_risk_outside_hours", "nl")
+
+
+def _risk_reply_keys() -> list[str]:
+    from stilalarm.console.i18n import messages
+
+    return [k for k in messages("nl") if k.startswith("reply_risk_")]
