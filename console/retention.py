@@ -25,6 +25,8 @@ The log is append-only in normal operation; the purge is the one documented exce
   incident and reminder (`outbox`), which carry the address. The overdue incident itself (who,
   when, levels, the registration) is kept like any other (`registrations_days`). Open visits
   are never touched.
+- Risky conversations (`risk_announced`, `risk_confirmed`, `risk_cancelled`) go with the supervision
+  detail: `supervision_days` after the later of the fact and the conversation's window end.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from stilalarm.console.facts import (
     UnitOnline,
     UnitRestarted,
 )
+from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitStarted
 from stilalarm.inventory.policies import RetentionPolicy
 from stilalarm.inventory.visits import VisitPolicy
@@ -89,8 +92,11 @@ def plan(
     resolved_at: dict[str, datetime] = {}
     newest: dict[tuple[str, ...], int] = {}  # kept-state key -> seq of its newest fact
     ended_at: dict[str, datetime] = {}
+    risk_end: dict[str, datetime] = {}  # a risky conversation's window end (docs/RISKY.md)
     for seq, f in log:
         match f:
+            case RiskAnnounced():
+                risk_end[f.risk_id] = max(f.ends_at, risk_end.get(f.risk_id, f.ends_at))
             case Resolved():
                 resolved_at[f.incident_id] = f.at
             case UnitOnline() | UnitOffline() | UnitRestarted():
@@ -127,6 +133,8 @@ def plan(
             drop = f.incident_id is None and f.at < sup_cut
         elif isinstance(f, CommandRejected):
             drop = f.at < sup_cut
+        elif isinstance(f, RiskAnnounced | RiskConfirmed | RiskCancelled):
+            drop = max(f.at, risk_end.get(f.risk_id, f.at)) < sup_cut  # never before its window ended
         elif isinstance(
             f,
             UnitOnline

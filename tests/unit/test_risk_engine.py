@@ -315,3 +315,18 @@ def _risk_reply_keys() -> list[str]:
     from stilalarm.console.i18n import messages
 
     return [k for k in messages("nl") if k.startswith("reply_risk_")]
+
+
+def test_the_purge_drops_a_conversation_only_after_its_window_and_the_supervision_days() -> None:
+    from stilalarm.console.retention import plan
+
+    r = Run()
+    r(announce(start=T0 + timedelta(days=10)), 0)  # announced ten days ahead
+    r(cmd(RiskConfirmCmd, "ilse", risk_id="r-1"), 1)
+    facts = list(enumerate(r.facts()))
+    days = SITE.retention.supervision_days
+    risk_kinds = {"risk_announced", "risk_confirmed"}
+    early = plan(facts, SITE.retention, T0 + timedelta(days=days + 1))
+    assert not risk_kinds & set(early.kinds)  # old enough, but the window ended less long ago
+    late = plan(facts, SITE.retention, T0 + timedelta(days=days + 11))
+    assert risk_kinds <= set(late.kinds)
