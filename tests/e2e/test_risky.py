@@ -5,6 +5,7 @@ deputy Dirk) holds the conversation in spreekkamer-1, Ilse stands by."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ from stilalarm.wire.messages import (
     utcnow,
 )
 from stilalarm.wire.topics import Topics
+from tests.e2e.test_report_browser import CHROMIUM_FLAGS
 from tests.harness import Capture, wait_until
 
 SITE = parse_site(VISIT_SITE)
@@ -268,3 +270,24 @@ def test_the_phone_form_announces_and_cancels_and_refuses_bad_input(
     unit.press()
     wait_until(lambda: system.seen.alarm_notifications("an"), 10, "the lead paged")
     assert not system.seen.alarm_notifications("ilse")
+
+
+def test_the_risk_page_loads_in_a_real_browser_with_rooms_and_colleagues(
+    web: tuple[System, WebProcess, str],
+) -> None:
+    system, w, token = web
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium missing: run scripts/ensure-chromium.sh (make test does)")
+    assert httpx.get(f"{w.url}/app/risk.js", timeout=10).status_code == 200
+    dom = subprocess.run(
+        [exe, *CHROMIUM_FLAGS, f"--user-data-dir={system.dir / 'profile'}", "--virtual-time-budget=5000",
+         "--dump-dom", f"{w.url}/app/risk.html#token={token}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout  # fmt: skip
+    assert "Aangemeld als Hanne Wouters." in dom and '<option value="ilse">Ilse Jacobs</option>' in dom
+    assert '<option value="spreekkamer-1">Spreekkamer 1</option>' in dom
+    assert token not in dom  # the token is never written into the page
