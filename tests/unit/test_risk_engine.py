@@ -126,7 +126,7 @@ def test_announce_tells_the_standby_colleague_and_the_leads_and_confirm_tells_th
     assert notices(eff) == [(0, ("ilse",), "risk_standby"), (0, ("an", "dirk"), "risk_announced")]
     eff = r(cmd(RiskConfirmCmd, "ilse", risk_id="r-1"), 1)
     assert reply(eff).ok and reply(eff).text_key == "reply_risk_confirmed"
-    assert notices(eff) == [(0, ("hanne", "an", "dirk"), "risk_confirmed")]
+    assert notices(eff) == [(0, ("hanne", "ilse", "an", "dirk"), "risk_confirmed")]
     assert r.s.risks["r-1"].confirmed_by == "ilse"
     # a second confirm (a retry) is answered ok and changes nothing
     eff = r(cmd(RiskConfirmCmd, "ilse", risk_id="r-1"), 2)
@@ -165,7 +165,7 @@ def test_a_cancelled_conversation_or_an_absent_standby_changes_nothing_for_alarm
     r(cmd(PresenceCmd, "ilse", present=True), 3)
     eff = r(cmd(RiskCancelCmd, "hanne", risk_id="r-1"), 4)
     assert reply(eff).ok and reply(eff).text_key == "reply_risk_cancelled"
-    assert notices(eff) == [(0, ("ilse", "an", "dirk"), "risk_cancelled")]
+    assert notices(eff) == [(0, ("hanne", "ilse", "an", "dirk"), "risk_cancelled")]
     assert running_risks(r.s, at(5)) == ()
     eff = r(press(), 5)
     assert notices(eff) == [(1, ("an",), "alarm")]

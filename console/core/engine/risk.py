@@ -102,6 +102,11 @@ def leads_of(s: EngineState, r: Risk) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*team.leads, *team.deputies)))
 
 
+def everyone_of(s: EngineState, r: Risk) -> tuple[str, ...]:
+    """The announcer, the stand-by colleague, the room team's leads and deputies."""
+    return tuple(dict.fromkeys((r.person_id, r.standby, *leads_of(s, r))))
+
+
 def outside_hours(s: EngineState, starts_at: datetime, ends_at: datetime) -> bool:
     """Whether a window is not wholly within office hours (its start or its end, or a day between)."""
     hours, tz = s.site.site.office_hours, ZoneInfo(s.site.site.timezone)
@@ -187,7 +192,7 @@ def _confirm(tx: EngineTx, cmd: RiskConfirmCmd, r: Risk) -> None:
         tx.record(RiskConfirmed(at=tx.now, risk_id=r.id, person_id=person, cmd_id=cmd.cmd_id))
         r = tx.s.risks[r.id]
         d = {**detail_of(tx.s, r), "by": person}
-        to = tuple(p for p in dict.fromkeys((r.person_id, *leads_of(tx.s, r))) if p != person)
+        to = everyone_of(tx.s, r)  # the confirmer too: every console's list shows it confirmed
         notice(tx, NotifyReason.INFO, to, f"{r.id}:confirmed", "risk_confirmed", d)
     _ok(tx, cmd, "reply_risk_confirmed", r)
 
@@ -201,6 +206,6 @@ def _cancel(tx: EngineTx, cmd: RiskCancelCmd, r: Risk) -> None:
         tx.record(RiskCancelled(at=tx.now, risk_id=r.id, person_id=person, cmd_id=cmd.cmd_id))
         r = tx.s.risks[r.id]
         d = {**detail_of(tx.s, r), "by": person}
-        to = tuple(p for p in dict.fromkeys((r.person_id, r.standby, *leads_of(tx.s, r))) if p != person)
+        to = everyone_of(tx.s, r)  # the canceller too: every console's list drops it
         notice(tx, NotifyReason.INFO, to, f"{r.id}:cancelled", "risk_cancelled", d)
     _ok(tx, cmd, "reply_risk_cancelled", r)
