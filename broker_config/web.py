@@ -38,9 +38,9 @@ def web_config(site: Site, broker: BrokerCredentials, secrets_: dict[str, str]) 
         tokens=hashes,
         people={tk.person: site.person(tk.person).name for tk in site.web.tokens if tk.person},
         staff={p.id: p.name for p in site.people} if any(tk.person for tk in site.web.tokens) else {},
+        rooms={r.id: r.label for r in site.rooms} if any(tk.person for tk in site.web.tokens) else {},
         office_hours=site.site.office_hours,
         broker=broker,
-        rooms={r.id: r.label for r in site.rooms} if any(tk.person for tk in site.web.tokens) else {},
     )
 
 
@@ -70,6 +70,7 @@ def web_urls(site: Site, secrets_: dict[str, str]) -> str:
                 f"# {tk.id}: panic page of {tk.person} (unit {tk.unit}) {tk.label}".rstrip(),
                 f"page  {base}/app/#token={secret}",
                 f"visit {base}/app/visit.html#token={secret}",
+                f"risk  {base}/app/risk.html#token={secret}",
                 "",
             ]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
 from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
+from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
 from stilalarm.wire.messages import NotifyReason, Registration, TestScope, UtcDatetime
 
@@ -324,7 +325,10 @@ Fact = Annotated[
     | RegistrationCompleted
     | Declined
     | OnSite
-    | NobodyReachable,
+    | NobodyReachable
+    | RiskAnnounced
+    | RiskConfirmed
+    | RiskCancelled,
     Field(discriminator="kind"),
 ]
 

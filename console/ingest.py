@@ -109,9 +109,12 @@ def _cmd_id_of(payload: bytes) -> uuid.UUID | None:
         return None
 
 
-WEB_COMMANDS = frozenset({"visit_start", "visit_end", "registration_file"})
-"""What alarm-web may send for a person (on person/P/webcmd): a stolen alarm-web password must not
-acknowledge, resolve, test or mark anyone absent."""
+WEB_COMMANDS = frozenset(
+    {"visit_start", "visit_end", "registration_file", "risk_announce", "risk_confirm", "risk_cancel"}
+)
+"""What alarm-web may send for a person (on person/P/webcmd): home visits, the victim's part of a
+registration, risky conversations. A stolen alarm-web password must not acknowledge, resolve, test,
+complete a registration or mark anyone absent."""
 
 
 def _person_message(site: Site, person_id: str, raw: Raw, *, web: bool = False) -> Accepted | Rejected:
@@ -137,8 +140,8 @@ def _person_message(site: Site, person_id: str, raw: Raw, *, web: bool = False) 
     if web and cmd.kind not in WEB_COMMANDS:
         return Rejected(
             "not_authorised",
-            f"{cmd.kind} for {person_id} through alarm-web: it may only start and end home visits "
-            "and file registrations",
+            f"{cmd.kind} for {person_id} through alarm-web: it may only start and end home visits, "
+            "file registrations and announce risky conversations",
             (person_id, cmd.cmd_id),
         )
     return PersonCmdIn(cmd)

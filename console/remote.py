@@ -28,6 +28,9 @@ from stilalarm.wire.messages import (
     RegistrationCompleteCmd,
     RegistrationFileCmd,
     ResolveCmd,
+    RiskAnnounceCmd,
+    RiskCancelCmd,
+    RiskConfirmCmd,
     TestStartCmd,
     TestStopCmd,
     UnitHealth,
@@ -53,6 +56,9 @@ PersonCmd = (
     | VisitAnswerCmd
     | RegistrationFileCmd
     | RegistrationCompleteCmd
+    | RiskAnnounceCmd
+    | RiskConfirmCmd
+    | RiskCancelCmd
 )
 
 

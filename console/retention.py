@@ -28,6 +28,8 @@ The log is append-only in normal operation; the purge is the one documented exce
 - Registrations ("Melding agressie", docs/REGISTRATION.md) follow `registrations_days`: one
   filed after an alarm goes with its incident (both parts); one without alarm goes whole (both
   parts) once its last part is older (the lead's part, or the victim's if never completed).
+- Risky conversations (`risk_announced`, `risk_confirmed`, `risk_cancelled`) go with the supervision
+  detail: `supervision_days` after the later of the fact and the conversation's window end.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from stilalarm.console.facts import (
     UnitRestarted,
 )
 from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitStarted
 from stilalarm.inventory.policies import RetentionPolicy
 from stilalarm.inventory.visits import VisitPolicy
@@ -93,8 +96,11 @@ def plan(
     resolved_at: dict[str, datetime] = {}
     newest: dict[tuple[str, ...], int] = {}  # kept-state key -> seq of its newest fact
     ended_at: dict[str, datetime] = {}
+    risk_end: dict[str, datetime] = {}  # a risky conversation's window end (docs/RISKY.md)
     for seq, f in log:
         match f:
+            case RiskAnnounced():
+                risk_end[f.risk_id] = max(f.ends_at, risk_end.get(f.risk_id, f.ends_at))
             case Resolved():
                 resolved_at[f.incident_id] = f.at
             case UnitOnline() | UnitOffline() | UnitRestarted():
@@ -132,6 +138,8 @@ def plan(
             drop = f.incident_id is None and f.at < sup_cut
         elif isinstance(f, CommandRejected):
             drop = f.at < sup_cut
+        elif isinstance(f, RiskAnnounced | RiskConfirmed | RiskCancelled):
+            drop = max(f.at, risk_end.get(f.risk_id, f.at)) < sup_cut  # never before its window ended
         elif isinstance(
             f,
             UnitOnline

@@ -58,8 +58,15 @@ def clip(s: str, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-NOTICE_KEYS = frozenset(
-    {"tests_overdue", "rooms_untested", "aftercare", "test_press", "registration_remind", "registration_done"}
+RISK_KEYS = frozenset(
+    {"risk_standby", "risk_announced", "risk_outside_hours", "risk_confirmed", "risk_cancelled"}
+)
+"""A risky conversation's notices (docs/RISKY.md): their text comes from the fact's `detail`."""
+NOTICE_KEYS = (
+    frozenset({"tests_overdue", "rooms_untested", "aftercare", "test_press"})
+    | {"registration_remind", "registration_done"}
+    | {"team_unstaffed", "team_staffed"}
+    | RISK_KEYS
 )
 """Notices whose whole text comes from the fact's `detail` (they outlive the incident in memory)."""
 
@@ -75,7 +82,8 @@ def notice_text(site: Site, text_key: str, detail: dict[str, str], lang: Languag
     if "rooms" in detail:
         ids = [x for x in detail["rooms"].split(",") if x]
         v["rooms"] = ", ".join(room_label(site, x, lang) if x in rooms else x for x in ids)
-    if "by" in detail:
-        v["by"] = person_name(site, detail["by"])
+    for who in ("by", "person", "standby"):
+        if who in detail:
+            v[who] = person_name(site, detail[who])
     v.setdefault("buttons", "-")
     return t(f"{text_key}_title", lang, **v), t(f"{text_key}_body", lang, **v)

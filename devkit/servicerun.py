@@ -28,6 +28,7 @@ id = "fast"
 name = "Testsite"
 timezone = "Europe/Brussels"
 language = "nl"
+office_hours = { start = "00:00", end = "24:00", weekdays = [1, 2, 3, 4, 5, 6, 7] }  # always open
 
 [[teams]]
 id = "sociale-dienst"

@@ -102,14 +102,11 @@ answer_timeout_min = 0.05
 everyone_after_min = 0.05
 """
 
-VISIT_SITE = (WEB_SITE + VISIT_EXTRA).replace(
-    'language = "nl"\n',
-    'language = "nl"\noffice_hours = { start = "00:00", end = "23:59", weekdays = [1, 2, 3, 4, 5, 6, 7] }\n',
-    1,
-)
+VISIT_SITE = WEB_SITE + VISIT_EXTRA
 """WEB_SITE with home visits in seconds: staff member Hanne (panic-page token gsm-hanne) and her
 colleague Ilse in the sociale dienst (lead An), overdue 1.2 s after the planned end, the lead 3 s
-later, everyone 3 s after that; the office open all day, every day (no evening rule by accident)."""
+later, everyone 3 s after that; the office open all day, every day like
+FAST_SITE (no evening rule by accident)."""
 
 
 def tokens(broker_dir: Path) -> dict[str, str]:

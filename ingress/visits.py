@@ -46,7 +46,7 @@ from stilalarm.wire.messages import (
     PHONE_PATTERN,
     CommandReply,
     ContractError,
-    RegistrationFileCmd,
+    PersonCmdBase,
     VisitEndCmd,
     VisitStartCmd,
     encode,
@@ -159,9 +159,7 @@ class VisitDesk:
             self._started = True
         self.link.start()
 
-    async def send(
-        self, cmd: VisitStartCmd | VisitEndCmd | RegistrationFileCmd, timeout: float = REPLY_TIMEOUT_S
-    ) -> CommandReply | None:
+    async def send(self, cmd: PersonCmdBase, timeout: float = REPLY_TIMEOUT_S) -> CommandReply | None:
         """Publish `cmd` for its person; the console's reply, or None after `timeout` seconds."""
         self._start()
         loop = asyncio.get_running_loop()
@@ -308,9 +306,13 @@ Guard = Callable[[Callable[[Request], Awaitable[Response]]], Callable[[Request],
 
 
 def visit_routes(ing: Ingress, guard: Guard) -> list[Route]:
-    """The home-visit routes (each behind the app's guard: refusals and failures answered as JSON)."""
+    """The home-visit routes (each behind the app's guard: refusals and failures answered as JSON),
+    and the risky-conversation routes on the same MQTT login (`stilalarm.ingress.risk`)."""
+    from stilalarm.ingress.risk import risk_routes
+
     v = Visits(ing)
     return [
+        *risk_routes(ing, guard, v.desk),
         Route("/app/api/visit", guard(v.start), methods=["POST"]),
         Route("/app/api/visit/{visit_id}/end", guard(v.end), methods=["POST"]),
         Route("/app/api/visits", guard(v.mine), methods=["GET"]),

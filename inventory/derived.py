@@ -66,9 +66,9 @@ class WebConfig(BaseModel):
     office_hours: OfficeHours = Field(
         default_factory=OfficeHours, description="The site's office hours (the visit page's evening hint)."
     )
-    broker: BrokerCredentials = Field(description="alarm-web's own broker credentials.")
     rooms: dict[str, str] = Field(
         default_factory=dict,
-        description="Room id -> label, for the registration page's room choice (only when some token "
-        "belongs to a person).",
+        description="Room id -> label, for the room choice of the risky-conversation and registration "
+        "pages (only when some token belongs to a person).",
     )
+    broker: BrokerCredentials = Field(description="alarm-web's own broker credentials.")

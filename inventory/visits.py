@@ -10,7 +10,7 @@ colleague named for it, who is reminded at office end (docs/VISITS.md).
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Self
 from zoneinfo import ZoneInfo
 
@@ -19,9 +19,12 @@ from pydantic import Field, field_validator, model_validator
 from stilalarm.inventory.kinds import StrictModel
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+HHMM_END = r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"
 
 
 def _clock(hhmm: str) -> time:
+    if hhmm == "24:00":  # open until midnight
+        return time.max
     h, m = hhmm.split(":")
     return time(int(h), int(m))
 
@@ -32,15 +35,21 @@ class OfficeHours(StrictModel):
     start: str = Field(default="08:00", pattern=HHMM, description="Opening time (HH:MM, local).")
     end: str = Field(
         default="17:00",
-        pattern=HHMM,
-        description="Closing time (HH:MM, local). A home visit planned to end after it follows the "
-        "evening rule: its colleague must be named and is reminded at this time.",
+        pattern=HHMM_END,
+        description="Closing time (HH:MM, local; 24:00 is midnight). A home visit planned to end after "
+        "it follows the evening rule: its colleague must be named and is reminded at this time.",
     )
     weekdays: tuple[int, ...] = Field(
         default=(1, 2, 3, 4, 5),
         min_length=1,
         max_length=7,
         description="Days the office is open, ISO numbers: 1 = Monday ... 7 = Sunday (default Mon-Fri).",
+    )
+    closed_days: tuple[date, ...] = Field(
+        default=(),
+        max_length=400,
+        description="Closing days (holidays, bridge days: YYYY-MM-DD, local): closed all day although "
+        "the weekday is an office day.",
     )
 
     @field_validator("weekdays")
@@ -56,17 +65,21 @@ class OfficeHours(StrictModel):
             raise ValueError(f"office hours must start before they end, got {self.start}-{self.end}")
         return self
 
+    def open_day(self, day: date) -> bool:
+        """Whether the office opens on this local day (an office weekday that is no closing day)."""
+        return day.isoweekday() in self.weekdays and day not in self.closed_days
+
     def end_on(self, at: datetime, tz: ZoneInfo) -> datetime | None:
         """The office's closing time on `at`'s local day (an aware datetime), or None on a closed day."""
         local = at.astimezone(tz)
-        if local.isoweekday() not in self.weekdays:
+        if not self.open_day(local.date()):
             return None
         return datetime.combine(local.date(), _clock(self.end), tz)
 
     def is_open(self, at: datetime, tz: ZoneInfo) -> bool:
         """Whether `at` falls within office hours."""
         local = at.astimezone(tz)
-        if local.isoweekday() not in self.weekdays:
+        if not self.open_day(local.date()):
             return False
         return _clock(self.start) <= local.time().replace(tzinfo=None) < _clock(self.end)
 

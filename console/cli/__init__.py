@@ -3,8 +3,8 @@
 The command line is this package: `parser` (every command and flag), `serve` (also the
 fan-out process it supervises, `alarm-console fanout`), `views`
 (incidents, units), `database` (db init/check, backup), `person` (a lead's commands over MQTT),
-`visit` (home visits over MQTT) and `reports` (exports, reports, purge). `alarm-console tui` hands
-over to `stilalarm.console.tui`.
+`visit` (home visits over MQTT), `risk` (risky conversations over MQTT) and `reports` (exports,
+reports, purge). `alarm-console tui` hands over to `stilalarm.console.tui`.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from stilalarm.console.cli import register
 
             return register.register_command(args)
+        case "risk":
+            from stilalarm.console.cli import risk
+
+            return risk.risk_command(args)
         case "export" | "tests" | "report" | "purge":
             from stilalarm.console.cli import reports
 

@@ -14,10 +14,18 @@ from stilalarm.console.delivery.texts import channel_fault_text, channel_recover
 from stilalarm.console.delivery.visittexts import is_visit_notice, visit_notification
 from stilalarm.console.facts import Notified
 from stilalarm.console.i18n import t
-from stilalarm.console.texts import clip, local_time, notice_text, person_name, room_label, source_sentence
+from stilalarm.console.texts import (
+    RISK_KEYS,
+    clip,
+    local_time,
+    notice_text,
+    person_name,
+    room_label,
+    source_sentence,
+)
 from stilalarm.inventory.kinds import Language
 from stilalarm.inventory.model import Site
-from stilalarm.wire.messages import Notification, NotifyReason
+from stilalarm.wire.messages import Notification, NotifyReason, RiskNote
 from stilalarm.wire.messages.state import RECORD_MAX
 
 
@@ -43,6 +51,7 @@ def render(
         unit = ix.units.get(fact.unit_id) if fact.unit_id is not None else None
         room_id = unit.room if unit is not None else None
     evacuate = room_label(site, fact.evacuate, lang) if fact.evacuate else None
+    risk = risk_note(fact)
     return Notification(
         notification_id=nid,
         person_id=person_id,
@@ -57,6 +66,7 @@ def render(
         body=clip(body, 2000),
         at=fact.at,
         record=_record(fact),
+        risk=risk,
     )
 
 
@@ -64,6 +74,30 @@ def _record(fact: Notified) -> str | None:
     """A completed registration's record for Preventie (too large for a notification: the export)."""
     rec = fact.detail.get("record") if fact.text_key == "registration_done" else None
     return rec if rec is not None and len(rec) <= RECORD_MAX else None
+
+
+def risk_note(fact: Notified) -> RiskNote | None:
+    """Which risky conversation a `risk_*` notice is about (None for any other notice)."""
+    d = fact.detail
+    if fact.text_key not in RISK_KEYS or "risk" not in d:
+        return None
+    state = {"risk_cancelled": "cancelled"}.get(
+        fact.text_key, "confirmed" if d.get("confirmed") else "announced"
+    )
+    try:
+        return RiskNote.model_validate(
+            {
+                "risk_id": d["risk"],
+                "room_id": d["room"],
+                "person_id": d["person"],
+                "standby": d["standby"],
+                "starts_at": d["starts_at"],
+                "ends_at": d["ends_at"],
+                "state": state,
+            }
+        )
+    except (KeyError, ValueError):
+        return None
 
 
 def _incident_text(site: Site, f: Notified, lang: Language, inc: Incident | None) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from stilalarm.console.tui.model.alarms import Selection, ack_target, move, pick
 from stilalarm.console.tui.model.context import Ctx
 from stilalarm.console.tui.model.replies import registration_error
 from stilalarm.console.tui.model.responses import ResponseDecision, decline_target, on_site_target
+from stilalarm.console.tui.model.risks import confirm_target
 from stilalarm.console.tui.model.snapshot import Snapshot
 from stilalarm.console.tui.panes import ResolvePane, UnitsPane
 from stilalarm.console.tui.texts import Texts
@@ -119,6 +120,17 @@ class ConsoleActions(App[int]):
         what = self.texts.key_reached if reached else self.texts.key_no_answer
         cmd = self.bus.visit_answer(decision.visit_id, reached) if self.bus is not None else None
         self._sent(cmd, "visit_answer", what, decision.message)
+
+    def action_risk_confirm(self) -> None:
+        """Confirm the risky conversation I stand by for (v)."""
+        risk_id = confirm_target(self.snap.risks)
+        if risk_id is None:
+            self.notice(self.texts.risk_none, "warn")
+            return
+        cmd = self.bus.risk_confirm(risk_id) if self.bus is not None else None
+        self._sent(
+            cmd, "risk_confirm", self.texts.key_risk_confirm, self.texts.risk_sent.format(risk=risk_id)
+        )
 
     def action_pick(self, number: int) -> None:
         self.sel = pick(self.snap.alarms, number)

@@ -260,6 +260,7 @@ class ConsoleApp(ConsoleActions):
         self._main().query_one(StatusBar).show_bar(snap.bar)
         self._main().query_one(AlarmBanner).show_banner(snap.alarms.banner)
         self._main().query_one(AlarmsPane).show_alarms(snap.alarms, self.ctx)
+        self._main().query_one(AlarmsPane).show_risks(snap.risks)
         if self.view == "units":
             self._main().query_one(UnitsPane).show_units(snap.units)
         elif self.view == "history":

@@ -33,6 +33,7 @@ from stilalarm.wire.messages import (
     PresenceState,
     Registration,
     ResolveCmd,
+    RiskConfirmCmd,
     TestScope,
     TestStartCmd,
     TestStopCmd,
@@ -226,6 +227,12 @@ class Bus:
     def visit_answer(self, visit_id: str, reached: bool) -> uuid.UUID:
         """'Bereikt, alles ok' (reached) or 'geen antwoord' for an overdue home visit."""
         cmd = VisitAnswerCmd.model_validate({**self._head(), "visit_id": visit_id, "reached": reached})
+        self._send(cmd)
+        return cmd.cmd_id
+
+    def risk_confirm(self, risk_id: str) -> uuid.UUID:
+        """Confirm a risky conversation I stand by for."""
+        cmd = RiskConfirmCmd.model_validate({**self._head(), "risk_id": risk_id})
         self._send(cmd)
         return cmd.cmd_id
 

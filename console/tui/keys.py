@@ -14,6 +14,7 @@ VIEW_ACTIONS = {
     "move": {"alarms"},
     "resolve": {"alarms"},
     "visit": {"alarms"},
+    "risk_confirm": {"alarms"},
     "demo": {"alarms", "units"},
     "test_start": {"units"},
     "test_stop": {"units"},
@@ -39,6 +40,7 @@ def bind_keys(app: App[int], t: Texts) -> None:
     app.bind("r", "resolve", description=t.key_resolve)
     app.bind("b", "visit(True)", description=t.key_reached)
     app.bind("g", "visit(False)", description=t.key_no_answer)
+    app.bind("v", "risk_confirm", description=t.key_risk_confirm)
     app.bind("t", "test_start", description=t.key_test_start)
     app.bind("s", "test_stop", description=t.key_test_stop)
     app.bind("i", "present", description=t.key_present)

@@ -25,6 +25,7 @@ from stilalarm.console.tui.model.alarms import AlarmRow, AlarmsView
 from stilalarm.console.tui.model.context import Ctx
 from stilalarm.console.tui.model.history import HistoryRow, TimelineLine
 from stilalarm.console.tui.model.presence import PresenceView
+from stilalarm.console.tui.model.risks import RiskRow
 from stilalarm.console.tui.model.units import UnitRow, units_summary
 from stilalarm.console.tui.texts import Texts
 from stilalarm.console.tui.widgets import Plain, sync_table
@@ -67,6 +68,16 @@ class AlarmsPane(Vertical):
         table: DataTable[RenderableType] = DataTable(id="alarm-table", cursor_type="row", zebra_stripes=True)
         table.can_focus = False  # keyboard selection is the app's (explicit picks), not the table's
         yield table
+        yield Plain("", id="alarm-risks")
+
+    def show_risks(self, rows: tuple[RiskRow, ...]) -> None:
+        """The running risky conversations, one line each (nothing when there are none)."""
+        out = Text()
+        for r in rows:
+            out.append("◆ " + r.text + "\n", "bold yellow" if r.to_confirm else "")
+        plain = self.query_one("#alarm-risks", Plain)
+        plain.display = bool(rows)
+        plain.show(out, "\n".join(r.text for r in rows))
 
     def _columns(self, table: DataTable[RenderableType]) -> None:
         width = (self.size.width or 80) - 2

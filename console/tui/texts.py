@@ -101,6 +101,13 @@ class Texts:
     nobody_reachable: str
     on_site: str
     declined: str
+    # -- risky conversations --------------------------------------------------
+    risk_line: str
+    risk_confirmed: str
+    risk_unconfirmed: str
+    risk_none: str
+    risk_sent: str
+    key_risk_confirm: str
     # -- resolve --------------------------------------------------------------
     resolve_title: str
     resolve_none: str

@@ -388,6 +388,21 @@ SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
             "pv_number": "PV 1",
         },
     ),
+    (
+        "RiskAnnounceCmd",
+        parse_person_command,
+        {
+            **_HEAD_PERSON,
+            "kind": "risk_announce",
+            "risk_id": "r-1",
+            "room": "spreekkamer-1",
+            "starts_at": _NOW,
+            "ends_at": _NOW,
+            "standby": "ilse",
+        },
+    ),
+    ("RiskConfirmCmd", parse_person_command, {**_HEAD_PERSON, "kind": "risk_confirm", "risk_id": "r-1"}),
+    ("RiskCancelCmd", parse_person_command, {**_HEAD_PERSON, "kind": "risk_cancel", "risk_id": "r-1"}),
     ("CommandReply", lambda b: parse(m.CommandReply, b), {"v": 1, "cmd_id": _U, "ok": True, "code": "ok"}),
     (
         "Notification",

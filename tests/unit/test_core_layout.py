@@ -18,6 +18,7 @@ PURE_PROJECT = (
     "stilalarm.console.visitfacts",
     "stilalarm.console.regfacts",
     "stilalarm.console.responsefacts",
+    "stilalarm.console.riskfacts",
     "stilalarm.console.reporting.buttontests",
 )
 """The project modules a core may import besides `stilalarm.wire.messages` and the inventory's model."""

@@ -32,7 +32,7 @@ from stilalarm.wire.messages import (
 SITE = parse_site(VISIT_SITE)  # overdue 1.2 s after the end, the lead 3 s later, everyone 3 s after
 EVENING_SITE = parse_site(
     VISIT_SITE.replace("[1, 2, 3, 4, 5, 6, 7]", "[1, 2, 3, 4, 5]").replace(
-        'start = "00:00", end = "23:59"', 'start = "08:00", end = "17:00"'
+        'start = "00:00", end = "24:00"', 'start = "08:00", end = "17:00"'
     )
 )
 T0 = datetime(2026, 11, 25, 9, 0, 0, tzinfo=UTC)  # a Wednesday, 10:00 in Brussels

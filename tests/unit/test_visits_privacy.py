@@ -194,7 +194,7 @@ def test_office_hours_and_the_evening_rule() -> None:
     assert evening_reminder_at(h, TZ, wed) == datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
     late = datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
     assert evening_reminder_at(h, TZ, late) == late
-    hours = 'office_hours = { start = "00:00", end = "23:59", weekdays = [1, 2, 3, 4, 5, 6, 7] }'
+    hours = 'office_hours = { start = "00:00", end = "24:00", weekdays = [1, 2, 3, 4, 5, 6, 7] }'
     for bad in ('end = "07:00"', "weekdays = [0]", "weekdays = [1, 1]"):
         text = VISIT_SITE.replace(hours, f"office_hours = {{ {bad} }}")
         with pytest.raises(InventoryError, match="office_hours"):

@@ -21,6 +21,9 @@ from stilalarm.wire.messages.person import (
     PersonCommand,
     PresenceCmd,
     ResolveCmd,
+    RiskAnnounceCmd,
+    RiskCancelCmd,
+    RiskConfirmCmd,
     TestStartCmd,
     TestStopCmd,
     VisitAnswerCmd,
@@ -110,6 +113,9 @@ def parse_person_command(
     | VisitAnswerCmd
     | RegistrationFileCmd
     | RegistrationCompleteCmd
+    | RiskAnnounceCmd
+    | RiskConfirmCmd
+    | RiskCancelCmd
 ):
     """Parse a command sent by a person (lead, facilities, a visitor)."""
     return _validate(_person_command_adapter, _check_size(payload), "person command")

@@ -1,5 +1,5 @@
 """What a person's console or CLI sends: acknowledgements, resolutions with the registration,
-presence, test windows, after-care, home visits (huisbezoek)."""
+presence, test windows, after-care, home visits (huisbezoek), risky conversations (risicogesprek)."""
 
 from __future__ import annotations
 
@@ -218,6 +218,41 @@ class VisitAnswerCmd(PersonCmdBase):
     reached: bool = Field(description="True: 'bereikt, alles ok'. False: 'geen antwoord'.")
 
 
+class RiskAnnounceCmd(PersonCmdBase):
+    """A risky conversation (risicogesprek) announced beforehand by the staff member who holds it: the
+    room, the time window and the stand-by colleague who follows it from the hall or a room beside.
+    During the window an alarm from the room reaches the stand-by colleague at once, with level 1.
+
+    Idempotent by `risk_id`: the same announcement sent again is answered ok and changes nothing."""
+
+    kind: Literal["risk_announce"] = "risk_announce"
+    risk_id: Ident = Field(description="Made by the sender; the same on every retry.")
+    room: Ident = Field(description="The room the conversation is held in.")
+    starts_at: UtcDatetime = Field(description="When the conversation starts.")
+    ends_at: UtcDatetime = Field(description="When it is over at the latest.")
+    standby: Ident = Field(description="The stand-by colleague (a person in the inventory, not the sender).")
+    colleagues_present: bool = Field(
+        default=False,
+        description="Other colleagues are in the building during the window (a conversation outside "
+        "office hours without them is warned against: the protocol's rule).",
+    )
+
+
+class RiskConfirmCmd(PersonCmdBase):
+    """The stand-by colleague (or a lead or deputy of the room's team) confirms a risky conversation."""
+
+    kind: Literal["risk_confirm"] = "risk_confirm"
+    risk_id: Ident
+
+
+class RiskCancelCmd(PersonCmdBase):
+    """Cancel (or end early) a risky conversation: its announcer, its stand-by colleague, or a lead or
+    deputy of the room's team."""
+
+    kind: Literal["risk_cancel"] = "risk_cancel"
+    risk_id: Ident
+
+
 PersonCommand = Annotated[
     AckCmd
     | DeclineCmd
@@ -230,6 +265,9 @@ PersonCommand = Annotated[
     | ConsoleLinkCmd
     | VisitStartCmd
     | VisitEndCmd
-    | VisitAnswerCmd,
+    | VisitAnswerCmd
+    | RiskAnnounceCmd
+    | RiskConfirmCmd
+    | RiskCancelCmd,
     Field(discriminator="kind"),
 ]

@@ -54,6 +54,19 @@ class NotifyReason(StrEnum):
     INFO = "info"
 
 
+class RiskNote(BaseModel):
+    """A risky conversation (risicogesprek) as its notices tell it, for the consoles' list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    risk_id: Ident
+    room_id: Ident
+    person_id: Ident = Field(description="Who holds the conversation.")
+    standby: Ident = Field(description="The stand-by colleague.")
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    state: Literal["announced", "confirmed", "cancelled"]
+
+
 class Notification(Msg):
     """A message to one person (console, pager, e-mail, chat all render from this)."""
 
@@ -80,6 +93,7 @@ class Notification(Msg):
         default=None,
         description="A completed registration as JSON, for Preventie en Veiligheid (attached to the e-mail).",
     )
+    risk: RiskNote | None = Field(default=None, description="A risky conversation's notices: which one.")
 
 
 class IncidentStatus(StrEnum):

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from stilalarm.console.core.effects import Effect, Page, PublishIncident, SendReceipt, Tx, UnitFeedback
 from stilalarm.console.core.engine.responses import check_nobody_reachable, pager_on_site, still_in_danger
+from stilalarm.console.core.engine.riskfold import standby_for
 from stilalarm.console.core.engine.state import Campaign, EngineState, Incident, campaign_num, incident_due
 from stilalarm.console.core.notice import notice
 from stilalarm.console.facts import (
@@ -255,6 +256,9 @@ def fire_level(tx: EngineTx, inc: Incident, level: int) -> None:
     targets = s.site.resolve_targets(inc.team_id, lv.notify)
     away = s.unreachable
     present = tuple(p for p in targets if p not in away)
+    if level == 1:  # a risky conversation's stand-by colleague is the nearest help: at once
+        standby = tuple(p for p in standby_for(s, inc.room_id, tx.now) if p not in present)
+        present, targets = present + standby, targets + tuple(p for p in standby if p not in targets)
     last = level == len(pol.levels)
     if not present and not last:
         tx.record(

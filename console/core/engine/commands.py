@@ -16,6 +16,7 @@ from stilalarm.console.core.effects import PublishIncident, PublishPresence, Rep
 from stilalarm.console.core.engine.alarms import EngineTx, acknowledge, stop_pagers
 from stilalarm.console.core.engine.registrations import on_registration_cmd, on_resolved
 from stilalarm.console.core.engine.responsecmds import on_response_cmd
+from stilalarm.console.core.engine.risk import RiskCmd, on_risk_cmd
 from stilalarm.console.core.engine.state import AftercareCase, Campaign, EngineState, Incident, campaign_num
 from stilalarm.console.core.engine.visits import on_visit_cmd
 from stilalarm.console.core.notice import notice
@@ -42,6 +43,9 @@ from stilalarm.wire.messages import (
     RegistrationCompleteCmd,
     RegistrationFileCmd,
     ResolveCmd,
+    RiskAnnounceCmd,
+    RiskCancelCmd,
+    RiskConfirmCmd,
     TestScope,
     TestStartCmd,
     TestStopCmd,
@@ -66,6 +70,7 @@ PersonCmd = (
     | VisitAnswerCmd
     | RegistrationFileCmd
     | RegistrationCompleteCmd
+    | RiskCmd
 )
 """Every command a person can send."""
 
@@ -223,6 +228,8 @@ def on_person_cmd(tx: EngineTx, cmd: PersonCmd) -> None:
             on_registration_cmd(tx, cmd)
         case DeclineCmd() | OnSiteCmd():
             on_response_cmd(tx, cmd)
+        case RiskAnnounceCmd() | RiskConfirmCmd() | RiskCancelCmd():
+            on_risk_cmd(tx, cmd)
 
 
 def _resolve_refusal(s: EngineState, inc: Incident, person: str) -> str | None:

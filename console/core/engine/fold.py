@@ -11,6 +11,8 @@ from dataclasses import replace
 
 from stilalarm.console.config import EnginePolicy
 from stilalarm.console.core.engine.registrations import REMIND_KEY, apply_registration, apply_reminded
+from stilalarm.console.core.engine.riskfold import apply_risk
+from stilalarm.console.core.engine.staffing import STAFFING_KEYS, apply_staffing
 from stilalarm.console.core.engine.state import (
     AftercareCase,
     Campaign,
@@ -38,6 +40,7 @@ from stilalarm.console.facts import (
 )
 from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
 from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
+from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import IncidentStatus, NotifyReason
@@ -118,6 +121,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             )
         case Notified() if f.text_key == REMIND_KEY and f.incident_id is None:
             return apply_reminded(s, f)
+        case Notified() if f.text_key in STAFFING_KEYS and f.incident_id is None:
+            return apply_staffing(s, f)
         case Notified() if f.text_key == EVENING_REMINDER and f.incident_id is None:
             return mark_reminded(s, f.detail.get("visit", ""))
         case Notified() if f.incident_id is not None:
@@ -204,6 +209,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             return apply_registration(s, f)
         case VisitStarted() | VisitDetails() | OverdueRaised() | VisitNoAnswer() | VisitEnded():
             return apply_visit(s, f)
+        case RiskAnnounced() | RiskConfirmed() | RiskCancelled():
+            return apply_risk(s, f)
         case _:
             return s
 

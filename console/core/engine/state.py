@@ -123,6 +123,29 @@ class Visit:
 
 
 @dataclass(frozen=True)
+class Risk:
+    """An announced risky conversation (risicogesprek), until a day after its window (docs/RISKY.md)."""
+
+    id: str
+    person_id: str
+    room_id: str
+    team_id: str
+    standby: str
+    starts_at: datetime
+    ends_at: datetime
+    announced_at: datetime
+    outside_hours: bool = False
+    confirmed_by: str | None = None
+    confirmed_at: datetime | None = None
+    cancelled_by: str | None = None
+    cancelled_at: datetime | None = None
+
+    def covers(self, room_id: str, now: datetime) -> bool:
+        """Whether an alarm from `room_id` at `now` falls in this (not cancelled) conversation."""
+        return self.room_id == room_id and self.cancelled_at is None and self.starts_at <= now < self.ends_at
+
+
+@dataclass(frozen=True)
 class Campaign:
     """An open test window: one unit, or the units of one room, until `until` (console time)."""
 
@@ -191,6 +214,10 @@ class EngineState:
     """Home visits: open ones, and closed ones for a day (a retried command is answered, not redone)."""
     registrations: Mapping[str, RegCase] = field(default_factory=dict)
     """Registrations ("Melding agressie"), incomplete and complete (`regstate.py`)."""
+    risks: Mapping[str, Risk] = field(default_factory=dict)
+    """Risky conversations, until a day after their window (a retried command is answered)."""
+    unstaffed: frozenset[str] = frozenset()
+    """Teams told to be open with nobody present (`staffing`), until someone is back or it closes."""
 
     @property
     def incidents(self) -> Mapping[str, Incident]:
@@ -229,6 +256,8 @@ class EngineState:
             dict(self.aftercare),
             dict(self.tested_at),
             dict(self.visits),
+            dict(self.risks),
+            self.unstaffed,
         )
 
 

@@ -27,6 +27,7 @@ from stilalarm.console.core.engine.commands import (
 from stilalarm.console.core.engine.fold import evolve
 from stilalarm.console.core.engine.registrations import fire_registrations, registrations_due
 from stilalarm.console.core.engine.responses import fire_on_site_due
+from stilalarm.console.core.engine.staffing import check_staffing
 from stilalarm.console.core.engine.state import NEVER, EngineState, incident_due
 from stilalarm.console.core.engine.visits import escalate_overdue, fire_visits, visits_due
 from stilalarm.console.facts import IncidentExpired
@@ -65,6 +66,7 @@ def step(state: EngineState, inp: Input, now: datetime) -> tuple[EngineState, li
             on_person_cmd(tx, cmd)
         case Tick():
             _on_tick(tx)
+    check_staffing(tx)
     return tx.s, tx.effects
 
 

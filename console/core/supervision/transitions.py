@@ -1,7 +1,9 @@
 """A unit's transitions (online, offline, fault, clock): record them, tell who must know.
 
 Faults and offline units notify facilities (reason `fault`, never mixed with alarms), and
-the room's team lead(s) when the room is left without a working button. Flapping does not
+the room's team lead(s) when the room is left without a working button while the building is open
+(`[site] office_hours`, closing days included); outside office hours that "onbeschermd" notice goes
+to facilities only (nobody sits in the room, a lead at home can do nothing about it). Flapping does not
 flood: inside a unit's flap window the facts are recorded but nobody is told (the window's
 summary follows when it ends).
 """
@@ -9,6 +11,8 @@ summary follows when it ends).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from stilalarm.console.core.effects import PublishHealth, SupEffect, Tx
 from stilalarm.console.core.notice import notice
@@ -40,6 +44,15 @@ def room_protected(s: UnitsState, room_id: str) -> bool:
     return False
 
 
+def unprotected_to(s: UnitsState, room_id: str, now: datetime) -> tuple[str, ...]:
+    """Who is told that a room has no working button: its team lead(s) while the building is open,
+    facilities only outside office hours and on closing days."""
+    site = s.site
+    if site.site.office_hours.is_open(now, ZoneInfo(site.site.timezone)):
+        return site.team(site.room(room_id).team).leads
+    return site.people_with(Role.FACILITIES)
+
+
 def transition(tx: SupTx, uid: str, facts: list[Fact], text_key: str, detail: dict[str, str]) -> None:
     """Record transition facts of one unit, then notify facilities (unless in a flap window)."""
     room = tx.s.site.unit(uid).room
@@ -51,8 +64,7 @@ def transition(tx: SupTx, uid: str, facts: list[Fact], text_key: str, detail: di
         unit_notice(tx, uid, tx.s.site.people_with(Role.FACILITIES), text_key, detail)
     now_protected = room_protected(tx.s, room)
     if was_protected and not now_protected and not in_window and tx.s.site.unit(uid).role is UnitRole.DESK:
-        leads = tx.s.site.team(tx.s.site.room(room).team).leads
-        unit_notice(tx, uid, leads, "unprotected", {"room": room})
+        unit_notice(tx, uid, unprotected_to(tx.s, room, tx.now), "unprotected", {"room": room})
     tx.emit(PublishHealth(uid))
 
 

@@ -13,6 +13,7 @@ from stilalarm.wire.messages import (
     Notification,
     NotifyReason,
     PresenceState,
+    RiskNote,
     UnitHealth,
 )
 
@@ -43,6 +44,8 @@ class Received:
     down_since: datetime | None = None
     gen: int = 0
     seen: Mapping[str, int] = field(default_factory=dict)
+    risks: Mapping[str, RiskNote] = field(default_factory=dict)
+    """The latest word on each risky conversation I was told of (docs/RISKY.md)."""
 
     def _seen(self, key: str) -> dict[str, int]:
         return {**self.seen, key: self.gen}
@@ -94,7 +97,10 @@ class Received:
         return replace(self, console=cs, console_heard=heard_at, seen=self._seen("console"))
 
     def with_notification(self, n: Notification) -> Received:
-        """Remember routing notifications (alarm, escalation, repeat) per incident."""
+        """Remember routing notifications (alarm, escalation, repeat) per incident, and risky
+        conversations by id."""
+        if n.risk is not None:
+            return replace(self, risks={**self.risks, n.risk.risk_id: n.risk})
         if n.reason not in ROUTING_REASONS or n.incident_id is None:
             return self
         return replace(self, routed={**self.routed, n.incident_id: n})

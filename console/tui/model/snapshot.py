@@ -10,6 +10,7 @@ from stilalarm.console.tui.model.context import Ctx
 from stilalarm.console.tui.model.history import HISTORY_DAYS, HistoryRow, build_history
 from stilalarm.console.tui.model.presence import PresenceView, build_presence
 from stilalarm.console.tui.model.received import Received
+from stilalarm.console.tui.model.risks import RiskRow, build_risks
 from stilalarm.console.tui.model.status import Bar, build_bar, is_stale
 from stilalarm.console.tui.model.units import UnitRow, build_units
 
@@ -26,6 +27,8 @@ class Snapshot:
     units: tuple[UnitRow, ...] = ()
     history: tuple[HistoryRow, ...] = ()
     warnings: tuple[str, ...] = ()
+    risks: tuple[RiskRow, ...] = ()
+    """The running risky conversations (key v confirms the one I stand by for)."""
 
 
 def snapshot(
@@ -51,4 +54,5 @@ def snapshot(
         units=build_units(rec, ctx, now) if with_units else (),
         history=build_history(rec, ctx, now, history_query, history_days) if with_history else (),
         warnings=warnings,
+        risks=build_risks(rec, ctx, now),
     )
