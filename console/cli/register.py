@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from stilalarm.console.cli.sendcmd import run_person_command
 from stilalarm.console.cli.visit import planned_end
 from stilalarm.wire.messages import (
     Aftercare,
@@ -121,36 +121,9 @@ def build(args: argparse.Namespace, timezone: str) -> RegistrationFileCmd | Regi
 
 
 def register_command(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from stilalarm.console.remote import load_person, send
-    from stilalarm.wire.credentials import ConfigError
-
-    try:
-        cfg = load_person(args.broker_dir, args.person)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    try:
-        cmd = build(args, cfg.timezone)
-    except ValidationError as exc:
-        msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        print(f"invalid command: {msgs}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"invalid command: {exc}", file=sys.stderr)
-        return 2
-    reply = send(cfg, cmd, args.timeout)
-    if reply is None:
-        print(
-            f"no reply from the console within {args.timeout:g} s: is `alarm-console serve` running "
-            "and the broker reachable? Send the same command again "
-            f"(--registration-id {cmd.registration_id})",
-            file=sys.stderr,
-        )
-        return 3
-    if reply.ok:
-        print(f"ok {cmd.registration_id} {reply.reason}".strip())
-        return 0
-    print(f"rejected ({reply.code}) {cmd.registration_id}: {reply.reason}", file=sys.stderr)
-    return 1
+    return run_person_command(
+        args,
+        build,
+        lambda cmd, _reply: cmd.registration_id,
+        lambda cmd: f"(--registration-id {cmd.registration_id})",
+    )

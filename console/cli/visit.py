@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import secrets
-import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from stilalarm.console.cli.sendcmd import run_person_command
 from stilalarm.wire.messages import VisitAnswerCmd, VisitEndCmd, VisitStartCmd, new_id, utcnow
 
 
@@ -95,36 +95,9 @@ def build(args: argparse.Namespace, timezone: str) -> VisitStartCmd | VisitEndCm
 
 
 def visit_command(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from stilalarm.console.remote import load_person, send
-    from stilalarm.wire.credentials import ConfigError
-
-    try:
-        cfg = load_person(args.broker_dir, args.person)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    try:
-        cmd = build(args, cfg.timezone)
-    except ValidationError as exc:
-        msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        print(f"invalid command: {msgs}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        print(f"invalid command: {exc}", file=sys.stderr)
-        return 2
-    reply = send(cfg, cmd, args.timeout)
-    if reply is None:
-        print(
-            f"no reply from the console within {args.timeout:g} s: is `alarm-console serve` running "
-            "and the broker reachable? Send the same command again (with --visit-id "
-            f"{cmd.visit_id} for a start)",
-            file=sys.stderr,
-        )
-        return 3
-    if reply.ok:
-        print(f"ok {reply.visit_id or cmd.visit_id} {reply.reason}".strip())
-        return 0
-    print(f"rejected ({reply.code}) {cmd.visit_id}: {reply.reason}", file=sys.stderr)
-    return 1
+    return run_person_command(
+        args,
+        build,
+        lambda cmd, reply: (reply.visit_id if reply else None) or cmd.visit_id,
+        lambda cmd: f"(with --visit-id {cmd.visit_id} for a start)",
+    )
