@@ -167,7 +167,43 @@ def _exe() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "stilalarm.console.cli"]
 
 
-class ServiceProcess:
+class ProcessGroup:
+    """A command run in its own process group, logging to `log_path`: what this run logged, SIGKILL
+    and SIGTERM (`ServiceProcess`, `stilalarm.devkit.webrun.WebProcess`)."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def log(self) -> str:
+        """Everything this run (since the last start) logged."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as f:
+            f.seek(self._log_offset)
+            return f.read().decode(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL (a crash, a power cut of the process)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def terminate(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+
+class ServiceProcess(ProcessGroup):
     """`alarm-console serve` in its own process group; start, SIGKILL, SIGTERM, restart.
 
     The first `start` passes `--init` (a new system's first run creates its database, like the
@@ -177,13 +213,11 @@ class ServiceProcess:
     def __init__(
         self, site_file: Path, db: Path, broker_dir: Path, log_path: Path, *, init: bool = True
     ) -> None:
+        super().__init__(log_path)
         self.site_file = site_file
         self.db = db
         self.broker_dir = broker_dir
-        self.log_path = log_path
         self.init = init
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log_offset = 0
         self._starts = 0
 
     def start(self, extra: list[str] | None = None) -> None:
@@ -212,14 +246,6 @@ class ServiceProcess:
         )
         log.close()
 
-    def log(self) -> str:
-        """Everything this run (since the last start) logged."""
-        if not self.log_path.exists():
-            return ""
-        with self.log_path.open("rb") as f:
-            f.seek(self._log_offset)
-            return f.read().decode(errors="replace")
-
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Until the service has connected and published its retained state."""
         deadline = time.monotonic() + timeout
@@ -230,24 +256,6 @@ class ServiceProcess:
                 raise RuntimeError(f"alarm-console serve exited with {self.proc.returncode}:\n{self.log()}")
             time.sleep(0.02)
         raise TimeoutError(f"alarm-console serve not ready within {timeout} s:\n{self.log()}")
-
-    def kill(self) -> None:
-        """SIGKILL (a crash, a power cut of the process)."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def terminate(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM and wait; returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
 
 
 class ScriptedUnit:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import ssl
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import httpx
 
 from stilalarm.broker_config.local import free_port
 from stilalarm.broker_config.web import token_key
-from stilalarm.devkit.servicerun import FAST_SITE
+from stilalarm.devkit.servicerun import FAST_SITE, ProcessGroup
 
 WEB_UNITS = """
 [[units]]
@@ -121,26 +120,24 @@ def _exe() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "stilalarm.ingress.cli"]
 
 
-class WebProcess:
+class WebProcess(ProcessGroup):
     """`alarm-web run` in its own process group on a free port (plain HTTP unless `tls_dir`)."""
 
     def __init__(
         self, broker_dir: Path, state_dir: Path, log_path: Path, *, tls_dir: Path | None = None
     ) -> None:
+        super().__init__(log_path)
         self.broker_dir = broker_dir
         self.state_dir = state_dir
-        self.log_path = log_path
         self.tls_dir = tls_dir
         self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._offset = 0
 
     @property
     def url(self) -> str:
         return f"{'https' if self.tls_dir else 'http'}://127.0.0.1:{self.port}"
 
     def start(self, extra: list[str] | None = None) -> WebProcess:
-        self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         tls = ["--tls-dir", str(self.tls_dir)] if self.tls_dir else ["--plain-http"]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -165,14 +162,6 @@ class WebProcess:
             )
         return self
 
-    def log(self) -> str:
-        """What this run logged."""
-        if not self.log_path.exists():
-            return ""
-        with self.log_path.open("rb") as f:
-            f.seek(self._offset)
-            return f.read().decode(errors="replace")
-
     def wait_ready(self, timeout: float = 20.0, verify: bool | ssl.SSLContext = True) -> WebProcess:
         """Until alarm-web answers and is connected to the broker."""
         deadline = time.monotonic() + timeout
@@ -187,21 +176,3 @@ class WebProcess:
                 pass
             time.sleep(0.05)
         raise TimeoutError(f"alarm-web not ready within {timeout} s:\n{self.log()}")
-
-    def kill(self) -> None:
-        """SIGKILL."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def terminate(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM and wait; the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
