@@ -29,6 +29,7 @@ from stilalarm.firmware.control import ControlError, JsonLines, PinActuator, par
 from stilalarm.firmware.eventloop import LoopScheduler
 from stilalarm.firmware.notify import Notifier, watchdog_interval_s
 from stilalarm.firmware.outbox import Outbox, OutboxError
+from stilalarm.firmware.pinwatch import RETRY_S, PinWatch, SwitchOutputs
 from stilalarm.firmware.ports import Settings, SteppedClock, SystemClock
 from stilalarm.firmware.runtime import UnitRuntime
 from stilalarm.firmware.sim import LOG_FORMAT, execute_on
@@ -71,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --sim: read alarm-sim control lines on stdin and print JSON lines on stdout",
     )
+    r.add_argument(
+        "--pins-retry-s",
+        type=float,
+        default=RETRY_S,
+        help=f"seconds between attempts to open pins that cannot be read (default {RETRY_S:g})",
+    )
     r.add_argument("--log-level", default="INFO", help="log level on stderr (default INFO)")
     t = sub.add_parser("test-mode", help="switch local test mode of the unit running with --state-dir")
     t.add_argument("state", choices=("on", "off"))
@@ -105,7 +112,13 @@ def _main(argv: list[str] | None) -> int:
         print("--control-stdin drives simulated pins: add --sim", file=sys.stderr)
         return 2
     cfg = load_json_model(UnitConfig, args.config)
-    return run(cfg, args.state_dir, sim=gpio.wants_mock(args.sim), control_stdin=args.control_stdin)
+    return run(
+        cfg,
+        args.state_dir,
+        sim=gpio.wants_mock(args.sim),
+        control_stdin=args.control_stdin,
+        pins_retry_s=max(0.1, args.pins_retry_s),
+    )
 
 
 def check(path: Path) -> int:
@@ -164,7 +177,9 @@ def test_mode(state_dir: Path, on: bool, minutes: float | None, wait: float) -> 
     return 1
 
 
-def run(cfg: UnitConfig, state_dir: Path, *, sim: bool, control_stdin: bool) -> int:
+def run(
+    cfg: UnitConfig, state_dir: Path, *, sim: bool, control_stdin: bool, pins_retry_s: float = RETRY_S
+) -> int:
     """Run the unit until SIGTERM / SIGINT (or `quit` on the control channel)."""
     uid = cfg.unit.id
     try:
@@ -189,7 +204,7 @@ def run(cfg: UnitConfig, state_dir: Path, *, sim: bool, control_stdin: bool) -> 
         if name not in ("release",):
             log.info("%s %s", name, " ".join(f"{k}={v}" for k, v in fields.items()))
 
-    outputs = gpio.GpioOutputs(cfg.unit)
+    outputs = SwitchOutputs()  # the LED and buzzer, once the pin watch has opened them
     rt = UnitRuntime(
         cfg,
         outbox=outbox,
@@ -210,12 +225,21 @@ def run(cfg: UnitConfig, state_dir: Path, *, sim: bool, control_stdin: bool) -> 
     for topic in rt.subscriptions():
         link.subscribe(topic, lambda t, p: post(lambda: rt.on_message(t, p)))
     rt.port = _LinkPort(link)
-    inputs = gpio.GpioInputs(cfg.unit, rt, post, clock.now_ms)
     pins = PinActuator(cfg.unit, factory, sched.call_later) if sim else None
-    if pins is not None:
-        pins.idle()
+    watch = PinWatch(
+        cfg.unit,
+        rt,
+        post,
+        clock.now_ms,
+        state_dir,
+        sched.call_later,
+        factory=lambda: factory,
+        retry_s=pins_retry_s,
+        outputs=outputs,
+        on_open=pins.idle if pins is not None else None,
+    )
     rt.start()
-    inputs.post_initial()
+    watch.start()
     link.start()
 
     done: asyncio.Future[str] = loop.create_future()
@@ -262,8 +286,7 @@ def run(cfg: UnitConfig, state_dir: Path, *, sim: bool, control_stdin: bool) -> 
         notifier.stopping()
         words = rt.stop()
         link.stop(last_words=words)
-        inputs.close()
-        outputs.close()
+        watch.close()
         outbox.close()
         loop.close()
         notifier.close()

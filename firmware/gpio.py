@@ -66,10 +66,18 @@ class GpioInputs:
         clock_ms: Callable[[], int],
         factory: Any = None,
     ) -> None:
-        from gpiozero import DigitalInputDevice
-
         self._devices: list[Any] = []
         self._initial: list[Callable[[], None]] = []
+        try:
+            self._open(unit, sink, post, clock_ms, factory)
+        except BaseException:
+            self.close()  # a pin that failed half-way: release the ones already open
+            raise
+
+    def _open(
+        self, unit: Unit, sink: InputSink, post: Post, clock_ms: Callable[[], int], factory: Any
+    ) -> None:
+        from gpiozero import DigitalInputDevice
 
         def device(pin: int) -> Any:
             d = DigitalInputDevice(pin, pull_up=True, bounce_time=None, pin_factory=factory)
@@ -133,8 +141,16 @@ class GpioOutputs:
     def __init__(self, unit: Unit, factory: Any = None) -> None:
         from gpiozero import LED, Buzzer
 
-        self.led = LED(unit.led_pin, pin_factory=factory) if unit.led_pin is not None else None
-        self.buzzer = Buzzer(unit.buzzer_pin, pin_factory=factory) if unit.buzzer_pin is not None else None
+        self.led: Any = None
+        self.buzzer: Any = None
+        try:
+            if unit.led_pin is not None:
+                self.led = LED(unit.led_pin, pin_factory=factory)
+            if unit.buzzer_pin is not None:
+                self.buzzer = Buzzer(unit.buzzer_pin, pin_factory=factory)
+        except BaseException:
+            self.close()
+            raise
 
     @staticmethod
     def _apply(dev: Any, p: Pattern) -> None:

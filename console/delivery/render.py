@@ -13,7 +13,7 @@ from stilalarm.console.core.engine import Incident
 from stilalarm.console.delivery.texts import channel_fault_text, channel_recovered_text
 from stilalarm.console.delivery.visittexts import is_visit_notice, visit_notification
 from stilalarm.console.facts import Notified
-from stilalarm.console.i18n import t
+from stilalarm.console.i18n import has, t
 from stilalarm.console.texts import (
     RISK_KEYS,
     clip,
@@ -150,6 +150,8 @@ def _unit_text(site: Site, f: Notified, lang: Language) -> tuple[str, str]:
     room_id = unit.room if unit is not None else f.detail.get("room", "")
     room = room_label(site, room_id, lang) if room_id in site.index.rooms else room_id
     v: dict[str, object] = {"unit": uid, "room": room, **f.detail}
+    if f.text_key in ("fault", "fault_cleared") and has(name := f"faultname.{f.detail.get('fault', '')}"):
+        v["fault"] = t(name, lang)
     if f.text_key == "unprotected":
         v["room"] = room_label(site, f.detail.get("room", room_id), lang)
     if f.text_key == "offline_silent":

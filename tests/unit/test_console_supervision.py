@@ -186,6 +186,14 @@ def test_one_of_two_buttons_faulty_keeps_the_room_protected() -> None:
     assert notices(eff) == [("fault", FACILITIES)]
 
 
+def test_a_unit_that_cannot_read_its_pins_leaves_the_room_unprotected() -> None:
+    r = Run()
+    online_all(r)
+    eff = r(fault("spreekkamer-1", EventKind.FAULT, FaultKind.PINS, None), 1)
+    assert notices(eff) == [("fault", FACILITIES), ("unprotected", ("an",))]
+    assert r.s.units["spreekkamer-1"].faults == {"unit:pins"}
+
+
 def test_outbox_backlog_is_a_fault() -> None:
     r = Run()
     boots = online_all(r)

@@ -31,6 +31,7 @@ class FaultKind(StrEnum):
     TAMPER = "tamper"  # enclosure opened
     STUCK = "stuck"  # held far longer than any press (a jammed button or a cut NC cable)
     SILENT = "silent"  # a desk phone not heard from by alarm-web for its silence limit
+    PINS = "pins"  # the unit cannot read its pins (no pin library, no GPIO, no access)
 
 
 class UnitEvent(Msg):

@@ -26,8 +26,8 @@ SupTx = Tx[UnitsState, SupEffect]
 
 
 def room_protected(s: UnitsState, room_id: str) -> bool:
-    """Whether the room has a wired desk unit online with at least one button without a fault (a
-    desk phone's key is an extra alarm point, never the room's protection)."""
+    """Whether the room has a wired desk unit online, closed, able to read its pins, with at least one
+    button without a fault (a desk phone's key is an extra alarm point, never the room's protection)."""
     for uid in s.site.index.units_in_room.get(room_id, ()):
         unit = s.site.unit(uid)
         r = s.units[uid]
@@ -36,6 +36,7 @@ def room_protected(s: UnitsState, room_id: str) -> bool:
             or unit.via is not Via.GPIO
             or not r.online
             or "unit:tamper" in r.faults
+            or "unit:pins" in r.faults
         ):
             continue
         bad = {f.split(":", 1)[0] for f in r.faults}
