@@ -8,84 +8,45 @@ liveness only, never performance assertions.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from stilalarm.broker_config.local import LocalBroker
 from stilalarm.console.store import Store
-from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import (
     ConsoleStatus,
     EventKind,
     Feedback,
     FeedbackCmd,
-    IncidentState,
     IncidentStatus,
     LinkState,
-    Notification,
     NotifyReason,
     PresenceState,
     parse,
     parse_unit_command,
 )
 from stilalarm.wire.topics import Topics
-from tests.harness import Capture, wait_until
+from tests.harness import wait_until
+from tests.rig import ConsoleRig
 
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)
 CLI = [str(Path(sys.executable).parent / "alarm-console")]
 
 
-@dataclass
-class System:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    seen: Capture
-    units: list[ScriptedUnit]
-
-    def unit(self, unit_id: str) -> ScriptedUnit:
-        u = ScriptedUnit(self.broker.creds(f"unit-{unit_id}"), unit_id).start()
-        self.units.append(u)
-        return u
-
-    def notes(self, person: str) -> list[Notification]:
-        return self.seen.notifications(person)
-
-    def alarm_notes(self, person: str) -> list[Notification]:
-        return self.seen.alarm_notifications(person)
-
-    def incident(self, incident_id: str) -> IncidentState:
-        return self.seen.incident_state(incident_id)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
+System = ConsoleRig
 
 
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(FAST_SITE)
-    broker = LocalBroker(SITE, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
-    console.start()
-    console.wait_ready()
-    s = System(tmp_path, broker, console, seen, [])
+    s = System(tmp_path)
     yield s
-    for u in s.units:
-        u.stop()
-    console.kill()
-    seen.stop()
-    broker.kill()
+    s.stop()
 
 
 def receipted(unit: ScriptedUnit, ev_id: object, timeout: float = 10) -> str:

@@ -13,20 +13,16 @@ the deputy level and "Bel 101" fire within the test; timeouts are for liveness o
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from stilalarm.broker_config.local import LocalBroker
-from stilalarm.console.store import Store
-from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit
 from stilalarm.devkit.unitdoubles import JsonLineProcess
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.identity import client_id as cid_for
@@ -47,37 +43,29 @@ from stilalarm.wire.messages import (
     utcnow,
 )
 from stilalarm.wire.topics import Topics
-from tests.harness import Capture, mosquitto_pub, wait_until
+from tests.harness import mosquitto_pub, wait_until
+from tests.rig import ConsoleRig
 
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)
 BIN = Path(sys.executable).parent
 
 
-@dataclass
-class Rig:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    seen: Capture
-    stop: list[object] = field(default_factory=list)
+class Rig(ConsoleRig):
+    def __init__(self, dir: Path) -> None:
+        super().__init__(dir)
+        self.stops: list[object] = []
 
-    def notes(self, person: str) -> list[Notification]:
-        return self.seen.notifications(person)
-
-    def alarm_notes(self, person: str) -> list[Notification]:
-        return self.seen.alarm_notifications(person)
-
-    def incident(self, incident_id: str) -> IncidentState:
-        return self.seen.incident_state(incident_id)
-
-    def facts(self, kind: str) -> list[dict[str, object]]:
-        rows = Store(self.console.db, readonly=True).db.execute("SELECT data FROM events").fetchall()
-        return [f for f in (json.loads(r[0]) for r in rows) if f["kind"] == kind]
+    def stop(self) -> None:
+        for x in reversed(self.stops):
+            if isinstance(x, JsonLineProcess):
+                x.close()
+            elif isinstance(x, ScriptedUnit | Link):
+                x.stop()
+        super().stop()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        argv = [str(BIN / "alarm-console"), *args, "--broker-dir", str(self.broker.dir)]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        return super().cli(*args, "--broker-dir", str(self.broker.dir))
 
     def unit_process(self, unit_id: str) -> JsonLineProcess:
         """The real firmware (`alarm-unit run --sim --control-stdin`) with its rendered config."""
@@ -89,31 +77,16 @@ class Rig:
         ]
         argv += ["--state-dir", str(self.dir / f"state-{unit_id}"), "--sim", "--control-stdin"]
         p = JsonLineProcess(argv, self.dir / f"unit-{unit_id}.log")
-        self.stop.append(p)
+        self.stops.append(p)
         p.wait_for("link", state="up")
         return p
 
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(FAST_SITE)
-    broker = LocalBroker(SITE, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
-    console.start()
-    console.wait_ready()
-    r = Rig(tmp_path, broker, console, seen)
+    r = Rig(tmp_path)
     yield r
-    for x in reversed(r.stop):
-        if isinstance(x, JsonLineProcess):
-            x.close()
-        elif isinstance(x, ScriptedUnit | Link):
-            x.stop()
-    console.kill()
-    seen.stop()
-    broker.kill()
+    r.stop()
 
 
 class ResolvingAttacker:
@@ -128,7 +101,7 @@ class ResolvingAttacker:
         self.link = Link(creds, client_id=cid_for(creds.username, uuid.uuid4().hex[:6]), clean_session=True)
         self.link.subscribe(T.all_incidents(), self._on_incident)
         self.link.subscribe(T.person_reply(person), self._on_reply)
-        rig.stop.append(self.link)
+        rig.stops.append(self.link)
         self.link.start()
         assert self.link.wait_connected(5)
 
@@ -157,7 +130,7 @@ class ResolvingAttacker:
 def test_reception_resolving_every_new_incident_as_false_alarm_silences_nothing(rig: Rig) -> None:
     attacker = ResolvingAttacker(rig, "els")  # reception: allowed to help, never paged at level 1
     unit = ScriptedUnit(rig.broker.creds("unit-spreekkamer-1"), "spreekkamer-1").start()
-    rig.stop.append(unit)
+    rig.stops.append(unit)
     ev = unit.press()
     wait_until(lambda: unit.receipt_for(ev.event_id) is not None, 10, "the receipt")
     receipt = unit.receipt_for(ev.event_id)

@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from stilalarm.broker_config.local import LocalBroker
-from stilalarm.console.store import Store
-from stilalarm.devkit.servicerun import ServiceProcess
 from stilalarm.devkit.webrun import VISIT_SITE, WebProcess, tokens
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import IncidentStatus, Notification, utcnow
 from stilalarm.wire.topics import Topics
 from tests.e2e.test_report_browser import CHROMIUM_FLAGS
-from tests.harness import Capture, wait_until
+from tests.harness import wait_until
+from tests.rig import ConsoleRig
 
 SITE = parse_site(VISIT_SITE)
 T = Topics(SITE.site.id)
@@ -38,14 +35,20 @@ POLICE = f"Verwittig de politie (101): vraag een plaatsbezoek op {ADDRESS}."
 EVERYONE = ("chris", "els", "dirk")  # with An: all leads, reception, prevention
 
 
-@dataclass
-class VisitSystem:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    web: WebProcess
-    seen: Capture
-    token: str
+class VisitSystem(ConsoleRig):
+    def __init__(self, dir: Path) -> None:
+        super().__init__(dir, VISIT_SITE)
+        try:
+            self.web = WebProcess(self.broker.dir, dir / "web", dir / "web.log").start()
+            self.web.wait_ready()
+        except BaseException:
+            super().stop()
+            raise
+        self.token = tokens(self.broker.dir)["gsm-hanne"]
+
+    def stop(self) -> None:
+        self.web.kill()
+        super().stop()
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -63,45 +66,21 @@ class VisitSystem:
         }
         return self.post("/app/api/visit", body)
 
-    def facts(self) -> list[dict[str, Any]]:
-        rows = (
-            Store(self.console.db, readonly=True)
-            .db.execute("SELECT data FROM events ORDER BY seq")
-            .fetchall()
-        )
-        return [json.loads(r[0]) for r in rows]
-
     def kinds(self) -> list[str]:
         return [str(f["kind"]) for f in self.facts()]
 
     def notes(self, person: str, key: str = "") -> list[Notification]:
-        return [n for n in self.seen.notifications(person) if key in n.body or key in n.title]
+        return [n for n in super().notes(person) if key in n.body or key in n.title]
 
     def incidents(self) -> list[str]:
         return sorted({tid for t, _p, _r in self.seen.messages if (tid := T.parse_tail(t, "incident"))})
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
-
 
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[VisitSystem]:
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(VISIT_SITE)
-    broker = LocalBroker(SITE, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
-    console.start()
-    console.wait_ready()
-    web = WebProcess(broker.dir, tmp_path / "web", tmp_path / "web.log").start()
-    web.wait_ready()
-    s = VisitSystem(tmp_path, broker, console, web, seen, tokens(broker.dir)["gsm-hanne"])
+    s = VisitSystem(tmp_path)
     yield s
-    web.kill()
-    console.kill()
-    seen.stop()
-    broker.kill()
+    s.stop()
 
 
 def _no_private_data_outside(s: VisitSystem, reached: set[str]) -> None:

@@ -10,20 +10,19 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from stilalarm.broker_config.local import LocalBroker
-from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.devkit.servicerun import FAST_SITE
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import EventKind, Notification, NotifyReason, parse
 from stilalarm.wire.topics import Topics
 from tests.e2e.test_report_browser import CHROMIUM_FLAGS, _chromium
-from tests.harness import Capture, wait_until
+from tests.harness import wait_until
+from tests.rig import ConsoleRig
 
 REGISTRATION_KEYS = (
     "registration_id",
@@ -47,30 +46,7 @@ T = Topics(SITE.site.id)
 CLI = [str(Path(sys.executable).parent / "alarm-console")]
 
 
-@dataclass
-class Rig:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    seen: Capture
-    units: list[ScriptedUnit] = field(default_factory=list)
-
-    def unit(self, unit_id: str) -> ScriptedUnit:
-        u = ScriptedUnit(self.broker.creds(f"unit-{unit_id}"), unit_id).start()
-        self.units.append(u)
-        return u
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
-
-    def person(self, *args: str) -> str:
-        done = self.cli(*args, "--broker-dir", str(self.broker.dir))
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    def db(self, *args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
-        path = db or self.dir / "console.db"
-        return self.cli(*args, "--db", str(path), "--site", str(self.dir / "site.toml"))
+Rig = ConsoleRig
 
 
 def _snapshot(live: Path, copy: Path) -> Path:
@@ -87,20 +63,9 @@ def _snapshot(live: Path, copy: Path) -> Path:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    (tmp_path / "site.toml").write_text(FAST_SITE)
-    broker = LocalBroker(SITE, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(tmp_path / "site.toml", tmp_path / "console.db", broker.dir, tmp_path / "c.log")
-    console.start()
-    console.wait_ready()
-    r = Rig(tmp_path, broker, console, seen)
+    r = Rig(tmp_path)
     yield r
-    for u in r.units:
-        u.stop()
-    console.kill()
-    seen.stop()
-    broker.kill()
+    r.stop()
 
 
 def test_campaign_with_some_buttons_pressed_gives_the_right_tests_report(rig: Rig) -> None:

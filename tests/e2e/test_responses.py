@@ -13,28 +13,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from stilalarm.broker_config.local import LocalBroker
 from stilalarm.console.tui.app import ConsoleApp
 from stilalarm.console.tui.widgets import Notice
-from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import (
     EventKind,
     Feedback,
     FeedbackCmd,
-    IncidentState,
     Notification,
     NotifyReason,
     parse_unit_command,
 )
 from stilalarm.wire.topics import Topics
 from tests.broker.test_tui_console import until
-from tests.harness import Capture, wait_until
+from tests.harness import wait_until
+from tests.rig import ConsoleRig
 
 _TEAM = """[teams.escalation]
 repeat_every_s = 5
@@ -57,59 +55,19 @@ T = Topics(SITE.site.id)
 CLI = [str(Path(sys.executable).parent / "alarm-console")]
 
 
-@dataclass
-class System:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    seen: Capture
-    units: list[ScriptedUnit]
-
-    def unit(self, unit_id: str) -> ScriptedUnit:
-        u = ScriptedUnit(self.broker.creds(f"unit-{unit_id}"), unit_id).start()
-        self.units.append(u)
-        return u
-
-    def notes(self, person: str, incident_id: str) -> list[Notification]:
-        return [n for n in self.seen.notifications(person) if n.incident_id == incident_id]
-
-    def incident(self, incident_id: str) -> IncidentState:
-        return self.seen.incident_state(incident_id)
+class System(ConsoleRig):
+    def notes_on(self, person: str, incident_id: str) -> list[Notification]:
+        return [n for n in self.notes(person) if n.incident_id == incident_id]
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*CLI, *args, "--broker-dir", str(self.broker.dir)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-
-    def press(self, unit: ScriptedUnit) -> str:
-        ev = unit.press()
-        wait_until(lambda: unit.receipt_for(ev.event_id) is not None, 10, "the receipt")
-        r = unit.receipt_for(ev.event_id)
-        assert r is not None and r.incident_id is not None
-        return r.incident_id
+        return super().cli(*args, "--broker-dir", str(self.broker.dir))
 
 
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(SITE_TEXT)
-    broker = LocalBroker(SITE, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
-    console.start()
-    console.wait_ready()
-    s = System(tmp_path, broker, console, seen, [])
+    s = System(tmp_path, SITE_TEXT)
     yield s
-    for u in s.units:
-        u.stop()
-    console.kill()
-    seen.stop()
-    broker.kill()
+    s.stop()
 
 
 def feedbacks(unit: ScriptedUnit) -> list[Feedback]:
@@ -120,12 +78,14 @@ def feedbacks(unit: ScriptedUnit) -> list[Feedback]:
 def test_decline_by_the_lead_pages_the_deputy_at_once(system: System) -> None:
     unit = system.unit("spreekkamer-1")  # sociale-dienst: an, then dirk after 20 s
     inc = system.press(unit)
-    wait_until(lambda: system.notes("an", inc), 5, "the lead's page")
+    wait_until(lambda: system.notes_on("an", inc), 5, "the lead's page")
     t0 = time.monotonic()
     done = system.cli("decline", inc, "--as", "an")
     assert done.returncode == 0, done.stderr
     wait_until(
-        lambda: any(n.reason is NotifyReason.ESCALATION for n in system.notes("dirk", inc)), 10, "the deputy"
+        lambda: any(n.reason is NotifyReason.ESCALATION for n in system.notes_on("dirk", inc)),
+        10,
+        "the deputy",
     )
     assert time.monotonic() - t0 < 15  # long before the deputy's 20 s timer
     wait_until(lambda: system.incident(inc).declined == ("an",), 5, "'kan niet komen' in the state")
@@ -140,16 +100,18 @@ def test_decline_by_the_lead_pages_the_deputy_at_once(system: System) -> None:
 def test_everyone_declined_tells_the_desk_nobody_reachable(system: System) -> None:
     unit = system.unit("spreekkamer-1")
     inc = system.press(unit)
-    wait_until(lambda: system.notes("an", inc), 5, "the lead's page")
+    wait_until(lambda: system.notes_on("an", inc), 5, "the lead's page")
     assert system.cli("decline", inc, "--as", "an").returncode == 0  # -> dirk at once
     assert system.cli("decline", inc, "--as", "dirk").returncode == 0  # -> everyone + 101 at once
-    wait_until(lambda: system.notes("els", inc), 10, "level 3")
+    wait_until(lambda: system.notes_on("els", inc), 10, "level 3")
     for p in ("chris", "els"):
         assert system.cli("decline", inc, "--as", p).returncode == 0
     wait_until(lambda: Feedback.NOBODY_REACHABLE in feedbacks(unit), 10, "'niemand bereikbaar' at the desk")
     wait_until(lambda: system.incident(inc).nobody_reachable, 5, "the badge in the retained state")
     # the escalation goes on: the last level repeats (every 5 s)
-    wait_until(lambda: any(n.reason is NotifyReason.REPEAT for n in system.notes("els", inc)), 15, "a repeat")
+    wait_until(
+        lambda: any(n.reason is NotifyReason.REPEAT for n in system.notes_on("els", inc)), 15, "a repeat"
+    )
 
 
 def test_ack_without_on_site_reminds_then_tells_the_next_level(system: System) -> None:
@@ -160,12 +122,14 @@ def test_ack_without_on_site_reminds_then_tells_the_next_level(system: System) -
     assert other.returncode == 1 and "not_authorised" in other.stderr
     assert system.incident(inc).on_site_at is None
     wait_until(
-        lambda: any(n.title.startswith("Nog niet ter plaatse") for n in system.notes("an", inc)),
+        lambda: any(n.title.startswith("Nog niet ter plaatse") for n in system.notes_on("an", inc)),
         10,
         "the on-site reminder to the acknowledger",
     )
     wait_until(
-        lambda: any(n.title.startswith("Hulp mogelijk niet aangekomen") for n in system.notes("dirk", inc)),
+        lambda: any(
+            n.title.startswith("Hulp mogelijk niet aangekomen") for n in system.notes_on("dirk", inc)
+        ),
         10,
         "the next level told that help may not have arrived",
     )
@@ -179,12 +143,12 @@ def test_on_site_stops_the_reminder_and_a_new_press_realerts_the_acknowledger(sy
     assert done.returncode == 0, done.stderr
     wait_until(lambda: system.incident(inc).on_site_at is not None, 5, "'ter plaatse' in the state")
     time.sleep(5)  # past the reminder (2 s) and the next level (4 s)
-    assert not [n for n in system.notes("an", inc) if n.title.startswith("Nog niet ter plaatse")]
-    assert not [n for n in system.notes("dirk", inc) if n.title.startswith("Hulp mogelijk")]
+    assert not [n for n in system.notes_on("an", inc) if n.title.startswith("Nog niet ter plaatse")]
+    assert not [n for n in system.notes_on("dirk", inc) if n.title.startswith("Hulp mogelijk")]
     # pressed again after 'ik kom': still in danger, the acknowledger is paged again at once
     system.press(unit)
     wait_until(
-        lambda: any(n.title.startswith("NOG STEEDS IN GEVAAR") for n in system.notes("an", inc)),
+        lambda: any(n.title.startswith("NOG STEEDS IN GEVAAR") for n in system.notes_on("an", inc)),
         10,
         "the re-alert",
     )
@@ -203,7 +167,7 @@ def test_the_console_keys_decline_and_on_site(system: System) -> None:
             await until(pilot, lambda: "Kan niet komen" in app.query_one(Notice).plain, "the decline sent")
             await until(
                 pilot,
-                lambda: any(n.reason is NotifyReason.ESCALATION for n in system.notes("dirk", inc)),
+                lambda: any(n.reason is NotifyReason.ESCALATION for n in system.notes_on("dirk", inc)),
                 "the deputy paged at once",
             )
             assert system.cli("ack", inc, "--as", "dirk").returncode == 0
@@ -239,7 +203,7 @@ def test_the_pagers_second_press_is_on_site(system: System) -> None:
     unit = system.unit("spreekkamer-1")
     pager = system.unit("pager-an")
     inc = system.press(unit)
-    wait_until(lambda: system.notes("an", inc), 5, "the lead's page")
+    wait_until(lambda: system.notes_on("an", inc), 5, "the lead's page")
     pager.press(kind=EventKind.PAGER_ACK, button="ik-kom")  # 'ik kom'
     wait_until(lambda: system.incident(inc).acknowledged_by == "an", 10, "the pager's ack")
     pager.press(kind=EventKind.PAGER_ACK, button="ik-kom")  # 'ter plaatse'

@@ -12,29 +12,24 @@ clock is right again. Timeouts are for liveness only.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from stilalarm.broker_config.local import LocalBroker
-from stilalarm.devkit.servicerun import FAST_SITE, ServiceProcess
+from stilalarm.devkit.servicerun import FAST_SITE
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.link import Link
 from stilalarm.wire.messages import (
     EventKind,
     Heartbeat,
-    IncidentState,
     LinkState,
-    Notification,
     NotifyReason,
     Receipt,
     UnitEvent,
@@ -45,7 +40,8 @@ from stilalarm.wire.messages import (
     utcnow,
 )
 from stilalarm.wire.topics import Topics
-from tests.harness import Capture, wait_until
+from tests.harness import wait_until
+from tests.rig import ConsoleRig
 
 SITE_TEXT = (
     FAST_SITE
@@ -156,32 +152,20 @@ class WrongClockUnit:
                 self.link.publish(T.unit_event(self.unit_id), encode(again), qos=1)
 
 
-@dataclass
-class Rig:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    seen: Capture
-    units: dict[str, WrongClockUnit] = field(default_factory=dict)
+class Rig(ConsoleRig):
+    def __init__(self, dir: Path) -> None:
+        super().__init__(dir, SITE_TEXT)
+        self.clocks: dict[str, WrongClockUnit] = {}
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
+    def stop(self) -> None:
+        for u in self.clocks.values():
+            u.stop()
+        super().stop()
 
-    def person(self, *args: str) -> str:
-        done = self.cli(*args, "--broker-dir", str(self.broker.dir))
+    def db_out(self, *args: str) -> str:
+        done = self.db(*args)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
-
-    def db(self, *args: str) -> str:
-        done = self.cli(*args, "--db", str(self.dir / "console.db"), "--site", str(self.dir / "site.toml"))
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
-    def notes(self, person: str) -> list[Notification]:
-        return self.seen.notifications(person)
-
-    def incident(self, incident_id: str) -> IncidentState:
-        return self.seen.incident_state(incident_id)
 
     def health(self, unit_id: str) -> UnitHealth | None:
         states = [parse(UnitHealth, p) for p in self.seen.on(T.unitstate(unit_id)) if p]
@@ -190,24 +174,13 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    (tmp_path / "site.toml").write_text(SITE_TEXT)
-    broker = LocalBroker(SITE, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(tmp_path / "site.toml", tmp_path / "console.db", broker.dir, tmp_path / "c.log")
-    console.start()
-    console.wait_ready()
-    r = Rig(tmp_path, broker, console, seen)
+    r = Rig(tmp_path)
     try:
         for uid, (offset, _lead) in CLOCKS.items():
-            r.units[uid] = WrongClockUnit(broker.creds(f"unit-{uid}"), uid, offset).start()
+            r.clocks[uid] = WrongClockUnit(r.broker.creds(f"unit-{uid}"), uid, offset).start()
         yield r
     finally:
-        for u in r.units.values():
-            u.stop()
-        console.kill()
-        seen.stop()
-        broker.kill()
+        r.stop()
 
 
 def clock_faults(r: Rig, person: str) -> dict[str, str]:
@@ -234,7 +207,7 @@ def test_wrong_unit_clocks_do_not_move_incidents_or_response_times_and_are_repor
     # a press on each; the lead acknowledges and resolves it with the CLI
     incidents: dict[str, str] = {}
     for uid, (_offset, lead) in CLOCKS.items():
-        unit = r.units[uid]
+        unit = r.clocks[uid]
         ev = unit.press()
         wait_until(lambda: ev.event_id in unit.receipts, 15, f"the receipt for {uid}")  # noqa: B023
         iid = unit.receipts[ev.event_id].incident_id
@@ -258,7 +231,7 @@ def test_wrong_unit_clocks_do_not_move_incidents_or_response_times_and_are_repor
     first_day = min(stored_at.values()).astimezone(TZ).date()
 
     # the registration export: every incident, on the console's day, its response time the console's
-    rows = json.loads(r.db("export", "--since", first_day.isoformat(), "--format", "json"))
+    rows = json.loads(r.db_out("export", "--since", first_day.isoformat(), "--format", "json"))
     by_id = {row["incident_id"]: row for row in rows}
     assert set(by_id) == set(incidents.values())
     for uid, iid in incidents.items():
@@ -268,19 +241,19 @@ def test_wrong_unit_clocks_do_not_move_incidents_or_response_times_and_are_repor
         assert 0 <= row["ack_seconds"] < 60, (uid, row["ack_seconds"])
     assert by_id[incidents["spreekkamer-1"]]["unit_time"].startswith("1970-01-01")
     assert by_id[incidents["balie-1"]]["unit_time"].startswith("2099-06-01")
-    csv_out = r.db("export", "--since", first_day.isoformat())
+    csv_out = r.db_out("export", "--since", first_day.isoformat())
     assert "tijd_eenheid" in csv_out.splitlines()[0] and all(iid in csv_out for iid in incidents.values())
 
     # the monthly report: all four, response times from the console's clock
     months = sorted({s.astimezone(TZ).strftime("%Y-%m") for s in stored_at.values()})
-    reports = [json.loads(r.db("report", "--month", m, "--format", "json")) for m in months]
+    reports = [json.loads(r.db_out("report", "--month", m, "--format", "json")) for m in months]
     assert sum(rep["incidents"] for rep in reports) == 4
     for rep in reports:
         assert rep["unacknowledged"] == 0
         assert 0 <= rep["ack_median_s"] <= rep["ack_worst_s"] < 60
 
     # NTP fixes one unit's clock: the fault clears (the notice waits for the flap window's summary)
-    r.units["wachtzaal"].offset = timedelta(0)
+    r.clocks["wachtzaal"].offset = timedelta(0)
     wait_until(
         lambda: (
             "unit:clock"

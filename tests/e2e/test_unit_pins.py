@@ -9,24 +9,21 @@ trying. A later run in the same state directory that can read its pins (here `--
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from stilalarm.broker_config.local import LocalBroker
-from stilalarm.console.store import Store
-from stilalarm.devkit.servicerun import FAST_SITE, ServiceProcess
+from stilalarm.devkit.servicerun import FAST_SITE
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import NotifyReason, UnitHealth, parse
 from stilalarm.wire.topics import Topics
-from tests.harness import Capture, wait_until
+from tests.harness import wait_until
+from tests.rig import ConsoleRig
 
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)
@@ -34,14 +31,9 @@ BIN = Path(sys.executable).parent
 UNIT = "spreekkamer-1"
 
 
-@dataclass
-class Rig:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    seen: Capture
-
-    def unit(self, *extra: str, log: str) -> subprocess.Popen[bytes]:
+class Rig(ConsoleRig):
+    def unit_process(self, *extra: str, log: str) -> subprocess.Popen[bytes]:
+        """The real `alarm-unit run` of spreekkamer-1 (no GPIOZERO_PIN_FACTORY from the environment)."""
         env = {k: v for k, v in os.environ.items() if k != "GPIOZERO_PIN_FACTORY"}
         argv = [str(BIN / "alarm-unit"), "run", "--config", str(self.broker.dir / "units" / f"{UNIT}.json")]
         argv += ["--state-dir", str(self.dir / "state"), "--pins-retry-s", "0.05", *extra]
@@ -54,13 +46,9 @@ class Rig:
     def fault_notes(self, person: str, words: str) -> list[str]:
         return [
             n.body
-            for n in self.seen.notifications(person)
+            for n in self.notes(person)
             if n.reason is NotifyReason.FAULT and n.unit_id == UNIT and words in n.body
         ]
-
-    def facts(self, kind: str) -> list[dict[str, object]]:
-        rows = Store(self.console.db, readonly=True).db.execute("SELECT data FROM events").fetchall()
-        return [f for f in (json.loads(r[0]) for r in rows) if f["kind"] == kind]
 
     def health(self) -> UnitHealth | None:
         got = self.seen.on(T.unitstate(UNIT))
@@ -69,18 +57,9 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(FAST_SITE)
-    broker = LocalBroker(SITE, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
-    console.start()
-    console.wait_ready()
-    yield Rig(tmp_path, broker, console, seen)
-    console.kill()
-    seen.stop()
-    broker.kill()
+    r = Rig(tmp_path)
+    yield r
+    r.stop()
 
 
 def stop(p: subprocess.Popen[bytes]) -> int:
@@ -89,11 +68,11 @@ def stop(p: subprocess.Popen[bytes]) -> int:
 
 
 def test_a_unit_without_pin_library_says_so_reports_the_fault_and_keeps_trying(rig: Rig) -> None:
-    p = rig.unit(log="nopins.log")
+    p = rig.unit_process(log="nopins.log")
     try:
         # facilities are told, each in their own language, with the fault's name (not a code)
-        wait_until(lambda: rig.fault_notes("gert", "knoppen onleesbaar"), 20, "facilities (nl) told")
-        wait_until(lambda: rig.fault_notes("fien", "buttons unreadable"), 20, "facilities (en) told")
+        wait_until(lambda: bool(rig.fault_notes("gert", "knoppen onleesbaar")), 20, "facilities (nl) told")
+        wait_until(lambda: bool(rig.fault_notes("fien", "buttons unreadable")), 20, "facilities (en) told")
 
         def health_shows_it() -> bool:
             h = rig.health()
@@ -114,10 +93,10 @@ def test_a_unit_without_pin_library_says_so_reports_the_fault_and_keeps_trying(r
     assert [f["fault"] for f in rig.facts("fault_raised")] == ["unit:pins"]
 
     # the next run can read its pins (simulated here): the fault clears, once
-    p = rig.unit("--sim", log="pins.log")
+    p = rig.unit_process("--sim", log="pins.log")
     try:
         # a restart within seconds is a flap window: the clear is recorded, nobody is paged for it
-        wait_until(lambda: rig.facts("fault_cleared"), 20, "the fault cleared in the console's log")
+        wait_until(lambda: bool(rig.facts("fault_cleared")), 20, "the fault cleared in the console's log")
         assert [f["fault"] for f in rig.facts("fault_cleared")] == ["unit:pins"]
 
         def healthy() -> bool:
