@@ -13,7 +13,7 @@ from stilalarm.console.tui.model.alarms import Banner
 from stilalarm.console.tui.model.status import Bar
 from stilalarm.console.tui.texts import Texts
 
-VIEWS = ("alarms", "units", "history", "presence")
+VIEWS = ("alarms", "units", "history", "presence", "registrations")
 
 
 class Plain(Static):
@@ -27,18 +27,22 @@ class Plain(Static):
 
 
 class TopLine(Plain):
-    """Who I am, the time, and the screens (F1–F4) with the current one marked."""
+    """Who I am, the time, and the screens (F1–F5) with the current one marked."""
 
-    def show_line(self, who: str, clock: str, view: str, open_count: int, t: Texts) -> None:
+    def show_line(
+        self, who: str, clock: str, view: str, open_count: int, t: Texts, todo_count: int = 0
+    ) -> None:
         names = {
             "alarms": t.nav_alarms,
             "units": t.nav_units,
             "history": t.nav_history,
             "presence": t.nav_presence,
+            "registrations": t.nav_registrations,
         }
         nav = Text()
         for i, v in enumerate(VIEWS):
             label = names[v] + (f" ({open_count})" if v == "alarms" and open_count else "")
+            label += f" ({todo_count})" if v == "registrations" and todo_count else ""
             style = "bold reverse" if v == view else ""
             nav.append(f" F{i + 1} ", "bold")
             nav.append(label, style)
