@@ -221,17 +221,24 @@ class ConsoleApp(ConsoleActions):
             self.last_campaign = reply.campaign_id
         if reply.ok and kind == "resolve":
             self._main().query_one(ResolvePane).reset()
-        text = reply_text(reply, what, self.texts)
         if kind == "registration_complete":
-            pane = self._main().query_one(CompletePane)
-            if pane.registration_id == what:
-                if reply.ok:
-                    pane.reset()
-                    pane.registration_id = None
-                else:  # the form keeps its content; reopening it shows why
-                    pane.show_error(text)
-            text = f"{self.texts.nav_registrations} {what}: {text}"
-        self.notice(text, "info" if reply.ok else "error")
+            self._completed(reply, what)
+            return
+        self.notice(reply_text(reply, what, self.texts), "info" if reply.ok else "error")
+
+    def _completed(self, reply: CommandReply, registration_id: str) -> None:
+        """The console's answer to the lead's part: the form is emptied, or keeps its content and
+        says why it was refused (the list itself follows from the console's retained list)."""
+        label = f"{self.texts.key_complete} {registration_id}"
+        text = reply_text(reply, label, self.texts)
+        pane = self._main().query_one(CompletePane)
+        if pane.registration_id == registration_id:
+            if reply.ok:
+                pane.reset()
+                pane.registration_id = None
+            else:
+                pane.show_error(text)
+        self.notice(text if reply.ok else f"{label} — {text}", "info" if reply.ok else "error")
 
     def _routed(self) -> set[str]:
         return {r.incident_id for r in self.snap.alarms.rows if r.for_me}
