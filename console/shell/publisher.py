@@ -26,10 +26,11 @@ from stilalarm.console.core.effects import (
     UnitTestMode,
 )
 from stilalarm.console.core.engine import led_for
+from stilalarm.console.core.engine.registrations import REMIND_KEY
 from stilalarm.console.core.engine.regtodo import todo_items, todo_message
 from stilalarm.console.delivery.dispatcher import Dispatcher
 from stilalarm.console.delivery.mqtt import PagerChannel
-from stilalarm.console.facts import Resolved
+from stilalarm.console.facts import Notified, Resolved
 from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
 from stilalarm.console.timeline import Timelines
 from stilalarm.inventory.model import Site
@@ -117,7 +118,9 @@ class Publisher:
                 case PublishHealth():
                     health[e.unit_id] = None
                 case Record(fact=RegistrationFiled() | RegistrationCompleted() | Resolved()):
-                    todo = True
+                    todo = True  # a registration filed or completed: the leads' lists change
+                case Record(fact=Notified(text_key=key)) if key == REMIND_KEY:
+                    todo = True  # a reminder: the lists count it
                 case Notify() | Record():
                     pass
         for iid in incidents:

@@ -39,20 +39,36 @@ class TopLine(Plain):
             "presence": t.nav_presence,
             "registrations": t.nav_registrations,
         }
-        nav = Text()
-        for i, v in enumerate(VIEWS):
-            label = names[v] + (f" ({open_count})" if v == "alarms" and open_count else "")
-            label += f" ({todo_count})" if v == "registrations" and todo_count else ""
-            style = "bold reverse" if v == view else ""
-            nav.append(f" F{i + 1} ", "bold")
-            nav.append(label, style)
-        left = Text()
-        left.append(f" {who} · {clock}", "bold")
+        counts = {"alarms": open_count, "registrations": todo_count}
+        left = f" {who} · {clock}"
+
+        def nav_line(bare: set[str]) -> Text:
+            """Every screen with its key, the names left out of those in `bare`."""
+            nav = Text()
+            for i, v in enumerate(VIEWS):
+                nav.append(f" F{i + 1}", "bold")
+                if v in bare:
+                    continue
+                label = names[v] + (f" ({counts[v]})" if counts.get(v) else "")
+                nav.append(" ")
+                nav.append(label, "bold reverse" if v == view else "")
+            return nav
+
+        # too narrow (80 columns): the names of the quiet screens go first, from the last one, so
+        # the clock, the current screen and the counts stay visible
+        bare: set[str] = set()
+        nav = nav_line(bare)
+        for v in reversed(VIEWS):
+            if len(left) + 1 + len(nav.plain) <= (self.size.width or 80):
+                break
+            if v != view and not counts.get(v):
+                bare.add(v)
+                nav = nav_line(bare)
         grid = Table.grid(expand=True)
         grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         grid.add_column(no_wrap=True, justify="right")
-        grid.add_row(left, nav)
-        self.show(grid, left.plain + " " + nav.plain)
+        grid.add_row(Text(left, "bold"), nav)
+        self.show(grid, left + " " + nav.plain)
 
 
 class StatusBar(Plain):
