@@ -51,10 +51,10 @@ class System:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
 
-    def file(self, reg: str, person: str = "hanne") -> None:
+    def file(self, reg: str, person: str = "hanne", *extra: str) -> None:
         """The staff member's part, from the CLI (a standalone registration: no alarm)."""
         out = self.cli(
-            *("register", "file", "--as", person, "--place", "balie", "--what", WHAT),
+            *("register", "file", "--as", person, "--place", "balie", "--what", WHAT, *extra),
             *("--form", "verbaal,fysiek", "--how", "Geschrokken.", "--alcohol-drugs"),
             *("--registration-id", reg, "--broker-dir", str(self.broker.dir)),
         )
@@ -131,19 +131,28 @@ def test_a_standalone_registration_is_completed_by_the_lead_in_the_console(syste
             await pilot.press("m")
             assert app.view == "registrations" and listed(app) == []
             # Hanne files from the CLI while An's console runs: the list follows at once
-            await asyncio.to_thread(system.file, "reg-tui-1")
+            await asyncio.to_thread(system.file, "reg-tui-1", "hanne", "--weapon")
             await until(pilot, lambda: listed(app) == ["reg-tui-1"], "the registration in An's list")
             await pilot.press("enter")
             assert app.view == "complete"
             form = app.query_one(CompletePane)
             victim = form.query_one("#c-victim").plain  # type: ignore[attr-defined]
             assert WHAT in victim and "Hanne W." in victim and "alcohol of drugs" in victim
+            assert "wapen" in victim
             form.query_one("#c-sev-agressie", RadioButton).value = True
-            form.query_one("#c-police", Checkbox).value = True
-            form.query_one("#c-pv", Input).value = "PV 26/777"
             form.query_one("#c-sanction-waarschuwing", Checkbox).value = True
             form.query_one("#c-care-opvang", Checkbox).value = True
             form.query_one("#c-note", Input).value = "Gesprek met de cliënt gepland."
+            # the console's own rule (a weapon: the police are called): refused with the reason
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: "GEWEIGERD" in app.query_one(Notice).plain, "the console's refusal")
+            assert "101" in app.query_one(Notice).plain and "reg-tui-1" in app.query_one(Notice).plain
+            assert system.facts("registration_completed") == [] and listed(app) == ["reg-tui-1"]
+            await pilot.press("enter")  # the form kept its content and says why
+            assert app.view == "complete" and "101" in form.query_one("#c-error").plain  # type: ignore[attr-defined]
+            assert form.query_one("#c-note", Input).value == "Gesprek met de cliënt gepland."
+            form.query_one("#c-police", Checkbox).value = True
+            form.query_one("#c-pv", Input).value = "PV 26/777"
             await pilot.press("ctrl+s")
             assert app.view == "registrations"
             await until(pilot, lambda: "Aanvaard" in app.query_one(Notice).plain, "the console's ok")

@@ -16,7 +16,6 @@ from stilalarm.console.core.engine.state import EngineState
 from stilalarm.wire.messages import (
     MAX_PAYLOAD_BYTES,
     TODO_MAX,
-    PlaceKind,
     RegistrationTodo,
     RegistrationTodoItem,
     encode,
@@ -47,7 +46,7 @@ def _item(c: RegCase, clip: int | None) -> RegistrationTodoItem:
         victim=c.victim,
         filed_at=c.filed_at,
         occurred_at=f.occurred_at,
-        place_kind=PlaceKind(c.place_kind) if c.place_kind else f.place_kind,
+        place_kind=f.place_kind,
         room_id=c.room_id,
         what_happened=what[: clip - 1] + "…" if clipped and clip is not None else what,
         clipped=clipped,
