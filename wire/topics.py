@@ -11,6 +11,8 @@ Scheme (version 1), with `S` the site id:
     stilalarm/v1/S/person/P/webcmd     alarm-web -> console QoS1  only P's home-visit start / end
     stilalarm/v1/S/person/P/reply      console -> person QoS1  accepted / rejected with reason
     stilalarm/v1/S/person/P/notify     console -> person QoS1  "alarm in room R, level L"
+    stilalarm/v1/S/person/P/registrations  console -> person QoS1  retained: the registrations P
+                                       may complete that still lack the lead's part (only P reads it)
     stilalarm/v1/S/incident/I          console -> all    QoS1  retained incident state
     stilalarm/v1/S/timeline/I          console -> all    QoS1  retained incident timeline (history)
     stilalarm/v1/S/unitstate/U         console -> all    QoS1  retained unit health (console's view)
@@ -44,6 +46,7 @@ class PersonChannel(StrEnum):
     WEBCMD = "webcmd"  # sent by alarm-web for a person with a panic-page token: home visits only
     REPLY = "reply"
     NOTIFY = "notify"
+    REGISTRATIONS = "registrations"  # retained, console -> that person only: registrations to complete
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,11 @@ class Topics:
 
     def person_notify(self, person_id: str) -> str:
         return self.person(person_id, PersonChannel.NOTIFY)
+
+    def person_registrations(self, person_id: str) -> str:
+        """Retained: the registrations this person may complete that lack the lead's part (read by
+        this person's login only; the content is private, docs/REGISTRATION.md)."""
+        return self.person(person_id, PersonChannel.REGISTRATIONS)
 
     def all_people(self, channel: PersonChannel) -> str:
         """Subscription filter for one channel of every person."""

@@ -26,8 +26,12 @@ from stilalarm.console.core.effects import (
     UnitTestMode,
 )
 from stilalarm.console.core.engine import led_for
+from stilalarm.console.core.engine.registrations import REMIND_KEY
+from stilalarm.console.core.engine.regtodo import todo_items, todo_message
 from stilalarm.console.delivery.dispatcher import Dispatcher
 from stilalarm.console.delivery.mqtt import PagerChannel
+from stilalarm.console.facts import Notified, Resolved
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
 from stilalarm.console.timeline import Timelines
 from stilalarm.inventory.model import Site
 from stilalarm.wire.link import Link
@@ -75,6 +79,7 @@ class Publisher:
         self._first_up = True
         self._beat_at = 0.0
         self._stalls_logged = 0
+        self._todo: dict[str, tuple[object, ...]] = {}  # person -> the registration list last published
 
     def execute(self, effects: list[SupEffect], world: core.World, now: datetime) -> None:
         """Carry out the effects of a committed batch (or of one held in memory, without receipts)."""
@@ -82,6 +87,7 @@ class Publisher:
         pub = self.link.publish
         incidents: dict[str, None] = {}
         health: dict[str, None] = {}
+        todo = False
         for e in effects:
             match e:
                 case SendReceipt():
@@ -111,6 +117,10 @@ class Publisher:
                     self._publish_presence(world, e.person_id, now)
                 case PublishHealth():
                     health[e.unit_id] = None
+                case Record(fact=RegistrationFiled() | RegistrationCompleted() | Resolved()):
+                    todo = True  # a registration filed or completed: the leads' lists change
+                case Record(fact=Notified(text_key=key)) if key == REMIND_KEY:
+                    todo = True  # a reminder: the lists count it
                 case Notify() | Record():
                     pass
         for iid in incidents:
@@ -122,6 +132,20 @@ class Publisher:
             self._publish_timeline(world, iid)
         for uid in health:
             pub(t.unitstate(uid), encode(world.units.health(uid)), qos=1, retain=True)
+        if todo:
+            self.publish_todo(world, now)
+
+    def publish_todo(self, world: core.World, now: datetime, *, every: bool = False) -> None:
+        """Each person's registrations to complete, retained on their own topic (only they read it),
+        when it changed (`every`: all of them, after a (re)connect); an empty list clears the topic."""
+        for pid in self.site.index.people:
+            items, more = todo_items(world.engine, pid)
+            key = (*items, more)
+            if not every and self._todo.get(pid, ()) == key:
+                continue
+            self._todo[pid] = key
+            payload = encode(todo_message(pid, items, more, now)) if items or more else b""
+            self.link.publish(self.topics.person_registrations(pid), payload, qos=1, retain=True)
 
     def _page(self, e: Page, now: datetime) -> None:
         """A page for a lead pager unit: published now, confirmed and retried by the pager channel."""
@@ -207,6 +231,7 @@ class Publisher:
             pub(t.unitstate(uid), encode(w.units.health(uid)), qos=1, retain=True)
         for pid in self.site.index.people:
             self._publish_presence(w, pid, now)
+        self.publish_todo(w, now, every=True)
         self._first_up = False
         log.info("published console status and retained state (%d incidents)", len(w.engine.incidents))
 

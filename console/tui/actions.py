@@ -16,14 +16,17 @@ from stilalarm.console.tui.bus import Bus
 from stilalarm.console.tui.dialogs import DemoDialog, TestDialog, TestRequest
 from stilalarm.console.tui.model.alarms import Selection, ack_target, move, pick, visit_target
 from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.received import Received
+from stilalarm.console.tui.model.registrations import complete_cmd, item_of, victim_part
 from stilalarm.console.tui.model.replies import registration_error
 from stilalarm.console.tui.model.responses import ResponseDecision, decline_target, on_site_target
 from stilalarm.console.tui.model.risks import confirm_target
 from stilalarm.console.tui.model.snapshot import Snapshot
 from stilalarm.console.tui.panes import ResolvePane, UnitsPane
+from stilalarm.console.tui.regpanes import CompletePane, RegistrationsPane
 from stilalarm.console.tui.texts import Texts
 from stilalarm.inventory.kinds import UnitRole
-from stilalarm.wire.messages import Registration
+from stilalarm.wire.messages import Registration, new_id, utcnow
 
 
 class ConsoleActions(App[int]):
@@ -33,6 +36,7 @@ class ConsoleActions(App[int]):
     ctx: Ctx
     bus: Bus | None
     snap: Snapshot
+    rec: Received
     sel: Selection
     view: str
     history_query: str
@@ -58,6 +62,10 @@ class ConsoleActions(App[int]):
         if event.input.id == "history-filter":
             self.set_focus(self._main().query_one("#history-table"))
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "reg-table" and self.view == "registrations":
+            self.action_complete()
+
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "history-table" and self.view == "history":
             self._show_history()
@@ -67,6 +75,10 @@ class ConsoleActions(App[int]):
             self.action_save()
         elif event.button.id == "r-cancel":
             self.switch_view("alarms")
+        elif event.button.id == "c-save":
+            self._save_complete()
+        elif event.button.id == "c-cancel":
+            self.switch_view("registrations")
 
     # -- actions ------------------------------------------------------------------------
     def _sent(self, cmd_id: uuid.UUID | None, kind: str, what: str, message: str) -> None:
@@ -151,7 +163,39 @@ class ConsoleActions(App[int]):
         self._main().query_one(ResolvePane).load(row.incident_id, title)
         self.switch_view("resolve")
 
+    def action_complete(self) -> None:
+        """Open the lead's part of the highlighted registration (c, Enter)."""
+        rid = self._main().query_one(RegistrationsPane).highlighted()
+        item = item_of(self.rec.todo, rid) if rid is not None else None
+        if item is None:
+            self.notice(self.texts.reg_none, "warn")
+            return
+        team = self.ctx.team_name(item.team_id)
+        title = self.texts.reg_title.format(registration=item.registration_id, team=team)
+        pane = self._main().query_one(CompletePane)
+        pane.load(item.registration_id, title, victim_part(item, self.ctx), item.weapon)
+        self.switch_view("complete")
+
+    def _save_complete(self) -> None:
+        """Validate the lead's part with the CLI's own command model, then send it."""
+        pane = self._main().query_one(CompletePane)
+        rid = pane.registration_id
+        if rid is None:
+            return
+        try:
+            cmd = complete_cmd(self.ctx.me, rid, pane.values(), new_id(), utcnow())
+        except ValidationError as exc:
+            pane.show_error(registration_error(exc, self.texts))
+            return
+        pane.show_error("")
+        sent = self.bus.registration_complete(cmd) if self.bus is not None else None
+        self._sent(sent, "registration_complete", rid, self.texts.reg_sent.format(registration=rid))
+        self.switch_view("registrations")
+
     def action_save(self) -> None:
+        if self.view == "complete":
+            self._save_complete()
+            return
         pane = self._main().query_one(ResolvePane)
         if pane.incident_id is None:
             return
@@ -173,6 +217,8 @@ class ConsoleActions(App[int]):
             self.set_focus(self._main().query_one("#history-table"))
         elif self.view == "resolve":
             self.switch_view("alarms")
+        elif self.view == "complete":
+            self.switch_view("registrations")
 
     def action_filter(self) -> None:
         self.set_focus(self._main().query_one("#history-filter"))

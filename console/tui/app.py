@@ -24,9 +24,11 @@ from stilalarm.console.tui.model.alarms import Selection
 from stilalarm.console.tui.model.context import Ctx
 from stilalarm.console.tui.model.history import HISTORY_DAYS, build_timeline
 from stilalarm.console.tui.model.received import ROUTING_REASONS, Received
+from stilalarm.console.tui.model.registrations import reg_list
 from stilalarm.console.tui.model.replies import reply_text
 from stilalarm.console.tui.model.snapshot import Snapshot, snapshot
 from stilalarm.console.tui.panes import AlarmsPane, HistoryPane, PresencePane, ResolvePane, UnitsPane
+from stilalarm.console.tui.regpanes import CompletePane, RegistrationsPane
 from stilalarm.console.tui.style import CSS
 from stilalarm.console.tui.texts import texts_for
 from stilalarm.console.tui.widgets import AlarmBanner, Notice, StatusBar, TopLine
@@ -40,6 +42,7 @@ from stilalarm.wire.messages import (
     Notification,
     NotifyReason,
     PresenceState,
+    RegistrationTodo,
     UnitHealth,
     utcnow,
 )
@@ -54,7 +57,7 @@ class BusMessage(Message):
 
 
 class ConsoleApp(ConsoleActions):
-    """`alarm-console tui`: alarms, resolve, units, history, presence for one person."""
+    """`alarm-console tui`: alarms, resolve, units, history, presence, registrations for one person."""
 
     CSS = CSS
     ENABLE_COMMAND_PALETTE = False
@@ -110,6 +113,8 @@ class ConsoleApp(ConsoleActions):
             yield UnitsPane(t, id="units")
             yield HistoryPane(t, id="history")
             yield PresencePane(t, id="presence")
+            yield RegistrationsPane(t, id="registrations")
+            yield CompletePane(t, id="complete")
         yield Footer()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -180,6 +185,9 @@ class ConsoleApp(ConsoleActions):
                 return st is None or st.status.value == "open"
             kind = "warn" if msg.reason in (NotifyReason.FAULT, NotifyReason.REMINDER) else "info"
             self.notice(f"{msg.title}: {msg.body}", kind)
+        elif isinstance(msg, RegistrationTodo):
+            if msg.person_id == self.ctx.me:  # the broker ACL already keeps others' lists out
+                self.rec = self.rec.with_todo(msg)
         elif isinstance(msg, CommandReply):
             self._reply(msg)
         return False
@@ -195,6 +203,8 @@ class ConsoleApp(ConsoleActions):
             self.rec = self.rec.without_presence(ident)
         elif kind == "console":
             self.rec = self.rec.with_console(None)
+        elif kind == "registrations":
+            self.rec = self.rec.without_todo()
 
     def _resync_done(self, gen: int) -> None:
         """A while after (re)connecting: forget retained state the broker no longer has."""
@@ -211,7 +221,24 @@ class ConsoleApp(ConsoleActions):
             self.last_campaign = reply.campaign_id
         if reply.ok and kind == "resolve":
             self._main().query_one(ResolvePane).reset()
+        if kind == "registration_complete":
+            self._completed(reply, what)
+            return
         self.notice(reply_text(reply, what, self.texts), "info" if reply.ok else "error")
+
+    def _completed(self, reply: CommandReply, registration_id: str) -> None:
+        """The console's answer to the lead's part: the form is emptied, or keeps its content and
+        says why it was refused (the list itself follows from the console's retained list)."""
+        label = f"{self.texts.key_complete} {registration_id}"
+        text = reply_text(reply, label, self.texts)
+        pane = self._main().query_one(CompletePane)
+        if pane.registration_id == registration_id:
+            if reply.ok:
+                pane.reset()
+                pane.registration_id = None
+            else:
+                pane.show_error(text)
+        self.notice(text if reply.ok else f"{label} — {text}", "info" if reply.ok else "error")
 
     def _routed(self) -> set[str]:
         return {r.incident_id for r in self.snap.alarms.rows if r.for_me}
@@ -254,8 +281,14 @@ class ConsoleApp(ConsoleActions):
     def _draw(self) -> None:
         snap = self.snap
         me = self.ctx.short_name(self.ctx.me)
+        todo = reg_list(self.rec.todo, self.ctx)
         self._main().query_one(TopLine).show_line(
-            me, self.ctx.time(snap.now), self.view, snap.alarms.open_count, self.texts
+            me,
+            self.ctx.time(snap.now),
+            self.view,
+            snap.alarms.open_count,
+            self.texts,
+            len(todo.rows) + todo.more,
         )
         self._main().query_one(StatusBar).show_bar(snap.bar)
         self._main().query_one(AlarmBanner).show_banner(snap.alarms.banner)
@@ -267,6 +300,8 @@ class ConsoleApp(ConsoleActions):
             self._show_history()
         elif self.view == "presence":
             self._main().query_one(PresencePane).show_presence(snap.presence)
+        elif self.view == "registrations":
+            self._main().query_one(RegistrationsPane).show_list(todo)
 
     def _show_history(self) -> None:
         pane = self._main().query_one(HistoryPane)
@@ -285,10 +320,18 @@ class ConsoleApp(ConsoleActions):
 
     def switch_view(self, view: str) -> None:
         self.view = view
+        if view == "registrations":  # drawn before it is shown: the table has its rows to focus
+            self._main().query_one(RegistrationsPane).show_list(reg_list(self.rec.todo, self.ctx))
         self._main().query_one(ContentSwitcher).current = view
         self.refresh_bindings()
         self.refresh_view()
-        focus = {"units": "#unit-table", "history": "#history-table", "resolve": "#r-false"}.get(view)
+        focus = {
+            "units": "#unit-table",
+            "history": "#history-table",
+            "resolve": "#r-false",
+            "registrations": "#reg-table",
+            "complete": "#c-severity",
+        }.get(view)
         self.set_focus(self._main().query_one(focus) if focus else None)
 
 

@@ -32,6 +32,8 @@ from stilalarm.wire.messages import (
     PresenceCmd,
     PresenceState,
     Registration,
+    RegistrationCompleteCmd,
+    RegistrationTodo,
     ResolveCmd,
     RiskConfirmCmd,
     TestScope,
@@ -56,6 +58,7 @@ Payload = (
     | ConsoleStatus
     | Notification
     | CommandReply
+    | RegistrationTodo
 )
 
 
@@ -134,6 +137,7 @@ class Bus:
         self.link.subscribe(t.console_status(), self._on_console)
         self.link.subscribe(t.person_notify(person_id), self._typed(Notification))
         self.link.subscribe(t.person_reply(person_id), self._typed(CommandReply))
+        self.link.subscribe(t.person_registrations(person_id), self._on_todo)
 
     # -- receiving ---------------------------------------------------------------
     def _retained(self, topic_filter: str, kind: str, model: type[Payload]) -> None:
@@ -153,6 +157,13 @@ class Bus:
             self._sink(Cleared("console", ""))
             return
         self._parse(topic, payload, ConsoleStatus)
+
+    def _on_todo(self, topic: str, payload: bytes) -> None:
+        """My registrations to complete (retained; an empty payload: none left)."""
+        if not payload:
+            self._sink(Cleared("registrations", self.person_id))
+            return
+        self._parse(topic, payload, RegistrationTodo)
 
     def _typed(self, model: type[Payload]) -> Callable[[str, bytes], None]:
         return lambda topic, payload: self._parse(topic, payload, model)
@@ -221,6 +232,13 @@ class Bus:
         cmd = ResolveCmd.model_validate(
             {**self._head(), "incident_id": incident_id, "registration": registration}
         )
+        self._send(cmd)
+        return cmd.cmd_id
+
+    def registration_complete(self, cmd: RegistrationCompleteCmd) -> uuid.UUID:
+        """The lead's part of a registration (validated by the caller with the CLI's own model)."""
+        if cmd.person_id != self.person_id:
+            raise ValueError(f"a command of {cmd.person_id} on {self.person_id}'s console")
         self._send(cmd)
         return cmd.cmd_id
 

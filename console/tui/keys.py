@@ -21,8 +21,9 @@ VIEW_ACTIONS = {
     "present": {"presence"},
     "absent": {"presence"},
     "filter": {"history"},
-    "save": {"resolve"},
-    "go_back": {"resolve", "history"},
+    "save": {"resolve", "complete"},
+    "go_back": {"resolve", "history", "complete"},
+    "complete": {"registrations"},
 }
 
 
@@ -48,6 +49,13 @@ def bind_keys(app: App[int], t: Texts) -> None:
     app.bind("slash", "filter", description=t.key_filter, key_display="/")
     app.bind("ctrl+s", "save", description=t.key_save)
     app.bind("escape", "go_back", description=t.key_back)
+    app.bind("c", "complete", description=t.key_complete)
     app.bind("p", "demo", description=t.key_demo)
-    for keys, view in (("f1,a", "alarms"), ("f2,u", "units"), ("f3,h", "history"), ("f4,w", "presence")):
+    for keys, view in (
+        ("f1,a", "alarms"),
+        ("f2,u", "units"),
+        ("f3,h", "history"),
+        ("f4,w", "presence"),
+        ("f5,m", "registrations"),
+    ):
         app.bind(keys, f"view('{view}')", show=False)

@@ -1,4 +1,5 @@
-"""The five panes of the console: Alarms, Resolve, Units, History, Presence (widgets only, no logic)."""
+"""Five panes of the console: Alarms, Resolve, Units, History, Presence (widgets only, no logic);
+the Meldingen list and form are in `regpanes`."""
 
 from __future__ import annotations
 

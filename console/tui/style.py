@@ -32,6 +32,23 @@ ContentSwitcher { height: 1fr; }
 #resolve .buttons { margin-top: 1; }
 #resolve Button { margin-right: 2; }
 #resolve #r-pv { width: 1fr; margin-top: 0; margin-left: 2; }
+#reg-summary { padding: 0 1; }
+#reg-table { height: 1fr; }
+#reg-more { padding: 0 1; }
+#complete { padding: 0 1; }
+#c-victim { margin-bottom: 1; }
+#c-hint { color: $text-muted; }
+#c-error { display: none; background: #ffd000; color: #000000; padding: 0 1; }
+#complete .field { margin-top: 1; text-style: bold; }
+#complete .row { height: auto; }
+#complete .row Checkbox { margin-right: 2; }
+#complete RadioSet { layout: horizontal; width: auto; }
+#complete RadioButton { margin-right: 2; }
+#complete .ticks { grid-size: 3; grid-rows: 1; height: auto; grid-gutter: 0 2; }
+#complete Input { margin-top: 1; }
+#complete .buttons { margin-top: 1; }
+#complete Button { margin-right: 2; }
+#complete #c-pv { width: 1fr; margin-top: 0; margin-left: 2; }
 #units-summary { padding: 0 1; }
 #unit-table { height: 1fr; }
 #history-table { height: 1fr; }

@@ -126,6 +126,33 @@ class Texts:
     resolve_save: str
     resolve_cancel: str
     resolve_sent: str
+    # -- registrations to complete (Meldingen) --------------------------------
+    nav_registrations: str
+    key_complete: str
+    reg_empty: str
+    reg_more: str
+    reg_count: str
+    reg_col_when: str
+    reg_col_place: str
+    reg_col_victim: str
+    reg_col_forms: str
+    reg_col_what: str
+    reg_title: str
+    reg_hint: str
+    reg_victim: str
+    reg_when: str
+    reg_when_text: str
+    reg_place: str
+    reg_alarm: str
+    reg_what: str
+    reg_how: str
+    reg_special: str
+    reg_clipped: str
+    reg_weapon_rule: str
+    reg_note: str
+    reg_none: str
+    reg_gone: str
+    reg_sent: str
     # -- units ----------------------------------------------------------------
     u_unit: str
     u_room: str
@@ -181,14 +208,26 @@ class Texts:
     aftercare: dict[str, str] = field(default_factory=dict)
     timeline_kinds: dict[str, str] = field(default_factory=dict)
     reply_codes: dict[str, str] = field(default_factory=dict)
+    place: dict[str, str] = field(default_factory=dict)
+    special: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     """Registration validator messages (English, from stilalarm.wire.messages) -> shown text."""
 
 
-_MAPS = ("aggression", "severity", "sanctions", "aftercare", "timeline_kinds", "reply_codes")
+_MAPS = (
+    "aggression",
+    "severity",
+    "sanctions",
+    "aftercare",
+    "timeline_kinds",
+    "reply_codes",
+    "place",
+    "special",
+)
 _ERRORS = {
     "give at least one type of aggression": "no_type",
     "give the severity": "no_severity",
+    "severity": "no_severity",
     "a proces-verbaal number implies": "pv_needs_police",
     "pv_number": "pv_number",
     "staff_member": "staff_member",

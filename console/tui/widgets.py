@@ -13,7 +13,7 @@ from stilalarm.console.tui.model.alarms import Banner
 from stilalarm.console.tui.model.status import Bar
 from stilalarm.console.tui.texts import Texts
 
-VIEWS = ("alarms", "units", "history", "presence")
+VIEWS = ("alarms", "units", "history", "presence", "registrations")
 
 
 class Plain(Static):
@@ -27,28 +27,48 @@ class Plain(Static):
 
 
 class TopLine(Plain):
-    """Who I am, the time, and the screens (F1–F4) with the current one marked."""
+    """Who I am, the time, and the screens (F1–F5) with the current one marked."""
 
-    def show_line(self, who: str, clock: str, view: str, open_count: int, t: Texts) -> None:
+    def show_line(
+        self, who: str, clock: str, view: str, open_count: int, t: Texts, todo_count: int = 0
+    ) -> None:
         names = {
             "alarms": t.nav_alarms,
             "units": t.nav_units,
             "history": t.nav_history,
             "presence": t.nav_presence,
+            "registrations": t.nav_registrations,
         }
-        nav = Text()
-        for i, v in enumerate(VIEWS):
-            label = names[v] + (f" ({open_count})" if v == "alarms" and open_count else "")
-            style = "bold reverse" if v == view else ""
-            nav.append(f" F{i + 1} ", "bold")
-            nav.append(label, style)
-        left = Text()
-        left.append(f" {who} · {clock}", "bold")
+        counts = {"alarms": open_count, "registrations": todo_count}
+        left = f" {who} · {clock}"
+
+        def nav_line(bare: set[str]) -> Text:
+            """Every screen with its key, the names left out of those in `bare`."""
+            nav = Text()
+            for i, v in enumerate(VIEWS):
+                nav.append(f" F{i + 1}", "bold")
+                if v in bare:
+                    continue
+                label = names[v] + (f" ({counts[v]})" if counts.get(v) else "")
+                nav.append(" ")
+                nav.append(label, "bold reverse" if v == view else "")
+            return nav
+
+        # too narrow (80 columns): the names of the quiet screens go first, from the last one, so
+        # the clock, the current screen and the counts stay visible
+        bare: set[str] = set()
+        nav = nav_line(bare)
+        for v in reversed(VIEWS):
+            if len(left) + 1 + len(nav.plain) <= (self.size.width or 80):
+                break
+            if v != view and not counts.get(v):
+                bare.add(v)
+                nav = nav_line(bare)
         grid = Table.grid(expand=True)
         grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         grid.add_column(no_wrap=True, justify="right")
-        grid.add_row(left, nav)
-        self.show(grid, left.plain + " " + nav.plain)
+        grid.add_row(Text(left, "bold"), nav)
+        self.show(grid, left + " " + nav.plain)
 
 
 class StatusBar(Plain):

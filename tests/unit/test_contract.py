@@ -389,6 +389,31 @@ SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
         },
     ),
     (
+        "RegistrationTodo",
+        lambda b: parse(m.RegistrationTodo, b),
+        {
+            "v": 1,
+            "person_id": "an",
+            "at": _NOW,
+            "items": [
+                {
+                    "registration_id": "reg-1",
+                    "team_id": "sociale-dienst",
+                    "victim": "hanne",
+                    "filed_at": _NOW,
+                    "occurred_at": _NOW,
+                    "place_kind": "balie",
+                    "room_id": "balie-1",
+                    "what_happened": "Schold de medewerker uit.",
+                    "aggression_types": ["verbaal"],
+                    "weapon": True,
+                    "reminders_sent": 1,
+                }
+            ],
+            "more": 2,
+        },
+    ),
+    (
         "RiskAnnounceCmd",
         parse_person_command,
         {

@@ -33,11 +33,15 @@ def test_acl_gives_each_client_only_its_own_topics(site) -> None:
     an = acl.split("user person-an\n")[1].split("\n\n")[0]
     assert "topic write stilalarm/v1/hz-gemeentehuis/person/an/cmd" in an
     assert an.count("topic write") == 1
+    # registrations to complete are private: each person reads only their own list
+    assert "topic read stilalarm/v1/hz-gemeentehuis/person/an/registrations" in an
+    assert an.count("/registrations") == 1 and "person/+/registrations" not in an
     assert "pattern" not in acl.replace("`pattern`", "")
 
 
 def test_console_and_observer_acl_filters_are_unchanged(site) -> None:
-    """The filters come from stilalarm.wire.topics; the ACL a broker reads stays exactly what it was."""
+    """The filters come from stilalarm.wire.topics; the ACL a broker reads stays exactly what it was
+    (plus the console writing each person's own registration list)."""
     acl = render_acl(site)
     b = "stilalarm/v1/hz-gemeentehuis"
     console = acl.split("user console\n")[1].split("\n\n")[0].splitlines()
@@ -51,6 +55,7 @@ def test_console_and_observer_acl_filters_are_unchanged(site) -> None:
         f"topic read {b}/person/+/webcmd",
         f"topic write {b}/person/+/reply",
         f"topic write {b}/person/+/notify",
+        f"topic write {b}/person/+/registrations",
         f"topic readwrite {b}/incident/+",
         f"topic readwrite {b}/timeline/+",
         f"topic readwrite {b}/unitstate/+",

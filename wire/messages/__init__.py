@@ -68,7 +68,14 @@ from stilalarm.wire.messages.person import (
     VisitEndCmd,
     VisitStartCmd,
 )
-from stilalarm.wire.messages.registration import PlaceKind, RegistrationCompleteCmd, RegistrationFileCmd
+from stilalarm.wire.messages.registration import (
+    TODO_MAX,
+    PlaceKind,
+    RegistrationCompleteCmd,
+    RegistrationFileCmd,
+    RegistrationTodo,
+    RegistrationTodoItem,
+)
 from stilalarm.wire.messages.state import (
     CommandReply,
     ConsoleStatus,
@@ -110,6 +117,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TEST_WINDOW_DEFAULT_MIN",
     "TEST_WINDOW_MAX_MIN",
+    "TODO_MAX",
     "AckCmd",
     "Aftercare",
     "AftercareDoneCmd",
@@ -149,6 +157,8 @@ __all__ = [
     "Registration",
     "RegistrationCompleteCmd",
     "RegistrationFileCmd",
+    "RegistrationTodo",
+    "RegistrationTodoItem",
     "ResolveCmd",
     "RiskAnnounceCmd",
     "RiskCancelCmd",

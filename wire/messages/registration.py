@@ -13,9 +13,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stilalarm.wire.messages.base import Ident, UtcDatetime
+from stilalarm.wire.messages.base import MAX_INT, Ident, Msg, UtcDatetime
 from stilalarm.wire.messages.person import Aftercare, AggressionType, PersonCmdBase, Sanction, Severity
 
 WHAT_MAX = 4000
@@ -89,3 +89,48 @@ class RegistrationCompleteCmd(PersonCmdBase):
         if self.pv_number and not self.police_called:
             raise ValueError("a proces-verbaal number implies police_called")
         return self
+
+
+TODO_MAX = 50
+"""The most registrations one `RegistrationTodo` list carries (the oldest first)."""
+
+
+class RegistrationTodoItem(BaseModel):
+    """One registration still lacking the lead's part: the victim's part, as the lead needs it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    registration_id: Ident
+    incident_id: Ident | None = Field(default=None, description="The alarm it follows, if any.")
+    team_id: Ident = Field(description="Whose leads and deputies complete it.")
+    victim: Ident = Field(description="Who filed it (the person it happened to).")
+    filed_at: UtcDatetime = Field(description="When the victim's part was recorded.")
+    occurred_at: UtcDatetime = Field(description="When it happened.")
+    place_kind: PlaceKind
+    room_id: Ident | None = None
+    what_happened: Annotated[str, Field(max_length=WHAT_MAX)] = Field(
+        description="What happened; shortened when the whole list would not fit one message."
+    )
+    clipped: bool = Field(default=False, description="`what_happened` is shortened (the export has it all).")
+    aggression_types: tuple[AggressionType, ...] = Field(max_length=3)
+    how_are_you: Annotated[str, Field(max_length=HOW_MAX)] = ""
+    weapon: bool = False
+    stalking: bool = False
+    telephone_stalking: bool = False
+    damage_belongings: bool = False
+    animals: bool = False
+    alcohol_drugs: bool = False
+    sexual_intimidation: bool = False
+    reminders_sent: int = Field(default=0, ge=0, le=MAX_INT, description="Reminders sent so far.")
+
+
+class RegistrationTodo(Msg):
+    """Retained on person/P/registrations: the registrations P may complete (lead or deputy of
+    the team) that still lack the lead's part, oldest first. Only P's login reads it."""
+
+    person_id: Ident
+    at: UtcDatetime = Field(description="When the console built the list.")
+    items: tuple[RegistrationTodoItem, ...] = Field(default=(), max_length=TODO_MAX)
+    more: int = Field(
+        default=0, ge=0, le=MAX_INT, description="How many more there are than the list carries."
+    )

@@ -13,6 +13,7 @@ from stilalarm.wire.messages import (
     Notification,
     NotifyReason,
     PresenceState,
+    RegistrationTodo,
     RiskNote,
     UnitHealth,
 )
@@ -46,6 +47,8 @@ class Received:
     seen: Mapping[str, int] = field(default_factory=dict)
     risks: Mapping[str, RiskNote] = field(default_factory=dict)
     """The latest word on each risky conversation I was told of (docs/RISKY.md)."""
+    todo: RegistrationTodo | None = None
+    """The registrations I may complete that lack the lead's part (retained, my own topic)."""
 
     def _seen(self, key: str) -> dict[str, int]:
         return {**self.seen, key: self.gen}
@@ -90,6 +93,13 @@ class Received:
     def without_presence(self, person_id: str) -> Received:
         return replace(self, presence={k: v for k, v in self.presence.items() if k != person_id})
 
+    def with_todo(self, todo: RegistrationTodo) -> Received:
+        return replace(self, todo=todo, seen=self._seen("registrations"))
+
+    def without_todo(self) -> Received:
+        """An empty retained payload: nothing left to complete."""
+        return replace(self, todo=None)
+
     def with_console(self, cs: ConsoleStatus | None, heard_at: datetime | None = None) -> Received:
         """The service's status or beat, heard at `heard_at` by this console's clock. A retained
         status delivered on (re)connect counts as heard then: if the service is hung, no beat
@@ -128,5 +138,6 @@ class Received:
             units={k: v for k, v in self.units.items() if keep("unitstate", k)},
             presence={k: v for k, v in self.presence.items() if keep("presence", k)},
             console=self.console if self.seen.get("console", -1) >= self.gen else None,
+            todo=self.todo if self.seen.get("registrations", -1) >= self.gen else None,
             routed={k: v for k, v in self.routed.items() if k in incidents},
         )
