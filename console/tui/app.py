@@ -40,6 +40,7 @@ from stilalarm.wire.messages import (
     Notification,
     NotifyReason,
     PresenceState,
+    RiskState,
     UnitHealth,
     utcnow,
 )
@@ -171,6 +172,8 @@ class ConsoleApp(ConsoleActions):
             self.rec = self.rec.with_presence(msg)
         elif isinstance(msg, ConsoleStatus):
             self.rec = self.rec.with_console(msg, self.clock())
+        elif isinstance(msg, RiskState):
+            self.rec = self.rec.with_risk(msg)
         elif isinstance(msg, Notification):
             if msg.person_id != self.ctx.me:
                 return False  # not mine (the broker ACL already keeps others' out)
@@ -195,6 +198,8 @@ class ConsoleApp(ConsoleActions):
             self.rec = self.rec.without_presence(ident)
         elif kind == "console":
             self.rec = self.rec.with_console(None)
+        elif kind == "risk":
+            self.rec = self.rec.without_risk(ident)
 
     def _resync_done(self, gen: int) -> None:
         """A while after (re)connecting: forget retained state the broker no longer has."""

@@ -80,6 +80,7 @@ from stilalarm.wire.messages.state import (
     NotifyReason,
     PresenceState,
     RiskNote,
+    RiskState,
     TimelineEntry,
     UnitHealth,
 )
@@ -154,6 +155,7 @@ __all__ = [
     "RiskCancelCmd",
     "RiskConfirmCmd",
     "RiskNote",
+    "RiskState",
     "Sanction",
     "Severity",
     "ShortText",
