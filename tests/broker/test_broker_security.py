@@ -167,9 +167,7 @@ def test_nobody_but_the_console_can_forge_or_clear_a_risky_conversations_state(
     }
 
 
-def test_a_persons_console_reads_only_the_risky_conversations_they_were_told_of(
-    broker, link, topics
-) -> None:
+def test_a_persons_console_reads_only_the_risky_conversations_they_were_told_of(broker, link, topics) -> None:
     """Per person, like the notices: Bart's console (the TUI's own bus) gets his copies only and sees
     a cleared one go; asking for everyone's (a wildcard, An's) with his login gets nothing more."""
     console = broker.creds("console")
