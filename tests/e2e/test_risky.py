@@ -438,6 +438,7 @@ def test_after_a_console_restart_the_retained_state_is_republished_and_no_remind
         system.console.start()
         system.console.wait_ready()
         wait_until(lambda: an.listed() == ["r-keep"], 15, "republished from the store")
+        wait_until(lambda: system.seen.on(topic)[-1] != b"", 15, "the republished copy at the observer")
         assert parse(RiskState, system.seen.on(topic)[-1]).risk_id == "r-keep"
         # the reminder went out before the restart and is not repeated (its fact is in the store);
         # the service's notices of the first batch after the restart come before its retained state
