@@ -65,6 +65,7 @@ def render_acl(site: Site) -> str:
         f"topic readwrite {t.all_unitstates()}",
         f"topic readwrite {t.all_presence()}",
         f"topic readwrite {t.console_status()}",
+        f"topic write {t.all_risks()}",
         "",
         "# read-only view of everything (monitoring, benchmarks, tests)",
         f"user {OBSERVER_USER}",
@@ -111,6 +112,7 @@ def render_acl(site: Site) -> str:
             f"topic read {t.all_unitstates()}",
             f"topic read {t.all_presence()}",
             f"topic read {t.console_status()}",
+            f"topic read {t.risks_of(p.id)}",  # only the risky conversations P was told of
             "",
         ]
     return "\n".join(out)

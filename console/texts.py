@@ -60,6 +60,7 @@ def clip(s: str, n: int) -> str:
 
 RISK_KEYS = frozenset(
     {"risk_standby", "risk_announced", "risk_outside_hours", "risk_confirmed", "risk_cancelled"}
+    | {"risk_start", "risk_start_unconfirmed"}
 )
 """A risky conversation's notices (docs/RISKY.md): their text comes from the fact's `detail`."""
 NOTICE_KEYS = (

@@ -41,7 +41,8 @@ def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "cond
 def mosquitto_pub(
     creds: BrokerCredentials, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
 ) -> subprocess.CompletedProcess[bytes]:
-    """Publish with mosquitto_pub (a client nobody here wrote); returns after the PUBACK."""
+    """Publish with mosquitto_pub (a client nobody here wrote); returns after the PUBACK. An empty
+    payload is sent as a null message (`-n`: with `retain`, the clearing of a retained topic)."""
     exe = shutil.which("mosquitto_pub")
     assert exe, "mosquitto_pub missing: apt-get install -y mosquitto-clients"
     cmd = [
@@ -60,7 +61,7 @@ def mosquitto_pub(
         topic,
         "-q",
         str(qos),
-        "-s",
+        "-s" if payload else "-n",
     ]
     if retain:
         cmd.append("-r")

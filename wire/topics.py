@@ -17,6 +17,8 @@ Scheme (version 1), with `S` the site id:
     stilalarm/v1/S/timeline/I          console -> all    QoS1  retained incident timeline (history)
     stilalarm/v1/S/unitstate/U         console -> all    QoS1  retained unit health (console's view)
     stilalarm/v1/S/presence/P          console -> all    QoS1  retained presence of a person
+    stilalarm/v1/S/risk/P/R            console -> person QoS1  retained running risky conversation R,
+                                                              one copy per person P told of it
     stilalarm/v1/S/console/status      console -> all    QoS1  retained service online/offline
 
 The identity in `unit/U/...` and `person/P/...` is enforced by the broker ACL
@@ -142,6 +144,18 @@ class Topics:
     def all_presence(self) -> str:
         return f"{self.base}/presence/+"
 
+    def risk(self, person_id: str, risk_id: str) -> str:
+        """Person P's retained copy of a running risky conversation (only P and the console may use it)."""
+        return f"{self.base}/risk/{person_id}/{risk_id}"
+
+    def risks_of(self, person_id: str) -> str:
+        """Subscription filter for the running risky conversations one person was told of."""
+        return f"{self.base}/risk/{person_id}/+"
+
+    def all_risks(self) -> str:
+        """Filter for every person's copies (the console's ACL)."""
+        return f"{self.base}/risk/+/+"
+
     def console_status(self) -> str:
         return f"{self.base}/console/status"
 
@@ -175,6 +189,16 @@ class Topics:
             return parts[len(prefix) + 1], PersonChannel(parts[len(prefix) + 2])
         except ValueError:
             return None
+
+    def parse_risk(self, topic: str) -> tuple[str, str] | None:
+        """(person id, risk id) of a `risk/P/R` topic of this site, else None."""
+        head = f"{self.base}/risk/"
+        if not topic.startswith(head):
+            return None
+        parts = topic[len(head) :].split("/")
+        if len(parts) != 2 or not all(parts):
+            return None
+        return parts[0], parts[1]
 
     def parse_tail(self, topic: str, kind: str) -> str | None:
         """The id in `base/<kind>/<id>` (incident, unitstate, presence), else None."""

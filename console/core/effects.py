@@ -106,6 +106,22 @@ class PublishPresence:
 
 
 @dataclass(frozen=True)
+class PublishRisk:
+    """Publish a running risky conversation's retained RiskState, one copy for each of `to`."""
+
+    risk_id: str
+    to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ClearRisk:
+    """Clear a risky conversation's retained copies of `to` (cancelled, or its window ended)."""
+
+    risk_id: str
+    to: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PublishHealth:
     """Publish a unit's retained UnitHealth (supervision's own effect)."""
 
@@ -123,6 +139,8 @@ Effect = (
     | Page
     | Reply
     | PublishPresence
+    | PublishRisk
+    | ClearRisk
 )
 """What the incident engine emits."""
 

@@ -1,6 +1,6 @@
 """Everything the console publishes, after the commit: receipts, unit commands, command replies,
-pages, retained incidents and timelines, unit and presence states, and its own status (the
-retained online / offline and the heartbeat)."""
+pages, retained incidents and timelines, unit and presence states, each person's copies of the
+running risky conversations, and its own status (the retained online / offline and the heartbeat)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from stilalarm.console.config import ServiceConfig
 from stilalarm.console.core import world as core
 from stilalarm.console.core.effects import (
     ClearIncident,
+    ClearRisk,
     Notify,
     Page,
     PublishHealth,
     PublishIncident,
     PublishPresence,
+    PublishRisk,
     Record,
     Reply,
     SendReceipt,
@@ -28,6 +30,7 @@ from stilalarm.console.core.effects import (
 from stilalarm.console.core.engine import led_for
 from stilalarm.console.core.engine.registrations import REMIND_KEY
 from stilalarm.console.core.engine.regtodo import todo_items, todo_message
+from stilalarm.console.core.engine.risk import everyone_of
 from stilalarm.console.delivery.dispatcher import Dispatcher
 from stilalarm.console.delivery.mqtt import PagerChannel
 from stilalarm.console.facts import Notified, Resolved
@@ -121,6 +124,11 @@ class Publisher:
                     todo = True  # a registration filed or completed: the leads' lists change
                 case Record(fact=Notified(text_key=key)) if key == REMIND_KEY:
                     todo = True  # a reminder: the lists count it
+                case PublishRisk():
+                    self._publish_risk(world, e.risk_id, e.to)
+                case ClearRisk():
+                    for pid in e.to:
+                        pub(t.risk(pid, e.risk_id), b"", qos=1, retain=True)
                 case Notify() | Record():
                     pass
         for iid in incidents:
@@ -209,8 +217,18 @@ class Publisher:
         st = PresenceState(person_id=person_id, present=present, reason=reason, at=now)
         self.link.publish(self.topics.presence(person_id), encode(st), qos=1, retain=True)
 
+    def _publish_risk(self, world: core.World, risk_id: str, to: tuple[str, ...]) -> None:
+        r = world.engine.risks.get(risk_id)
+        if r is None:
+            return
+        body = encode(r.to_wire())
+        for pid in to:
+            self.link.publish(self.topics.risk(pid, risk_id), body, qos=1, retain=True)
+
     def republish(self, world: core.World, now: datetime) -> None:
-        """After (re)connecting: console online, every incident, unit and presence state."""
+        """After (re)connecting: console online, every incident, unit and presence state, and the
+        risky conversations the engine still holds: running ones published, the others cleared
+        (ended or cancelled while the console was away)."""
         t = self.topics
         pub = self.link.publish
         pub(
@@ -232,6 +250,13 @@ class Publisher:
         for pid in self.site.index.people:
             self._publish_presence(w, pid, now)
         self.publish_todo(w, now, every=True)
+        for r in w.engine.risks.values():
+            to = everyone_of(w.engine, r)
+            if r.running(now):
+                self._publish_risk(w, r.id, to)
+            else:
+                for pid in to:
+                    pub(t.risk(pid, r.id), b"", qos=1, retain=True)
         self._first_up = False
         log.info("published console status and retained state (%d incidents)", len(w.engine.incidents))
 

@@ -43,6 +43,7 @@ from stilalarm.wire.messages import (
     NotifyReason,
     PresenceState,
     RegistrationTodo,
+    RiskState,
     UnitHealth,
     utcnow,
 )
@@ -176,6 +177,8 @@ class ConsoleApp(ConsoleActions):
             self.rec = self.rec.with_presence(msg)
         elif isinstance(msg, ConsoleStatus):
             self.rec = self.rec.with_console(msg, self.clock())
+        elif isinstance(msg, RiskState):
+            self.rec = self.rec.with_risk(msg)
         elif isinstance(msg, Notification):
             if msg.person_id != self.ctx.me:
                 return False  # not mine (the broker ACL already keeps others' out)
@@ -205,6 +208,8 @@ class ConsoleApp(ConsoleActions):
             self.rec = self.rec.with_console(None)
         elif kind == "registrations":
             self.rec = self.rec.without_todo()
+        elif kind == "risk":
+            self.rec = self.rec.without_risk(ident)
 
     def _resync_done(self, gen: int) -> None:
         """A while after (re)connecting: forget retained state the broker no longer has."""

@@ -36,6 +36,7 @@ from stilalarm.wire.messages import (
     RegistrationTodo,
     ResolveCmd,
     RiskConfirmCmd,
+    RiskState,
     TestScope,
     TestStartCmd,
     TestStopCmd,
@@ -59,6 +60,7 @@ Payload = (
     | Notification
     | CommandReply
     | RegistrationTodo
+    | RiskState
 )
 
 
@@ -134,6 +136,7 @@ class Bus:
         self._retained(t.all_timelines(), "timeline", IncidentTimeline)
         self._retained(t.all_unitstates(), "unitstate", UnitHealth)
         self._retained(t.all_presence(), "presence", PresenceState)
+        self.link.subscribe(t.risks_of(person_id), self._on_risk)  # the ACL lets me read only mine
         self.link.subscribe(t.console_status(), self._on_console)
         self.link.subscribe(t.person_notify(person_id), self._typed(Notification))
         self.link.subscribe(t.person_reply(person_id), self._typed(CommandReply))
@@ -151,6 +154,16 @@ class Bus:
             self._parse(topic, payload, model)
 
         self.link.subscribe(topic_filter, handle)
+
+    def _on_risk(self, topic: str, payload: bytes) -> None:
+        """My copy of a running risky conversation (retained), or its clearing."""
+        parsed = self.topics.parse_risk(topic)
+        if parsed is None or parsed[0] != self.person_id:
+            return
+        if not payload:
+            self._sink(Cleared("risk", parsed[1]))
+            return
+        self._parse(topic, payload, RiskState)
 
     def _on_console(self, topic: str, payload: bytes) -> None:
         if not payload:

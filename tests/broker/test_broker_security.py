@@ -29,13 +29,14 @@ from stilalarm.broker_config.local import BrokerError, LocalBroker
 from stilalarm.broker_config.plugin import PLUGIN_NAME
 from stilalarm.broker_config.render import MAX_PACKET_BYTES, MESSAGE_SIZE_LIMIT, PACKET_HEADROOM
 from stilalarm.console import remote
-from stilalarm.console.tui.bus import Bus, BusEvent, Down, Up
+from stilalarm.console.tui.bus import Bus, BusEvent, Cleared, Down, Got, Up
 from stilalarm.wire.identity import CLIENT_ID_SEPARATOR, client_id, owns
 from stilalarm.wire.messages import (
     ID_PATTERN,
     MAX_PAYLOAD_BYTES,
     CommandReply,
     PresenceCmd,
+    RiskState,
     encode,
     new_id,
     utcnow,
@@ -114,6 +115,89 @@ def test_unit_cannot_forge_receipts_or_incident_state(broker, capture, topics) -
     mosquitto_pub(broker.creds("console"), topics.console_status(), b"control2")
     late.wait_for(topics.console_status())
     assert [t for t, _p, _r in late.messages] == [topics.console_status()]
+
+
+def _risk(risk_id: str, standby: str = "bart") -> bytes:
+    """A valid RiskState (a forgery must not be caught by its shape only)."""
+    now = utcnow()
+    st = RiskState(
+        risk_id=risk_id,
+        room_id="spreekkamer-1",
+        person_id="an",
+        standby=standby,
+        starts_at=now,
+        ends_at=now.replace(year=now.year + 1),
+    )
+    return encode(st)
+
+
+def test_nobody_but_the_console_can_forge_or_clear_a_risky_conversations_state(
+    broker, capture, topics
+) -> None:
+    """The attack: a person's or a unit's login publishes a fake retained risky conversation (a
+    colleague's console would list a stand-by nobody asked for), or clears a real one (a console
+    started later would miss it). Refused: only the console writes risk/P/R."""
+    console = broker.creds("console")
+    real, control = _risk("r-real"), _risk("r-control")
+    assert mosquitto_pub(console, topics.risk("an", "r-real"), real, retain=True).returncode == 0
+    cap = capture(topics.all_risks())
+    cap.wait_for(topics.risk("an", "r-real"))  # the retained copy, on subscribing
+    an, bart, unit = broker.creds("person-an"), broker.creds("person-bart"), broker.creds("unit-balie-1")
+    for _round in range(2):  # repeated, as an attacker would
+        mosquitto_pub(an, topics.risk("an", "r-fake"), _risk("r-fake"), retain=True)  # even one's own
+        mosquitto_pub(an, topics.risk("bart", "r-fake"), _risk("r-fake"), retain=True)
+        mosquitto_pub(bart, topics.risk("an", "r-real"), b"", retain=True)  # clear someone else's
+        mosquitto_pub(bart, topics.risk("bart", "r-real"), b"", retain=True)
+        mosquitto_pub(unit, topics.risk("an", "r-fake"), _risk("r-fake"), retain=True)
+        mosquitto_pub(unit, topics.risk("an", "r-real"), b"", retain=True)
+    assert mosquitto_pub(console, topics.risk("an", "r-control"), control, retain=True).returncode == 0
+    cap.wait_for(topics.risk("an", "r-control"))
+    assert [(t, p) for t, p, _r in cap.messages] == [
+        (topics.risk("an", "r-real"), real),
+        (topics.risk("an", "r-control"), control),
+    ]
+    # a console starting now gets the real ones, intact, and nothing forged
+    late = capture(topics.all_risks())
+    wait_until(lambda: len(late.messages) >= 2, what="the retained copies")
+    mosquitto_pub(console, topics.risk("an", "r-end"), b"", retain=True)  # a last control
+    late.wait_for(topics.risk("an", "r-end"))
+    assert {t: p for t, p, _r in late.messages if p} == {
+        topics.risk("an", "r-real"): real,
+        topics.risk("an", "r-control"): control,
+    }
+
+
+def test_a_persons_console_reads_only_the_risky_conversations_they_were_told_of(broker, link, topics) -> None:
+    """Per person, like the notices: Bart's console (the TUI's own bus) gets his copies only and sees
+    a cleared one go; asking for everyone's (a wildcard, An's) with his login gets nothing more."""
+    console = broker.creds("console")
+    mosquitto_pub(console, topics.risk("an", "r-an"), _risk("r-an", "an"), retain=True)
+    mosquitto_pub(console, topics.risk("bart", "r-bart"), _risk("r-bart"), retain=True)
+    sink = _Sink()
+    bus = Bus(broker.creds("person-bart"), "bart", sink, console_id="pc-bart")
+    spied: list[str] = []
+    spy = link("person-bart", connect=False, client_id=client_id("person-bart", "spy"), clean_session=True)
+    spy.subscribe(topics.all_risks(), lambda t, _p: spied.append(t))
+    spy.subscribe(topics.risks_of("an"), lambda t, _p: spied.append(t))
+    spy.start()
+    bus.start()
+    try:
+        assert spy.wait_connected(5)
+        wait_until(lambda: _risks(sink) == ["r-bart"], 10, "Bart's own copy")
+        wait_until(lambda: spied == [topics.risk("bart", "r-bart")], 10, "the spy's only copy")
+        mosquitto_pub(console, topics.risk("an", "r-an-2"), _risk("r-an-2", "an"), retain=True)
+        mosquitto_pub(console, topics.risk("bart", "r-bart"), b"", retain=True)  # cancelled: cleared
+        wait_until(lambda: sink.of(Cleared), 10, "the clearing of Bart's copy")
+        wait_until(lambda: len(spied) == 2, 10, "the clearing at the spy")
+        assert [(c.kind, c.ident) for c in sink.of(Cleared)] == [("risk", "r-bart")]  # type: ignore[attr-defined]
+        assert _risks(sink) == ["r-bart"]
+        assert spied == [topics.risk("bart", "r-bart")] * 2  # never An's
+    finally:
+        bus.stop()
+
+
+def _risks(sink: _Sink) -> list[str]:
+    return [e.msg.risk_id for e in sink.of(Got) if isinstance(e.msg, RiskState)]  # type: ignore[attr-defined]
 
 
 # -- identity: a client id belongs to its login ---------------------------------------------

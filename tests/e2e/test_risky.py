@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,11 @@ import httpx
 import pytest
 
 from stilalarm.broker_config.local import LocalBroker
+from stilalarm.console.tui.bus import Bus, BusEvent, Cleared, Got
+from stilalarm.console.tui.model.context import Ctx
+from stilalarm.console.tui.model.received import Received
+from stilalarm.console.tui.model.risks import build_risks, confirm_target
+from stilalarm.console.tui.texts import NL
 from stilalarm.devkit.servicerun import ScriptedUnit, ServiceProcess
 from stilalarm.devkit.webrun import VISIT_SITE, WebProcess, tokens
 from stilalarm.inventory.load import parse_site
@@ -27,6 +33,7 @@ from stilalarm.wire.messages import (
     LinkState,
     Notification,
     NotifyReason,
+    RiskState,
     UnitHealth,
     UnitStatus,
     encode,
@@ -35,7 +42,7 @@ from stilalarm.wire.messages import (
 )
 from stilalarm.wire.topics import Topics
 from tests.e2e.test_report_browser import CHROMIUM_FLAGS
-from tests.harness import Capture, wait_until
+from tests.harness import Capture, mosquitto_pub, wait_until
 
 SITE = parse_site(VISIT_SITE)
 T = Topics(SITE.site.id)
@@ -291,3 +298,150 @@ def test_the_risk_page_loads_in_a_real_browser_with_rooms_and_colleagues(
     assert "Aangemeld als Hanne Wouters." in dom and '<option value="ilse">Ilse Jacobs</option>' in dom
     assert '<option value="spreekkamer-1">Spreekkamer 1</option>' in dom
     assert token not in dom  # the token is never written into the page
+
+
+# --------------------------------------------------------------------------- a console started later
+
+
+class Console:
+    """A person's console as far as risky conversations go: the TUI's own bus and pure model
+    (`Received`, `build_risks`), without a terminal."""
+
+    def __init__(self, system: System, person: str) -> None:
+        self.person = person
+        self.lock = threading.Lock()
+        self.events: list[BusEvent] = []
+        self.rec = Received()
+        self.bus = Bus(system.broker.creds(f"person-{person}"), person, self._sink, console_id=f"pc-{person}")
+        self.bus.start()
+
+    def _sink(self, ev: BusEvent) -> None:
+        with self.lock:
+            self.events.append(ev)
+            if isinstance(ev, Got) and isinstance(ev.msg, RiskState):
+                self.rec = self.rec.with_risk(ev.msg)
+            elif isinstance(ev, Cleared) and ev.kind == "risk":
+                self.rec = self.rec.without_risk(ev.ident)
+
+    def listed(self) -> list[str]:
+        """The risky conversations this console lists now (by its own clock, as the TUI does)."""
+        with self.lock:
+            return [r.risk_id for r in build_risks(self.rec, Ctx(SITE, self.person, NL), utcnow())]
+
+    def lines(self) -> list[str]:
+        with self.lock:
+            return [r.text for r in build_risks(self.rec, Ctx(SITE, self.person, NL), utcnow())]
+
+    def to_confirm(self) -> str | None:
+        with self.lock:
+            return confirm_target(build_risks(self.rec, Ctx(SITE, self.person, NL), utcnow()))
+
+    def states(self, risk_id: str) -> list[RiskState]:
+        """Every retained copy of `risk_id` this console received, in order."""
+        with self.lock:
+            return [
+                e.msg for e in self.events if isinstance(e, Got) and isinstance(e.msg, RiskState)
+                and e.msg.risk_id == risk_id
+            ]  # fmt: skip
+
+    def seen(self, risk_id: str) -> bool:
+        return bool(self.states(risk_id))
+
+    def stop(self) -> None:
+        self.bus.stop()
+
+
+def reminders(system: System, risk_id: str) -> list[Notification]:
+    """The stand-by colleague's reminders at the start of `risk_id`."""
+    return [n for n in system.seen.notifications("ilse") if n.reason is NotifyReason.REMINDER
+            and n.risk is not None and n.risk.risk_id == risk_id]  # fmt: skip
+
+
+def test_a_console_started_later_lists_the_running_conversations_and_the_standby_is_reminded(
+    system: System,
+) -> None:
+    now = utcnow()
+    soon, until = (now + timedelta(seconds=5)).isoformat(), (now + timedelta(minutes=30)).isoformat()
+    late = system.cli(
+        *("risk", "announce", "--room", "spreekkamer-1", "--from", soon, "--until", until),
+        *("--standby", "ilse", "--risk-id", "r-late"),
+        who="hanne",
+    )
+    assert late.returncode == 0, late.stderr
+    keep = system.announce("r-keep")  # running already: its reminder goes at once
+    assert keep.returncode == 0, keep.stderr
+    # consoles started after the announcements: the lead's and the stand-by colleague's
+    an, ilse = Console(system, "an"), Console(system, "ilse")
+    consoles = [an, ilse]
+    try:
+        wait_until(lambda: set(an.listed()) == {"r-late", "r-keep"}, 15, "An's list from retained state")
+        wait_until(lambda: set(ilse.listed()) == {"r-late", "r-keep"}, 15, "Ilse's list")
+        (st,) = an.states("r-late")
+        assert (st.room_id, st.person_id, st.standby) == ("spreekkamer-1", "hanne", "ilse")
+        assert not st.confirmed
+        assert an.lines()[0].endswith("· Hanne Wouters · stand-by Ilse Jacobs (nog niet bevestigd)")
+        assert an.to_confirm() is None and ilse.to_confirm() == "r-keep"  # the earliest start first
+        assert reminders(system, "r-keep"), "announced after its start: reminded at once"
+
+        # the window of r-late starts: Ilse is reminded, once, and told it is not confirmed yet
+        wait_until(lambda: reminders(system, "r-late"), 30, "the stand-by colleague reminded at the start")
+        (rem,) = reminders(system, "r-late")
+        assert rem.title == "Nu stand-by (nog niet bevestigd): risicogesprek in Spreekkamer 1"
+        assert "Hanne Wouters" in rem.body and "risk confirm r-late" in rem.body
+
+        # cancelled: every console drops it, the other one stays
+        out = system.cli("risk", "cancel", "r-late", who="hanne")
+        assert out.returncode == 0, out.stderr
+        wait_until(lambda: an.listed() == ["r-keep"] and ilse.listed() == ["r-keep"], 15, "r-late dropped")
+        assert ("risk", "r-late") in [(e.kind, e.ident) for e in an.events if isinstance(e, Cleared)]
+
+        # a console started after the cancellation never sees it: Dirk (deputy) gets r-keep, then
+        # its confirmation (published after the retained copies), and nothing of r-late
+        dirk = Console(system, "dirk")
+        consoles.append(dirk)
+        wait_until(lambda: dirk.listed() == ["r-keep"], 15, "Dirk's list")
+        ok = system.cli("risk", "confirm", "r-keep", who="ilse")
+        assert ok.returncode == 0, ok.stderr
+        wait_until(lambda: [s.confirmed for s in dirk.states("r-keep")] == [False, True], 15, "confirmed")
+        assert not dirk.seen("r-late")
+        assert dirk.lines()[0].endswith("(bevestigd)") and ilse.to_confirm() is None
+        # per team, like the notices: Chris leads another team and is not told of r-keep; his
+        # console lists only the conversation he announces himself (in his team's room)
+        chris = Console(system, "chris")
+        consoles.append(chris)
+        mine = system.cli("risk", "announce", "--room", "balie-1", "--from", soon, "--until", until,
+                          "--standby", "bart", "--risk-id", "r-chris", who="chris")  # fmt: skip
+        assert mine.returncode == 0, mine.stderr
+        wait_until(lambda: chris.listed() == ["r-chris"], 15, "Chris's own conversation")
+        assert not chris.seen("r-keep") and not an.seen("r-chris")
+        assert len(reminders(system, "r-late")) == 1 and len(reminders(system, "r-keep")) == 1
+    finally:
+        for c in consoles:
+            c.stop()
+
+
+def test_after_a_console_restart_the_retained_state_is_republished_and_no_reminder_repeated(
+    system: System,
+) -> None:
+    keep = system.announce("r-keep")
+    assert keep.returncode == 0, keep.stderr
+    topic = T.risk("an", "r-keep")
+    wait_until(lambda: system.seen.on(topic) and reminders(system, "r-keep"), 15, "published and reminded")
+    system.console.kill()
+    # the broker lost An's copy while the console was away (a new broker, lost persistence)
+    assert mosquitto_pub(system.broker.creds("console"), topic, b"", retain=True).returncode == 0
+    wait_until(lambda: system.seen.on(topic)[-1:] == [b""], 10, "An's copy gone")
+    an = Console(system, "an")
+    try:
+        wait_until(lambda: an.bus.connected, 10, "An's console connected")
+        assert an.listed() == []
+        system.console.start()
+        system.console.wait_ready()
+        wait_until(lambda: an.listed() == ["r-keep"], 15, "republished from the store")
+        wait_until(lambda: system.seen.on(topic)[-1] != b"", 15, "the republished copy at the observer")
+        assert parse(RiskState, system.seen.on(topic)[-1]).risk_id == "r-keep"
+        # the reminder went out before the restart and is not repeated (its fact is in the store);
+        # the service's notices of the first batch after the restart come before its retained state
+        assert len(reminders(system, "r-keep")) == 1
+    finally:
+        an.stop()

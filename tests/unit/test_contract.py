@@ -493,6 +493,20 @@ SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
         {"v": 1, "person_id": "an", "present": True, "at": _NOW},
     ),
     ("ConsoleStatus", lambda b: parse(m.ConsoleStatus, b), {"v": 1, "state": "online", "at": _NOW}),
+    (
+        "RiskState",
+        lambda b: parse(m.RiskState, b),
+        {
+            "v": 1,
+            "risk_id": "r-1",
+            "room_id": "spreekkamer-1",
+            "person_id": "hanne",
+            "standby": "ilse",
+            "starts_at": _NOW,
+            "ends_at": _NOW,
+            "confirmed": True,
+        },
+    ),
 ]
 
 

@@ -36,6 +36,12 @@ def test_acl_gives_each_client_only_its_own_topics(site) -> None:
     # registrations to complete are private: each person reads only their own list
     assert "topic read stilalarm/v1/hz-gemeentehuis/person/an/registrations" in an
     assert an.count("/registrations") == 1 and "person/+/registrations" not in an
+    # the retained risky conversations: only An's own copies, read only
+    assert "topic read stilalarm/v1/hz-gemeentehuis/risk/an/+" in an.splitlines()
+    assert [ln for ln in an.splitlines() if "/risk/" in ln] == [
+        "topic read stilalarm/v1/hz-gemeentehuis/risk/an/+"
+    ]
+    assert "/risk/" not in "\n".join(block)
     assert "pattern" not in acl.replace("`pattern`", "")
 
 
@@ -61,6 +67,7 @@ def test_console_and_observer_acl_filters_are_unchanged(site) -> None:
         f"topic readwrite {b}/unitstate/+",
         f"topic readwrite {b}/presence/+",
         f"topic readwrite {b}/console/status",
+        f"topic write {b}/risk/+/+",
     ]
     observer = acl.split("user observer\n")[1].split("\n\n")[0].splitlines()
     assert observer == [f"topic read {b}/#"]

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stilalarm.console.core import engine
-from stilalarm.console.core.effects import Effect, Notify, Record, Reply
-from stilalarm.console.core.engine import EngineState, PersonCmdIn, UnitEventIn
+from stilalarm.console.core.effects import ClearRisk, Effect, Notify, PublishRisk, Record, Reply
+from stilalarm.console.core.engine import EngineState, PersonCmdIn, Tick, UnitEventIn
 from stilalarm.console.core.engine.riskfold import running_risks, standby_for
 from stilalarm.console.facts import CommandRejected
 from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
@@ -101,6 +101,15 @@ class Run:
 def notices(effects: list[Effect]) -> list[tuple[int, tuple[str, ...], str]]:
     return [
         (e.notice.level, e.notice.person_ids, e.notice.text_key) for e in effects if isinstance(e, Notify)
+    ]
+
+
+def retained(effects: list[Effect]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The retained-state effects: ("publish" | "clear", risk id, whose copies)."""
+    return [
+        ("publish" if isinstance(e, PublishRisk) else "clear", e.risk_id, e.to)
+        for e in effects
+        if isinstance(e, PublishRisk | ClearRisk)
     ]
 
 
@@ -330,3 +339,144 @@ def test_the_purge_drops_a_conversation_only_after_its_window_and_the_supervisio
     assert not risk_kinds & set(early.kinds)  # old enough, but the window ended less long ago
     late = plan(facts, SITE.retention, T0 + timedelta(days=days + 11))
     assert risk_kinds <= set(late.kinds)
+
+
+# --------------------------------------------------------------------------- retained state, reminder
+
+EVERYONE = ("hanne", "ilse", "an", "dirk")
+"""Who is told of r-1 and holds a retained copy: the announcer, the stand-by, the room's lead and deputy."""
+
+
+def test_a_running_conversation_is_retained_for_everyone_told_until_cancelled() -> None:
+    r = Run()
+    assert retained(r(announce(start=at(600)), 0)) == [("publish", "r-1", EVERYONE)]
+    assert r.s.risks["r-1"].to_wire().confirmed is False
+    assert retained(r(cmd(RiskConfirmCmd, "ilse", risk_id="r-1"), 1)) == [("publish", "r-1", EVERYONE)]
+    assert r.s.risks["r-1"].to_wire().confirmed is True
+    assert retained(r(cmd(RiskConfirmCmd, "an", risk_id="r-1"), 2)) == []  # a retry: nothing new
+    assert retained(r(announce(start=at(600)), 3)) == []
+    assert retained(r(cmd(RiskCancelCmd, "els", risk_id="r-1"), 4)) == []  # refused: nothing changes
+    assert retained(r(cmd(RiskCancelCmd, "hanne", risk_id="r-1"), 5)) == [("clear", "r-1", EVERYONE)]
+    assert engine.next_due(r.s) is None  # cancelled: no reminder, no end
+    eff = r(Tick(), 600)
+    assert notices(eff) == [] and retained(eff) == []
+
+
+def test_the_retained_state_says_only_what_the_list_needs() -> None:
+    r = Run()
+    r(announce(start=EVENING), T0)  # outside hours: the warning stays with the leads' notice
+    wire = r.s.risks["r-1"].to_wire().model_dump(exclude={"v"})
+    assert set(wire) == {"risk_id", "room_id", "person_id", "standby", "starts_at", "ends_at", "confirmed"}
+
+
+def test_the_standby_colleague_is_reminded_at_the_start_and_the_state_cleared_at_the_end() -> None:
+    r = Run()
+    r(announce(start=at(600)), 0)  # 10:10 to 11:10
+    assert engine.next_due(r.s) == at(600)
+    assert notices(r(Tick(), 599)) == []
+    eff = r(Tick(), 600)
+    assert notices(eff) == [(0, ("ilse",), "risk_start_unconfirmed")]
+    (n,) = [e.notice for e in eff if isinstance(e, Notify)]
+    assert n.reason.value == "reminder" and n.detail["risk"] == "r-1"
+    assert retained(eff) == []
+    assert engine.next_due(r.s) == at(600 + 3600)
+    assert notices(r(Tick(), 601)) == []  # once
+    r(cmd(RiskConfirmCmd, "ilse", risk_id="r-1"), 700)
+    assert notices(r(Tick(), 701)) == []  # confirming later does not remind again
+    eff = r(Tick(), 600 + 3600)
+    assert notices(eff) == [(0, (), "risk_ended")]  # a fact to nobody: the mark
+    assert retained(eff) == [("clear", "r-1", EVERYONE)]
+    assert engine.next_due(r.s) is None
+    eff = r(Tick(), 600 + 3601)
+    assert retained(eff) == [] and notices(eff) == []
+    # after the end a late confirm or cancel does not bring the retained state back
+    r2 = Run()
+    r2(announce(start=at(600)), 0)
+    r2(Tick(), 600)
+    r2(Tick(), 600 + 3600)
+    assert retained(r2(cmd(RiskConfirmCmd, "ilse", risk_id="r-1"), 600 + 3700)) == []
+
+
+def test_a_confirmed_standby_is_reminded_without_the_unconfirmed_words_and_reads_well() -> None:
+    from stilalarm.console.delivery.render import render
+
+    r = Run()
+    r(announce(start=at(600)), 0)
+    r(cmd(RiskConfirmCmd, "ilse", risk_id="r-1"), 1)
+    eff = r(Tick(), 600)
+    (n,) = [e.notice for e in eff if isinstance(e, Notify)]
+    assert (n.person_ids, n.text_key) == (("ilse",), "risk_start")
+    msg = render(SITE, n, "ilse", n.notification_ids[0], None)
+    assert msg.title == "Nu stand-by: risicogesprek in Spreekkamer 1"
+    assert "Hanne Wouters" in msg.body and "25/11 10:10 tot 25/11 11:10" in msg.body
+    assert "nog niet bevestigd" not in msg.title + msg.body
+    assert msg.risk is not None and msg.risk.state == "confirmed"
+    title, _body = notice_text(SITE, "risk_start", dict(n.detail), Language("en"))
+    assert title == "Stand by now: risky conversation in Interview room 1"
+
+
+def test_an_unconfirmed_standby_is_told_so_in_the_reminder() -> None:
+    from stilalarm.console.delivery.render import render
+
+    r = Run()
+    r(announce(start=at(600)), 0)
+    (n,) = [e.notice for e in r(Tick(), 600) if isinstance(e, Notify)]
+    msg = render(SITE, n, "ilse", n.notification_ids[0], None)
+    assert "nog niet bevestigd" in msg.title and "risk confirm r-1" in msg.body
+    title, body = notice_text(SITE, "risk_start_unconfirmed", dict(n.detail), Language("en"))
+    assert "not yet confirmed" in title and "Hanne Wouters" in body
+
+
+def test_cancelled_exactly_at_the_start_is_not_reminded() -> None:
+    """The input at `now` comes before the timers at the same `now` (the service's batch does so)."""
+    r = Run()
+    r(announce(start=at(600)), 0)
+    eff = r(cmd(RiskCancelCmd, "hanne", risk_id="r-1"), 600)
+    assert notices(eff) == [(0, EVERYONE, "risk_cancelled")] and retained(eff) == [("clear", "r-1", EVERYONE)]
+    assert notices(r(Tick(), 600)) == []
+    assert not [n for n in notices(r.log) if n[2].startswith("risk_start")]
+    # the other order at the same instant: reminded, then the cancel tells everyone (the stand-by too)
+    r2 = Run()
+    r2(announce(start=at(600)), 0)
+    assert notices(r2(Tick(), 600)) == [(0, ("ilse",), "risk_start_unconfirmed")]
+    eff = r2(cmd(RiskCancelCmd, "hanne", risk_id="r-1"), 600)
+    assert notices(eff) == [(0, EVERYONE, "risk_cancelled")]
+    assert notices(r2(Tick(), 600 + 3600)) == []  # no end mark needed: cancelled already cleared it
+
+
+def test_announced_after_the_start_reminds_at_once_and_once() -> None:
+    r = Run()
+    eff = r(announce(start=at(-600)), 0)  # started ten minutes ago
+    assert reply(eff).ok and retained(eff) == [("publish", "r-1", EVERYONE)]
+    assert engine.next_due(r.s) == at(-600)  # due already: the service's tick in the same batch fires it
+    assert notices(r(Tick(), 0)) == [(0, ("ilse",), "risk_start_unconfirmed")]
+    assert notices(r(Tick(), 0)) == [] and notices(r(Tick(), 60)) == []
+    assert notices(r(announce(start=at(-600)), 61)) == []  # a retried announcement
+    assert notices(r(Tick(), 62)) == []
+
+
+def test_after_a_restart_the_reminder_and_the_end_are_not_repeated() -> None:
+    r = Run()
+    r(announce(start=at(600)), 0)
+    r(announce(risk="r-2", start=at(600), minutes=30, room="balie-1"), 1)
+    r(Tick(), 600)  # both reminded
+    r(Tick(), 600 + 1800)  # r-2 over
+    rebuilt = engine.rebuild(SITE, r.facts())  # type: ignore[arg-type]
+    assert rebuilt.comparable() == r.s.comparable()
+    assert rebuilt.risks["r-1"].reminded and rebuilt.risks["r-2"].ended
+    again = Run()
+    again.s = rebuilt
+    assert notices(again(Tick(), 600 + 1801)) == [] and retained(again.log) == []
+    assert engine.next_due(again.s) == at(600 + 3600)
+    eff = again(Tick(), 600 + 3600)
+    assert retained(eff) == [("clear", "r-1", EVERYONE)]
+
+
+def test_a_console_down_for_the_whole_window_clears_it_without_a_late_reminder() -> None:
+    r = Run()
+    r(announce(start=at(600)), 0)
+    rebuilt = engine.rebuild(SITE, r.facts())  # type: ignore[arg-type]
+    again = Run()
+    again.s = rebuilt
+    eff = again(Tick(), 600 + 3600 + 300)  # back after the window
+    assert notices(eff) == [(0, (), "risk_ended")] and retained(eff) == [("clear", "r-1", EVERYONE)]

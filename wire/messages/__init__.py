@@ -87,6 +87,7 @@ from stilalarm.wire.messages.state import (
     NotifyReason,
     PresenceState,
     RiskNote,
+    RiskState,
     TimelineEntry,
     UnitHealth,
 )
@@ -164,6 +165,7 @@ __all__ = [
     "RiskCancelCmd",
     "RiskConfirmCmd",
     "RiskNote",
+    "RiskState",
     "Sanction",
     "Severity",
     "ShortText",

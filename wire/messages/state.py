@@ -67,6 +67,21 @@ class RiskNote(BaseModel):
     state: Literal["announced", "confirmed", "cancelled"]
 
 
+class RiskState(Msg):
+    """Retained on risk/P/R while a risky conversation runs (announced, not cancelled, its window not
+    over): P's copy, for each person told of it (the announcer, the stand-by colleague, the room
+    team's leads and deputies). Cleared (empty retained payload) when it is cancelled or its window
+    ends. Only what a console's list needs: no client, no reason, no outside-hours mark."""
+
+    risk_id: Ident
+    room_id: Ident
+    person_id: Ident = Field(description="Who holds the conversation (the announcer).")
+    standby: Ident = Field(description="The stand-by colleague.")
+    starts_at: UtcDatetime = Field(description="The window's start.")
+    ends_at: UtcDatetime = Field(description="The window's end.")
+    confirmed: bool = Field(default=False, description="The stand-by colleague (or a lead) confirmed it.")
+
+
 class Notification(Msg):
     """A message to one person (console, pager, e-mail, chat all render from this)."""
 

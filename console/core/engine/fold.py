@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from stilalarm.console.config import EnginePolicy
 from stilalarm.console.core.engine.registrations import REMIND_KEY, apply_registration, apply_reminded
-from stilalarm.console.core.engine.riskfold import apply_risk
+from stilalarm.console.core.engine.riskfold import RISK_MARKS, apply_risk, mark_risk
 from stilalarm.console.core.engine.staffing import STAFFING_KEYS, apply_staffing
 from stilalarm.console.core.engine.state import (
     AftercareCase,
@@ -48,8 +48,8 @@ from stilalarm.wire.messages import IncidentStatus, NotifyReason
 
 def evolve(s: EngineState, f: Fact) -> EngineState:
     """Apply one recorded fact to the state (pure; unknown kinds are ignored), keeping the due
-    hint true: a changed incident is marked dirty (it may be due earlier), a campaign or
-    after-care change makes the hint unknown."""
+    hint true: a changed incident is marked dirty (it may be due earlier), a campaign,
+    after-care, visit, registration or risky-conversation change makes the hint unknown."""
     out = _apply(s, f)
     if out is s or out.due_hint is None:
         return out
@@ -58,6 +58,7 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
         or out.aftercare is not s.aftercare
         or out.visits is not s.visits
         or out.registrations is not s.registrations
+        or out.risks is not s.risks
     ):
         return replace(out, due_hint=None, dirty=frozenset())
     iid = getattr(f, "incident_id", None)
@@ -125,6 +126,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             return apply_staffing(s, f)
         case Notified() if f.text_key == EVENING_REMINDER and f.incident_id is None:
             return mark_reminded(s, f.detail.get("visit", ""))
+        case Notified() if f.text_key in RISK_MARKS and f.incident_id is None:
+            return mark_risk(s, f)
         case Notified() if f.incident_id is not None:
             reason = f.reason
 

@@ -15,6 +15,13 @@ normale openingsuren gepland worden of bij aanwezigheid van andere collega's".
   `not_authorised` (closed for control).
 - During the window an alarm from the room reaches the stand-by colleague at once with level 1
   (`alarms._fire_level` asks `riskfold.standby_for`).
+- While it runs (announced, not cancelled, its window not over) everyone told of it (the announcer,
+  the stand-by colleague, the room team's leads and deputies) has a retained copy of its state
+  (`PublishRisk`), so a console started later lists it; cancelling or the window's end clears it
+  (`ClearRisk`).
+- At the window's start the stand-by colleague is reminded (`risk_start`, or
+  `risk_start_unconfirmed` while not confirmed); announced after the start: at the next tick, at
+  once. Once: the notice is its own mark (`riskfold.mark_risk`), so a restart does not repeat it.
 """
 
 from __future__ import annotations
@@ -22,8 +29,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from stilalarm.console.core.effects import Reply
+from stilalarm.console.core.effects import ClearRisk, PublishRisk, Reply
 from stilalarm.console.core.engine.alarms import EngineTx
+from stilalarm.console.core.engine.riskfold import RISK_ENDED, RISK_START, RISK_START_UNCONFIRMED
 from stilalarm.console.core.engine.state import EngineState, Risk
 from stilalarm.console.core.notice import notice
 from stilalarm.console.facts import CommandRejected
@@ -97,9 +105,10 @@ def detail_of(s: EngineState, r: Risk) -> dict[str, str]:
 
 
 def leads_of(s: EngineState, r: Risk) -> tuple[str, ...]:
-    """The leads and deputies of the conversation's room's team."""
-    team = s.site.team(r.team_id)
-    return tuple(dict.fromkeys((*team.leads, *team.deputies)))
+    """The leads and deputies of the conversation's room's team (none if the inventory no longer has
+    the team: a conversation folded from an older log)."""
+    team = s.site.index.teams.get(r.team_id)
+    return () if team is None else tuple(dict.fromkeys((*team.leads, *team.deputies)))
 
 
 def everyone_of(s: EngineState, r: Risk) -> tuple[str, ...]:
@@ -170,6 +179,7 @@ def _announce(tx: EngineTx, cmd: RiskAnnounceCmd) -> None:
         )
     )
     r = tx.s.risks[cmd.risk_id]
+    _publish(tx, r)
     d = detail_of(tx.s, r)
     notice(tx, NotifyReason.INFO, (r.standby,), f"{r.id}:standby", "risk_standby", d)
     leads = tuple(p for p in leads_of(tx.s, r) if p not in (person, r.standby))
@@ -191,6 +201,7 @@ def _confirm(tx: EngineTx, cmd: RiskConfirmCmd, r: Risk) -> None:
     if r.confirmed_at is None:
         tx.record(RiskConfirmed(at=tx.now, risk_id=r.id, person_id=person, cmd_id=cmd.cmd_id))
         r = tx.s.risks[r.id]
+        _publish(tx, r)
         d = {**detail_of(tx.s, r), "by": person}
         to = everyone_of(tx.s, r)  # the confirmer too: every console's list shows it confirmed
         notice(tx, NotifyReason.INFO, to, f"{r.id}:confirmed", "risk_confirmed", d)
@@ -205,7 +216,50 @@ def _cancel(tx: EngineTx, cmd: RiskCancelCmd, r: Risk) -> None:
     if r.cancelled_at is None:
         tx.record(RiskCancelled(at=tx.now, risk_id=r.id, person_id=person, cmd_id=cmd.cmd_id))
         r = tx.s.risks[r.id]
+        tx.emit(ClearRisk(r.id, everyone_of(tx.s, r)))
         d = {**detail_of(tx.s, r), "by": person}
         to = everyone_of(tx.s, r)  # the canceller too: every console's list drops it
         notice(tx, NotifyReason.INFO, to, f"{r.id}:cancelled", "risk_cancelled", d)
     _ok(tx, cmd, "reply_risk_cancelled", r)
+
+
+def _publish(tx: EngineTx, r: Risk) -> None:
+    """Its retained state for everyone told of it, while it runs (never again after its end)."""
+    if r.running(tx.now):
+        tx.emit(PublishRisk(r.id, everyone_of(tx.s, r)))
+
+
+# --------------------------------------------------------------------------- timers
+
+
+def risk_due(r: Risk) -> datetime | None:
+    """When a conversation has work: the stand-by colleague's reminder at its start, then its end
+    (the retained state cleared); None when cancelled or ended."""
+    if r.cancelled_at is not None or r.ended:
+        return None
+    return r.ends_at if r.reminded else min(r.starts_at, r.ends_at)
+
+
+def risks_due(s: EngineState) -> list[datetime]:
+    """The due times of every conversation with work left."""
+    return [d for d in (risk_due(r) for r in s.risks.values()) if d is not None]
+
+
+def fire_risks(tx: EngineTx) -> None:
+    """The reminders and ends due at tx.now, by start. An input at the same `now` came first: a
+    conversation cancelled exactly at its start is not reminded."""
+    for r in sorted(tx.s.risks.values(), key=lambda x: (x.starts_at, x.id)):
+        due = risk_due(r)
+        if due is None or due > tx.now:
+            continue
+        if not r.reminded and tx.now < r.ends_at:
+            _remind(tx, r)
+        elif r.ends_at <= tx.now:  # over (also when the console was down for all of it: no reminder)
+            notice(tx, NotifyReason.INFO, (), f"{r.id}:ended", RISK_ENDED, {"risk": r.id}, to_nobody=True)
+            tx.emit(ClearRisk(r.id, everyone_of(tx.s, r)))
+
+
+def _remind(tx: EngineTx, r: Risk) -> None:
+    """The window starts (or started before it was announced): the stand-by colleague stands by now."""
+    key = RISK_START if r.confirmed_at is not None else RISK_START_UNCONFIRMED
+    notice(tx, NotifyReason.REMINDER, (r.standby,), f"{r.id}:start", key, detail_of(tx.s, r))

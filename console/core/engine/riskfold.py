@@ -1,8 +1,11 @@
 """The fold of risky-conversation facts into the engine's state, and who stands by for a room.
 
 A risky conversation (risicogesprek) lives in `EngineState.risks` from its announcement until a day
-after its window ends (so a retried command is answered, not redone). It has no timer of its own:
-`standby_for` is asked when an alarm's first level fires.
+after its window ends (so a retried command is answered, not redone). `standby_for` is asked when an
+alarm's first level fires. Its two timers (`risk.fire_risks`) leave their mark as `Notified` facts:
+the stand-by colleague's reminder at the start (`risk_start`, `risk_start_unconfirmed`) and, at the
+end, a fact to nobody (`risk_ended`) when its retained state is cleared; `mark_risk` folds them, so
+neither is done again after a restart.
 """
 
 from __future__ import annotations
@@ -11,10 +14,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from stilalarm.console.core.engine.state import EngineState, Risk
+from stilalarm.console.facts import Notified
 from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed, RiskFact
 
 KEEP_AFTER = timedelta(days=1)
 """A conversation stays in the state this long after its window (or its cancellation)."""
+
+RISK_START = "risk_start"
+"""The stand-by colleague's reminder at the window's start (confirmed)."""
+RISK_START_UNCONFIRMED = "risk_start_unconfirmed"
+"""The same reminder while the stand-by is not confirmed yet ("nog niet bevestigd")."""
+RISK_ENDED = "risk_ended"
+"""The window ended: its retained state is cleared (a fact to nobody)."""
+RISK_MARKS = frozenset({RISK_START, RISK_START_UNCONFIRMED, RISK_ENDED})
+"""The `Notified` text keys `mark_risk` folds (detail `risk`: the conversation)."""
 
 
 def apply_risk(s: EngineState, f: RiskFact) -> EngineState:
@@ -50,6 +63,16 @@ def apply_risk(s: EngineState, f: RiskFact) -> EngineState:
             )
         case _:
             return s
+
+
+def mark_risk(s: EngineState, f: Notified) -> EngineState:
+    """Fold a conversation's timer mark: reminded at the start, or ended (pure)."""
+    r = s.risks.get(f.detail.get("risk", ""))
+    if r is None:
+        return s
+    if f.text_key == RISK_ENDED:
+        return s if r.ended else replace(s, risks={**s.risks, r.id: replace(r, ended=True)})
+    return s if r.reminded else replace(s, risks={**s.risks, r.id: replace(r, reminded=True)})
 
 
 def standby_for(s: EngineState, room_id: str | None, now: datetime) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from stilalarm.console.config import EnginePolicy
 from stilalarm.console.core.engine.regstate import RegCase
 from stilalarm.inventory.model import Site
 from stilalarm.inventory.visits import minutes
-from stilalarm.wire.messages import IncidentKind, IncidentState, IncidentStatus, Registration
+from stilalarm.wire.messages import IncidentKind, IncidentState, IncidentStatus, Registration, RiskState
 
 
 @dataclass(frozen=True)
@@ -139,10 +139,31 @@ class Risk:
     confirmed_at: datetime | None = None
     cancelled_by: str | None = None
     cancelled_at: datetime | None = None
+    reminded: bool = False
+    """The stand-by colleague was reminded at the window's start (a `risk_start*` notice)."""
+    ended: bool = False
+    """Its window ended and its retained state was cleared (a `risk_ended` fact to nobody)."""
 
     def covers(self, room_id: str, now: datetime) -> bool:
         """Whether an alarm from `room_id` at `now` falls in this (not cancelled) conversation."""
         return self.room_id == room_id and self.cancelled_at is None and self.starts_at <= now < self.ends_at
+
+    def running(self, now: datetime) -> bool:
+        """Not cancelled and its window not over at `now` (announced ahead counts): its retained
+        state is on the broker."""
+        return self.cancelled_at is None and not self.ended and now < self.ends_at
+
+    def to_wire(self) -> RiskState:
+        """The retained RiskState of this conversation (what a console's list needs, nothing more)."""
+        return RiskState(
+            risk_id=self.id,
+            room_id=self.room_id,
+            person_id=self.person_id,
+            standby=self.standby,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            confirmed=self.confirmed_at is not None,
+        )
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from stilalarm.console.core.engine.commands import (
 from stilalarm.console.core.engine.fold import evolve
 from stilalarm.console.core.engine.registrations import fire_registrations, registrations_due
 from stilalarm.console.core.engine.responses import fire_on_site_due
+from stilalarm.console.core.engine.risk import fire_risks, risks_due
 from stilalarm.console.core.engine.staffing import check_staffing
 from stilalarm.console.core.engine.state import NEVER, EngineState, incident_due
 from stilalarm.console.core.engine.visits import escalate_overdue, fire_visits, visits_due
@@ -85,6 +86,7 @@ def _scan_due(state: EngineState) -> datetime | None:
     dues += [d for d in (aftercare_due(state, c) for c in state.aftercare.values()) if d is not None]
     dues += visits_due(state)
     dues += registrations_due(state)
+    dues += risks_due(state)
     return min(dues) if dues else None
 
 
@@ -94,7 +96,8 @@ def _dues_of(state: EngineState, ids: Iterable[str]) -> list[datetime]:
 
 
 def _on_tick(tx: EngineTx) -> None:
-    """Fire what is due: levels and repeats, reminders, expiries, test windows, after-care, visits.
+    """Fire what is due: levels and repeats, reminders, expiries, test windows, after-care, visits,
+    registrations, risky conversations (the stand-by colleague's reminder, the window's end).
 
     Before the due hint only the incidents changed since the last walk (`dirty`) can be due, so
     only they are looked at; at or after it everything is walked and the hint is set anew."""
@@ -151,3 +154,4 @@ def _fire_due(tx: EngineTx, ids: Iterable[str], *, everything: bool) -> None:
             remind_aftercare(tx, case_)
     fire_visits(tx)
     fire_registrations(tx)
+    fire_risks(tx)

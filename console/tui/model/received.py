@@ -14,7 +14,7 @@ from stilalarm.wire.messages import (
     NotifyReason,
     PresenceState,
     RegistrationTodo,
-    RiskNote,
+    RiskState,
     UnitHealth,
 )
 
@@ -45,10 +45,10 @@ class Received:
     down_since: datetime | None = None
     gen: int = 0
     seen: Mapping[str, int] = field(default_factory=dict)
-    risks: Mapping[str, RiskNote] = field(default_factory=dict)
-    """The latest word on each risky conversation I was told of (docs/RISKY.md)."""
     todo: RegistrationTodo | None = None
     """The registrations I may complete that lack the lead's part (retained, my own topic)."""
+    risks: Mapping[str, RiskState] = field(default_factory=dict)
+    """The running risky conversations I was told of: my retained copies (docs/RISKY.md)."""
 
     def _seen(self, key: str) -> dict[str, int]:
         return {**self.seen, key: self.gen}
@@ -99,6 +99,13 @@ class Received:
     def without_todo(self) -> Received:
         """An empty retained payload: nothing left to complete."""
         return replace(self, todo=None)
+    def with_risk(self, r: RiskState) -> Received:
+        """My retained copy of a running risky conversation (announced, or now confirmed)."""
+        return replace(self, risks={**self.risks, r.risk_id: r}, seen=self._seen(f"risk/{r.risk_id}"))
+
+    def without_risk(self, risk_id: str) -> Received:
+        """An empty retained payload: the conversation was cancelled or its window ended."""
+        return replace(self, risks={k: v for k, v in self.risks.items() if k != risk_id})
 
     def with_console(self, cs: ConsoleStatus | None, heard_at: datetime | None = None) -> Received:
         """The service's status or beat, heard at `heard_at` by this console's clock. A retained
@@ -107,10 +114,8 @@ class Received:
         return replace(self, console=cs, console_heard=heard_at, seen=self._seen("console"))
 
     def with_notification(self, n: Notification) -> Received:
-        """Remember routing notifications (alarm, escalation, repeat) per incident, and risky
-        conversations by id."""
-        if n.risk is not None:
-            return replace(self, risks={**self.risks, n.risk.risk_id: n.risk})
+        """Remember routing notifications (alarm, escalation, repeat) per incident (a risky
+        conversation's notices are only shown: its list comes from the retained state)."""
         if n.reason not in ROUTING_REASONS or n.incident_id is None:
             return self
         return replace(self, routed={**self.routed, n.incident_id: n})
@@ -137,6 +142,7 @@ class Received:
             timelines={k: v for k, v in self.timelines.items() if keep("timeline", k)},
             units={k: v for k, v in self.units.items() if keep("unitstate", k)},
             presence={k: v for k, v in self.presence.items() if keep("presence", k)},
+            risks={k: v for k, v in self.risks.items() if keep("risk", k)},
             console=self.console if self.seen.get("console", -1) >= self.gen else None,
             todo=self.todo if self.seen.get("registrations", -1) >= self.gen else None,
             routed={k: v for k, v in self.routed.items() if k in incidents},

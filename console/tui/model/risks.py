@@ -1,5 +1,5 @@
-"""The running risky conversations (risicogesprek) this console was told of, and which one the
-confirm key (v) confirms. Pure: from the received notices' `risk` part and `now`."""
+"""The running risky conversations (risicogesprek) this console's person was told of, and which one
+the confirm key (v) confirms. Pure: from the person's retained copies (`risk/P/R`) and `now`."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ class RiskRow:
 
 
 def build_risks(rec: Received, ctx: Ctx, now: datetime) -> tuple[RiskRow, ...]:
-    """One line per conversation not cancelled whose window has not ended, by start."""
+    """One line per conversation whose window has not ended (by this console's clock too: the
+    service clears it at the end, but may be away), by start."""
     t = ctx.texts
     rows = []
     for r in sorted(rec.risks.values(), key=lambda x: (x.starts_at, x.risk_id)):
-        if r.state == "cancelled" or r.ends_at <= now:
+        if r.ends_at <= now:
             continue
-        confirmed = r.state == "confirmed"
+        confirmed = r.confirmed
         text = t.risk_line.format(
             room=ctx.room_label(r.room_id),
             start=ctx.time(r.starts_at)[:5],
