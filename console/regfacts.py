@@ -3,8 +3,9 @@
 Each part keeps its own author and time: `RegistrationFiled` is the victim's part,
 `RegistrationCompleted` the lead's. A registration that follows an alarm names its incident; a
 resolve with the registration (`Resolved`) counts as the lead's part of that incident's
-registration. The place and the team are decided once, when the victim files, and recorded here,
-so the reports never look them up again in an inventory that may have changed since.
+registration. `RegistrationOwed` says whose victim's part a panic-page alarm still misses. The
+place and the team are decided once, when the victim files, and recorded here, so the reports
+never look them up again in an inventory that may have changed since.
 """
 
 from __future__ import annotations
@@ -66,3 +67,14 @@ class RegistrationCompleted(_RegFact):
     aftercare: tuple[Aftercare, ...] = ()
     note: Annotated[str, Field(max_length=HOW_MAX)] = ""
     cmd_id: uuid.UUID | None = None
+
+
+class RegistrationOwed(_RegFact):
+    """An alarm from a person's panic page (a unit with `via = app`) was resolved without the
+    victim's part: the press identifies who raised it, so that person is reminded to file it.
+    Desk buttons and desk phones identify nobody and never give this fact."""
+
+    kind: Literal["registration_owed"] = "registration_owed"
+    incident_id: Id = Field(description="The resolved alarm.")
+    person_id: Id = Field(description="Whose panic page raised it (its token's person at the resolve).")
+    team_id: Id = Field(description="The alarm's team.")

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from stilalarm.console.config import EnginePolicy
 from stilalarm.console.core.engine.registrations import REMIND_KEY, apply_registration, apply_reminded
+from stilalarm.console.core.engine.regowed import VICTIM_REMIND_KEY, apply_victim_reminded
 from stilalarm.console.core.engine.riskfold import apply_risk
 from stilalarm.console.core.engine.staffing import STAFFING_KEYS, apply_staffing
 from stilalarm.console.core.engine.state import (
@@ -38,7 +39,7 @@ from stilalarm.console.facts import (
     Resolved,
     TestResult,
 )
-from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled, RegistrationOwed
 from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
 from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
@@ -58,6 +59,7 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
         or out.aftercare is not s.aftercare
         or out.visits is not s.visits
         or out.registrations is not s.registrations
+        or out.owed is not s.owed
     ):
         return replace(out, due_hint=None, dirty=frozenset())
     iid = getattr(f, "incident_id", None)
@@ -121,6 +123,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             )
         case Notified() if f.text_key == REMIND_KEY and f.incident_id is None:
             return apply_reminded(s, f)
+        case Notified() if f.text_key == VICTIM_REMIND_KEY and f.incident_id is None:
+            return apply_victim_reminded(s, f)
         case Notified() if f.text_key in STAFFING_KEYS and f.incident_id is None:
             return apply_staffing(s, f)
         case Notified() if f.text_key == EVENING_REMINDER and f.incident_id is None:
@@ -205,7 +209,7 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             c = s.campaigns[f.campaign_id]
             c2 = replace(c, tested=c.tested | {key})
             return replace(s, campaigns={**s.campaigns, c.id: c2})
-        case RegistrationFiled() | RegistrationCompleted():
+        case RegistrationFiled() | RegistrationCompleted() | RegistrationOwed():
             return apply_registration(s, f)
         case VisitStarted() | VisitDetails() | OverdueRaised() | VisitNoAnswer() | VisitEnded():
             return apply_visit(s, f)

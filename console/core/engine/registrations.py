@@ -1,6 +1,12 @@
 """Registrations ("Melding agressie", pure, time injected): the victim's part, the lead's part,
 reminders to whoever owes a part, and the completed registration told to Preventie en Veiligheid.
 
+Whoever owes a part: the registration's team leads and deputies (the lead's part of a filed
+registration), and the person of a panic page (`via = app`) whose alarm was resolved without the
+victim's part (`RegistrationOwed`). A desk button or desk phone identifies nobody: its victim is
+not reminded, and any person may file the victim's part of its alarm. A panic-page alarm's victim's
+part is its person's only (the press says who it was).
+
 Every refusal is a `CommandRejected` fact and a reply with its reason; nothing else changes.
 """
 
@@ -12,11 +18,20 @@ from datetime import datetime, timedelta
 
 from stilalarm.console.core.effects import Reply
 from stilalarm.console.core.engine.alarms import EngineTx
+from stilalarm.console.core.engine.regowed import (
+    apply_owed,
+    apply_owed_filed,
+    drop_owed,
+    fire_owed,
+    owe_victims_part,
+    owed_dues,
+    victim_of,
+)
 from stilalarm.console.core.engine.regstate import REMIND_AFTER_H, RegCase
 from stilalarm.console.core.engine.state import EngineState
 from stilalarm.console.core.notice import notice
 from stilalarm.console.facts import CommandRejected, Notified, Resolved
-from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled, RegistrationOwed
 from stilalarm.inventory.kinds import Role
 from stilalarm.wire.messages import (
     IncidentStatus,
@@ -85,7 +100,20 @@ def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
         return
     lead_by_resolve = False
     room_id = cmd.room_id
-    if cmd.incident_id is not None:
+    owed = s.owed.get(cmd.incident_id or "")
+    resolve_reg: Registration | None = None
+    if cmd.incident_id is not None and cmd.incident_id not in s.incidents and owed is not None:
+        # a panic-page alarm resolved over a day ago (gone from memory): what was kept for its part
+        if owed.person_id != person:
+            _reject(tx, cmd, "not_authorised", "reply_registration_not_victim", incident=owed.incident_id)
+            return
+        team_id, room_id = owed.team_id, owed.room_id
+        room = site.index.rooms.get(room_id or "")
+        place = PlaceKind(room.kind.value) if room is not None else PlaceKind.HUISBEZOEK
+        resolve_reg = owed.registration
+        lead_by_resolve = resolve_reg is not None
+        occurred = owed.occurred_at or owed.since
+    elif cmd.incident_id is not None:
         inc = s.incidents.get(cmd.incident_id)
         if inc is None:
             _reject(tx, cmd, "unknown_incident", "reply_unknown_incident", incident=cmd.incident_id)
@@ -93,14 +121,20 @@ def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
         if any(c.incident_id == inc.id for c in s.registrations.values()):
             _reject(tx, cmd, "invalid", "reply_registration_incident_taken", incident=inc.id)
             return
+        pressed_by = owed.person_id if owed is not None else victim_of(s, inc)
+        if pressed_by is not None and pressed_by != person:  # someone else's panic-page alarm
+            _reject(tx, cmd, "not_authorised", "reply_registration_not_victim", incident=inc.id)
+            return
         team_id = inc.team_id
         room_id = inc.room_id
         if inc.kind == "overdue" or room_id is None:
             place = PlaceKind.HUISBEZOEK if inc.kind == "overdue" else cmd.place_kind or PlaceKind.BALIE
         else:
             place = PlaceKind(site.index.rooms[room_id].kind.value)
-        reg = inc.registration
-        lead_by_resolve = inc.status is IncidentStatus.RESOLVED and reg is not None and not reg.false_alarm
+        resolve_reg = inc.registration
+        lead_by_resolve = (
+            inc.status is IncidentStatus.RESOLVED and resolve_reg is not None and not resolve_reg.false_alarm
+        )
         occurred = inc.stored_at
     else:
         if room_id is not None and room_id not in site.index.rooms:
@@ -143,9 +177,7 @@ def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
     tx.record(fact)
     case_ = tx.s.registrations[cmd.registration_id]
     if case_.complete:
-        inc = tx.s.incidents.get(cmd.incident_id or "")
-        lead = _lead_of_resolve(inc.registration if inc else None, case_)
-        _tell_prevention(tx, case_, fact, lead)
+        _tell_prevention(tx, case_, fact, _lead_of_resolve(resolve_reg, case_))
     _ok(tx, cmd, case_)
 
 
@@ -193,29 +225,23 @@ def _complete(tx: EngineTx, cmd: RegistrationCompleteCmd) -> None:
     case_ = tx.s.registrations[case_.id]
     lead = cmd.model_dump(
         mode="json",
-        include={
-            "severity",
-            "police_called",
-            "pv_number",
-            "sanctions",
-            "occupational_accident",
-            "aftercare",
-            "note",
-        },
+        include=LEAD_FIELDS,
     )
     _tell_prevention(tx, case_, filed, lead)
     _ok(tx, cmd, case_)
 
 
 def on_resolved(tx: EngineTx, before: EngineState, incident_id: str) -> None:
-    """An alarm's resolve completed the registration its victim had filed: tell Preventie."""
+    """An alarm's resolve completed the registration its victim had filed: tell Preventie. A
+    panic-page alarm resolved without the victim's part: its person owes it (reminded later)."""
     for c in before.registrations.values():
-        if c.incident_id == incident_id and not c.complete:
+        if c.incident_id == incident_id:
             now = tx.s.registrations.get(c.id)
             inc = tx.s.incidents.get(incident_id)
-            if now is not None and now.complete:
+            if not c.complete and now is not None and now.complete:
                 _tell_prevention(tx, now, c.filed, _lead_of_resolve(inc.registration if inc else None, now))
             return
+    owe_victims_part(tx, incident_id)
 
 
 def _lead_of_resolve(reg: Registration | None, case_: RegCase) -> dict[str, object]:
@@ -223,15 +249,7 @@ def _lead_of_resolve(reg: Registration | None, case_: RegCase) -> dict[str, obje
         return {}
     return reg.model_dump(
         mode="json",
-        include={
-            "severity",
-            "police_called",
-            "pv_number",
-            "sanctions",
-            "occupational_accident",
-            "aftercare",
-            "note",
-        },
+        include=LEAD_FIELDS,
     )
 
 
@@ -282,10 +300,15 @@ def _tell_prevention(
 
 
 def apply_registration(
-    s: EngineState, f: RegistrationFiled | RegistrationCompleted | Resolved
+    s: EngineState, f: RegistrationFiled | RegistrationCompleted | RegistrationOwed | Resolved
 ) -> EngineState:
     """Fold one registration fact (and a resolve, the lead's part of its incident's registration)."""
     match f:
+        case RegistrationOwed():
+            return apply_owed(s, f)
+        case RegistrationFiled() if f.incident_id is not None and f.incident_id in s.owed:
+            o = s.owed[f.incident_id]
+            return apply_owed_filed(apply_registration(drop_owed(s, f.incident_id), f), o, f)
         case RegistrationFiled():
             case_ = RegCase(
                 id=f.registration_id,
@@ -338,12 +361,14 @@ def registration_due(c: RegCase) -> datetime | None:
 
 
 def registrations_due(s: EngineState) -> list[datetime]:
-    return [d for d in (registration_due(c) for c in s.registrations.values()) if d is not None]
+    dues = [registration_due(c) for c in s.registrations.values()]
+    return [d for d in dues if d is not None] + owed_dues(s)
 
 
 def fire_registrations(tx: EngineTx) -> None:
-    """Remind the team's leads and deputies of each incomplete registration that is due (missed
-    reminders while the console was down are sent as one)."""
+    """Remind the team's leads and deputies of each incomplete registration that is due, and the
+    person of each panic-page alarm resolved without the victim's part (missed reminders while the
+    console was down are sent as one)."""
     for c in list(tx.s.registrations.values()):
         due = registration_due(c)
         if due is None or due > tx.now:
@@ -361,3 +386,4 @@ def fire_registrations(tx: EngineTx) -> None:
             {"registration": c.id, "step": str(n), "days": str(round(days)), "place": c.place_kind},
             to_nobody=True,
         )
+    fire_owed(tx)

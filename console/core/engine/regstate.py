@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from stilalarm.console.regfacts import RegistrationFiled
+from stilalarm.wire.messages import Registration
 
 REMIND_AFTER_H = (24, 72, 168)
 """An incomplete registration is reminded to whoever owes their part this many hours after it was
@@ -38,3 +39,23 @@ class RegCase:
     @property
     def complete(self) -> bool:
         return self.lead_by is not None
+
+
+@dataclass(frozen=True)
+class OwedPart:
+    """A panic-page alarm resolved without the victim's part: its person is reminded to file it
+    (`RegistrationOwed`), REMIND_AFTER_H after the resolve, until they file it. It keeps what the
+    victim's part needs of the alarm, which leaves the engine's memory a day after its resolve."""
+
+    incident_id: str
+    person_id: str
+    team_id: str
+    since: datetime
+    """The resolve (its lead's part)."""
+    resolved_by: str = ""
+    room_id: str | None = None
+    occurred_at: datetime | None = None
+    """When the console stored the alarm (the registration's time)."""
+    registration: Registration | None = None
+    """The resolve's registration: the lead's part, for Preventie's record once she files."""
+    reminders_sent: int = 0
