@@ -64,6 +64,7 @@ RISK_KEYS = frozenset(
 NOTICE_KEYS = (
     frozenset({"tests_overdue", "rooms_untested", "aftercare", "test_press"})
     | {"registration_remind", "registration_remind_victim", "registration_done"}
+    | {"registration_corrected"}
     | {"team_unstaffed", "team_staffed"}
     | RISK_KEYS
 )

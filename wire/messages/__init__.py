@@ -68,7 +68,14 @@ from stilalarm.wire.messages.person import (
     VisitEndCmd,
     VisitStartCmd,
 )
-from stilalarm.wire.messages.registration import PlaceKind, RegistrationCompleteCmd, RegistrationFileCmd
+from stilalarm.wire.messages.registration import (
+    LeadPart,
+    PlaceKind,
+    RegistrationCompleteCmd,
+    RegistrationCorrectCmd,
+    RegistrationFileCmd,
+    VictimPart,
+)
 from stilalarm.wire.messages.state import (
     CommandReply,
     ConsoleStatus,
@@ -133,6 +140,7 @@ __all__ = [
     "IncidentStatus",
     "IncidentTimeline",
     "InputHealth",
+    "LeadPart",
     "LinkState",
     "M",
     "Msg",
@@ -148,6 +156,7 @@ __all__ = [
     "Receipt",
     "Registration",
     "RegistrationCompleteCmd",
+    "RegistrationCorrectCmd",
     "RegistrationFileCmd",
     "ResolveCmd",
     "RiskAnnounceCmd",
@@ -169,6 +178,7 @@ __all__ = [
     "UnitStatus",
     "UtcDatetime",
     "Version",
+    "VictimPart",
     "VisitAnswerCmd",
     "VisitEndCmd",
     "VisitStartCmd",

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from stilalarm.console.config import EnginePolicy
+from stilalarm.console.core.engine.regcorrect import apply_correction
 from stilalarm.console.core.engine.registrations import REMIND_KEY, apply_registration, apply_reminded
 from stilalarm.console.core.engine.regowed import VICTIM_REMIND_KEY, apply_victim_reminded
 from stilalarm.console.core.engine.riskfold import apply_risk
@@ -39,7 +40,12 @@ from stilalarm.console.facts import (
     Resolved,
     TestResult,
 )
-from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled, RegistrationOwed
+from stilalarm.console.regfacts import (
+    RegistrationCompleted,
+    RegistrationCorrected,
+    RegistrationFiled,
+    RegistrationOwed,
+)
 from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
 from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
@@ -211,6 +217,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             return replace(s, campaigns={**s.campaigns, c.id: c2})
         case RegistrationFiled() | RegistrationCompleted() | RegistrationOwed():
             return apply_registration(s, f)
+        case RegistrationCorrected():
+            return apply_correction(s, f)
         case VisitStarted() | VisitDetails() | OverdueRaised() | VisitNoAnswer() | VisitEnded():
             return apply_visit(s, f)
         case RiskAnnounced() | RiskConfirmed() | RiskCancelled():

@@ -13,6 +13,7 @@ Every refusal is a `CommandRejected` fact and a reply with its reason; nothing e
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -27,7 +28,7 @@ from stilalarm.console.core.engine.regowed import (
     owed_dues,
     victim_of,
 )
-from stilalarm.console.core.engine.regstate import REMIND_AFTER_H, RegCase
+from stilalarm.console.core.engine.regstate import LEAD_FIELDS, REMIND_AFTER_H, RegCase, lead_fields
 from stilalarm.console.core.engine.state import EngineState
 from stilalarm.console.core.notice import notice
 from stilalarm.console.facts import CommandRejected, Notified, Resolved
@@ -39,22 +40,15 @@ from stilalarm.wire.messages import (
     PlaceKind,
     Registration,
     RegistrationCompleteCmd,
+    RegistrationCorrectCmd,
     RegistrationFileCmd,
     Severity,
 )
 
-RegistrationCmd = RegistrationFileCmd | RegistrationCompleteCmd
+RegistrationCmd = RegistrationFileCmd | RegistrationCompleteCmd | RegistrationCorrectCmd
 REMIND_KEY = "registration_remind"
 DONE_KEY = "registration_done"
-LEAD_FIELDS = {
-    "severity",
-    "police_called",
-    "pv_number",
-    "sanctions",
-    "occupational_accident",
-    "aftercare",
-    "note",
-}
+CORRECTED_KEY = "registration_corrected"
 
 
 def _reject(tx: EngineTx, cmd: RegistrationCmd, code: str, text_key: str, **values: str) -> None:
@@ -85,7 +79,7 @@ def on_registration_cmd(tx: EngineTx, cmd: RegistrationCmd) -> None:
         return
     if isinstance(cmd, RegistrationFileCmd):
         _file(tx, cmd)
-    else:
+    elif isinstance(cmd, RegistrationCompleteCmd):
         _complete(tx, cmd)
 
 
@@ -177,7 +171,7 @@ def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
     tx.record(fact)
     case_ = tx.s.registrations[cmd.registration_id]
     if case_.complete:
-        _tell_prevention(tx, case_, fact, _lead_of_resolve(resolve_reg, case_))
+        _tell_prevention(tx, case_, fact, lead_fields(resolve_reg))
     _ok(tx, cmd, case_)
 
 
@@ -223,10 +217,7 @@ def _complete(tx: EngineTx, cmd: RegistrationCompleteCmd) -> None:
     )
     filed = case_.filed
     case_ = tx.s.registrations[case_.id]
-    lead = cmd.model_dump(
-        mode="json",
-        include=LEAD_FIELDS,
-    )
+    lead = cmd.model_dump(mode="json", include=set(LEAD_FIELDS))
     _tell_prevention(tx, case_, filed, lead)
     _ok(tx, cmd, case_)
 
@@ -239,22 +230,16 @@ def on_resolved(tx: EngineTx, before: EngineState, incident_id: str) -> None:
             now = tx.s.registrations.get(c.id)
             inc = tx.s.incidents.get(incident_id)
             if not c.complete and now is not None and now.complete:
-                _tell_prevention(tx, now, c.filed, _lead_of_resolve(inc.registration if inc else None, now))
+                _tell_prevention(tx, now, c.filed, lead_fields(inc.registration if inc else None))
             return
     owe_victims_part(tx, incident_id)
 
 
-def _lead_of_resolve(reg: Registration | None, case_: RegCase) -> dict[str, object]:
-    if reg is None:
-        return {}
-    return reg.model_dump(
-        mode="json",
-        include=LEAD_FIELDS,
-    )
-
-
-def _record(case_: RegCase, filed: RegistrationFiled | None, lead: dict[str, object]) -> str:
-    """The completed registration as JSON for Preventie (both parts, each with its author and time)."""
+def _record(
+    case_: RegCase, filed: RegistrationFiled | None, lead: Mapping[str, object], extra: Mapping[str, str]
+) -> str:
+    """The completed registration as JSON for Preventie (both parts, each with its author and time;
+    `extra`: a correction's author, time and part)."""
     victim = (
         filed.model_dump(mode="json", exclude={"kind", "cmd_id", "lead_by_resolve", "at", "registration_id"})
         if filed is not None
@@ -269,29 +254,40 @@ def _record(case_: RegCase, filed: RegistrationFiled | None, lead: dict[str, obj
         "completed_by": case_.lead_by,
         "completed_at": case_.lead_at.isoformat() if case_.lead_at else None,
         **lead,
+        **extra,
     }
     return json.dumps(rec, ensure_ascii=False, sort_keys=True)
 
 
 def _tell_prevention(
-    tx: EngineTx, case_: RegCase, filed: RegistrationFiled | None, lead: dict[str, object]
+    tx: EngineTx,
+    case_: RegCase,
+    filed: RegistrationFiled | None,
+    lead: Mapping[str, object],
+    corrected: Mapping[str, str] | None = None,
 ) -> None:
-    """A completed registration goes to the dienst Preventie en Veiligheid (every channel they have)."""
+    """A completed registration goes to the dienst Preventie en Veiligheid (every channel they have);
+    so does each correction of it after that (`corrected`: by, at, part), with the new record."""
     to = tx.s.site.people_with(Role.PREVENTION)
     team = tx.s.site.index.teams.get(case_.team_id)
+    fix = dict(corrected or {})
+    extra = {f"corrected_{k}": v for k, v in fix.items()}
+    if fix:
+        extra["correction"] = str(case_.corrections)
     notice(
         tx,
         NotifyReason.INFO,
         to,
-        f"{case_.id}:done",
-        DONE_KEY,
+        f"{case_.id}:corrected:{case_.corrections}" if fix else f"{case_.id}:done",
+        CORRECTED_KEY if fix else DONE_KEY,
         {
+            **{k: v for k, v in fix.items() if k in ("by", "part")},
             "registration": case_.id,
             "place": case_.place_kind,
             "room": case_.room_id or "",
             "team": team.name if team else case_.team_id,
             "incident": case_.incident_id or "-",
-            "record": _record(case_, filed, lead),
+            "record": _record(case_, filed, lead, extra),
         },
     )
 
@@ -322,21 +318,22 @@ def apply_registration(
                 file_cmd=f.cmd_id,
                 lead_by=None,
                 lead_at=None,
-                filed=None if f.lead_by_resolve else f,
+                filed=f,
             )
             if f.lead_by_resolve and f.incident_id is not None:
                 inc = s.incidents.get(f.incident_id)
                 by, when = (inc.resolved_by, inc.resolved_at) if inc is not None else ("", f.at)
-                case_ = replace(case_, lead_by=by or "", lead_at=when or f.at)
+                lead = lead_fields(inc.registration) if inc is not None else None
+                case_ = replace(case_, lead_by=by or "", lead_at=when or f.at, lead=lead)
             return replace(s, registrations={**s.registrations, case_.id: case_})
         case RegistrationCompleted() if f.registration_id in s.registrations:
             c = s.registrations[f.registration_id]
-            done = replace(c, lead_by=f.person_id, lead_at=f.at, lead_cmd=f.cmd_id, filed=None)
+            done = replace(c, lead_by=f.person_id, lead_at=f.at, lead_cmd=f.cmd_id, lead=lead_fields(f))
             return replace(s, registrations={**s.registrations, done.id: done})
         case Resolved() if not f.registration.false_alarm:
             for c in s.registrations.values():
                 if c.incident_id == f.incident_id and not c.complete:
-                    done = replace(c, lead_by=f.person_id, lead_at=f.at, filed=None)
+                    done = replace(c, lead_by=f.person_id, lead_at=f.at, lead=lead_fields(f.registration))
                     return replace(s, registrations={**s.registrations, c.id: done})
     return s
 

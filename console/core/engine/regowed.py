@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from stilalarm.console.core.engine.alarms import EngineTx
-from stilalarm.console.core.engine.regstate import REMIND_AFTER_H, OwedPart
+from stilalarm.console.core.engine.regstate import REMIND_AFTER_H, OwedPart, lead_fields
 from stilalarm.console.core.engine.state import EngineState, Incident
 from stilalarm.console.core.notice import notice
 from stilalarm.console.facts import Notified
@@ -80,7 +80,8 @@ def apply_owed_filed(s: EngineState, o: OwedPart, f: RegistrationFiled) -> Engin
     """The owed part is filed (folded already, without `o`): its alarm may have left memory, so
     the resolve kept in `o` is the lead's part."""
     if f.lead_by_resolve and f.incident_id not in s.incidents and f.registration_id in s.registrations:
-        c = replace(s.registrations[f.registration_id], lead_by=o.resolved_by, lead_at=o.since)
+        lead = lead_fields(o.registration)
+        c = replace(s.registrations[f.registration_id], lead_by=o.resolved_by, lead_at=o.since, lead=lead)
         s = replace(s, registrations={**s.registrations, c.id: c})
     return s
 
