@@ -79,7 +79,7 @@ def _system(tmp_path: Path, site_text: str) -> Iterator[WebSystem]:
     web.wait_ready()
     s = WebSystem(tmp_path, broker, console, web, seen, tokens(broker.dir))
     yield s
-    web.kill()
+    s.web.kill()  # the one running now (a test may have replaced it)
     console.kill()
     seen.stop()
     broker.kill()
