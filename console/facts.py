@@ -14,7 +14,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.regfacts import (
+    RegistrationCompleted,
+    RegistrationCorrected,
+    RegistrationFiled,
+    RegistrationOwed,
+)
 from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
 from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
@@ -323,6 +328,8 @@ Fact = Annotated[
     | VisitEnded
     | RegistrationFiled
     | RegistrationCompleted
+    | RegistrationOwed
+    | RegistrationCorrected
     | Declined
     | OnSite
     | NobodyReachable

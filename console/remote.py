@@ -26,6 +26,7 @@ from stilalarm.wire.messages import (
     OnSiteCmd,
     PresenceCmd,
     RegistrationCompleteCmd,
+    RegistrationCorrectCmd,
     RegistrationFileCmd,
     ResolveCmd,
     RiskAnnounceCmd,
@@ -56,6 +57,7 @@ PersonCmd = (
     | VisitAnswerCmd
     | RegistrationFileCmd
     | RegistrationCompleteCmd
+    | RegistrationCorrectCmd
     | RiskAnnounceCmd
     | RiskConfirmCmd
     | RiskCancelCmd

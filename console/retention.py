@@ -55,7 +55,7 @@ from stilalarm.console.facts import (
     UnitOnline,
     UnitRestarted,
 )
-from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationCorrected, RegistrationFiled
 from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitStarted
 from stilalarm.inventory.policies import RetentionPolicy
@@ -177,13 +177,14 @@ def _registrations(log: list[tuple[int, Fact]], cut: datetime, gone_incidents: s
         if isinstance(f, RegistrationFiled):
             incident[f.registration_id] = f.incident_id
             last[f.registration_id] = f.at
-        elif isinstance(f, RegistrationCompleted):
+        elif isinstance(f, RegistrationCompleted | RegistrationCorrected):
             last[f.registration_id] = max(f.at, last.get(f.registration_id, f.at))
     gone = {r for r, iid in incident.items() if (iid in gone_incidents if iid else last[r] < cut)}
     return {
         seq
         for seq, f in log
-        if isinstance(f, RegistrationFiled | RegistrationCompleted) and f.registration_id in gone
+        if isinstance(f, RegistrationFiled | RegistrationCompleted | RegistrationCorrected)
+        and f.registration_id in gone
     }
 
 

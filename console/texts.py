@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from stilalarm.console.core.engine.regowed import panic_page_person
 from stilalarm.console.i18n import fmt_time, t
 from stilalarm.inventory.kinds import Language, Via
 from stilalarm.inventory.model import Site
@@ -36,9 +37,7 @@ def person_name(site: Site, person_id: str) -> str:
 
 def holder_of(site: Site, unit_id: str) -> str | None:
     """The person whose panic page a web unit (via = app) is, from its live token; else None."""
-    if site.web is None:
-        return None
-    return next((tk.person for tk in site.web.tokens if tk.unit == unit_id and not tk.revoked), None)
+    return panic_page_person(site, unit_id)
 
 
 def source_sentence(site: Site, unit_id: str, place: str, lang: Language) -> str:
@@ -65,7 +64,8 @@ RISK_KEYS = frozenset(
 """A risky conversation's notices (docs/RISKY.md): their text comes from the fact's `detail`."""
 NOTICE_KEYS = (
     frozenset({"tests_overdue", "rooms_untested", "aftercare", "test_press"})
-    | {"registration_remind", "registration_done"}
+    | {"registration_remind", "registration_remind_victim", "registration_done"}
+    | {"registration_corrected"}
     | {"team_unstaffed", "team_staffed"}
     | RISK_KEYS
 )

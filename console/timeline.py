@@ -26,7 +26,7 @@ from stilalarm.console.facts import (
     PressRepeated,
     Resolved,
 )
-from stilalarm.console.regfacts import RegistrationFiled
+from stilalarm.console.regfacts import RegistrationCorrected, RegistrationFiled
 from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
 from stilalarm.console.texts import local_time
 from stilalarm.console.visitfacts import OverdueRaised, VisitEnded, VisitNoAnswer
@@ -209,6 +209,13 @@ class Timelines:
             case RegistrationFiled():  # the victim's part of the alarm's registration (not its content)
                 text = say("registration_filed", name=self._name(f.person_id))
                 return [TimelineEntry(at=f.at, kind="registration", person_id=f.person_id, text=text[:200])]
+            case RegistrationCorrected():  # who corrected which part, when (not what)
+                text = say(f"registration_corrected_{f.part}", name=self._name(f.person_id))
+                return [
+                    TimelineEntry(
+                        at=f.at, kind="registration_corrected", person_id=f.person_id, text=text[:200]
+                    )
+                ]
             case VisitNoAnswer():
                 text = say("visit_no_answer", name=self._name(f.person_id))
                 return [TimelineEntry(at=f.at, kind="no_answer", person_id=f.person_id, text=text[:200])]

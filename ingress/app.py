@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from stilalarm.firmware.feedback import Base
 from stilalarm.ingress.presses import PageAlarm, PressBook
 from stilalarm.ingress.tokens import RateLimit, Refusal, TokenBook
 from stilalarm.ingress.units import WebUnits
@@ -144,7 +145,18 @@ class Ingress:
         log.info("press from token %s: unit %s event %s stored=%s", tk.id, tk.unit, ev.event_id, durable)
         if not durable:
             return error(503, "not_stored", "the press was sent but could not be stored on disk; press again")
-        return JSONResponse({"ok": True, "event_id": str(ev.event_id), "kind": ev.kind.value})
+        feedback = self.units.feedback(tk.unit)
+        return JSONResponse(
+            {
+                "ok": True,
+                "event_id": str(ev.event_id),
+                "kind": ev.kind.value,
+                # the unit's LED state when answered (a first press: not yet stored by the console);
+                # a phone that can show an answer shows "niemand bereikbaar: bel 101" (hardware/PHONES.md)
+                "feedback": feedback,
+                "nobody_reachable": feedback == Base.NOBODY_REACHABLE,
+            }
+        )
 
     async def phone_alive(self, request: Request) -> Response:
         """A desk phone's keep-alive: it is there."""
@@ -201,7 +213,9 @@ class Ingress:
             {
                 "ok": True,
                 "received": received,
-                "coming": received and feedback == "acknowledged",
+                "coming": received and feedback == Base.ACKNOWLEDGED,
+                # nobody on the whole escalation can be reached: call 101 yourself (until someone acks)
+                "nobody_reachable": received and feedback == Base.NOBODY_REACHABLE,
                 "incident_id": p.incident_id if p else None,
             }
         )

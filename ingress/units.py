@@ -212,8 +212,8 @@ class WebUnits:
         return self.views[unit_id].presses.get(event_id)
 
     def feedback(self, unit_id: str) -> str:
-        """What the unit's LED would say: off, stored (the console has it) or acknowledged (a lead
-        is coming)."""
+        """What the unit's LED would say: off, stored (the console has it), acknowledged (a lead
+        is coming) or nobody_reachable (nobody on the escalation can be reached: call 101)."""
         return self.runtimes[unit_id].fb.base.value
 
     def depth(self) -> int:

@@ -1,4 +1,4 @@
-"""`alarm-console register file | complete`: registration of every incident ("Melding agressie")
+"""`alarm-console register file | complete | correct`: registration of every incident ("Melding agressie")
 over MQTT, with the person's own credentials like `alarm-console ack` (docs/REGISTRATION.md).
 
     alarm-console register file --as hanne --place balie --what "Scheldwoorden aan de balie" \\
@@ -6,6 +6,8 @@ over MQTT, with the person's own credentials like `alarm-console ack` (docs/REGI
     alarm-console register file --as hanne --incident inc-20261125-1 --what "..." --form fysiek
     alarm-console register complete REG --as an --severity agressie [--police --pv "PV 12/345"] \\
         [--sanctions waarschuwing,ordegesprek] [--accident] [--aftercare opvang]
+    alarm-console register correct REG --as hanne --what "..." --form verbaal [...]   (victim's part)
+    alarm-console register correct REG --as an --severity geweld [--police ...]      (lead's part)
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from stilalarm.console.cli.visit import planned_end
 from stilalarm.wire.messages import (
     Aftercare,
     AggressionType,
+    LeadPart,
     PlaceKind,
     RegistrationCompleteCmd,
+    RegistrationCorrectCmd,
     RegistrationFileCmd,
     Sanction,
     Severity,
+    VictimPart,
     new_id,
     utcnow,
 )
@@ -49,6 +54,28 @@ def _csv(values: type[Any]) -> Callable[[str], tuple[Any, ...]]:
     return parse
 
 
+def _victim_args(p: argparse.ArgumentParser) -> None:
+    """What the victim tells (`VictimPart`): for `file` and for a correction of the victim's part."""
+    p.add_argument("--what", help="what happened (required)")
+    p.add_argument("--form", help="forms of aggression, comma-separated: verbaal,fysiek,psychisch (required)")
+    p.add_argument("--how", default="", help="how you are doing (optional)")
+    for name, text in SPECIAL:
+        p.add_argument(f"--{name.replace('_', '-')}", action="store_true", help=text)
+
+
+def _lead_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+    """What the lead adds (`LeadPart`): for `complete` and for a correction of the lead's part."""
+    p.add_argument("--severity", required=required, choices=[s.value for s in Severity])
+    p.add_argument("--police", action="store_true", help="the police were called (101)")
+    p.add_argument("--pv", help="the proces-verbaal number")
+    p.add_argument("--sanctions", default="", help="comma-separated: " + ",".join(s.value for s in Sanction))
+    p.add_argument("--accident", action="store_true", help="declared as an occupational accident")
+    p.add_argument(
+        "--aftercare", default="", help="after-care offered: " + ",".join(a.value for a in Aftercare)
+    )
+    p.add_argument("--note", default="", help="a note (optional)")
+
+
 def add_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
     person_args: Callable[[argparse.ArgumentParser], None],
@@ -63,26 +90,21 @@ def add_parser(
     where.add_argument("--incident", help="the alarm it follows (the place comes from its room)")
     rf.add_argument("--room", help="the room, when it happened in one")
     rf.add_argument("--at", help="when: HH:MM today (site-local) or ISO 8601 with offset (default: now)")
-    rf.add_argument("--what", required=True, help="what happened")
-    rf.add_argument(
-        "--form", required=True, help="forms of aggression, comma-separated: verbaal,fysiek,psychisch"
-    )
-    rf.add_argument("--how", default="", help="how you are doing (optional)")
-    for name, text in SPECIAL:
-        rf.add_argument(f"--{name.replace('_', '-')}", action="store_true", help=text)
+    _victim_args(rf)
     rf.add_argument("--registration-id", help="the id (default: a new one; give the same one to retry)")
     rc = rsub.add_parser("complete", help="the lead's part (a lead or deputy of the team)")
     rc.add_argument("registration", help="the registration id")
     person_args(rc)
-    rc.add_argument("--severity", required=True, choices=[s.value for s in Severity])
-    rc.add_argument("--police", action="store_true", help="the police were called (101)")
-    rc.add_argument("--pv", help="the proces-verbaal number")
-    rc.add_argument("--sanctions", default="", help="comma-separated: " + ",".join(s.value for s in Sanction))
-    rc.add_argument("--accident", action="store_true", help="declared as an occupational accident")
-    rc.add_argument(
-        "--aftercare", default="", help="after-care offered: " + ",".join(a.value for a in Aftercare)
+    _lead_args(rc, required=True)
+    rx = rsub.add_parser(
+        "correct",
+        help="a new version of one part: --what/--form... (the victim's, its author) or --severity... "
+        "(the lead's, its author or a lead or deputy of the team); give the whole part",
     )
-    rc.add_argument("--note", default="", help="a note (optional)")
+    rx.add_argument("registration", help="the registration id")
+    person_args(rx)
+    _victim_args(rx)
+    _lead_args(rx, required=False)
 
 
 def new_registration_id(now: datetime) -> str:
@@ -90,8 +112,59 @@ def new_registration_id(now: datetime) -> str:
     return f"reg-{now:%Y%m%d}-{secrets.token_hex(4)}"
 
 
-def build(args: argparse.Namespace, timezone: str) -> RegistrationFileCmd | RegistrationCompleteCmd:
-    """The command the arguments ask for (ValueError / ValidationError when they are wrong)."""
+def _victim(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.what or not args.form:
+        raise ValueError("give --what and --form (what happened, the forms of aggression)")
+    return {
+        "what_happened": args.what,
+        "aggression_types": _csv(AggressionType)(args.form),
+        "how_are_you": args.how,
+        **{name: bool(getattr(args, name)) for name, _ in SPECIAL},
+    }
+
+
+def _lead(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "severity": Severity(args.severity),
+        "police_called": bool(args.police or args.pv),
+        "pv_number": args.pv,
+        "sanctions": _csv(Sanction)(args.sanctions),
+        "occupational_accident": bool(args.accident),
+        "aftercare": _csv(Aftercare)(args.aftercare),
+        "note": args.note,
+    }
+
+
+def _correction(args: argparse.Namespace, base: dict[str, Any]) -> RegistrationCorrectCmd:
+    victim_given = bool(args.what or args.form or args.how or any(getattr(args, n) for n, _ in SPECIAL))
+    lead_given = bool(
+        args.severity
+        or args.police
+        or args.pv
+        or args.sanctions
+        or args.accident
+        or args.aftercare
+        or args.note
+    )
+    if victim_given == lead_given:
+        raise ValueError(
+            "correct one part: the victim's (--what, --form, ...) or the lead's (--severity, ...)"
+        )
+    if victim_given:
+        return RegistrationCorrectCmd(
+            registration_id=args.registration, victim=VictimPart(**_victim(args)), **base
+        )
+    if not args.severity:
+        raise ValueError("give --severity (the whole lead's part: severity, police, sanctions, ...)")
+    return RegistrationCorrectCmd(registration_id=args.registration, lead=LeadPart(**_lead(args)), **base)
+
+
+def build(
+    args: argparse.Namespace, timezone: str
+) -> RegistrationFileCmd | RegistrationCompleteCmd | RegistrationCorrectCmd:
+    """The command the arguments ask for (ValueError / ValidationError when they are wrong): the
+    parts are validated by the same models (`VictimPart`, `LeadPart`) for filing, completing and
+    correcting."""
     now = utcnow()
     base: dict[str, Any] = {"cmd_id": new_id(), "person_id": args.person, "issued_at": now}
     if args.register_command == "file":
@@ -101,23 +174,12 @@ def build(args: argparse.Namespace, timezone: str) -> RegistrationFileCmd | Regi
             place_kind=args.place,
             room_id=args.room,
             occurred_at=planned_end(args.at, ZoneInfo(timezone), now) if args.at else None,
-            what_happened=args.what,
-            aggression_types=_csv(AggressionType)(args.form),
-            how_are_you=args.how,
-            **{name: bool(getattr(args, name)) for name, _ in SPECIAL},
+            **_victim(args),
             **base,
         )
-    return RegistrationCompleteCmd(
-        registration_id=args.registration,
-        severity=Severity(args.severity),
-        police_called=bool(args.police or args.pv),
-        pv_number=args.pv,
-        sanctions=_csv(Sanction)(args.sanctions),
-        occupational_accident=bool(args.accident),
-        aftercare=_csv(Aftercare)(args.aftercare),
-        note=args.note,
-        **base,
-    )
+    if args.register_command == "correct":
+        return _correction(args, base)
+    return RegistrationCompleteCmd(registration_id=args.registration, **_lead(args), **base)
 
 
 def register_command(args: argparse.Namespace) -> int:
@@ -125,5 +187,5 @@ def register_command(args: argparse.Namespace) -> int:
         args,
         build,
         lambda cmd, _reply: cmd.registration_id,
-        lambda cmd: f"(--registration-id {cmd.registration_id})",
+        lambda cmd: f"(--registration-id {cmd.registration_id})" if cmd.kind == "registration_file" else "",
     )

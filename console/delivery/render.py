@@ -72,7 +72,8 @@ def render(
 
 def _record(fact: Notified) -> str | None:
     """A completed registration's record for Preventie (too large for a notification: the export)."""
-    rec = fact.detail.get("record") if fact.text_key == "registration_done" else None
+    done = ("registration_done", "registration_corrected")  # a correction after it was sent: the new one
+    rec = fact.detail.get("record") if fact.text_key in done else None
     return rec if rec is not None and len(rec) <= RECORD_MAX else None
 
 

@@ -11,11 +11,11 @@ from stilalarm.inventory.model import Site
 
 
 def appears_in(person: str, r: IncidentRecord) -> bool:
-    """The person's own data is in the record: they filed it, took it, resolved or completed it,
-    or gave the after-care."""
+    """The person's own data is in the record: they filed it, took it, resolved, completed or
+    corrected it, or gave the after-care."""
     rep = r.report
     own = (r.acknowledged_by, r.resolved_by, r.aftercare_done_by)
-    return person in own or (rep is not None and person in (rep.victim, rep.completed_by))
+    return person in own or (rep is not None and person in (rep.victim, rep.completed_by, *rep.corrected_by))
 
 
 def may_read(site: Site, person: str, r: IncidentRecord) -> bool:

@@ -184,6 +184,19 @@ COLUMNS: tuple[Column, ...] = (
         lambda r, tz: "ja" if r.nobody_reachable else "nee",
     ),
     Column("presses_after_ack", "gedrukt_na_ik_kom", "presses_after_ack", lambda r, tz: r.presses_after_ack),
+    # corrections of a registration's part (docs/REGISTRATION.md): the parts above are the newest
+    Column(
+        "corrected_by",
+        "gecorrigeerd_door",
+        "corrected_by",
+        lambda r, tz: ";".join(r.report.corrected_by) if r.report else "",
+    ),
+    Column(
+        "corrected_at",
+        "gecorrigeerd_op",
+        "corrected_at",
+        lambda r, tz: _local(r.report.corrected_at if r.report else None, tz),
+    ),
 )
 
 

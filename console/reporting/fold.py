@@ -41,7 +41,7 @@ from stilalarm.console.facts import (
     UnitOffline,
     UnitOnline,
 )
-from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationCorrected, RegistrationFiled
 from stilalarm.console.reporting.records import ButtonTestRecord, IncidentRecord, OfflineSpan, TestOutcome
 from stilalarm.console.reporting.regfold import attach
 from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
@@ -109,6 +109,7 @@ def build(site: Site, facts: Iterable[Fact]) -> Records:
     addresses: dict[str, str] = {}  # visit id -> address, while the purge has not deleted it
     filed: list[RegistrationFiled] = []
     completed: dict[str, RegistrationCompleted] = {}
+    corrected: dict[str, list[RegistrationCorrected]] = {}
     for f in facts:
         match f:
             case AlarmReceived() | OverdueRaised():
@@ -117,6 +118,8 @@ def build(site: Site, facts: Iterable[Fact]) -> Records:
                 filed.append(f)
             case RegistrationCompleted():
                 completed.setdefault(f.registration_id, f)
+            case RegistrationCorrected():
+                corrected.setdefault(f.registration_id, []).append(f)
             case VisitDetails():
                 addresses[f.visit_id] = f.address
             case PressRepeated() if f.incident_id in incs:
@@ -182,7 +185,9 @@ def build(site: Site, facts: Iterable[Fact]) -> Records:
                 pass
     spans += [OfflineSpan(uid, start, None) for uid, start in offline_since.items()]
     return Records(
-        incidents=attach(site, [_incident(site, i, addresses) for i in incs.values()], filed, completed),
+        incidents=attach(
+            site, [_incident(site, i, addresses) for i in incs.values()], filed, completed, corrected
+        ),
         tests=[r for c in camps.values() for r in _campaign(site, c)],
         offline=sorted(spans, key=lambda s: (s.start, s.unit_id)),
     )

@@ -27,6 +27,10 @@ class RegReport:
     completed_by: str | None = None
     completed_at: datetime | None = None
     lead_note: str = ""
+    corrected_by: tuple[str, ...] = ()
+    """Who corrected a part after it was in (each once, in order); the parts above are the newest."""
+    corrected_at: datetime | None = None
+    """The newest correction."""
 
 
 @dataclass(frozen=True)

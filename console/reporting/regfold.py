@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationCorrected, RegistrationFiled
 from stilalarm.console.reporting.records import IncidentRecord, RegReport
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import Registration
@@ -62,14 +62,39 @@ def _registration(f: RegistrationFiled, c: RegistrationCompleted | None) -> Regi
     )
 
 
+def _current(
+    f: RegistrationFiled, c: RegistrationCompleted | None, fixes: list[RegistrationCorrected]
+) -> tuple[RegistrationFiled, RegistrationCompleted | None, dict[str, object] | None]:
+    """Both parts as corrected (each part's newest version; its author and time stay the first's),
+    and the lead's part's newest fields when it was corrected (for a resolve's registration too)."""
+    lead: dict[str, object] | None = None
+    for x in fixes:
+        if x.victim is not None:
+            f = f.model_copy(update=x.victim.model_dump())
+        elif x.lead is not None:
+            lead = x.lead.model_dump()
+            c = c.model_copy(update=lead) if c is not None else None
+    return f, c, lead
+
+
+def _corrected(rep: RegReport, fixes: list[RegistrationCorrected]) -> RegReport:
+    if not fixes:
+        return rep
+    return replace(
+        rep, corrected_by=tuple(dict.fromkeys(x.person_id for x in fixes)), corrected_at=fixes[-1].at
+    )
+
+
 def attach(
     site: Site,
     records: list[IncidentRecord],
     filed: list[RegistrationFiled],
     completed: dict[str, RegistrationCompleted],
+    corrected: dict[str, list[RegistrationCorrected]] | None = None,
 ) -> list[IncidentRecord]:
-    """The incident records with every filed registration attached, plus one record per
-    registration without an alarm."""
+    """The incident records with every filed registration attached (its parts as corrected), plus
+    one record per registration without an alarm."""
+    fixes_of = corrected or {}
     by_incident = {f.incident_id: f for f in filed if f.incident_id is not None}
     out = []
     for r in records:
@@ -77,21 +102,34 @@ def attach(
         if f is None:
             out.append(r)
             continue
-        c = completed.get(f.registration_id)
+        fixes = fixes_of.get(f.registration_id, [])
+        f, c, lead = _current(f, completed.get(f.registration_id), fixes)
         reg = r.registration
         if reg is None:
             reg = _registration(f, c)
-        elif f.weapon and not reg.weapon:
-            reg = reg.model_copy(update={"weapon": True})
+        else:
+            if lead is not None and c is None:  # the resolve was the lead's part: corrected
+                reg = reg.model_copy(update=lead)
+            if f.weapon and not reg.weapon:
+                reg = reg.model_copy(update={"weapon": True})
         rep = _report(f, c)
         if c is None and r.registration is not None and not r.registration.false_alarm:
             rep = replace(rep, completed_by=r.resolved_by, completed_at=r.resolved_at)  # the resolve
-        out.append(replace(r, report=rep, registration=reg))
+            if lead is not None:
+                rep = replace(rep, lead_note=str(lead.get("note", "")))
+        out.append(replace(r, report=_corrected(rep, fixes), registration=reg))
     standalone = [f for f in filed if f.incident_id is None or f.incident_id in by_incident]
-    return out + [_standalone(site, f, completed.get(f.registration_id)) for f in standalone]
+    return out + [_standalone(site, f, completed.get(f.registration_id), fixes_of) for f in standalone]
 
 
-def _standalone(site: Site, f: RegistrationFiled, c: RegistrationCompleted | None) -> IncidentRecord:
+def _standalone(
+    site: Site,
+    f: RegistrationFiled,
+    c: RegistrationCompleted | None,
+    fixes_of: dict[str, list[RegistrationCorrected]],
+) -> IncidentRecord:
+    fixes = fixes_of.get(f.registration_id, [])
+    f, c, _lead = _current(f, c, fixes)
     rooms = {r.id: r for r in site.rooms}
     teams = {t.id: t for t in site.teams}
     room = rooms.get(f.room_id) if f.room_id else None
@@ -116,5 +154,5 @@ def _standalone(site: Site, f: RegistrationFiled, c: RegistrationCompleted | Non
         resolved_at=None,
         registration=_registration(f, c),
         kind="registration",
-        report=_report(f, c),
+        report=_corrected(_report(f, c), fixes),
     )

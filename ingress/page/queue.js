@@ -3,7 +3,8 @@
 // A press goes into a queue in localStorage at once (before any network) and is sent to alarm-web
 // with the same press_id until it is answered 200 (stored on disk there); the queue survives a
 // reload. Then the page polls the last press's status: "ontvangen" (the console stored it),
-// "hulp komt" (a lead acknowledged). What the screen makes of it is app.js's business: it sets
+// "niemand bereikbaar" (nobody on the escalation can be reached: call 101 yourself), "hulp komt"
+// (a lead acknowledged). What the screen makes of it is app.js's business: it sets
 // `hooks` and reads the state through `statusNow`.
 
 const BACKOFF_MS = [1000, 2000, 4000, 5000]; // then every 5 s, for as long as the page is open
@@ -243,6 +244,7 @@ export async function poll() {
       if (now && now.press_id === last.press_id) {
         now.received = now.received || !!r.data.received;
         now.coming = now.coming || !!r.data.coming;
+        now.nobody = !now.coming && !!r.data.nobody_reachable; // until someone acknowledges after all
         save(KEY.last, now);
       }
     } else if (r.status === 404) {
@@ -265,11 +267,14 @@ export function retryNow() {
   poll();
 }
 
-/** What the status line says: idle, sending, sent, received, coming, or error (bad link). */
+/** What the status line says: idle, sending, sent, received, nobody (nobody reachable: call 101
+ * yourself), coming, or error (bad link). */
 export function statusNow() {
   if (link.bad) return "error";
   if (loadQueue().length) return "sending";
   const last = load(KEY.last, null);
   if (!last || Date.now() - last.sent > SHOW_DONE_FOR_MS) return "idle";
-  return last.coming ? "coming" : last.received ? "received" : "sent";
+  if (last.coming) return "coming";
+  if (last.nobody) return "nobody";
+  return last.received ? "received" : "sent";
 }

@@ -3,7 +3,7 @@
 // open now, not after a slow network gives up). The API (api/...) is never cached or touched.
 "use strict";
 
-const CACHE = "stilalarm-page-v3";
+const CACHE = "stilalarm-page-v4";
 const SHELL = [
   "./",
   "index.html",

@@ -176,6 +176,8 @@ def test_resolved_incident_exports_with_every_field_and_the_month_renders(rig: R
         "on_site_seconds": "",
         "nobody_reachable": "nee",
         "presses_after_ack": 0,
+        "corrected_by": "",
+        "corrected_at": "",
     }
     assert row["date"] == today and row["pressed_at"].startswith(today) and row["time"] in row["pressed_at"]
     assert row["first_notified_at"] >= row["pressed_at"] and row["resolved_at"] >= row["first_notified_at"]

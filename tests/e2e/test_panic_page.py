@@ -315,3 +315,54 @@ def test_panic_page_without_its_link_asks_for_it_and_speaks_english(rig: Rig, pw
     assert stored(page, "queue") is None and rig.incidents() == []
     assert errors == []
     browser.close()
+
+
+def test_panic_page_says_nobody_reachable_when_everyone_is_absent(rig: Rig, pw: Playwright) -> None:
+    """Everyone the huisbezoek room's escalation names (an, dirk, the leads bart and chris,
+    reception els) is marked absent; a hold on An's panic page: the page shows, in one discreet
+    line, "Niemand bereikbaar. Bel zelf 101." (the desk LED's pattern), until someone acknowledges
+    after all."""
+    for p in ("an", "bart", "chris", "dirk", "els"):
+        out = rig.cli("presence", "absent", "--as", p)
+        assert out.returncode == 0, out.stderr
+    ctx = phone(pw, rig.dir / "profile", rig.web.url)
+    page = ctx.pages[0] if ctx.pages else ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{rig.web.url}/app/#token={rig.token}")
+    wait_until(lambda: page.inner_text("#owner") == "Paniekknop van An Peeters", 10, "whoami")
+    hold(page)
+    shows(page, "nobody", 20)
+    assert status(page)[1] == "Niemand bereikbaar. Bel zelf 101."
+    page.screenshot(path=str(rig.shots / "panic-page-nobody.png"))
+    (inc,) = rig.incidents()
+    topic = T.incident(inc["incident_id"])
+    wait_until(
+        lambda: bool(rig.seen.on(topic)) and rig.seen.incident_state(inc["incident_id"]).nobody_reachable,
+        10,
+        "the consoles' badge",
+    )
+    # still discreet: the same small status line, no animation
+    assert page.evaluate("getComputedStyle(document.getElementById('status')).animationName") == "none"
+    # someone acknowledges after all: "hulp komt"
+    ack = rig.cli("ack", inc["incident_id"], "--as", "an")
+    assert ack.returncode == 0, ack.stderr
+    shows(page, "coming")
+    assert status(page)[1] == "hulp komt"
+    assert is_png(rig.shots / "panic-page-nobody.png")
+    assert errors == []
+    ctx.close()
+
+
+def test_panic_page_nobody_reachable_in_english(rig: Rig, pw: Playwright) -> None:
+    """The same on a phone that prefers English: "Nobody reachable. Call 101 yourself."."""
+    for p in ("an", "bart", "chris", "dirk", "els"):
+        assert rig.cli("presence", "absent", "--as", p).returncode == 0
+    browser = pw.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
+    page = browser.new_context(viewport=PHONE, has_touch=True, locale="en-GB").new_page()
+    page.goto(f"{rig.web.url}/app/#token={rig.token}")
+    wait_until(lambda: page.inner_text("#owner") == "Panic button of An Peeters", 10, "whoami")
+    hold(page)
+    shows(page, "nobody", 20)
+    assert status(page)[1] == "Nobody reachable. Call 101 yourself."
+    browser.close()

@@ -348,3 +348,90 @@ def test_alarm_webs_own_login_cannot_complete_a_registration(system: RegSystem) 
         assert system.facts("registration_completed") == []
     finally:
         attacker.stop()
+
+
+def test_a_part_is_corrected_by_its_author_only_and_preventie_gets_the_correction(system: RegSystem) -> None:
+    """Hanne files from the CLI, An completes, Preventie (Dirk) gets it. Then the attack: Ilse (a
+    colleague) and Dirk (Preventie, deputy) try to correct parts that are not theirs: refused with a
+    reason, nothing changes. Unknown registration and oversized text: refused, nothing changes.
+    Hanne and An correct their own parts: the export shows the new versions, the log keeps the old
+    ones, and Preventie gets each correction with the new record through the tracked delivery."""
+    filed = system.person(
+        *("register", "file", "--as", "hanne", "--place", "balie", "--what", WHAT, "--form", "verbaal"),
+        *("--registration-id", "reg-e2e-c"),
+    )
+    assert filed.returncode == 0, filed.stderr
+    done = system.person("register", "complete", "reg-e2e-c", "--as", "an", "--severity", "boosheid")
+    assert done.returncode == 0, done.stderr
+
+    def told(word: str) -> list[Any]:
+        return [n for n in system.seen.notifications("dirk") if "reg-e2e-c" in n.title and word in n.title]
+
+    wait_until(lambda: bool(told("Melding agressie")), 10, "Preventie told of the completed registration")
+    better = "Een cliënt riep, dreigde en duwde mij in de wachtzaal."
+    victim_fix = ("--what", better, "--form", "verbaal,fysiek", "--how", "Blauwe plek.")
+
+    # the attack: someone else corrects a part; and bad input. Refused, nothing recorded.
+    other = system.person("register", "correct", "reg-e2e-c", "--as", "ilse", *victim_fix)
+    assert other.returncode == 1 and "not_authorised" in other.stderr, other.stderr
+    assert "deel van het slachtoffer" in other.stderr
+    preventie = system.person("register", "correct", "reg-e2e-c", "--as", "dirk", "--severity", "geweld")
+    assert preventie.returncode == 1 and "not_authorised" in preventie.stderr, preventie.stderr
+    lead_by_victim = system.person(
+        "register", "correct", "reg-e2e-c", "--as", "hanne", "--severity", "geweld"
+    )
+    assert lead_by_victim.returncode == 1 and "not_authorised" in lead_by_victim.stderr
+    unknown = system.person("register", "correct", "reg-nope", "--as", "hanne", *victim_fix)
+    assert unknown.returncode == 1 and "unknown_target" in unknown.stderr
+    huge = system.person(
+        "register", "correct", "reg-e2e-c", "--as", "hanne", "--what", "x" * 4001, "--form", "verbaal"
+    )
+    assert huge.returncode == 2 and "what_happened" in huge.stderr
+    both = system.person(
+        "register", "correct", "reg-e2e-c", "--as", "hanne", *victim_fix, "--severity", "geweld"
+    )
+    assert both.returncode == 2 and "one part" in both.stderr
+    assert system.facts("registration_corrected") == []
+    refused = system.facts("command_rejected")
+    assert {f["person_id"] for f in refused if f["cmd_kind"] == "registration_correct"} == {
+        "ilse",
+        "dirk",
+        "hanne",
+    }
+
+    def export_row() -> dict[str, Any]:
+        out = system.data("export", "--since", "2000-01-01", "--format", "json")
+        assert out.returncode == 0, out.stderr
+        (row,) = json.loads(out.stdout)
+        return dict(row)
+
+    row = export_row()
+    assert (row["what_happened"], row["severity"], row["corrected_by"]) == (WHAT, "boosheid", "")
+
+    # the authors correct their own parts
+    mine = system.person("register", "correct", "reg-e2e-c", "--as", "hanne", *victim_fix)
+    assert mine.returncode == 0, mine.stderr
+    lead = system.person(
+        *("register", "correct", "reg-e2e-c", "--as", "an", "--severity", "agressie", "--police"),
+        *("--pv", "PV 26/777", "--note", "Duw bevestigd door collega."),
+    )
+    assert lead.returncode == 0, lead.stderr
+    wait_until(lambda: len(told("gecorrigeerd")) == 2, 10, "Preventie told of both corrections")
+    newest = json.loads(told("gecorrigeerd")[-1].record or "{}")
+    assert newest["what_happened"] == better and newest["severity"] == "agressie"
+    assert (newest["corrected_by"], newest["corrected_part"], newest["pv_number"]) == (
+        "an",
+        "lead",
+        "PV 26/777",
+    )
+
+    # the log keeps every version with its author and time; the export shows the newest
+    (first,) = system.facts("registration_filed")
+    assert first["what_happened"] == WHAT and first["person_id"] == "hanne"
+    fixes = system.facts("registration_corrected")
+    assert [(f["person_id"], f["victim"] is not None) for f in fixes] == [("hanne", True), ("an", False)]
+    row = export_row()
+    assert row["what_happened"] == better and row["aggression_types"] == "verbaal;fysiek"
+    assert row["severity"] == "agressie" and row["police_called"] == "ja"
+    assert row["reported_by"] == "hanne" and row["completed_by"] == "an"
+    assert row["corrected_by"] == "hanne;an" and row["corrected_at"]

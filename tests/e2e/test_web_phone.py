@@ -7,6 +7,7 @@ import json
 import ssl
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ def _system(tmp_path: Path, site_text: str) -> Iterator[WebSystem]:
     web.wait_ready()
     s = WebSystem(tmp_path, broker, console, web, seen, tokens(broker.dir))
     yield s
-    web.kill()
+    s.web.kill()  # the one running now (a test may have replaced it)
     console.kill()
     seen.stop()
     broker.kill()
@@ -385,3 +386,58 @@ def test_alarm_webs_own_login_cannot_act_for_a_person(system: WebSystem) -> None
         assert not any(f.get("kind") == "acknowledged" for f in system.facts())
     finally:
         attacker.stop()
+
+
+# Everyone balie-1's escalation names: chris (lead), bart (deputy), all leads (an, bart, chris),
+# reception (els), prevention (dirk).
+ESCALATION_ONTHAAL = ("an", "bart", "chris", "dirk", "els")
+
+
+def test_a_phone_press_answer_says_nobody_reachable_when_everyone_is_absent(system: WebSystem) -> None:
+    """Nobody on the whole escalation is present: the console tells the phone's web unit
+    "niemand bereikbaar" (the desk LED's pattern); the press answer carries it, so a phone that can
+    show an answer could say "bel zelf 101". The first answer cannot know it yet (it is sent once
+    the press is on disk, before the console has it)."""
+    for p in ESCALATION_ONTHAAL:
+        out = system.cli("presence", "absent", "--as", p, "--broker-dir", str(system.broker.dir))
+        assert out.returncode == 0, out.stderr
+    token = system.tokens["tel-balie-1"]
+    first = system.get("/phone/press", token)
+    assert first.status_code == 200 and first.json()["kind"] == "alarm"
+    assert first.json()["nobody_reachable"] is False and first.json()["feedback"] == "off"
+    inc = receipted_incident(system, first.json()["event_id"])
+    wait_until(
+        lambda: bool(system.seen.on(T.incident(inc))) and system.seen.incident_state(inc).nobody_reachable,
+        10,
+        "nobody reachable in the incident's state",
+    )
+
+    def told(_t: str, p: bytes) -> bool:
+        return b'"feedback"' in p and b"nobody_reachable" in p
+
+    wait_until(
+        lambda: any(told(t, p) for t, p, _r in system.seen.messages if t == T.unit_cmd(PHONE)),
+        10,
+        "the console's feedback to the phone's unit",
+    )
+    # alarm-web's unit runtime applies it on its own connection: press again (the same incident)
+    # until its answer carries it; each press joins the incident
+    answers = []
+    for _ in range(20):
+        again = system.get("/phone/press", token)
+        assert again.status_code == 200
+        answers.append(again.json())
+        if again.json()["nobody_reachable"]:
+            break
+        time.sleep(0.5)  # pacing the presses under the token's rate limit, not a timed assertion
+    assert answers[-1]["nobody_reachable"] is True and answers[-1]["feedback"] == "nobody_reachable"
+    assert {receipted_incident(system, a["event_id"]) for a in answers} == {inc}
+    # an acknowledgement after all: the answer says so, no more "nobody reachable"
+    ack = system.cli("ack", inc, "--as", "chris", "--broker-dir", str(system.broker.dir))
+    assert ack.returncode == 0, ack.stderr
+    for _ in range(20):
+        late = system.get("/phone/press", token).json()
+        if late["feedback"] == "acknowledged":
+            break
+        time.sleep(0.5)
+    assert late["feedback"] == "acknowledged" and late["nobody_reachable"] is False

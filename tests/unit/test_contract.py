@@ -414,6 +414,16 @@ SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
         },
     ),
     (
+        "RegistrationCorrectCmd",
+        parse_person_command,
+        {
+            **_HEAD_PERSON,
+            "kind": "registration_correct",
+            "registration_id": "reg-1",
+            "victim": {"what_happened": "Dreigde en duwde.", "aggression_types": ["verbaal", "fysiek"]},
+        },
+    ),
+    (
         "RiskAnnounceCmd",
         parse_person_command,
         {

@@ -21,6 +21,7 @@ from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import (
     AggressionType,
     ContractError,
+    Notification,
     PlaceKind,
     RegistrationCompleteCmd,
     RegistrationFileCmd,
@@ -314,3 +315,161 @@ def test_the_alarms_history_says_who_filed_the_report_but_not_what() -> None:
     (entry,) = [e for e in line.entries if e.kind == "registration"]
     assert entry.text == "Melding agressie ingediend door Ilse Jacobs" and entry.person_id == "ilse"
     assert all("schold" not in e.text for e in line.entries)
+
+
+# -- the victim's part of a panic-page alarm (the press says who it was) -----------------------
+PANIC = "inc-20261125-7"
+
+
+def _panic_alarm(unit: str = "gsm-hanne", room: str = "huisbezoek", team: str = "sociale-dienst") -> object:
+    from stilalarm.console.facts import AlarmReceived
+
+    return AlarmReceived(
+        at=at(0),
+        incident_id=PANIC,
+        unit_id=unit,
+        button_id="toets" if unit.startswith("telefoon") else SITE.unit(unit).buttons[0].id,
+        room_id=room,
+        team_id=team,
+        event_id=uuid.uuid4(),
+        pressed_at=at(0),
+        sent_at=at(0),
+    )
+
+
+def victim_notes(eff: list[Effect]) -> list[Notification]:
+    """The victim's reminders among the effects (the alarm's after-care reminders go to the lead)."""
+    return [
+        e.notice for e in eff if isinstance(e, Notify) and e.notice.text_key == "registration_remind_victim"
+    ]
+
+
+def _ack_and_resolve(run: Run, lead: str, t: float, *, false_alarm: bool = False) -> list[Effect]:
+    from stilalarm.wire.messages import AckCmd, Registration, ResolveCmd
+
+    run(PersonCmdIn(AckCmd(cmd_id=uuid.uuid4(), person_id=lead, issued_at=T0, incident_id=PANIC)), t)
+    if false_alarm:
+        reg = Registration(false_alarm=True)
+    else:
+        reg = Registration(aggression_types=(AggressionType.VERBAAL,), severity=Severity.AGRESSIE)
+    cmd = ResolveCmd(cmd_id=uuid.uuid4(), person_id=lead, issued_at=T0, incident_id=PANIC, registration=reg)
+    return run(PersonCmdIn(cmd), t + 1)
+
+
+def test_a_panic_page_alarm_resolved_without_the_victims_part_reminds_its_person() -> None:
+    from stilalarm.console.regfacts import RegistrationOwed
+
+    run = Run()
+    run.s = rebuild(SITE, [_panic_alarm()])  # type: ignore[list-item]
+    _ack_and_resolve(run, "an", 60)
+    (owed,) = [f for f in run.facts() if isinstance(f, RegistrationOwed)]
+    assert (owed.person_id, owed.incident_id, owed.team_id, owed.at) == (
+        "hanne",
+        PANIC,
+        "sociale-dienst",
+        at(61),
+    )
+    assert engine.next_due(run.s) == at(61 + 24 * H)
+    assert not victim_notes(run(Tick(), 61 + 24 * H - 1))
+    (n,) = victim_notes(run(Tick(), 61 + 24 * H))
+    assert n.person_ids == ("hanne",) and n.text_key == "registration_remind_victim"
+    assert (n.detail["incident"], n.detail["step"], n.incident_id) == (PANIC, "1", None)
+    from stilalarm.console.texts import notice_text
+    from stilalarm.inventory.kinds import Language
+
+    title, body = notice_text(SITE, n.text_key, dict(n.detail), Language.NL) or ("", "")
+    assert PANIC in title and f"register file --incident {PANIC}" in body
+    assert engine.next_due(run.s) == at(61 + 72 * H)
+    again = rebuild(SITE, [_panic_alarm(), *run.facts()])  # type: ignore[list-item]
+    assert again.owed == run.s.owed
+    # she files it after the alarm left the engine's memory (a day after its resolve): accepted, no
+    # more reminders; with the resolve as the lead's part it is complete at once, Preventie told
+    assert PANIC not in run.s.incidents
+    eff = run(file(person="hanne", incident_id=PANIC, place_kind=None), 30 * H)
+    assert reply(eff).ok and run.s.owed == {}
+    case_ = run.s.registrations["reg-1"]
+    assert (case_.complete, case_.lead_by, case_.lead_at, case_.place_kind, case_.team_id) == (
+        True,
+        "an",
+        at(61),
+        "huisbezoek",
+        "sociale-dienst",
+    )
+    (done,) = [e.notice for e in eff if isinstance(e, Notify)]
+    assert done.text_key == "registration_done" and '"severity": "agressie"' in done.detail["record"]
+    again = rebuild(SITE, [_panic_alarm(), *run.facts()])  # type: ignore[list-item]
+    assert again.registrations == run.s.registrations and again.owed == {}
+    assert not victim_notes(run(Tick(), 200 * H))
+
+
+def test_missed_victim_reminders_come_as_one_and_stop_after_the_last() -> None:
+    run = Run()
+    run.s = rebuild(SITE, [_panic_alarm()])  # type: ignore[list-item]
+    _ack_and_resolve(run, "an", 0)
+    (n,) = victim_notes(run(Tick(), 100 * H))  # the console was down
+    assert n.detail["step"] == "2" and n.person_ids == ("hanne",)
+    (last,) = victim_notes(run(Tick(), 170 * H))
+    assert last.detail["step"] == "3" and run.s.owed == {}
+    assert not victim_notes(run(Tick(), 400 * H))
+
+
+@pytest.mark.parametrize(
+    ("unit", "room", "team", "lead", "false_alarm"),
+    [
+        ("balie-1", "balie-1", "onthaal", "chris", False),  # a desk button: nobody identified
+        ("telefoon-balie-1", "balie-1", "onthaal", "chris", False),  # a desk phone: nobody either
+        ("gsm-hanne", "huisbezoek", "sociale-dienst", "an", True),  # a false alarm: nothing to file
+    ],
+)
+def test_desk_buttons_desk_phones_and_false_alarms_remind_no_victim(
+    unit: str, room: str, team: str, lead: str, false_alarm: bool
+) -> None:
+    run = Run()
+    run.s = rebuild(SITE, [_panic_alarm(unit, room, team)])  # type: ignore[list-item]
+    _ack_and_resolve(run, lead, 0, false_alarm=false_alarm)
+    assert run.s.owed == {}
+    assert not victim_notes(run(Tick(), 200 * H))
+
+
+def test_only_the_panic_pages_person_files_the_victims_part_of_its_alarm() -> None:
+    """The attack: a colleague files the victim's part of Hanne's panic-page alarm (and would then
+    read the lead's part of it as its 'victim'): refused with a reason, nothing changes."""
+    run = Run()
+    run.s = rebuild(SITE, [_panic_alarm()])  # type: ignore[list-item]
+    _ack_and_resolve(run, "an", 0)
+    before = (run.s.registrations, run.s.owed)
+    eff = run(file(person="ilse", incident_id=PANIC, place_kind=None), 10)
+    r = reply(eff)
+    assert (r.ok, r.code, r.text_key, r.values) == (
+        False,
+        "not_authorised",
+        "reply_registration_not_victim",
+        {"incident": PANIC},
+    )
+    assert [type(e.fact) for e in eff if isinstance(e, Record)] == [CommandRejected]
+    assert (run.s.registrations, run.s.owed) == before
+    later = run(
+        file(person="ilse", reg="reg-2", incident_id=PANIC, place_kind=None), 30 * H
+    )  # gone from memory
+    assert reply(later).text_key == "reply_registration_not_victim"
+    assert (run.s.registrations, run.s.owed) == before
+    assert reply(run(file(person="hanne", incident_id=PANIC, place_kind=None), 30 * H + 1)).ok
+
+
+def test_the_panic_pages_person_reads_the_record_once_filed() -> None:
+    from stilalarm.console.reporting.access import may_read, visible
+    from stilalarm.console.reporting.fold import build
+
+    run = Run()
+    alarm = _panic_alarm()
+    run.s = rebuild(SITE, [alarm])  # type: ignore[list-item]
+    _ack_and_resolve(run, "an", 0)
+    facts = [alarm, *run.facts()]
+    (rec,) = [r for r in build(SITE, facts).incidents if r.incident_id == PANIC]  # type: ignore[arg-type]
+    assert not may_read(SITE, "hanne", rec)  # not hers to read before she files
+    run(file(person="hanne", incident_id=PANIC, place_kind=None), 10)
+    facts = [alarm, *run.facts()]
+    (rec,) = [r for r in build(SITE, facts).incidents if r.incident_id == PANIC]  # type: ignore[arg-type]
+    assert rec.report is not None and rec.report.victim == "hanne" and rec.report.completed_by == "an"
+    assert may_read(SITE, "hanne", rec) and not may_read(SITE, "ilse", rec)
+    assert visible(SITE, "hanne", [rec], mine=True) == [rec]

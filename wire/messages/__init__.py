@@ -70,11 +70,14 @@ from stilalarm.wire.messages.person import (
 )
 from stilalarm.wire.messages.registration import (
     TODO_MAX,
+    LeadPart,
     PlaceKind,
     RegistrationCompleteCmd,
+    RegistrationCorrectCmd,
     RegistrationFileCmd,
     RegistrationTodo,
     RegistrationTodoItem,
+    VictimPart,
 )
 from stilalarm.wire.messages.state import (
     CommandReply,
@@ -142,6 +145,7 @@ __all__ = [
     "IncidentStatus",
     "IncidentTimeline",
     "InputHealth",
+    "LeadPart",
     "LinkState",
     "M",
     "Msg",
@@ -157,6 +161,7 @@ __all__ = [
     "Receipt",
     "Registration",
     "RegistrationCompleteCmd",
+    "RegistrationCorrectCmd",
     "RegistrationFileCmd",
     "RegistrationTodo",
     "RegistrationTodoItem",
@@ -181,6 +186,7 @@ __all__ = [
     "UnitStatus",
     "UtcDatetime",
     "Version",
+    "VictimPart",
     "VisitAnswerCmd",
     "VisitEndCmd",
     "VisitStartCmd",

@@ -30,7 +30,11 @@ from stilalarm.wire.messages.person import (
     VisitEndCmd,
     VisitStartCmd,
 )
-from stilalarm.wire.messages.registration import RegistrationCompleteCmd, RegistrationFileCmd
+from stilalarm.wire.messages.registration import (
+    RegistrationCompleteCmd,
+    RegistrationCorrectCmd,
+    RegistrationFileCmd,
+)
 from stilalarm.wire.messages.unit import FeedbackCmd, IdentifyCmd, PageCmd, TestModeCmd, UnitCommand
 
 # --------------------------------------------------------------------------- parsing
@@ -39,7 +43,8 @@ M = TypeVar("M", bound=BaseModel)
 
 _unit_command_adapter: TypeAdapter[UnitCommand] = TypeAdapter(UnitCommand)
 AnyPersonCommand = Annotated[
-    PersonCommand | RegistrationFileCmd | RegistrationCompleteCmd, Field(discriminator="kind")
+    PersonCommand | RegistrationFileCmd | RegistrationCompleteCmd | RegistrationCorrectCmd,
+    Field(discriminator="kind"),
 ]
 """Every person command: `PersonCommand` and the registration's two parts (`registration.py`)."""
 
@@ -113,6 +118,7 @@ def parse_person_command(
     | VisitAnswerCmd
     | RegistrationFileCmd
     | RegistrationCompleteCmd
+    | RegistrationCorrectCmd
     | RiskAnnounceCmd
     | RiskConfirmCmd
     | RiskCancelCmd

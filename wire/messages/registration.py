@@ -38,8 +38,80 @@ class PlaceKind(StrEnum):
     """Buiten de organisatie (outside the organisation: street, market, a colleague's car)."""
 
 
-class RegistrationFileCmd(PersonCmdBase):
-    """The victim's part: filed by the staff member it happened to (the sender).
+class VictimPart(BaseModel):
+    """What the victim tells in their part (filed with `registration_file`, corrected with
+    `registration_correct`); the place, the room, the time and the alarm are decided when it is filed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    what_happened: Annotated[str, Field(min_length=3, max_length=WHAT_MAX)] = Field(
+        description="What happened, in the victim's words."
+    )
+    aggression_types: tuple[AggressionType, ...] = Field(
+        min_length=1, max_length=3, description="The forms of aggression (at least one)."
+    )
+    how_are_you: Annotated[str, Field(max_length=HOW_MAX)] = Field(
+        default="", description="How they are doing."
+    )
+    weapon: bool = Field(default=False, description="A weapon was used or shown.")
+    stalking: bool = Field(default=False, description="Stalking.")
+    telephone_stalking: bool = Field(default=False, description="Telephone stalking.")
+    damage_belongings: bool = Field(default=False, description="Damage to personal belongings.")
+    animals: bool = Field(default=False, description="Animals were involved.")
+    alcohol_drugs: bool = Field(default=False, description="Under the influence of alcohol or drugs.")
+    sexual_intimidation: bool = Field(default=False, description="Sexual intimidation.")
+
+    @model_validator(mode="after")
+    def _forms(self) -> Self:
+        if len(set(self.aggression_types)) != len(self.aggression_types):
+            raise ValueError("a form of aggression is given twice")
+        return self
+
+
+class LeadPart(BaseModel):
+    """What the lead adds in their part (`registration_complete`, corrected with `registration_correct`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    severity: Severity = Field(description="boosheid, agressie or geweld.")
+    police_called: bool = Field(default=False, description="The police were called (101).")
+    pv_number: Annotated[str, Field(max_length=60)] | None = Field(
+        default=None, description="The proces-verbaal number."
+    )
+    sanctions: tuple[Sanction, ...] = Field(default=(), max_length=7, description="Sanctions taken.")
+    occupational_accident: bool = Field(default=False, description="Declared as an occupational accident.")
+    aftercare: tuple[Aftercare, ...] = Field(default=(), max_length=3, description="After-care offered.")
+    note: Annotated[str, Field(max_length=HOW_MAX)] = Field(default="", description="The lead's note.")
+
+    @model_validator(mode="after")
+    def _pv(self) -> Self:
+        if self.pv_number and not self.police_called:
+            raise ValueError("a proces-verbaal number implies police_called")
+        return self
+
+
+class RegistrationCorrectCmd(PersonCmdBase):
+    """A correction of one part of a registration, by who may (docs/REGISTRATION.md): the victim's
+    part by its author; the lead's part by its author or a lead or deputy of the registration's
+    team. The part's new version replaces the old one in the export; the old one stays in the log."""
+
+    kind: Literal["registration_correct"] = "registration_correct"
+    registration_id: Ident
+    victim: VictimPart | None = Field(default=None, description="The victim's part, corrected.")
+    lead: LeadPart | None = Field(default=None, description="The lead's part, corrected.")
+
+    @model_validator(mode="after")
+    def _one_part(self) -> Self:
+        if (self.victim is None) == (self.lead is None):
+            raise ValueError("give exactly one part to correct: victim or lead")
+        return self
+
+    @property
+    def part(self) -> Literal["victim", "lead"]:
+        return "victim" if self.victim is not None else "lead"
+
+
+class RegistrationFileCmd(PersonCmdBase, VictimPart):
+    """The victim's part: filed by the staff member it happened to (the sender); what they tell is
+    `VictimPart` (the same fields and checks as a correction of it).
 
     Idempotent by `registration_id` (made by the sender, the same on every retry): the same part
     sent again is answered ok and changes nothing. With `incident_id` it follows that alarm and
@@ -51,44 +123,20 @@ class RegistrationFileCmd(PersonCmdBase):
     place_kind: PlaceKind | None = None
     room_id: Ident | None = Field(default=None, description="The room, when it happened in one.")
     occurred_at: UtcDatetime | None = Field(default=None, description="When it happened (default: now).")
-    what_happened: Annotated[str, Field(min_length=3, max_length=WHAT_MAX)]
-    aggression_types: tuple[AggressionType, ...] = Field(min_length=1, max_length=3)
-    how_are_you: Annotated[str, Field(max_length=HOW_MAX)] = ""
-    weapon: bool = False
-    stalking: bool = False
-    telephone_stalking: bool = False
-    damage_belongings: bool = False
-    animals: bool = False
-    alcohol_drugs: bool = False
-    sexual_intimidation: bool = False
 
     @model_validator(mode="after")
     def _place(self) -> Self:
         if self.incident_id is None and self.place_kind is None:
             raise ValueError("give the place (balie/spreekkamer/wachtzaal/telefoon/huisbezoek/buiten)")
-        if len(set(self.aggression_types)) != len(self.aggression_types):
-            raise ValueError("a form of aggression is given twice")
         return self
 
 
-class RegistrationCompleteCmd(PersonCmdBase):
-    """The lead's part: a lead or deputy of the registration's team completes it."""
+class RegistrationCompleteCmd(PersonCmdBase, LeadPart):
+    """The lead's part: a lead or deputy of the registration's team completes it (`LeadPart`, the
+    same fields and checks as a correction of it)."""
 
     kind: Literal["registration_complete"] = "registration_complete"
     registration_id: Ident
-    severity: Severity
-    police_called: bool = False
-    pv_number: Annotated[str, Field(max_length=60)] | None = None
-    sanctions: tuple[Sanction, ...] = Field(default=(), max_length=7)
-    occupational_accident: bool = False
-    aftercare: tuple[Aftercare, ...] = Field(default=(), max_length=3)
-    note: Annotated[str, Field(max_length=HOW_MAX)] = ""
-
-    @model_validator(mode="after")
-    def _pv(self) -> Self:
-        if self.pv_number and not self.police_called:
-            raise ValueError("a proces-verbaal number implies police_called")
-        return self
 
 
 TODO_MAX = 50

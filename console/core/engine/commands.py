@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from stilalarm.console.core.effects import PublishIncident, PublishPresence, Reply, UnitFeedback, UnitTestMode
 from stilalarm.console.core.engine.alarms import EngineTx, acknowledge, stop_pagers
+from stilalarm.console.core.engine.regcorrect import on_correct_cmd
 from stilalarm.console.core.engine.registrations import on_registration_cmd, on_resolved
 from stilalarm.console.core.engine.responsecmds import on_response_cmd
 from stilalarm.console.core.engine.risk import RiskCmd, on_risk_cmd
@@ -41,6 +42,7 @@ from stilalarm.wire.messages import (
     NotifyReason,
     OnSiteCmd,
     RegistrationCompleteCmd,
+    RegistrationCorrectCmd,
     RegistrationFileCmd,
     ResolveCmd,
     RiskAnnounceCmd,
@@ -70,6 +72,7 @@ PersonCmd = (
     | VisitAnswerCmd
     | RegistrationFileCmd
     | RegistrationCompleteCmd
+    | RegistrationCorrectCmd
     | RiskCmd
 )
 """Every command a person can send."""
@@ -226,6 +229,8 @@ def on_person_cmd(tx: EngineTx, cmd: PersonCmd) -> None:
             on_visit_cmd(tx, cmd)
         case RegistrationFileCmd() | RegistrationCompleteCmd():
             on_registration_cmd(tx, cmd)
+        case RegistrationCorrectCmd():
+            on_correct_cmd(tx, cmd)
         case DeclineCmd() | OnSiteCmd():
             on_response_cmd(tx, cmd)
         case RiskAnnounceCmd() | RiskConfirmCmd() | RiskCancelCmd():

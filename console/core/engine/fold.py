@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from stilalarm.console.config import EnginePolicy
+from stilalarm.console.core.engine.regcorrect import apply_correction
 from stilalarm.console.core.engine.registrations import REMIND_KEY, apply_registration, apply_reminded
+from stilalarm.console.core.engine.regowed import VICTIM_REMIND_KEY, apply_victim_reminded
 from stilalarm.console.core.engine.riskfold import RISK_MARKS, apply_risk, mark_risk
 from stilalarm.console.core.engine.staffing import STAFFING_KEYS, apply_staffing
 from stilalarm.console.core.engine.state import (
@@ -38,7 +40,12 @@ from stilalarm.console.facts import (
     Resolved,
     TestResult,
 )
-from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.regfacts import (
+    RegistrationCompleted,
+    RegistrationCorrected,
+    RegistrationFiled,
+    RegistrationOwed,
+)
 from stilalarm.console.responsefacts import Declined, NobodyReachable, OnSite
 from stilalarm.console.riskfacts import RiskAnnounced, RiskCancelled, RiskConfirmed
 from stilalarm.console.visitfacts import OverdueRaised, VisitDetails, VisitEnded, VisitNoAnswer, VisitStarted
@@ -59,6 +66,7 @@ def evolve(s: EngineState, f: Fact) -> EngineState:
         or out.visits is not s.visits
         or out.registrations is not s.registrations
         or out.risks is not s.risks
+        or out.owed is not s.owed
     ):
         return replace(out, due_hint=None, dirty=frozenset())
     iid = getattr(f, "incident_id", None)
@@ -122,6 +130,8 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             )
         case Notified() if f.text_key == REMIND_KEY and f.incident_id is None:
             return apply_reminded(s, f)
+        case Notified() if f.text_key == VICTIM_REMIND_KEY and f.incident_id is None:
+            return apply_victim_reminded(s, f)
         case Notified() if f.text_key in STAFFING_KEYS and f.incident_id is None:
             return apply_staffing(s, f)
         case Notified() if f.text_key == EVENING_REMINDER and f.incident_id is None:
@@ -208,8 +218,10 @@ def _apply(s: EngineState, f: Fact) -> EngineState:
             c = s.campaigns[f.campaign_id]
             c2 = replace(c, tested=c.tested | {key})
             return replace(s, campaigns={**s.campaigns, c.id: c2})
-        case RegistrationFiled() | RegistrationCompleted():
+        case RegistrationFiled() | RegistrationCompleted() | RegistrationOwed():
             return apply_registration(s, f)
+        case RegistrationCorrected():
+            return apply_correction(s, f)
         case VisitStarted() | VisitDetails() | OverdueRaised() | VisitNoAnswer() | VisitEnded():
             return apply_visit(s, f)
         case RiskAnnounced() | RiskConfirmed() | RiskCancelled():

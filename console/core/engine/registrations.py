@@ -1,22 +1,38 @@
 """Registrations ("Melding agressie", pure, time injected): the victim's part, the lead's part,
 reminders to whoever owes a part, and the completed registration told to Preventie en Veiligheid.
 
+Whoever owes a part: the registration's team leads and deputies (the lead's part of a filed
+registration), and the person of a panic page (`via = app`) whose alarm was resolved without the
+victim's part (`RegistrationOwed`). A desk button or desk phone identifies nobody: its victim is
+not reminded, and any person may file the victim's part of its alarm. A panic-page alarm's victim's
+part is its person's only (the press says who it was).
+
 Every refusal is a `CommandRejected` fact and a reply with its reason; nothing else changes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from stilalarm.console.core.effects import Reply
 from stilalarm.console.core.engine.alarms import EngineTx
-from stilalarm.console.core.engine.regstate import REMIND_AFTER_H, RegCase
+from stilalarm.console.core.engine.regowed import (
+    apply_owed,
+    apply_owed_filed,
+    drop_owed,
+    fire_owed,
+    owe_victims_part,
+    owed_dues,
+    victim_of,
+)
+from stilalarm.console.core.engine.regstate import LEAD_FIELDS, REMIND_AFTER_H, RegCase, lead_fields
 from stilalarm.console.core.engine.state import EngineState
 from stilalarm.console.core.notice import notice
 from stilalarm.console.facts import CommandRejected, Notified, Resolved
-from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled
+from stilalarm.console.regfacts import RegistrationCompleted, RegistrationFiled, RegistrationOwed
 from stilalarm.inventory.kinds import Role
 from stilalarm.wire.messages import (
     IncidentStatus,
@@ -24,22 +40,15 @@ from stilalarm.wire.messages import (
     PlaceKind,
     Registration,
     RegistrationCompleteCmd,
+    RegistrationCorrectCmd,
     RegistrationFileCmd,
     Severity,
 )
 
-RegistrationCmd = RegistrationFileCmd | RegistrationCompleteCmd
+RegistrationCmd = RegistrationFileCmd | RegistrationCompleteCmd | RegistrationCorrectCmd
 REMIND_KEY = "registration_remind"
 DONE_KEY = "registration_done"
-LEAD_FIELDS = {
-    "severity",
-    "police_called",
-    "pv_number",
-    "sanctions",
-    "occupational_accident",
-    "aftercare",
-    "note",
-}
+CORRECTED_KEY = "registration_corrected"
 
 
 def _reject(tx: EngineTx, cmd: RegistrationCmd, code: str, text_key: str, **values: str) -> None:
@@ -70,7 +79,7 @@ def on_registration_cmd(tx: EngineTx, cmd: RegistrationCmd) -> None:
         return
     if isinstance(cmd, RegistrationFileCmd):
         _file(tx, cmd)
-    else:
+    elif isinstance(cmd, RegistrationCompleteCmd):
         _complete(tx, cmd)
 
 
@@ -85,7 +94,20 @@ def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
         return
     lead_by_resolve = False
     room_id = cmd.room_id
-    if cmd.incident_id is not None:
+    owed = s.owed.get(cmd.incident_id or "")
+    resolve_reg: Registration | None = None
+    if cmd.incident_id is not None and cmd.incident_id not in s.incidents and owed is not None:
+        # a panic-page alarm resolved over a day ago (gone from memory): what was kept for its part
+        if owed.person_id != person:
+            _reject(tx, cmd, "not_authorised", "reply_registration_not_victim", incident=owed.incident_id)
+            return
+        team_id, room_id = owed.team_id, owed.room_id
+        room = site.index.rooms.get(room_id or "")
+        place = PlaceKind(room.kind.value) if room is not None else PlaceKind.HUISBEZOEK
+        resolve_reg = owed.registration
+        lead_by_resolve = resolve_reg is not None
+        occurred = owed.occurred_at or owed.since
+    elif cmd.incident_id is not None:
         inc = s.incidents.get(cmd.incident_id)
         if inc is None:
             _reject(tx, cmd, "unknown_incident", "reply_unknown_incident", incident=cmd.incident_id)
@@ -93,14 +115,20 @@ def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
         if any(c.incident_id == inc.id for c in s.registrations.values()):
             _reject(tx, cmd, "invalid", "reply_registration_incident_taken", incident=inc.id)
             return
+        pressed_by = owed.person_id if owed is not None else victim_of(s, inc)
+        if pressed_by is not None and pressed_by != person:  # someone else's panic-page alarm
+            _reject(tx, cmd, "not_authorised", "reply_registration_not_victim", incident=inc.id)
+            return
         team_id = inc.team_id
         room_id = inc.room_id
         if inc.kind == "overdue" or room_id is None:
             place = PlaceKind.HUISBEZOEK if inc.kind == "overdue" else cmd.place_kind or PlaceKind.BALIE
         else:
             place = PlaceKind(site.index.rooms[room_id].kind.value)
-        reg = inc.registration
-        lead_by_resolve = inc.status is IncidentStatus.RESOLVED and reg is not None and not reg.false_alarm
+        resolve_reg = inc.registration
+        lead_by_resolve = (
+            inc.status is IncidentStatus.RESOLVED and resolve_reg is not None and not resolve_reg.false_alarm
+        )
         occurred = inc.stored_at
     else:
         if room_id is not None and room_id not in site.index.rooms:
@@ -143,9 +171,7 @@ def _file(tx: EngineTx, cmd: RegistrationFileCmd) -> None:
     tx.record(fact)
     case_ = tx.s.registrations[cmd.registration_id]
     if case_.complete:
-        inc = tx.s.incidents.get(cmd.incident_id or "")
-        lead = _lead_of_resolve(inc.registration if inc else None, case_)
-        _tell_prevention(tx, case_, fact, lead)
+        _tell_prevention(tx, case_, fact, lead_fields(resolve_reg))
     _ok(tx, cmd, case_)
 
 
@@ -191,52 +217,29 @@ def _complete(tx: EngineTx, cmd: RegistrationCompleteCmd) -> None:
     )
     filed = case_.filed
     case_ = tx.s.registrations[case_.id]
-    lead = cmd.model_dump(
-        mode="json",
-        include={
-            "severity",
-            "police_called",
-            "pv_number",
-            "sanctions",
-            "occupational_accident",
-            "aftercare",
-            "note",
-        },
-    )
+    lead = cmd.model_dump(mode="json", include=set(LEAD_FIELDS))
     _tell_prevention(tx, case_, filed, lead)
     _ok(tx, cmd, case_)
 
 
 def on_resolved(tx: EngineTx, before: EngineState, incident_id: str) -> None:
-    """An alarm's resolve completed the registration its victim had filed: tell Preventie."""
+    """An alarm's resolve completed the registration its victim had filed: tell Preventie. A
+    panic-page alarm resolved without the victim's part: its person owes it (reminded later)."""
     for c in before.registrations.values():
-        if c.incident_id == incident_id and not c.complete:
+        if c.incident_id == incident_id:
             now = tx.s.registrations.get(c.id)
             inc = tx.s.incidents.get(incident_id)
-            if now is not None and now.complete:
-                _tell_prevention(tx, now, c.filed, _lead_of_resolve(inc.registration if inc else None, now))
+            if not c.complete and now is not None and now.complete:
+                _tell_prevention(tx, now, c.filed, lead_fields(inc.registration if inc else None))
             return
+    owe_victims_part(tx, incident_id)
 
 
-def _lead_of_resolve(reg: Registration | None, case_: RegCase) -> dict[str, object]:
-    if reg is None:
-        return {}
-    return reg.model_dump(
-        mode="json",
-        include={
-            "severity",
-            "police_called",
-            "pv_number",
-            "sanctions",
-            "occupational_accident",
-            "aftercare",
-            "note",
-        },
-    )
-
-
-def _record(case_: RegCase, filed: RegistrationFiled | None, lead: dict[str, object]) -> str:
-    """The completed registration as JSON for Preventie (both parts, each with its author and time)."""
+def _record(
+    case_: RegCase, filed: RegistrationFiled | None, lead: Mapping[str, object], extra: Mapping[str, str]
+) -> str:
+    """The completed registration as JSON for Preventie (both parts, each with its author and time;
+    `extra`: a correction's author, time and part)."""
     victim = (
         filed.model_dump(mode="json", exclude={"kind", "cmd_id", "lead_by_resolve", "at", "registration_id"})
         if filed is not None
@@ -251,29 +254,40 @@ def _record(case_: RegCase, filed: RegistrationFiled | None, lead: dict[str, obj
         "completed_by": case_.lead_by,
         "completed_at": case_.lead_at.isoformat() if case_.lead_at else None,
         **lead,
+        **extra,
     }
     return json.dumps(rec, ensure_ascii=False, sort_keys=True)
 
 
 def _tell_prevention(
-    tx: EngineTx, case_: RegCase, filed: RegistrationFiled | None, lead: dict[str, object]
+    tx: EngineTx,
+    case_: RegCase,
+    filed: RegistrationFiled | None,
+    lead: Mapping[str, object],
+    corrected: Mapping[str, str] | None = None,
 ) -> None:
-    """A completed registration goes to the dienst Preventie en Veiligheid (every channel they have)."""
+    """A completed registration goes to the dienst Preventie en Veiligheid (every channel they have);
+    so does each correction of it after that (`corrected`: by, at, part), with the new record."""
     to = tx.s.site.people_with(Role.PREVENTION)
     team = tx.s.site.index.teams.get(case_.team_id)
+    fix = dict(corrected or {})
+    extra = {f"corrected_{k}": v for k, v in fix.items()}
+    if fix:
+        extra["correction"] = str(case_.corrections)
     notice(
         tx,
         NotifyReason.INFO,
         to,
-        f"{case_.id}:done",
-        DONE_KEY,
+        f"{case_.id}:corrected:{case_.corrections}" if fix else f"{case_.id}:done",
+        CORRECTED_KEY if fix else DONE_KEY,
         {
+            **{k: v for k, v in fix.items() if k in ("by", "part")},
             "registration": case_.id,
             "place": case_.place_kind,
             "room": case_.room_id or "",
             "team": team.name if team else case_.team_id,
             "incident": case_.incident_id or "-",
-            "record": _record(case_, filed, lead),
+            "record": _record(case_, filed, lead, extra),
         },
     )
 
@@ -282,10 +296,15 @@ def _tell_prevention(
 
 
 def apply_registration(
-    s: EngineState, f: RegistrationFiled | RegistrationCompleted | Resolved
+    s: EngineState, f: RegistrationFiled | RegistrationCompleted | RegistrationOwed | Resolved
 ) -> EngineState:
     """Fold one registration fact (and a resolve, the lead's part of its incident's registration)."""
     match f:
+        case RegistrationOwed():
+            return apply_owed(s, f)
+        case RegistrationFiled() if f.incident_id is not None and f.incident_id in s.owed:
+            o = s.owed[f.incident_id]
+            return apply_owed_filed(apply_registration(drop_owed(s, f.incident_id), f), o, f)
         case RegistrationFiled():
             case_ = RegCase(
                 id=f.registration_id,
@@ -299,21 +318,22 @@ def apply_registration(
                 file_cmd=f.cmd_id,
                 lead_by=None,
                 lead_at=None,
-                filed=None if f.lead_by_resolve else f,
+                filed=f,
             )
             if f.lead_by_resolve and f.incident_id is not None:
                 inc = s.incidents.get(f.incident_id)
                 by, when = (inc.resolved_by, inc.resolved_at) if inc is not None else ("", f.at)
-                case_ = replace(case_, lead_by=by or "", lead_at=when or f.at)
+                lead = lead_fields(inc.registration) if inc is not None else None
+                case_ = replace(case_, lead_by=by or "", lead_at=when or f.at, lead=lead)
             return replace(s, registrations={**s.registrations, case_.id: case_})
         case RegistrationCompleted() if f.registration_id in s.registrations:
             c = s.registrations[f.registration_id]
-            done = replace(c, lead_by=f.person_id, lead_at=f.at, lead_cmd=f.cmd_id, filed=None)
+            done = replace(c, lead_by=f.person_id, lead_at=f.at, lead_cmd=f.cmd_id, lead=lead_fields(f))
             return replace(s, registrations={**s.registrations, done.id: done})
         case Resolved() if not f.registration.false_alarm:
             for c in s.registrations.values():
                 if c.incident_id == f.incident_id and not c.complete:
-                    done = replace(c, lead_by=f.person_id, lead_at=f.at, filed=None)
+                    done = replace(c, lead_by=f.person_id, lead_at=f.at, lead=lead_fields(f.registration))
                     return replace(s, registrations={**s.registrations, c.id: done})
     return s
 
@@ -338,12 +358,14 @@ def registration_due(c: RegCase) -> datetime | None:
 
 
 def registrations_due(s: EngineState) -> list[datetime]:
-    return [d for d in (registration_due(c) for c in s.registrations.values()) if d is not None]
+    dues = [registration_due(c) for c in s.registrations.values()]
+    return [d for d in dues if d is not None] + owed_dues(s)
 
 
 def fire_registrations(tx: EngineTx) -> None:
-    """Remind the team's leads and deputies of each incomplete registration that is due (missed
-    reminders while the console was down are sent as one)."""
+    """Remind the team's leads and deputies of each incomplete registration that is due, and the
+    person of each panic-page alarm resolved without the victim's part (missed reminders while the
+    console was down are sent as one)."""
     for c in list(tx.s.registrations.values()):
         due = registration_due(c)
         if due is None or due > tx.now:
@@ -361,3 +383,4 @@ def fire_registrations(tx: EngineTx) -> None:
             {"registration": c.id, "step": str(n), "days": str(round(days)), "place": c.place_kind},
             to_nobody=True,
         )
+    fire_owed(tx)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, cast
 
 from stilalarm.console.config import EnginePolicy
-from stilalarm.console.core.engine.regstate import RegCase
+from stilalarm.console.core.engine.regstate import OwedPart, RegCase
 from stilalarm.inventory.model import Site
 from stilalarm.inventory.visits import minutes
 from stilalarm.wire.messages import IncidentKind, IncidentState, IncidentStatus, Registration, RiskState
@@ -235,6 +235,9 @@ class EngineState:
     """Home visits: open ones, and closed ones for a day (a retried command is answered, not redone)."""
     registrations: Mapping[str, RegCase] = field(default_factory=dict)
     """Registrations ("Melding agressie"), incomplete and complete (`regstate.py`)."""
+    owed: Mapping[str, OwedPart] = field(default_factory=dict)
+    """Panic-page alarms resolved without the victim's part, by incident id, while their person is
+    still to be reminded (`regstate.OwedPart`)."""
     risks: Mapping[str, Risk] = field(default_factory=dict)
     """Risky conversations, until a day after their window (a retried command is answered)."""
     unstaffed: frozenset[str] = frozenset()
