@@ -25,12 +25,17 @@ from stilalarm.console.tui.app import ConsoleApp  # noqa: E402
 from stilalarm.console.tui.bus import Down, Got, Up  # noqa: E402
 from stilalarm.inventory import Site, load_site  # noqa: E402
 from stilalarm.wire.messages import (  # noqa: E402
+    AggressionType,
     ConsoleStatus,
     IncidentState,
     IncidentTimeline,
     LinkState,
     Notification,
+    PlaceKind,
     PresenceState,
+    RegistrationTodo,
+    RegistrationTodoItem,
+    RiskState,
     TimelineEntry,
     UnitHealth,
 )
@@ -201,6 +206,49 @@ def events(person: str) -> list[object]:
     return evs
 
 
+def registrations_and_risk() -> list[object]:
+    """For An: a risky conversation in spreekkamer-1 with her as the stand-by colleague, and two
+    registrations of her team that lack the lead's part (one with a weapon)."""
+    risk = RiskState(
+        risk_id="r-0007",
+        room_id="spreekkamer-1",
+        person_id="dirk",
+        standby="an",
+        starts_at=ago(600),
+        ends_at=ago(-1800),
+        confirmed=True,
+    )
+    items = (
+        RegistrationTodoItem(
+            registration_id="m-0012",
+            team_id="sociale-dienst",
+            victim="els",
+            filed_at=ago(2 * 86400),
+            occurred_at=ago(2 * 86400 + 600),
+            place_kind=PlaceKind.TELEFOON,
+            what_happened="Klant belde voor de derde keer deze week en dreigde ons 'op te wachten'.",
+            aggression_types=(AggressionType.VERBAAL,),
+            telephone_stalking=True,
+            stalking=True,
+            reminders_sent=1,
+        ),
+        RegistrationTodoItem(
+            registration_id="m-0014",
+            team_id="sociale-dienst",
+            victim="dirk",
+            filed_at=ago(3 * 3600),
+            occurred_at=ago(3 * 3600 + 900),
+            place_kind=PlaceKind.SPREEKKAMER,
+            room_id="spreekkamer-2",
+            what_happened="Klant haalde een mes boven toen de aanvraag geweigerd werd.",
+            aggression_types=(AggressionType.VERBAAL, AggressionType.FYSIEK),
+            how_are_you="Geschrokken, gaat wel.",
+            weapon=True,
+        ),
+    )
+    return [Got(risk), Got(RegistrationTodo(person_id="an", at=ago(5), items=items))]
+
+
 def feed(app: ConsoleApp) -> None:
     for ev in events(app.ctx.me):
         app.apply(ev)  # type: ignore[arg-type]
@@ -271,6 +319,21 @@ async def shoot(site: Site, out: Path) -> list[Path]:
         await pilot.press("u")
         await pilot.pause()
         save(app, "units-en.svg")
+
+    # An (lead of Sociale dienst): a running risky conversation, then the registrations to complete
+    app = ConsoleApp(site, "an", None, clock=lambda: NOW)
+    async with app.run_test(size=(100, 30)) as pilot:
+        feed(app)
+        for ev in registrations_and_risk():
+            app.apply(ev)  # type: ignore[arg-type]
+        await pilot.pause()
+        save(app, "alarms-risky.svg")
+        await pilot.press("m")
+        await pilot.pause()
+        save(app, "registrations.svg")
+        await pilot.press("enter")
+        await pilot.pause()
+        save(app, "registration-form.svg")
 
     # a bigger terminal
     app = ConsoleApp(site, "bart", None, clock=lambda: NOW)
