@@ -2,8 +2,8 @@
 observer that captures every message of the site, and the real `alarm-console serve` (a
 subprocess), on the fast test site unless a test brings its own inventory.
 
-A test file subclasses `ConsoleRig` for what only it needs (a web ingress, units with a wrong
-clock, ...), extending `__init__` and `stop`.
+`WebRig` adds alarm-web with the rendered tokens. A test file subclasses either for what only it
+needs (units with a wrong clock, a form to post to, ...), extending `__init__` and `stop`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from stilalarm.broker_config.local import LocalBroker
 from stilalarm.console.store import Store
 from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.devkit.webrun import WebProcess, tokens
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import IncidentState, Notification
 from stilalarm.wire.topics import Topics
@@ -28,7 +30,14 @@ CONSOLE = str(Path(sys.executable).parent / "alarm-console")
 class ConsoleRig:
     """Broker, observer and console service under `dir`; `stop()` ends them all."""
 
-    def __init__(self, dir: Path, site_text: str = FAST_SITE) -> None:
+    def __init__(
+        self,
+        dir: Path,
+        site_text: str = FAST_SITE,
+        before_console: Callable[[ConsoleRig], None] | None = None,
+    ) -> None:
+        """Start everything; `before_console` runs once the broker and observer are up (e.g. to
+        leave a unit's retained birth there before the console first looks)."""
         self.dir = dir
         self.site = parse_site(site_text)
         self.topics = Topics(self.site.site.id)
@@ -39,12 +48,18 @@ class ConsoleRig:
         self.broker.start()
         try:
             self.seen = Capture(self.broker.creds("observer"), (f"{self.topics.base}/#",)).start()
+            if before_console is not None:
+                before_console(self)
             self.console = ServiceProcess(
                 self.site_file, dir / "console.db", self.broker.dir, dir / "console.log"
             )
             self.console.start()
             self.console.wait_ready()
         except BaseException:
+            for u in self.units:
+                u.stop()
+            if hasattr(self, "seen"):
+                self.seen.stop()
             self.broker.kill()
             raise
 
@@ -100,3 +115,21 @@ class ConsoleRig:
     def db(self, *args: str, db: Path | None = None) -> subprocess.CompletedProcess[str]:
         """A database command (`--db` and `--site` added)."""
         return self.cli(*args, "--db", str(db or self.console.db), "--site", str(self.site_file))
+
+
+class WebRig(ConsoleRig):
+    """`ConsoleRig` plus alarm-web (plain HTTP on a free port) and the tokens render made."""
+
+    def __init__(self, dir: Path, site_text: str) -> None:
+        super().__init__(dir, site_text)
+        try:
+            self.web = WebProcess(self.broker.dir, dir / "web", dir / "web.log").start()
+            self.web.wait_ready()
+        except BaseException:
+            super().stop()
+            raise
+        self.tokens = tokens(self.broker.dir)
+
+    def stop(self) -> None:
+        self.web.kill()  # the one running now (a test may have replaced it)
+        super().stop()

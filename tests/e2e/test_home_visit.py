@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from stilalarm.devkit.webrun import VISIT_SITE, WebProcess, tokens
+from stilalarm.devkit.webrun import VISIT_SITE, tokens
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import IncidentStatus, Notification, utcnow
 from stilalarm.wire.topics import Topics
 from tests.e2e.test_report_browser import CHROMIUM_FLAGS
 from tests.harness import wait_until
-from tests.rig import ConsoleRig
+from tests.rig import WebRig
 
 SITE = parse_site(VISIT_SITE)
 T = Topics(SITE.site.id)
@@ -35,20 +35,10 @@ POLICE = f"Verwittig de politie (101): vraag een plaatsbezoek op {ADDRESS}."
 EVERYONE = ("chris", "els", "dirk")  # with An: all leads, reception, prevention
 
 
-class VisitSystem(ConsoleRig):
+class VisitSystem(WebRig):
     def __init__(self, dir: Path) -> None:
         super().__init__(dir, VISIT_SITE)
-        try:
-            self.web = WebProcess(self.broker.dir, dir / "web", dir / "web.log").start()
-            self.web.wait_ready()
-        except BaseException:
-            super().stop()
-            raise
-        self.token = tokens(self.broker.dir)["gsm-hanne"]
-
-    def stop(self) -> None:
-        self.web.kill()
-        super().stop()
+        self.token = self.tokens["gsm-hanne"]
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}

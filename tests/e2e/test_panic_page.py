@@ -19,7 +19,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +35,13 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
-from stilalarm.broker_config.local import LocalBroker
 from stilalarm.console.store import Store
-from stilalarm.devkit.servicerun import ServiceProcess
-from stilalarm.devkit.webrun import WEB_SITE, WebProcess, tokens
+from stilalarm.devkit.webrun import WEB_SITE
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import IncidentStatus, Notification
 from stilalarm.wire.topics import Topics
-from tests.harness import Capture, wait_until
+from tests.harness import wait_until
+from tests.rig import WebRig
 
 SITE = parse_site(WEB_SITE)
 T = Topics(SITE.site.id)
@@ -53,19 +51,15 @@ WHERE = "Stationsstraat 12, Heusden-Zolder"
 POSITION: Geolocation = {"latitude": 51.0355, "longitude": 5.2817, "accuracy": 12}
 
 
-@dataclass
-class Rig:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    web: WebProcess
-    seen: Capture
-    token: str
-    shots: Path
+class Rig(WebRig):
+    def __init__(self, dir: Path) -> None:
+        super().__init__(dir, WEB_SITE)
+        self.token = self.tokens["gsm-an"]
+        self.shots = Path(os.environ.get("STILALARM_SCREENSHOTS") or dir / "shots")
+        self.shots.mkdir(parents=True, exist_ok=True)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        cmd = [*CLI, *args, "--broker-dir", str(self.broker.dir)]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+        return super().cli(*args, "--broker-dir", str(self.broker.dir))
 
     def incidents(self) -> list[dict[str, Any]]:
         """The console's incidents of the panic page's unit."""
@@ -80,32 +74,16 @@ class Rig:
             ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    def alarm_notes(self, incident_id: str) -> list[Notification]:
-        return [n for n in self.seen.alarm_notifications("an") if n.incident_id == incident_id]
+    def alarms_of(self, incident_id: str) -> list[Notification]:
+        """An's alarm pages of that incident."""
+        return [n for n in self.alarm_notes("an") if n.incident_id == incident_id]
 
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(WEB_SITE)
-    broker = LocalBroker(SITE, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
-    web = WebProcess(broker.dir, tmp_path / "web", tmp_path / "web.log")
-    try:
-        console.start()
-        console.wait_ready()
-        web.start()
-        web.wait_ready()
-        shots = Path(os.environ.get("STILALARM_SCREENSHOTS") or tmp_path / "shots")
-        shots.mkdir(parents=True, exist_ok=True)
-        yield Rig(tmp_path, broker, console, web, seen, tokens(broker.dir)["gsm-an"], shots)
-    finally:
-        web.kill()
-        console.kill()
-        seen.stop()
-        broker.kill()
+    r = Rig(tmp_path)
+    yield r
+    r.stop()
 
 
 def _chromium() -> str:
@@ -224,8 +202,8 @@ def test_panic_page_hold_feedback_location_and_bad_network(rig: Rig, pw: Playwri
     page.screenshot(path=str(rig.shots / "panic-page-received.png"))
     wait_until(lambda: len(rig.incidents()) == 1, 10, "the incident in the console")
     (inc,) = rig.incidents()
-    wait_until(lambda: bool(rig.alarm_notes(inc["incident_id"])), 10, "An's alarm notice")
-    assert rig.alarm_notes(inc["incident_id"])[0].title.startswith("ALARM Huisbezoek sociale dienst")
+    wait_until(lambda: bool(rig.alarms_of(inc["incident_id"])), 10, "An's alarm notice")
+    assert rig.alarms_of(inc["incident_id"])[0].title.startswith("ALARM Huisbezoek sociale dienst")
     # (5) The press carried the visit's address and the position: the console stored them.
     (raw,) = rig.stored_alarms()
     assert raw["detail"] == f"{WHERE}; GPS 51.03550,5.28170 ±12 m"

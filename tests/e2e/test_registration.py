@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,13 @@ import httpx
 import pytest
 
 from stilalarm.broker_config.local import LocalBroker
-from stilalarm.console.store import Store
 from stilalarm.devkit.servicerun import ServiceProcess
-from stilalarm.devkit.webrun import VISIT_SITE, WebProcess, tokens
+from stilalarm.devkit.webrun import VISIT_SITE
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.topics import Topics
 from tests.e2e.test_report_browser import CHROMIUM_FLAGS
-from tests.harness import Capture, wait_until
+from tests.harness import wait_until
+from tests.rig import WebRig
 
 SITE = parse_site(VISIT_SITE)
 T = Topics(SITE.site.id)
@@ -32,51 +31,25 @@ CLI = [str(Path(sys.executable).parent / "alarm-console")]
 WHAT = "Een cliënt riep en dreigde in de wachtzaal."
 
 
-@dataclass
-class RegSystem:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    web: WebProcess
-    seen: Capture
-    token: str
+class RegSystem(WebRig):
+    def __init__(self, dir: Path) -> None:
+        super().__init__(dir, VISIT_SITE)
+        self.token = self.tokens["gsm-hanne"]
 
     def form(self, body: dict[str, Any]) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
         return httpx.post(f"{self.web.url}/app/api/register", json=body, headers=headers, timeout=15)
 
-    def facts(self, kind: str) -> list[dict[str, Any]]:
-        rows = Store(self.console.db, readonly=True).db.execute("SELECT data FROM events ORDER BY seq")
-        return [f for f in (json.loads(r[0]) for r in rows.fetchall()) if f["kind"] == kind]
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
-
-    def person(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A person's command (`--broker-dir` added), as it ends."""
         return self.cli(*args, "--broker-dir", str(self.broker.dir))
-
-    def data(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.cli(*args, "--site", str(self.dir / "site.toml"), "--db", str(self.console.db))
 
 
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[RegSystem]:
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(VISIT_SITE)
-    broker = LocalBroker(SITE, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
-    console.start()
-    console.wait_ready()
-    web = WebProcess(broker.dir, tmp_path / "web", tmp_path / "web.log").start()
-    web.wait_ready()
-    s = RegSystem(tmp_path, broker, console, web, seen, tokens(broker.dir)["gsm-hanne"])
+    s = RegSystem(tmp_path)
     yield s
-    web.kill()
-    console.kill()
-    seen.stop()
-    broker.kill()
+    s.stop()
 
 
 def test_filed_from_the_form_completed_by_the_lead_and_told_to_prevention(system: RegSystem) -> None:
@@ -121,13 +94,13 @@ def test_filed_from_the_form_completed_by_the_lead_and_told_to_prevention(system
     assert len(system.facts("registration_filed")) == 1
 
     # the wrong person completing: refused, nothing recorded
-    wrong = system.person("register", "complete", "reg-e2e-1", "--as", "chris", "--severity", "boosheid")
+    wrong = system.command("register", "complete", "reg-e2e-1", "--as", "chris", "--severity", "boosheid")
     assert wrong.returncode == 1 and "not_authorised" in wrong.stderr and "sociale" in wrong.stderr.lower()
-    missing = system.person("register", "complete", "reg-nope", "--as", "an", "--severity", "boosheid")
+    missing = system.command("register", "complete", "reg-nope", "--as", "an", "--severity", "boosheid")
     assert missing.returncode == 1 and "unknown_target" in missing.stderr
     assert system.facts("registration_completed") == []
 
-    done = system.person(
+    done = system.command(
         *("register", "complete", "reg-e2e-1", "--as", "an", "--severity", "agressie"),
         *("--sanctions", "waarschuwing", "--aftercare", "opvang"),
     )
@@ -139,7 +112,7 @@ def test_filed_from_the_form_completed_by_the_lead_and_told_to_prevention(system
     )
     assert not any("reg-e2e-1" in n.title for n in system.seen.notifications("chris"))
 
-    out = system.data("export", "--since", "2000-01-01", "--format", "json")
+    out = system.db("export", "--since", "2000-01-01", "--format", "json")
     assert out.returncode == 0, out.stderr
     (row,) = json.loads(out.stdout)
     assert row["incident_id"] == "reg-e2e-1" and row["incident_kind"] == "registration"
@@ -149,19 +122,19 @@ def test_filed_from_the_form_completed_by_the_lead_and_told_to_prevention(system
 
     # privacy: the victim and Preventie read it, a lead of another team does not; the right of access
     def readers(*who: str) -> list[str]:
-        got = system.data("export", "--since", "2000-01-01", "--format", "json", *who)
+        got = system.db("export", "--since", "2000-01-01", "--format", "json", *who)
         assert got.returncode == 0, got.stderr
         return [r["incident_id"] for r in json.loads(got.stdout)]
 
     assert readers("--as", "hanne", "--mine") == ["reg-e2e-1"]
     assert readers("--as", "dirk") == ["reg-e2e-1"] and readers("--as", "an") == ["reg-e2e-1"]
     assert readers("--as", "chris") == [] and readers("--as", "ilse", "--mine") == []
-    no_who = system.data("export", "--since", "2000-01-01", "--mine")
+    no_who = system.db("export", "--since", "2000-01-01", "--mine")
     assert no_who.returncode == 2 and "--as" in no_who.stderr
 
 
 def test_filed_from_the_cli_with_a_weapon_needs_the_police(system: RegSystem) -> None:
-    filed = system.person(
+    filed = system.command(
         *("register", "file", "--as", "ilse", "--place", "spreekkamer", "--room", "spreekkamer-1"),
         *(
             "--what",
@@ -174,15 +147,15 @@ def test_filed_from_the_cli_with_a_weapon_needs_the_police(system: RegSystem) ->
         ),
     )
     assert filed.returncode == 0 and "reg-e2e-9" in filed.stdout, filed.stderr
-    bad = system.person("register", "complete", "reg-e2e-9", "--as", "dirk", "--severity", "geweld")
+    bad = system.command("register", "complete", "reg-e2e-9", "--as", "dirk", "--severity", "geweld")
     assert bad.returncode == 1 and "invalid" in bad.stderr and "101" in bad.stderr
-    ok = system.person(
+    ok = system.command(
         "register", "complete", "reg-e2e-9", "--as", "dirk", "--severity", "geweld", "--pv", "PV 26/123"
     )
     assert ok.returncode == 0, ok.stderr
     (completed,) = system.facts("registration_completed")
     assert completed["police_called"] is True and completed["pv_number"] == "PV 26/123"
-    bad_form = system.person(
+    bad_form = system.command(
         "register", "file", "--as", "ilse", "--place", "balie", "--what", "x", "--form", "boos"
     )
     assert bad_form.returncode == 2 and "invalid" in bad_form.stderr
@@ -356,12 +329,12 @@ def test_a_part_is_corrected_by_its_author_only_and_preventie_gets_the_correctio
     reason, nothing changes. Unknown registration and oversized text: refused, nothing changes.
     Hanne and An correct their own parts: the export shows the new versions, the log keeps the old
     ones, and Preventie gets each correction with the new record through the tracked delivery."""
-    filed = system.person(
+    filed = system.command(
         *("register", "file", "--as", "hanne", "--place", "balie", "--what", WHAT, "--form", "verbaal"),
         *("--registration-id", "reg-e2e-c"),
     )
     assert filed.returncode == 0, filed.stderr
-    done = system.person("register", "complete", "reg-e2e-c", "--as", "an", "--severity", "boosheid")
+    done = system.command("register", "complete", "reg-e2e-c", "--as", "an", "--severity", "boosheid")
     assert done.returncode == 0, done.stderr
 
     def told(word: str) -> list[Any]:
@@ -372,22 +345,22 @@ def test_a_part_is_corrected_by_its_author_only_and_preventie_gets_the_correctio
     victim_fix = ("--what", better, "--form", "verbaal,fysiek", "--how", "Blauwe plek.")
 
     # the attack: someone else corrects a part; and bad input. Refused, nothing recorded.
-    other = system.person("register", "correct", "reg-e2e-c", "--as", "ilse", *victim_fix)
+    other = system.command("register", "correct", "reg-e2e-c", "--as", "ilse", *victim_fix)
     assert other.returncode == 1 and "not_authorised" in other.stderr, other.stderr
     assert "deel van het slachtoffer" in other.stderr
-    preventie = system.person("register", "correct", "reg-e2e-c", "--as", "dirk", "--severity", "geweld")
+    preventie = system.command("register", "correct", "reg-e2e-c", "--as", "dirk", "--severity", "geweld")
     assert preventie.returncode == 1 and "not_authorised" in preventie.stderr, preventie.stderr
-    lead_by_victim = system.person(
+    lead_by_victim = system.command(
         "register", "correct", "reg-e2e-c", "--as", "hanne", "--severity", "geweld"
     )
     assert lead_by_victim.returncode == 1 and "not_authorised" in lead_by_victim.stderr
-    unknown = system.person("register", "correct", "reg-nope", "--as", "hanne", *victim_fix)
+    unknown = system.command("register", "correct", "reg-nope", "--as", "hanne", *victim_fix)
     assert unknown.returncode == 1 and "unknown_target" in unknown.stderr
-    huge = system.person(
+    huge = system.command(
         "register", "correct", "reg-e2e-c", "--as", "hanne", "--what", "x" * 4001, "--form", "verbaal"
     )
     assert huge.returncode == 2 and "what_happened" in huge.stderr
-    both = system.person(
+    both = system.command(
         "register", "correct", "reg-e2e-c", "--as", "hanne", *victim_fix, "--severity", "geweld"
     )
     assert both.returncode == 2 and "one part" in both.stderr
@@ -400,7 +373,7 @@ def test_a_part_is_corrected_by_its_author_only_and_preventie_gets_the_correctio
     }
 
     def export_row() -> dict[str, Any]:
-        out = system.data("export", "--since", "2000-01-01", "--format", "json")
+        out = system.db("export", "--since", "2000-01-01", "--format", "json")
         assert out.returncode == 0, out.stderr
         (row,) = json.loads(out.stdout)
         return dict(row)
@@ -409,9 +382,9 @@ def test_a_part_is_corrected_by_its_author_only_and_preventie_gets_the_correctio
     assert (row["what_happened"], row["severity"], row["corrected_by"]) == (WHAT, "boosheid", "")
 
     # the authors correct their own parts
-    mine = system.person("register", "correct", "reg-e2e-c", "--as", "hanne", *victim_fix)
+    mine = system.command("register", "correct", "reg-e2e-c", "--as", "hanne", *victim_fix)
     assert mine.returncode == 0, mine.stderr
-    lead = system.person(
+    lead = system.command(
         *("register", "correct", "reg-e2e-c", "--as", "an", "--severity", "agressie", "--police"),
         *("--pv", "PV 26/777", "--note", "Duw bevestigd door collega."),
     )

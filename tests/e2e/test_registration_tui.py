@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +20,17 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input, RadioButton
 
-from stilalarm.broker_config.local import LocalBroker
 from stilalarm.console.store import Store
 from stilalarm.console.tui.app import ConsoleApp
 from stilalarm.console.tui.regpanes import CompletePane, RegistrationsPane
 from stilalarm.console.tui.widgets import Notice
-from stilalarm.devkit.servicerun import ServiceProcess
 from stilalarm.devkit.webrun import VISIT_SITE
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.link import Link
 from stilalarm.wire.messages import RegistrationTodo, encode, parse, utcnow
 from stilalarm.wire.topics import Topics
-from tests.harness import Capture, wait_until
+from tests.harness import wait_until
+from tests.rig import ConsoleRig
 
 SITE = parse_site(VISIT_SITE)
 T = Topics(SITE.site.id)
@@ -41,16 +38,7 @@ CLI = [str(Path(sys.executable).parent / "alarm-console")]
 WHAT = "Een cliënt sloeg met de vuist op de balie en schold mij uit."
 
 
-@dataclass
-class System:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    seen: Capture
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
-
+class System(ConsoleRig):
     def file(self, reg: str, person: str = "hanne", *extra: str) -> None:
         """The staff member's part, from the CLI (a standalone registration: no alarm)."""
         out = self.cli(
@@ -60,10 +48,6 @@ class System:
         )
         assert out.returncode == 0 and reg in out.stdout, out.stderr
 
-    def facts(self, kind: str) -> list[dict[str, Any]]:
-        rows = Store(self.console.db, readonly=True).db.execute("SELECT data FROM events ORDER BY seq")
-        return [f for f in (json.loads(r[0]) for r in rows.fetchall()) if f["kind"] == kind]
-
     def outbox(self, person: str) -> list[dict[str, Any]]:
         db = Store(self.console.db, readonly=True).db
         rows = db.execute("SELECT channel, payload FROM outbox WHERE person_id = ?", (person,)).fetchall()
@@ -72,7 +56,7 @@ class System:
     def export(self, *who: str) -> list[dict[str, Any]]:
         out = self.cli(
             *("export", "--since", "2000-01-01", "--format", "json", *who),
-            *("--site", str(self.dir / "site.toml"), "--db", str(self.console.db)),
+            *("--site", str(self.site_file), "--db", str(self.console.db)),
         )
         assert out.returncode == 0, out.stderr
         rows: list[dict[str, Any]] = json.loads(out.stdout)
@@ -88,18 +72,9 @@ class System:
 
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(VISIT_SITE)
-    broker = LocalBroker(SITE, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
-    console.start()
-    console.wait_ready()
-    yield System(tmp_path, broker, console, seen)
-    console.kill()
-    seen.stop()
-    broker.kill()
+    s = System(tmp_path, VISIT_SITE)
+    yield s
+    s.stop()
 
 
 async def until(pilot: Pilot[int], pred: Callable[[], object], what: str, timeout: float = 20.0) -> None:

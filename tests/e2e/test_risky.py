@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,13 +19,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from stilalarm.broker_config.local import LocalBroker
 from stilalarm.console.tui.bus import Bus, BusEvent, Cleared, Got
 from stilalarm.console.tui.model.context import Ctx
 from stilalarm.console.tui.model.received import Received
 from stilalarm.console.tui.model.risks import build_risks, confirm_target
 from stilalarm.console.tui.texts import NL
-from stilalarm.devkit.servicerun import ScriptedUnit, ServiceProcess
+from stilalarm.devkit.servicerun import ScriptedUnit
 from stilalarm.devkit.webrun import VISIT_SITE, WebProcess, tokens
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import (
@@ -42,7 +40,8 @@ from stilalarm.wire.messages import (
 )
 from stilalarm.wire.topics import Topics
 from tests.e2e.test_report_browser import CHROMIUM_FLAGS
-from tests.harness import Capture, mosquitto_pub, wait_until
+from tests.harness import mosquitto_pub, wait_until
+from tests.rig import ConsoleRig
 
 SITE = parse_site(VISIT_SITE)
 T = Topics(SITE.site.id)
@@ -60,31 +59,19 @@ def closed_today() -> str:
     return VISIT_SITE.replace(ALWAYS, f"{ALWAYS}, closed_days = [{today.isoformat()}]")
 
 
-@dataclass
-class System:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    seen: Capture
-    units: list[ScriptedUnit]
-
-    def unit(self, unit_id: str) -> ScriptedUnit:
-        u = ScriptedUnit(self.broker.creds(f"unit-{unit_id}"), unit_id).start()
-        self.units.append(u)
-        return u
-
+class System(ConsoleRig):
     def notes(self, person: str, key: str = "") -> list[Notification]:
-        return [n for n in self.seen.notifications(person) if key in n.body or key in n.title]
+        return [n for n in super().notes(person) if key in n.body or key in n.title]
 
-    def cli(self, *args: str, who: str) -> subprocess.CompletedProcess[str]:
-        cmd = [*CLI, *args, "--as", who, "--broker-dir", str(self.broker.dir)]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+    def as_(self, *args: str, who: str) -> subprocess.CompletedProcess[str]:
+        """`alarm-console ARGS` as person `who`."""
+        return self.cli(*args, "--as", who, "--broker-dir", str(self.broker.dir))
 
     def announce(self, risk_id: str, *extra: str, who: str = "hanne") -> subprocess.CompletedProcess[str]:
         now = utcnow()
         start, until = (now - timedelta(minutes=1)).isoformat(), (now + timedelta(minutes=30)).isoformat()
         args = ("risk", "announce", "--room", "spreekkamer-1", "--from", start, "--until", until)
-        return self.cli(*args, "--standby", "ilse", "--risk-id", risk_id, *extra, who=who)
+        return self.as_(*args, "--standby", "ilse", "--risk-id", risk_id, *extra, who=who)
 
 
 def status(unit: ScriptedUnit, state: LinkState, reason: str, boot: uuid.UUID) -> None:
@@ -95,25 +82,14 @@ def status(unit: ScriptedUnit, state: LinkState, reason: str, boot: uuid.UUID) -
 def _system(tmp_path: Path, site_text: str, online: str | None = None) -> Iterator[System]:
     """The processes; `online`: a unit whose retained birth is there before the console starts (so
     the console's first sight of it is online, not a 'never seen' notice opening its flap window)."""
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(site_text)
-    broker = LocalBroker(parse_site(site_text), tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    units = []
-    if online is not None:
-        units.append(ScriptedUnit(broker.creds(f"unit-{online}"), online).start())
-        status(units[0], LinkState.ONLINE, "connected", units[0].boot_id)
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
-    console.start()
-    console.wait_ready()
-    s = System(tmp_path, broker, console, seen, units)
+
+    def born(rig: ConsoleRig) -> None:
+        if online is not None:
+            status(rig.unit(online), LinkState.ONLINE, "connected", rig.units[0].boot_id)
+
+    s = System(tmp_path, site_text, before_console=born)
     yield s
-    for u in s.units:
-        u.stop()
-    console.kill()
-    seen.stop()
-    broker.kill()
+    s.stop()
 
 
 @pytest.fixture
@@ -140,9 +116,9 @@ def test_an_alarm_in_the_room_of_a_confirmed_risky_conversation_reaches_the_stan
     wait_until(lambda: system.notes("ilse", "Stand-by gevraagd"), 10, "Ilse asked to stand by")
     assert system.notes("an", "Risicogesprek in Spreekkamer 1") and system.notes("dirk", "Risicogesprek in")
     # someone else may not confirm: refused with a reason, nothing changed
-    els = system.cli("risk", "confirm", "r-e2e-1", who="els")
+    els = system.as_("risk", "confirm", "r-e2e-1", who="els")
     assert els.returncode == 1 and "not_authorised" in els.stderr and "stand-by collega" in els.stderr
-    ok = system.cli("risk", "confirm", "r-e2e-1", who="ilse")
+    ok = system.as_("risk", "confirm", "r-e2e-1", who="ilse")
     assert ok.returncode == 0 and "bevestigd" in ok.stdout, ok.stderr
     wait_until(lambda: system.notes("hanne", "Stand-by bevestigd"), 10, "Hanne told it is confirmed")
 
@@ -158,19 +134,19 @@ def test_an_alarm_in_the_room_of_a_confirmed_risky_conversation_reaches_the_stan
 
 
 def test_bad_announcements_are_refused_with_a_reason(system: System) -> None:
-    bad_room = system.cli(
+    bad_room = system.as_(
         *("risk", "announce", "--room", "nergens", "--from", "10:00", "--until", "11:00"),
         *("--standby", "ilse"),
         who="hanne",
     )
     assert bad_room.returncode == 1 and "unknown_target" in bad_room.stderr and "nergens" in bad_room.stderr
-    bad_time = system.cli(
+    bad_time = system.as_(
         *("risk", "announce", "--room", "spreekkamer-1", "--from", "morgen", "--until", "11:00"),
         *("--standby", "ilse"),
         who="hanne",
     )
     assert bad_time.returncode == 2 and "invalid command" in bad_time.stderr
-    self_standby = system.cli(
+    self_standby = system.as_(
         *("risk", "announce", "--room", "spreekkamer-1", "--from", "10:00", "--until", "11:00"),
         *("--standby", "hanne"),
         who="hanne",
@@ -268,7 +244,7 @@ def test_the_phone_form_announces_and_cancels_and_refuses_bad_input(
     # Hanne may not confirm her own; Ilse confirms from the CLI; Hanne cancels from the page
     own = post("/app/api/risk/r-web-1/confirm")
     assert own.status_code == 403 and "stand-by collega" in own.json()["message"]
-    assert system.cli("risk", "confirm", "r-web-1", who="ilse").returncode == 0
+    assert system.as_("risk", "confirm", "r-web-1", who="ilse").returncode == 0
     gone = post("/app/api/risk/r-web-1/cancel")
     assert gone.status_code == 200 and "geannuleerd" in gone.json()["message"]
     wait_until(lambda: system.notes("ilse", "Risicogesprek geannuleerd"), 10, "Ilse told it is cancelled")
@@ -362,7 +338,7 @@ def test_a_console_started_later_lists_the_running_conversations_and_the_standby
 ) -> None:
     now = utcnow()
     soon, until = (now + timedelta(seconds=5)).isoformat(), (now + timedelta(minutes=30)).isoformat()
-    late = system.cli(
+    late = system.as_(
         *("risk", "announce", "--room", "spreekkamer-1", "--from", soon, "--until", until),
         *("--standby", "ilse", "--risk-id", "r-late"),
         who="hanne",
@@ -390,7 +366,7 @@ def test_a_console_started_later_lists_the_running_conversations_and_the_standby
         assert "Hanne Wouters" in rem.body and "risk confirm r-late" in rem.body
 
         # cancelled: every console drops it, the other one stays
-        out = system.cli("risk", "cancel", "r-late", who="hanne")
+        out = system.as_("risk", "cancel", "r-late", who="hanne")
         assert out.returncode == 0, out.stderr
         wait_until(lambda: an.listed() == ["r-keep"] and ilse.listed() == ["r-keep"], 15, "r-late dropped")
         assert ("risk", "r-late") in [(e.kind, e.ident) for e in an.events if isinstance(e, Cleared)]
@@ -400,7 +376,7 @@ def test_a_console_started_later_lists_the_running_conversations_and_the_standby
         dirk = Console(system, "dirk")
         consoles.append(dirk)
         wait_until(lambda: dirk.listed() == ["r-keep"], 15, "Dirk's list")
-        ok = system.cli("risk", "confirm", "r-keep", who="ilse")
+        ok = system.as_("risk", "confirm", "r-keep", who="ilse")
         assert ok.returncode == 0, ok.stderr
         wait_until(lambda: [s.confirmed for s in dirk.states("r-keep")] == [False, True], 15, "confirmed")
         assert not dirk.seen("r-late")
@@ -409,7 +385,7 @@ def test_a_console_started_later_lists_the_running_conversations_and_the_standby
         # console lists only the conversation he announces himself (in his team's room)
         chris = Console(system, "chris")
         consoles.append(chris)
-        mine = system.cli("risk", "announce", "--room", "balie-1", "--from", soon, "--until", until,
+        mine = system.as_("risk", "announce", "--room", "balie-1", "--from", soon, "--until", until,
                           "--standby", "bart", "--risk-id", "r-chris", who="chris")  # fmt: skip
         assert mine.returncode == 0, mine.stderr
         wait_until(lambda: chris.listed() == ["r-chris"], 15, "Chris's own conversation")

@@ -10,7 +10,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -33,7 +32,8 @@ from stilalarm.wire.messages import (
     utcnow,
 )
 from stilalarm.wire.topics import Topics
-from tests.harness import Capture, fill, wait_until
+from tests.harness import fill, wait_until
+from tests.rig import WebRig
 
 SITE = parse_site(WEB_SITE)
 T = Topics(SITE.site.id)
@@ -41,48 +41,19 @@ CLI = [str(Path(sys.executable).parent / "alarm-console")]
 PHONE = "telefoon-balie-1"  # room balie-1, team onthaal: chris, then bart, then everyone
 
 
-@dataclass
-class WebSystem:
-    dir: Path
-    broker: LocalBroker
-    console: ServiceProcess
-    web: WebProcess
-    seen: Capture
-    tokens: dict[str, str]
-
+class WebSystem(WebRig):
     def get(self, path: str, token: str | None, **kw: object) -> httpx.Response:
         params = {"token": token} if token is not None else {}
         return httpx.get(f"{self.web.url}{path}", params=params, timeout=10, **kw)  # type: ignore[arg-type]
 
-    def facts(self) -> list[dict[str, object]]:
-        rows = Store(self.console.db, readonly=True).db.execute("SELECT data FROM events").fetchall()
-        return [json.loads(r[0]) for r in rows]
-
     def incidents(self) -> list[str]:
         return sorted({tid for t, _p, _r in self.seen.messages if (tid := T.parse_tail(t, "incident"))})
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=30, check=False)
-
 
 def _system(tmp_path: Path, site_text: str) -> Iterator[WebSystem]:
-    site = parse_site(site_text)
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(site_text)
-    broker = LocalBroker(site, tmp_path / "broker")
-    broker.start()
-    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
-    console.start()
-    console.wait_ready()
-    web = WebProcess(broker.dir, tmp_path / "web", tmp_path / "web.log").start()
-    web.wait_ready()
-    s = WebSystem(tmp_path, broker, console, web, seen, tokens(broker.dir))
+    s = WebSystem(tmp_path, site_text)
     yield s
-    s.web.kill()  # the one running now (a test may have replaced it)
-    console.kill()
-    seen.stop()
-    broker.kill()
+    s.stop()
 
 
 @pytest.fixture
