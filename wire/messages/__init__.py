@@ -40,6 +40,7 @@ from stilalarm.wire.messages.codec import (
     parse_person_command,
     parse_unit_command,
 )
+from stilalarm.wire.messages.enroll import EnrollReply, EnrollRequest, EnrollStatus
 from stilalarm.wire.messages.person import (
     PHONE_PATTERN,
     TEST_WINDOW_DEFAULT_MIN,
@@ -102,6 +103,9 @@ from stilalarm.wire.messages.unit import (
 )
 
 __all__ = [
+    "EnrollReply",
+    "EnrollRequest",
+    "EnrollStatus",
     "ID_PATTERN",
     "ID_RE",
     "MAX_INT",
