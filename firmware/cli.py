@@ -139,14 +139,28 @@ def _enroll_parser(sub: Any) -> None:
     e.add_argument("--site", required=True, help="the site id (site.toml [site] id), e.g. hz-gemeentehuis")
     e.add_argument("--port", type=int, default=8883, help="the broker's TLS port (default 8883)")
     tls = e.add_mutually_exclusive_group(required=True)
-    tls.add_argument("--ca-file", type=Path, help="the site CA certificate (ca.crt: public, shipped to every Pi)")
-    tls.add_argument("--no-tls", action="store_true", help="plain MQTT: development and tests on loopback only")
-    e.add_argument(
-        "--config", type=Path, default=Path("/etc/stilalarm/unit.json"), help="where to write the unit config "
-        "(default /etc/stilalarm/unit.json, what the stilalarm-unit service runs)"
+    tls.add_argument(
+        "--ca-file", type=Path, help="the site CA certificate (ca.crt: public, shipped to every Pi)"
     )
-    e.add_argument("--minutes", type=float, default=10.0, help="how long the code waits for approval (default 10)")
-    e.add_argument("--led-pin", type=int, default=DEFAULT_LED_PIN, help=f"GPIO of the LED that blinks the code (default {DEFAULT_LED_PIN})")
+    tls.add_argument(
+        "--no-tls", action="store_true", help="plain MQTT: development and tests on loopback only"
+    )
+    e.add_argument(
+        "--config",
+        type=Path,
+        default=Path("/etc/stilalarm/unit.json"),
+        help="where to write the unit config "
+        "(default /etc/stilalarm/unit.json, what the stilalarm-unit service runs)",
+    )
+    e.add_argument(
+        "--minutes", type=float, default=10.0, help="how long the code waits for approval (default 10)"
+    )
+    e.add_argument(
+        "--led-pin",
+        type=int,
+        default=DEFAULT_LED_PIN,
+        help=f"GPIO of the LED that blinks the code (default {DEFAULT_LED_PIN})",
+    )
     e.add_argument("--sim", action="store_true", help="simulated pins (gpiozero MockFactory)")
     e.add_argument(
         "--then",
@@ -155,9 +169,13 @@ def _enroll_parser(sub: Any) -> None:
         help="once enrolled: systemd = `systemctl enable --now` the --service (default); run = run the "
         "unit in this process (needs --state-dir); none = stop",
     )
-    e.add_argument("--service", default="stilalarm-unit", help="systemd service to start (default stilalarm-unit)")
+    e.add_argument(
+        "--service", default="stilalarm-unit", help="systemd service to start (default stilalarm-unit)"
+    )
     e.add_argument("--state-dir", type=Path, help="with --then run: as for `alarm-unit run`")
-    e.add_argument("--control-stdin", action="store_true", help="with --then run --sim: as for `alarm-unit run`")
+    e.add_argument(
+        "--control-stdin", action="store_true", help="with --then run --sim: as for `alarm-unit run`"
+    )
     e.add_argument("--log-level", default="INFO", help="log level on stderr (default INFO)")
 
 
@@ -200,7 +218,10 @@ def enroll_cmd(args: argparse.Namespace) -> int:
     if args.then == "systemd":
         res = subprocess.run(["systemctl", "enable", "--now", args.service], check=False)
         if res.returncode != 0:
-            print(f"enrolled, but `systemctl enable --now {args.service}` failed: start it by hand", file=sys.stderr)
+            print(
+                f"enrolled, but `systemctl enable --now {args.service}` failed: start it by hand",
+                file=sys.stderr,
+            )
             return 1
         print(f"started {args.service}", flush=True)
     return 0

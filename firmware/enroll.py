@@ -28,7 +28,15 @@ from typing import Any
 from stilalarm.firmware import FIRMWARE_VERSION, gpio
 from stilalarm.inventory.derived import UnitConfig
 from stilalarm.wire.credentials import BrokerCredentials
-from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER, EnrollKey, EnrollKeyError, blink_plan, new_key, show_code
+from stilalarm.wire.enroll import (
+    ENROLL_PASSWORD,
+    ENROLL_USER,
+    EnrollKey,
+    EnrollKeyError,
+    blink_plan,
+    new_key,
+    show_code,
+)
 from stilalarm.wire.enrollbus import EnrollBus, EnrollBusError
 from stilalarm.wire.messages import ContractError, EnrollReply, EnrollRequest, EnrollStatus, encode, parse
 from stilalarm.wire.topics import Topics
@@ -38,6 +46,7 @@ log = logging.getLogger("alarm-unit")
 DEFAULT_LED_PIN = 17
 """The feedback LED of the standard wiring (hardware/PINMAP.md); --led-pin for another."""
 CA_NAME = "ca.crt"
+LED_HINT = "the LED blinks this code (a long flash, then each digit as short flashes, 0 = ten)"
 
 
 @dataclass(frozen=True)
@@ -66,8 +75,12 @@ class Blinker:
 
             self._led = LED(pin, pin_factory=factory)
         except Exception as exc:  # any pin library failure: the code is on stdout too
-            log.warning("cannot open the LED on GPIO%s (%s): the code is shown on this console only", pin, exc)
-            print(f"(the LED on GPIO{pin} cannot be used: {type(exc).__name__}; read the code here)", flush=True)
+            log.warning(
+                "cannot open the LED on GPIO%s (%s): the code is shown on this console only", pin, exc
+            )
+            print(
+                f"(the LED on GPIO{pin} cannot be used: {type(exc).__name__}; read the code here)", flush=True
+            )
             return
         self._thread = threading.Thread(target=self._run, name="enroll-led", daemon=True)
         self._thread.start()
@@ -130,8 +143,16 @@ def enroll(opts: EnrollOptions) -> UnitConfig:
     _announce(key, opts, blinker.active)
     try:
         _connect(bus, deadline)
-        request = EnrollRequest(public_key=key.public_b64, hostname=socket.gethostname()[:64], firmware=FIRMWARE_VERSION[:40])
-        if not bus.publish(topics.enroll_request(key.client_id), encode(request), retain=True, expiry_s=lifetime_s, timeout=10):
+        request = EnrollRequest(
+            public_key=key.public_b64, hostname=socket.gethostname()[:64], firmware=FIRMWARE_VERSION[:40]
+        )
+        if not bus.publish(
+            topics.enroll_request(key.client_id),
+            encode(request),
+            retain=True,
+            expiry_s=lifetime_s,
+            timeout=10,
+        ):
             raise EnrollError("the broker did not take the enrolment request; try again")
         print("waiting for approval ...", flush=True)
         if not got.wait(max(0.0, deadline - time.monotonic())):
@@ -149,7 +170,9 @@ def enroll(opts: EnrollOptions) -> UnitConfig:
     finally:
         blinker.close()
         bus.close()
-    print(f"enrolled as unit {cfg.unit.id} (room {cfg.unit.room}); config written to {opts.config}", flush=True)
+    print(
+        f"enrolled as unit {cfg.unit.id} (room {cfg.unit.room}); config written to {opts.config}", flush=True
+    )
     log.info("enrolled as unit %s, config %s", cfg.unit.id, opts.config)
     return cfg
 
@@ -160,7 +183,7 @@ def _announce(key: EnrollKey, opts: EnrollOptions, led: bool) -> None:
     print(
         f"  approve it in the console within {opts.minutes:g} minutes:\n"
         f"    alarm-console enroll approve {code} --unit <unit id>\n"
-        f"  {'the LED blinks this code (a long flash, then each digit as short flashes, 0 = ten)' if led else ''}",
+        f"  {LED_HINT if led else ''}",
         flush=True,
     )
 

@@ -78,7 +78,9 @@ class EnrollBus:
         try:
             self._c.connect_async(self.creds.host, self.creds.port, keepalive=30, clean_start=True)
         except (OSError, ValueError) as exc:
-            raise EnrollBusError(f"cannot reach the broker at {self.creds.host}:{self.creds.port}: {exc}") from None
+            raise EnrollBusError(
+                f"cannot reach the broker at {self.creds.host}:{self.creds.port}: {exc}"
+            ) from None
         self._c.loop_start()
         if not self._connected.wait(timeout):
             self.close()
@@ -106,11 +108,13 @@ class EnrollBus:
         self._c.publish(topic, b"", qos=1, retain=False)
         return ev.wait(timeout)
 
-    def publish(self, topic: str, payload: bytes, *, retain: bool, expiry_s: int | None, timeout: float) -> bool:
+    def publish(
+        self, topic: str, payload: bytes, *, retain: bool, expiry_s: int | None, timeout: float
+    ) -> bool:
         """Publish at QoS1 and wait for the broker's PUBACK; True when it came."""
         props = None
         if expiry_s is not None:
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.MessageExpiryInterval = max(1, expiry_s)
         info = self._c.publish(topic, payload, qos=1, retain=retain, properties=props)
         try:

@@ -73,14 +73,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker_
             "--broker-pid",
             type=int,
             help="reload the broker by sending SIGHUP to this process (development, tests); "
-            f"default: run --reload-command",
+            "default: run --reload-command",
         )
         sp.add_argument(
             "--reload-command",
             default=DEFAULT_RELOAD,
             help=f"how to make the broker reload its password file (default: {DEFAULT_RELOAD})",
         )
-        sp.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)")
+        sp.add_argument(
+            "--timeout", type=float, default=10.0, help="seconds to wait for the broker (default 10)"
+        )
 
     ls = esub.add_parser("list", help="waiting enrolment requests (code, host name, age)")
     common(ls)
@@ -92,7 +94,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker_
     rj.add_argument("code", help="the 6 digits the unit shows")
     common(rj)
     rv = esub.add_parser(
-        "revoke", help="a stolen or replaced unit: its credentials stop working and it is disconnected at once"
+        "revoke",
+        help="a stolen or replaced unit: its credentials stop working and it is disconnected at once",
     )
     rv.add_argument("unit", help="the inventory unit")
     common(rv)
@@ -206,7 +209,13 @@ def enroll_command(args: argparse.Namespace) -> int:
 
 def _take_requests(ledger: core.Ledger, topics: object, seen: dict[str, bytes], now: datetime) -> core.Ledger:
     """Add the retained requests the broker holds; a malformed one is logged and left out."""
-    from stilalarm.wire.enroll import EnrollKeyError, decode_public_key, enroll_client_id, fingerprint, short_code
+    from stilalarm.wire.enroll import (
+        EnrollKeyError,
+        decode_public_key,
+        enroll_client_id,
+        fingerprint,
+        short_code,
+    )
     from stilalarm.wire.messages import ContractError, EnrollRequest, parse
     from stilalarm.wire.topics import Topics
 
@@ -222,7 +231,11 @@ def _take_requests(ledger: core.Ledger, topics: object, seen: dict[str, bytes], 
             log.warning("enrolment request on %s ignored: %s", topic, exc)
             continue
         if enroll_client_id(key) != cid:
-            log.warning("enrolment request on %s ignored: its key belongs to client id %s", topic, enroll_client_id(key))
+            log.warning(
+                "enrolment request on %s ignored: its key belongs to client id %s",
+                topic,
+                enroll_client_id(key),
+            )
             continue
         ledger = core.observe(
             ledger,
@@ -247,9 +260,14 @@ def _list(ledger: core.Ledger, now: datetime, lifetime: timedelta) -> int:
     for r in waiting:
         age = int((now - r.first_seen).total_seconds())
         left = int((r.first_seen + lifetime - now).total_seconds())
-        print(f"{show_code(r.code):<9} {r.hostname or '?':<20} {age // 60:>5}:{age % 60:02d} {left // 60:>3}:{left % 60:02d}  {r.client_id}")
+        print(
+            f"{show_code(r.code):<9} {r.hostname or '?':<20} {age // 60:>5}:{age % 60:02d} "
+            f"{left // 60:>3}:{left % 60:02d}  {r.client_id}"
+        )
     if len(waiting) > core.MAX_PENDING:
-        print(f"more than {core.MAX_PENDING} requests waiting: someone is flooding enrolment", file=sys.stderr)
+        print(
+            f"more than {core.MAX_PENDING} requests waiting: someone is flooding enrolment", file=sys.stderr
+        )
     return 0
 
 
@@ -262,7 +280,9 @@ def _reload_broker(args: argparse.Namespace) -> str | None:
             return f"cannot signal the broker (pid {args.broker_pid}): {exc.strerror}"
         return None
     try:
-        res = subprocess.run(shlex.split(args.reload_command), capture_output=True, text=True, timeout=30, check=False)
+        res = subprocess.run(
+            shlex.split(args.reload_command), capture_output=True, text=True, timeout=30, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"`{args.reload_command}` failed: {exc}"
     if res.returncode != 0:
@@ -328,14 +348,23 @@ def _approve(
     sealed = seal(decode_public_key(req.public_key), cfg.model_dump_json().encode("utf-8"))
     reply = encode(EnrollReply(status=EnrollStatus.APPROVED, sealed=sealed))
     expiry = int(lifetime.total_seconds())
-    if not bus.publish(topics.enroll_reply(req.client_id), reply, retain=True, expiry_s=expiry, timeout=args.timeout):
-        print("the broker did not take the answer; approve again is refused (code used): restart "
-              "`alarm-unit enroll` on the unit for a new code", file=sys.stderr)
+    if not bus.publish(
+        topics.enroll_reply(req.client_id), reply, retain=True, expiry_s=expiry, timeout=args.timeout
+    ):
+        print(
+            "the broker did not take the answer; approve again is refused (code used): restart "
+            "`alarm-unit enroll` on the unit for a new code",
+            file=sys.stderr,
+        )
         return 3
     bus.publish(topics.enroll_request(req.client_id), b"", retain=True, expiry_s=None, timeout=args.timeout)
-    log.info("enrolment %s (%s, %s) approved as unit %s", show_code(code), req.hostname, req.client_id, args.unit)
-    print(f"approved {show_code(code)} ({req.hostname or req.client_id}) as unit {args.unit}: its credentials "
-          "are on their way, sealed to that device's key")
+    log.info(
+        "enrolment %s (%s, %s) approved as unit %s", show_code(code), req.hostname, req.client_id, args.unit
+    )
+    print(
+        f"approved {show_code(code)} ({req.hostname or req.client_id}) as unit {args.unit}: its credentials "
+        "are on their way, sealed to that device's key"
+    )
     return 0
 
 
@@ -373,7 +402,9 @@ def _reject(
     return 0
 
 
-def _revoke(args: argparse.Namespace, site: object, ledger: core.Ledger, ledger_path: Path, now: datetime) -> int:
+def _revoke(
+    args: argparse.Namespace, site: object, ledger: core.Ledger, ledger_path: Path, now: datetime
+) -> int:
     from stilalarm.broker_config.render import RenderError, new_unit_password
     from stilalarm.inventory.model import Site
     from stilalarm.wire.credentials import ConfigError
@@ -392,10 +423,17 @@ def _revoke(args: argparse.Namespace, site: object, ledger: core.Ledger, ledger_
     _save_ledger(ledger_path, ledger)
     why = _reload_broker(args)
     if why:
-        print(f"{why}: the unit's old credentials still work until the broker reloads its password file "
-              "(`systemctl reload mosquitto`)", file=sys.stderr)
+        print(
+            f"{why}: the unit's old credentials still work until the broker reloads its password file "
+            "(`systemctl reload mosquitto`)",
+            file=sys.stderr,
+        )
         return 1
-    log.warning("unit %s revoked: old credentials refused, connection closed by the broker's reload", args.unit)
-    print(f"revoked unit {args.unit}: its old credentials no longer work and the broker disconnected it; "
-          "enrol its replacement with `alarm-unit enroll` and `alarm-console enroll approve`")
+    log.warning(
+        "unit %s revoked: old credentials refused, connection closed by the broker's reload", args.unit
+    )
+    print(
+        f"revoked unit {args.unit}: its old credentials no longer work and the broker disconnected it; "
+        "enrol its replacement with `alarm-unit enroll` and `alarm-console enroll approve`"
+    )
     return 0

@@ -57,7 +57,14 @@ class Outcome(StrEnum):
 
 
 def observe(
-    ledger: Ledger, *, fingerprint: str, code: str, client_id: str, public_key: str, hostname: str, now: datetime
+    ledger: Ledger,
+    *,
+    fingerprint: str,
+    code: str,
+    client_id: str,
+    public_key: str,
+    hostname: str,
+    now: datetime,
 ) -> Ledger:
     """The ledger with a request seen now; one it already knows is left as it is (first seen stays)."""
     if fingerprint in ledger:
@@ -83,7 +90,9 @@ def pending(ledger: Ledger, now: datetime, lifetime: timedelta) -> list[Request]
     return sorted((r for r in live.values() if r.state is ReqState.PENDING), key=lambda r: r.first_seen)
 
 
-def _find(ledger: Ledger, code: str, now: datetime, lifetime: timedelta) -> tuple[Ledger, Outcome, Request | None]:
+def _find(
+    ledger: Ledger, code: str, now: datetime, lifetime: timedelta
+) -> tuple[Ledger, Outcome, Request | None]:
     live = expire(ledger, now, lifetime)
     waiting = [r for r in live.values() if r.state is ReqState.PENDING]
     if len(waiting) > MAX_PENDING:
@@ -103,7 +112,9 @@ def _find(ledger: Ledger, code: str, now: datetime, lifetime: timedelta) -> tupl
 def approve(
     ledger: Ledger, code: str, unit: str, now: datetime, lifetime: timedelta
 ) -> tuple[Ledger, Outcome, Request | None]:
-    """Approve the one pending request with `code` for `unit`: (ledger, OK, the issued request) or a refusal."""
+    """Approve the one pending request with `code` for `unit`.
+
+    Returns (ledger, OK, the issued request) or (ledger, why not, the request if any)."""
     live, outcome, req = _find(ledger, code, now, lifetime)
     if outcome is not Outcome.OK or req is None:
         return live, outcome, req

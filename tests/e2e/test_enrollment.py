@@ -56,7 +56,7 @@ class Rig:
         argv += ["--port", str(self.broker.port), "--no-tls", "--config", str(self.dir / name / "unit.json")]
         argv += ["--minutes", str(minutes), "--sim", *extra]
         env = {k: v for k, v in os.environ.items() if k != "GPIOZERO_PIN_FACTORY"}
-        log = open(self.dir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        log = open(self.dir / f"{name}.log", "wb")
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
         return p
@@ -69,7 +69,9 @@ class Rig:
         wait_until(lambda: CODE_RE.search(self.log(name)) is not None, 30, f"{name} shows its code")
         m = CODE_RE.search(self.log(name))
         assert m
-        wait_until(lambda: self.requests() >= 1 and "waiting for approval" in self.log(name), 30, "request posted")
+        wait_until(
+            lambda: self.requests() >= 1 and "waiting for approval" in self.log(name), 30, "request posted"
+        )
         return m.group(1)
 
     def requests(self) -> int:
@@ -147,7 +149,9 @@ def test_approved_unit_gets_fresh_credentials_runs_and_its_alarm_reaches_the_con
         # fresh credentials: not the rendered ones, and the broker's record matches what the Pi got
         assert cfg["broker"]["password"] == rig.password(UNIT) != rendered
         # the reply on the wire is sealed: the password is not in it
-        assert all(cfg["broker"]["password"] not in (r.sealed or "") for r in rig.replies(EnrollStatus.APPROVED))
+        assert all(
+            cfg["broker"]["password"] not in (r.sealed or "") for r in rig.replies(EnrollStatus.APPROVED)
+        )
         assert cfg["broker"]["password"].encode() not in b"".join(p for _t, p, _r in rig.seen.messages)
 
         def online() -> bool:
@@ -220,7 +224,11 @@ def test_a_code_works_once_and_a_replayed_request_gets_nothing(rig: Rig) -> None
     cid = T.parse_enroll_request(request[0])
     assert cid is not None
     creds = BrokerCredentials(
-        site_id=SITE.site.id, username=ENROLL_USER, password=ENROLL_PASSWORD, host="127.0.0.1", port=rig.broker.port
+        site_id=SITE.site.id,
+        username=ENROLL_USER,
+        password=ENROLL_PASSWORD,
+        host="127.0.0.1",
+        port=rig.broker.port,
     )
     replayer = EnrollBus(creds, cid)
     replayer.connect(10)
@@ -239,7 +247,9 @@ def test_the_enroll_login_reaches_only_its_own_enrolment_topics(rig: Rig) -> Non
     pi = rig.enroll("--then", "none")
     try:
         code = rig.code()
-        victim_cid = next(T.parse_enroll_request(t) for t, p, _r in rig.seen.messages if T.parse_enroll_request(t) and p)
+        victim_cid = next(
+            T.parse_enroll_request(t) for t, p, _r in rig.seen.messages if T.parse_enroll_request(t) and p
+        )
         assert victim_cid is not None
         got: list[str] = []
         c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{ENROLL_USER}.intruder")
@@ -283,12 +293,14 @@ def test_revoked_unit_is_disconnected_at_once_and_cannot_reconnect(rig: Rig) -> 
         assert connect_result(rig.broker.port, f"unit-{UNIT}", enrolled, f"unit-{UNIT}.probe") == "Success"
         res = rig.console_enroll("revoke", UNIT)
         assert res.returncode == 0, res.stderr
+
         # the broker drops the live connection on the reload the revocation made
         def dropped() -> bool:
             tail = rig.broker.log_path.read_text().rsplit("Reloading config.", 1)[-1]
             return f"Client unit-{UNIT} disconnected." in tail
 
         wait_until(dropped, 30, "the broker to disconnect the revoked unit")
+
         # mosquitto closes it as a disconnection it made, without the will: the console sees the
         # unit fall silent and reports it offline to facilities (the room is unprotected)
         def console_says_offline() -> bool:
@@ -297,7 +309,10 @@ def test_revoked_unit_is_disconnected_at_once_and_cannot_reconnect(rig: Rig) -> 
 
         wait_until(console_says_offline, 60, "the console's view: the unit offline")
         # and every attempt to come back is refused, the Pi's own and ours with its password
-        assert connect_result(rig.broker.port, f"unit-{UNIT}", enrolled, f"unit-{UNIT}.probe") == "Not authorized"
+        assert (
+            connect_result(rig.broker.port, f"unit-{UNIT}", enrolled, f"unit-{UNIT}.probe")
+            == "Not authorized"
+        )
         wait_until(lambda: "refused connection" in rig.log(), 60, "the Pi's reconnect refused")
         assert pi.poll() is None  # the unit process itself does not crash
     finally:

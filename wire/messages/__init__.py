@@ -103,9 +103,6 @@ from stilalarm.wire.messages.unit import (
 )
 
 __all__ = [
-    "EnrollReply",
-    "EnrollRequest",
-    "EnrollStatus",
     "ID_PATTERN",
     "ID_RE",
     "MAX_INT",
@@ -125,6 +122,9 @@ __all__ = [
     "ContractError",
     "Count",
     "DeclineCmd",
+    "EnrollReply",
+    "EnrollRequest",
+    "EnrollStatus",
     "EventKind",
     "FaultKind",
     "Feedback",

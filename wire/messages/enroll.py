@@ -20,7 +20,9 @@ class EnrollRequest(Msg):
         description="The Pi's X25519 public key (base64); its fingerprint is the client id's suffix, "
         "its short code is what facilities approve.",
     )
-    hostname: ShortText = Field(default="", max_length=64, description="The Pi's host name, shown to facilities.")
+    hostname: ShortText = Field(
+        default="", max_length=64, description="The Pi's host name, shown to facilities."
+    )
     firmware: ShortText = Field(default="", max_length=40, description="The Pi's stilalarm version.")
 
 
@@ -38,6 +40,7 @@ class EnrollReply(Msg):
     sealed: str | None = Field(
         default=None,
         max_length=12000,
-        description="With approved: the unit config (JSON) in a NaCl sealed box to the request's key, base64.",
+        description="With approved: the unit config (JSON) in a NaCl sealed box to the request's key, "
+        "base64.",
     )
     reason: ShortText = Field(default="", description="With refused: why, for the person at the Pi.")
