@@ -166,11 +166,16 @@ def _enroll_parser(sub: Any) -> None:
         "--then",
         choices=("systemd", "run", "none"),
         default="systemd",
-        help="once enrolled: systemd = `systemctl enable --now` the --service (default); run = run the "
+        help="once enrolled: systemd = enable and (re)start the --service (default); run = run the "
         "unit in this process (needs --state-dir); none = stop",
     )
     e.add_argument(
         "--service", default="stilalarm-unit", help="systemd service to start (default stilalarm-unit)"
+    )
+    e.add_argument(
+        "--owner",
+        default="stilalarm",
+        help="user that owns the written config, the service's user (default stilalarm; '' for none)",
     )
     e.add_argument("--state-dir", type=Path, help="with --then run: as for `alarm-unit run`")
     e.add_argument(
@@ -204,6 +209,7 @@ def enroll_cmd(args: argparse.Namespace) -> int:
         minutes=args.minutes,
         led_pin=args.led_pin,
         sim=gpio.wants_mock(args.sim),
+        owner=args.owner,
     )
     try:
         cfg = enroll(opts)
@@ -216,10 +222,13 @@ def enroll_cmd(args: argparse.Namespace) -> int:
     if args.then == "run":
         return run(cfg, args.state_dir, sim=opts.sim, control_stdin=args.control_stdin)
     if args.then == "systemd":
-        res = subprocess.run(["systemctl", "enable", "--now", args.service], check=False)
+        # enable for every boot, restart so a unit that was running picks up its new config
+        res = subprocess.run(["systemctl", "enable", args.service], check=False)
+        if res.returncode == 0:
+            res = subprocess.run(["systemctl", "restart", args.service], check=False)
         if res.returncode != 0:
             print(
-                f"enrolled, but `systemctl enable --now {args.service}` failed: start it by hand",
+                f"enrolled, but `systemctl enable/restart {args.service}` failed: start it by hand",
                 file=sys.stderr,
             )
             return 1

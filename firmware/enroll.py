@@ -59,6 +59,7 @@ class EnrollOptions:
     minutes: float
     led_pin: int | None
     sim: bool
+    owner: str = ""  # the service's user: owns the written config (when run as root)
 
 
 class Blinker:
@@ -233,4 +234,16 @@ def _write_config(cfg: UnitConfig, opts: EnrollOptions) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.chmod(tmp, 0o600)
+    if opts.owner and os.geteuid() == 0:
+        import pwd
+
+        try:
+            pw = pwd.getpwnam(opts.owner)
+        except KeyError:
+            log.warning(
+                "no user %s on this Pi: %s stays root's (the service cannot read it)", opts.owner, path
+            )
+            print(f"warning: no user {opts.owner!r}: {path} belongs to root", file=sys.stderr)
+        else:
+            os.chown(tmp, pw.pw_uid, pw.pw_gid)
     os.replace(tmp, path)

@@ -35,6 +35,7 @@ from stilalarm.wire.messages import EnrollReply, EnrollStatus, LinkState, UnitHe
 from stilalarm.wire.topics import Topics
 from tests.harness import Capture, connect_result, wait_until
 
+ROOT = Path(__file__).resolve().parents[2]
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)
 BIN = Path(sys.executable).parent
@@ -54,7 +55,7 @@ class Rig:
         """`alarm-unit enroll` as a facilities person would run it (plain MQTT: loopback test)."""
         argv = [str(BIN / "alarm-unit"), "enroll", "127.0.0.1", "--site", SITE.site.id]
         argv += ["--port", str(self.broker.port), "--no-tls", "--config", str(self.dir / name / "unit.json")]
-        argv += ["--minutes", str(minutes), "--sim", *extra]
+        argv += ["--minutes", str(minutes), "--sim", "--owner", "", *extra]
         env = {k: v for k, v in os.environ.items() if k != "GPIOZERO_PIN_FACTORY"}
         log = open(self.dir / f"{name}.log", "wb")
         p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -317,3 +318,85 @@ def test_revoked_unit_is_disconnected_at_once_and_cannot_reconnect(rig: Rig) -> 
         assert pi.poll() is None  # the unit process itself does not crash
     finally:
         stop(pi)
+
+
+def _make_ca(tls: Path) -> None:
+    out = subprocess.run(
+        ["bash", str(ROOT / "broker_config" / "make-ca.sh"), str(tls), "localhost", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_enrolment_over_tls_with_the_site_ca(tmp_path: Path) -> None:
+    """Production's path: the Pi reaches the TLS listener, trusts only the site CA it was given,
+    and its written config uses TLS with a local copy of that CA."""
+    from stilalarm.broker_config.local import free_port, port_open
+    from stilalarm.inventory.derived import UnitConfig
+    from stilalarm.wire.link import Link
+
+    tls, other = tmp_path / "tls", tmp_path / "other-ca"
+    _make_ca(tls)
+    _make_ca(other)
+    tls_port = free_port()
+    tls_site = SITE.model_copy(
+        update={
+            "broker": SITE.broker.model_copy(
+                update={"use_tls": True, "tls_port": tls_port, "host": "localhost"}
+            )
+        }
+    )
+    site_file = tmp_path / "site.toml"
+    site_file.write_text(FAST_SITE)
+    broker = LocalBroker(tls_site, tmp_path / "broker", tls_dir=tls)
+    broker.start()
+    seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
+    rig = Rig(tmp_path, site_file, broker, None, seen)  # type: ignore[arg-type]
+    pis: list[subprocess.Popen[bytes]] = []
+    try:
+        wait_until(lambda: port_open(tls_port), 10, "the TLS listener")
+
+        def enroll(ca: Path, name: str) -> subprocess.Popen[bytes]:
+            argv = [str(BIN / "alarm-unit"), "enroll", "localhost", "--site", SITE.site.id]
+            argv += [
+                "--port",
+                str(tls_port),
+                "--ca-file",
+                str(ca),
+                "--config",
+                str(tmp_path / name / "unit.json"),
+            ]
+            argv += ["--minutes", "0.2", "--sim", "--owner", "", "--then", "none"]
+            with open(tmp_path / f"{name}.log", "wb") as log:
+                pis.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+            return pis[-1]
+
+        # a Pi given another CA does not trust the broker: it never sends its request
+        wrong = enroll(other / "ca.crt", "wrong")
+        assert wrong.wait(60) == 1
+        assert "not enrolled" in rig.log("wrong") and rig.requests() == 0
+        pi = enroll(tls / "ca.crt", "pi")
+        code = rig.code()
+        ok = rig.console_enroll("approve", code, "--unit", UNIT)
+        assert ok.returncode == 0, ok.stderr
+        assert pi.wait(30) == 0, rig.log()
+        cfg = UnitConfig.model_validate_json((tmp_path / "pi" / "unit.json").read_text())
+        assert cfg.broker.tls and cfg.broker.port == tls_port
+        assert cfg.broker.ca_file == str(tmp_path / "pi" / "ca.crt")
+        assert (tmp_path / "pi" / "ca.crt").read_bytes() == (tls / "ca.crt").read_bytes()
+        unit = Link(cfg.broker)
+        unit.start()
+        try:
+            assert unit.wait_connected(10), "the enrolled unit could not connect over TLS"
+        finally:
+            unit.stop()
+    finally:
+        for p in pis:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        seen.stop()
+        broker.kill()
