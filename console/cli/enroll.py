@@ -13,6 +13,7 @@ the broker's reload).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import os
@@ -22,9 +23,16 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stilalarm.console.core import enrollment as core
 from stilalarm.console.core.enrollment import Outcome, ReqState, Request
+
+if TYPE_CHECKING:
+    from stilalarm.inventory.model import Site
+    from stilalarm.wire.credentials import BrokerCredentials
+    from stilalarm.wire.enrollbus import EnrollBus
+    from stilalarm.wire.topics import Topics
 
 log = logging.getLogger("alarm-console.enroll")
 
@@ -155,9 +163,6 @@ def enroll_command(args: argparse.Namespace) -> int:
     """Exit 0 done, 1 refused (the message says why), 2 bad arguments or files, 3 broker unreachable."""
     from stilalarm.inventory import InventoryError, load_site
     from stilalarm.wire.credentials import BrokerCredentials, ConfigError, load_json_model
-    from stilalarm.wire.enrollbus import EnrollBus, EnrollBusError, unique_suffix
-    from stilalarm.wire.identity import client_id
-    from stilalarm.wire.topics import Topics
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     try:
@@ -171,6 +176,25 @@ def enroll_command(args: argparse.Namespace) -> int:
         return 2
     lifetime = timedelta(minutes=args.code_minutes)
     ledger_path = args.broker_dir / LEDGER_FILE
+    try:  # one enroll command at a time: two approvals must not both use one code
+        lock = os.open(args.broker_dir / (LEDGER_FILE + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        print(f"{args.broker_dir}: cannot write the enrolment record: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _locked(args, site, creds, ledger_path, lifetime)
+    finally:
+        os.close(lock)
+
+
+def _locked(
+    args: argparse.Namespace, site: Site, creds: BrokerCredentials, ledger_path: Path, lifetime: timedelta
+) -> int:
+    from stilalarm.wire.enrollbus import EnrollBus, EnrollBusError, unique_suffix
+    from stilalarm.wire.identity import client_id
+    from stilalarm.wire.topics import Topics
+
     try:
         ledger = _load_ledger(ledger_path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -207,7 +231,7 @@ def enroll_command(args: argparse.Namespace) -> int:
         bus.close()
 
 
-def _take_requests(ledger: core.Ledger, topics: object, seen: dict[str, bytes], now: datetime) -> core.Ledger:
+def _take_requests(ledger: core.Ledger, topics: Topics, seen: dict[str, bytes], now: datetime) -> core.Ledger:
     """Add the retained requests the broker holds; a malformed one is logged and left out."""
     from stilalarm.wire.enroll import (
         EnrollKeyError,
@@ -217,9 +241,7 @@ def _take_requests(ledger: core.Ledger, topics: object, seen: dict[str, bytes], 
         short_code,
     )
     from stilalarm.wire.messages import ContractError, EnrollRequest, parse
-    from stilalarm.wire.topics import Topics
 
-    assert isinstance(topics, Topics)
     for topic, payload in seen.items():
         cid = topics.parse_enroll_request(topic)
         if cid is None or not payload:
@@ -290,11 +312,9 @@ def _reload_broker(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _check_unit(site: object, unit: str) -> str | None:
+def _check_unit(site: Site, unit: str) -> str | None:
     from stilalarm.inventory.kinds import Via
-    from stilalarm.inventory.model import Site
 
-    assert isinstance(site, Site)
     u = next((x for x in site.units if x.id == unit), None)
     if u is None:
         return f"no unit {unit!r} in the site inventory"
@@ -305,23 +325,19 @@ def _check_unit(site: object, unit: str) -> str | None:
 
 def _approve(
     args: argparse.Namespace,
-    site: object,
+    site: Site,
     ledger: core.Ledger,
     ledger_path: Path,
-    bus: object,
-    topics: object,
+    bus: EnrollBus,
+    topics: Topics,
     now: datetime,
     lifetime: timedelta,
 ) -> int:
     from stilalarm.broker_config.render import RenderError, new_unit_password
-    from stilalarm.inventory.model import Site
     from stilalarm.wire.credentials import ConfigError
     from stilalarm.wire.enroll import EnrollKeyError, decode_public_key, normalize_code, seal, show_code
-    from stilalarm.wire.enrollbus import EnrollBus
     from stilalarm.wire.messages import EnrollReply, EnrollStatus, encode
-    from stilalarm.wire.topics import Topics
 
-    assert isinstance(site, Site) and isinstance(bus, EnrollBus) and isinstance(topics, Topics)
     try:
         code = normalize_code(args.code)
     except EnrollKeyError as exc:
@@ -329,6 +345,7 @@ def _approve(
         return 2
     bad_unit = _check_unit(site, args.unit)
     if bad_unit:
+        log.warning("approve %s refused: %s", show_code(code), bad_unit)
         print(bad_unit, file=sys.stderr)
         return 2
     ledger, outcome, req = core.approve(ledger, code, args.unit, now, lifetime)
@@ -372,17 +389,14 @@ def _reject(
     args: argparse.Namespace,
     ledger: core.Ledger,
     ledger_path: Path,
-    bus: object,
-    topics: object,
+    bus: EnrollBus,
+    topics: Topics,
     now: datetime,
     lifetime: timedelta,
 ) -> int:
     from stilalarm.wire.enroll import EnrollKeyError, normalize_code, show_code
-    from stilalarm.wire.enrollbus import EnrollBus
     from stilalarm.wire.messages import EnrollReply, EnrollStatus, encode
-    from stilalarm.wire.topics import Topics
 
-    assert isinstance(bus, EnrollBus) and isinstance(topics, Topics)
     try:
         code = normalize_code(args.code)
     except EnrollKeyError as exc:
@@ -391,6 +405,7 @@ def _reject(
     ledger, outcome, req = core.reject(ledger, code, now, lifetime)
     _save_ledger(ledger_path, ledger)
     if outcome is not Outcome.OK or req is None:
+        log.warning("reject %s refused: %s", show_code(code), outcome.value)
         print(f"not rejected: {REFUSALS[outcome]}", file=sys.stderr)
         return 1
     reply = encode(EnrollReply(status=EnrollStatus.REFUSED, reason="rejected by facilities"))
@@ -403,15 +418,14 @@ def _reject(
 
 
 def _revoke(
-    args: argparse.Namespace, site: object, ledger: core.Ledger, ledger_path: Path, now: datetime
+    args: argparse.Namespace, site: Site, ledger: core.Ledger, ledger_path: Path, now: datetime
 ) -> int:
     from stilalarm.broker_config.render import RenderError, new_unit_password
-    from stilalarm.inventory.model import Site
     from stilalarm.wire.credentials import ConfigError
 
-    assert isinstance(site, Site)
     bad_unit = _check_unit(site, args.unit)
     if bad_unit:
+        log.warning("revoke refused: %s", bad_unit)
         print(bad_unit, file=sys.stderr)
         return 2
     try:
