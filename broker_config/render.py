@@ -3,7 +3,8 @@
 Output layout (`alarm-broker render --site site.toml --out DIR`):
 
     DIR/mosquitto.conf        broker config (listeners, auth, durability), explained inline
-    DIR/passwd                hashed passwords ($7$ = PBKDF2-SHA512, as mosquitto_passwd writes)
+    DIR/passwd                hashed passwords ($7$ = PBKDF2-SHA512, as mosquitto_passwd writes),
+                              with the public `enroll` login (docs/ENROLLMENT.md)
     DIR/acl                   per-client ACL, one block per user
     DIR/secrets.json   0600   the generated plaintext passwords (kept across re-renders)
     DIR/console.json   0600   credentials of the console service
@@ -43,7 +44,8 @@ from stilalarm.broker_config.web import token_key, web_config, web_urls
 from stilalarm.inventory.derived import PersonConfig, UnitConfig
 from stilalarm.inventory.kinds import Via
 from stilalarm.inventory.model import Site
-from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.credentials import BrokerCredentials, load_json_model
+from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
 from stilalarm.wire.identity import CLIENT_ID_SEPARATOR
 from stilalarm.wire.messages import MAX_PAYLOAD_BYTES
 
@@ -282,6 +284,39 @@ def load_or_make_secrets(path: Path, users: list[str], rotate: bool) -> dict[str
     return {u: existing.get(u) or secrets.token_urlsafe(24) for u in users}
 
 
+def passwd_text(users: list[str], pw: dict[str, str]) -> str:
+    """The password file: every user's hash, then the public enrolment login's."""
+    lines = [f"{u}:{hash_password(pw[u])}\n" for u in users]
+    return "".join(lines) + f"{ENROLL_USER}:{hash_password(ENROLL_PASSWORD)}\n"
+
+
+def new_unit_password(site: Site, out: Path, unit_id: str) -> UnitConfig:
+    """Give a rendered unit a fresh password; return its config with it.
+
+    Rewrites secrets.json, passwd and units/<id>.json in `out` (the other logins keep their
+    passwords). The broker uses the new password after a reload (SIGHUP), and on that reload
+    disconnects a client still logged in with the old one (mosquitto 2.0 checks every connected
+    client against the reloaded password file). Enrolment (approve) and revocation both use it:
+    revoking gives the unit a password that only this directory knows.
+    """
+    path = out / "units" / f"{unit_id}.json"
+    cfg = load_json_model(UnitConfig, path)  # ConfigError: not rendered (render first)
+    users = usernames(site)
+    user = unit_user(unit_id)
+    if user not in users:
+        raise RenderError(f"unit {unit_id!r} has no broker login in this site (a web unit?)")
+    existing: dict[str, str] = json.loads((out / "secrets.json").read_text(encoding="utf-8"))
+    pw = {**existing, user: secrets.token_urlsafe(24)}  # web tokens' secrets are kept too
+    missing = [u for u in users if u not in pw]
+    if missing:
+        raise RenderError(f"{out}: no password for {', '.join(missing)}: run `alarm-broker render` first")
+    _write(out / "secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
+    _write(out / "passwd", passwd_text(users, pw), 0o600)
+    cfg = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"password": pw[user]})})
+    _write(path, cfg.model_dump_json(indent=2) + "\n", 0o600)
+    return cfg
+
+
 def render(site: Site, opts: RenderOptions) -> list[Path]:
     """Write every artefact for `site` into opts.out; return the paths written.
 
@@ -309,7 +344,7 @@ def render(site: Site, opts: RenderOptions) -> list[Path]:
         written.append(out / rel)
 
     w("secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
-    w("passwd", "".join(f"{u}:{hash_password(pw[u])}\n" for u in users), 0o600)
+    w("passwd", passwd_text(users, pw), 0o600)
     w("acl", render_acl(site), 0o600)
     w("mosquitto.conf", render_conf(site, opts))
     if opts.run_as and os.geteuid() == 0:

@@ -3,6 +3,7 @@
     alarm-unit run --config /etc/stilalarm/unit.json --state-dir /var/lib/stilalarm [--sim]
     alarm-unit test-mode on|off [--minutes N] --state-dir DIR
     alarm-unit check --config unit.json
+    alarm-unit enroll CONSOLE_HOST --site SITE --ca-file ca.crt [--then systemd|run|none]
 
 `run` wires the shared `UnitRuntime` to the real world: gpiozero pins, a
 `stilalarm.wire.link.Link` (paho with its own network thread), one outbox file in the state
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--state-dir", required=True, type=Path, help="the running unit's --state-dir")
     t.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the unit to confirm")
+    _enroll_parser(sub)
     c = sub.add_parser("check", help="validate a unit config and print a summary")
     c.add_argument("--config", required=True, type=Path, help="unit config to check")
     return p
@@ -105,6 +107,8 @@ def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.cmd == "check":
         return check(args.config)
+    if args.cmd == "enroll":
+        return enroll_cmd(args)
     if args.cmd == "test-mode":
         return test_mode(args.state_dir, args.state == "on", args.minutes, args.wait)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
@@ -119,6 +123,117 @@ def _main(argv: list[str] | None) -> int:
         control_stdin=args.control_stdin,
         pins_retry_s=max(0.1, args.pins_retry_s),
     )
+
+
+def _enroll_parser(sub: Any) -> None:
+    from stilalarm.firmware.enroll import DEFAULT_LED_PIN
+
+    e = sub.add_parser(
+        "enroll",
+        help="get this Pi's identity from the console: show a code, wait for facilities to approve it",
+        description="Enrol this Pi (docs/ENROLLMENT.md): it shows a code (here and blinked on the LED); "
+        "facilities approve it with `alarm-console enroll approve CODE --unit UNIT`; the unit's config "
+        "with its own fresh credentials arrives sealed to this Pi's key and is written to --config.",
+    )
+    e.add_argument("host", help="the broker / console server's host name (as in its TLS certificate)")
+    e.add_argument("--site", required=True, help="the site id (site.toml [site] id), e.g. hz-gemeentehuis")
+    e.add_argument("--port", type=int, default=8883, help="the broker's TLS port (default 8883)")
+    tls = e.add_mutually_exclusive_group(required=True)
+    tls.add_argument(
+        "--ca-file", type=Path, help="the site CA certificate (ca.crt: public, shipped to every Pi)"
+    )
+    tls.add_argument(
+        "--no-tls", action="store_true", help="plain MQTT: development and tests on loopback only"
+    )
+    e.add_argument(
+        "--config",
+        type=Path,
+        default=Path("/etc/stilalarm/unit.json"),
+        help="where to write the unit config "
+        "(default /etc/stilalarm/unit.json, what the stilalarm-unit service runs)",
+    )
+    e.add_argument(
+        "--minutes", type=float, default=10.0, help="how long the code waits for approval (default 10)"
+    )
+    e.add_argument(
+        "--led-pin",
+        type=int,
+        default=DEFAULT_LED_PIN,
+        help=f"GPIO of the LED that blinks the code (default {DEFAULT_LED_PIN})",
+    )
+    e.add_argument("--sim", action="store_true", help="simulated pins (gpiozero MockFactory)")
+    e.add_argument(
+        "--then",
+        choices=("systemd", "run", "none"),
+        default="systemd",
+        help="once enrolled: systemd = enable and (re)start the --service (default); run = run the "
+        "unit in this process (needs --state-dir); none = stop",
+    )
+    e.add_argument(
+        "--service", default="stilalarm-unit", help="systemd service to start (default stilalarm-unit)"
+    )
+    e.add_argument(
+        "--owner",
+        default="stilalarm",
+        help="user that owns the written config, the service's user (default stilalarm; '' for none)",
+    )
+    e.add_argument("--state-dir", type=Path, help="with --then run: as for `alarm-unit run`")
+    e.add_argument(
+        "--control-stdin", action="store_true", help="with --then run --sim: as for `alarm-unit run`"
+    )
+    e.add_argument("--log-level", default="INFO", help="log level on stderr (default INFO)")
+
+
+def enroll_cmd(args: argparse.Namespace) -> int:
+    """Enrol, then start the unit as asked. Exit 0 enrolled (and started), 1 refused or expired, 2 bad use."""
+    import subprocess
+
+    from stilalarm.firmware.enroll import EnrollError, EnrollOptions, enroll
+
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format=LOG_FORMAT)
+    if args.then == "run" and args.state_dir is None:
+        print("--then run needs --state-dir", file=sys.stderr)
+        return 2
+    if not 0 < args.minutes <= 60:
+        print("--minutes must be more than 0 and at most 60", file=sys.stderr)
+        return 2
+    if args.ca_file is not None and not args.ca_file.is_file():
+        print(f"{args.ca_file}: no such file; give the site CA certificate (ca.crt)", file=sys.stderr)
+        return 2
+    opts = EnrollOptions(
+        host=args.host,
+        port=args.port,
+        site_id=args.site,
+        ca_file=args.ca_file,
+        config=args.config,
+        minutes=args.minutes,
+        led_pin=args.led_pin,
+        sim=gpio.wants_mock(args.sim),
+        owner=args.owner,
+    )
+    try:
+        cfg = enroll(opts)
+    except EnrollError as exc:
+        print(f"not enrolled: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"not enrolled: {exc}", file=sys.stderr)
+        return 1
+    if args.then == "run":
+        return run(cfg, args.state_dir, sim=opts.sim, control_stdin=args.control_stdin)
+    if args.then == "systemd":
+        # enable for every boot, restart so a unit that was running picks up its new config
+        res = subprocess.run(["systemctl", "enable", args.service], check=False)
+        if res.returncode == 0:
+            res = subprocess.run(["systemctl", "restart", args.service], check=False)
+        if res.returncode != 0:
+            print(
+                f"enrolled, but `systemctl enable/restart {args.service}` failed: start it by hand",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"started {args.service}", flush=True)
+    return 0
 
 
 def check(path: Path) -> int:

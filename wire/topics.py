@@ -20,6 +20,8 @@ Scheme (version 1), with `S` the site id:
     stilalarm/v1/S/risk/P/R            console -> person QoS1  retained running risky conversation R,
                                                               one copy per person P told of it
     stilalarm/v1/S/console/status      console -> all    QoS1  retained service online/offline
+    stilalarm/v1/S/enroll/C/request    Pi -> console     QoS1  retained enrolment request (client id C)
+    stilalarm/v1/S/enroll/C/reply      console -> Pi     QoS1  retained answer, credentials sealed to C's key
 
 The identity in `unit/U/...` and `person/P/...` is enforced by the broker ACL
 (each unit and person has its own credentials and may only publish under its own
@@ -158,6 +160,34 @@ class Topics:
 
     def console_status(self) -> str:
         return f"{self.base}/console/status"
+
+    # -- enrolment of a new desk unit (docs/ENROLLMENT.md) ------------------
+    def enroll_request(self, client_id: str) -> str:
+        """Where the Pi with MQTT client id `client_id` (`enroll.<fingerprint>`) asks to be enrolled.
+
+        The ACL grants it with a `pattern` line, `client_id` being mosquitto's `%c`.
+        """
+        return f"{self.base}/enroll/{client_id}/request"
+
+    def enroll_reply(self, client_id: str) -> str:
+        """Where that Pi reads the console's answer (readable by that client id alone)."""
+        return f"{self.base}/enroll/{client_id}/reply"
+
+    def all_enroll_requests(self) -> str:
+        """Subscription filter for every pending enrolment request (console only)."""
+        return f"{self.base}/enroll/+/request"
+
+    def all_enroll_replies(self) -> str:
+        """Filter for every enrolment answer (the console writes them)."""
+        return f"{self.base}/enroll/+/reply"
+
+    def parse_enroll_request(self, topic: str) -> str | None:
+        """The client id in an enrolment request topic of this site, else None."""
+        head, tail = f"{self.base}/enroll/", "/request"
+        if not (topic.startswith(head) and topic.endswith(tail)):
+            return None
+        cid = topic[len(head) : -len(tail)]
+        return cid if cid and "/" not in cid else None
 
     def everything(self) -> str:
         """Filter for every topic of this site (the read-only observer)."""

@@ -57,6 +57,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from stilalarm.console.cli import reports
 
             return reports.run(args)
+        case "enroll":
+            from stilalarm.console.cli import enroll
+
+            return enroll.enroll_command(args)
         case "backup":
             return database.backup(args)
         case "db":

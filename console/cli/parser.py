@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stilalarm.console.cli import register, risk, visit
+from stilalarm.console.cli import enroll, register, risk, visit
 from stilalarm.wire.messages import (
     TEST_WINDOW_DEFAULT_MIN,
     TEST_WINDOW_MAX_MIN,
@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     visit.add_parser(sub, person_args)
     register.add_parser(sub, person_args)
     risk.add_parser(sub, person_args)
+    enroll.add_parser(sub, DEFAULT_BROKER_DIR)
 
     def db_site_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")

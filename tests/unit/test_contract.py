@@ -265,6 +265,16 @@ _REG = {"aggression_types": ["verbaal"], "severity": "boosheid"}
 
 SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
     (
+        "EnrollRequest",
+        lambda b: parse(m.EnrollRequest, b),
+        {"v": 1, "public_key": "A" * 43 + "=", "hostname": "raspberrypi", "firmware": "0.1.0"},
+    ),
+    (
+        "EnrollReply",
+        lambda b: parse(m.EnrollReply, b),
+        {"v": 1, "status": "refused", "sealed": None, "reason": "rejected by facilities"},
+    ),
+    (
         "UnitEvent",
         lambda b: parse(m.UnitEvent, b),
         {

@@ -145,12 +145,13 @@ def test_the_version_is_written_once() -> None:
 
 
 def test_a_desk_unit_installs_only_what_a_pi_needs() -> None:
-    """The base install is the Pi's: gpiozero, paho, pydantic; the console's stacks are an extra."""
+    """The base install is the Pi's: gpiozero, paho, pydantic, PyNaCl (enrolment); the console's
+    stacks are an extra."""
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     base = {d.split(">")[0].split("<")[0].split("=")[0] for d in project["dependencies"]}
-    assert base == {"gpiozero", "paho-mqtt", "pydantic"}
+    assert base == {"gpiozero", "paho-mqtt", "pydantic", "pynacl"}
     console = {d.split(">")[0] for d in project["optional-dependencies"]["console"]}
     assert {"textual", "rich", "apprise", "babel"} <= console
 

@@ -42,7 +42,12 @@ def test_acl_gives_each_client_only_its_own_topics(site) -> None:
         "topic read stilalarm/v1/hz-gemeentehuis/risk/an/+"
     ]
     assert "/risk/" not in "\n".join(block)
-    assert "pattern" not in acl.replace("`pattern`", "")
+    # the only `pattern` lines: each client's own enrolment request (write) and reply (read)
+    patterns = [line for line in acl.splitlines() if line.startswith("pattern")]
+    assert patterns == [
+        "pattern write stilalarm/v1/hz-gemeentehuis/enroll/%c/request",
+        "pattern read stilalarm/v1/hz-gemeentehuis/enroll/%c/reply",
+    assert "user enroll" not in acl  # the public enrolment login has no topic of its own
 
 
 def test_console_and_observer_acl_filters_are_unchanged(site) -> None:
@@ -68,6 +73,8 @@ def test_console_and_observer_acl_filters_are_unchanged(site) -> None:
         f"topic readwrite {b}/presence/+",
         f"topic readwrite {b}/console/status",
         f"topic write {b}/risk/+/+",
+        f"topic readwrite {b}/enroll/+/request",
+        f"topic readwrite {b}/enroll/+/reply",
     ]
     observer = acl.split("user observer\n")[1].split("\n\n")[0].splitlines()
     assert observer == [f"topic read {b}/#"]
@@ -135,3 +142,24 @@ def test_run_as_grants_the_broker_user_only_what_it_needs(tmp_path: Path, site) 
         st = (tmp_path / name).stat()
         assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o600), name
     assert "user mosquitto" in (tmp_path / "mosquitto.conf").read_text().splitlines()
+
+
+def test_new_unit_password_changes_one_login_and_keeps_the_others(tmp_path: Path, site) -> None:
+    from stilalarm.broker_config.render import new_unit_password
+
+    out = tmp_path / "b"
+    render(site, RenderOptions(out=out, port=12345))
+    before = json.loads((out / "secrets.json").read_text())
+    passwd_before = (out / "passwd").read_text()
+    cfg = new_unit_password(site, out, "balie-1")
+    after = json.loads((out / "secrets.json").read_text())
+    assert cfg.broker.password == after["unit-balie-1"] != before["unit-balie-1"]
+    assert {k: v for k, v in after.items() if k != "unit-balie-1"} == {
+        k: v for k, v in before.items() if k != "unit-balie-1"
+    }
+    unit_file = json.loads((out / "units" / "balie-1.json").read_text())
+    assert unit_file["broker"]["password"] == cfg.broker.password
+    users = [line.split(":")[0] for line in (out / "passwd").read_text().splitlines()]
+    assert users == [line.split(":")[0] for line in passwd_before.splitlines()] and users[-1] == "enroll"
+    for rel in ("secrets.json", "passwd", "units/balie-1.json"):
+        assert stat.S_IMODE((out / rel).stat().st_mode) == 0o600, rel

@@ -40,6 +40,7 @@ from stilalarm.wire.messages.codec import (
     parse_person_command,
     parse_unit_command,
 )
+from stilalarm.wire.messages.enroll import EnrollReply, EnrollRequest, EnrollStatus
 from stilalarm.wire.messages.person import (
     PHONE_PATTERN,
     TEST_WINDOW_DEFAULT_MIN,
@@ -133,6 +134,9 @@ __all__ = [
     "ContractError",
     "Count",
     "DeclineCmd",
+    "EnrollReply",
+    "EnrollRequest",
+    "EnrollStatus",
     "EventKind",
     "FaultKind",
     "Feedback",
