@@ -1,7 +1,7 @@
 """`alarm-console enroll list|approve|reject|revoke`: facilities enrol a desk unit (docs/ENROLLMENT.md).
 
 Run on the broker host, with the rendered broker directory: approving gives the chosen inventory
-unit a fresh password (broker_config.render.new_unit_password), reloads the broker, and publishes
+unit a fresh password (`stilalarm.broker_config.render.new_unit_password`), reloads the broker, and publishes
 the unit's config sealed to the Pi's public key; revoking gives the unit a password only the
 broker directory knows and reloads the broker, which disconnects the unit at once.
 

@@ -47,6 +47,7 @@ def test_acl_gives_each_client_only_its_own_topics(site) -> None:
     assert patterns == [
         "pattern write stilalarm/v1/hz-gemeentehuis/enroll/%c/request",
         "pattern read stilalarm/v1/hz-gemeentehuis/enroll/%c/reply",
+    ]
     assert "user enroll" not in acl  # the public enrolment login has no topic of its own
 
 
