@@ -22,10 +22,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from stilalarm.firmware import feedback
+from stilalarm.firmware import feedback, fleetconfig, inputs
+from stilalarm.firmware.health import os_info
+from stilalarm.firmware.inputs import InputTiming
 from stilalarm.firmware.unitinputs import UnitInputs
 from stilalarm.firmware.unitstate import Pending, log
-from stilalarm.wire.messages import Heartbeat, InputHealth, LinkState, UnitStatus, encode
+from stilalarm.inventory.derived import UnitConfig
+from stilalarm.wire.messages import (
+    ContractError,
+    EventKind,
+    FaultKind,
+    Heartbeat,
+    InputHealth,
+    LinkState,
+    UnitConfigPush,
+    UnitStatus,
+    encode,
+    parse,
+)
 from stilalarm.wire.topics import UnitChannel
 
 
@@ -74,7 +88,11 @@ class UnitRuntime(UnitInputs):
 
     def subscriptions(self) -> list[str]:
         """Topics the link must subscribe to (QoS1, before connecting)."""
-        return [self.topics.unit_receipt(self.unit.id), self.topics.unit_cmd(self.unit.id)]
+        return [
+            self.topics.unit_receipt(self.unit.id),
+            self.topics.unit_cmd(self.unit.id),
+            self.topics.unit_config(self.unit.id),
+        ]
 
     # ------------------------------------------------------------------ link events
     def link_up(self) -> None:
@@ -108,8 +126,97 @@ class UnitRuntime(UnitInputs):
             self._on_receipt(payload)
         elif parsed[1] is UnitChannel.CMD:
             self._on_command(payload)
+        elif parsed[1] is UnitChannel.CONFIG:
+            self.on_config(payload)
         else:
             log.warning("%s: message on %s ignored", self.unit.id, topic)
+
+    # ------------------------------------------------------------------ config from the console
+    def adopt(self, push: UnitConfigPush) -> None:
+        """Mark `push` as the applied config (the shell, at start, with the stored one)."""
+        self.config_serial = push.serial
+        self.config_version = push.version
+
+    def on_config(self, payload: bytes) -> str:
+        """A push on unit/U/config: apply it, ignore it (not newer) or refuse it (unit fault `config`
+        with the reason); returns the action taken. Pending events are never touched."""
+        if not payload:
+            return "ignore"  # the retained config was cleared (unit removed from the site)
+        try:
+            push = parse(UnitConfigPush, payload)
+        except ContractError as exc:
+            return self._refuse(f"unreadable config: {exc}", str(hash(payload)))
+        v = fleetconfig.judge(self.cfg, self.config_serial, push)
+        if v.action == "ignore":
+            log.info("%s: config %s ignored: %s", self.unit.id, push.version, v.reason)
+            return "ignore"
+        if v.action == "reject" or v.cfg is None:
+            return self._refuse(v.reason, push.digest)
+        if self.store_config is not None:
+            try:
+                self.store_config(push)
+            except OSError as exc:
+                return self._refuse(f"cannot store the config: {exc}", push.digest)
+        old_hb = self.unit.heartbeat_s
+        self.reconfigure(v.cfg)
+        self.adopt(push)
+        self._config_refused = None
+        log.info(
+            "%s: config %s applied (pins %s)",
+            self.unit.id,
+            push.version,
+            "changed" if v.pins_changed else "same",
+        )
+        self.observe("config", version=push.version, pins_changed=v.pins_changed)
+        if self.on_reconfigured is not None:
+            self.on_reconfigured(v.cfg, v.pins_changed)
+        if self.running and (self.up or self.unit.heartbeat_s != old_hb):
+            self._timers.cancel("hb")
+            self._heartbeat()  # say the new version now (and restart the interval)
+        return "apply"
+
+    def _refuse(self, reason: str, key: str) -> str:
+        log.warning("%s: config refused: %s", self.unit.id, reason)
+        self.observe("config_refused", reason=reason)
+        if self._config_refused != key:
+            self._config_refused = key
+            self._emit(
+                EventKind.FAULT,
+                None,
+                fault=FaultKind.CONFIG,
+                detected_ms=self.clock.now_ms(),
+                detail=reason[:200],
+            )
+        return "reject"
+
+    def reconfigure(self, cfg: UnitConfig) -> None:
+        """Run with `cfg` from now on. A button that stays keeps its input machine (a press being
+        held is not lost); new inputs start idle, removed ones are dropped."""
+        now = self.clock.now_ms()
+        self.cfg = cfg
+        self.unit = cfg.unit
+        self._btn = {b.id: b for b in self.unit.buttons}
+        self._timing = {
+            b.id: InputTiming(
+                debounce_ms=b.debounce_ms,
+                min_hold_ms=b.min_hold_ms,
+                fault_settle_ms=self.settings.fault_settle_ms,
+                stuck_ms=self.settings.stuck_ms,
+            )
+            for b in self.unit.buttons
+        }
+        self.buttons = {
+            b.id: self.buttons.get(b.id) or inputs.initial(inputs.Reading.IDLE, now)
+            for b in self.unit.buttons
+        }
+        if self.unit.tamper_pin is None:
+            self.tamper = None
+        elif self.tamper is None:
+            self.tamper = inputs.switch_initial(False, now)
+        if self.unit.test_key_pin is None:
+            self.test_key = None
+        elif self.test_key is None:
+            self.test_key = inputs.switch_initial(False, now)
 
     # ------------------------------------------------------------------ heartbeat + status
     def input_health(self) -> dict[str, InputHealth]:
@@ -124,6 +231,7 @@ class UnitRuntime(UnitInputs):
         now = self.clock.now_ms()
         temp, dbm = self.probe() if self.probe is not None else (None, None)
         active = self.test.active(now)
+        os_name, kernel, python = os_info()
         return Heartbeat(
             unit_id=self.unit.id,
             boot_id=self.boot_id,
@@ -138,6 +246,10 @@ class UnitRuntime(UnitInputs):
             inputs=self.input_health(),
             cpu_temp_c=temp,
             wifi_dbm=dbm,
+            config_version=self.config_version,
+            os_name=os_name,
+            kernel=kernel,
+            python=python,
         )
 
     def _heartbeat(self) -> None:
@@ -160,4 +272,5 @@ class UnitRuntime(UnitInputs):
             "test_mode": self.test.active(now),
             "led": self.shown[0].name,
             "boot_id": str(self.boot_id),
+            "config_version": self.config_version,
         }
