@@ -170,9 +170,13 @@ class UnitRuntime(UnitInputs):
         self.observe("config", version=push.version, pins_changed=v.pins_changed)
         if self.on_reconfigured is not None:
             self.on_reconfigured(v.cfg, v.pins_changed)
-        if self.running and (self.up or self.unit.heartbeat_s != old_hb):
-            self._timers.cancel("hb")
-            self._heartbeat()  # say the new version now (and restart the interval)
+        if self.running:
+            # Say the new version soon, and restart the interval. Not at once after the last
+            # heartbeat: the console drops one sooner than half an interval after the previous
+            # (its flood limit), so wait until 0.6 of the shorter interval has passed.
+            gap_ms = 600 * min(old_hb, self.unit.heartbeat_s)
+            due = 0 if self._hb_sent_ms is None else self._hb_sent_ms + gap_ms - self.clock.now_ms()
+            self._schedule("hb", max(0, due) / 1000, self._heartbeat)
         return "apply"
 
     def _refuse(self, reason: str, key: str) -> str:
@@ -260,6 +264,7 @@ class UnitRuntime(UnitInputs):
         if self.up:
             self.port.publish(self.topics.unit_heartbeat(self.unit.id), encode(self.heartbeat()), 0, False)
             self._hb_seq += 1
+            self._hb_sent_ms = self.clock.now_ms()
 
     def status(self) -> dict[str, Any]:
         """A summary for `status` lines and logs."""

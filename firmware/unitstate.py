@@ -110,6 +110,7 @@ class UnitState:
         self.shown: tuple[Pattern, Pattern] = (feedback.OFF, feedback.OFF)
         self._timers = Timers()
         self._hb_seq = 0
+        self._hb_sent_ms: int | None = None  # when the last heartbeat went out (monotonic)
         self._last_seq = 0
         # Fault injection only (`alarm-unit run --sim --control-stdin`, verb `crash`); production
         # never sets it. Called with "store" after the outbox write, before the publish, and with

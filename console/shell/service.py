@@ -416,6 +416,8 @@ class ConsoleService:
             if part is not None and hasattr(part, "site"):
                 part.site = site
         self.publisher.timelines = timelines
+        # the intake's intervals are the inventory's: a unit that now beats faster must not be cut
+        self.limits.intake.heartbeat_s = {u.id: u.heartbeat_s for u in site.units}
         self.reloads += 1
         open_n = sum(1 for i in w.engine.incidents.values() if i.status is not IncidentStatus.RESOLVED)
         log.info(

@@ -122,17 +122,32 @@ def test_the_runtime_applies_a_push_keeps_its_pending_alarm_and_reports_the_vers
     assert stored == [p] and changed == [(r.rt.cfg, False)] and r.rt.unit.heartbeat_s == 2
     assert [e.event_id for e in r.distinct()] == [alarm.event_id]  # the pending alarm is still pending
     assert list(r.rt.pending) == [alarm.event_id]
-    hb = heartbeats(r)[-1]  # said at once
+    assert heartbeats(r) == []
+    r.time.advance(0)
+    [hb] = heartbeats(r)  # said at once (no heartbeat went out before)
     assert hb.config_version == p.version and hb.interval_s == 2
     assert hb.python and hb.kernel
-    n = len(heartbeats(r))
     r.time.advance(2000)
-    assert len(heartbeats(r)) == n + 1  # the new interval
+    assert len(heartbeats(r)) == 2  # the new interval
     r.receipt(alarm)
     assert not r.rt.pending
     # the retained push again (reconnect): ignored, nothing stored twice
     r.rt.on_message(T.unit_config("balie-3"), m.encode(p))
     assert stored == [p]
+
+
+def test_the_version_heartbeat_keeps_the_consoles_minimum_gap(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    r.up()
+    r.time.advance(5000)  # the first heartbeat (offset 5 s)
+    assert len(heartbeats(r)) == 1
+    r.time.advance(1000)
+    p = push(r.rt.cfg, heartbeat_s=10)
+    r.rt.on_message(T.unit_config("balie-3"), m.encode(p))
+    r.time.advance(1999)  # 0.6 x the shorter interval (5 s) after the last one: not yet
+    assert len(heartbeats(r)) == 1
+    r.time.advance(1)
+    assert heartbeats(r)[-1].config_version == p.version and heartbeats(r)[-1].interval_s == 10
 
 
 def test_a_button_held_during_a_push_is_still_one_alarm(tmp_path: Path) -> None:
