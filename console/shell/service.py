@@ -380,6 +380,7 @@ class ConsoleService:
         units' live health is kept, and the configs are pushed again."""
         from stilalarm.inventory.load import InventoryError, load_site
 
+        t0 = time.monotonic()
         try:
             site = load_site(self.cfg.site_path)
         except InventoryError as exc:
@@ -421,8 +422,9 @@ class ConsoleService:
         self.reloads += 1
         open_n = sum(1 for i in w.engine.incidents.values() if i.status is not IncidentStatus.RESOLVED)
         log.info(
-            "inventory reloaded from %s: %d units, %d people; %d open incident(s) kept",
+            "inventory reloaded from %s in %.3f s: %d units, %d people; %d open incident(s) kept",
             self.cfg.site_path,
+            time.monotonic() - t0,
             len(site.units),
             len(site.people),
             open_n,
@@ -434,7 +436,7 @@ class ConsoleService:
             log.error("cannot store the unit rows after the reload: %s", exc)
         self.publisher.republish(w, now)
         n = self.push_configs(now)
-        log.info("pushed %d unit config(s)", n)
+        log.info("pushed %d unit config(s); reload done in %.3f s", n, time.monotonic() - t0)
         return True
 
     def _fill_batch(self, batch: Batch, effects: list[SupEffect], now: datetime) -> None:
