@@ -292,3 +292,46 @@ def test_the_units_view_filters_on_firmware_and_stale_config() -> None:
     assert [h for h in rows if unit_matches(h, "1.2", None, False)] == [cur]
     assert [h for h in rows if unit_matches(h, None, "1.2", False)] == [old, unknown]
     assert [h for h in rows if unit_matches(h, None, None, True)] == [old]
+
+
+# --------------------------------------------------------------------------- the TUI's units view
+
+
+def test_the_units_view_shows_mixed_firmware_and_units_without_the_current_config() -> None:
+    from stilalarm.console.tui.model.context import Ctx
+    from stilalarm.console.tui.model.received import Received
+    from stilalarm.console.tui.model.units import build_units, versions_summary
+    from stilalarm.console.tui.texts import EN, NL
+
+    ctx = Ctx(SITE, "an", NL)
+    rec = Received()
+    rec = rec.with_unit(
+        m.UnitHealth(
+            unit_id="balie-1",
+            online=True,
+            firmware_version="1.2",
+            config_version="5-0123456789ab",
+            config_current=True,
+            os_name="Debian GNU/Linux 12 (bookworm)",
+            python="3.11.2",
+        )
+    )
+    rec = rec.with_unit(
+        m.UnitHealth(
+            unit_id="balie-2",
+            online=True,
+            firmware_version="1.1",
+            config_version="4-ba9876543210",
+            config_current=False,
+        )
+    )
+    rows = build_units(rec, ctx, NOW)
+    by = {r.unit_id: r for r in rows}
+    assert by["balie-1"].config_text == "01234567" and not by["balie-1"].config_stale
+    assert by["balie-1"].os_text == "Debian GNU/Linux 12 (bookworm) · 3.11.2"
+    assert by["balie-2"].config_text == "ba987654 OUD" and by["balie-2"].config_stale
+    assert by["balie-3"].config_text == "—" and not by["balie-3"].config_stale  # never heard
+    assert versions_summary(rows, NL) == "Firmware: 1.1 ×1, 1.2 ×1 · 1 zonder de huidige configuratie"
+    assert versions_summary(rows, EN).endswith("1 without the current config")
+    same = Received().with_unit(m.UnitHealth(unit_id="balie-1", online=True, firmware_version="1.2"))
+    assert versions_summary(build_units(same, ctx, NOW), NL) == ""  # one version, nothing stale
