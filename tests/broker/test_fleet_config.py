@@ -3,7 +3,13 @@ write unit/U/config, only unit U (and the observer) may read it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
+from stilalarm.wire.link import Link
 from stilalarm.wire.topics import Topics
+from tests.conftest import EXAMPLE_SITE
 from tests.harness import mosquitto_pub, wait_until
 
 
@@ -44,3 +50,37 @@ def test_a_unit_cannot_read_another_units_config(broker, link, topics: Topics) -
     console.publish(topics.unit_config("balie-1"), b"for-a", qos=1, retain=True).wait_for_publish(5)
     wait_until(lambda: seen_b == [b"for-b"] and len(seen_a) == 1, what="configs delivered")
     assert seen_a == [(topics.unit_config("balie-1"), b"for-a")]
+
+
+def test_a_new_unit_connects_after_render_reloads_the_broker(broker, link, site, tmp_path: Path) -> None:
+    """`alarm-broker render --reload-broker PID`: the new unit's login and ACL are live without a
+    broker restart, and the clients already connected stay connected."""
+    console = link("console")
+    new = (
+        '\n[[units]]\nid = "balie-9"\nroom = "balie-1"\n'
+        'buttons = [{ id = "knop", contact = "no", pin = 5 }]\n'
+    )
+    site_file = tmp_path / "site.toml"
+    site_file.write_text(EXAMPLE_SITE.read_text() + new)
+    assert broker.proc is not None
+    argv = [str(Path(sys.executable).parent / "alarm-broker"), "render", "--site", str(site_file)]
+    argv += ["--out", str(broker.dir), "--port", str(broker.port), "--reload-broker", str(broker.proc.pid)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    # render rewrote mosquitto.conf with log to stdout; the running broker keeps its own settings
+    topics = Topics(site.site.id)
+    got: list[bytes] = []
+
+    def connects() -> bool:
+        lk = Link(broker.creds("unit-balie-9"), client_id="unit-balie-9")
+        lk.subscribe(topics.unit_config("balie-9"), lambda _t, p: got.append(p))
+        lk.start()
+        ok = lk.wait_connected(2)
+        if ok:
+            console.publish(topics.unit_config("balie-9"), b"cfg", qos=1, retain=True).wait_for_publish(5)
+            wait_until(lambda: got == [b"cfg"], what="its config")
+        lk.stop()
+        return ok
+
+    wait_until(connects, 20, "the new unit's login accepted")
+    assert console.connected.is_set()
