@@ -28,6 +28,7 @@ from stilalarm.firmware.inputs import InputTiming
 from stilalarm.firmware.unitinputs import UnitInputs
 from stilalarm.firmware.unitstate import Pending, log
 from stilalarm.inventory.derived import UnitConfig
+from stilalarm.inventory.kinds import Via
 from stilalarm.wire.messages import (
     ContractError,
     EventKind,
@@ -88,11 +89,10 @@ class UnitRuntime(UnitInputs):
 
     def subscriptions(self) -> list[str]:
         """Topics the link must subscribe to (QoS1, before connecting)."""
-        return [
-            self.topics.unit_receipt(self.unit.id),
-            self.topics.unit_cmd(self.unit.id),
-            self.topics.unit_config(self.unit.id),
-        ]
+        subs = [self.topics.unit_receipt(self.unit.id), self.topics.unit_cmd(self.unit.id)]
+        if self.unit.via is Via.GPIO:  # a web unit's config is alarm-web's web.json, never pushed
+            subs.append(self.topics.unit_config(self.unit.id))
+        return subs
 
     # ------------------------------------------------------------------ link events
     def link_up(self) -> None:
