@@ -57,6 +57,7 @@ from stilalarm.console.shell.outgoing import Outgoing
 from stilalarm.console.shell.publisher import Publisher
 from stilalarm.console.store import Batch, Store, unit_row
 from stilalarm.console.timeline import Timelines
+from stilalarm.inventory.kinds import UnitRole
 from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.link import Link
@@ -416,6 +417,8 @@ class ConsoleService:
         for part in (self.limits, self.outgoing, self.committer, self.publisher, self.delivery, self.pager):
             if part is not None and hasattr(part, "site"):
                 part.site = site
+        if self.pager is not None:  # pagers handed to another lead; a site's first pager needs a restart
+            self.pager.owners = {u.id: u.person for u in site.units if u.role is UnitRole.LEAD and u.person}
         self.publisher.timelines = timelines
         # the intake's intervals are the inventory's: a unit that now beats faster must not be cut
         self.limits.intake.heartbeat_s = {u.id: u.heartbeat_s for u in site.units}
