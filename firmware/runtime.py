@@ -19,6 +19,7 @@ events and the heartbeat. Every method must be called from one thread (the shell
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -145,7 +146,7 @@ class UnitRuntime(UnitInputs):
         try:
             push = parse(UnitConfigPush, payload)
         except ContractError as exc:
-            return self._refuse(f"unreadable config: {exc}", str(hash(payload)))
+            return self._refuse(f"unreadable config: {exc}", hashlib.sha256(payload).hexdigest())
         v = fleetconfig.judge(self.cfg, self.config_serial, push)
         if v.action == "ignore":
             log.info("%s: config %s ignored: %s", self.unit.id, push.version, v.reason)
@@ -197,6 +198,9 @@ class UnitRuntime(UnitInputs):
         """Run with `cfg` from now on. A button that stays keeps its input machine (a press being
         held is not lost); new inputs start idle, removed ones are dropped."""
         now = self.clock.now_ms()
+        for gone in set(self._btn) - {b.id for b in cfg.unit.buttons}:
+            self._timers.cancel(f"btn:{gone}")  # its machine's next deadline
+            self._last_eval.pop(gone, None)
         self.cfg = cfg
         self.unit = cfg.unit
         self._btn = {b.id: b for b in self.unit.buttons}

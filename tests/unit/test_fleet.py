@@ -162,6 +162,22 @@ def test_a_button_held_during_a_push_is_still_one_alarm(tmp_path: Path) -> None:
     assert [e.kind for e in r.distinct()] == [m.EventKind.ALARM]
 
 
+def test_a_button_removed_by_a_push_leaves_no_timer_behind(tmp_path: Path) -> None:
+    r = Rig(tmp_path)
+    r.up()
+    two = [{"id": "knop", "contact": "no", "pin": 5}, {"id": "voet", "contact": "no", "pin": 6}]
+    r.rt.on_message(T.unit_config("balie-3"), m.encode(push(r.rt.cfg, serial=1, buttons=two)))
+    assert set(r.rt.buttons) == {"knop", "voet"}
+    r.rt.sample("voet", False, None)  # pressed: its machine has a deadline armed
+    r.time.advance(5)
+    one = [{"id": "knop", "contact": "no", "pin": 5}]
+    r.rt.on_message(T.unit_config("balie-3"), m.encode(push(r.rt.cfg, serial=2, buttons=one)))
+    r.time.advance(60_000)  # no timer of the removed button fires
+    assert set(r.rt.buttons) == {"knop"} and r.distinct() == []
+    r.press("knop")
+    assert [e.button_id for e in r.distinct()] == ["knop"]
+
+
 def test_a_refused_push_is_a_unit_fault_config_with_the_reason_once(tmp_path: Path) -> None:
     r = Rig(tmp_path)
     r.up()
