@@ -243,9 +243,14 @@ def test_a_config_the_unit_cannot_take_is_refused_and_facilities_told_why(rig: R
     wait_until(lambda: "reload refused, the running inventory is kept" in rig.console.log(), 20, "refused")
     assert rig.console.proc.poll() is None
 
-    # a good reload pushes the inventory's config again: the unit takes it, the fault clears
+    # a good change applied the way an operator does it: render, then the console reloads and
+    # pushes the inventory's config again; the unit takes it, the fault clears
     rig.site_file.write_text(SITE_V2)
-    assert rig.reload().returncode == 0
+    argv = [str(BIN / "alarm-broker"), "render", "--site", str(rig.site_file), "--out", str(rig.broker.dir)]
+    argv += ["--port", str(rig.broker.port), "--reload-console", str(rig.console.db)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "reloads it" in done.stdout
 
     def cleared() -> bool:
         h = rig.health()
