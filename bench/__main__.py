@@ -3,7 +3,7 @@
     python -m bench --site examples/site.toml [--quick] [--only NAME[,NAME]] [--doc docs/PERFORMANCE.md]
 
 Scenarios (in this order): baseline, scale, latency, burst, sustained, pi4, supervision, restart,
-footprint, fanout, flood, web. Every figure is paired with a baseline measured in the same run.
+footprint, fanout, flood, web, fleet. Every figure is paired with a baseline measured in the same run.
 baseline, latency, burst, sustained and flood also run "busy": again in the same run, with a
 CPU-bound competitor the bench starts itself (one busy process per core minus one), unless
 `--no-busy`. pi4 runs latency, burst and sustained with the broker and the console each under a
@@ -42,6 +42,7 @@ SCENARIOS = [
     "fanout",
     "flood",
     "web",
+    "fleet",
 ]
 NEEDS_BASELINE = {"scale", "latency", "burst", "sustained"}
 
@@ -50,6 +51,7 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
     from bench import (
         sc_base,
         sc_fanout_kill,
+        sc_fleet,
         sc_flood,
         sc_ingest,
         sc_pi4,
@@ -80,6 +82,7 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
         "flood": lambda: sc_flood.run_flood(ctx),
         "flood busy": lambda: sc_flood.run_flood(ctx, busy=True),
         "web": lambda: sc_web.run_web(ctx),
+        "fleet": lambda: sc_fleet.run_fleet(ctx),
     }
     for name, fn in table.items():
         base_name, _, variant = name.partition(" ")

@@ -68,6 +68,7 @@ def render_acl(site: Site) -> str:
         f"topic read {t.all_units(UnitChannel.HEARTBEAT)}",
         f"topic write {t.all_units(UnitChannel.RECEIPT)}",
         f"topic write {t.all_units(UnitChannel.CMD)}",
+        f"topic write {t.all_units(UnitChannel.CONFIG)}",
         f"topic read {t.all_people(PersonChannel.CMD)}",
         f"topic read {t.all_people(PersonChannel.WEBCMD)}",
         f"topic write {t.all_people(PersonChannel.REPLY)}",
@@ -113,6 +114,7 @@ def render_acl(site: Site) -> str:
             f"topic write {t.unit_heartbeat(u.id)}",
             f"topic read {t.unit_receipt(u.id)}",
             f"topic read {t.unit_cmd(u.id)}",
+            f"topic read {t.unit_config(u.id)}",
             "",
         ]
     for p in site.people:

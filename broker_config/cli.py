@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,6 +35,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--run-as", help="user mosquitto switches to when started as root")
     r.add_argument("--rotate", action="store_true", help="generate new passwords for everybody")
+    r.add_argument(
+        "--reload-broker",
+        type=int,
+        metavar="PID",
+        help="afterwards send SIGHUP to this mosquitto (it reads the new passwd and acl; under systemd: "
+        "systemctl reload mosquitto)",
+    )
+    r.add_argument(
+        "--reload-console",
+        type=Path,
+        metavar="DB",
+        help="afterwards have the `alarm-console serve` of this database reload site.toml "
+        "(`alarm-console reload`): it pushes the units their new configs",
+    )
     c = sub.add_parser("check", help="validate a site inventory and print a summary")
     c.add_argument("--site", required=True, type=Path, help="site inventory (site.toml)")
     u = sub.add_parser("run", help="render into --dir and run mosquitto in the foreground")
@@ -68,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         except RunAsError as exc:
             raise SystemExit(str(exc)) from None  # the message alone, exit status 1
         print(f"wrote {len(written)} files to {args.out} (secrets are mode 0600; never commit them)")
-        return 0
+        return apply(args)
     # run
     try:
         exe = find_mosquitto()
@@ -86,6 +102,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"mosquitto for site {site.site.id} on 127.0.0.1:{port}, config in {args.dir}", flush=True)
     os.execv(exe, ["mosquitto", "-c", str(args.dir / "mosquitto.conf")])
+
+
+def apply(args: argparse.Namespace) -> int:
+    """After a render: the broker reloads its logins and ACL first (a new unit can then connect and
+    read its config), then the console reloads the inventory and pushes the configs."""
+    if args.reload_broker is not None:
+        try:
+            os.kill(args.reload_broker, signal.SIGHUP)
+        except OSError as exc:
+            print(
+                f"alarm-broker render: cannot reload mosquitto (pid {args.reload_broker}): {exc}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"mosquitto (pid {args.reload_broker}) reloads its password file and ACL")
+    if args.reload_console is not None:
+        cmd = [sys.executable, "-m", "stilalarm.console.cli", "reload", "--site", str(args.site)]
+        done = subprocess.run([*cmd, "--db", str(args.reload_console)], check=False)
+        return done.returncode
+    return 0
 
 
 if __name__ == "__main__":

@@ -149,6 +149,12 @@ class LocalBroker:
             self.proc.stderr.close()
         self.proc = None
 
+    def reload(self) -> None:
+        """SIGHUP: mosquitto reads its password file and ACL again (after a re-render); clients stay
+        connected."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGHUP)
+
     def restart(self) -> None:
         self.stop()
         self.start()

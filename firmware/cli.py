@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stilalarm.firmware import FIRMWARE_VERSION, gpio, health, localtest
+from stilalarm.firmware import FIRMWARE_VERSION, fleetconfig, gpio, health, localtest
 from stilalarm.firmware.control import ControlError, JsonLines, PinActuator, parse_control
 from stilalarm.firmware.eventloop import LoopScheduler
 from stilalarm.firmware.notify import Notifier, watchdog_interval_s
@@ -303,6 +303,10 @@ def run(
     except (OSError, OutboxError) as exc:
         print(f"{exc}", file=sys.stderr)
         return 2
+    stored = fleetconfig.load(state_dir, cfg)
+    if stored is not None:  # the newest config the console pushed and this unit applied
+        cfg = stored[0]
+        log.info("unit %s: running the applied config %s", uid, stored[1].version)
     factory = gpio.use_mock_pins() if sim else None
     loop = asyncio.new_event_loop()
     sched = LoopScheduler(loop)
@@ -353,6 +357,17 @@ def run(
         outputs=outputs,
         on_open=pins.idle if pins is not None else None,
     )
+    if stored is not None:
+        rt.adopt(stored[1])
+    rt.store_config = lambda push: fleetconfig.store(state_dir, push)
+
+    def reconfigured(new: UnitConfig, pins_changed: bool) -> None:
+        if pins is not None:
+            pins.unit = new.unit
+        if pins_changed:
+            watch.reopen(new.unit)
+
+    rt.on_reconfigured = reconfigured
     rt.start()
     watch.start()
     link.start()

@@ -1,11 +1,15 @@
-"""Health readings for the heartbeat: CPU temperature and Wi-Fi signal, where available."""
+"""Health readings for the heartbeat: CPU temperature and Wi-Fi signal, where available; the OS,
+kernel and Python the unit runs on."""
 
 from __future__ import annotations
 
+import functools
+import platform
 from pathlib import Path
 
 THERMAL = Path("/sys/class/thermal/thermal_zone0/temp")
 WIRELESS = Path("/proc/net/wireless")
+OS_RELEASE = Path("/etc/os-release")
 
 
 def parse_cpu_temp(text: str) -> float | None:
@@ -42,3 +46,19 @@ def probe(thermal: Path = THERMAL, wireless: Path = WIRELESS) -> tuple[float | N
     t = _read(thermal)
     w = _read(wireless)
     return (parse_cpu_temp(t) if t else None, parse_wifi_dbm(w) if w else None)
+
+
+def parse_os_release(text: str) -> str:
+    """PRETTY_NAME of an os-release file ('' when it has none)."""
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "PRETTY_NAME":
+            return value.strip().strip("\"'")[:200]
+    return ""
+
+
+@functools.cache
+def os_info(os_release: Path = OS_RELEASE) -> tuple[str, str, str]:
+    """(OS pretty name, kernel release, Python version) for the heartbeat; read once."""
+    text = _read(os_release) or ""
+    return parse_os_release(text), platform.release()[:200], platform.python_version()

@@ -188,6 +188,23 @@ class PinWatch:
         except OSError as exc:
             log.warning("cannot remove %s: %s", self.marker, exc)
 
+    def reopen(self, unit: Unit) -> None:
+        """The unit's pin layout changed (a config from the console): release the pins and open the
+        new ones at once. The input machines stay in the runtime; the first reading of each pin
+        follows right after the open (`post_initial`)."""
+        if self._closed:
+            return
+        if self.inputs is not None:
+            self.inputs.close()
+            self.inputs = None
+        if self.outputs.real is not None:
+            self.outputs.real.close()
+            self.outputs.real = None
+        self.unit = unit
+        self.attempts = 0
+        self._said = None
+        self._attempt()
+
     def close(self) -> None:
         """Stop retrying and release the pins."""
         self._closed = True

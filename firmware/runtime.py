@@ -19,13 +19,29 @@ events and the heartbeat. Every method must be called from one thread (the shell
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
-from stilalarm.firmware import feedback
+from stilalarm.firmware import feedback, fleetconfig, inputs
+from stilalarm.firmware.health import os_info
+from stilalarm.firmware.inputs import InputTiming
 from stilalarm.firmware.unitinputs import UnitInputs
 from stilalarm.firmware.unitstate import Pending, log
-from stilalarm.wire.messages import Heartbeat, InputHealth, LinkState, UnitStatus, encode
+from stilalarm.inventory.derived import UnitConfig
+from stilalarm.inventory.kinds import Via
+from stilalarm.wire.messages import (
+    ContractError,
+    EventKind,
+    FaultKind,
+    Heartbeat,
+    InputHealth,
+    LinkState,
+    UnitConfigPush,
+    UnitStatus,
+    encode,
+    parse,
+)
 from stilalarm.wire.topics import UnitChannel
 
 
@@ -74,7 +90,10 @@ class UnitRuntime(UnitInputs):
 
     def subscriptions(self) -> list[str]:
         """Topics the link must subscribe to (QoS1, before connecting)."""
-        return [self.topics.unit_receipt(self.unit.id), self.topics.unit_cmd(self.unit.id)]
+        subs = [self.topics.unit_receipt(self.unit.id), self.topics.unit_cmd(self.unit.id)]
+        if self.unit.via is Via.GPIO:  # a web unit's config is alarm-web's web.json, never pushed
+            subs.append(self.topics.unit_config(self.unit.id))
+        return subs
 
     # ------------------------------------------------------------------ link events
     def link_up(self) -> None:
@@ -108,8 +127,104 @@ class UnitRuntime(UnitInputs):
             self._on_receipt(payload)
         elif parsed[1] is UnitChannel.CMD:
             self._on_command(payload)
+        elif parsed[1] is UnitChannel.CONFIG:
+            self.on_config(payload)
         else:
             log.warning("%s: message on %s ignored", self.unit.id, topic)
+
+    # ------------------------------------------------------------------ config from the console
+    def adopt(self, push: UnitConfigPush) -> None:
+        """Mark `push` as the applied config (the shell, at start, with the stored one)."""
+        self.config_serial = push.serial
+        self.config_version = push.version
+
+    def on_config(self, payload: bytes) -> str:
+        """A push on unit/U/config: apply it, ignore it (not newer) or refuse it (unit fault `config`
+        with the reason); returns the action taken. Pending events are never touched."""
+        if not payload:
+            return "ignore"  # the retained config was cleared (unit removed from the site)
+        try:
+            push = parse(UnitConfigPush, payload)
+        except ContractError as exc:
+            return self._refuse(f"unreadable config: {exc}", hashlib.sha256(payload).hexdigest())
+        v = fleetconfig.judge(self.cfg, self.config_serial, push)
+        if v.action == "ignore":
+            log.info("%s: config %s ignored: %s", self.unit.id, push.version, v.reason)
+            return "ignore"
+        if v.action == "reject" or v.cfg is None:
+            return self._refuse(v.reason, push.digest)
+        if self.store_config is not None:
+            try:
+                self.store_config(push)
+            except OSError as exc:
+                return self._refuse(f"cannot store the config: {exc}", push.digest)
+        old_hb = self.unit.heartbeat_s
+        self.reconfigure(v.cfg)
+        self.adopt(push)
+        self._config_refused = None
+        log.info(
+            "%s: config %s applied (pins %s)",
+            self.unit.id,
+            push.version,
+            "changed" if v.pins_changed else "same",
+        )
+        self.observe("config", version=push.version, pins_changed=v.pins_changed)
+        if self.on_reconfigured is not None:
+            self.on_reconfigured(v.cfg, v.pins_changed)
+        if self.running:
+            # Say the new version soon, and restart the interval. Not at once after the last
+            # heartbeat: the console drops one sooner than half an interval after the previous
+            # (its flood limit), so wait until 0.6 of the shorter interval has passed.
+            gap_ms = 600 * min(old_hb, self.unit.heartbeat_s)
+            due = 0 if self._hb_sent_ms is None else self._hb_sent_ms + gap_ms - self.clock.now_ms()
+            self._schedule("hb", max(0, due) / 1000, self._heartbeat)
+        return "apply"
+
+    def _refuse(self, reason: str, key: str) -> str:
+        log.warning("%s: config refused: %s", self.unit.id, reason)
+        self.observe("config_refused", reason=reason)
+        if self._config_refused != key:
+            self._config_refused = key
+            self._emit(
+                EventKind.FAULT,
+                None,
+                fault=FaultKind.CONFIG,
+                detected_ms=self.clock.now_ms(),
+                detail=reason[:200],
+            )
+        return "reject"
+
+    def reconfigure(self, cfg: UnitConfig) -> None:
+        """Run with `cfg` from now on. A button that stays keeps its input machine (a press being
+        held is not lost); new inputs start idle, removed ones are dropped."""
+        now = self.clock.now_ms()
+        for gone in set(self._btn) - {b.id for b in cfg.unit.buttons}:
+            self._timers.cancel(f"btn:{gone}")  # its machine's next deadline
+            self._last_eval.pop(gone, None)
+        self.cfg = cfg
+        self.unit = cfg.unit
+        self._btn = {b.id: b for b in self.unit.buttons}
+        self._timing = {
+            b.id: InputTiming(
+                debounce_ms=b.debounce_ms,
+                min_hold_ms=b.min_hold_ms,
+                fault_settle_ms=self.settings.fault_settle_ms,
+                stuck_ms=self.settings.stuck_ms,
+            )
+            for b in self.unit.buttons
+        }
+        self.buttons = {
+            b.id: self.buttons.get(b.id) or inputs.initial(inputs.Reading.IDLE, now)
+            for b in self.unit.buttons
+        }
+        if self.unit.tamper_pin is None:
+            self.tamper = None
+        elif self.tamper is None:
+            self.tamper = inputs.switch_initial(False, now)
+        if self.unit.test_key_pin is None:
+            self.test_key = None
+        elif self.test_key is None:
+            self.test_key = inputs.switch_initial(False, now)
 
     # ------------------------------------------------------------------ heartbeat + status
     def input_health(self) -> dict[str, InputHealth]:
@@ -124,6 +239,7 @@ class UnitRuntime(UnitInputs):
         now = self.clock.now_ms()
         temp, dbm = self.probe() if self.probe is not None else (None, None)
         active = self.test.active(now)
+        os_name, kernel, python = os_info()
         return Heartbeat(
             unit_id=self.unit.id,
             boot_id=self.boot_id,
@@ -138,6 +254,10 @@ class UnitRuntime(UnitInputs):
             inputs=self.input_health(),
             cpu_temp_c=temp,
             wifi_dbm=dbm,
+            config_version=self.config_version,
+            os_name=os_name,
+            kernel=kernel,
+            python=python,
         )
 
     def _heartbeat(self) -> None:
@@ -148,6 +268,7 @@ class UnitRuntime(UnitInputs):
         if self.up:
             self.port.publish(self.topics.unit_heartbeat(self.unit.id), encode(self.heartbeat()), 0, False)
             self._hb_seq += 1
+            self._hb_sent_ms = self.clock.now_ms()
 
     def status(self) -> dict[str, Any]:
         """A summary for `status` lines and logs."""
@@ -160,4 +281,5 @@ class UnitRuntime(UnitInputs):
             "test_mode": self.test.active(now),
             "led": self.shown[0].name,
             "boot_id": str(self.boot_id),
+            "config_version": self.config_version,
         }

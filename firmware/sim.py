@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stilalarm.firmware import gpio
+from stilalarm.firmware import fleetconfig, gpio
 from stilalarm.firmware.control import Control, ControlError, JsonLines, PinActuator, parse_control
 from stilalarm.firmware.eventloop import LoopScheduler, raise_nofile_limit
 from stilalarm.firmware.mux import Mux, MuxLink
@@ -57,6 +57,7 @@ class Simulator:
     """Owns the loop, the shared outbox, the units and the control channel."""
 
     def __init__(self, configs: list[UnitConfig], state_dir: Path, out: JsonLines) -> None:
+        self.state_dir = state_dir
         self.loop = asyncio.new_event_loop()
         self.sched = LoopScheduler(self.loop)
         self.clock = SystemClock()
@@ -75,6 +76,9 @@ class Simulator:
 
     def _make(self, cfg: UnitConfig) -> SimUnit:
         uid = cfg.unit.id
+        stored = fleetconfig.load(self.state_dir, cfg)
+        if stored is not None:  # the newest config the console pushed and this unit applied
+            cfg = stored[0]
 
         def observe(name: str, fields: dict[str, Any]) -> None:
             self.out.emit(uid, name, **fields)
@@ -107,7 +111,22 @@ class Simulator:
 
         inputs = gpio.GpioInputs(cfg.unit, rt, post, self.clock.now_ms, factory=factory)
         pins = PinActuator(cfg.unit, factory, self.sched.call_later)
-        return SimUnit(cfg, rt, link, inputs, pins)
+        su = SimUnit(cfg, rt, link, inputs, pins)
+        if stored is not None:
+            rt.adopt(stored[1])
+        rt.store_config = lambda push: fleetconfig.store(self.state_dir, push)
+
+        def reconfigured(new: UnitConfig, pins_changed: bool) -> None:
+            su.cfg = new
+            su.pins.unit = new.unit
+            if pins_changed and su.alive:
+                su.inputs.close()
+                su.pins.idle()
+                su.inputs = gpio.GpioInputs(new.unit, rt, post, self.clock.now_ms, factory=factory)
+                su.inputs.post_initial()
+
+        rt.on_reconfigured = reconfigured
+        return su
 
     # -- startup ---------------------------------------------------------------------
     def start(self) -> None:

@@ -34,7 +34,7 @@ from stilalarm.firmware.ports import (
 from stilalarm.inventory.derived import UnitConfig
 from stilalarm.inventory.kinds import UnitRole
 from stilalarm.inventory.places import Button
-from stilalarm.wire.messages import UnitEvent, new_id
+from stilalarm.wire.messages import UnitConfigPush, UnitEvent, new_id
 from stilalarm.wire.topics import Topics
 
 # one logger for the whole runtime, whichever part logs
@@ -110,11 +110,21 @@ class UnitState:
         self.shown: tuple[Pattern, Pattern] = (feedback.OFF, feedback.OFF)
         self._timers = Timers()
         self._hb_seq = 0
+        self._hb_sent_ms: int | None = None  # when the last heartbeat went out (monotonic)
         self._last_seq = 0
         # Fault injection only (`alarm-unit run --sim --control-stdin`, verb `crash`); production
         # never sets it. Called with "store" after the outbox write, before the publish, and with
         # "receipt" when a receipt arrives, before the outbox records it.
         self.crash_hook: Callable[[str, UnitEvent], None] | None = None
+        # Config pushed by the console (unit/U/config, `stilalarm.firmware.fleetconfig`): the version
+        # applied (None: the rendered file only), where the shell stores an applied push (raises
+        # OSError when it cannot: then the push is refused), and what it does after one is applied
+        # (re-open the pins when their layout changed).
+        self.config_serial: int | None = None
+        self.config_version: str | None = None
+        self.store_config: Callable[[UnitConfigPush], None] | None = None
+        self.on_reconfigured: Callable[[UnitConfig, bool], None] | None = None
+        self._config_refused: str | None = None  # digest of the last refused push (said once)
 
     def observe(self, name: str, **fields: Any) -> None:
         """Report an observable change (log line; the simulator prints JSON)."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from stilalarm.inventory.kinds import Language
-from stilalarm.inventory.places import Unit
+from stilalarm.inventory.places import Unit, unit_content
 from stilalarm.inventory.visits import OfficeHours
 from stilalarm.inventory.web import WebPolicy
 from stilalarm.wire.credentials import BrokerCredentials
+
+__all__ = ["PersonConfig", "UnitConfig", "WebConfig", "WebTokenHash", "config_content", "unit_content"]
 
 
 class UnitConfig(BaseModel):
@@ -72,3 +76,8 @@ class WebConfig(BaseModel):
         "pages (only when some token belongs to a person).",
     )
     broker: BrokerCredentials = Field(description="alarm-web's own broker credentials.")
+
+
+def config_content(cfg: UnitConfig) -> dict[str, Any]:
+    """`unit_content` of a rendered unit config."""
+    return unit_content(cfg.site_id, cfg.timezone, cfg.unit)

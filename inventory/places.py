@@ -174,3 +174,9 @@ class Unit(StrictModel):
         if any(b.contact is not Contact.NO for b in self.buttons):
             raise ValueError(f"unit {self.id} has via = {self.via.value!r}: its key has no wiring (contact)")
         return self
+
+
+def unit_content(site_id: str, timezone: str, unit: Unit) -> dict[str, Any]:
+    """The non-secret part of a unit's config, as the console pushes it (`UnitConfigPush.content`):
+    what the rendered `units/U.json` holds without `broker`. Its digest is the config's identity."""
+    return {"site_id": site_id, "timezone": timezone, "unit": unit.model_dump(mode="json")}

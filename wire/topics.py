@@ -7,6 +7,7 @@ Scheme (version 1), with `S` the site id:
     stilalarm/v1/S/unit/U/heartbeat    unit -> console   QoS0  periodic health
     stilalarm/v1/S/unit/U/receipt      console -> unit   QoS1  "event E is stored as incident I"
     stilalarm/v1/S/unit/U/cmd          console -> unit   QoS1  test mode, LED, identify
+    stilalarm/v1/S/unit/U/config       console -> unit   QoS1  retained versioned config (no secrets)
     stilalarm/v1/S/person/P/cmd        person -> console QoS1  ack, resolve, presence, test start/stop
     stilalarm/v1/S/person/P/webcmd     alarm-web -> console QoS1  only P's home-visit start / end
     stilalarm/v1/S/person/P/reply      console -> person QoS1  accepted / rejected with reason
@@ -43,6 +44,7 @@ class UnitChannel(StrEnum):
     HEARTBEAT = "heartbeat"
     RECEIPT = "receipt"
     CMD = "cmd"
+    CONFIG = "config"
 
 
 class PersonChannel(StrEnum):
@@ -82,6 +84,10 @@ class Topics:
 
     def unit_cmd(self, unit_id: str) -> str:
         return self.unit(unit_id, UnitChannel.CMD)
+
+    def unit_config(self, unit_id: str) -> str:
+        """Retained, versioned config of one unit: only the console writes, only that unit reads."""
+        return self.unit(unit_id, UnitChannel.CONFIG)
 
     def all_units(self, channel: UnitChannel) -> str:
         """Subscription filter for one channel of every unit."""

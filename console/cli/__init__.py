@@ -39,6 +39,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return views.incidents(args)
         case "units":
             return views.units(args)
+        case "reload":
+            return serve.reload(args)
         case "ack" | "decline" | "onsite" | "resolve" | "presence" | "test" | "aftercare":
             return person.person_command(args)
         case "visit":

@@ -64,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("units", help="list units and their health from the console database")
     u.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     u.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
+    u.add_argument("--firmware", metavar="VERSION", help="only units running this firmware version")
+    u.add_argument("--not-firmware", metavar="VERSION", help="only units NOT running this firmware version")
+    u.add_argument(
+        "--config-stale",
+        action="store_true",
+        help="only Pi units that did not report the config of the console's current inventory",
+    )
+
+    rl = sub.add_parser(
+        "reload",
+        help="check site.toml and have the running `serve` reload it (SIGHUP): open incidents and their "
+        "timers stay, the units get their new configs",
+    )
+    rl.add_argument("--site", required=True, type=Path, help="site inventory (site.toml) serve runs on")
+    rl.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"serve's database (default {DEFAULT_DB})")
 
     def person_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
 from stilalarm.console.cli.parser import EXIT_DB
@@ -19,7 +20,7 @@ FANOUT_NICE = 5
 
 def serve(args: argparse.Namespace) -> int:
     from stilalarm.console.config import ServiceConfig
-    from stilalarm.console.shell.service import ConsoleService
+    from stilalarm.console.shell.service import ConsoleService, Reload
     from stilalarm.console.store import StoreError
     from stilalarm.inventory.load import InventoryError, load_site
     from stilalarm.wire.credentials import BrokerCredentials, ConfigError, load_json_model
@@ -61,21 +62,65 @@ def serve(args: argparse.Namespace) -> int:
         logging.getLogger("console").info("signal %s: stopping", signal.Signals(signum).name)
         stop.set()
 
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        svc.inbox.put(Reload())  # the writer thread reloads (it alone touches the state)
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
     try:
         svc.start()
     except StoreError as exc:
         log.critical("not starting: %s", exc)
         svc.store.close()
         return EXIT_DB
+    pidfile = pid_path(args.db)
+    try:
+        pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot write %s (%s): `alarm-console reload` cannot find this service", pidfile, exc)
     failed = False
     while not stop.wait(0.5):
         if svc.wait(0):  # the writer ended on its own: a fatal error
             failed = True
             break
     svc.stop()
+    try:
+        if pidfile.read_text(encoding="utf-8").strip() == str(os.getpid()):
+            pidfile.unlink()
+    except OSError:
+        pass
     return 1 if failed else 0
+
+
+def pid_path(db: Path) -> Path:
+    """Where `serve` writes its process id (for `alarm-console reload`)."""
+    return db.with_name(db.name + ".pid")
+
+
+def reload(args: argparse.Namespace) -> int:
+    """Check the inventory, then send SIGHUP to the `serve` of this database. An invalid site.toml is
+    refused here with the reason (exit 2) and serve keeps running on its inventory."""
+    from stilalarm.inventory.load import InventoryError, load_site
+
+    try:
+        site = load_site(args.site)
+    except InventoryError as exc:
+        print(f"not reloaded, the console keeps its running inventory: {exc}", file=sys.stderr)
+        return 2
+    path = pid_path(args.db)
+    try:
+        pid = int(path.read_text(encoding="utf-8").strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError) as exc:
+        print(
+            f"no running `alarm-console serve --db {args.db}` found ({path}: {exc}); under systemd: "
+            "systemctl reload stilalarm-console",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{args.site}: site {site.site.id} OK ({len(site.units)} units); serve (pid {pid}) reloads it")
+    return 0
 
 
 def fanout(args: argparse.Namespace) -> int:

@@ -40,22 +40,46 @@ def incidents(args: argparse.Namespace) -> int:
     return 0
 
 
+def unit_matches(health: dict[str, Any], firmware: str | None, not_firmware: str | None, stale: bool) -> bool:
+    """Whether a unit's health (UnitHealth as JSON) passes `units`' filters."""
+    fw = health.get("firmware_version") or ""
+    if firmware is not None and fw != firmware:
+        return False
+    if not_firmware is not None and fw == not_firmware:
+        return False
+    return not stale or health.get("config_current") is False
+
+
 def units(args: argparse.Namespace) -> int:
     store = _open_store(args.db)
-    rows = store.units()
+    rows = []
+    for r in store.units():
+        health = json.loads(r["health"]) if r["health"] else {}
+        if unit_matches(health, args.firmware, args.not_firmware, args.config_stale):
+            rows.append((r, health))
     if args.json:
-        for r in rows:
-            r = dict(r)
-            r["faults"] = json.loads(r["faults"])
-            r["health"] = json.loads(r["health"])
-            print(json.dumps(r, ensure_ascii=False))
+        for r, health in rows:
+            d = dict(r)
+            d["faults"] = json.loads(d["faults"])
+            d["health"] = health
+            print(json.dumps(d, ensure_ascii=False))
         return 0
     if not rows:
-        print("no units recorded yet")
+        print("no units recorded yet" if not _filtered(args) else "no unit matches")
         return 0
-    print(f"{'unit':<16} {'state':<8} {'since (UTC)':<20} faults")
-    for r in rows:
+    print(f"{'unit':<16} {'state':<8} {'since (UTC)':<20} {'firmware':<10} {'config':<28} {'os':<24} faults")
+    for r, health in rows:
         state = {None: "unknown", 0: "offline", 1: "online"}.get(r["online"], "?")
         faults = ", ".join(json.loads(r["faults"])) or "-"
-        print(f"{r['unit_id']:<16} {state:<8} {(r['since'] or '')[:19]:<20} {faults}")
+        cfg = health.get("config_version") or "-"
+        cfg += {True: "", False: " (stale)", None: ""}.get(health.get("config_current"), "")
+        os_name = health.get("os_name") or "-"
+        print(
+            f"{r['unit_id']:<16} {state:<8} {(r['since'] or '')[:19]:<20} "
+            f"{health.get('firmware_version') or '-':<10} {cfg:<28} {os_name[:24]:<24} {faults}"
+        )
     return 0
+
+
+def _filtered(args: argparse.Namespace) -> bool:
+    return bool(args.firmware or args.not_firmware or args.config_stale)

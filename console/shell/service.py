@@ -26,6 +26,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from stilalarm.console.config import ServiceConfig
@@ -38,6 +39,7 @@ from stilalarm.console.delivery.render import render
 from stilalarm.console.facts import Fact
 from stilalarm.console.ingest import Accepted, Ignored, Raw, Rejected, classify
 from stilalarm.console.sdnotify import SystemdNotifier
+from stilalarm.console.shell.configs import ConfigVersions, state_path
 from stilalarm.console.shell.degraded import STORE_RETRY_S, Committer
 from stilalarm.console.shell.fanout import Fanout, fanout_command
 from stilalarm.console.shell.inbox import (
@@ -55,6 +57,7 @@ from stilalarm.console.shell.outgoing import Outgoing
 from stilalarm.console.shell.publisher import Publisher
 from stilalarm.console.store import Batch, Store, unit_row
 from stilalarm.console.timeline import Timelines
+from stilalarm.inventory.kinds import UnitRole
 from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.link import Link
@@ -67,6 +70,11 @@ log = logging.getLogger("console")
 BACKLOG_PAUSE_S = 0.002
 """Between slices of a flooding unit's backlog the writer waits this long for other input: it
 releases the GIL, so the network thread reads on and another unit's alarm is not left behind."""
+
+
+@dataclass(frozen=True)
+class Reload:
+    """Inbox item: read the inventory again (SIGHUP, `alarm-console reload`)."""
 
 
 class ConsoleService:
@@ -125,6 +133,10 @@ class ConsoleService:
         self.outgoing = Outgoing(site, self.delivery, mqtt, self.fanout)
         self.committer = Committer(self.store, site, cfg.db_path, self.outgoing)
         self.publisher = Publisher(cfg, site, self.topics, self.link, self.timelines, self.delivery, pager)
+        self.pager = pager
+        self.configs = ConfigVersions(state_path(cfg.db_path))
+        self.reloads = 0
+        """Inventory reloads done (SIGHUP, `alarm-console reload`)."""
         self._writer = threading.Thread(target=self._run, name="writer", daemon=True)
 
     # -- lifecycle ----------------------------------------------------------------
@@ -261,9 +273,13 @@ class ConsoleService:
         except sqlite3.Error as exc:  # fail open: rather a repeat press than a lost one
             log.error("cannot read the database to deduplicate %d event(s): %s", len(ids), exc)
             stored_before = {}
+        reload = False
         for item, res in classified:
             if isinstance(item, Up):
                 up = True
+                continue
+            if isinstance(item, Reload):
+                reload = True
                 continue
             if isinstance(item, Outcome):
                 o = item.outcome
@@ -288,6 +304,8 @@ class ConsoleService:
                 continue
             if isinstance(res, HeartbeatIn | StatusIn) and self.limits.surplus(res, now):
                 continue
+            if isinstance(res, HeartbeatIn):
+                self.configs.observe(res.heartbeat.unit_id, res.heartbeat.config_version)
             if isinstance(res, UnitEventIn | FaultIn):
                 ev = res.event
                 if ev.event_id in seen:
@@ -330,6 +348,10 @@ class ConsoleService:
         self.outgoing.send(outbox)
         if up:
             self.publisher.republish(w, now)
+        if up or self.configs.behind():
+            self.push_configs(now)
+        if reload:
+            self.reload(now)
         if log.isEnabledFor(logging.DEBUG) and items:
             t_end = time.perf_counter()
             log.debug(
@@ -339,6 +361,86 @@ class ConsoleService:
                 (t_commit - t_step) * 1000,
                 (t_end - t_commit) * 1000,
             )
+
+    # -- configs and reload ----------------------------------------------------------
+    def push_configs(self, now: datetime) -> int:
+        """Publish every Pi unit's config, retained (the same version again when nothing changed);
+        clear the retained config of units the site no longer has. Returns how many were pushed."""
+        pushes = self.configs.pushes(self.site, now)
+        for push in pushes:
+            self.link.publish(self.topics.unit_config(push.unit_id), encode(push), qos=1, retain=True)
+        for uid in self.configs.gone(self.site):
+            self.link.publish(self.topics.unit_config(uid), b"", qos=1, retain=True)
+            self.configs.forget(uid)
+        return len(pushes)
+
+    def reload(self, now: datetime) -> bool:
+        """Read site.toml again and run on it (writer thread only). An invalid inventory is refused
+        with the reason in the log and the running one is kept. The state is rebuilt from the stored
+        facts with the new inventory, as a restart does (open incidents and their timers stay), the
+        units' live health is kept, and the configs are pushed again."""
+        from stilalarm.inventory.load import InventoryError, load_site
+
+        t0 = time.monotonic()
+        try:
+            site = load_site(self.cfg.site_path)
+        except InventoryError as exc:
+            log.error("reload refused, the running inventory is kept: %s", exc)
+            return False
+        if site.site.id != self.site.site.id:
+            log.error(
+                "reload refused, the running inventory is kept: site id %r is not %r (a new site id "
+                "means new topics: restart the service)",
+                site.site.id,
+                self.site.site.id,
+            )
+            return False
+        try:
+            facts = list(self.store.facts())
+        except sqlite3.Error as exc:
+            log.error("reload refused, the running inventory is kept: cannot read the log: %s", exc)
+            return False
+        old = self.world
+        try:
+            w = core.rebuild(site, facts, self.started_at, self.cfg.engine, self.cfg.supervision)
+        except Exception:  # a fact the new inventory cannot place: keep running on the old one
+            log.exception("reload refused, the running inventory is kept: the log does not fold on it")
+            return False
+        keep = {uid: lv for uid, lv in old.units.live.items() if uid in w.units.units}
+        w = replace(w, units=replace(w.units, live=keep, mono=old.units.mono, deaf=old.units.deaf))
+        timelines = Timelines(site)
+        for f in facts:
+            timelines.add(f)
+        self.site = site
+        self.timelines = timelines
+        self.world = w
+        for part in (self.limits, self.outgoing, self.committer, self.publisher, self.delivery, self.pager):
+            if part is not None and hasattr(part, "site"):
+                part.site = site
+        if self.pager is not None:  # pagers handed to another lead; a site's first pager needs a restart
+            self.pager.owners = {u.id: u.person for u in site.units if u.role is UnitRole.LEAD and u.person}
+        self.publisher.timelines = timelines
+        # the intake's intervals are the inventory's: a unit that now beats faster must not be cut
+        self.limits.intake.heartbeat_s = {u.id: u.heartbeat_s for u in site.units}
+        self.reloads += 1
+        open_n = sum(1 for i in w.engine.incidents.values() if i.status is not IncidentStatus.RESOLVED)
+        log.info(
+            "inventory reloaded from %s in %.3f s: %d units, %d people; %d open incident(s) kept",
+            self.cfg.site_path,
+            time.monotonic() - t0,
+            len(site.units),
+            len(site.people),
+            open_n,
+        )
+        batch = Batch(units={uid: unit_row(w.units, uid) for uid in w.units.units})
+        try:
+            self.store.commit(batch, now)
+        except sqlite3.Error as exc:
+            log.error("cannot store the unit rows after the reload: %s", exc)
+        self.publisher.republish(w, now)
+        n = self.push_configs(now)
+        log.info("pushed %d unit config(s); reload done in %.3f s", n, time.monotonic() - t0)
+        return True
 
     def _fill_batch(self, batch: Batch, effects: list[SupEffect], now: datetime) -> None:
         """What the batch writes besides its input: facts, touched incidents and units, notifications."""

@@ -27,7 +27,7 @@ from stilalarm.console.tui.model.context import Ctx
 from stilalarm.console.tui.model.history import HistoryRow, TimelineLine
 from stilalarm.console.tui.model.presence import PresenceView
 from stilalarm.console.tui.model.risks import RiskRow
-from stilalarm.console.tui.model.units import UnitRow, units_summary
+from stilalarm.console.tui.model.units import UnitRow, firmware_versions, units_summary, versions_summary
 from stilalarm.console.tui.texts import Texts
 from stilalarm.console.tui.widgets import Plain, sync_table
 from stilalarm.wire.messages import Aftercare, AggressionType, IncidentStatus, Sanction, Severity
@@ -236,6 +236,7 @@ class UnitsPane(Vertical):
             t.u_heartbeat,
             t.u_faults,
             t.u_firmware,
+            t.u_config,
             t.u_test,
             t.u_last_test,
         ):
@@ -244,11 +245,15 @@ class UnitsPane(Vertical):
 
     def show_units(self, rows: tuple[UnitRow, ...]) -> None:
         summary = units_summary(rows, self.texts)
-        self.query_one("#units-summary", Plain).show(Text.assemble((summary, "bold")), summary)
+        versions = versions_summary(rows, self.texts)
+        text = Text.assemble((summary, "bold"), *((("\n" + versions, "bold yellow"),) if versions else ()))
+        self.query_one("#units-summary", Plain).show(text, f"{summary}\n{versions}" if versions else summary)
+        fw = firmware_versions(rows)
+        common = max(fw, key=lambda v: (fw[v], v)) if len(fw) > 1 else ""  # others are marked
         sync_table(
             self.query_one("#unit-table", DataTable),
             [r.unit_id for r in rows],
-            [self._cells(r) for r in rows],
+            [self._cells(r, common) for r in rows],
         )
 
     def selected_unit(self, rows: tuple[UnitRow, ...]) -> UnitRow | None:
@@ -256,7 +261,7 @@ class UnitsPane(Vertical):
         return rows[table.cursor_row] if 0 <= table.cursor_row < len(rows) else None
 
     @staticmethod
-    def _cells(r: UnitRow) -> list[RenderableType]:
+    def _cells(r: UnitRow, common: str = "") -> list[RenderableType]:
         if r.online is None:
             state = Text(r.state_text, "bold yellow")
         elif r.online:
@@ -266,7 +271,19 @@ class UnitsPane(Vertical):
         faults = Text(r.faults_text, "bold red" if r.faults_text != "—" else "")
         test = Text(r.test_text, "bold black on yellow" if r.test_mode else "")
         last = Text(r.last_test_text, "bold yellow" if r.overdue else "")
-        return [Text(r.unit_text), Text(r.room_text), state, r.heartbeat_text, faults, r.firmware, test, last]
+        firmware = Text(r.firmware, "bold yellow" if common and r.firmware not in (common, "—") else "")
+        config = Text(r.config_text, "bold black on yellow" if r.config_stale else "")
+        return [
+            Text(r.unit_text),
+            Text(r.room_text),
+            state,
+            r.heartbeat_text,
+            faults,
+            firmware,
+            config,
+            test,
+            last,
+        ]
 
 
 class HistoryPane(Vertical):

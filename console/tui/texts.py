@@ -160,6 +160,9 @@ class Texts:
     u_heartbeat: str
     u_faults: str
     u_firmware: str
+    u_config: str
+    u_config_stale: str
+    u_versions: str
     u_test: str
     u_last_test: str
     u_online: str

@@ -312,6 +312,22 @@ SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
             "test_until": _NOW,
             "cpu_temp_c": 40.0,
             "wifi_dbm": -60,
+            "config_version": "1764694000000-0123456789ab",
+            "os_name": "Debian GNU/Linux 12 (bookworm)",
+            "kernel": "6.1.0-rpi7-rpi-v8",
+            "python": "3.11.2",
+        },
+    ),
+    (
+        "UnitConfigPush",
+        lambda b: parse(m.UnitConfigPush, b),
+        {
+            "v": 1,
+            "unit_id": "balie-1",
+            "serial": 1764694000000,
+            "digest": "0" * 64,
+            "issued_at": _NOW,
+            "content": {"site_id": "hz", "timezone": "Europe/Brussels", "unit": {"id": "balie-1"}},
         },
     ),
     (

@@ -29,6 +29,7 @@ def test_acl_gives_each_client_only_its_own_topics(site) -> None:
         "topic write stilalarm/v1/hz-gemeentehuis/unit/balie-1/heartbeat",
         "topic read stilalarm/v1/hz-gemeentehuis/unit/balie-1/receipt",
         "topic read stilalarm/v1/hz-gemeentehuis/unit/balie-1/cmd",
+        "topic read stilalarm/v1/hz-gemeentehuis/unit/balie-1/config",
     ]
     an = acl.split("user person-an\n")[1].split("\n\n")[0]
     assert "topic write stilalarm/v1/hz-gemeentehuis/person/an/cmd" in an
@@ -63,6 +64,7 @@ def test_console_and_observer_acl_filters_are_unchanged(site) -> None:
         f"topic read {b}/unit/+/heartbeat",
         f"topic write {b}/unit/+/receipt",
         f"topic write {b}/unit/+/cmd",
+        f"topic write {b}/unit/+/config",
         f"topic read {b}/person/+/cmd",
         f"topic read {b}/person/+/webcmd",
         f"topic write {b}/person/+/reply",

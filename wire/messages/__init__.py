@@ -109,8 +109,13 @@ from stilalarm.wire.messages.unit import (
     TestModeCmd,
     UnitCmdBase,
     UnitCommand,
+    UnitConfigPush,
     UnitEvent,
     UnitStatus,
+    config_digest,
+    config_version,
+    version_digest,
+    version_serial,
 )
 
 __all__ = [
@@ -185,6 +190,7 @@ __all__ = [
     "TimelineEntry",
     "UnitCmdBase",
     "UnitCommand",
+    "UnitConfigPush",
     "UnitEvent",
     "UnitHealth",
     "UnitStatus",
@@ -194,10 +200,14 @@ __all__ = [
     "VisitAnswerCmd",
     "VisitEndCmd",
     "VisitStartCmd",
+    "config_digest",
+    "config_version",
     "encode",
     "new_id",
     "parse",
     "parse_person_command",
     "parse_unit_command",
     "utcnow",
+    "version_digest",
+    "version_serial",
 ]

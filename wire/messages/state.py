@@ -192,6 +192,18 @@ class UnitHealth(Msg):
     test_until: UtcDatetime | None = None
     outbox_depth: Count = 0
     last_test_ok: UtcDatetime | None = None
+    # Added within v1 (issue 17), all optional: what the unit's heartbeats say it runs.
+    config_version: ShortText | None = Field(
+        default=None, description="The config version the unit reports (None: none from the console applied)."
+    )
+    config_current: bool | None = Field(
+        default=None,
+        description="Whether that is the config of the console's current inventory; None: not known "
+        "yet (no heartbeat since the console started) or not a Pi unit.",
+    )
+    os_name: ShortText = Field(default="", description="The unit's OS (PRETTY_NAME).")
+    kernel: ShortText = Field(default="", description="The unit's kernel release.")
+    python: ShortText = Field(default="", description="The Python version the unit's firmware runs on.")
 
 
 class PresenceState(Msg):

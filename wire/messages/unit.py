@@ -3,9 +3,12 @@ receipts and commands down."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     Field,
@@ -32,6 +35,7 @@ class FaultKind(StrEnum):
     STUCK = "stuck"  # held far longer than any press (a jammed button or a cut NC cable)
     SILENT = "silent"  # a desk phone not heard from by alarm-web for its silence limit
     PINS = "pins"  # the unit cannot read its pins (no pin library, no GPIO, no access)
+    CONFIG = "config"  # the unit refused a config the console pushed (the reason is in `detail`)
 
 
 class UnitEvent(Msg):
@@ -104,9 +108,75 @@ class Heartbeat(Msg):
     )
     cpu_temp_c: float | None = Field(default=None, ge=-50, le=150)
     wifi_dbm: int | None = Field(default=None, ge=-150, le=0)
+    # Added within v1 (issue 17), all optional: an older unit's heartbeat still parses.
+    config_version: ShortText | None = Field(
+        default=None,
+        description="Version of the config the unit runs (`config_version(serial, digest)`); None: the "
+        "rendered file only, no config from the console applied yet (or an older unit).",
+    )
+    os_name: ShortText = Field(
+        default="", description="PRETTY_NAME of /etc/os-release, e.g. Debian GNU/Linux 12."
+    )
+    kernel: ShortText = Field(default="", description="Kernel release (uname -r).")
+    python: ShortText = Field(default="", description="Python version the firmware runs on, e.g. 3.11.2.")
 
 
 # --------------------------------------------------------------------------- console -> unit
+
+DIGEST_PATTERN = r"^[0-9a-f]{64}$"
+
+
+def config_digest(content: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a unit config's content, canonical JSON (sorted keys, no spaces)."""
+    raw = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def config_version(serial: int, digest: str) -> str:
+    """The version text of a config (heartbeat, console): `<serial>-<first 12 hex of the digest>`."""
+    return f"{serial}-{digest[:12]}"
+
+
+def version_digest(version: str | None) -> str:
+    """The digest part of a version text ('' for None or a malformed one)."""
+    if not version or "-" not in version:
+        return ""
+    return version.rsplit("-", 1)[1]
+
+
+def version_serial(version: str | None) -> int | None:
+    """The serial part of a version text (None for None or a malformed one)."""
+    if not version or "-" not in version:
+        return None
+    head = version.rsplit("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+class UnitConfigPush(Msg):
+    """Retained on unit/U/config: the non-secret part of unit U's config, pushed by the console.
+
+    Ordering: `serial` decides (a unit applies a push only when its serial is larger than the one
+    it applied; equal or smaller is ignored). The console makes it `max(last serial + 1, unix
+    milliseconds now)` and keeps it while the content (`digest`) stays the same, so a restart or a
+    reload without a change publishes the same version again. `digest` is the SHA-256 of `content`
+    (canonical JSON) and is checked by the unit. Never the broker password: that stays in the
+    rendered file on the unit."""
+
+    unit_id: Ident = Field(description="The unit this config is for; must match the topic and the unit.")
+    serial: Count = Field(description="Ordering key: larger is newer.")
+    digest: Annotated[str, Field(pattern=DIGEST_PATTERN)] = Field(
+        description="SHA-256 (hex) of `content` as canonical JSON."
+    )
+    issued_at: UtcDatetime = Field(description="When the console published this version.")
+    content: dict[str, Any] = Field(
+        description="site_id, timezone and the unit's inventory entry (`unit`), as in the rendered "
+        "units/U.json without `broker`."
+    )
+
+    @property
+    def version(self) -> str:
+        """The version text the unit reports once it applied this config."""
+        return config_version(self.serial, self.digest)
 
 
 class Receipt(Msg):

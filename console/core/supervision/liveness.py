@@ -18,7 +18,7 @@ from stilalarm.console.core.supervision.state import NO_LIVE, LiveHealth, UnitsS
 from stilalarm.console.core.supervision.transitions import SupTx, transition, unit_notice
 from stilalarm.console.facts import Fact, FaultCleared, FaultRaised, UnitOffline, UnitOnline, UnitRestarted
 from stilalarm.inventory.kinds import Role
-from stilalarm.wire.messages import EventKind, Heartbeat, LinkState, UnitEvent, UnitStatus
+from stilalarm.wire.messages import EventKind, FaultKind, Heartbeat, LinkState, UnitEvent, UnitStatus
 
 
 def _silence_base(s: UnitsState, uid: str) -> datetime:
@@ -98,6 +98,11 @@ def on_heartbeat(tx: SupTx, hb: Heartbeat) -> None:
             test_until=hb.test_until,
             firmware=hb.firmware_version,
             published_at=old.published_at,
+            heard=True,
+            config_version=hb.config_version,
+            os_name=hb.os_name,
+            kernel=hb.kernel,
+            python=hb.python,
         ),
         hb.sent_at,
         tx.now,
@@ -113,7 +118,16 @@ def on_heartbeat(tx: SupTx, hb: Heartbeat) -> None:
     elif not backlog and "unit:backlog" in r.faults:
         fact = FaultCleared(at=tx.now, unit_id=uid, fault="unit:backlog")
         transition(tx, uid, [fact], "fault_cleared", {"fault": "backlog", "button": ""})
-    changed = (old.test_mode, old.outbox_depth > 0) != (lv.test_mode, lv.outbox_depth > 0)
+    if "unit:config" in r.faults and tx.s.config_current(uid):
+        # the unit runs the current config now: a config it refused before no longer matters
+        fact = FaultCleared(at=tx.now, unit_id=uid, fault="unit:config")
+        transition(tx, uid, [fact], "fault_cleared", {"fault": "config", "button": ""})
+    changed = (old.test_mode, old.outbox_depth > 0, old.config_version, old.firmware) != (
+        lv.test_mode,
+        lv.outbox_depth > 0,
+        lv.config_version,
+        lv.firmware,
+    )
     stale = old.published_at is None or tx.now - old.published_at >= timedelta(
         seconds=tx.s.policy.health_refresh_s
     )
@@ -130,9 +144,12 @@ def on_fault(tx: SupTx, ev: UnitEvent) -> None:
     key = f"{ev.button_id or 'unit'}:{ev.fault.value}"
     r = tx.s.units[uid]
     detail = {"fault": ev.fault.value, "button": f" ({ev.button_id})" if ev.button_id else ""}
+    text_key = "fault"
+    if ev.fault is FaultKind.CONFIG:  # the unit refused a pushed config: facilities read why
+        text_key, detail = "config_refused", {"reason": ev.detail or "?"}
     if ev.kind is EventKind.FAULT and key not in r.faults:
         transition(
-            tx, uid, [FaultRaised(at=tx.now, unit_id=uid, fault=key, event_id=ev.event_id)], "fault", detail
+            tx, uid, [FaultRaised(at=tx.now, unit_id=uid, fault=key, event_id=ev.event_id)], text_key, detail
         )
     elif ev.kind is EventKind.FAULT_CLEARED and key in r.faults:
         fact = FaultCleared(at=tx.now, unit_id=uid, fault=key, event_id=ev.event_id)

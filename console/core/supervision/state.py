@@ -9,8 +9,10 @@ from datetime import datetime
 
 from stilalarm.console.config import SupervisionPolicy
 from stilalarm.console.reporting.buttontests import TestState, test_state
+from stilalarm.inventory.kinds import Via
 from stilalarm.inventory.model import Site
-from stilalarm.wire.messages import UnitHealth
+from stilalarm.inventory.places import unit_content
+from stilalarm.wire.messages import UnitHealth, config_digest, version_digest
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,13 @@ class LiveHealth:
     clock_run_n: int = 0
     clock_offset_s: float = 0.0
     """Console time minus the unit's sent_at at the last heartbeat (positive: the unit is behind)."""
+    heard: bool = False
+    """A heartbeat came since the console started (so the fields below are the unit's word)."""
+    config_version: str | None = None
+    """The config version the unit's last heartbeat reported (None: only its rendered file)."""
+    os_name: str = ""
+    kernel: str = ""
+    python: str = ""
 
 
 NO_LIVE = LiveHealth()
@@ -81,6 +90,8 @@ class UnitsState:
     """How many stalls of the console itself were seen (re-baselined) since the start."""
     last_stall_s: float = 0.0
     """The gap of the last one, in seconds."""
+    config_digests: Mapping[str, str] = field(default_factory=dict)
+    """Pi unit id -> digest of the config the current inventory gives it (what it should run)."""
 
     @staticmethod
     def initial(site: Site, started_at: datetime, policy: SupervisionPolicy | None = None) -> UnitsState:
@@ -89,7 +100,17 @@ class UnitsState:
             policy=policy or SupervisionPolicy(),
             started_at=started_at,
             units={u: UnitRecord(u) for u in site.index.units},
+            config_digests=config_digests(site),
         )
+
+    def config_current(self, unit_id: str) -> bool | None:
+        """Whether the unit runs the config of the current inventory (None: not known)."""
+        lv = self.live.get(unit_id, NO_LIVE)
+        want = self.config_digests.get(unit_id)
+        if not lv.heard or want is None:
+            return None
+        reported = version_digest(lv.config_version)
+        return bool(reported) and want.startswith(reported)
 
     def comparable(self) -> tuple[object, ...]:
         """The fact-derived content (for rebuild == live checks)."""
@@ -114,4 +135,18 @@ class UnitsState:
             test_until=lv.test_until,
             outbox_depth=lv.outbox_depth,
             last_test_ok=r.last_test_ok,
+            config_version=lv.config_version,
+            config_current=self.config_current(unit_id),
+            os_name=lv.os_name,
+            kernel=lv.kernel,
+            python=lv.python,
         )
+
+
+def config_digests(site: Site) -> dict[str, str]:
+    """Pi unit id -> the digest of the config the inventory gives it (`UnitConfigPush.digest`)."""
+    return {
+        u.id: config_digest(unit_content(site.site.id, site.site.timezone, u))
+        for u in site.units
+        if u.via is Via.GPIO
+    }

@@ -28,6 +28,12 @@ class UnitRow:
     test_text: str
     last_test_text: str
     overdue: bool
+    config_text: str = "—"
+    """The config version the unit reports, with a mark when it is not the current inventory's."""
+    config_stale: bool = False
+    """The unit did not take the console's current config (its heartbeat says another version)."""
+    os_text: str = ""
+    """The unit's OS, kernel and Python, for the detail line."""
 
 
 def build_units(rec: Received, ctx: Ctx, now: datetime) -> tuple[UnitRow, ...]:
@@ -57,9 +63,36 @@ def build_units(rec: Received, ctx: Ctx, now: datetime) -> tuple[UnitRow, ...]:
                 else "—",
                 last_test_text=ctx.day(last_ok) + (f" {t.u_overdue}" if overdue else ""),
                 overdue=overdue,
+                config_text=_config_text(h.config_version, h.config_current, t) if h is not None else "—",
+                config_stale=h is not None and h.config_current is False,
+                os_text=" · ".join(x for x in (h.os_name, h.kernel, h.python) if x) if h is not None else "",
             )
         )
     return tuple(out)
+
+
+def _config_text(version: str | None, current: bool | None, t: Texts) -> str:
+    short = (version or "").rsplit("-", 1)[-1][:8] or "—"
+    return f"{short} {t.u_config_stale}" if current is False else short
+
+
+def firmware_versions(rows: tuple[UnitRow, ...]) -> dict[str, int]:
+    """Firmware version -> how many units report it (units not heard from are left out)."""
+    out: dict[str, int] = {}
+    for r in rows:
+        if r.firmware != "—":
+            out[r.firmware] = out.get(r.firmware, 0) + 1
+    return out
+
+
+def versions_summary(rows: tuple[UnitRow, ...], t: Texts) -> str:
+    """'' when every unit runs one firmware and the current config; else what differs."""
+    fw = firmware_versions(rows)
+    stale = sum(1 for r in rows if r.config_stale)
+    if len(fw) <= 1 and not stale:
+        return ""
+    mix = ", ".join(f"{v} ×{n}" for v, n in sorted(fw.items(), key=lambda kv: (-kv[1], kv[0])))
+    return t.u_versions.format(firmware=mix or "—", stale=stale)
 
 
 def units_summary(rows: tuple[UnitRow, ...], t: Texts) -> str:
