@@ -31,7 +31,7 @@ src=$work/stilalarm-$version
 rm -rf "$work"
 mkdir -p "$src" "$OUT"
 git ls-files -z --cached --others --exclude-standard \
-  | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+  | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
   | tar --null -T - -cf - | tar -xf - -C "$src"
 if [ -n "$SUFFIX" ]; then
   { printf 'stilalarm (%s) bookworm; urgency=medium\n\n  * Rebuild of %s (version suffix %s).\n\n -- %s  %s\n\n' \

@@ -42,10 +42,12 @@ in_root() {
 }
 apt_in() { local r=$1; shift; in_root "$r" apt-get -q -y -o Dpkg::Use-Pty=0 "$@" >>"$T/apt.log" 2>&1; }
 stat_of() { in_root "$1" stat -c '%U %G %a' "$2" 2>&1; }
+# shellcheck disable=SC2016  # dpkg-query's format, not the shell's
 version_of() { in_root "$1" dpkg-query -W -f='${Version} ${db:Status-Abbrev}' "$2" 2>&1 | sed 's/ *$//'; }
 # every file under the given directories: path, owner, group, mode and a hash of the content
 snapshot() {
   local r=$1; shift
+  # shellcheck disable=SC2016  # expanded by the root's sh
   in_root "$r" sh -c 'find "$@" -type f | sort | while read -r f; do
     printf "%s %s\n" "$(stat -c "%n %U %G %a" "$f")" "$(sha256sum < "$f" | cut -c1-16)"; done' sh "$@"
 }
@@ -111,6 +113,7 @@ expect_eq "user stilalarm's groups" "$(in_root "$R" id -nG stilalarm)" "stilalar
 expect_eq "user stilalarm's shell" "$(in_root "$R" getent passwd stilalarm | cut -d: -f7)" "/usr/sbin/nologin"
 expect "alarm-unit --help" in_root "$R" alarm-unit --help
 expect "alarm-sim --help" in_root "$R" alarm-sim --help
+expect_not "no server command in the unit's venv" in_root "$R" test -e /opt/stilalarm/venv/bin/alarm-console
 expect "the venv sees the system's site-packages (python3-lgpio)" in_root "$R" /opt/stilalarm/venv/bin/python -c \
   'import sys; assert "/usr/lib/python3/dist-packages" in sys.path, sys.path'
 expect_eq "stilalarm-unit.service not enabled" "$(in_root "$R" systemctl is-enabled stilalarm-unit.service 2>&1)" "disabled"
@@ -147,7 +150,7 @@ echo "== the site's apt repository (reprepro, signed) as a file:// source"
 export GNUPGHOME=$T/gnupg
 rm -rf "$GNUPGHOME" "$T/apt-repo"
 mkdir -m 0700 "$GNUPGHOME"
-gpg --batch --quiet --passphrase '' --quick-gen-key 'stilalarm package-test <package-test@localhost>' ed25519 sign 1d
+gpg --batch --quiet --passphrase '' --quick-gen-key 'stilalarm package-test <package-test@localhost>' ed25519 sign 1d 2>/dev/null
 fpr=$(gpg --batch --with-colons --list-keys | awk -F: '/^fpr/ {print $10; exit}')
 scripts/apt-repo.sh --repo "$T/apt-repo" --sign-with "$fpr" "$T"/debs-1/*.deb >>"$T/apt.log" 2>&1
 mkdir -p "$R/srv/stilalarm-apt" "$R/etc/apt/keyrings"
