@@ -85,7 +85,7 @@ deb:
 	scripts/build-deb.sh --out run/deb
 
 ## build twice, then install, upgrade, purge and apt-get from the site's repository in clean
-## Debian 12 chroots (debootstrap); as root. CI runs it when packaging files change.
+## Debian 12 chroots (debootstrap); as root. CI runs it every time (about 4 minutes).
 package-test:
 	scripts/package-test.sh
 
@@ -97,8 +97,8 @@ apt-repo:
 	scripts/apt-repo.sh --repo $(REPO) $(if $(SIGN_WITH),--sign-with $(SIGN_WITH)) run/deb/*.deb
 
 ## can the packages be built on a Pi (arm64/armhf) without a compiler? asks PyPI for wheels
-pi-wheels:
-	$(PY) scripts/check-pi-wheels.py
+pi-wheels: venv
+	$(BIN)/python scripts/check-pi-wheels.py
 
 clean:
 	rm -rf $(VENV) run build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
