@@ -166,6 +166,7 @@ apt_in "$R" update
 expect "apt-get upgrade" apt_in "$R" upgrade
 expect_eq "upgraded from the repository" "$(version_of "$R" stilalarm-unit)" "$V2 ii"
 rm -f "$R/etc/apt/sources.list.d/stilalarm.list"
+gpgconf --kill gpg-agent || true   # the agent the test key started
 unset GNUPGHOME
 
 # ---- 4. the central server
