@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 SITE ?= examples/site.toml
 
 # chromium: the HTML report test renders the report in a real headless browser
-.PHONY: venv mosquitto chromium test test-unit lint demo bench broker clean screenshots soak texts-update texts-check texts-init
+.PHONY: venv mosquitto chromium test test-unit lint demo bench broker clean screenshots soak texts-update texts-check texts-init \
+	deb package-test apt-repo pi-wheels
 
 venv: $(STAMP)
 
@@ -77,6 +78,27 @@ screenshots: venv mosquitto chromium
 ## a local broker for development, config rendered into run/broker
 broker: venv mosquitto
 	$(BIN)/alarm-broker run --site $(SITE)
+
+## Debian packages (docs/PACKAGES.md): stilalarm-unit and stilalarm-console for this machine's
+## architecture (dh-virtualenv; on a Pi for the Pi), in run/deb
+deb:
+	scripts/build-deb.sh --out run/deb
+
+## build twice, then install, upgrade, purge and apt-get from the site's repository in clean
+## Debian 12 chroots (debootstrap); as root. CI runs it every time (about 4 minutes).
+package-test:
+	scripts/package-test.sh
+
+## put run/deb's packages into the site's apt repository (reprepro):
+## make apt-repo REPO=/srv/stilalarm-apt SIGN_WITH=<the site's signing key id>
+REPO ?= run/apt-repo
+SIGN_WITH ?=
+apt-repo:
+	scripts/apt-repo.sh --repo $(REPO) $(if $(SIGN_WITH),--sign-with $(SIGN_WITH)) run/deb/*.deb
+
+## can the packages be built on a Pi (arm64/armhf) without a compiler? asks PyPI for wheels
+pi-wheels: venv
+	$(BIN)/python scripts/check-pi-wheels.py
 
 clean:
 	rm -rf $(VENV) run build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
