@@ -12,7 +12,17 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 T=$PWD/run/package-test
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# the Debian mirror this machine's apt already uses (deb822 or one-line sources), unless given
+host_mirror() {
+  { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
+    grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}'
+  } | grep -v -- '-security' | grep '/debian/\?$' | head -n 1 || true
+}
+MIRROR=${DEBIAN_MIRROR:-$(host_mirror)}
+if [ -z "$MIRROR" ]; then
+  echo "ERROR: no Debian mirror in this machine's apt sources; set DEBIAN_MIRROR=<url of a Debian mirror>" >&2
+  exit 1
+fi
 INCLUDE=systemd,python3.11,adduser
 ARCH=$(dpkg --print-architecture)
 t0=$(date +%s)
