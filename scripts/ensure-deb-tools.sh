@@ -4,6 +4,8 @@
 set -euo pipefail
 need=()
 command -v dpkg-buildpackage >/dev/null 2>&1 || need+=(dpkg-dev)
+dpkg -s build-essential >/dev/null 2>&1 || need+=(build-essential)  # dpkg-checkbuilddeps asks for it
+command -v fakeroot >/dev/null 2>&1 || need+=(fakeroot)
 command -v dh >/dev/null 2>&1 || need+=(debhelper)
 command -v dh_virtualenv >/dev/null 2>&1 || need+=(dh-virtualenv)
 [ -x /usr/bin/python3.11 ] || need+=(python3.11)
