@@ -64,11 +64,10 @@ class Dispatcher:
         clock: Clock | None = None,
         start: bool = True,
     ) -> None:
-        self.site = site
+        self.site = site  # also the people and their routes (the setter)
         self.clock = clock or SystemClock()
         self.policy = policy or site.delivery
         self._report = Reporter(on_outcome, on_channel_fault, on_channel_recovered, self.clock)
-        self._people = {p.id: p for p in site.people}
         self.workers: dict[str, ChannelWorker] = {}
         for ch in channels:
             if ch.kind is ChannelKind.CONSOLE and not ch.durable:
@@ -80,11 +79,22 @@ class Dispatcher:
                 raise ValueError(f"two channels named {ch.name}")
             retry = UNTIL_DELIVERED if ch.durable else Retry.of(self.policy)
             self.workers[ch.name] = ChannelWorker(ch, retry, self.clock, self._report)
-        self._routes: dict[tuple[str, int], tuple[ChannelWorker, ...]] = {}
         self._closed = False
         install_log_redaction("stilalarm.console.delivery")
         if start:
             self.start()
+
+    @property
+    def site(self) -> Site:
+        return self._site
+
+    @site.setter
+    def site(self, site: Site) -> None:
+        """A new inventory (the service's reload): its people and their channels from now on. The
+        channels themselves (SMTP, Apprise, the console's MQTT) stay as they were started."""
+        self._site = site
+        self._people = {p.id: p for p in site.people}
+        self._routes: dict[tuple[str, int], tuple[ChannelWorker, ...]] = {}
 
     def start(self) -> None:
         """Start one worker thread per channel."""

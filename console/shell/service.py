@@ -417,6 +417,7 @@ class ConsoleService:
         for part in (self.limits, self.outgoing, self.committer, self.publisher, self.delivery, self.pager):
             if part is not None and hasattr(part, "site"):
                 part.site = site
+        self.fanout.router.site = site  # who gets which e-mail / Apprise message
         if self.pager is not None:  # pagers handed to another lead; a site's first pager needs a restart
             self.pager.owners = {u.id: u.person for u in site.units if u.role is UnitRole.LEAD and u.person}
         self.publisher.timelines = timelines
