@@ -138,7 +138,9 @@ def acl_rules(site: Site) -> list[UserRules]:
         for pid in dict.fromkeys(tk.person for tk in site.web.tokens if tk.person and not tk.revoked):
             web += [_w(t.person_webcmd(pid)), _r(t.person_reply(pid))]
         rules.append(
-            UserRules(WEB_USER, tuple(web), "alarm-web: the outbox of every web unit (desk phones, panic pages)")
+            UserRules(
+                WEB_USER, tuple(web), "alarm-web: the outbox of every web unit (desk phones, panic pages)"
+            )
         )
     for u in site.units:
         if u.via is not Via.GPIO:

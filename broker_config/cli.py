@@ -119,7 +119,10 @@ def render_cluster_cmd(site: Site, args: argparse.Namespace) -> int:
 
     for flag in ("port", "run_as", "reload_broker", "reload_console"):
         if getattr(args, flag) is not None:
-            print(f"alarm-broker render: --{flag.replace('_', '-')} is for the mosquitto profile", file=sys.stderr)
+            print(
+                f"alarm-broker render: --{flag.replace('_', '-')} is for the mosquitto profile",
+                file=sys.stderr,
+            )
             return 2
     try:
         written = render_cluster(site, ClusterOptions(out=args.out, tls_dir=args.tls_dir, rotate=args.rotate))

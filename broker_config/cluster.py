@@ -127,7 +127,7 @@ def _user_block(p: Permissions, password: str) -> list[str]:
     return [
         "      {",
         f"        user: {_q(p.user)}, password: {_q(password)}",
-        "        allowed_connection_types: [\"MQTT\"]",
+        '        allowed_connection_types: ["MQTT"]',
         "        permissions: {",
         f"          publish: {_allow(p.publish)}",
         f"          subscribe: {_allow(p.subscribe)}",
@@ -158,7 +158,7 @@ def render_node_conf(site: Site, node: ClusterNode, pw: dict[str, str], opts: Cl
         "",
         f"server_name: {_q(node.name)}",
         "# The NATS client port: loopback only, nothing of ours uses it (MQTT below does).",
-        f"listen: \"127.0.0.1:{node.nats_port}\"",
+        f'listen: "127.0.0.1:{node.nats_port}"',
         f"max_payload: {MESSAGE_SIZE_LIMIT}",
         "",
         "# --- JetStream: MQTT sessions, retained and queued QoS1 messages, replicated ----------",
@@ -171,10 +171,10 @@ def render_node_conf(site: Site, node: ClusterNode, pw: dict[str, str], opts: Cl
         "# --- cluster routes: every other node; a route must log in ---------------------------",
         "cluster {",
         f"  name: {_q(c.name)}",
-        f"  listen: \"{node.host}:{node.route_port}\"",
+        f'  listen: "{node.host}:{node.route_port}"',
         f"  authorization {{ user: {_q(ROUTE_USER)}, password: {_q(route_pw)} }}",
         "  routes: [",
-        *(f"    \"nats-route://{ROUTE_USER}:{route_pw}@{n.host}:{n.route_port}\"" for n in others),
+        *(f'    "nats-route://{ROUTE_USER}:{route_pw}@{n.host}:{n.route_port}"' for n in others),
         "  ]",
     ]
     if tls is not None:
@@ -192,7 +192,7 @@ def render_node_conf(site: Site, node: ClusterNode, pw: dict[str, str], opts: Cl
         "",
         "# --- MQTT: what units, TUIs and the console speak -----------------------------------",
         "mqtt {",
-        f"  listen: \"{'0.0.0.0' if tls is not None else '127.0.0.1'}:{node.mqtt_port}\"",
+        f'  listen: "{"0.0.0.0" if tls is not None else "127.0.0.1"}:{node.mqtt_port}"',
         f"  # {c.replicas} replicas: a session, a retained message or a queued QoS1 message survives",
         "  # the loss of a node (with 3 nodes: one).",
         f"  stream_replicas: {c.replicas}",
@@ -200,7 +200,7 @@ def render_node_conf(site: Site, node: ClusterNode, pw: dict[str, str], opts: Cl
         "  # File storage for the consumers (each QoS1 subscription): a node's restart keeps them.",
         "  consumer_memory_storage: false",
         f"  max_ack_pending: {c.max_ack_pending}",
-        f"  ack_wait: \"{c.ack_wait_s}s\"",
+        f'  ack_wait: "{c.ack_wait_s}s"',
     ]
     if tls is not None:
         lines += [
@@ -238,7 +238,7 @@ def render_node_conf(site: Site, node: ClusterNode, pw: dict[str, str], opts: Cl
         "",
         "# Alarm latency over reconnects: a dead client is noticed within 2 x 20 s (MQTT keepalive",
         "# is the client's own; this is for the routes).",
-        "ping_interval: \"20s\"",
+        'ping_interval: "20s"',
         "ping_max: 2",
         "",
     ]
@@ -252,7 +252,9 @@ def render_cluster(site: Site, opts: ClusterOptions) -> list[Path]:
             "site.toml sets use_tls = true under [broker], but no TLS directory was given: pass "
             "--tls-dir DIR (ca.crt, server.crt, server.key made by broker_config/make-ca.sh)."
         )
-    if not site.broker.use_tls and any(n.host not in ("127.0.0.1", "localhost", "::1") for n in site.cluster.nodes):
+    if not site.broker.use_tls and any(
+        n.host not in ("127.0.0.1", "localhost", "::1") for n in site.cluster.nodes
+    ):
         raise RenderError(
             "[cluster] nodes on other hosts need TLS: set use_tls = true under [broker] and pass "
             "--tls-dir (plain MQTT and routes are for loopback tests only)."

@@ -249,7 +249,9 @@ class LocalCluster:
             c = BrokerCredentials.model_validate_json((self.dir / f"{user}.json").read_text())
         else:
             kind, _, ident = user.partition("-")
-            data = json.loads((self.dir / ("units" if kind == "unit" else "people") / f"{ident}.json").read_text())
+            data = json.loads(
+                (self.dir / ("units" if kind == "unit" else "people") / f"{ident}.json").read_text()
+            )
             c = BrokerCredentials.model_validate(data["broker"])
         return c.model_copy(update={"host": self.nodes[node].host, "port": self.nodes[node].mqtt_port})
 
@@ -292,6 +294,7 @@ class LocalCluster:
         import uuid
 
         import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
 
         from stilalarm.broker_config.acl import OBSERVER_USER
 
@@ -300,9 +303,11 @@ class LocalCluster:
         last = "no answer"
         while time.monotonic() < deadline:
             granted: list[bool] = []
-            cl = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{OBSERVER_USER}.ready-{uuid.uuid4().hex[:8]}")
+            cl = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=f"{OBSERVER_USER}.ready-{uuid.uuid4().hex[:8]}"
+            )
             cl.username_pw_set(c.username, c.password)
-            cl.on_subscribe = lambda _c, _u, _m, rc, _p: granted.append(not rc[0].is_failure)
+            cl.on_subscribe = lambda _c, _u, _m, rc, _p, g=granted: g.append(not rc[0].is_failure)
             try:
                 cl.connect(c.host, c.port, keepalive=10)
                 cl.loop_start()

@@ -20,8 +20,8 @@ from stilalarm.inventory.places import Room, Team, Unit
 from stilalarm.inventory.policies import (
     AftercarePolicy,
     BrokerInfo,
-    ClusterInfo,
     ButtonTestPolicy,
+    ClusterInfo,
     RetentionPolicy,
     SiteInfo,
 )

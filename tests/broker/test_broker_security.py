@@ -21,13 +21,18 @@ import subprocess
 import sys
 import threading
 import uuid
-from pathlib import Path
-
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from stilalarm.broker_config.local import BrokerError, LocalBroker, LocalCluster, find_mosquitto, find_nats_server
+from stilalarm.broker_config.local import (
+    BrokerError,
+    LocalBroker,
+    LocalCluster,
+    find_mosquitto,
+    find_nats_server,
+)
 from stilalarm.broker_config.plugin import PLUGIN_NAME
 from stilalarm.broker_config.render import MAX_PACKET_BYTES, MESSAGE_SIZE_LIMIT, PACKET_HEADROOM
 from stilalarm.console import remote

@@ -110,7 +110,9 @@ def test_every_login_that_reads_gets_the_qos1_delivery_subject_and_nothing_else_
     assert all("$MQTT.sub.>" in p.subscribe for p in perms if p.subscribe)
 
 
-def test_no_login_can_subscribe_to_the_internal_delivery_subjects(cluster: LocalCluster, topics: Topics) -> None:
+def test_no_login_can_subscribe_to_the_internal_delivery_subjects(
+    cluster: LocalCluster, topics: Topics
+) -> None:
     """The attack: with `$MQTT.sub.>` allowed (QoS1 delivery needs it), a unit subscribes to
     `$MQTT/sub/#` to read every other login's QoS1 deliveries. NATS refuses the SUBSCRIBE."""
     spy = Client(cluster.creds("unit-balie-1"), client_id("unit-balie-1", "spy"))
@@ -136,7 +138,12 @@ def test_queued_qos1_for_an_offline_persistent_session_arrives_on_another_node(
     assert u.sub(topics.unit_receipt("balie-2"))
     u.close()
     for i in range(3):
-        assert mosquitto_pub(cluster.creds("console"), topics.unit_receipt("balie-2"), f"r{i}".encode()).returncode == 0
+        assert (
+            mosquitto_pub(
+                cluster.creds("console"), topics.unit_receipt("balie-2"), f"r{i}".encode()
+            ).returncode
+            == 0
+        )
     back = Client(cluster.creds(cid, node=2), cid, clean=False)
     try:
         wait_until(lambda: len(back.payloads(topics.unit_receipt("balie-2"))) >= 3, 15, "the queued receipts")
@@ -203,12 +210,16 @@ def test_a_killed_clients_will_is_delivered(cluster: LocalCluster, topics: Topic
         mosquitto_pub(creds, topic, b"", retain=True)
 
 
-def test_a_dot_in_a_topic_is_refused_so_enrolment_topics_do_not_work(cluster: LocalCluster, topics: Topics) -> None:
+def test_a_dot_in_a_topic_is_refused_so_enrolment_topics_do_not_work(
+    cluster: LocalCluster, topics: Topics
+) -> None:
     """NATS 2.9 refuses '.' in MQTT topics and closes the connection. Our ids cannot contain '.'
     (ID_PATTERN), but enrolment topics carry the client id `enroll.<fingerprint>`: they cannot
     work on the cluster as they are (docs/HA.md: proposed change)."""
     cid = f"{ENROLL_USER}.{uuid.uuid4().hex[:16]}"
-    creds = cluster.creds("observer").model_copy(update={"username": ENROLL_USER, "password": ENROLL_PASSWORD})
+    creds = cluster.creds("observer").model_copy(
+        update={"username": ENROLL_USER, "password": ENROLL_PASSWORD}
+    )
     pi = Client(creds, cid)
     try:
         pi.c.publish(topics.enroll_request(cid), b"request", qos=1)
@@ -256,10 +267,17 @@ def test_qos1_published_before_a_node_is_killed_reaches_a_persistent_subscriber_
         u.c.loop_stop()  # the unit is gone with the node; no DISCONNECT
         c.kill_node(1)
         for i in range(3):
-            assert mosquitto_pub(c.creds("console", node=0), topics.unit_receipt("balie-3"), f"r{i}".encode()).returncode == 0
+            assert (
+                mosquitto_pub(
+                    c.creds("console", node=0), topics.unit_receipt("balie-3"), f"r{i}".encode()
+                ).returncode
+                == 0
+            )
         back = reconnect(c.creds(cid, node=2), cid)
         try:
-            wait_until(lambda: len(back.payloads(topics.unit_receipt("balie-3"))) >= 3, 30, "the queued receipts")
+            wait_until(
+                lambda: len(back.payloads(topics.unit_receipt("balie-3"))) >= 3, 30, "the queued receipts"
+            )
             assert back.payloads(topics.unit_receipt("balie-3")) == [b"r0", b"r1", b"r2"]
             wait_until(lambda: b"alarm-before-kill" in got_events, 30, "the event at the console")
         finally:
