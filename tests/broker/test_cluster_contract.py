@@ -287,3 +287,25 @@ def test_qos1_published_before_a_node_is_killed_reaches_a_persistent_subscriber_
         c.wait_ready(60, node=1)
     finally:
         c.kill()
+
+
+def test_every_rendered_node_config_is_valid_for_nats_server_with_and_without_tls(
+    tmp_path: Path, site: Site
+) -> None:
+    """`nats-server -t` on every node's config, plain and with the site CA (make-ca.sh)."""
+    from stilalarm.broker_config.cluster import ClusterOptions, render_cluster
+
+    exe = find_nats_server()
+    tls = tmp_path / "tls"
+    ca = Path(__file__).resolve().parents[2] / "broker_config" / "make-ca.sh"
+    subprocess.run([str(ca), str(tls), "alarm-1.example"], check=True, capture_output=True)
+    tls_site = site.model_copy(update={"broker": site.broker.model_copy(update={"use_tls": True})})
+    for s, opts in (
+        (site, ClusterOptions(out=tmp_path / "plain")),
+        (tls_site, ClusterOptions(out=tmp_path / "tls-out", tls_dir=tls)),
+    ):
+        render_cluster(s, opts)
+        for node in s.cluster.nodes:
+            conf = opts.out / "nodes" / node.name / "nats.conf"
+            done = subprocess.run([exe, "-t", "-c", str(conf)], capture_output=True, text=True, check=False)
+            assert done.returncode == 0, done.stderr + done.stdout
