@@ -136,6 +136,14 @@ def _user_block(p: Permissions, password: str) -> list[str]:
     ]
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _mqtt_bind(node: ClusterNode, tls: bool) -> str:
+    """Plain MQTT only ever on loopback; TLS on every interface (a loopback node stays there)."""
+    return "127.0.0.1" if not tls or node.host in LOOPBACK else "0.0.0.0"
+
+
 @dataclass(frozen=True)
 class ClusterOptions:
     """Where to write, and the site CA's directory (ca.crt, server.crt, server.key) for TLS."""
@@ -192,7 +200,7 @@ def render_node_conf(site: Site, node: ClusterNode, pw: dict[str, str], opts: Cl
         "",
         "# --- MQTT: what units, TUIs and the console speak -----------------------------------",
         "mqtt {",
-        f'  listen: "{"0.0.0.0" if tls is not None else "127.0.0.1"}:{node.mqtt_port}"',
+        f'  listen: "{_mqtt_bind(node, tls is not None)}:{node.mqtt_port}"',
         f"  # {c.replicas} replicas: a session, a retained message or a queued QoS1 message survives",
         "  # the loss of a node (with 3 nodes: one).",
         f"  stream_replicas: {c.replicas}",

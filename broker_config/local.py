@@ -201,7 +201,9 @@ class LocalCluster:
     `nodes[i].port` / `endpoint(i)` is each node's MQTT address: the seam for clients that take a
     list of broker addresses."""
 
-    def __init__(self, site: Site, workdir: Path) -> None:
+    def __init__(self, site: Site, workdir: Path, tls_dir: Path | None = None) -> None:
+        """`tls_dir` (ca.crt, server.crt, server.key valid for 127.0.0.1, from make-ca.sh): MQTT and
+        the routes with TLS, as in production; without it plain, loopback only."""
         from stilalarm.broker_config.cluster import ClusterOptions, render_cluster
 
         ports = _free_ports(3 * len(site.cluster.nodes))
@@ -216,14 +218,14 @@ class LocalCluster:
             )
             for i, n in enumerate(site.cluster.nodes)
         )
-        broker = site.broker.model_copy(update={"use_tls": False})
+        broker = site.broker.model_copy(update={"use_tls": tls_dir is not None})
         self.site = site.model_copy(
             update={"cluster": site.cluster.model_copy(update={"nodes": nodes}), "broker": broker}
         )
         self.dir = workdir
         self.nodes = nodes
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(nodes)
-        render_cluster(self.site, ClusterOptions(out=workdir))
+        render_cluster(self.site, ClusterOptions(out=workdir, tls_dir=tls_dir))
 
     @property
     def port(self) -> int:
@@ -307,6 +309,8 @@ class LocalCluster:
                 CallbackAPIVersion.VERSION2, client_id=f"{OBSERVER_USER}.ready-{uuid.uuid4().hex[:8]}"
             )
             cl.username_pw_set(c.username, c.password)
+            if c.tls and c.ca_file:
+                cl.tls_set(ca_certs=c.ca_file)
             cl.on_subscribe = lambda _c, _u, _m, rc, _p, g=granted: g.append(not rc[0].is_failure)
             try:
                 cl.connect(c.host, c.port, keepalive=10)
