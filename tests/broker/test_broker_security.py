@@ -29,9 +29,7 @@ import pytest
 from stilalarm.broker_config.local import (
     BrokerError,
     LocalBroker,
-    LocalCluster,
     find_mosquitto,
-    find_nats_server,
 )
 from stilalarm.broker_config.plugin import PLUGIN_NAME
 from stilalarm.broker_config.render import MAX_PACKET_BYTES, MESSAGE_SIZE_LIMIT, PACKET_HEADROOM
@@ -55,8 +53,9 @@ from tests.harness import connect_result, half_sent_connect, mosquitto_pub, rss_
 # Every test that takes `broker` runs against mosquitto (the default profile) and against the
 # cluster profile (3 NATS nodes, JetStream, MQTT; docs/HA.md), unless it is marked
 # `mosquitto_only` with the reason: those test what only mosquitto's plugin or config does.
-# The cluster is started once for the module (a start takes ~8 s: JetStream elects its leaders);
-# the tests use distinct topics or tolerate each other's retained messages.
+# The cluster (tests/conftest.py) is started once for the module (a start takes ~8 s while
+# JetStream elects its leaders); the tests use distinct topics or tolerate each other's
+# retained messages.
 
 mosquitto_only = pytest.mark.mosquitto_only
 
@@ -67,22 +66,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("profile", ["mosquitto"] if only else ["mosquitto", "cluster"])
 
 
-@pytest.fixture(scope="module")
-def _cluster(tmp_path_factory: pytest.TempPathFactory, site) -> Iterator[LocalCluster]:
-    try:
-        find_nats_server()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    c = LocalCluster(site, tmp_path_factory.mktemp("cluster"))
-    c.start()
-    yield c
-    c.kill()
-
-
 @pytest.fixture
 def broker(request: pytest.FixtureRequest, profile: str, tmp_path: Path, site) -> Iterator[object]:
     if profile == "cluster":
-        yield request.getfixturevalue("_cluster")
+        yield request.getfixturevalue("cluster")
         return
     try:
         find_mosquitto()

@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -19,7 +18,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from stilalarm.broker_config.cluster import TopicError, all_permissions, subject, subjects
-from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
+from stilalarm.broker_config.local import LocalCluster, find_nats_server
 from stilalarm.inventory import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
@@ -27,18 +26,6 @@ from stilalarm.wire.identity import client_id
 from stilalarm.wire.link import Link
 from stilalarm.wire.topics import Topics, UnitChannel
 from tests.harness import Capture, mosquitto_pub, wait_until
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[LocalCluster]:
-    try:
-        find_nats_server()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    c = LocalCluster(site, tmp_path_factory.mktemp("cluster"))
-    c.start()
-    yield c
-    c.kill()
 
 
 class Client:
