@@ -22,11 +22,14 @@ $(STAMP): pyproject.toml
 mosquitto:
 	@scripts/ensure-mosquitto.sh
 
+nats:
+	@scripts/ensure-nats.sh
+
 chromium:
 	@scripts/ensure-chromium.sh
 
-## all three tiers: unit (pure), broker (real mosquitto), e2e (real processes)
-test: venv mosquitto chromium
+## all three tiers: unit (pure), broker (real mosquitto; the cluster profile's on real nats-server), e2e (real processes)
+test: venv mosquitto nats chromium
 	$(BIN)/pytest
 
 test-unit: venv

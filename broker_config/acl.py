@@ -17,6 +17,9 @@ could post anyway, and the console decides nothing without a person's approval.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from stilalarm.inventory.kinds import Via
 from stilalarm.inventory.model import Site
 from stilalarm.wire.enroll import ENROLL_USER
@@ -54,89 +57,156 @@ def usernames(site: Site) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class Grant:
+    """One ACL line: `access` (read / write / readwrite) on an MQTT topic filter."""
+
+    access: Literal["read", "write", "readwrite"]
+    topic: str
+
+
+@dataclass(frozen=True)
+class UserRules:
+    """Everything one login may do; `comment` is written above its block."""
+
+    user: str
+    grants: tuple[Grant, ...]
+    comment: str = ""
+
+
+def _r(topic: str) -> Grant:
+    return Grant("read", topic)
+
+
+def _w(topic: str) -> Grant:
+    return Grant("write", topic)
+
+
+def _rw(topic: str) -> Grant:
+    return Grant("readwrite", topic)
+
+
+def acl_rules(site: Site) -> list[UserRules]:
+    """Who may do what, per login: the one source both broker profiles render (mosquitto's acl
+    file here, the cluster's NATS permissions in broker_config/cluster.py)."""
+    t = Topics(site.site.id)
+    rules = [
+        UserRules(
+            CONSOLE_USER,
+            (
+                _r(t.all_units(UnitChannel.EVENT)),
+                _r(t.all_units(UnitChannel.STATUS)),
+                _r(t.all_units(UnitChannel.HEARTBEAT)),
+                _w(t.all_units(UnitChannel.RECEIPT)),
+                _w(t.all_units(UnitChannel.CMD)),
+                _w(t.all_units(UnitChannel.CONFIG)),
+                _r(t.all_people(PersonChannel.CMD)),
+                _r(t.all_people(PersonChannel.WEBCMD)),
+                _w(t.all_people(PersonChannel.REPLY)),
+                _w(t.all_people(PersonChannel.NOTIFY)),
+                _w(t.all_people(PersonChannel.REGISTRATIONS)),
+                _rw(t.all_incidents()),
+                _rw(t.all_timelines()),
+                _rw(t.all_unitstates()),
+                _rw(t.all_presence()),
+                _rw(t.console_status()),
+                _w(t.all_risks()),
+                _rw(t.all_enroll_requests()),
+                _rw(t.all_enroll_replies()),
+            ),
+        ),
+        UserRules(
+            OBSERVER_USER,
+            (_r(t.everything()),),
+            "read-only view of everything (monitoring, benchmarks, tests)",
+        ),
+    ]
+    if site.web is not None:
+        web: list[Grant] = []
+        for u in site.units:
+            if u.via is Via.GPIO:
+                continue
+            web += [
+                _w(t.unit_event(u.id)),
+                _w(t.unit_status(u.id)),
+                _w(t.unit_heartbeat(u.id)),
+                _r(t.unit_receipt(u.id)),
+                _r(t.unit_cmd(u.id)),
+            ]
+        # home visits from the phone page, for each person with a live token: their visit commands
+        # (on webcmd, where the console takes nothing but visit start / end) and the replies
+        for pid in dict.fromkeys(tk.person for tk in site.web.tokens if tk.person and not tk.revoked):
+            web += [_w(t.person_webcmd(pid)), _r(t.person_reply(pid))]
+        rules.append(
+            UserRules(
+                WEB_USER, tuple(web), "alarm-web: the outbox of every web unit (desk phones, panic pages)"
+            )
+        )
+    for u in site.units:
+        if u.via is not Via.GPIO:
+            continue
+        rules.append(
+            UserRules(
+                unit_user(u.id),
+                (
+                    _w(t.unit_event(u.id)),
+                    _w(t.unit_status(u.id)),
+                    _w(t.unit_heartbeat(u.id)),
+                    _r(t.unit_receipt(u.id)),
+                    _r(t.unit_cmd(u.id)),
+                    _r(t.unit_config(u.id)),
+                ),
+            )
+        )
+    for p in site.people:
+        rules.append(
+            UserRules(
+                person_user(p.id),
+                (
+                    _w(t.person_cmd(p.id)),
+                    _r(t.person_reply(p.id)),
+                    _r(t.person_notify(p.id)),
+                    _r(t.person_registrations(p.id)),
+                    _r(t.all_incidents()),
+                    _r(t.all_timelines()),
+                    _r(t.all_unitstates()),
+                    _r(t.all_presence()),
+                    _r(t.console_status()),
+                    _r(t.risks_of(p.id)),  # only the risky conversations P was told of
+                ),
+            )
+        )
+    return rules
+
+
+CLIENT_ID_PATTERN = "%c"
+"""Stands for the connecting client's id in `enroll_patterns` (mosquitto's `pattern` syntax)."""
+
+
+def enroll_patterns(site: Site) -> tuple[Grant, ...]:
+    """Enrolment: every client may write its own request and read its own reply (by client id)."""
+    t = Topics(site.site.id)
+    return (_w(t.enroll_request(CLIENT_ID_PATTERN)), _r(t.enroll_reply(CLIENT_ID_PATTERN)))
+
+
 def render_acl(site: Site) -> str:
     """The ACL: each client may publish only under its own identity (read by mosquitto)."""
-    t = Topics(site.site.id)
     out = [
         "# Generated by `alarm-broker render` from the site inventory. Do not edit.",
         "# Every user gets an explicit block, so a typo cannot widen access. The two `pattern`",
         "# lines at the end are for enrolment only (see broker_config/acl.py).",
         "",
-        f"user {CONSOLE_USER}",
-        f"topic read {t.all_units(UnitChannel.EVENT)}",
-        f"topic read {t.all_units(UnitChannel.STATUS)}",
-        f"topic read {t.all_units(UnitChannel.HEARTBEAT)}",
-        f"topic write {t.all_units(UnitChannel.RECEIPT)}",
-        f"topic write {t.all_units(UnitChannel.CMD)}",
-        f"topic write {t.all_units(UnitChannel.CONFIG)}",
-        f"topic read {t.all_people(PersonChannel.CMD)}",
-        f"topic read {t.all_people(PersonChannel.WEBCMD)}",
-        f"topic write {t.all_people(PersonChannel.REPLY)}",
-        f"topic write {t.all_people(PersonChannel.NOTIFY)}",
-        f"topic write {t.all_people(PersonChannel.REGISTRATIONS)}",
-        f"topic readwrite {t.all_incidents()}",
-        f"topic readwrite {t.all_timelines()}",
-        f"topic readwrite {t.all_unitstates()}",
-        f"topic readwrite {t.all_presence()}",
-        f"topic readwrite {t.console_status()}",
-        f"topic write {t.all_risks()}",
-        f"topic readwrite {t.all_enroll_requests()}",
-        f"topic readwrite {t.all_enroll_replies()}",
-        "",
-        "# read-only view of everything (monitoring, benchmarks, tests)",
-        f"user {OBSERVER_USER}",
-        f"topic read {t.everything()}",
-        "",
     ]
-    web_units = [u for u in site.units if u.via is not Via.GPIO]
-    if site.web is not None:
-        out += ["# alarm-web: the outbox of every web unit (desk phones, panic pages)", f"user {WEB_USER}"]
-        for u in web_units:
-            out += [
-                f"topic write {t.unit_event(u.id)}",
-                f"topic write {t.unit_status(u.id)}",
-                f"topic write {t.unit_heartbeat(u.id)}",
-                f"topic read {t.unit_receipt(u.id)}",
-                f"topic read {t.unit_cmd(u.id)}",
-            ]
-        # home visits from the phone page, for each person with a live token: their visit commands
-        # (on webcmd, where the console takes nothing but visit start / end) and the replies
-        for pid in dict.fromkeys(tk.person for tk in site.web.tokens if tk.person and not tk.revoked):
-            out += [f"topic write {t.person_webcmd(pid)}", f"topic read {t.person_reply(pid)}"]
-        out += [""]
-    for u in site.units:
-        if u.via is not Via.GPIO:
-            continue
-        out += [
-            f"user {unit_user(u.id)}",
-            f"topic write {t.unit_event(u.id)}",
-            f"topic write {t.unit_status(u.id)}",
-            f"topic write {t.unit_heartbeat(u.id)}",
-            f"topic read {t.unit_receipt(u.id)}",
-            f"topic read {t.unit_cmd(u.id)}",
-            f"topic read {t.unit_config(u.id)}",
-            "",
-        ]
-    for p in site.people:
-        out += [
-            f"user {person_user(p.id)}",
-            f"topic write {t.person_cmd(p.id)}",
-            f"topic read {t.person_reply(p.id)}",
-            f"topic read {t.person_notify(p.id)}",
-            f"topic read {t.person_registrations(p.id)}",
-            f"topic read {t.all_incidents()}",
-            f"topic read {t.all_timelines()}",
-            f"topic read {t.all_unitstates()}",
-            f"topic read {t.all_presence()}",
-            f"topic read {t.console_status()}",
-            f"topic read {t.risks_of(p.id)}",  # only the risky conversations P was told of
-            "",
-        ]
+    for rules in acl_rules(site):
+        if rules.comment:
+            out.append(f"# {rules.comment}")
+        out.append(f"user {rules.user}")
+        out += [f"topic {g.access} {g.topic}" for g in rules.grants]
+        out.append("")
     out += [
         f"# Enrolment: the `{ENROLL_USER}` login has no block of its own; every client (an enrolling Pi:",
         f"# {ENROLL_USER}.<key fingerprint>) may write its own request and read its own reply, nothing else.",
-        f"pattern write {t.enroll_request('%c')}",
-        f"pattern read {t.enroll_reply('%c')}",
+        *(f"pattern {g.access} {g.topic}" for g in enroll_patterns(site)),
         "",
     ]
     return "\n".join(out)

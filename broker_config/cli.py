@@ -12,7 +12,7 @@ from pathlib import Path
 from stilalarm.broker_config.local import BrokerError, find_mosquitto, port_open
 from stilalarm.broker_config.plugin import PluginError
 from stilalarm.broker_config.render import RenderError, RenderOptions, RunAsError, render
-from stilalarm.inventory import InventoryError, load_site
+from stilalarm.inventory import InventoryError, Site, load_site
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="write mosquitto.conf, passwd, acl and client configs")
     r.add_argument("--site", required=True, type=Path, help="site inventory (site.toml)")
     r.add_argument("--out", required=True, type=Path, help="output directory")
+    r.add_argument(
+        "--profile",
+        choices=("mosquitto", "cluster"),
+        default="mosquitto",
+        help="mosquitto (default: one broker) or cluster (a NATS JetStream cluster with its MQTT "
+        "listener: every node's config from [cluster] in site.toml; docs/HA.md)",
+    )
     r.add_argument("--port", type=int, help="loopback listener port (default: from site.toml)")
     r.add_argument(
         "--tls-dir",
@@ -72,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(site.units)} units, {len(site.people)} people"
         )
         return 0
+    if args.cmd == "render" and args.profile == "cluster":
+        return render_cluster_cmd(site, args)
     if args.cmd == "render":
         opts = RenderOptions(
             out=args.out, port=args.port, tls_dir=args.tls_dir, run_as=args.run_as, rotate=args.rotate
@@ -102,6 +111,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"mosquitto for site {site.site.id} on 127.0.0.1:{port}, config in {args.dir}", flush=True)
     os.execv(exe, ["mosquitto", "-c", str(args.dir / "mosquitto.conf")])
+
+
+def render_cluster_cmd(site: Site, args: argparse.Namespace) -> int:
+    """`render --profile cluster`: every node's nats.conf and the client configs."""
+    from stilalarm.broker_config.cluster import ClusterOptions, TopicError, render_cluster
+
+    for flag in ("port", "run_as", "reload_broker", "reload_console"):
+        if getattr(args, flag) is not None:
+            print(
+                f"alarm-broker render: --{flag.replace('_', '-')} is for the mosquitto profile",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        written = render_cluster(site, ClusterOptions(out=args.out, tls_dir=args.tls_dir, rotate=args.rotate))
+    except (RenderError, TopicError) as exc:
+        print(f"alarm-broker render: {exc}", file=sys.stderr)
+        return 2
+    names = ", ".join(n.name for n in site.cluster.nodes)
+    print(
+        f"wrote {len(written)} files to {args.out}: nats.conf for nodes {names} "
+        "(secrets and node configs are mode 0600; never commit them)"
+    )
+    return 0
 
 
 def apply(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from stilalarm.broker_config.render import RenderOptions, render
 from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.topics import Topics
 
 MOSQUITTO_HINT = (
     "mosquitto is not installed: run `sudo apt-get install -y mosquitto mosquitto-clients` "
@@ -160,6 +161,211 @@ class LocalBroker:
         self.start()
 
     def __enter__(self) -> LocalBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+NATS_HINT = (
+    "nats-server is not installed: run `sudo apt-get install -y nats-server` (Debian 12: 2.9.10), "
+    "or scripts/ensure-nats.sh, which `make test` and CI run"
+)
+
+
+def find_nats_server() -> str:
+    """Path of the nats-server binary, or BrokerError with how to install it."""
+    path = shutil.which("nats-server") or next(
+        (p for p in ("/usr/sbin/nats-server", "/usr/bin/nats-server") if os.path.exists(p)), None
+    )
+    if path is None:
+        raise BrokerError(NATS_HINT)
+    return path
+
+
+def _free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (never 4222 or 1883)."""
+    ports: list[int] = []
+    while len(ports) < n:
+        p = free_port()
+        if p not in ports and p not in (4222, 1883):
+            ports.append(p)
+    return ports
+
+
+class LocalCluster:
+    """A 3-node (site.cluster) NATS cluster with JetStream and MQTT on loopback, free ports, the
+    site's generated config (`--profile cluster`); each node can be killed (-9) and restarted.
+
+    `nodes[i].port` / `endpoint(i)` is each node's MQTT address: the seam for clients that take a
+    list of broker addresses."""
+
+    def __init__(self, site: Site, workdir: Path, tls_dir: Path | None = None) -> None:
+        """`tls_dir` (ca.crt, server.crt, server.key valid for 127.0.0.1, from make-ca.sh): MQTT and
+        the routes with TLS, as in production; without it plain, loopback only."""
+        from stilalarm.broker_config.cluster import ClusterOptions, render_cluster
+
+        ports = _free_ports(3 * len(site.cluster.nodes))
+        nodes = tuple(
+            n.model_copy(
+                update={
+                    "host": "127.0.0.1",
+                    "mqtt_port": ports[3 * i],
+                    "route_port": ports[3 * i + 1],
+                    "nats_port": ports[3 * i + 2],
+                }
+            )
+            for i, n in enumerate(site.cluster.nodes)
+        )
+        broker = site.broker.model_copy(update={"use_tls": tls_dir is not None})
+        self.site = site.model_copy(
+            update={"cluster": site.cluster.model_copy(update={"nodes": nodes}), "broker": broker}
+        )
+        self.dir = workdir
+        self.nodes = nodes
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(nodes)
+        render_cluster(self.site, ClusterOptions(out=workdir, tls_dir=tls_dir))
+
+    @property
+    def port(self) -> int:
+        """The first node's MQTT port (where the rendered client configs point)."""
+        return self.nodes[0].mqtt_port
+
+    def endpoint(self, i: int) -> tuple[str, int]:
+        """Node i's MQTT host and port."""
+        return self.nodes[i].host, self.nodes[i].mqtt_port
+
+    def log_path(self, i: int) -> Path:
+        return self.dir / "nodes" / self.nodes[i].name / "nats.log"
+
+    def creds(self, user: str, node: int = 0) -> BrokerCredentials:
+        """Credentials of a rendered user, pointing at node `node` (0-based)."""
+        import json
+
+        from stilalarm.broker_config.acl import CONSOLE_USER, OBSERVER_USER, WEB_USER
+
+        if user == WEB_USER:
+            c = BrokerCredentials.model_validate(json.loads((self.dir / "web.json").read_text())["broker"])
+        elif user in (CONSOLE_USER, OBSERVER_USER):
+            c = BrokerCredentials.model_validate_json((self.dir / f"{user}.json").read_text())
+        else:
+            kind, _, ident = user.partition("-")
+            data = json.loads(
+                (self.dir / ("units" if kind == "unit" else "people") / f"{ident}.json").read_text()
+            )
+            c = BrokerCredentials.model_validate(data["broker"])
+        return c.model_copy(update={"host": self.nodes[node].host, "port": self.nodes[node].mqtt_port})
+
+    def start_node(self, i: int, timeout: float = 20.0) -> None:
+        """Start node i and wait until its MQTT listener accepts connections."""
+        proc = self.procs[i]
+        if proc is not None and proc.poll() is None:
+            return
+        exe = find_nats_server()
+        node = self.nodes[i]
+        for p in (node.mqtt_port, node.route_port, node.nats_port):
+            if port_open(p):
+                raise BrokerError(f"port {p} is already in use")
+        conf = self.dir / "nodes" / node.name / "nats.conf"
+        log = self.log_path(i).open("ab")
+        self.procs[i] = subprocess.Popen(
+            [exe, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs[i]
+            if proc is not None and proc.poll() is not None:
+                text = self.log_path(i).read_text(errors="replace")
+                raise BrokerError(f"nats-server {node.name} exited with {proc.returncode}: {text[-2000:]}")
+            if port_open(node.mqtt_port):
+                return
+            time.sleep(0.05)
+        raise BrokerError(f"nats-server {node.name} did not listen on {node.mqtt_port} within {timeout} s")
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start every node, then wait until the cluster serves a QoS1 subscription (JetStream has
+        elected its leaders and created the MQTT streams)."""
+        for i in range(len(self.nodes)):
+            self.start_node(i)
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 60.0, node: int = 0) -> None:
+        """Until a QoS1 subscription on node `node` is granted (or BrokerError)."""
+        import uuid
+
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        from stilalarm.broker_config.acl import OBSERVER_USER
+
+        c = self.creds(OBSERVER_USER, node)
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            granted: list[bool] = []
+            cl = mqtt.Client(
+                CallbackAPIVersion.VERSION2, client_id=f"{OBSERVER_USER}.ready-{uuid.uuid4().hex[:8]}"
+            )
+            cl.username_pw_set(c.username, c.password)
+            if c.tls and c.ca_file:
+                cl.tls_set(ca_certs=c.ca_file)
+            cl.on_subscribe = lambda _c, _u, _m, rc, _p, g=granted: g.append(not rc[0].is_failure)
+            try:
+                cl.connect(c.host, c.port, keepalive=10)
+                cl.loop_start()
+                cl.subscribe(f"{Topics(self.site.site.id).base}/console/status", 1)
+                t_end = time.monotonic() + 5
+                while not granted and time.monotonic() < t_end:
+                    time.sleep(0.05)
+                if granted and granted[0]:
+                    return
+                last = "SUBACK failure" if granted else "no SUBACK"
+            except OSError as exc:
+                last = str(exc)
+            finally:
+                cl.loop_stop()
+                cl.disconnect()
+            time.sleep(0.3)
+        raise BrokerError(f"the cluster was not ready within {timeout} s ({last})")
+
+    def kill_node(self, i: int) -> None:
+        """SIGKILL node i: a power cut or OOM kill."""
+        proc = self.procs[i]
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        self.procs[i] = None
+
+    def stop_node(self, i: int, timeout: float = 10.0) -> None:
+        proc = self.procs[i]
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs[i] = None
+
+    def restart_node(self, i: int) -> None:
+        self.kill_node(i)
+        self.start_node(i)
+
+    def pid(self, i: int) -> int | None:
+        proc = self.procs[i]
+        return proc.pid if proc is not None else None
+
+    def kill(self) -> None:
+        for i in range(len(self.nodes)):
+            self.kill_node(i)
+
+    def stop(self) -> None:
+        for i in range(len(self.nodes)):
+            self.stop_node(i)
+
+    def __enter__(self) -> LocalCluster:
         self.start()
         return self
 

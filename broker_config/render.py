@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -351,34 +352,56 @@ def render(site: Site, opts: RenderOptions) -> list[Path]:
         _grant_broker_user(out, opts.run_as)
 
     port = opts.port or site.broker.port
-    host = site.broker.host
     use_tls = site.broker.use_tls
-    ca = str((opts.tls_dir / "ca.crt").resolve()) if use_tls and opts.tls_dir else None
+    ca = (opts.tls_dir / "ca.crt").resolve() if use_tls and opts.tls_dir else None
+    remote = Endpoint(site.broker.host, site.broker.tls_port if use_tls else port, use_tls, ca)
+    # The console service runs beside the broker: always the loopback listener.
+    local = Endpoint(site.broker.host, port, False, None)
+    write_client_configs(site, pw, remote=remote, local=local, w=w)
+    return written
 
-    def creds(user: str) -> BrokerCredentials:
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a client config points: host, port, TLS and the site CA."""
+
+    host: str
+    port: int
+    tls: bool
+    ca_file: Path | None
+
+
+def write_client_configs(
+    site: Site, pw: dict[str, str], *, remote: Endpoint, local: Endpoint, w: Callable[..., None]
+) -> None:
+    """console.json, observer.json, web.json, units/U.json, people/P.json (each mode 0600).
+
+    `local` is for the services beside the broker (console, observer, alarm-web), `remote` for
+    units and people on the network. Shared by both broker profiles.
+    """
+
+    def creds(user: str, ep: Endpoint) -> BrokerCredentials:
         return BrokerCredentials(
             site_id=site.site.id,
             username=user,
             password=pw[user],
-            host=host,
-            port=site.broker.tls_port if use_tls else port,
-            tls=use_tls,
-            ca_file=ca,
+            host=ep.host,
+            port=ep.port,
+            tls=ep.tls,
+            ca_file=str(ep.ca_file) if ep.ca_file else None,
         )
 
     for user in (CONSOLE_USER, OBSERVER_USER):
-        # The console service runs beside the broker: always the loopback listener.
-        c = creds(user).model_copy(update={"port": port, "tls": False, "ca_file": None})
-        w(f"{user}.json", c.model_dump_json(indent=2) + "\n", 0o600)
+        w(f"{user}.json", creds(user, local).model_dump_json(indent=2) + "\n", 0o600)
     if site.web is not None:
-        web = creds(WEB_USER).model_copy(update={"port": port, "tls": False, "ca_file": None})
+        web = creds(WEB_USER, local)
         w("web.json", web_config(site, web, pw).model_dump_json(indent=2) + "\n", 0o600)
         w("web/urls.txt", web_urls(site, pw), 0o600)
     for u in site.units:
         if u.via is not Via.GPIO:
             continue  # alarm-web speaks for it (web.json)
         cfg = UnitConfig(
-            site_id=site.site.id, timezone=site.site.timezone, unit=u, broker=creds(unit_user(u.id))
+            site_id=site.site.id, timezone=site.site.timezone, unit=u, broker=creds(unit_user(u.id), remote)
         )
         w(f"units/{u.id}.json", cfg.model_dump_json(indent=2) + "\n", 0o600)
     for p in site.people:
@@ -387,7 +410,6 @@ def render(site: Site, opts: RenderOptions) -> list[Path]:
             person_id=p.id,
             language=site.language_of(p.id),
             timezone=site.site.timezone,
-            broker=creds(person_user(p.id)),
+            broker=creds(person_user(p.id), remote),
         )
         w(f"people/{p.id}.json", pc.model_dump_json(indent=2) + "\n", 0o600)
-    return written

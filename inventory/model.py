@@ -21,6 +21,7 @@ from stilalarm.inventory.policies import (
     AftercarePolicy,
     BrokerInfo,
     ButtonTestPolicy,
+    ClusterInfo,
     RetentionPolicy,
     SiteInfo,
 )
@@ -81,6 +82,11 @@ class Site(StrictModel):
 
     site: SiteInfo = Field(description="The site itself.")
     broker: BrokerInfo = Field(default_factory=BrokerInfo, description="How to reach the broker.")
+    cluster: ClusterInfo = Field(
+        default_factory=ClusterInfo,
+        description="The nodes of the clustered broker profile (`alarm-broker render --profile "
+        "cluster`); unused by the default mosquitto profile.",
+    )
     teams: tuple[Team, ...] = Field(min_length=1, description="Departments / teams.")
     rooms: tuple[Room, ...] = Field(min_length=1, description="Rooms and locations.")
     units: tuple[Unit, ...] = Field(min_length=1, description="Desk units and lead pager units.")

@@ -231,3 +231,69 @@ class RetentionPolicy(StrictModel):
         description="Test campaigns and test presses older than this are deleted; each button's newest "
         "test press is kept (its last successful test).",
     )
+
+
+class ClusterNode(StrictModel):
+    """One node of the clustered broker (the `cluster` profile: NATS with JetStream and MQTT)."""
+
+    name: Ident = Field(description="Node name: the NATS server_name, unique in the cluster.")
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="Host name or address units, consoles and the other nodes reach this node at.",
+    )
+    mqtt_port: int = Field(ge=1, le=65535, description="MQTT listener (TLS when [broker] use_tls).")
+    route_port: int = Field(ge=1, le=65535, description="Cluster route port the other nodes connect to.")
+    nats_port: int = Field(
+        ge=1,
+        le=65535,
+        description="NATS client port, bound to loopback only (nothing of ours uses it; never 4222, "
+        "a system NATS may own that one).",
+    )
+
+
+def _default_nodes() -> tuple[ClusterNode, ...]:
+    return tuple(
+        ClusterNode(name=f"n{i}", mqtt_port=18830 + i, route_port=16220 + i, nats_port=14220 + i)
+        for i in (1, 2, 3)
+    )
+
+
+class ClusterInfo(StrictModel):
+    """The `cluster` broker profile (`alarm-broker render --profile cluster`, docs/HA.md)."""
+
+    name: Ident = Field(default="stilalarm", description="Cluster name; every node must share it.")
+    nodes: tuple[ClusterNode, ...] = Field(
+        default_factory=_default_nodes,
+        min_length=1,
+        description="The broker nodes (3 by default, on loopback: change the hosts for real machines).",
+    )
+    replicas: int = Field(
+        default=3,
+        ge=1,
+        le=5,
+        description="JetStream replicas of the MQTT streams and consumers (sessions, retained and "
+        "queued QoS1 messages): 3 survives the loss of one node.",
+    )
+    max_ack_pending: int = Field(
+        default=1000,
+        ge=1,
+        le=65535,
+        description="QoS1 messages the broker sends one subscription before it waits for PUBACKs "
+        "(NATS mqtt max_ack_pending; the total over a session's subscriptions cannot exceed 65535).",
+    )
+    ack_wait_s: int = Field(
+        default=30, ge=1, le=3600, description="Seconds before an unacknowledged QoS1 message is resent."
+    )
+    max_file_store_mb: int = Field(
+        default=1024, ge=16, description="JetStream file storage per node, in MiB."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        names = [n.name for n in self.nodes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"cluster node names must be unique: {names}")
+        if self.replicas > len(self.nodes):
+            raise ValueError(f"cluster replicas = {self.replicas} but only {len(self.nodes)} nodes")
+        return self

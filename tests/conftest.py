@@ -1,4 +1,5 @@
-"""Fixtures: the example site, a real mosquitto per test, MQTT clients and captures.
+"""Fixtures: the example site, a real mosquitto per test (and a NATS cluster per module, for the
+cluster profile), MQTT clients and captures.
 
 A missing mosquitto binary FAILS the broker and e2e tiers (never skips), and under
 CI any skipped test fails the run.
@@ -12,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from stilalarm.broker_config.local import BrokerError, LocalBroker, find_mosquitto
+from stilalarm.broker_config.local import (
+    BrokerError,
+    LocalBroker,
+    LocalCluster,
+    find_mosquitto,
+    find_nats_server,
+)
 from stilalarm.inventory import Site, load_site
 from stilalarm.wire.link import Link
 from stilalarm.wire.topics import Topics
@@ -60,6 +67,21 @@ def broker(tmp_path: Path, site: Site) -> Iterator[LocalBroker]:
     b.start()
     yield b
     b.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[LocalCluster]:
+    """The cluster profile: 3 real nats-server nodes (JetStream, MQTT) on loopback on free ports,
+    one per test module (a start takes ~8 s while JetStream elects its leaders). A missing
+    nats-server fails, never skips. `cluster.creds(user, node=i)` points a login at node i."""
+    try:
+        find_nats_server()
+    except BrokerError as exc:
+        pytest.fail(str(exc))
+    c = LocalCluster(site, tmp_path_factory.mktemp("cluster"))
+    c.start()
+    yield c
+    c.kill()
 
 
 @pytest.fixture

@@ -1,0 +1,292 @@
+"""The `cluster` broker profile: NATS (2.9, Debian 12's `nats-server`) with JetStream and its MQTT
+listener, one config per node, rendered from the same site.toml and the same ACL source
+(`acl.acl_rules`) as the default mosquitto profile. docs/HA.md explains the choices.
+
+Output layout (`alarm-broker render --profile cluster --site site.toml --out DIR`):
+
+    DIR/nodes/<name>/nats.conf  0600  one node's config (it holds the logins: passwords are in
+                                      plain text, NATS 2.9 would otherwise need bcrypt hashes)
+    DIR/nodes/<name>/jetstream/       that node's JetStream store
+    DIR/nodes.json                    every node's MQTT address (for clients with address lists)
+    DIR/secrets.json   0600           the generated passwords (kept across re-renders)
+    DIR/console.json, observer.json, web.json, units/U.json, people/P.json   0600  client configs
+                                      (pointing at the first node; see docs/HA.md)
+
+Permissions: an MQTT topic filter becomes a NATS subject (`/` -> `.`, `+` -> `*`, `#` -> `>`; `a/#`
+also needs `a` itself, as in MQTT `a/#` matches `a`). Every
+login that may subscribe also gets `$MQTT.sub.>`: a QoS1 subscription is a JetStream consumer that
+delivers to `$MQTT.sub.<random>` on the client's own connection, and NATS checks that subscription
+against the client's permissions (measured: without it the SUBACK is a failure, "Unable to create
+subscription for JetStream consumer ... subscribe permission violation"). An MQTT client cannot
+name such a subject itself: a SUBSCRIBE to `$MQTT/sub/#` is refused (tests/broker/test_cluster.py).
+Nothing else internal is needed: sessions, retained messages and QoS1 storage are written by the
+account's internal client, not with the login's permissions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from stilalarm.broker_config.acl import (
+    CLIENT_ID_PATTERN,
+    Grant,
+    UserRules,
+    acl_rules,
+    enroll_patterns,
+    usernames,
+)
+from stilalarm.broker_config.render import (
+    MESSAGE_SIZE_LIMIT,
+    Endpoint,
+    RenderError,
+    _write,
+    load_or_make_secrets,
+    write_client_configs,
+)
+from stilalarm.broker_config.web import token_key
+from stilalarm.inventory.model import Site
+from stilalarm.inventory.policies import ClusterNode
+from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
+
+ACCOUNT = "STILALARM"
+SYSTEM_ACCOUNT = "SYS"
+ROUTE_USER = "route"
+SYSTEM_USER = "system"
+MQTT_DELIVERY = "$MQTT.sub.>"
+"""Where JetStream delivers a login's QoS1 subscriptions (its own connection subscribes to it)."""
+
+
+class TopicError(ValueError):
+    """An MQTT topic that has no NATS subject (a `.` or a space in it)."""
+
+
+def subject(topic: str) -> str:
+    """The NATS subject of an MQTT topic filter: `/` -> `.`, `+` -> `*`, `#` -> `>`."""
+    if "." in topic or " " in topic:
+        raise TopicError(f"{topic!r}: NATS 2.9 refuses '.' and ' ' in MQTT topics")
+    levels = topic.split("/")
+    return ".".join("*" if lv == "+" else ">" if lv == "#" else lv for lv in levels)
+
+
+def subjects(topic: str) -> tuple[str, ...]:
+    """The NATS subjects an MQTT filter needs. `a/#` also matches `a` itself in MQTT, and NATS
+    subscribes to both `a` and `a.>` for it (and refuses the SUBSCRIBE unless both are allowed)."""
+    if topic == "#":
+        return (">",)
+    if topic.endswith("/#"):
+        return (subject(topic[:-2]), subject(topic))
+    return (subject(topic),)
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """One login's NATS permissions: allowed publish and subscribe subjects."""
+
+    user: str
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+def permissions(rules: UserRules) -> Permissions:
+    """The NATS permissions equivalent to one ACL block (acl.acl_rules)."""
+    pub = tuple(s for g in rules.grants if g.access in ("write", "readwrite") for s in subjects(g.topic))
+    sub = tuple(s for g in rules.grants if g.access in ("read", "readwrite") for s in subjects(g.topic))
+    return Permissions(rules.user, pub, (*sub, MQTT_DELIVERY) if sub else sub)
+
+
+def enroll_permissions(site: Site) -> Permissions:
+    """The public `enroll` login. mosquitto binds its topics to the client id (`%c`); NATS 2.9 has
+    no such template for config users, so the id level becomes `*` (docs/HA.md: any enrolling Pi
+    could read another's sealed reply; and the ids contain '.', which NATS refuses in topics)."""
+    grants = tuple(Grant(g.access, g.topic.replace(CLIENT_ID_PATTERN, "+")) for g in enroll_patterns(site))
+    return permissions(UserRules(ENROLL_USER, grants))
+
+
+def all_permissions(site: Site) -> list[Permissions]:
+    """Every login's permissions, from the same source as mosquitto's acl file."""
+    return [*(permissions(r) for r in acl_rules(site)), enroll_permissions(site)]
+
+
+def _q(s: str) -> str:
+    return json.dumps(s)
+
+
+def _list(items: tuple[str, ...] | list[str]) -> str:
+    return "[" + ", ".join(_q(i) for i in items) + "]"
+
+
+def _allow(subjects: tuple[str, ...]) -> str:
+    """An allow list; nothing allowed is written as a deny of everything (an empty allow list is
+    not something to rely on)."""
+    return f"{{ allow: {_list(subjects)} }}" if subjects else '{ deny: [">"] }'
+
+
+def _user_block(p: Permissions, password: str) -> list[str]:
+    return [
+        "      {",
+        f"        user: {_q(p.user)}, password: {_q(password)}",
+        '        allowed_connection_types: ["MQTT"]',
+        "        permissions: {",
+        f"          publish: {_allow(p.publish)}",
+        f"          subscribe: {_allow(p.subscribe)}",
+        "        }",
+        "      }",
+    ]
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _mqtt_bind(node: ClusterNode, tls: bool) -> str:
+    """Plain MQTT only ever on loopback; TLS on every interface (a loopback node stays there)."""
+    return "127.0.0.1" if not tls or node.host in LOOPBACK else "0.0.0.0"
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where to write, and the site CA's directory (ca.crt, server.crt, server.key) for TLS."""
+
+    out: Path
+    tls_dir: Path | None = None
+    rotate: bool = False
+
+
+def render_node_conf(site: Site, node: ClusterNode, pw: dict[str, str], opts: ClusterOptions) -> str:
+    """One node's nats.conf."""
+    c = site.cluster
+    out = opts.out.resolve()
+    tls = opts.tls_dir.resolve() if opts.tls_dir is not None else None
+    others = [n for n in c.nodes if n.name != node.name]
+    route_pw = pw[ROUTE_USER]
+    lines = [
+        f"# Generated by `alarm-broker render --profile cluster` for node {node.name} of site",
+        f"# {site.site.id}. Do not edit: change site.toml ([cluster]) and render again (docs/HA.md).",
+        "",
+        f"server_name: {_q(node.name)}",
+        "# The NATS client port: loopback only, nothing of ours uses it (MQTT below does).",
+        f'listen: "127.0.0.1:{node.nats_port}"',
+        f"max_payload: {MESSAGE_SIZE_LIMIT}",
+        "",
+        "# --- JetStream: MQTT sessions, retained and queued QoS1 messages, replicated ----------",
+        "jetstream {",
+        f"  store_dir: {_q(str(out / 'nodes' / node.name / 'jetstream'))}",
+        f"  max_file_store: {c.max_file_store_mb * 1024 * 1024}",
+        "  max_memory_store: 268435456",
+        "}",
+        "",
+        "# --- cluster routes: every other node; a route must log in ---------------------------",
+        "cluster {",
+        f"  name: {_q(c.name)}",
+        f'  listen: "{node.host}:{node.route_port}"',
+        f"  authorization {{ user: {_q(ROUTE_USER)}, password: {_q(route_pw)} }}",
+        "  routes: [",
+        *(f'    "nats-route://{ROUTE_USER}:{route_pw}@{n.host}:{n.route_port}"' for n in others),
+        "  ]",
+    ]
+    if tls is not None:
+        lines += [
+            "  # Routes carry every message: TLS with the site CA, each node's certificate checked.",
+            "  tls {",
+            f"    ca_file: {_q(str(tls / 'ca.crt'))}",
+            f"    cert_file: {_q(str(tls / 'server.crt'))}",
+            f"    key_file: {_q(str(tls / 'server.key'))}",
+            "    verify: true",
+            "  }",
+        ]
+    lines += [
+        "}",
+        "",
+        "# --- MQTT: what units, TUIs and the console speak -----------------------------------",
+        "mqtt {",
+        f'  listen: "{_mqtt_bind(node, tls is not None)}:{node.mqtt_port}"',
+        f"  # {c.replicas} replicas: a session, a retained message or a queued QoS1 message survives",
+        "  # the loss of a node (with 3 nodes: one).",
+        f"  stream_replicas: {c.replicas}",
+        f"  consumer_replicas: {c.replicas}",
+        "  # File storage for the consumers (each QoS1 subscription): a node's restart keeps them.",
+        "  consumer_memory_storage: false",
+        f"  max_ack_pending: {c.max_ack_pending}",
+        f'  ack_wait: "{c.ack_wait_s}s"',
+    ]
+    if tls is not None:
+        lines += [
+            "  # TLS only: NATS has one MQTT listener per node, so there is no plain loopback one.",
+            "  tls {",
+            f"    ca_file: {_q(str(tls / 'ca.crt'))}",
+            f"    cert_file: {_q(str(tls / 'server.crt'))}",
+            f"    key_file: {_q(str(tls / 'server.key'))}",
+            "    timeout: 5",
+            "  }",
+        ]
+    else:
+        lines += ["  # Plain, loopback only (tests, development): [broker] use_tls = false."]
+    lines += [
+        "}",
+        "",
+        "# --- logins: the same who-may-do-what as mosquitto's acl (broker_config/acl.py) -------",
+        "# MQTT topic -> NATS subject: '/' -> '.', '+' -> '*', '#' -> '>'. Every login that may",
+        f"# subscribe also gets {MQTT_DELIVERY} (QoS1 delivery; see broker_config/cluster.py).",
+        f"system_account: {SYSTEM_ACCOUNT}",
+        "accounts {",
+        f"  {SYSTEM_ACCOUNT} {{",
+        f"    users: [ {{ user: {_q(SYSTEM_USER)}, password: {_q(pw[SYSTEM_USER])} }} ]",
+        "  }",
+        f"  {ACCOUNT} {{",
+        "    jetstream: enabled",
+        "    users: [",
+    ]
+    for p in all_permissions(site):
+        lines += _user_block(p, ENROLL_PASSWORD if p.user == ENROLL_USER else pw[p.user])
+    lines += [
+        "    ]",
+        "  }",
+        "}",
+        "",
+        "# Alarm latency over reconnects: a dead client is noticed within 2 x 20 s (MQTT keepalive",
+        "# is the client's own; this is for the routes).",
+        'ping_interval: "20s"',
+        "ping_max: 2",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_cluster(site: Site, opts: ClusterOptions) -> list[Path]:
+    """Write every node's config, the secrets and the client configs; return the paths written."""
+    if site.broker.use_tls and opts.tls_dir is None:
+        raise RenderError(
+            "site.toml sets use_tls = true under [broker], but no TLS directory was given: pass "
+            "--tls-dir DIR (ca.crt, server.crt, server.key made by broker_config/make-ca.sh)."
+        )
+    if not site.broker.use_tls and any(
+        n.host not in ("127.0.0.1", "localhost", "::1") for n in site.cluster.nodes
+    ):
+        raise RenderError(
+            "[cluster] nodes on other hosts need TLS: set use_tls = true under [broker] and pass "
+            "--tls-dir (plain MQTT and routes are for loopback tests only)."
+        )
+    out = opts.out
+    out.mkdir(parents=True, exist_ok=True)
+    users = usernames(site)
+    tokens = [token_key(tk.id) for tk in site.web.tokens] if site.web is not None else []
+    pw = load_or_make_secrets(out / "secrets.json", [*users, *tokens, ROUTE_USER, SYSTEM_USER], opts.rotate)
+    written: list[Path] = []
+
+    def w(rel: str, text: str, mode: int = 0o644) -> None:
+        _write(out / rel, text, mode)
+        written.append(out / rel)
+
+    w("secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
+    for node in site.cluster.nodes:
+        (out / "nodes" / node.name / "jetstream").mkdir(parents=True, exist_ok=True)
+        w(f"nodes/{node.name}/nats.conf", render_node_conf(site, node, pw, opts), 0o600)
+    tls = site.broker.use_tls
+    ca = (opts.tls_dir / "ca.crt").resolve() if tls and opts.tls_dir else None
+    nodes = [{"name": n.name, "host": n.host, "port": n.mqtt_port, "tls": tls} for n in site.cluster.nodes]
+    w("nodes.json", json.dumps(nodes, indent=2) + "\n")
+    first = site.cluster.nodes[0]
+    ep = Endpoint(first.host, first.mqtt_port, tls, ca)
+    write_client_configs(site, pw, remote=ep, local=ep, w=w)
+    return written

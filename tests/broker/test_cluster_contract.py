@@ -1,0 +1,336 @@
+"""The wire contract (docs/PROTOCOL.md) on the cluster profile: 3 real nats-server 2.9 nodes with
+JetStream and MQTT (broker_config/cluster.py, LocalCluster). What each test found is written down in
+docs/HA.md. Denials are proven by ordering (a control message after the forbidden one), never by
+sleeping; timeouts are for liveness only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from stilalarm.broker_config.cluster import TopicError, all_permissions, subject, subjects
+from stilalarm.broker_config.local import LocalCluster, find_nats_server
+from stilalarm.inventory import Site
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
+from stilalarm.wire.identity import client_id
+from stilalarm.wire.link import Link
+from stilalarm.wire.topics import Topics, UnitChannel
+from tests.harness import Capture, mosquitto_pub, wait_until
+
+
+class Client:
+    """A bare paho client (QoS, clean session and will as the test wants) that records all."""
+
+    def __init__(
+        self,
+        creds: BrokerCredentials,
+        cid: str,
+        *,
+        clean: bool = True,
+        will: tuple[str, bytes] | None = None,
+    ) -> None:
+        self.got: list[tuple[str, bytes, bool, int]] = []
+        self.subacks: list[list[bool]] = []
+        self.down = threading.Event()
+        self.up = threading.Event()
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, clean_session=clean)
+        self.c.username_pw_set(creds.username, creds.password)
+        if will is not None:
+            self.c.will_set(will[0], will[1], qos=1, retain=True)
+        self.c.on_message = lambda _c, _u, m: self.got.append((m.topic, m.payload, bool(m.retain), m.qos))
+        self.c.on_subscribe = lambda _c, _u, _m, rc, _p: self.subacks.append([not r.is_failure for r in rc])
+        self.c.on_connect = lambda *_a: self.up.set()
+        self.c.on_disconnect = lambda *_a: self.down.set()
+        self.c.connect(creds.host, creds.port, keepalive=10)
+        self.c.loop_start()
+        if not self.up.wait(10):
+            self.close()
+            raise AssertionError(f"{cid} could not connect")
+
+    def sub(self, topic: str, qos: int = 1) -> bool:
+        n = len(self.subacks)
+        self.c.subscribe(topic, qos)
+        wait_until(lambda: len(self.subacks) > n, 10, f"SUBACK for {topic}")
+        return self.subacks[n][0]
+
+    def payloads(self, topic: str) -> list[bytes]:
+        return [p for t, p, _r, _q in self.got if t == topic]
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def reconnect(creds: BrokerCredentials, cid: str, timeout: float = 60.0) -> Client:
+    """Connect as a client does after a node loss: again and again until the cluster answers (while
+    JetStream moves the session's consumers' leaders, a CONNECT can fail after 4 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return Client(creds, cid, clean=False)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def publish_until_acked(creds: BrokerCredentials, topic: str, payload: bytes, timeout: float = 60.0) -> None:
+    """mosquitto_pub again until PUBACKed: right after a node loss a new connection can be refused
+    while JetStream moves leaders ("The connection was lost"), as a client's retry would."""
+    deadline = time.monotonic() + timeout
+    while (done := mosquitto_pub(creds, topic, payload)).returncode != 0:
+        assert time.monotonic() < deadline, done.stderr
+        time.sleep(0.2)
+
+
+def test_the_permission_mapping() -> None:
+    assert subject("s/unit/+/event") == "s.unit.*.event"
+    assert subjects("s/#") == ("s", "s.>")  # MQTT `s/#` matches `s` itself too
+    with pytest.raises(TopicError):
+        subject("s/enroll/enroll.abc/request")
+
+
+def test_every_login_that_reads_gets_the_qos1_delivery_subject_and_nothing_else_internal(site: Site) -> None:
+    perms = all_permissions(site)
+    internal = {s for p in perms for s in (*p.publish, *p.subscribe) if s.startswith("$")}
+    assert internal == {"$MQTT.sub.>"}
+    assert all("$MQTT.sub.>" in p.subscribe for p in perms if p.subscribe)
+
+
+def test_no_login_can_subscribe_to_the_internal_delivery_subjects(
+    cluster: LocalCluster, topics: Topics
+) -> None:
+    """The attack: with `$MQTT.sub.>` allowed (QoS1 delivery needs it), a unit subscribes to
+    `$MQTT/sub/#` to read every other login's QoS1 deliveries. NATS refuses the SUBSCRIBE."""
+    spy = Client(cluster.creds("unit-balie-1"), client_id("unit-balie-1", "spy"))
+    refused = [spy.sub("$MQTT/sub/#"), spy.sub("$MQTT/sub/+"), spy.sub("$MQTT/#")]
+    cap = Capture(cluster.creds("observer"), (topics.unit_receipt("balie-2"),)).start()
+    try:
+        mosquitto_pub(cluster.creds("console"), topics.unit_receipt("balie-2"), b"for-balie-2")
+        cap.wait_for(topics.unit_receipt("balie-2"))
+        assert refused == [False, False, False]
+        assert spy.got == []
+    finally:
+        cap.stop()
+        spy.close()
+
+
+def test_queued_qos1_for_an_offline_persistent_session_arrives_on_another_node(
+    cluster: LocalCluster, topics: Topics
+) -> None:
+    """clean_session=False: a unit's session and the receipts queued while it is away are kept
+    (replicated), and handed over when it comes back, here through another node."""
+    cid = "unit-balie-2"
+    u = Client(cluster.creds(cid, node=1), cid, clean=False)
+    assert u.sub(topics.unit_receipt("balie-2"))
+    u.close()
+    for i in range(3):
+        assert (
+            mosquitto_pub(
+                cluster.creds("console"), topics.unit_receipt("balie-2"), f"r{i}".encode()
+            ).returncode
+            == 0
+        )
+    back = Client(cluster.creds(cid, node=2), cid, clean=False)
+    try:
+        wait_until(lambda: len(back.payloads(topics.unit_receipt("balie-2"))) >= 3, 15, "the queued receipts")
+        assert back.payloads(topics.unit_receipt("balie-2")) == [b"r0", b"r1", b"r2"]
+    finally:
+        back.c.disconnect()
+        back.c.loop_stop()
+        # end the session (a clean connect drops it) so other tests start fresh
+        Client(cluster.creds(cid), cid, clean=True).close()
+
+
+def test_retained_state_and_its_clearing_with_an_empty_payload(cluster: LocalCluster, topics: Topics) -> None:
+    console = cluster.creds("console")
+    inc = f"i-{uuid.uuid4().hex[:8]}"
+    assert mosquitto_pub(console, topics.incident(inc), b"state-1", retain=True).returncode == 0
+    late = Client(cluster.creds("observer", node=2), client_id("observer", "late1"))
+    try:
+        assert late.sub(topics.incident(inc))
+        wait_until(lambda: late.payloads(topics.incident(inc)) == [b"state-1"], 10, "the retained copy")
+        assert late.got[0][2] is True  # flagged retained on a new subscription
+    finally:
+        late.close()
+    assert mosquitto_pub(console, topics.incident(inc), b"", retain=True).returncode == 0  # clear
+    assert mosquitto_pub(console, topics.console_status(), b"control", retain=True).returncode == 0
+    later = Client(cluster.creds("observer", node=1), client_id("observer", "late2"))
+    try:
+        assert later.sub(topics.incident(inc)) and later.sub(topics.console_status())
+        wait_until(lambda: later.payloads(topics.console_status()) != [], 10, "the control")
+        assert later.payloads(topics.incident(inc)) == []  # cleared: nothing replayed
+    finally:
+        later.close()
+        mosquitto_pub(console, topics.console_status(), b"", retain=True)
+
+
+def test_a_killed_clients_will_is_delivered(cluster: LocalCluster, topics: Topics) -> None:
+    """A unit's retained `offline` will on its status topic: the client process is SIGKILLed."""
+    creds = cluster.creds("unit-balie-1", node=1)
+    topic = topics.unit_status("balie-1")
+    watcher = Client(cluster.creds("observer"), client_id("observer", "will"))
+    assert watcher.sub(topic)
+    code = (
+        "import sys, time, paho.mqtt.client as m\n"
+        "from paho.mqtt.enums import CallbackAPIVersion as V\n"
+        "c = m.Client(V.VERSION2, client_id=sys.argv[1])\n"
+        "c.username_pw_set(sys.argv[2], sys.argv[3])\n"
+        "c.will_set(sys.argv[4], b'absent-by-will', qos=1, retain=True)\n"
+        "c.on_connect = lambda *a: print('up', flush=True)\n"
+        "c.connect('127.0.0.1', int(sys.argv[5]), keepalive=5)\n"
+        "c.loop_forever()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "unit-balie-1", creds.username, creds.password, topic, str(creds.port)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"up"
+        proc.kill()
+        proc.wait()
+        wait_until(lambda: watcher.payloads(topic) == [b"absent-by-will"], 30, "the will")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        watcher.close()
+        mosquitto_pub(creds, topic, b"", retain=True)
+
+
+def test_a_dot_in_a_topic_is_refused_so_enrolment_topics_do_not_work(
+    cluster: LocalCluster, topics: Topics
+) -> None:
+    """NATS 2.9 refuses '.' in MQTT topics and closes the connection. Our ids cannot contain '.'
+    (ID_PATTERN), but enrolment topics carry the client id `enroll.<fingerprint>`: they cannot
+    work on the cluster as they are (docs/HA.md: proposed change)."""
+    cid = f"{ENROLL_USER}.{uuid.uuid4().hex[:16]}"
+    creds = cluster.creds("observer").model_copy(
+        update={"username": ENROLL_USER, "password": ENROLL_PASSWORD}
+    )
+    pi = Client(creds, cid)
+    try:
+        pi.c.publish(topics.enroll_request(cid), b"request", qos=1)
+        assert pi.down.wait(10), "the broker kept a client that published to a topic with a '.'"
+    finally:
+        pi.close()
+
+
+def test_qos2_is_not_supported(cluster: LocalCluster, topics: Topics) -> None:
+    """NATS 2.9's MQTT has no QoS 2: a QoS 2 SUBSCRIBE is granted as QoS 1 (the protocol never uses
+    QoS 2) and a QoS 2 PUBLISH closes the connection."""
+    c = Client(cluster.creds("console"), client_id("console", "q2"))
+    try:
+        granted: list[int] = []
+        c.c.on_subscribe = lambda _c, _u, _m, rc, _p: granted.append(int(rc[0].value))
+        c.c.subscribe(topics.all_incidents(), 2)
+        wait_until(lambda: granted != [], 10, "the SUBACK")
+        assert granted == [1]
+        c.c.publish(topics.console_status(), b"x", qos=2)
+        assert c.down.wait(10), "a QoS 2 PUBLISH was accepted"
+    finally:
+        c.close()
+
+
+def test_qos1_published_before_a_node_is_killed_reaches_a_persistent_subscriber_on_another_node(
+    tmp_path: Path, site: Site, topics: Topics
+) -> None:
+    """QoS1 redelivery after a node loss: a unit's receipts queue in its session while it is away;
+    the node it was on is SIGKILLed; it comes back through another node and gets them all; and an
+    event it published (PUBACKed) just before the kill reaches the console on the first node."""
+    c = LocalCluster(site, tmp_path / "cluster")
+    c.start()
+    try:
+        got_events: list[bytes] = []
+        console = Link(c.creds("console", node=0), client_id=client_id("console", "t"), clean_session=False)
+        console.subscribe(topics.all_units(UnitChannel.EVENT), lambda _t, p: got_events.append(p))
+        console.start()
+        assert console.wait_connected(10)
+        cid = "unit-balie-3"
+        u = Client(c.creds(cid, node=1), cid, clean=False)
+        assert u.sub(topics.unit_receipt("balie-3"))
+        info = u.c.publish(topics.unit_event("balie-3"), b"alarm-before-kill", qos=1)
+        info.wait_for_publish(10)
+        assert info.is_published()
+        u.c.loop_stop()  # the unit is gone with the node; no DISCONNECT
+        c.kill_node(1)
+        for i in range(3):
+            publish_until_acked(c.creds("console", node=0), topics.unit_receipt("balie-3"), f"r{i}".encode())
+        back = reconnect(c.creds(cid, node=2), cid)
+        try:
+            got = lambda: list(dict.fromkeys(back.payloads(topics.unit_receipt("balie-3"))))  # noqa: E731
+            wait_until(lambda: len(got()) >= 3, 30, "the queued receipts")
+            assert got() == [b"r0", b"r1", b"r2"]  # all, in order (QoS1: a resend may repeat one)
+            wait_until(lambda: b"alarm-before-kill" in got_events, 30, "the event at the console")
+        finally:
+            back.close()
+            console.stop()
+        c.start_node(1)  # the node comes back and rejoins
+        c.wait_ready(60, node=1)
+    finally:
+        c.kill()
+
+
+def test_every_rendered_node_config_is_valid_for_nats_server_with_and_without_tls(
+    tmp_path: Path, site: Site
+) -> None:
+    """`nats-server -t` on every node's config, plain and with the site CA (make-ca.sh)."""
+    from stilalarm.broker_config.cluster import ClusterOptions, render_cluster
+
+    exe = find_nats_server()
+    tls = tmp_path / "tls"
+    ca = Path(__file__).resolve().parents[2] / "broker_config" / "make-ca.sh"
+    subprocess.run([str(ca), str(tls), "alarm-1.example"], check=True, capture_output=True)
+    tls_site = site.model_copy(update={"broker": site.broker.model_copy(update={"use_tls": True})})
+    for s, opts in (
+        (site, ClusterOptions(out=tmp_path / "plain")),
+        (tls_site, ClusterOptions(out=tmp_path / "tls-out", tls_dir=tls)),
+    ):
+        render_cluster(s, opts)
+        for node in s.cluster.nodes:
+            conf = opts.out / "nodes" / node.name / "nats.conf"
+            done = subprocess.run([exe, "-t", "-c", str(conf)], capture_output=True, text=True, check=False)
+            assert done.returncode == 0, done.stderr + done.stdout
+
+
+def test_a_tls_cluster_units_connect_with_the_site_ca_and_plain_mqtt_is_refused(
+    tmp_path: Path, site: Site, topics: Topics
+) -> None:
+    """With the site CA (make-ca.sh): TLS routes (the cluster only becomes ready when the nodes
+    reach each other, each checking the other's certificate) and TLS-only MQTT listeners."""
+    tls = tmp_path / "tls"
+    ca = Path(__file__).resolve().parents[2] / "broker_config" / "make-ca.sh"
+    subprocess.run([str(ca), str(tls), "localhost", "127.0.0.1"], check=True, capture_output=True)
+    c = LocalCluster(site, tmp_path / "cluster", tls_dir=tls)
+    c.start()
+    try:
+        creds = c.creds("unit-balie-1", node=2)
+        assert creds.tls and creds.ca_file == str((tls / "ca.crt").resolve())
+        got: list[bytes] = []
+        unit = Link(creds, client_id="unit-balie-1", clean_session=True)
+        unit.subscribe(topics.unit_receipt("balie-1"), lambda _t, p: got.append(p))
+        unit.start()
+        try:
+            assert unit.wait_connected(20)
+            console = c.creds("console", node=0)
+            assert console.tls
+            sender = Link(console, client_id=client_id("console", "tls"), clean_session=True)
+            sender.start()
+            assert sender.wait_connected(20)
+            sender.publish(topics.unit_receipt("balie-1"), b"over-tls", qos=1).wait_for_publish(10)
+            wait_until(lambda: got == [b"over-tls"], 20, "the receipt over TLS, across nodes")
+            sender.stop()
+        finally:
+            unit.stop()
+        with pytest.raises(AssertionError):  # plain MQTT to a TLS listener gets no CONNACK
+            Client(creds, "unit-balie-1")
+    finally:
+        c.kill()

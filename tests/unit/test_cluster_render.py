@@ -1,0 +1,53 @@
+"""`alarm-broker render --profile cluster`: node configs from site.toml and the one ACL source."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stilalarm.broker_config.acl import acl_rules, usernames
+from stilalarm.broker_config.cli import main
+from stilalarm.broker_config.cluster import MQTT_DELIVERY, all_permissions, subjects
+from stilalarm.inventory import load_site
+
+SITE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
+
+
+def test_every_acl_grant_becomes_a_nats_permission_and_nothing_more() -> None:
+    site = load_site(SITE)
+    perms = {p.user: p for p in all_permissions(site)}
+    for rules in acl_rules(site):
+        p = perms[rules.user]
+        want_pub = [s for g in rules.grants if g.access != "read" for s in subjects(g.topic)]
+        want_sub = [s for g in rules.grants if g.access != "write" for s in subjects(g.topic)]
+        assert list(p.publish) == want_pub
+        assert list(p.subscribe) == ([*want_sub, MQTT_DELIVERY] if want_sub else [])
+    assert set(perms) == {*usernames(site), "enroll"}
+
+
+def test_render_writes_one_config_per_node_and_mosquitto_stays_the_default(tmp_path: Path) -> None:
+    out = tmp_path / "cluster"
+    assert main(["render", "--profile", "cluster", "--site", str(SITE), "--out", str(out)]) == 0
+    nodes = json.loads((out / "nodes.json").read_text())
+    assert [n["name"] for n in nodes] == ["n1", "n2", "n3"]
+    for n in nodes:
+        conf = (out / "nodes" / n["name"] / "nats.conf").read_text()
+        assert "stream_replicas: 3" in conf and "consumer_replicas: 3" in conf
+        assert conf.count("nats-route://") == 2  # the two others
+        assert (out / "nodes" / n["name"] / "nats.conf").stat().st_mode & 0o077 == 0
+    console = json.loads((out / "console.json").read_text())
+    assert console["port"] == nodes[0]["port"]
+    assert not (out / "mosquitto.conf").exists()
+
+
+def test_plain_nodes_on_other_hosts_are_refused(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    text = SITE.read_text() + (
+        '\n[cluster]\nreplicas = 1\n[[cluster.nodes]]\nname = "a"\nhost = "10.0.0.1"\nmqtt_port = 1\n'
+        "route_port = 2\nnats_port = 3\n"
+    )
+    site = tmp_path / "site.toml"
+    site.write_text(text)
+    out = tmp_path / "out"
+    assert main(["render", "--profile", "cluster", "--site", str(site), "--out", str(out)]) == 2
+    assert "need TLS" in capsys.readouterr().err
+    assert not (out / "nodes").exists()
