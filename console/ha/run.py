@@ -69,7 +69,14 @@ def serve_ha(
     """Follow the log as a standby until this console gets the lease (then return the started
     service) or `stop` is set (then return 0). An unreadable log returns EXIT_LOG."""
     clog = ClusterLog(clog_creds)
-    clog.start()
+    while True:  # a standby waits for the cluster (it may have no quorum right now)
+        try:
+            clog.start(wait_s=10.0)
+            break
+        except LogUnavailable as exc:
+            log.warning("standby %s: the cluster's log cannot be reached yet (%s); retrying", instance, exc)
+            if stop.wait(1.0):
+                return 0
     store = Store(cfg.db_path, init=True)  # a standby's database is a projection of the log
     won = threading.Event()
     keeper = LeaseKeeper(
@@ -80,7 +87,9 @@ def serve_ha(
         on_deactivate=lambda term, why: step_down(f"term {term}: {why}"),
     )
     keeper.start()
-    log.info("standby %s for site %s: following the log from record %d", instance, site.site.id, store.log_seq())
+    log.info(
+        "standby %s for site %s: following the log from record %d", instance, site.site.id, store.log_seq()
+    )
     applied = 0
     try:
         while not won.is_set():

@@ -27,7 +27,7 @@ import pytest
 from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
 from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from stilalarm.inventory.load import parse_site
-from stilalarm.wire.messages import Notification, parse
+from stilalarm.wire.messages import Notification
 from stilalarm.wire.topics import Topics
 from tests.harness import Capture, wait_until
 
@@ -78,7 +78,7 @@ def ha(tmp_path: Path) -> Iterator[Ha]:
     cluster.start()
     a = ServiceProcess(site_file, tmp_path / "a.db", cluster.dir, tmp_path / "a.log")
     b = ServiceProcess(site_file, tmp_path / "b.db", cluster.dir, tmp_path / "b.log")
-    seen = Capture(cluster.creds("observer", node=2), (f"{T.base}/#",))
+    seen = Capture(cluster.creds("observer", node=0), (f"{T.base}/#",))
     unit = None
     try:
         seen.start()
@@ -196,7 +196,9 @@ def test_quorum_loss_nothing_is_receipted_that_is_not_stored(ha: Ha) -> None:
     ha.cluster.start_node(1)
     ha.cluster.start_node(2)
     t_back = time.monotonic()
-    wait_until(lambda: ha.unit.receipt_for(ev.event_id) is not None, 120, "the receipt after the quorum returned")
+    wait_until(
+        lambda: ha.unit.receipt_for(ev.event_id) is not None, 120, "the receipt after the quorum returned"
+    )
     elapsed = time.monotonic() - t_back
     receipt = ha.unit.receipt_for(ev.event_id)
     assert receipt is not None and receipt.incident_id is not None

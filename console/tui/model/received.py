@@ -100,6 +100,7 @@ class Received:
     def without_todo(self) -> Received:
         """An empty retained payload: nothing left to complete."""
         return replace(self, todo=None)
+
     def with_risk(self, r: RiskState) -> Received:
         """My retained copy of a running risky conversation (announced, or now confirmed)."""
         return replace(self, risks={**self.risks, r.risk_id: r}, seen=self._seen(f"risk/{r.risk_id}"))
