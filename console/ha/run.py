@@ -57,6 +57,26 @@ def follow(store: Store, clog: ClusterLog, wait_s: float) -> int:
     return len(records)
 
 
+def _foreign(store: Store, clog: ClusterLog) -> str:
+    """Why this database cannot follow this log ('' when it can)."""
+    mine = store.log_seq()
+    if mine == 0 and store.fact_count() > 0:
+        return (
+            f"{store.path} holds facts that are not in the cluster's log (a single console's database): "
+            "start each console of a cluster on a new database (--db), and keep this one for reports"
+        )
+    try:
+        last = clog.last_seq()
+    except LogUnavailable:
+        return ""  # checked again by the next start; a standby waits for the cluster
+    if mine > last:
+        return (
+            f"{store.path} has applied the log up to record {mine}, but the cluster's log ends at {last}: "
+            "it belongs to another log (was the cluster rebuilt?); move this database aside and start again"
+        )
+    return ""
+
+
 def serve_ha(
     cfg: ServiceConfig,
     site: Site,
@@ -78,6 +98,12 @@ def serve_ha(
             if stop.wait(1.0):
                 return 0
     store = Store(cfg.db_path, init=True)  # a standby's database is a projection of the log
+    refused = _foreign(store, clog)
+    if refused:
+        log.critical("not starting: %s", refused)
+        store.close()
+        clog.close()
+        return EXIT_LOG
     won = threading.Event()
     keeper = LeaseKeeper(
         clog,

@@ -5,6 +5,8 @@ cluster on loopback, two `alarm-console serve --ha` (a and b), a scripted desk u
   recorded time (not earlier; how much later is measured and printed, never asserted).
 - SIGSTOP of the active: the standby takes over; after SIGCONT the old active steps down without
   paging, and becomes a standby.
+- a network partition of the active (a network namespace): the standby takes over; after healing
+  there is one active and the stores agree.
 - loss of the cluster's quorum: no receipt for what is not stored; when the quorum returns the
   alarm is stored once, receipted and paged.
 
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.netns import Netns
 from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
 from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from stilalarm.inventory.load import parse_site
@@ -99,6 +102,19 @@ def ha(tmp_path: Path) -> Iterator[Ha]:
             p.kill()
         seen.stop()
         cluster.kill()
+
+
+@pytest.fixture
+def netns() -> Iterator[Netns]:
+    ns = Netns()
+    try:
+        ns.open()
+    except RuntimeError as exc:
+        pytest.fail(f"a network namespace is needed to partition a console: {exc} (run as root)")
+    try:
+        yield ns
+    finally:
+        ns.close()
 
 
 def received_ids(db: Path) -> set[str]:
@@ -209,3 +225,66 @@ def test_quorum_loss_nothing_is_receipted_that_is_not_stored(ha: Ha) -> None:
     incidents = {n.incident_id for n in ha.pages("chris")}
     assert incidents == {receipt.incident_id}
     ha.note(f"quorum lost, alarm pressed; quorum back -> receipt: {elapsed:.2f} s")
+
+
+def test_partition_of_the_active_the_standby_takes_over_and_after_healing_one_active_and_stores_agree(
+    tmp_path: Path, netns: Netns
+) -> None:
+    """Console a runs in a network namespace, reaching the nodes over a veth pair; the pair is cut
+    mid-escalation. a cannot renew its lease and stops by its own clock; b takes over and pages
+    level 2. When the link returns, a follows b's log as a standby: one active, the stores agree."""
+    site_file = tmp_path / "site.toml"
+    site_file.write_text(HA_SITE)
+    cluster = LocalCluster(SITE, tmp_path / "cluster")
+    for node in cluster.nodes:  # the client ports also on the veth side (test only: plain)
+        conf = cluster.dir / "nodes" / node.name / "nats.conf"
+        text = conf.read_text()
+        for port in (node.mqtt_port, node.nats_port):
+            text = text.replace(f'"127.0.0.1:{port}"', f'"0.0.0.0:{port}"')
+        conf.write_text(text)
+    a_dir = tmp_path / "a-broker"  # a's client configs: the nodes' addresses as seen from the namespace
+    a_dir.mkdir()
+    for f in cluster.dir.glob("*.json"):
+        (a_dir / f.name).write_text(f.read_text().replace("127.0.0.1", netns.host_addr))
+        (a_dir / f.name).chmod(0o600)
+    a = ServiceProcess(site_file, tmp_path / "a.db", a_dir, tmp_path / "a.log", prefix=netns.prefix())
+    b = ServiceProcess(site_file, tmp_path / "b.db", cluster.dir, tmp_path / "b.log")
+    seen = Capture(cluster.creds("observer", node=0), (f"{T.base}/#",))
+    unit = None
+    try:
+        cluster.start()
+        seen.start()
+        a.start(["--ha", "a", "--ha-ttl", TTL])
+        wait_until(lambda: active_line("a") in a.log(), 60, f"a active:\n{a.log()}")
+        a.wait_ready(30)
+        b.start(["--ha", "b", "--ha-ttl", TTL])
+        wait_until(lambda: "standby b " in b.log(), 30, f"b standby:\n{b.log()}")
+        unit = ScriptedUnit(cluster.creds("unit-balie-1", node=1), "balie-1").start(20)
+        ev = unit.press()
+        wait_until(lambda: seen.alarm_notifications("chris") != [], 30, "level 1 (chris) paged by a")
+        wait_until(lambda: unit.receipt_for(ev.event_id) is not None, 30, "the receipt")
+        netns.cut()
+        t_cut = time.monotonic()
+        wait_until(lambda: active_line("b") in b.log(), 30, f"b takes over:\n{b.log()}")
+        t_active = time.monotonic()
+        wait_until(lambda: "stepping down" in a.log(), 30, f"a steps down:\n{a.log()}")
+        wait_until(lambda: seen.alarm_notifications("bart") != [], 30, "level 2 (bart) paged by b")
+        netns.restore()
+        ev2 = unit.press()
+        wait_until(lambda: unit.receipt_for(ev2.event_id) is not None, 30, "a second receipt (from b)")
+        wait_until(lambda: log_seq(a.db) >= log_seq(b.db) > 0, 60, f"a follows b's log:\n{a.log()}")
+        assert a.proc is not None and a.proc.poll() is None  # a is alive, as a standby
+        assert active_line("a") not in a.log().split("stepping down")[-1]  # one active: b
+        assert len(seen.alarm_notifications("bart")) == 1
+        assert facts(a.db) == facts(b.db)  # the stores agree
+        assert received_ids(a.db) == received_ids(b.db) >= {str(ev.event_id), str(ev2.event_id)}
+        line = f"network partition of the active console -> standby active: {t_active - t_cut:.2f} s"
+        print(f"\n{line}")
+        (tmp_path / "ha.txt").write_text(line + "\n")
+    finally:
+        if unit is not None:
+            unit.stop()
+        a.kill()
+        b.kill()
+        seen.stop()
+        cluster.kill()
