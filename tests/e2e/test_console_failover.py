@@ -20,6 +20,7 @@ import os
 import signal
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,8 @@ from bench.netns import Netns
 from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
 from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from stilalarm.inventory.load import parse_site
-from stilalarm.wire.messages import Notification
+from stilalarm.wire.link import Link
+from stilalarm.wire.messages import AckCmd, IncidentState, IncidentStatus, Notification, encode, parse, utcnow
 from stilalarm.wire.topics import Topics
 from tests.harness import Capture, wait_until
 
@@ -186,6 +188,21 @@ def test_sigstop_of_the_active_the_standby_takes_over_and_the_old_one_does_not_p
     wait_until(lambda: active_line("b") in ha.b.log(), 30, f"b takes over:\n{ha.b.log()}")
     t_active = time.monotonic()
     wait_until(lambda: ha.pages("bart") != [], 30, "level 2 (bart) paged by b")
+    receipt = ha.unit.receipt_for(ev.event_id)
+    assert receipt is not None and receipt.incident_id is not None
+    iid = receipt.incident_id
+    # "ik kom" reaches whichever console is active (the consoles share the MQTT session)
+    bart = Link(ha.cluster.creds("person-bart", node=0), client_id="person-bart")
+    bart.start()
+    assert bart.wait_connected(20)
+    cmd = AckCmd(cmd_id=uuid.uuid4(), person_id="bart", issued_at=utcnow(), incident_id=iid)
+    bart.publish(T.person_cmd("bart"), encode(cmd), qos=1)
+    wait_until(
+        lambda: ha.seen.incident_state(iid).status is IncidentStatus.ACKNOWLEDGED, 30, "acknowledged by b"
+    )
+    b_term = ha.seen.incident_state(iid).term
+    assert b_term > 0
+    n_states = len(ha.seen.on(T.incident(iid)))
     os.killpg(ha.a.proc.pid, signal.SIGCONT)
     wait_until(lambda: "stepping down" in ha.a.log(), 30, f"a steps down:\n{ha.a.log()}")
     wait_until(lambda: "standby a " in ha.a.log().split("stepping down")[-1], 30, "a is a standby again")
@@ -197,6 +214,11 @@ def test_sigstop_of_the_active_the_standby_takes_over_and_the_old_one_does_not_p
     assert ha.a.proc.poll() is None  # a is alive, as a standby
     assert active_line("a") not in ha.a.log().split("stepping down")[-1]
     assert facts(ha.a.db) == facts(ha.b.db)  # the stores agree
+    # nothing from a's old term after SIGCONT: every state since is b's, and the ack stands
+    later = [parse(IncidentState, p) for p in ha.seen.on(T.incident(iid))[n_states:] if p]
+    assert all(st.term >= b_term for st in later)
+    assert ha.seen.incident_state(iid).status is IncidentStatus.ACKNOWLEDGED
+    bart.stop()
     ha.note(f"SIGSTOP of the active console -> standby active: {t_active - t_stop:.2f} s")
 
 
