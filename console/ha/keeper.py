@@ -12,7 +12,7 @@ from collections.abc import Callable
 from stilalarm.console.core import lease as core
 from stilalarm.console.ha.jetstream import ClusterLog, LogFenced, LogUnavailable
 
-log = logging.getLogger("console.ha")
+log = logging.getLogger(__name__)
 
 
 class LeaseKeeper:

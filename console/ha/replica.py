@@ -11,7 +11,7 @@ from collections.abc import Callable
 from stilalarm.console.ha.jetstream import ClusterLog, LogFenced, LogUnavailable
 from stilalarm.console.store.records import StepDown
 
-log = logging.getLogger("console.ha")
+log = logging.getLogger(__name__)
 
 RETRY_S = 0.1
 """How often an append that got no answer is tried again (the same record id: stored once)."""

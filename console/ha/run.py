@@ -34,7 +34,7 @@ from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.messages import utcnow
 
-log = logging.getLogger("console.ha")
+log = logging.getLogger(__name__)
 
 EXIT_LOG = 4
 """`serve --ha`: the replicated log cannot be read or applied (the message says why)."""
