@@ -20,7 +20,6 @@ carry `Nats-Msg-Id` `<record id>:<i>`, deduplicated by the stream for its duplic
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import math
@@ -198,6 +197,14 @@ class ClusterLog:
             loop.close()
         self._js = self._kv = None
 
+    @property
+    def connected_server(self) -> str | None:
+        """host:port of the node the client is connected to right now (None while reconnecting)."""
+        nc = self._nc
+        if nc is None or not nc.is_connected or nc.connected_url is None:
+            return None
+        return str(nc.connected_url.netloc)
+
     def __enter__(self) -> ClusterLog:
         self.start()
         return self
@@ -216,12 +223,12 @@ class ClusterLog:
             return fut.result(bound_s)
         except (LogFenced, LogUnavailable):
             raise
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise LogUnavailable(
-                f"{what}: no answer within {bound_s:.1f} s (no quorum, or unreachable)"
-            ) from None
         except Exception as exc:
+            if not fut.done():  # our bound, not nats-py's (both are TimeoutError in Python 3.11)
+                fut.cancel()
+                raise LogUnavailable(
+                    f"{what}: no answer within {bound_s:.1f} s (no quorum, or unreachable)"
+                ) from None
             raise LogUnavailable(f"{what}: {_describe(exc, self.timeout_s)}") from exc
 
     # -- on the loop -------------------------------------------------------------------------
