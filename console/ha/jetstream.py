@@ -196,6 +196,7 @@ class ClusterLog:
         if not loop.is_running():
             loop.close()
         self._js = self._kv = None
+        self._wake = None
 
     @property
     def connected_server(self) -> str | None:

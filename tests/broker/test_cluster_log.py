@@ -503,3 +503,13 @@ def test_the_log_over_tls_with_the_site_ca(tmp_path: Path, site: Site) -> None:
         p.close()
     finally:
         c.kill()
+
+
+def test_a_closed_log_can_be_started_again(log: Callable[..., ClusterLog]) -> None:
+    a = log()
+    base = a.last_seq()
+    assert a.read(base, wait_s=0.1) == []
+    a.close()
+    a.start(wait_s=60)
+    seq = a.append(b"again", base, f"again-{uuid.uuid4().hex}")
+    assert a.read(base, wait_s=5) == [(seq, b"again")]
