@@ -20,7 +20,6 @@ carry `Nats-Msg-Id` `<record id>:<i>`, deduplicated by the stream for its duplic
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import logging
 import math
@@ -197,6 +196,15 @@ class ClusterLog:
         if not loop.is_running():
             loop.close()
         self._js = self._kv = None
+        self._wake = None
+
+    @property
+    def connected_server(self) -> str | None:
+        """host:port of the node the client is connected to right now (None while reconnecting)."""
+        nc = self._nc
+        if nc is None or not nc.is_connected or nc.connected_url is None:
+            return None
+        return str(nc.connected_url.netloc)
 
     def __enter__(self) -> ClusterLog:
         self.start()
@@ -216,12 +224,12 @@ class ClusterLog:
             return fut.result(bound_s)
         except (LogFenced, LogUnavailable):
             raise
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise LogUnavailable(
-                f"{what}: no answer within {bound_s:.1f} s (no quorum, or unreachable)"
-            ) from None
         except Exception as exc:
+            if not fut.done():  # our bound, not nats-py's (both are TimeoutError in Python 3.11)
+                fut.cancel()
+                raise LogUnavailable(
+                    f"{what}: no answer within {bound_s:.1f} s (no quorum, or unreachable)"
+                ) from None
             raise LogUnavailable(f"{what}: {_describe(exc, self.timeout_s)}") from exc
 
     # -- on the loop -------------------------------------------------------------------------
@@ -257,6 +265,7 @@ class ClusterLog:
                     connect_timeout=max(1, math.ceil(self.timeout_s)),
                     ping_interval=5,  # a node lost without a FIN (power cut) is noticed in ~10-15 s
                     max_outstanding_pings=2,
+                    no_echo=True,
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
@@ -272,13 +281,6 @@ class ClusterLog:
             ) from None
         self._nc = nc
         self._js = nc.jetstream(timeout=self.timeout_s)
-        self._wake = asyncio.Event()
-
-        async def wake(_msg: Any) -> None:
-            assert self._wake is not None
-            self._wake.set()
-
-        await nc.subscribe(self.subject, cb=wake)
         last = "no answer"
         while True:
             try:
@@ -436,7 +438,17 @@ class ClusterLog:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         wake = self._wake
-        assert wake is not None
+        if wake is None:
+            # the first waiting read (a standby's): a core subscription to the facts subject wakes it
+            # when a part is stored (the active's own appends never come back: no_echo)
+            wake = self._wake = asyncio.Event()
+            nc = self._nc
+            assert nc is not None
+
+            async def on_part(_msg: Any) -> None:
+                wake.set()
+
+            await nc.subscribe(self.subject, cb=on_part)
         while True:
             wake.clear()
             out = await self._read(after_seq, max_records)
@@ -455,9 +467,12 @@ class ClusterLog:
     def append(self, record: bytes, expected_last_seq: int, record_id: str) -> int:
         """Store one record after `expected_last_seq`; return the sequence of its last part.
 
-        LogFenced: the log's last sequence was not `expected_last_seq` (nothing of this record was
-        stored after another writer's). LogUnavailable: not confirmed; retrying with the same
-        `record_id` within 2 minutes stores it at most once (a duplicate is success)."""
+        LogFenced: the log's last sequence was not `expected_last_seq` (or another writer's record
+        came between two parts of this one): this record is not in the log (parts it left are
+        skipped by `read`). LogUnavailable: the outcome is unknown, the record may still be stored
+        (a part in flight, an ack lost): retry with the same `record_id` and `expected_last_seq`
+        within the stream's duplicate window (2 min): it is stored at most once, a duplicate is
+        success; or read the log to find it."""
         if not RECORD_ID_RE.match(record_id):
             raise ValueError(f"record_id {record_id!r}: 1-200 characters of [A-Za-z0-9_.:-]")
         if expected_last_seq < 0:
