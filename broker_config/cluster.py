@@ -9,7 +9,7 @@ Output layout (`alarm-broker render --profile cluster --site site.toml --out DIR
     DIR/nodes/<name>/jetstream/       that node's JetStream store
     DIR/nodes.json                    every node's MQTT address (for clients with address lists)
     DIR/console-log.json  0600        the consoles' log login (native NATS): every node's NATS
-                                      client address (console.ha.jetstream.ClusterLogCredentials)
+                                      client address (stilalarm.console.ha.jetstream.ClusterLogCredentials)
     DIR/secrets.json   0600           the generated passwords (kept across re-renders)
     DIR/console.json, observer.json, web.json, units/U.json, people/P.json   0600  client configs
                                       (pointing at the first node; see docs/HA.md)

@@ -10,7 +10,7 @@ The log (docs/HA.md): stream `STILALARM_FACTS_<site>`, one subject `stilalarm.<s
 storage, `replicas` copies, no limits (nothing is ever dropped: a full disk refuses new records,
 `discard: new`), deletes and purges denied. A record is one committed batch of the console's
 database writes; one larger than a message may be (the cluster's max_payload,
-`broker_config.render.MESSAGE_SIZE_LIMIT`) is split into parts stored at consecutive sequences,
+`stilalarm.broker_config.render.MESSAGE_SIZE_LIMIT`) is split into parts stored at consecutive sequences,
 each fenced on the previous one's sequence, so a record's parts are never interleaved with another
 writer's. A record whose writer died between parts is never returned: the reader skips it once
 another record starts after it, and waits while it is at the tail (its writer may retry: the parts
