@@ -131,8 +131,8 @@ def render_cluster_cmd(site: Site, args: argparse.Namespace) -> int:
         return 2
     names = ", ".join(n.name for n in site.cluster.nodes)
     print(
-        f"wrote {len(written)} files to {args.out}: nats.conf for nodes {names} "
-        "(secrets and node configs are mode 0600; never commit them)"
+        f"wrote {len(written)} files to {args.out}: nats.conf for nodes {names}, console-log.json for "
+        "the consoles' log (secrets, node configs and client configs are mode 0600; never commit them)"
     )
     return 0
 

@@ -8,6 +8,8 @@ Output layout (`alarm-broker render --profile cluster --site site.toml --out DIR
                                       plain text, NATS 2.9 would otherwise need bcrypt hashes)
     DIR/nodes/<name>/jetstream/       that node's JetStream store
     DIR/nodes.json                    every node's MQTT address (for clients with address lists)
+    DIR/console-log.json  0600        the consoles' log login (native NATS): every node's NATS
+                                      client address (stilalarm.console.ha.jetstream.ClusterLogCredentials)
     DIR/secrets.json   0600           the generated passwords (kept across re-renders)
     DIR/console.json, observer.json, web.json, units/U.json, people/P.json   0600  client configs
                                       (pointing at the first node; see docs/HA.md)
@@ -21,11 +23,17 @@ subscription for JetStream consumer ... subscribe permission violation"). An MQT
 name such a subject itself: a SUBSCRIBE to `$MQTT/sub/#` is refused (tests/broker/test_cluster.py).
 Nothing else internal is needed: sessions, retained messages and QoS1 storage are written by the
 account's internal client, not with the login's permissions.
+
+The consoles' log (console/ha/jetstream.py: the replicated facts stream and the lease KV bucket)
+uses a login of its own, `console-log`, over the NATS protocol (never MQTT; the MQTT logins are
+refused on the NATS port): `log_permissions` allows only the JetStream API calls of its own stream
+and bucket, their subjects, and `_INBOX.>` for the replies.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +62,8 @@ ACCOUNT = "STILALARM"
 SYSTEM_ACCOUNT = "SYS"
 ROUTE_USER = "route"
 SYSTEM_USER = "system"
+CONSOLE_LOG_USER = "console-log"
+"""The consoles' native-NATS login for the facts log and the lease (console/ha/jetstream.py)."""
 MQTT_DELIVERY = "$MQTT.sub.>"
 """Where JetStream delivers a login's QoS1 subscriptions (its own connection subscribes to it)."""
 
@@ -109,6 +119,25 @@ def all_permissions(site: Site) -> list[Permissions]:
     return [*(permissions(r) for r in acl_rules(site)), enroll_permissions(site)]
 
 
+def log_names(site_id: str) -> tuple[str, str, str]:
+    """(stream, subject, KV bucket) of a site's console log: the same names as
+    console/ha/jetstream.py (kept here so rendering needs no NATS client; a test checks both)."""
+    token = re.sub(r"[^A-Za-z0-9_-]", "_", site_id)
+    return f"STILALARM_FACTS_{token}", f"stilalarm.{token}.facts", f"stilalarm_lease_{token}"
+
+
+def log_permissions(site: Site) -> Permissions:
+    """`console-log`: find or create its stream and bucket, append and read records, read and write
+    the lease; nothing else (no MQTT topic, no other stream, no stream deletion). Measured as the
+    minimal set with nats-py 2.16 on nats-server 2.9 (tests/broker/test_cluster_log.py)."""
+    stream, facts, bucket = log_names(site.site.id)
+    api = "$JS.API.STREAM"
+    publish = tuple(
+        f"{api}.{call}.{name}" for name in (stream, f"KV_{bucket}") for call in ("INFO", "CREATE", "MSG.GET")
+    )
+    return Permissions(CONSOLE_LOG_USER, (*publish, facts, f"$KV.{bucket}.active"), (facts, "_INBOX.>"))
+
+
 def _q(s: str) -> str:
     return json.dumps(s)
 
@@ -123,11 +152,11 @@ def _allow(subjects: tuple[str, ...]) -> str:
     return f"{{ allow: {_list(subjects)} }}" if subjects else '{ deny: [">"] }'
 
 
-def _user_block(p: Permissions, password: str) -> list[str]:
+def _user_block(p: Permissions, password: str, connection: str = "MQTT") -> list[str]:
     return [
         "      {",
         f"        user: {_q(p.user)}, password: {_q(password)}",
-        '        allowed_connection_types: ["MQTT"]',
+        f"        allowed_connection_types: [{_q(connection)}]",
         "        permissions: {",
         f"          publish: {_allow(p.publish)}",
         f"          subscribe: {_allow(p.subscribe)}",
@@ -140,7 +169,8 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _mqtt_bind(node: ClusterNode, tls: bool) -> str:
-    """Plain MQTT only ever on loopback; TLS on every interface (a loopback node stays there)."""
+    """Plain MQTT (and plain NATS) only ever on loopback; TLS on every interface (a loopback node
+    stays there)."""
     return "127.0.0.1" if not tls or node.host in LOOPBACK else "0.0.0.0"
 
 
@@ -165,11 +195,25 @@ def render_node_conf(site: Site, node: ClusterNode, pw: dict[str, str], opts: Cl
         f"# {site.site.id}. Do not edit: change site.toml ([cluster]) and render again (docs/HA.md).",
         "",
         f"server_name: {_q(node.name)}",
-        "# The NATS client port: loopback only, nothing of ours uses it (MQTT below does).",
-        f'listen: "127.0.0.1:{node.nats_port}"',
+        "# The NATS client port: the consoles' log and lease (login console-log only; units and",
+        "# TUIs speak MQTT below). TLS with the site CA on every interface, or plain on loopback.",
+        f'listen: "{_mqtt_bind(node, tls is not None)}:{node.nats_port}"',
         f"max_payload: {MESSAGE_SIZE_LIMIT}",
+    ]
+    if tls is not None:
+        lines += [
+            "tls {",
+            f"  ca_file: {_q(str(tls / 'ca.crt'))}",
+            f"  cert_file: {_q(str(tls / 'server.crt'))}",
+            f"  key_file: {_q(str(tls / 'server.key'))}",
+            "  timeout: 5",
+            "}",
+        ]
+    else:
+        lines += ["# Plain, loopback only (tests, development): [broker] use_tls = false."]
+    lines += [
         "",
-        "# --- JetStream: MQTT sessions, retained and queued QoS1 messages, replicated ----------",
+        "# --- JetStream: MQTT sessions, retained and queued QoS1 messages, the consoles' log ----",
         "jetstream {",
         f"  store_dir: {_q(str(out / 'nodes' / node.name / 'jetstream'))}",
         f"  max_file_store: {c.max_file_store_mb * 1024 * 1024}",
@@ -240,6 +284,10 @@ def render_node_conf(site: Site, node: ClusterNode, pw: dict[str, str], opts: Cl
     for p in all_permissions(site):
         lines += _user_block(p, ENROLL_PASSWORD if p.user == ENROLL_USER else pw[p.user])
     lines += [
+        "      # the consoles' log and lease: native NATS only (console/ha/jetstream.py)",
+        *_user_block(log_permissions(site), pw[CONSOLE_LOG_USER], "STANDARD"),
+    ]
+    lines += [
         "    ]",
         "  }",
         "}",
@@ -271,7 +319,9 @@ def render_cluster(site: Site, opts: ClusterOptions) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     users = usernames(site)
     tokens = [token_key(tk.id) for tk in site.web.tokens] if site.web is not None else []
-    pw = load_or_make_secrets(out / "secrets.json", [*users, *tokens, ROUTE_USER, SYSTEM_USER], opts.rotate)
+    pw = load_or_make_secrets(
+        out / "secrets.json", [*users, *tokens, ROUTE_USER, SYSTEM_USER, CONSOLE_LOG_USER], opts.rotate
+    )
     written: list[Path] = []
 
     def w(rel: str, text: str, mode: int = 0o644) -> None:
@@ -286,6 +336,15 @@ def render_cluster(site: Site, opts: ClusterOptions) -> list[Path]:
     ca = (opts.tls_dir / "ca.crt").resolve() if tls and opts.tls_dir else None
     nodes = [{"name": n.name, "host": n.host, "port": n.mqtt_port, "tls": tls} for n in site.cluster.nodes]
     w("nodes.json", json.dumps(nodes, indent=2) + "\n")
+    scheme = "tls" if tls else "nats"
+    log_creds = {
+        "site_id": site.site.id,
+        "servers": [f"{scheme}://{n.host}:{n.nats_port}" for n in site.cluster.nodes],
+        "username": CONSOLE_LOG_USER,
+        "password": pw[CONSOLE_LOG_USER],
+        "ca_file": str(ca) if ca is not None else None,
+    }
+    w("console-log.json", json.dumps(log_creds, indent=2) + "\n", 0o600)
     first = site.cluster.nodes[0]
     ep = Endpoint(first.host, first.mqtt_port, tls, ca)
     write_client_configs(site, pw, remote=ep, local=ep, w=w)

@@ -9,11 +9,15 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stilalarm.broker_config.render import RenderOptions, render
 from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.topics import Topics
+
+if TYPE_CHECKING:
+    from stilalarm.console.ha.jetstream import ClusterLogCredentials
 
 MOSQUITTO_HINT = (
     "mosquitto is not installed: run `sudo apt-get install -y mosquitto mosquitto-clients` "
@@ -256,6 +260,12 @@ class LocalCluster:
             )
             c = BrokerCredentials.model_validate(data["broker"])
         return c.model_copy(update={"host": self.nodes[node].host, "port": self.nodes[node].mqtt_port})
+
+    def log_creds(self) -> ClusterLogCredentials:
+        """The consoles' log login (`console-log.json`): every node's NATS client address."""
+        from stilalarm.console.ha.jetstream import ClusterLogCredentials
+
+        return ClusterLogCredentials.model_validate_json((self.dir / "console-log.json").read_text())
 
     def start_node(self, i: int, timeout: float = 20.0) -> None:
         """Start node i and wait until its MQTT listener accepts connections."""

@@ -211,9 +211,18 @@ class ServiceProcess(ProcessGroup):
     in between is refused as it would be in production. `init=False`: never pass it."""
 
     def __init__(
-        self, site_file: Path, db: Path, broker_dir: Path, log_path: Path, *, init: bool = True
+        self,
+        site_file: Path,
+        db: Path,
+        broker_dir: Path,
+        log_path: Path,
+        *,
+        init: bool = True,
+        prefix: list[str] | None = None,
     ) -> None:
+        """`prefix`: run the command under it (e.g. `ip netns exec NS`: in a network namespace)."""
         super().__init__(log_path)
+        self.prefix = prefix or []
         self.site_file = site_file
         self.db = db
         self.broker_dir = broker_dir
@@ -228,6 +237,7 @@ class ServiceProcess(ProcessGroup):
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
             [
+                *self.prefix,
                 *_exe(),
                 "serve",
                 "--site",

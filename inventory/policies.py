@@ -247,8 +247,9 @@ class ClusterNode(StrictModel):
     nats_port: int = Field(
         ge=1,
         le=65535,
-        description="NATS client port, bound to loopback only (nothing of ours uses it; never 4222, "
-        "a system NATS may own that one).",
+        description="NATS client port: the consoles' replicated log and lease (login console-log); "
+        "TLS on every interface with [broker] use_tls, else loopback only (never 4222, a system NATS "
+        "may own that one).",
     )
 
 

@@ -43,6 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="first run only: create the database if it is missing or empty (without it, serve refuses "
         "to start an empty event log; an existing log is never touched)",
     )
+    s.add_argument(
+        "--ha",
+        metavar="NAME",
+        help="run as one of the site's active/standby consoles on the cluster profile, named NAME "
+        "(unique per console); reads console-log.json from --broker-dir (docs/HA.md)",
+    )
+    s.add_argument(
+        "--ha-ttl",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="with --ha: the lease's time to live; a standby takes over this long after the active "
+        "stopped renewing (default 3)",
+    )
     s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     fo = sub.add_parser(

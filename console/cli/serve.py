@@ -11,8 +11,15 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from stilalarm.console.cli.parser import EXIT_DB
+
+if TYPE_CHECKING:
+    from stilalarm.console.config import ServiceConfig
+    from stilalarm.console.shell.service import ConsoleService
+    from stilalarm.inventory.model import Site
+    from stilalarm.wire.credentials import BrokerCredentials
 
 FANOUT_NICE = 5
 """`alarm-console fanout` runs this much nicer than `serve` (the scheduler prefers the alarm path)."""
@@ -51,29 +58,38 @@ def serve(args: argparse.Namespace) -> int:
         site_path=args.site, db_path=args.db, broker_dir=args.broker_dir, batch_max=args.batch_max
     )
     log = logging.getLogger("console")
-    try:
-        svc = ConsoleService(cfg, site, creds, init=args.init)
-    except StoreError as exc:
-        log.critical("not starting: %s", exc)
-        return EXIT_DB
     stop = threading.Event()
+    running: list[ConsoleService] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger("console").info("signal %s: stopping", signal.Signals(signum).name)
         stop.set()
 
     def on_hup(_signum: int, _frame: FrameType | None) -> None:
-        svc.inbox.put(Reload())  # the writer thread reloads (it alone touches the state)
+        for svc in running:  # a standby has nothing to reload: it reads the inventory on takeover
+            svc.inbox.put(Reload())  # the writer thread reloads (it alone touches the state)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hup)
-    try:
-        svc.start()
-    except StoreError as exc:
-        log.critical("not starting: %s", exc)
-        svc.store.close()
-        return EXIT_DB
+    if args.ha:
+        got = _serve_ha(args, cfg, site, creds, stop)
+        if isinstance(got, int):
+            return got
+        svc = got
+    else:
+        try:
+            svc = ConsoleService(cfg, site, creds, init=args.init)
+        except StoreError as exc:
+            log.critical("not starting: %s", exc)
+            return EXIT_DB
+        try:
+            svc.start()
+        except StoreError as exc:
+            log.critical("not starting: %s", exc)
+            svc.store.close()
+            return EXIT_DB
+    running.append(svc)
     pidfile = pid_path(args.db)
     try:
         pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
@@ -91,6 +107,39 @@ def serve(args: argparse.Namespace) -> int:
     except OSError:
         pass
     return 1 if failed else 0
+
+
+def _serve_ha(
+    args: argparse.Namespace,
+    cfg: ServiceConfig,
+    site: Site,
+    creds: BrokerCredentials,
+    stop: threading.Event,
+) -> ConsoleService | int:
+    """`serve --ha NAME`: follow the log as a standby until this console is active."""
+    from stilalarm.console.core.lease import LeaseTimes
+    from stilalarm.console.ha.jetstream import ClusterLogCredentials, LogUnavailable
+    from stilalarm.console.ha.run import serve_ha
+    from stilalarm.console.store import StoreError
+    from stilalarm.wire.credentials import ConfigError, load_json_model
+
+    log = logging.getLogger("console")
+    path = args.broker_dir / "console-log.json"
+    try:
+        clog = load_json_model(ClusterLogCredentials, path)
+    except ConfigError as exc:
+        print(f"{exc}\n(`alarm-broker render --profile cluster` writes it)", file=sys.stderr)
+        return 2
+    ttl = args.ha_ttl
+    times = LeaseTimes(ttl_s=ttl, renew_every_s=ttl / 4, read_every_s=min(0.25, ttl / 8), margin_s=ttl / 6)
+    try:
+        return serve_ha(cfg, site, creds, clog, args.ha, times, stop)
+    except StoreError as exc:
+        log.critical("not starting: %s", exc)
+        return EXIT_DB
+    except LogUnavailable as exc:
+        log.critical("not starting: the cluster's log cannot be reached: %s", exc)
+        return 1
 
 
 def pid_path(db: Path) -> Path:

@@ -27,7 +27,7 @@ from stilalarm.console.core.effects import (
     UnitFeedback,
     UnitTestMode,
 )
-from stilalarm.console.core.engine import led_for
+from stilalarm.console.core.engine import Incident, led_for
 from stilalarm.console.core.engine.registrations import REMIND_KEY
 from stilalarm.console.core.engine.regtodo import todo_items, todo_message
 from stilalarm.console.core.engine.risk import everyone_of
@@ -42,6 +42,7 @@ from stilalarm.wire.messages import (
     CommandReply,
     ConsoleStatus,
     FeedbackCmd,
+    IncidentState,
     IncidentStatus,
     LinkState,
     PresenceState,
@@ -83,6 +84,10 @@ class Publisher:
         self._beat_at = 0.0
         self._stalls_logged = 0
         self._todo: dict[str, tuple[object, ...]] = {}  # person -> the registration list last published
+        self.term = 0
+        """The lease term on a cluster (docs/HA.md), carried by the published state; 0: one console."""
+        self.instance = ""
+        """This console's name on a cluster ('' alone)."""
 
     def execute(self, effects: list[SupEffect], world: core.World, now: datetime) -> None:
         """Carry out the effects of a committed batch (or of one held in memory, without receipts)."""
@@ -134,7 +139,7 @@ class Publisher:
         for iid in incidents:
             inc = world.engine.incidents.get(iid)
             if inc is not None:
-                pub(t.incident(iid), encode(inc.to_wire()), qos=1, retain=True)
+                pub(t.incident(iid), encode(self._state(inc)), qos=1, retain=True)
         touched, self.touched = self.touched, set()
         for iid in touched:
             self._publish_timeline(world, iid)
@@ -225,6 +230,10 @@ class Publisher:
         for pid in to:
             self.link.publish(self.topics.risk(pid, risk_id), body, qos=1, retain=True)
 
+    def _state(self, inc: Incident) -> IncidentState:
+        st = inc.to_wire()
+        return st if not self.term else st.model_copy(update={"term": self.term})
+
     def republish(self, world: core.World, now: datetime) -> None:
         """After (re)connecting: console online, every incident, unit and presence state, and the
         risky conversations the engine still holds: running ones published, the others cleared
@@ -234,14 +243,21 @@ class Publisher:
         pub(
             t.console_status(),
             encode(
-                ConsoleStatus(state=LinkState.ONLINE, at=now, version=VERSION, beat_s=self.cfg.status_beat_s)
+                ConsoleStatus(
+                    state=LinkState.ONLINE,
+                    at=now,
+                    version=VERSION,
+                    beat_s=self.cfg.status_beat_s,
+                    term=self.term,
+                    instance=self.instance,
+                )
             ),
             qos=1,
             retain=True,
         )
         w = world
         for inc in w.engine.incidents.values():
-            pub(t.incident(inc.id), encode(inc.to_wire()), qos=1, retain=True)
+            pub(t.incident(inc.id), encode(self._state(inc)), qos=1, retain=True)
             self._publish_timeline(w, inc.id)
             if self._first_up and inc.status is not IncidentStatus.RESOLVED and inc.unit_id is not None:
                 self.unit_command(UnitFeedback(inc.unit_id, inc.id, led_for(inc)), now)
@@ -276,6 +292,11 @@ class Publisher:
             return
         self._beat_at = mono
         st = ConsoleStatus(
-            state=LinkState.ONLINE, at=utcnow(), version=VERSION, beat_s=self.cfg.status_beat_s
+            state=LinkState.ONLINE,
+            at=utcnow(),
+            version=VERSION,
+            beat_s=self.cfg.status_beat_s,
+            term=self.term,
+            instance=self.instance,
         )
         self.link.publish(self.topics.console_status(), encode(st), qos=0)

@@ -26,6 +26,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -56,6 +57,7 @@ from stilalarm.console.shell.limits import Limits
 from stilalarm.console.shell.outgoing import Outgoing
 from stilalarm.console.shell.publisher import Publisher
 from stilalarm.console.store import Batch, Store, unit_row
+from stilalarm.console.store.records import StepDown
 from stilalarm.console.timeline import Timelines
 from stilalarm.inventory.kinds import UnitRole
 from stilalarm.inventory.model import Site
@@ -138,6 +140,10 @@ class ConsoleService:
         self.reloads = 0
         """Inventory reloads done (SIGHUP, `alarm-console reload`)."""
         self._writer = threading.Thread(target=self._run, name="writer", daemon=True)
+        self.may_act: Callable[[], bool] = lambda: True
+        """Checked before anything goes out (a cluster's active console: while it holds the lease)."""
+        self.on_step_down: Callable[[str], None] | None = None
+        """Called (in the writer) when this console must stop acting; None: not on a cluster."""
 
     # -- lifecycle ----------------------------------------------------------------
     def load(self) -> None:
@@ -239,9 +245,16 @@ class ConsoleService:
                 stop = any(i is STOP for i in items)
                 self._process([i for i in items if i is not STOP])
                 self.systemd.watchdog()
+                if not self.may_act():
+                    raise StepDown("the lease ran out")
                 self.publisher.beat(self.world)
                 if stop:
                     return
+        except StepDown as exc:
+            if self.on_step_down is not None:
+                self.on_step_down(str(exc))
+            log.critical("stopping: %s", exc)
+            self._stopped.set()
         except Exception:
             log.critical(
                 "writer thread failed; exiting so the supervisor restarts the service", exc_info=True
@@ -343,6 +356,8 @@ class ConsoleService:
         self._fill_batch(batch, effects, now)
         outbox = self.committer.commit(batch, effects, now)
         t_commit = time.perf_counter()
+        if not self.may_act():  # e.g. stopped (SIGSTOP) between the commit and here: say nothing
+            raise StepDown("the lease ran out")
         # ---- committed (or held in degraded mode: then without receipts, see Committer.commit) ----
         self.publisher.execute(effects, w, now)
         self.outgoing.send(outbox)

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from stilalarm.console.core.engine import Incident
 from stilalarm.console.core.supervision import UnitsState
-from stilalarm.console.facts import Fact, column, fact_json, parse_fact
+from stilalarm.console.facts import Fact, parse_fact
 from stilalarm.console.retention import PurgePlan
 from stilalarm.console.store.files import (
     StoreError,
@@ -28,6 +28,7 @@ from stilalarm.console.store.files import (
     sidecars,
     unreadable_message,
 )
+from stilalarm.console.store.records import Replica, Rows, StepDown, decode, encode, rows_of
 from stilalarm.console.store.rows import Batch, OutboxRow, incident_row, unit_row
 from stilalarm.console.store.schema import SCHEMA, SCHEMA_VERSION, TABLES, schema_version
 
@@ -55,6 +56,8 @@ class Store:
         creates it (0600, parent directories 0700). A file that is not a console database raises
         `StoreError`."""
         self.path = Path(path)
+        self.replica: Replica | None = None
+        """The active console's replicated log (docs/HA.md); None: this database alone."""
         state = file_state(self.path)
         if readonly:
             if state == "missing":
@@ -184,66 +187,69 @@ class Store:
 
     # -- writing ---------------------------------------------------------------
     def commit(self, b: Batch, now: datetime) -> None:
-        """Write a whole batch in one transaction (one fsync with synchronous=FULL)."""
+        """Write a whole batch in one transaction (one fsync with synchronous=FULL).
+
+        With a `replica` (the active console of a cluster, docs/HA.md) the batch is first appended
+        to the replicated log and then committed here; `StepDown` when the log refuses it, or when
+        this database cannot store what the log now holds (the other console takes over)."""
         if b.empty():
             return
+        rows = rows_of(b, now)
+        if self.replica is None:
+            self._write(rows, None)
+            return
+        seq = self.replica.append(encode(rows))
+        try:
+            self._write(rows, seq)
+        except sqlite3.Error as exc:
+            raise StepDown(f"the log has record {seq} but {self.path} cannot store it ({exc})") from exc
+
+    def apply(self, seq: int, record: bytes) -> None:
+        """Write a record read from the replicated log (a standby), with its sequence, in one
+        transaction. A record already applied (`seq` not after `log_seq()`) is skipped."""
+        if seq <= self.log_seq():
+            return
+        self._write(decode(record), seq)
+
+    def log_seq(self) -> int:
+        """The sequence of the last replicated-log record in this database (0: none)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'log_seq'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _write(self, r: Rows, log_seq: int | None) -> None:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            if b.facts:
+            if r.events:
                 db.executemany(
                     "INSERT INTO events (at, kind, incident_id, unit_id, person_id, event_id, data) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            f.at.isoformat(),
-                            f.kind,
-                            column(f, "incident_id"),
-                            column(f, "unit_id"),
-                            column(f, "person_id"),
-                            column(f, "event_id"),
-                            fact_json(f),
-                        )
-                        for f in b.facts
-                    ],
+                    r.events,
                 )
-            if b.received:
-                db.executemany("INSERT OR IGNORE INTO received VALUES (?, ?, ?, ?, ?, ?)", b.received)
-            if b.incidents:
-                db.executemany(
-                    f"INSERT OR REPLACE INTO incidents VALUES ({_Q16})",
-                    [incident_row(i) for i in b.incidents.values()],
-                )
-            if b.units:
-                db.executemany(
-                    "INSERT OR REPLACE INTO units VALUES (?, ?, ?, ?, ?, ?)",
-                    [(uid, *row) for uid, row in b.units.items()],
-                )
-            if b.outbox:
-                db.executemany(
-                    "INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?, ?, NULL)",
-                    [
-                        (
-                            str(o.notification_id),
-                            o.channel,
-                            o.person_id,
-                            o.topic,
-                            o.payload,
-                            o.created_at.isoformat(),
-                        )
-                        for o in b.outbox
-                    ],
-                )
-            if b.delivered:
+            if r.received:
+                db.executemany("INSERT OR IGNORE INTO received VALUES (?, ?, ?, ?, ?, ?)", r.received)
+            if r.incidents:
+                db.executemany(f"INSERT OR REPLACE INTO incidents VALUES ({_Q16})", r.incidents)
+            if r.units:
+                db.executemany("INSERT OR REPLACE INTO units VALUES (?, ?, ?, ?, ?, ?)", r.units)
+            if r.outbox:
+                db.executemany("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?, ?, NULL)", r.outbox)
+            if r.delivered:
                 db.executemany(
                     "UPDATE outbox SET delivered_at = ? WHERE notification_id = ? AND channel = ?",
-                    b.delivered,
+                    r.delivered,
                 )
-            for reason, n in b.rejects.items():
+            for reason, n in r.rejects.items():
                 db.execute(
                     "INSERT INTO rejects VALUES (?, ?, ?) ON CONFLICT (reason) DO UPDATE SET "
                     "count = count + excluded.count, last_at = excluded.last_at",
-                    (reason, n, now.isoformat()),
+                    (reason, n, r.at),
+                )
+            if log_seq is not None:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('log_seq', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(log_seq),),
                 )
             db.execute("COMMIT")
         except BaseException:

@@ -51,3 +51,41 @@ def test_plain_nodes_on_other_hosts_are_refused(tmp_path: Path, capsys) -> None:
     assert main(["render", "--profile", "cluster", "--site", str(site), "--out", str(out)]) == 2
     assert "need TLS" in capsys.readouterr().err
     assert not (out / "nodes").exists()
+
+
+def test_console_log_login_and_the_nats_client_port(tmp_path: Path) -> None:
+    """The consoles' log login: native NATS only, its own stream and bucket, every node's NATS
+    address in console-log.json (0600); the NATS port plain on loopback, or TLS everywhere."""
+    from stilalarm.broker_config.cluster import CONSOLE_LOG_USER, ClusterOptions, render_cluster
+    from stilalarm.console.ha.jetstream import ClusterLogCredentials
+
+    site = load_site(SITE)
+    out = tmp_path / "plain"
+    render_cluster(site, ClusterOptions(out=out))
+    creds = ClusterLogCredentials.model_validate_json((out / "console-log.json").read_text())
+    assert (out / "console-log.json").stat().st_mode & 0o077 == 0
+    assert creds.servers == [f"nats://127.0.0.1:{n.nats_port}" for n in site.cluster.nodes]
+    assert creds.username == CONSOLE_LOG_USER and creds.ca_file is None
+    assert creds.password == json.loads((out / "secrets.json").read_text())[CONSOLE_LOG_USER]
+    conf = (out / "nodes" / "n1" / "nats.conf").read_text()
+    assert f'listen: "127.0.0.1:{site.cluster.nodes[0].nats_port}"' in conf
+    assert conf.count('allowed_connection_types: ["STANDARD"]') == 1
+    assert "\ntls {" not in conf
+
+    nodes = tuple(
+        n.model_copy(update={"host": f"alarm-{i}.example"}) for i, n in enumerate(site.cluster.nodes)
+    )
+    tls_site = site.model_copy(
+        update={
+            "broker": site.broker.model_copy(update={"use_tls": True}),
+            "cluster": site.cluster.model_copy(update={"nodes": nodes}),
+        }
+    )
+    out = tmp_path / "tls"
+    render_cluster(tls_site, ClusterOptions(out=out, tls_dir=tmp_path / "ca"))
+    creds = ClusterLogCredentials.model_validate_json((out / "console-log.json").read_text())
+    assert creds.servers == [f"tls://alarm-{i}.example:{n.nats_port}" for i, n in enumerate(nodes)]
+    assert creds.ca_file == str((tmp_path / "ca" / "ca.crt").resolve())
+    conf = (out / "nodes" / "n1" / "nats.conf").read_text()
+    assert f'listen: "0.0.0.0:{nodes[0].nats_port}"' in conf
+    assert "\ntls {" in conf

@@ -281,3 +281,55 @@ def test_held_batches_merge_in_order_without_changing_either() -> None:
     assert m.facts == first and m.rejects == {"x": 3, "y": 1} and m.units["u"][0] == 0  # the later wins
     assert a.facts == first[:1] and a.rejects == {"x": 1} and a.units["u"][0] == 1
     assert b.facts == first[1:] and b.rejects == {"x": 2, "y": 1}
+
+
+class ListLog:
+    """The replicated log as a list (its real client is tested on real nodes:
+    tests/broker/test_cluster_log.py); here only the store's side: what it appends and applies."""
+
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+
+    def append(self, record: bytes) -> int:
+        self.records.append(record)
+        return len(self.records)
+
+
+def dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    tables = ("events", "received", "incidents", "units", "outbox", "rejects")
+    return {t: [tuple(r) for r in store.db.execute(f"SELECT * FROM {t} ORDER BY 1")] for t in tables}
+
+
+def test_a_standby_applying_the_actives_records_has_the_same_database(tmp_path: Path) -> None:
+    """Every commit of the active goes to the log first; a standby applying the records in order
+    ends with the same rows (the log is the truth, each database its projection; docs/HA.md)."""
+    svc, _rec = service(tmp_path)
+    log = ListLog()
+    svc.store.replica = log
+    svc._process([alarm(), alarm("balie-1")])
+    inc = svc.store.incidents()[0]["incident_id"]
+    svc._process([ack("an", inc), Raw(T.unit_event("x"), b"not json"), alarm("wachtzaal", EventKind.TEST)])
+    assert len(log.records) >= 2 and svc.store.log_seq() == len(log.records)
+    standby = Store(tmp_path / "standby.db", init=True)
+    for seq, record in enumerate(log.records, 1):
+        standby.apply(seq, record)
+    standby.apply(1, log.records[0])  # applied already: skipped
+    assert standby.log_seq() == len(log.records)
+    active = dump(svc.store)
+    # the boot rows of `load()` were written before the replica was set: compare what the log carried
+    assert dump(standby)["events"] == active["events"]
+    assert dump(standby)["received"] == active["received"]
+    assert dump(standby)["incidents"] == active["incidents"]
+    assert dump(standby)["outbox"] == active["outbox"]
+    assert dump(standby)["rejects"] == active["rejects"]
+
+
+def test_a_record_of_another_version_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    from stilalarm.console.store.records import RecordError
+
+    standby = Store(tmp_path / "standby.db", init=True)
+    with pytest.raises(RecordError, match="same stilalarm version on every console"):
+        standby.apply(1, b'{"v": 99}')
+    with pytest.raises(RecordError, match="not JSON"):
+        standby.apply(1, b"{")
+    assert standby.log_seq() == 0

@@ -156,6 +156,16 @@ def test_highest_version_wins_and_empty_payload_clears(ctx: Ctx) -> None:
     assert build_alarms(rec, ctx, NOW, Selection()).rows == ()
 
 
+def test_a_former_active_consoles_state_never_replaces_the_actives(ctx: Ctx) -> None:
+    """Fencing (docs/HA.md): the state of a console that lost the lease (an older term) is
+    ignored, even with a higher version; the newer term wins even with a lower one."""
+    rec = with_all(inc("i-1", version=5, level=2, term=8))
+    rec = rec.with_incident(inc("i-1", version=9, level=1, term=7))  # the old active, late
+    assert rec.incidents["i-1"].level == 2
+    rec = rec.with_incident(inc("i-1", version=6, level=3, term=9))
+    assert rec.incidents["i-1"].level == 3
+
+
 # --------------------------------------------------------------------------- banner
 
 

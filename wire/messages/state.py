@@ -152,6 +152,14 @@ class IncidentState(Msg):
     on_site_at: UtcDatetime | None = Field(
         default=None, description="When the acknowledger marked 'ter plaatse' (None: not yet)."
     )
+    term: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_INT,
+        description="The lease term of the console that published this state (docs/HA.md; 0: a single "
+        "console). Consoles keep the highest (term, version): a former active's state never replaces "
+        "the active's.",
+    )
     nobody_reachable: bool = Field(
         default=False, description="Nobody on the whole escalation was reachable (absent or declined)."
     )
@@ -232,3 +240,10 @@ class ConsoleStatus(Msg):
         le=60,
         description="The service beats this often while online; None: it does not beat (older service).",
     )
+    term: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_INT,
+        description="The active console's lease term on a cluster (docs/HA.md); 0: a single console.",
+    )
+    instance: ShortText = Field(default="", description="Which console of a cluster is active ('' alone).")

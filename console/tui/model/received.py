@@ -54,10 +54,11 @@ class Received:
         return {**self.seen, key: self.gen}
 
     def with_incident(self, st: IncidentState) -> Received:
-        """Keep the highest version per incident (an older one is only marked as seen)."""
+        """Keep the highest (term, version) per incident (an older one is only marked as seen): a
+        former active console's state never replaces the active's (docs/HA.md)."""
         key = f"incident/{st.incident_id}"
         old = self.incidents.get(st.incident_id)
-        if old is not None and st.version < old.version:
+        if old is not None and (st.term, st.version) < (old.term, old.version):
             return replace(self, seen=self._seen(key))
         return replace(self, incidents={**self.incidents, st.incident_id: st}, seen=self._seen(key))
 
@@ -99,6 +100,7 @@ class Received:
     def without_todo(self) -> Received:
         """An empty retained payload: nothing left to complete."""
         return replace(self, todo=None)
+
     def with_risk(self, r: RiskState) -> Received:
         """My retained copy of a running risky conversation (announced, or now confirmed)."""
         return replace(self, risks={**self.risks, r.risk_id: r}, seen=self._seen(f"risk/{r.risk_id}"))

@@ -1,0 +1,156 @@
+"""`alarm-console serve --ha NAME`: one of a site's consoles on a cluster (docs/HA.md).
+
+A console starts as a **standby**: it applies the replicated log to its own database, record by
+record, and waits for the lease. When it gets the lease it catches up, appends a marker record
+(which fences the log: an append by the former active, which names an older last sequence, is
+refused from then on), applies everything up to its marker and starts the ordinary console
+service on its database: the state is rebuilt from the facts as on a restart, every open
+escalation resumes from its recorded times, and notifications not marked delivered are sent
+again (the one bounded duplicate). The service appends every commit to the log before its own
+database (`stilalarm.console.ha.replica`).
+
+When the active loses the lease, or the log refuses its append, it stops acting at once: the
+process replaces itself (`exec`) with a fresh standby, which drops every connection, thread and
+queued publish of the active it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from typing import NoReturn
+
+from stilalarm.console.config import ServiceConfig
+from stilalarm.console.core.lease import LeaseTimes
+from stilalarm.console.ha.jetstream import ClusterLog, ClusterLogCredentials, LogUnavailable
+from stilalarm.console.ha.keeper import LeaseKeeper
+from stilalarm.console.ha.replica import LogReplica
+from stilalarm.console.shell.service import ConsoleService
+from stilalarm.console.store import Store
+from stilalarm.console.store.records import RecordError, Rows, StepDown, encode
+from stilalarm.inventory.model import Site
+from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.messages import utcnow
+
+log = logging.getLogger(__name__)
+
+EXIT_LOG = 4
+"""`serve --ha`: the replicated log cannot be read or applied (the message says why)."""
+
+
+def step_down(why: str) -> NoReturn:
+    """Stop acting at once: replace this process with a fresh standby (same arguments)."""
+    log.critical("stepping down (%s): restarting as a standby", why)
+    for h in logging.getLogger().handlers:
+        h.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
+def follow(store: Store, clog: ClusterLog, wait_s: float) -> int:
+    """Apply the log's next records to `store`; returns how many."""
+    records = clog.read(store.log_seq(), wait_s=wait_s)
+    for seq, record in records:
+        store.apply(seq, record)
+    return len(records)
+
+
+def _foreign(store: Store, clog: ClusterLog) -> str:
+    """Why this database cannot follow this log ('' when it can)."""
+    mine = store.log_seq()
+    if mine == 0 and store.fact_count() > 0:
+        return (
+            f"{store.path} holds facts that are not in the cluster's log (a single console's database): "
+            "start each console of a cluster on a new database (--db), and keep this one for reports"
+        )
+    try:
+        last = clog.last_seq()
+    except LogUnavailable:
+        return ""  # checked again by the next start; a standby waits for the cluster
+    if mine > last:
+        return (
+            f"{store.path} has applied the log up to record {mine}, but the cluster's log ends at {last}: "
+            "it belongs to another log (was the cluster rebuilt?); move this database aside and start again"
+        )
+    return ""
+
+
+def serve_ha(
+    cfg: ServiceConfig,
+    site: Site,
+    creds: BrokerCredentials,
+    clog_creds: ClusterLogCredentials,
+    instance: str,
+    times: LeaseTimes,
+    stop: threading.Event,
+) -> ConsoleService | int:
+    """Follow the log as a standby until this console gets the lease (then return the started
+    service) or `stop` is set (then return 0). An unreadable log returns EXIT_LOG."""
+    clog = ClusterLog(clog_creds)
+    while True:  # a standby waits for the cluster (it may have no quorum right now)
+        try:
+            clog.start(wait_s=10.0)
+            break
+        except LogUnavailable as exc:
+            log.warning("standby %s: the cluster's log cannot be reached yet (%s); retrying", instance, exc)
+            if stop.wait(1.0):
+                return 0
+    store = Store(cfg.db_path, init=True)  # a standby's database is a projection of the log
+    refused = _foreign(store, clog)
+    if refused:
+        log.critical("not starting: %s", refused)
+        store.close()
+        clog.close()
+        return EXIT_LOG
+    won = threading.Event()
+    keeper = LeaseKeeper(
+        clog,
+        instance,
+        times,
+        on_activate=lambda _term: won.set(),
+        on_deactivate=lambda term, why: step_down(f"term {term}: {why}"),
+    )
+    keeper.start()
+    log.info(
+        "standby %s for site %s: following the log from record %d", instance, site.site.id, store.log_seq()
+    )
+    applied = 0
+    try:
+        while not won.is_set():
+            if stop.is_set():
+                keeper.stop()
+                store.close()
+                clog.close()
+                return 0
+            try:
+                applied += follow(store, clog, wait_s=0.2)
+            except LogUnavailable as exc:
+                log.warning("standby: cannot read the log (%s); retrying", exc)
+                stop.wait(0.5)
+        log.warning("taking over in term %d after applying %d record(s) as standby", keeper.term, applied)
+        replica = LogReplica(clog, clog.last_seq(), keeper.acting)
+        marker_seq = replica.append(encode(Rows(at=utcnow().isoformat())))
+        while store.log_seq() < marker_seq:
+            if follow(store, clog, wait_s=0.5) == 0 and not keeper.acting():
+                raise StepDown("the lease ran out while catching up")
+    except RecordError as exc:
+        log.critical("the log cannot be applied: %s", exc)
+        keeper.stop()
+        return EXIT_LOG
+    except StepDown as exc:
+        step_down(str(exc))
+    store.close()
+    svc = ConsoleService(cfg, site, creds)
+    svc.store.replica = replica
+    svc.may_act = keeper.acting
+    svc.on_step_down = step_down
+    svc.publisher.term = keeper.term
+    svc.publisher.instance = instance
+    try:
+        svc.start()
+    except StepDown as exc:
+        step_down(str(exc))
+    log.warning("ACTIVE console %s for site %s from log record %d", instance, site.site.id, marker_seq)
+    return svc
