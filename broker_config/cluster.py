@@ -48,6 +48,7 @@ from stilalarm.broker_config.render import (
 from stilalarm.broker_config.web import token_key
 from stilalarm.inventory.model import Site
 from stilalarm.inventory.policies import ClusterNode
+from stilalarm.wire.credentials import BrokerAddress
 from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
 
 ACCOUNT = "STILALARM"
@@ -286,7 +287,7 @@ def render_cluster(site: Site, opts: ClusterOptions) -> list[Path]:
     ca = (opts.tls_dir / "ca.crt").resolve() if tls and opts.tls_dir else None
     nodes = [{"name": n.name, "host": n.host, "port": n.mqtt_port, "tls": tls} for n in site.cluster.nodes]
     w("nodes.json", json.dumps(nodes, indent=2) + "\n")
-    first = site.cluster.nodes[0]
-    ep = Endpoint(first.host, first.mqtt_port, tls, ca)
+    # every client gets every node, the first preferred (wire/link.py moves on when one fails)
+    ep = Endpoint(tuple(BrokerAddress(host=n.host, port=n.mqtt_port) for n in site.cluster.nodes), tls, ca)
     write_client_configs(site, pw, remote=ep, local=ep, w=w)
     return written

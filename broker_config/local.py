@@ -239,8 +239,9 @@ class LocalCluster:
     def log_path(self, i: int) -> Path:
         return self.dir / "nodes" / self.nodes[i].name / "nats.log"
 
-    def creds(self, user: str, node: int = 0) -> BrokerCredentials:
-        """Credentials of a rendered user, pointing at node `node` (0-based)."""
+    def creds(self, user: str, node: int | None = 0) -> BrokerCredentials:
+        """Credentials of a rendered user pointing at node `node` (0-based) only; `node=None`: as
+        rendered, every node's address (the first preferred)."""
         import json
 
         from stilalarm.broker_config.acl import CONSOLE_USER, OBSERVER_USER, WEB_USER
@@ -255,7 +256,9 @@ class LocalCluster:
                 (self.dir / ("units" if kind == "unit" else "people") / f"{ident}.json").read_text()
             )
             c = BrokerCredentials.model_validate(data["broker"])
-        return c.model_copy(update={"host": self.nodes[node].host, "port": self.nodes[node].mqtt_port})
+        if node is None:
+            return c
+        return c.at((self.nodes[node].host, self.nodes[node].mqtt_port))
 
     def start_node(self, i: int, timeout: float = 20.0) -> None:
         """Start node i and wait until its MQTT listener accepts connections."""

@@ -9,7 +9,9 @@ pings) for all clients. Reconnects are timers too, with per-client jitter.
 
 `MuxLink` offers the same semantics as `Link`: persistent session, last will set
 before connecting, subscriptions (re)made on every connect and `on_up` only after
-the broker confirmed them, callbacks that log exceptions instead of propagating.
+the broker confirmed them, callbacks that log exceptions instead of propagating, and the
+address list: after a failed connect or a lost connection the next attempt goes to the next
+broker address (`AddressRing`, round robin), with the same backoff.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from stilalarm.wire.credentials import BrokerCredentials
-from stilalarm.wire.link import guarded
+from stilalarm.wire.link import AddressRing, guarded
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +143,8 @@ class MuxLink:
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )
+        self.ring = AddressRing(creds)
+        c.on_pre_connect = guarded("on_pre_connect", lambda client, _u: self.ring.aim(client))
         c.username_pw_set(creds.username, creds.password)
         if creds.tls:
             c.tls_set(ca_certs=creds.ca_file, cert_reqs=ssl.CERT_REQUIRED)
@@ -171,7 +175,7 @@ class MuxLink:
         try:
             self.client.reconnect()
         except (OSError, ssl.SSLError) as exc:
-            log.debug("%s: connect failed: %s", self.creds.username, exc)
+            log.debug("%s: connect to %s failed: %s", self.creds.username, self.ring.current, exc)
             self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:
@@ -279,6 +283,14 @@ class MuxLink:
             log.error("broker refused connection as %s: %s", self.creds.username, reason)
             return
         self._delay = self._min
+        self.ring.reached()
+        first = self.ring.current == self.ring.addresses[0]
+        log.log(
+            logging.DEBUG if first else logging.INFO,
+            "%s: connected to %s",
+            self.creds.username,
+            self.ring.current,
+        )
         _rc, self._sub_mid = client.subscribe([(t, 1) for t in self._subs])
 
     def _handle_suback(self, _c: mqtt.Client, _u: Any, mid: int, reasons: Any, _p: Any) -> None:

@@ -8,6 +8,13 @@
   Reconnect delays get per-client jitter so 2,000 units do not reconnect in step
   after a broker restart.
 - Subscriptions are (re)made in on_connect.
+- Several broker addresses (`BrokerCredentials.addresses`, the cluster profile's nodes): the
+  first connect goes to the first; after a failed connect or a lost connection the next attempt
+  goes to the next address, round robin (`AddressRing`), with the same backoff. The session is
+  persistent, so it resumes on the other node (NATS replicates it). paho itself reconnects to
+  the same host only, so `AddressRing.aim` re-aims it in paho's `on_pre_connect`, which paho
+  calls in `reconnect()` just before it opens the socket; the TLS certificate is checked
+  against the host actually connected to (paho passes its current host as `server_hostname`).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Any, ParamSpec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.credentials import BrokerAddress, BrokerCredentials
 from stilalarm.wire.pahofast import FastClient
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,46 @@ def guarded(name: str, fn: Callable[P, None]) -> Callable[P, None]:
             log.exception("error in %s callback (ignored, link stays up)", name)
 
     return run
+
+
+class AddressRing:
+    """The broker addresses one client goes round (round robin), and where its next connect goes.
+
+    paho keeps one host and port (`connect_async`) and reconnects there. `aim` runs before every
+    connect attempt (paho's `on_pre_connect`, from `reconnect()`, after the old socket is closed
+    and before the new one is opened): the first attempt keeps the first address, every later
+    one moves to the next. It sets paho's `_host`/`_port` directly because the public setters
+    refuse while paho is in its connecting state (paho 2.2 internals, pinned by
+    tests/unit/test_link_addresses.py).
+    """
+
+    def __init__(self, creds: BrokerCredentials) -> None:
+        self.addresses: tuple[BrokerAddress, ...] = creds.addresses
+        self.name = creds.username
+        self._i = 0
+        self._attempts = 0
+        self._reached = False
+
+    @property
+    def current(self) -> BrokerAddress:
+        """The address of the current (or last) connect attempt."""
+        return self.addresses[self._i]
+
+    def reached(self) -> None:
+        """The broker at `current` accepted the connect (CONNACK success)."""
+        self._reached = True
+
+    def aim(self, client: mqtt.Client) -> None:
+        """Before a connect attempt: move on to the next address unless it is the first attempt."""
+        if self._attempts and len(self.addresses) > 1:
+            prev = self.current
+            self._i = (self._i + 1) % len(self.addresses)
+            why = "lost the connection to" if self._reached else "could not connect to"
+            log.warning("%s: %s broker %s; trying %s next", self.name, why, prev, self.current)
+        self._attempts += 1
+        self._reached = False
+        client._host = self.current.host
+        client._port = self.current.port
 
 
 class Link:
@@ -76,6 +123,8 @@ class Link:
             protocol=mqtt.MQTTv311,
         )
         c = self._client
+        self.ring = AddressRing(creds)
+        c.on_pre_connect = guarded("on_pre_connect", lambda client, _u: self.ring.aim(client))
         c.username_pw_set(creds.username, creds.password)
         if creds.tls:
             c.tls_set(ca_certs=creds.ca_file, cert_reqs=ssl.CERT_REQUIRED)
@@ -144,7 +193,8 @@ class Link:
         if reason.is_failure:
             log.error("broker refused connection as %s: %s", self.creds.username, reason)
             return
-        log.info("connected to %s:%s as %s", self.creds.host, self.creds.port, self.creds.username)
+        self.ring.reached()
+        log.info("connected to %s as %s", self.ring.current, self.creds.username)
         if self._subs:
             _rc, self._sub_mid = client.subscribe(list(self._subs.items()))
         else:
