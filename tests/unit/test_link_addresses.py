@@ -83,8 +83,7 @@ def test_the_ring_aims_each_reconnect_at_the_next_address(caplog: pytest.LogCapt
             c.reconnect()
     assert tried == [ports[0], ports[1], ports[2], ports[0]]
     assert (
-        "could not connect to broker 127.0.0.1:%d; trying 127.0.0.1:%d next" % (ports[0], ports[1])
-        in caplog.text
+        f"could not connect to broker 127.0.0.1:{ports[0]}; trying 127.0.0.1:{ports[1]} next" in caplog.text
     )
 
 
