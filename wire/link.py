@@ -217,7 +217,7 @@ class Link:
         was = self.connected.is_set()
         self.connected.clear()
         if was:
-            log.warning("lost broker connection: %s", reason)
+            log.warning("lost broker connection to %s: %s", self.ring.current, reason)
         if self._on_down is not None:
             self._on_down(str(reason))
 
