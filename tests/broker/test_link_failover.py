@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from stilalarm.broker_config.local import BrokerError, LocalBroker, find_mosquitto
+from stilalarm.broker_config.local import BrokerError, LocalBroker, find_mosquitto, free_port
 from stilalarm.firmware.mux import Mux, MuxLink
 from stilalarm.inventory import Site
 from stilalarm.wire.credentials import BrokerCredentials
@@ -25,6 +26,7 @@ from stilalarm.wire.topics import Topics
 from tests.harness import wait_until
 
 UNIT = "balie-1"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -174,3 +176,45 @@ def test_a_mux_link_whose_broker_is_killed_moves_to_the_next(
     asyncio.run(_mux_run(a, b, topics, kill_first=True))
     assert f"lost the connection to broker 127.0.0.1:{a.port}; trying 127.0.0.1:{b.port} next" in caplog.text
     assert f"connected to 127.0.0.1:{b.port}" in caplog.text
+
+
+def test_tls_checks_the_certificate_against_the_host_of_each_address(
+    tmp_path: Path, site: Site, topics: Topics
+) -> None:
+    """The certificate names `localhost` only. Listed first as 127.0.0.1 the broker fails the
+    check (paho verifies against the host it connects to); the next address, `localhost`, passes."""
+    tls = tmp_path / "tls"
+    res = subprocess.run(
+        ["bash", str(ROOT / "broker_config" / "make-ca.sh"), str(tls), "localhost"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    tls_port = free_port()
+    tls_site = site.model_copy(
+        update={
+            "broker": site.broker.model_copy(
+                update={"use_tls": True, "tls_port": tls_port, "host": "localhost"}
+            )
+        }
+    )
+    broker = LocalBroker(tls_site, tmp_path / "b", tls_dir=tls)
+    broker.start()
+    lk: Link | None = None
+    try:
+        creds = broker.creds(f"unit-{UNIT}")
+        assert (creds.tls, creds.host, creds.port) == (True, "localhost", tls_port)
+        lk = Link(creds.at(("127.0.0.1", tls_port), ("localhost", tls_port)), client_id=f"unit-{UNIT}")
+        got: list[bytes] = []
+        lk.subscribe(topics.unit_receipt(UNIT), lambda _t, p: got.append(p))
+        lk.start()
+        assert lk.wait_connected(30), "the link did not connect to the second address"
+        assert lk.ring.current.host == "localhost"
+        receipt_from_console(broker, topics, b"tls")
+        wait_until(lambda: got == [b"tls"], 10, "the message over TLS")
+    finally:
+        if lk is not None:
+            lk.stop()
+        broker.kill()
