@@ -63,6 +63,7 @@ class Mux:
         reconnect_min_s: float = 0.2,
         reconnect_max_s: float = 5.0,
         max_inflight: int = 100,
+        connack_timeout_s: float = 5.0,
     ) -> MuxLink:
         """A new (not yet started) client on this loop (`max_inflight` 0: no window; paho 2.2 walks
         every outstanding publish on each PUBACK when there is one, see docs/PERFORMANCE.md)."""
@@ -78,6 +79,7 @@ class Mux:
             reconnect_min_s=reconnect_min_s,
             reconnect_max_s=reconnect_max_s,
             max_inflight=max_inflight,
+            connack_timeout_s=connack_timeout_s,
         )
         self.links.add(lk)
         return lk
@@ -119,6 +121,7 @@ class MuxLink:
         reconnect_min_s: float,
         reconnect_max_s: float,
         max_inflight: int = 100,
+        connack_timeout_s: float = 5.0,
     ) -> None:
         self.mux = mux
         self.loop = mux.loop
@@ -143,7 +146,7 @@ class MuxLink:
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )
-        self.ring = AddressRing(creds)
+        self.ring = AddressRing(creds, connack_timeout_s)
         c.on_pre_connect = guarded("on_pre_connect", lambda client, _u: self.ring.aim(client))
         c.username_pw_set(creds.username, creds.password)
         if creds.tls:
@@ -227,8 +230,11 @@ class MuxLink:
         return self._sock is not None
 
     def misc(self) -> None:
-        """Keepalive pings and ping timeouts (called about once a second by the Mux)."""
+        """Keepalive pings, ping timeouts and an overdue CONNACK (called about once a second by the Mux)."""
         if self._sock is not None and not self._dead:
+            if self.ring.overdue(self.client):
+                self.ring.give_up(self.client)  # on_disconnect schedules the next address
+                return
             try:
                 self.client.loop_misc()
             except Exception:

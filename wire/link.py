@@ -15,6 +15,8 @@
   the same host only, so `AddressRing.aim` re-aims it in paho's `on_pre_connect`, which paho
   calls in `reconnect()` just before it opens the socket; the TLS certificate is checked
   against the host actually connected to (paho passes its current host as `server_hostname`).
+  A node that accepts the TCP connection but sends no CONNACK within `connack_timeout_s` (a NATS
+  node waiting on its session store after another node died) is given up like a failed connect.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import logging
 import random
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, ParamSpec
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from stilalarm.wire.credentials import BrokerAddress, BrokerCredentials
 from stilalarm.wire.pahofast import FastClient
@@ -62,12 +65,14 @@ class AddressRing:
     tests/unit/test_link_addresses.py).
     """
 
-    def __init__(self, creds: BrokerCredentials) -> None:
+    def __init__(self, creds: BrokerCredentials, connack_timeout_s: float = 5.0) -> None:
         self.addresses: tuple[BrokerAddress, ...] = creds.addresses
         self.name = creds.username
+        self.connack_timeout_s = connack_timeout_s
         self._i = 0
         self._attempts = 0
         self._reached = False
+        self._deadline: float | None = None
 
     @property
     def current(self) -> BrokerAddress:
@@ -77,6 +82,31 @@ class AddressRing:
     def reached(self) -> None:
         """The broker at `current` accepted the connect (CONNACK success)."""
         self._reached = True
+        self._deadline = None
+
+    def overdue(self, client: mqtt.Client) -> bool:
+        """With more than one address: the connection is open but the CONNACK is later than
+        `connack_timeout_s` (a cluster node that accepts TCP but waits on its session store)."""
+        return (
+            self._deadline is not None
+            and time.monotonic() > self._deadline
+            and client.socket() is not None
+            and not client.is_connected()
+        )
+
+    def give_up(self, client: mqtt.Client) -> None:
+        """Close the unanswered connection as paho does when keepalive passes without an answer
+        (`_check_keepalive`): on_disconnect runs and the next attempt goes to the next address.
+        Called in the client's network thread (Link) or event loop (MuxLink) only."""
+        log.warning(
+            "%s: no answer (CONNACK) from broker %s within %g s",
+            self.name,
+            self.current,
+            self.connack_timeout_s,
+        )
+        self._deadline = None
+        client._sock_close()
+        client._do_on_disconnect(packet_from_broker=False, v1_rc=MQTTErrorCode.MQTT_ERR_KEEPALIVE)
 
     def aim(self, client: mqtt.Client) -> None:
         """Before a connect attempt: move on to the next address unless it is the first attempt."""
@@ -87,8 +117,24 @@ class AddressRing:
             log.warning("%s: %s broker %s; trying %s next", self.name, why, prev, self.current)
         self._attempts += 1
         self._reached = False
+        if len(self.addresses) > 1:
+            self._deadline = time.monotonic() + self.connack_timeout_s
         client._host = self.current.host
         client._port = self.current.port
+
+
+class LinkClient(FastClient):
+    """`FastClient` that gives up a connect whose CONNACK is overdue (`AddressRing.overdue`);
+    paho's network thread calls `loop_misc` at least once a second."""
+
+    ring: AddressRing | None = None
+
+    def loop_misc(self) -> MQTTErrorCode:
+        ring = self.ring
+        if ring is not None and ring.overdue(self):
+            ring.give_up(self)
+            return MQTTErrorCode.MQTT_ERR_CONN_LOST
+        return super().loop_misc()
 
 
 class Link:
@@ -108,6 +154,7 @@ class Link:
         max_inflight: int = 100,
         reconnect_min_s: float = 0.2,
         reconnect_max_s: float = 5.0,
+        connack_timeout_s: float = 5.0,
     ) -> None:
         self.creds = creds
         self._subs: dict[str, int] = {}
@@ -116,14 +163,15 @@ class Link:
         self._sub_mid: int | None = None
         self.connected = threading.Event()
         """Set while connected and the session's subscriptions are confirmed (SUBACK)."""
-        self._client = FastClient(
+        self._client = LinkClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id or creds.username,
             clean_session=clean_session,
             protocol=mqtt.MQTTv311,
         )
         c = self._client
-        self.ring = AddressRing(creds)
+        self.ring = AddressRing(creds, connack_timeout_s)
+        c.ring = self.ring
         c.on_pre_connect = guarded("on_pre_connect", lambda client, _u: self.ring.aim(client))
         c.username_pw_set(creds.username, creds.password)
         if creds.tls:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -120,7 +122,34 @@ def test_a_link_whose_broker_is_killed_moves_to_the_next_and_sends_what_it_queue
         watch.stop()
 
 
-async def _mux_run(a: LocalBroker, b: LocalBroker, topics: Topics, kill_first: bool) -> MuxLink:
+def test_a_link_gives_up_a_broker_that_accepts_but_never_answers(
+    pair: tuple[LocalBroker, LocalBroker], topics: Topics, caplog: pytest.LogCaptureFixture
+) -> None:
+    """a is SIGSTOPped: the kernel still accepts the TCP connection, no CONNACK ever comes (as a
+    NATS node waiting on its session store). After `connack_timeout_s` the link tries b."""
+    a, b = pair
+    a.start()
+    b.start()
+    assert a.pid is not None
+    os.kill(a.pid, signal.SIGSTOP)
+    got: list[bytes] = []
+    lk = Link(both(a, b, f"unit-{UNIT}"), client_id=f"unit-{UNIT}", clean_session=True, connack_timeout_s=2)
+    lk.subscribe(topics.unit_receipt(UNIT), lambda _t, p: got.append(p))
+    lk.start()
+    try:
+        assert lk.wait_connected(30), "the link did not give up the silent broker"
+        assert lk.ring.current.port == b.port
+        assert f"no answer (CONNACK) from broker 127.0.0.1:{a.port} within 2 s" in caplog.text
+        receipt_from_console(b, topics, b"r3")
+        wait_until(lambda: got == [b"r3"], 10, "the message through the second broker")
+    finally:
+        lk.stop()
+        os.kill(a.pid, signal.SIGCONT)
+
+
+async def _mux_run(
+    a: LocalBroker, b: LocalBroker, topics: Topics, kill_first: bool, connack_timeout_s: float = 5.0
+) -> MuxLink:
     """A MuxLink listing a then b; with `kill_first` it connects to a, a is killed; either way it
     must end up on b with its subscription working."""
     loop = asyncio.get_running_loop()
@@ -133,6 +162,7 @@ async def _mux_run(a: LocalBroker, b: LocalBroker, topics: Topics, kill_first: b
         on_message=lambda _t, p: got.append(p),
         on_up=lambda: ups.append(1),
         on_down=lambda _r: None,
+        connack_timeout_s=connack_timeout_s,
     )
     lk.start()
 
@@ -176,6 +206,21 @@ def test_a_mux_link_whose_broker_is_killed_moves_to_the_next(
     asyncio.run(_mux_run(a, b, topics, kill_first=True))
     assert f"lost the connection to broker 127.0.0.1:{a.port}; trying 127.0.0.1:{b.port} next" in caplog.text
     assert f"connected to 127.0.0.1:{b.port}" in caplog.text
+
+
+def test_a_mux_link_gives_up_a_broker_that_accepts_but_never_answers(
+    pair: tuple[LocalBroker, LocalBroker], topics: Topics, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = pair
+    a.start()
+    b.start()
+    assert a.pid is not None
+    os.kill(a.pid, signal.SIGSTOP)
+    try:
+        asyncio.run(_mux_run(a, b, topics, kill_first=False, connack_timeout_s=2))
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    assert f"no answer (CONNACK) from broker 127.0.0.1:{a.port} within 2 s" in caplog.text
 
 
 def test_tls_checks_the_certificate_against_the_host_of_each_address(

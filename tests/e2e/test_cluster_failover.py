@@ -15,6 +15,7 @@ directory), never asserted: the machine is noisy. Figures: docs/HA.md "Failover 
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -82,13 +83,17 @@ def one_incident_receipted(rig: Rig, incident_id: str | None) -> None:
     assert incidents == {incident_id}
 
 
-def report(rig: Rig, what: str, elapsed: float) -> None:
+def report(rig: Rig, what: str, elapsed: float, log: str = "") -> None:
+    """Print the figure; write it and the link's log lines (which node, when) to failover.txt."""
     line = f"kill -9 of the unit's node ({what}) -> receipt: {elapsed:.2f} s"
-    (rig.dir / "failover.txt").write_text(line + "\n")
+    (rig.dir / "failover.txt").write_text(line + "\n" + log)
     print(f"\n{line}")
 
 
-def test_an_alarm_in_flight_survives_the_kill_of_the_units_node(rig: Rig) -> None:
+def test_an_alarm_in_flight_survives_the_kill_of_the_units_node(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="stilalarm.wire.link")
     cluster = rig.cluster
     creds = cluster.creds("unit-balie-1", node=None)
     assert len(creds.addresses) == 3  # as rendered: every node
@@ -108,7 +113,7 @@ def test_an_alarm_in_flight_survives_the_kill_of_the_units_node(rig: Rig) -> Non
         receipt = unit.receipt_for(ev.event_id)
         assert receipt is not None
         one_incident_receipted(rig, receipt.incident_id)
-        report(rig, "ScriptedUnit on n2", elapsed)
+        report(rig, "ScriptedUnit on n2", elapsed, caplog.text)
     finally:
         unit.stop()
 

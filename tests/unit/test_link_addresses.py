@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import socket
 
 import paho.mqtt.client as mqtt
@@ -94,3 +95,14 @@ def test_one_address_never_moves() -> None:
     for _ in range(3):
         ring.aim(c)
         assert (c.host, c.port) == ("127.0.0.1", 1)
+
+
+def test_the_paho_internals_give_up_uses_are_there() -> None:
+    """`AddressRing.give_up` repeats paho 2.2's keepalive branch: `_sock_close()`, then
+    `_do_on_disconnect(packet_from_broker=..., v1_rc=...)`; `aim` sets `_host`/`_port`."""
+    params = inspect.signature(mqtt.Client._do_on_disconnect).parameters
+    assert {"packet_from_broker", "v1_rc"} <= set(params)
+    assert callable(mqtt.Client._sock_close)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="t")
+    c.connect_async("127.0.0.1", 1)
+    assert (c._host, c._port) == ("127.0.0.1", 1)
