@@ -185,7 +185,8 @@ class MuxLink:
         if self._stopping or self._dead or self._retry is not None:
             return
         delay = self._delay * random.uniform(1.0, 1.5)
-        self._delay = min(self._delay * 2, self._max)
+        if not (len(self.ring.addresses) > 1 and self.ring.first_round()):
+            self._delay = min(self._delay * 2, self._max)
         self._retry = self.loop.call_later(delay, self._connect)
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:

@@ -73,6 +73,7 @@ class AddressRing:
         self._attempts = 0
         self._reached = False
         self._deadline: float | None = None
+        self._failed = 0  # connect attempts that failed (or connections lost) since the last CONNACK
 
     @property
     def current(self) -> BrokerAddress:
@@ -83,6 +84,7 @@ class AddressRing:
         """The broker at `current` accepted the connect (CONNACK success)."""
         self._reached = True
         self._deadline = None
+        self._failed = 0
 
     def overdue(self, client: mqtt.Client) -> bool:
         """With more than one address: the connection is open but the CONNACK is later than
@@ -108,8 +110,15 @@ class AddressRing:
         client._sock_close()
         client._do_on_disconnect(packet_from_broker=False, v1_rc=MQTTErrorCode.MQTT_ERR_KEEPALIVE)
 
+    def first_round(self) -> bool:
+        """Whether some address has not been tried since the last success: the backoff stays at
+        its minimum until every address has failed once, then grows as before."""
+        return self._failed < len(self.addresses)
+
     def aim(self, client: mqtt.Client) -> None:
         """Before a connect attempt: move on to the next address unless it is the first attempt."""
+        if self._attempts:
+            self._failed += 1
         if self._attempts and len(self.addresses) > 1:
             prev = self.current
             self._i = (self._i + 1) % len(self.addresses)
@@ -121,6 +130,9 @@ class AddressRing:
             self._deadline = time.monotonic() + self.connack_timeout_s
         client._host = self.current.host
         client._port = self.current.port
+        if len(self.addresses) > 1 and self.first_round():
+            with client._reconnect_delay_mutex:  # paho's next wait: its minimum again
+                client._reconnect_delay = None
 
 
 class LinkClient(FastClient):

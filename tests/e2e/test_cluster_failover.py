@@ -113,7 +113,9 @@ def test_an_alarm_in_flight_survives_the_kill_of_the_units_node(
         receipt = unit.receipt_for(ev.event_id)
         assert receipt is not None
         one_incident_receipted(rig, receipt.incident_id)
-        report(rig, "ScriptedUnit on n2", elapsed, caplog.text)
+        t0 = time.time() - (time.monotonic() - t_kill)  # the kill, in log-record time
+        log = "".join(f"{r.created - t0:+7.2f} s {r.levelname} {r.getMessage()}\n" for r in caplog.records)
+        report(rig, "ScriptedUnit on n2", elapsed, log)
     finally:
         unit.stop()
 

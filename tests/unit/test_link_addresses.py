@@ -106,3 +106,22 @@ def test_the_paho_internals_give_up_uses_are_there() -> None:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="t")
     c.connect_async("127.0.0.1", 1)
     assert (c._host, c._port) == ("127.0.0.1", 1)
+
+
+def test_the_backoff_stays_at_its_minimum_until_every_address_failed_once() -> None:
+    creds = BrokerCredentials.model_validate(
+        {**BASE, "addresses": [{"host": "127.0.0.1", "port": p} for p in (1, 2, 3)]}
+    )
+    ring = AddressRing(creds)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="t")
+    seen = []
+    for _ in range(5):
+        c._reconnect_delay = 4  # as paho leaves it after a few failed waits
+        ring.aim(c)
+        seen.append((c.port, c._reconnect_delay, ring.first_round()))
+    # attempts 1-3: paho's next wait is its minimum (None); once every address has failed (the
+    # 3rd attempt too) the waits grow as paho has them
+    assert seen == [(1, None, True), (2, None, True), (3, None, True), (1, 4, False), (2, 4, False)]
+    ring.reached()
+    ring.aim(c)
+    assert (c.port, c._reconnect_delay) == (3, None)
