@@ -198,8 +198,8 @@ class LocalCluster:
     """A 3-node (site.cluster) NATS cluster with JetStream and MQTT on loopback, free ports, the
     site's generated config (`--profile cluster`); each node can be killed (-9) and restarted.
 
-    `nodes[i].port` / `endpoint(i)` is each node's MQTT address: the seam for clients that take a
-    list of broker addresses."""
+    `nodes[i].mqtt_port` / `endpoint(i)` is each node's MQTT address; `creds(user, node=i)` pins a
+    login to one node, `creds(user, node=None)` lists every node as rendered."""
 
     def __init__(self, site: Site, workdir: Path, tls_dir: Path | None = None) -> None:
         """`tls_dir` (ca.crt, server.crt, server.key valid for 127.0.0.1, from make-ca.sh): MQTT and
@@ -229,7 +229,7 @@ class LocalCluster:
 
     @property
     def port(self) -> int:
-        """The first node's MQTT port (where the rendered client configs point)."""
+        """The first node's MQTT port (the rendered client configs list every node, this one first)."""
         return self.nodes[0].mqtt_port
 
     def endpoint(self, i: int) -> tuple[str, int]:
