@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     c = creds(a.broker_dir, a.user)
     if a.host or a.port:
-        c = c.model_copy(update={"host": a.host or c.host, "port": a.port or c.port})
+        c = c.at((a.host or c.host, a.port or c.port))
     will = (a.will, b"bench-will") if a.will else None
     n = [0]
     first = [0.0]

@@ -56,6 +56,7 @@ from stilalarm.broker_config.render import (
 from stilalarm.broker_config.web import token_key
 from stilalarm.inventory.model import Site
 from stilalarm.inventory.policies import ClusterNode
+from stilalarm.wire.credentials import BrokerAddress
 from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
 
 ACCOUNT = "STILALARM"
@@ -345,7 +346,7 @@ def render_cluster(site: Site, opts: ClusterOptions) -> list[Path]:
         "ca_file": str(ca) if ca is not None else None,
     }
     w("console-log.json", json.dumps(log_creds, indent=2) + "\n", 0o600)
-    first = site.cluster.nodes[0]
-    ep = Endpoint(first.host, first.mqtt_port, tls, ca)
+    # every client gets every node, the first preferred (wire/link.py moves on when one fails)
+    ep = Endpoint(tuple(BrokerAddress(host=n.host, port=n.mqtt_port) for n in site.cluster.nodes), tls, ca)
     write_client_configs(site, pw, remote=ep, local=ep, w=w)
     return written

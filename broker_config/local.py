@@ -202,8 +202,8 @@ class LocalCluster:
     """A 3-node (site.cluster) NATS cluster with JetStream and MQTT on loopback, free ports, the
     site's generated config (`--profile cluster`); each node can be killed (-9) and restarted.
 
-    `nodes[i].port` / `endpoint(i)` is each node's MQTT address: the seam for clients that take a
-    list of broker addresses."""
+    `nodes[i].mqtt_port` / `endpoint(i)` is each node's MQTT address; `creds(user, node=i)` pins a
+    login to one node, `creds(user, node=None)` lists every node as rendered."""
 
     def __init__(self, site: Site, workdir: Path, tls_dir: Path | None = None) -> None:
         """`tls_dir` (ca.crt, server.crt, server.key valid for 127.0.0.1, from make-ca.sh): MQTT and
@@ -233,7 +233,7 @@ class LocalCluster:
 
     @property
     def port(self) -> int:
-        """The first node's MQTT port (where the rendered client configs point)."""
+        """The first node's MQTT port (the rendered client configs list every node, this one first)."""
         return self.nodes[0].mqtt_port
 
     def endpoint(self, i: int) -> tuple[str, int]:
@@ -243,8 +243,9 @@ class LocalCluster:
     def log_path(self, i: int) -> Path:
         return self.dir / "nodes" / self.nodes[i].name / "nats.log"
 
-    def creds(self, user: str, node: int = 0) -> BrokerCredentials:
-        """Credentials of a rendered user, pointing at node `node` (0-based)."""
+    def creds(self, user: str, node: int | None = 0) -> BrokerCredentials:
+        """Credentials of a rendered user pointing at node `node` (0-based) only; `node=None`: as
+        rendered, every node's address (the first preferred)."""
         import json
 
         from stilalarm.broker_config.acl import CONSOLE_USER, OBSERVER_USER, WEB_USER
@@ -259,7 +260,9 @@ class LocalCluster:
                 (self.dir / ("units" if kind == "unit" else "people") / f"{ident}.json").read_text()
             )
             c = BrokerCredentials.model_validate(data["broker"])
-        return c.model_copy(update={"host": self.nodes[node].host, "port": self.nodes[node].mqtt_port})
+        if node is None:
+            return c
+        return c.at((self.nodes[node].host, self.nodes[node].mqtt_port))
 
     def log_creds(self) -> ClusterLogCredentials:
         """The consoles' log login (`console-log.json`): every node's NATS client address."""

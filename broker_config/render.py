@@ -45,7 +45,7 @@ from stilalarm.broker_config.web import token_key, web_config, web_urls
 from stilalarm.inventory.derived import PersonConfig, UnitConfig
 from stilalarm.inventory.kinds import Via
 from stilalarm.inventory.model import Site
-from stilalarm.wire.credentials import BrokerCredentials, load_json_model
+from stilalarm.wire.credentials import BrokerAddress, BrokerCredentials, load_json_model
 from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
 from stilalarm.wire.identity import CLIENT_ID_SEPARATOR
 from stilalarm.wire.messages import MAX_PAYLOAD_BYTES
@@ -354,19 +354,20 @@ def render(site: Site, opts: RenderOptions) -> list[Path]:
     port = opts.port or site.broker.port
     use_tls = site.broker.use_tls
     ca = (opts.tls_dir / "ca.crt").resolve() if use_tls and opts.tls_dir else None
-    remote = Endpoint(site.broker.host, site.broker.tls_port if use_tls else port, use_tls, ca)
+    remote = Endpoint(
+        (BrokerAddress(host=site.broker.host, port=site.broker.tls_port if use_tls else port),), use_tls, ca
+    )
     # The console service runs beside the broker: always the loopback listener.
-    local = Endpoint(site.broker.host, port, False, None)
+    local = Endpoint((BrokerAddress(host=site.broker.host, port=port),), False, None)
     write_client_configs(site, pw, remote=remote, local=local, w=w)
     return written
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where a client config points: host, port, TLS and the site CA."""
+    """Where a client config points: the broker addresses (the preferred first), TLS and the site CA."""
 
-    host: str
-    port: int
+    addresses: tuple[BrokerAddress, ...]
     tls: bool
     ca_file: Path | None
 
@@ -385,8 +386,9 @@ def write_client_configs(
             site_id=site.site.id,
             username=user,
             password=pw[user],
-            host=ep.host,
-            port=ep.port,
+            host=ep.addresses[0].host,
+            port=ep.addresses[0].port,
+            addresses=ep.addresses,
             tls=ep.tls,
             ca_file=str(ep.ca_file) if ep.ca_file else None,
         )

@@ -260,7 +260,8 @@ def check(path: Path) -> int:
     ]
     timing = f"heartbeat {u.heartbeat_s:g} s; test mode {u.test_mode_minutes:g} min"
     print(f"  {', '.join(extras) or 'no LED'}; {timing}")
-    print(f"  broker {b.host}:{b.port} as {b.username} ({'TLS' if b.tls else 'plain'})")
+    where = ", ".join(str(a) for a in b.addresses)
+    print(f"  broker {where} as {b.username} ({'TLS' if b.tls else 'plain'})")
     return 0
 
 

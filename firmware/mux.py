@@ -9,7 +9,9 @@ pings) for all clients. Reconnects are timers too, with per-client jitter.
 
 `MuxLink` offers the same semantics as `Link`: persistent session, last will set
 before connecting, subscriptions (re)made on every connect and `on_up` only after
-the broker confirmed them, callbacks that log exceptions instead of propagating.
+the broker confirmed them, callbacks that log exceptions instead of propagating, and the
+address list: after a failed connect or a lost connection the next attempt goes to the next
+broker address (`AddressRing`, round robin), with the same backoff.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from stilalarm.wire.credentials import BrokerCredentials
-from stilalarm.wire.link import guarded
+from stilalarm.wire.link import AddressRing, guarded
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class Mux:
         reconnect_min_s: float = 0.2,
         reconnect_max_s: float = 5.0,
         max_inflight: int = 100,
+        connack_timeout_s: float = 5.0,
     ) -> MuxLink:
         """A new (not yet started) client on this loop (`max_inflight` 0: no window; paho 2.2 walks
         every outstanding publish on each PUBACK when there is one, see docs/PERFORMANCE.md)."""
@@ -76,6 +79,7 @@ class Mux:
             reconnect_min_s=reconnect_min_s,
             reconnect_max_s=reconnect_max_s,
             max_inflight=max_inflight,
+            connack_timeout_s=connack_timeout_s,
         )
         self.links.add(lk)
         return lk
@@ -117,6 +121,7 @@ class MuxLink:
         reconnect_min_s: float,
         reconnect_max_s: float,
         max_inflight: int = 100,
+        connack_timeout_s: float = 5.0,
     ) -> None:
         self.mux = mux
         self.loop = mux.loop
@@ -141,6 +146,8 @@ class MuxLink:
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )
+        self.ring = AddressRing(creds, connack_timeout_s)
+        c.on_pre_connect = guarded("on_pre_connect", lambda client, _u: self.ring.aim(client))
         c.username_pw_set(creds.username, creds.password)
         if creds.tls:
             c.tls_set(ca_certs=creds.ca_file, cert_reqs=ssl.CERT_REQUIRED)
@@ -171,14 +178,15 @@ class MuxLink:
         try:
             self.client.reconnect()
         except (OSError, ssl.SSLError) as exc:
-            log.debug("%s: connect failed: %s", self.creds.username, exc)
+            log.debug("%s: connect to %s failed: %s", self.creds.username, self.ring.current, exc)
             self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:
         if self._stopping or self._dead or self._retry is not None:
             return
         delay = self._delay * random.uniform(1.0, 1.5)
-        self._delay = min(self._delay * 2, self._max)
+        if not (len(self.ring.addresses) > 1 and self.ring.first_round()):
+            self._delay = min(self._delay * 2, self._max)
         self._retry = self.loop.call_later(delay, self._connect)
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> None:
@@ -223,8 +231,11 @@ class MuxLink:
         return self._sock is not None
 
     def misc(self) -> None:
-        """Keepalive pings and ping timeouts (called about once a second by the Mux)."""
+        """Keepalive pings, ping timeouts and an overdue CONNACK (called about once a second by the Mux)."""
         if self._sock is not None and not self._dead:
+            if self.ring.overdue(self.client):
+                self.ring.give_up(self.client)  # on_disconnect schedules the next address
+                return
             try:
                 self.client.loop_misc()
             except Exception:
@@ -279,6 +290,14 @@ class MuxLink:
             log.error("broker refused connection as %s: %s", self.creds.username, reason)
             return
         self._delay = self._min
+        self.ring.reached()
+        first = self.ring.current == self.ring.addresses[0]
+        log.log(
+            logging.DEBUG if first else logging.INFO,
+            "%s: connected to %s",
+            self.creds.username,
+            self.ring.current,
+        )
         _rc, self._sub_mid = client.subscribe([(t, 1) for t in self._subs])
 
     def _handle_suback(self, _c: mqtt.Client, _u: Any, mid: int, reasons: Any, _p: Any) -> None:

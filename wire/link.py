@@ -8,6 +8,15 @@
   Reconnect delays get per-client jitter so 2,000 units do not reconnect in step
   after a broker restart.
 - Subscriptions are (re)made in on_connect.
+- Several broker addresses (`BrokerCredentials.addresses`, the cluster profile's nodes): the
+  first connect goes to the first; after a failed connect or a lost connection the next attempt
+  goes to the next address, round robin (`AddressRing`), with the same backoff. The session is
+  persistent, so it resumes on the other node (NATS replicates it). paho itself reconnects to
+  the same host only, so `AddressRing.aim` re-aims it in paho's `on_pre_connect`, which paho
+  calls in `reconnect()` just before it opens the socket; the TLS certificate is checked
+  against the host actually connected to (paho passes its current host as `server_hostname`).
+  A node that accepts the TCP connection but sends no CONNACK within `connack_timeout_s` (a NATS
+  node waiting on its session store after another node died) is given up like a failed connect.
 """
 
 from __future__ import annotations
@@ -16,13 +25,14 @@ import logging
 import random
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, ParamSpec
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.credentials import BrokerAddress, BrokerCredentials
 from stilalarm.wire.pahofast import FastClient
 
 log = logging.getLogger(__name__)
@@ -44,6 +54,101 @@ def guarded(name: str, fn: Callable[P, None]) -> Callable[P, None]:
     return run
 
 
+class AddressRing:
+    """The broker addresses one client goes round (round robin), and where its next connect goes.
+
+    paho keeps one host and port (`connect_async`) and reconnects there. `aim` runs before every
+    connect attempt (paho's `on_pre_connect`, from `reconnect()`, after the old socket is closed
+    and before the new one is opened): the first attempt keeps the first address, every later
+    one moves to the next. It sets paho's `_host`/`_port` directly because the public setters
+    refuse while paho is in its connecting state (paho 2.2 internals, pinned by
+    tests/unit/test_link_addresses.py).
+    """
+
+    def __init__(self, creds: BrokerCredentials, connack_timeout_s: float = 5.0) -> None:
+        self.addresses: tuple[BrokerAddress, ...] = creds.addresses
+        self.name = creds.username
+        self.connack_timeout_s = connack_timeout_s
+        self._i = 0
+        self._attempts = 0
+        self._reached = False
+        self._deadline: float | None = None
+        self._failed = 0  # connect attempts that failed (or connections lost) since the last CONNACK
+
+    @property
+    def current(self) -> BrokerAddress:
+        """The address of the current (or last) connect attempt."""
+        return self.addresses[self._i]
+
+    def reached(self) -> None:
+        """The broker at `current` accepted the connect (CONNACK success)."""
+        self._reached = True
+        self._deadline = None
+        self._failed = 0
+
+    def overdue(self, client: mqtt.Client) -> bool:
+        """With more than one address: the connection is open but the CONNACK is later than
+        `connack_timeout_s` (a cluster node that accepts TCP but waits on its session store)."""
+        return (
+            self._deadline is not None
+            and time.monotonic() > self._deadline
+            and client.socket() is not None
+            and not client.is_connected()
+        )
+
+    def give_up(self, client: mqtt.Client) -> None:
+        """Close the unanswered connection as paho does when keepalive passes without an answer
+        (`_check_keepalive`): on_disconnect runs and the next attempt goes to the next address.
+        Called in the client's network thread (Link) or event loop (MuxLink) only."""
+        log.warning(
+            "%s: no answer (CONNACK) from broker %s within %g s",
+            self.name,
+            self.current,
+            self.connack_timeout_s,
+        )
+        self._deadline = None
+        client._sock_close()
+        client._do_on_disconnect(packet_from_broker=False, v1_rc=MQTTErrorCode.MQTT_ERR_KEEPALIVE)
+
+    def first_round(self) -> bool:
+        """Whether some address has not been tried since the last success: the backoff stays at
+        its minimum until every address has failed once, then grows as before."""
+        return self._failed < len(self.addresses)
+
+    def aim(self, client: mqtt.Client) -> None:
+        """Before a connect attempt: move on to the next address unless it is the first attempt."""
+        if self._attempts:
+            self._failed += 1
+        if self._attempts and len(self.addresses) > 1:
+            prev = self.current
+            self._i = (self._i + 1) % len(self.addresses)
+            why = "lost the connection to" if self._reached else "could not connect to"
+            log.warning("%s: %s broker %s; trying %s next", self.name, why, prev, self.current)
+        self._attempts += 1
+        self._reached = False
+        if len(self.addresses) > 1:
+            self._deadline = time.monotonic() + self.connack_timeout_s
+        client._host = self.current.host
+        client._port = self.current.port
+        if len(self.addresses) > 1 and self.first_round():
+            with client._reconnect_delay_mutex:  # paho's next wait: its minimum again
+                client._reconnect_delay = None
+
+
+class LinkClient(FastClient):
+    """`FastClient` that gives up a connect whose CONNACK is overdue (`AddressRing.overdue`);
+    paho's network thread calls `loop_misc` at least once a second."""
+
+    ring: AddressRing | None = None
+
+    def loop_misc(self) -> MQTTErrorCode:
+        ring = self.ring
+        if ring is not None and ring.overdue(self):
+            ring.give_up(self)
+            return MQTTErrorCode.MQTT_ERR_CONN_LOST
+        return super().loop_misc()
+
+
 class Link:
     """One MQTT connection with a persistent session, safe callbacks and resubscription."""
 
@@ -61,6 +166,7 @@ class Link:
         max_inflight: int = 100,
         reconnect_min_s: float = 0.2,
         reconnect_max_s: float = 5.0,
+        connack_timeout_s: float = 5.0,
     ) -> None:
         self.creds = creds
         self._subs: dict[str, int] = {}
@@ -69,13 +175,16 @@ class Link:
         self._sub_mid: int | None = None
         self.connected = threading.Event()
         """Set while connected and the session's subscriptions are confirmed (SUBACK)."""
-        self._client = FastClient(
+        self._client = LinkClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id or creds.username,
             clean_session=clean_session,
             protocol=mqtt.MQTTv311,
         )
         c = self._client
+        self.ring = AddressRing(creds, connack_timeout_s)
+        c.ring = self.ring
+        c.on_pre_connect = guarded("on_pre_connect", lambda client, _u: self.ring.aim(client))
         c.username_pw_set(creds.username, creds.password)
         if creds.tls:
             c.tls_set(ca_certs=creds.ca_file, cert_reqs=ssl.CERT_REQUIRED)
@@ -144,7 +253,8 @@ class Link:
         if reason.is_failure:
             log.error("broker refused connection as %s: %s", self.creds.username, reason)
             return
-        log.info("connected to %s:%s as %s", self.creds.host, self.creds.port, self.creds.username)
+        self.ring.reached()
+        log.info("connected to %s as %s", self.ring.current, self.creds.username)
         if self._subs:
             _rc, self._sub_mid = client.subscribe(list(self._subs.items()))
         else:
@@ -167,7 +277,7 @@ class Link:
         was = self.connected.is_set()
         self.connected.clear()
         if was:
-            log.warning("lost broker connection: %s", reason)
+            log.warning("lost broker connection to %s: %s", self.ring.current, reason)
         if self._on_down is not None:
             self._on_down(str(reason))
 

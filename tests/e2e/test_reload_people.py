@@ -17,9 +17,10 @@ from stilalarm.devkit.servicerun import FAST_SITE
 from tests.harness import wait_until
 from tests.rig import ConsoleRig
 
-SITE_V2 = FAST_SITE.replace(
-    'leads = ["an"]\ndeputies = ["dirk"]', 'leads = ["nora"]\ndeputies = ["dirk"]', 1
-) + '\n[[people]]\nid = "nora"\nname = "Nora Peeters"\nroles = ["lead"]\n'
+SITE_V2 = (
+    FAST_SITE.replace('leads = ["an"]\ndeputies = ["dirk"]', 'leads = ["nora"]\ndeputies = ["dirk"]', 1)
+    + '\n[[people]]\nid = "nora"\nname = "Nora Peeters"\nroles = ["lead"]\n'
+)
 assert SITE_V2.count('"nora"') == 2
 
 

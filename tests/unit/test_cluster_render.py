@@ -9,6 +9,7 @@ from stilalarm.broker_config.acl import acl_rules, usernames
 from stilalarm.broker_config.cli import main
 from stilalarm.broker_config.cluster import MQTT_DELIVERY, all_permissions, subjects
 from stilalarm.inventory import load_site
+from stilalarm.wire.credentials import BrokerCredentials
 
 SITE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
 
@@ -38,6 +39,38 @@ def test_render_writes_one_config_per_node_and_mosquitto_stays_the_default(tmp_p
     console = json.loads((out / "console.json").read_text())
     assert console["port"] == nodes[0]["port"]
     assert not (out / "mosquitto.conf").exists()
+
+
+def test_every_client_config_lists_every_node_the_first_preferred(tmp_path: Path) -> None:
+    out = tmp_path / "cluster"
+    assert main(["render", "--profile", "cluster", "--site", str(SITE), "--out", str(out)]) == 0
+    want = [{"host": n["host"], "port": n["port"]} for n in json.loads((out / "nodes.json").read_text())]
+    assert len(want) == 3
+    files = [
+        out / "console.json",
+        out / "observer.json",
+        *(out / "units").glob("*.json"),
+        *(out / "people").glob("*.json"),
+    ]
+    blocks = [json.loads(f.read_text()) for f in files]
+    creds = [b.get("broker", b) for b in blocks] + [json.loads((out / "web.json").read_text())["broker"]]
+    assert len(creds) > 4
+    for c in creds:
+        assert c["addresses"] == want
+        assert (c["host"], c["port"]) == (want[0]["host"], want[0]["port"])
+        assert BrokerCredentials.model_validate(c).addresses[2].port == want[2]["port"]
+
+
+def test_a_mosquitto_render_stays_one_host_and_port(tmp_path: Path) -> None:
+    out = tmp_path / "mq"
+    assert main(["render", "--site", str(SITE), "--out", str(out)]) == 0
+    for f in [out / "console.json", *(out / "units").glob("*.json")]:
+        data = json.loads(f.read_text())
+        c = data.get("broker", data)
+        assert "addresses" not in c  # readable by units that do not know the field
+        assert [(a.host, a.port) for a in BrokerCredentials.model_validate(c).addresses] == [
+            (c["host"], c["port"])
+        ]
 
 
 def test_plain_nodes_on_other_hosts_are_refused(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
