@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from stilalarm.console.cli.parser import EXIT_DB
 
 if TYPE_CHECKING:
     from stilalarm.console.config import ServiceConfig
+    from stilalarm.console.ha.run import Active
     from stilalarm.console.shell.service import ConsoleService
     from stilalarm.inventory.model import Site
     from stilalarm.wire.credentials import BrokerCredentials
@@ -72,11 +74,12 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hup)
+    release: Callable[[], None] | None = None
     if args.ha:
         got = _serve_ha(args, cfg, site, creds, stop)
         if isinstance(got, int):
             return got
-        svc = got
+        svc, release = got.svc, got.release
     else:
         try:
             svc = ConsoleService(cfg, site, creds, init=args.init)
@@ -101,6 +104,8 @@ def serve(args: argparse.Namespace) -> int:
             failed = True
             break
     svc.stop()
+    if release is not None:
+        release()  # --ha: the standby takes over at once
     try:
         if pidfile.read_text(encoding="utf-8").strip() == str(os.getpid()):
             pidfile.unlink()
@@ -115,7 +120,7 @@ def _serve_ha(
     site: Site,
     creds: BrokerCredentials,
     stop: threading.Event,
-) -> ConsoleService | int:
+) -> Active | int:
     """`serve --ha NAME`: follow the log as a standby until this console is active."""
     from stilalarm.console.core.lease import LeaseTimes
     from stilalarm.console.ha.jetstream import ClusterLogCredentials, LogUnavailable

@@ -7,7 +7,8 @@ refused when another write came first).
 
 - A **standby** reads the entry every `read_every_s`. It acquires the lease when the entry is
   missing, or when the entry's revision has not changed for `ttl_s` on its own clock since it
-  first saw that revision (the holder stopped renewing). The acquiring write names that revision.
+  first saw that revision (the holder stopped renewing), or at once when the entry names no
+  holder (released by an active that stopped cleanly). The acquiring write names that revision.
 - The **active** rewrites the entry every `renew_every_s`. It may act until
   `valid_until` = the time it *sent* its last successful write + `ttl_s` - `margin_s`.
 - Safety: a standby first sees a revision after that write was sent, and waits `ttl_s` from
@@ -157,7 +158,8 @@ def step(lease: Lease, event: Event, now: float) -> tuple[Lease, list[Effect]]:
         if lease.role is Role.STANDBY:
             if event.revision != lease.seen:
                 lease = replace(lease, seen=event.revision, seen_since=now)
-            if lease.seen == 0 or now - lease.seen_since >= t.ttl_s:
+            released = event.revision > 0 and event.holder == ""
+            if lease.seen == 0 or released or now - lease.seen_since >= t.ttl_s:
                 expected = lease.seen or 0
                 lease = replace(lease, pending="acquire", sent_at=now)
                 out.append(Write(lease.me, expected, 0))

@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import threading
+from dataclasses import dataclass
 from typing import NoReturn
 
 from stilalarm.console.config import ServiceConfig
@@ -27,6 +28,7 @@ from stilalarm.console.core.lease import LeaseTimes
 from stilalarm.console.ha.jetstream import ClusterLog, ClusterLogCredentials, LogUnavailable
 from stilalarm.console.ha.keeper import LeaseKeeper
 from stilalarm.console.ha.replica import LogReplica
+from stilalarm.console.sdnotify import SystemdNotifier
 from stilalarm.console.shell.service import ConsoleService
 from stilalarm.console.store import Store
 from stilalarm.console.store.records import RecordError, Rows, StepDown, encode
@@ -77,6 +79,18 @@ def _foreign(store: Store, clog: ClusterLog) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Active:
+    """The started service of the console that holds the lease, and its keeper."""
+
+    svc: ConsoleService
+    keeper: LeaseKeeper
+
+    def release(self) -> None:
+        """After a clean stop: hand the lease over at once (a standby need not wait for the ttl)."""
+        self.keeper.release()
+
+
 def serve_ha(
     cfg: ServiceConfig,
     site: Site,
@@ -85,9 +99,11 @@ def serve_ha(
     instance: str,
     times: LeaseTimes,
     stop: threading.Event,
-) -> ConsoleService | int:
+) -> Active | int:
     """Follow the log as a standby until this console gets the lease (then return the started
     service) or `stop` is set (then return 0). An unreadable log returns EXIT_LOG."""
+    systemd = SystemdNotifier()
+    systemd.ready()  # a standby is a running service: systemd's start timeout must not kill it
     clog = ClusterLog(clog_creds)
     while True:  # a standby waits for the cluster (it may have no quorum right now)
         try:
@@ -95,6 +111,7 @@ def serve_ha(
             break
         except LogUnavailable as exc:
             log.warning("standby %s: the cluster's log cannot be reached yet (%s); retrying", instance, exc)
+            systemd.watchdog()
             if stop.wait(1.0):
                 return 0
     store = Store(cfg.db_path, init=True)  # a standby's database is a projection of the log
@@ -119,6 +136,7 @@ def serve_ha(
     applied = 0
     try:
         while not won.is_set():
+            systemd.watchdog()
             if stop.is_set():
                 keeper.stop()
                 store.close()
@@ -141,6 +159,8 @@ def serve_ha(
         return EXIT_LOG
     except StepDown as exc:
         step_down(str(exc))
+    except LogUnavailable as exc:  # holding the lease but unable to fence the log: let another try
+        step_down(f"the log did not answer while taking over ({exc})")
     store.close()
     svc = ConsoleService(cfg, site, creds)
     svc.store.replica = replica
@@ -153,4 +173,4 @@ def serve_ha(
     except StepDown as exc:
         step_down(str(exc))
     log.warning("ACTIVE console %s for site %s from log record %d", instance, site.site.id, marker_seq)
-    return svc
+    return Active(svc, keeper)

@@ -310,3 +310,19 @@ def test_partition_of_the_active_the_standby_takes_over_and_after_healing_one_ac
         b.kill()
         seen.stop()
         cluster.kill()
+
+
+def test_a_clean_stop_hands_the_lease_over(ha: Ha) -> None:
+    """SIGTERM (systemctl stop/restart): a stops, writes the lease free, b takes it without
+    waiting for the ttl; an alarm pressed meanwhile is receipted and paged once."""
+    ev = ha.unit.press()
+    wait_until(lambda: ha.unit.receipt_for(ev.event_id) is not None, 30, "the receipt from a")
+    t0 = time.monotonic()
+    assert ha.a.terminate(20) == 0
+    wait_until(lambda: active_line("b") in ha.b.log(), 30, f"b takes over:\n{ha.b.log()}")
+    elapsed = time.monotonic() - t0
+    assert "released" in ha.a.log()
+    ev2 = ha.unit.press(button="voet")
+    wait_until(lambda: ha.unit.receipt_for(ev2.event_id) is not None, 30, "the receipt from b")
+    assert str(ev2.event_id) in received_ids(ha.b.db)
+    ha.note(f"SIGTERM of the active console -> standby active: {elapsed:.2f} s (ttl {TTL} s)")

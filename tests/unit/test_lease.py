@@ -135,3 +135,20 @@ def test_a_stopped_active_wakes_up_deactivated() -> None:
 def test_next_due_is_the_renewal_or_the_end_of_validity() -> None:
     a = active()
     assert next_due(a) == pytest.approx(0.75)
+
+
+def test_a_released_lease_is_taken_at_once() -> None:
+    b = Lease("b", T)
+    b, _ = step(b, Tick(), 0.0)
+    b, effs = step(b, Observed(9, "a"), 0.0)
+    assert effs == []
+    b, effs = step(b, Tick(), 0.25)
+    b, effs = step(b, Observed(10, ""), 0.25)  # a stopped cleanly and wrote the lease free
+    assert effs == [Write("b", 10, 0)]
+
+
+def test_a_value_that_is_not_ours_is_not_a_release() -> None:
+    b = Lease("b", T)
+    b, _ = step(b, Tick(), 0.0)
+    b, effs = step(b, Observed(9, "?"), 0.0)
+    assert effs == []
