@@ -12,8 +12,9 @@ scripted scenario, one line per step with the time since the first press:
 4. one broker node is SIGKILLed; a third press still gets through (receipt, level 1).
 
 Exits 0 when every step happened, 1 when one did not (the logs are in the work dir), 2 when it
-cannot start (no nats-server, a bad site or unit). Every process is stopped at the end, whatever
-happened. Scripted only, also on a terminal: the lead's TUI is the mosquitto demo's.
+cannot start (no nats-server, a bad site or unit), 130 / 143 on Ctrl+C / SIGTERM. Every process
+is stopped at the end, whatever happened. Scripted only, also on a terminal: the lead's TUI is the
+mosquitto demo's.
 
 The units, the consoles' MQTT link and the observer use the rendered configs, which point at the
 first node (address lists in the client configs come separately), so the node killed in step 4 is
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -38,6 +40,14 @@ from stilalarm.wire.messages import ConsoleStatus, ContractError, IncidentState,
 
 TTL_S = 3.0
 """The consoles' lease (`--ha-ttl`): the standby takes over this long after the active's last renewal."""
+
+
+class Stopped(Exception):
+    """SIGTERM arrived: stop every process and exit 143."""
+
+
+def _on_sigterm(_signum: int, _frame: object) -> None:
+    raise Stopped
 
 
 class ClusterScript(Script):
@@ -177,6 +187,7 @@ def run_cluster(args: argparse.Namespace) -> int:
     if workdir.exists():
         shutil.rmtree(workdir)
     sysm = ClusterSystem(site, args.site, workdir)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         sysm.start_broker()
         nodes = ", ".join(f"{n.name} 127.0.0.1:{n.mqtt_port}" for n in sysm.broker.nodes)
@@ -206,5 +217,15 @@ def run_cluster(args: argparse.Namespace) -> int:
     except (TimeoutError, RuntimeError) as exc:
         print(f"demo FAILED: {exc}\nlogs in {workdir}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("demo interrupted", file=sys.stderr)
+        return 130
+    except Stopped:
+        print("demo stopped (SIGTERM)", file=sys.stderr)
+        return 143
     finally:
-        sysm.stop()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stop everything, even on a second SIGTERM
+        try:
+            sysm.stop()
+        finally:
+            signal.signal(signal.SIGTERM, previous)

@@ -6,8 +6,10 @@ process of the run is left behind. Times are printed by the demo, never asserted
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -35,9 +37,12 @@ STEPS = [
 ]
 
 
+DEMO = [sys.executable, "-m", "stilalarm.devkit.demo", "--profile", "cluster"]
+
+
 def demo(tmp_path: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stilalarm.devkit.demo", "--profile", "cluster", *args],
+        [*DEMO, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -89,3 +94,39 @@ def test_units_that_do_not_fit_the_scenario_exit_2_and_say_which(tmp_path: Path)
     assert out.returncode == 2
     assert "'pager-an' is not a desk unit" in out.stderr
     assert not work.exists()
+
+
+def test_sigterm_mid_run_stops_every_process_of_the_demo(tmp_path: Path) -> None:
+    work = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [*DEMO, "--dir", str(work)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    lines: list[str] = []
+    up = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("simulated desk units:"):
+                up.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert up.wait(180), "".join(lines)
+        assert processes_under(work) != []  # the nodes, consoles and sim are running
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(10)
+    assert proc.stderr is not None and "demo stopped (SIGTERM)" in proc.stderr.read()
+    assert processes_under(work) == []
