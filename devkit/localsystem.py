@@ -190,10 +190,11 @@ class System(Generic[B]):
         )
         return self.sim
 
-    def start_observer(self) -> Observed:
-        """Record everything under the site's topics (read-only user)."""
+    def start_observer(self, clean_session: bool = True) -> Observed:
+        """Record everything under the site's topics (read-only user). `clean_session=False`: the
+        broker queues what arrives while the observer is reconnecting (QoS1)."""
         cid = cid_for("observer", "localsystem")
-        lk = Link(self.broker.creds("observer"), client_id=cid, clean_session=True)
+        lk = Link(self.broker.creds("observer"), client_id=cid, clean_session=clean_session)
         lk.subscribe_raw(self.topics.everything(), self.observed.add)
         lk.start()
         if not lk.wait_connected(10):
@@ -260,6 +261,11 @@ class ClusterSystem(System[LocalCluster]):
     def __init__(self, site: Site, site_file: Path, workdir: Path) -> None:
         super().__init__(site, site_file, workdir, LocalCluster(site, workdir / "cluster"))
         self.consoles: dict[str, ServiceProcess] = {}
+
+    def start_observer(self, clean_session: bool = False) -> Observed:
+        """As `System.start_observer`, with a persistent session by default: while the streams move
+        after a node's loss, the observer's node may drop its connection; nothing is missed."""
+        return super().start_observer(clean_session)
 
     def console(self, name: str) -> ServiceProcess:
         """Console NAME (started by `start_console`)."""
