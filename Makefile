@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SITE ?= examples/site.toml
 
 # chromium: the HTML report test renders the report in a real headless browser
-.PHONY: venv mosquitto chromium test test-unit lint demo bench broker clean screenshots soak texts-update texts-check texts-init \
+.PHONY: venv mosquitto nats chromium test test-unit lint demo bench broker clean screenshots soak texts-update texts-check texts-init \
 	deb package-test apt-repo pi-wheels
 
 venv: $(STAMP)
@@ -40,8 +40,12 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-demo: venv mosquitto
-	$(BIN)/python -m stilalarm.devkit.demo --site $(SITE)
+## make demo: mosquitto, one console, the lead's TUI on a terminal (else a scripted scenario).
+## make demo PROFILE=cluster: 3 NATS nodes, consoles a and b, simulated units; a scripted failover
+## (kill -9 of the active console, then of a broker node); docs/HA.md
+PROFILE ?= mosquitto
+demo: venv $(if $(filter cluster,$(PROFILE)),nats,mosquitto)
+	$(BIN)/python -m stilalarm.devkit.demo --site $(SITE) --profile $(PROFILE)
 
 bench: venv mosquitto
 	$(BIN)/python -m bench --site $(SITE)

@@ -6,6 +6,10 @@ the team lead's console (press `p` to press a simulated panic button); otherwise
 a scripted scenario (press -> lead notified -> deputy -> acknowledged -> resolved), prints
 the incident's timeline, then presses a desk phone's alarm key through alarm-web (when the site
 has a [web] section) and exits 0 (non-zero if any step did not happen).
+
+`--profile cluster` (`make demo PROFILE=cluster`): the cluster profile instead, scripted only
+(no TUI): a 3-node NATS cluster, two consoles (a active, b standby) and the simulated units; the
+active console is killed mid-escalation and the standby takes over (`stilalarm.devkit.clusterdemo`).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from stilalarm.broker_config.local import BrokerError, find_mosquitto, free_port, port_open
-from stilalarm.devkit.localsystem import LocalSystem, script
+from stilalarm.devkit.localsystem import LocalSystem, System, script
 from stilalarm.devkit.webrun import WebProcess, tokens
 from stilalarm.inventory import InventoryError, Site, load_site
 from stilalarm.wire.messages import ContractError, IncidentState, IncidentTimeline, Notification, parse
@@ -30,17 +35,32 @@ from stilalarm.wire.messages import ContractError, IncidentState, IncidentTimeli
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m stilalarm.devkit.demo", description=__doc__)
     p.add_argument("--site", type=Path, default=Path("examples/site.toml"), help="site inventory")
-    p.add_argument("--dir", type=Path, default=Path("run/demo"), help="work dir (wiped at start)")
+    p.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="work dir, wiped at start (default run/demo; run/demo-cluster with --profile cluster)",
+    )
     p.add_argument("--as", dest="person", default="an", help="whose console to open (default an)")
     p.add_argument("--unit", default="spreekkamer-2", help="unit pressed in the scripted scenario")
     p.add_argument("--scripted", action="store_true", help="play the scenario even on a terminal")
+    p.add_argument(
+        "--profile",
+        choices=("mosquitto", "cluster"),
+        default="mosquitto",
+        help="mosquitto (default): one broker, one console, the lead's TUI on a terminal; cluster: "
+        "3 NATS nodes, consoles a and b, a scripted failover (never the TUI; needs nats-server; "
+        "--dir defaults to run/demo-cluster, --unit2/--unit3 are the later presses)",
+    )
+    p.add_argument("--unit2", default="balie-1", help="cluster: unit pressed after the takeover")
+    p.add_argument("--unit3", default="onthaal", help="cluster: unit pressed after a broker node's kill")
     return p
 
 
 class Script:
     """The scripted scenario, printing one line per step with the time since the press."""
 
-    def __init__(self, sysm: LocalSystem, site: Site, unit_id: str) -> None:
+    def __init__(self, sysm: System[Any], site: Site, unit_id: str) -> None:
         self.s = sysm
         self.site = site
         self.unit = site.unit(unit_id)
@@ -53,19 +73,70 @@ class Script:
         now = datetime.now(self.tz).strftime("%H:%M:%S")
         print(f"{now}  +{time.monotonic() - self.t0:6.2f} s  {text}", flush=True)
 
-    def notification(self, person: str, level: int, timeout: float) -> Notification:
+    def where(self, unit_id: str) -> str:
+        room = self.site.room(self.site.unit(unit_id).room)
+        return f"{room.label} — {self.site.team(room.team).name}"
+
+    def notification(
+        self, person: str, level: int, timeout: float, incident: str | None = None
+    ) -> tuple[int, Notification]:
+        """The first level `level` alarm notification to `person` (of `incident` when given), and
+        its index in what the observer saw."""
         topic = self.s.topics.person_notify(person)
 
         def match(t: str, p: bytes) -> bool:
             if t != topic:
                 return False
             try:
-                return parse(Notification, p).level == level
+                n = parse(Notification, p)
             except ContractError:
                 return False
+            return n.level == level and (incident is None or str(n.incident_id) == incident)
 
-        _i, _t, payload = self.s.observed.wait(match, timeout, f"level {level} notification to {person}")
-        return parse(Notification, payload)
+        i, _t, payload = self.s.observed.wait(match, timeout, f"level {level} notification to {person}")
+        return i, parse(Notification, payload)
+
+    def press(self, unit_id: str, timeout: float = 15) -> str:
+        """Press unit_id's button in the simulator; say when it is in the unit's outbox and when the
+        console's receipt arrives; returns the incident id."""
+        sim = self.s.sim
+        assert sim is not None
+        where = self.where(unit_id)
+        start = sim.mark()
+        sim.send(f"press {unit_id}")
+        sim.wait(
+            lambda e: e.get("unit") == unit_id and e.get("event") == "alarm_stored",
+            10,
+            "alarm stored in the unit's outbox",
+            start,
+        )
+        self.say(f"knop ingedrukt in {where}: alarm veilig opgeslagen in de eenheid (outbox)")
+        rec = sim.wait(
+            lambda e: e.get("unit") == unit_id and e.get("event") == "receipt",
+            timeout,
+            "the console's receipt",
+            start,
+        )
+        incident = str(rec.get("incident_id"))
+        self.say(
+            f"alarmcentrale bevestigt: opgeslagen als incident {incident}; LED aan de balie: 'ontvangen'"
+        )
+        return incident
+
+    def wait_led_acknowledged(self, unit_id: str, start: int = 0) -> None:
+        sim = self.s.sim
+        assert sim is not None
+        sim.wait(
+            lambda e: (
+                e.get("unit") == unit_id
+                and e.get("event") == "led"
+                and str(e.get("pattern", "")).upper() == "ACKNOWLEDGED"
+            ),
+            15,
+            "LED acknowledged",
+            start,
+        )
+        self.say("LED aan de balie: 'hulp is onderweg' (stil, enkel zichtbaar voor de medewerker)")
 
     def cli(self, *args: str) -> str:
         out = subprocess.run(
@@ -80,47 +151,23 @@ class Script:
         return out.stdout.strip()
 
     def run(self) -> None:
-        sim = self.s.sim
-        assert sim is not None
         lead = self.team.leads[0]
         deputy = self.team.deputies[0]
-        where = f"{self.room.label} — {self.team.name}"
-        print(f"\nScenario: een medewerker in {where} drukt op de verborgen alarmknop.\n", flush=True)
+        print(
+            f"\nScenario: een medewerker in {self.where(self.unit.id)} drukt op de verborgen alarmknop.\n",
+            flush=True,
+        )
         self.t0 = time.monotonic()
-        sim.send(f"press {self.unit.id}")
-        sim.wait(
-            lambda e: e.get("unit") == self.unit.id and e.get("event") == "alarm_stored",
-            10,
-            "alarm stored in the unit's outbox",
-        )
-        self.say(f"knop ingedrukt in {where}: alarm veilig opgeslagen in de eenheid (outbox)")
-        rec = sim.wait(
-            lambda e: e.get("unit") == self.unit.id and e.get("event") == "receipt",
-            15,
-            "the console's receipt",
-        )
-        incident = str(rec.get("incident_id"))
-        self.say(
-            f"alarmcentrale bevestigt: opgeslagen als incident {incident}; LED aan de balie: 'ontvangen'"
-        )
-        n1 = self.notification(lead, 1, 15)
+        incident = self.press(self.unit.id)
+        _i, n1 = self.notification(lead, 1, 15, incident)
         self.say(f"niveau 1 → {self.site.person(lead).name}: {n1.title}")
         lv2 = self.team.escalation.levels[1].after_s
         self.say(f"niemand reageert... na {lv2:.0f} s gaat het alarm naar de vervanger")
-        n2 = self.notification(deputy, 2, lv2 + 15)
+        _i, n2 = self.notification(deputy, 2, lv2 + 15, incident)
         self.say(f"niveau 2 → {self.site.person(deputy).name} (vervanger): {n2.title}")
         reply = self.cli("ack", incident, "--as", deputy)
         self.say(f"{self.site.person(deputy).name} drukt 'Ik kom': {reply}")
-        sim.wait(
-            lambda e: (
-                e.get("unit") == self.unit.id
-                and e.get("event") == "led"
-                and str(e.get("pattern", "")).upper() == "ACKNOWLEDGED"
-            ),
-            15,
-            "LED acknowledged",
-        )
-        self.say("LED aan de balie: 'hulp is onderweg' (stil, enkel zichtbaar voor de medewerker)")
+        self.wait_led_acknowledged(self.unit.id)
         reply = self.cli(
             "resolve",
             incident,
@@ -161,7 +208,7 @@ class Script:
         if r.status_code != 200:
             raise RuntimeError(f"alarm-web answered {r.status_code}: {r.text}")
         self.say(f"telefoon drukt: alarm-web antwoordt 200 (opgeslagen in zijn outbox), token {tk.id}")
-        n = self.notification(lead, 1, 15)
+        _i, n = self.notification(lead, 1, 15)
         self.say(f"niveau 1 → {self.site.person(lead).name}: {n.title} — {n.body}")
         reply = self.cli("ack", str(n.incident_id), "--as", lead)
         self.say(f"{self.site.person(lead).name} drukt 'Ik kom': {reply}")
@@ -194,6 +241,11 @@ class Script:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if args.profile == "cluster":
+        from stilalarm.devkit.clusterdemo import run_cluster
+
+        return run_cluster(args)
+    args.dir = args.dir or Path("run/demo")
     try:
         site = load_site(args.site)
         find_mosquitto()
