@@ -11,6 +11,13 @@ refused when another write came first).
   holder (released by an active that stopped cleanly). The acquiring write names that revision.
 - The **active** rewrites the entry every `renew_every_s`. It may act until
   `valid_until` = the time it *sent* its last successful write + `ttl_s` - `margin_s`.
+- When `valid_until` passes unrenewed the active **pauses** (acts no more) and keeps trying to
+  renew. A renewal names the revision it replaces, so it is stored only if nobody wrote the
+  entry since, that is if no other console acquired it, so none acted: the active resumes.
+  When a renewal is refused the active reads the entry: another holder ends its role
+  (`Deactivate`); its own name means its previous renewal was stored after timing out.
+- A standby whose read or write gets no answer starts counting its `ttl_s` again: a cluster
+  electing a leader is not an active that stopped (the active resumes right after the election).
 - Safety: a standby first sees a revision after that write was sent, and waits `ttl_s` from
   then; the active stopped `margin_s` before. Both clocks are monotonic clocks that run at
   the same rate (no wall clock is involved), so a clock jump moves nothing.
@@ -66,6 +73,10 @@ class Lease:
     """The request in flight ("read", "acquire", "renew"), "" when none."""
     sent_at: float = 0.0
     """When the pending write was sent."""
+    paused: bool = False
+    """Active, but its validity ran out before a renewal: it does nothing until it renews."""
+    verify: bool = False
+    """A renewal was refused: read the entry to see whether another console wrote it."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,22 @@ class Activate:
 
 
 @dataclass(frozen=True)
+class Pause:
+    """Effect: stop acting for now (the lease ran out unrenewed); renewal goes on."""
+
+    term: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Effect: a renewal after a pause was stored: nobody else wrote the lease in between, so
+    nobody else acted; act again."""
+
+    term: int
+
+
+@dataclass(frozen=True)
 class Deactivate:
     """Effect: this console must stop acting at once (before anyone else can start)."""
 
@@ -99,7 +126,7 @@ class Deactivate:
     reason: str
 
 
-Effect = Read | Write | Activate | Deactivate
+Effect = Read | Write | Activate | Pause | Resume | Deactivate
 
 
 @dataclass(frozen=True)
@@ -155,7 +182,13 @@ def step(lease: Lease, event: Event, now: float) -> tuple[Lease, list[Effect]]:
     out: list[Effect] = []
     if isinstance(event, Observed) and lease.pending == "read":
         lease = replace(lease, pending="", holder=event.holder, next_at=now + t.read_every_s)
-        if lease.role is Role.STANDBY:
+        if lease.role is Role.ACTIVE and lease.verify:
+            if event.holder != lease.me:
+                why = "another console took the lease"
+                return _standby(lease, now), [Deactivate(lease.term, why)]
+            # our own renewal, stored after it timed out: carry on from its revision
+            lease = replace(lease, verify=False, revision=event.revision, next_at=now)
+        elif lease.role is Role.STANDBY:
             if event.revision != lease.seen:
                 lease = replace(lease, seen=event.revision, seen_since=now)
             released = event.revision > 0 and event.holder == ""
@@ -166,14 +199,11 @@ def step(lease: Lease, event: Event, now: float) -> tuple[Lease, list[Effect]]:
     elif isinstance(event, Wrote) and lease.pending in ("acquire", "renew"):
         valid = lease.sent_at + t.ttl_s - t.margin_s
         if lease.pending == "acquire":
-            lease = replace(
-                lease,
-                role=Role.ACTIVE,
-                term=event.revision,
-                holder=lease.me,
-                seen=None,
-            )
+            lease = replace(lease, role=Role.ACTIVE, term=event.revision, holder=lease.me, seen=None)
             out.append(Activate(event.revision))
+        elif lease.paused and now < valid:
+            lease = replace(lease, paused=False)
+            out.append(Resume(lease.term))
         lease = replace(
             lease,
             pending="",
@@ -184,18 +214,25 @@ def step(lease: Lease, event: Event, now: float) -> tuple[Lease, list[Effect]]:
     elif isinstance(event, Refused) and lease.pending:
         was = lease.pending
         lease = replace(lease, pending="", next_at=now)
-        if was == "renew":
-            return _standby(lease, now, "another console took the lease"), [
-                Deactivate(lease.term, "another console took the lease")
-            ]
-        lease = replace(lease, seen=None)  # acquire lost a race: read again and wait a full ttl
+        if was == "renew":  # another console, or our own earlier renewal stored late: read to see
+            lease = replace(lease, verify=True)
+        else:
+            lease = replace(lease, seen=None)  # acquire lost a race: read again and wait a full ttl
     elif isinstance(event, Failed) and lease.pending:
         lease = replace(lease, pending="", next_at=now + t.retry_s)
-    if lease.role is Role.ACTIVE and now >= lease.valid_until:
-        why = "the lease ran out before it could be renewed (no quorum, or this console was stopped)"
-        return _standby(lease, now, why), [*out, Deactivate(lease.term, why)]
+        if lease.role is Role.STANDBY:  # the cluster did not answer: count a whole ttl again
+            lease = replace(lease, seen=None)
+    if lease.role is Role.ACTIVE and now >= lease.valid_until and not lease.paused:
+        lease = replace(lease, paused=True)
+        out.append(
+            Pause(
+                lease.term,
+                "the lease could not be renewed in time (no quorum, a leader election, or this "
+                "console was stopped)",
+            )
+        )
     if not lease.pending and now >= lease.next_at:
-        if lease.role is Role.ACTIVE:
+        if lease.role is Role.ACTIVE and not lease.verify:
             lease = replace(lease, pending="renew", sent_at=now)
             out.append(Write(lease.me, lease.revision, lease.term))
         else:
@@ -204,10 +241,12 @@ def step(lease: Lease, event: Event, now: float) -> tuple[Lease, list[Effect]]:
     return lease, out
 
 
-def _standby(lease: Lease, now: float, _why: str) -> Lease:
+def _standby(lease: Lease, now: float) -> Lease:
     return replace(
         lease,
         role=Role.STANDBY,
+        paused=False,
+        verify=False,
         term=0,
         revision=0,
         valid_until=0.0,

@@ -96,6 +96,14 @@ class LeaseKeeper:
             log.warning("lease acquired: this console is ACTIVE in term %d", e.term)
             self._on_activate(e.term)
             return []
+        if isinstance(e, core.Pause):
+            log.critical(
+                "lease of term %d not renewed in time: PAUSED, nothing goes out (%s)", e.term, e.reason
+            )
+            return []
+        if isinstance(e, core.Resume):
+            log.warning("lease of term %d renewed: acting again (nobody else took it)", e.term)
+            return []
         if isinstance(e, core.Deactivate):
             log.critical("lease lost in term %d: %s; stopping at once", e.term, e.reason)
             self._on_deactivate(e.term, e.reason)

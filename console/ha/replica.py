@@ -18,9 +18,9 @@ RETRY_S = 0.1
 
 
 class LogReplica:
-    """Appends records after `last_seq`; retries an unanswered append with the same record id
-    while `acting()`; raises `StepDown` when the log refuses (another console wrote) or the lease
-    runs out first."""
+    """Appends records after `last_seq`; retries an unanswered append with the same record id, each
+    try only while `acting()` (a paused lease waits); raises `StepDown` when the log refuses it
+    (another console wrote)."""
 
     def __init__(self, clog: ClusterLog, last_seq: int, acting: Callable[[], bool]) -> None:
         self.clog = clog
@@ -32,8 +32,9 @@ class LogReplica:
         t0 = time.monotonic()
         warned = False
         while True:
-            if not self._acting():
-                raise StepDown("the lease ran out before the log confirmed the append")
+            if not self._acting():  # paused: the keeper resumes us, or replaces this process
+                time.sleep(RETRY_S)
+                continue
             try:
                 seq = self.clog.append(record, self.last_seq, record_id)
             except LogFenced as exc:

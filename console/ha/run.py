@@ -150,9 +150,8 @@ def serve_ha(
         log.warning("taking over in term %d after applying %d record(s) as standby", keeper.term, applied)
         replica = LogReplica(clog, clog.last_seq(), keeper.acting)
         marker_seq = replica.append(encode(Rows(at=utcnow().isoformat())))
-        while store.log_seq() < marker_seq:
-            if follow(store, clog, wait_s=0.5) == 0 and not keeper.acting():
-                raise StepDown("the lease ran out while catching up")
+        while store.log_seq() < marker_seq:  # (the keeper replaces this process if it loses the lease)
+            follow(store, clog, wait_s=0.5)
     except RecordError as exc:
         log.critical("the log cannot be applied: %s", exc)
         keeper.stop()

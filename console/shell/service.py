@@ -245,13 +245,12 @@ class ConsoleService:
                 stop = any(i is STOP for i in items)
                 self._process([i for i in items if i is not STOP])
                 self.systemd.watchdog()
-                if not self.may_act():
-                    raise StepDown("the lease ran out")
+                self._hold()
                 self.publisher.beat(self.world)
                 if stop:
                     return
         except StepDown as exc:
-            if self.on_step_down is not None:
+            if self.on_step_down is not None and not self._stopped.is_set():
                 self.on_step_down(str(exc))
             log.critical("stopping: %s", exc)
             self._stopped.set()
@@ -260,6 +259,21 @@ class ConsoleService:
                 "writer thread failed; exiting so the supervisor restarts the service", exc_info=True
             )
             self._stopped.set()
+
+    def _hold(self) -> None:
+        """A cluster's active console whose lease is paused does nothing until the lease is renewed
+        (then what it decided is still its to do: nobody else acted) or the process is replaced by
+        a standby (another console took over; docs/HA.md)."""
+        if self.may_act():
+            return
+        t0 = time.monotonic()
+        log.warning("paused: the lease is not renewed; no receipt, page or state goes out until it is")
+        while not self.may_act():
+            if self._stopped.is_set():
+                raise StepDown("stopping while paused")
+            self.systemd.watchdog()
+            time.sleep(0.02)
+        log.warning("resumed after %.1f s paused", time.monotonic() - t0)
 
     def _sleep_for(self) -> float:
         due = core.next_due(self.world)
@@ -356,8 +370,7 @@ class ConsoleService:
         self._fill_batch(batch, effects, now)
         outbox = self.committer.commit(batch, effects, now)
         t_commit = time.perf_counter()
-        if not self.may_act():  # e.g. stopped (SIGSTOP) between the commit and here: say nothing
-            raise StepDown("the lease ran out")
+        self._hold()  # e.g. stopped (SIGSTOP) between the commit and here: nothing goes out yet
         # ---- committed (or held in degraded mode: then without receipts, see Committer.commit) ----
         self.publisher.execute(effects, w, now)
         self.outgoing.send(outbox)
