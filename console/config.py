@@ -36,6 +36,15 @@ class SupervisionPolicy(BaseModel):
         gt=0,
         description="After a notice about a unit, further changes within this window are summarised.",
     )
+    building_hold_s: float = Field(
+        default=20,
+        gt=0,
+        le=600,
+        description="A unit of a building with at least two Pi units (`[[buildings]]`) that goes offline "
+        "is told to facilities this long later (at least twice the building's longest heartbeat "
+        "interval), unless its whole building goes meanwhile: then one 'gebouw onbereikbaar' notice "
+        "stands for them all (docs/HA.md, Buildings).",
+    )
     health_refresh_s: float = Field(
         default=60, gt=0, description="Republish a unit's retained health at most this often for heartbeats."
     )

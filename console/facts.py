@@ -269,6 +269,9 @@ class UnitOffline(_Fact):
     kind: Literal["unit_offline"] = "unit_offline"
     unit_id: Id
     why: Literal["lost", "shutdown", "silent", "never"]
+    last_heard: UtcDatetime | None = Field(
+        default=None, description="Silent / never: the last sign of life (or the start); else None."
+    )
 
 
 class UnitRestarted(_Fact):
@@ -298,6 +301,25 @@ class FaultCleared(_Fact):
     event_id: uuid.UUID | None = None
 
 
+class BuildingUnreachable(_Fact):
+    """Every Pi unit of a building (at least two) is offline: its link is taken as lost; facilities
+    get this one notice instead of a notice per unit (docs/HA.md, Buildings)."""
+
+    kind: Literal["building_unreachable"] = "building_unreachable"
+    building_id: Id
+    unit_ids: tuple[Id, ...] = Field(description="The building's Pi units, all offline.")
+    since: UtcDatetime = Field(description="When the first of them went offline in this outage.")
+
+
+class BuildingReachable(_Fact):
+    """A unit of an unreachable building is back online: the building is reachable again."""
+
+    kind: Literal["building_reachable"] = "building_reachable"
+    building_id: Id
+    unit_id: Id = Field(description="The unit that came back first.")
+    since: UtcDatetime = Field(description="When the building had become unreachable (its `since`).")
+
+
 Fact = Annotated[
     AlarmReceived
     | PressRepeated
@@ -321,6 +343,8 @@ Fact = Annotated[
     | UnitRestarted
     | FaultRaised
     | FaultCleared
+    | BuildingUnreachable
+    | BuildingReachable
     | VisitStarted
     | VisitDetails
     | OverdueRaised

@@ -13,9 +13,9 @@ The log is append-only in normal operation; the purge is the one documented exce
   presence changes, raw unit payloads (`received`) and rendered notifications (`outbox`).
   What the live state is folded from is kept: per unit the newest `unit_online`,
   `unit_offline` and `unit_restarted`, per unit and fault the newest fact when it is a
-  raise (the fault is still active), per person the newest presence change, and the newest
-  daily button check. A rebuild after the purge therefore gives the same unit, presence and
-  check state as before.
+  raise (the fault is still active), per person the newest presence change, per building the
+  newest `building_unreachable` / `building_reachable`, and the newest daily button check. A
+  rebuild after the purge therefore gives the same unit, building, presence and check state as before.
 - `tests_days` (default 730): ended test campaigns (start and end) and test presses older than
   this are deleted, except each button's newest test press (its last successful test).
 - `[visits] keep_details_days` (default 30): a home visit closed (checked in, reached, or its
@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from stilalarm.console.facts import (
+    BuildingReachable,
+    BuildingUnreachable,
     ButtonsChecked,
     CampaignEnded,
     CampaignStarted,
@@ -111,6 +113,8 @@ def plan(
                 newest[("presence", f.person_id)] = seq
             case ButtonsChecked():
                 newest[("checked",)] = seq
+            case BuildingUnreachable() | BuildingReachable():
+                newest[("building", f.building_id)] = seq
             case TestResult():
                 newest[("test", f.unit_id, f.button_id)] = seq
             case CampaignEnded():
@@ -148,7 +152,9 @@ def plan(
             | FaultRaised
             | FaultCleared
             | PresenceChanged
-            | ButtonsChecked,
+            | ButtonsChecked
+            | BuildingUnreachable
+            | BuildingReachable,
         ):
             drop = f.at < sup_cut and seq not in keep
         else:

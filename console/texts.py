@@ -27,6 +27,14 @@ def room_label(site: Site, room_id: str, lang: Language) -> str:
     return room.label_en if lang is Language.EN and room.label_en else room.label
 
 
+def building_name(site: Site, building_id: str, lang: Language) -> str:
+    """A building's name in `lang` (English name when given, else the Dutch one; the id when unknown)."""
+    b = site.index.buildings.get(building_id)
+    if b is None:
+        return building_id
+    return b.name_en if lang is Language.EN and b.name_en else b.name
+
+
 def person_name(site: Site, person_id: str) -> str:
     """A person's display name (the id when unknown)."""
     try:
@@ -67,6 +75,7 @@ NOTICE_KEYS = (
     | {"registration_remind", "registration_remind_victim", "registration_done"}
     | {"registration_corrected"}
     | {"team_unstaffed", "team_staffed"}
+    | {"building_unreachable", "building_reachable"}
     | RISK_KEYS
 )
 """Notices whose whole text comes from the fact's `detail` (they outlive the incident in memory)."""
@@ -83,6 +92,10 @@ def notice_text(site: Site, text_key: str, detail: dict[str, str], lang: Languag
     if "rooms" in detail:
         ids = [x for x in detail["rooms"].split(",") if x]
         v["rooms"] = ", ".join(room_label(site, x, lang) if x in rooms else x for x in ids)
+    if "building" in detail:
+        v["building"] = building_name(site, detail["building"], lang)
+    if "since" in detail:
+        v["since"] = local_time(site, datetime.fromisoformat(detail["since"]), lang)
     for who in ("by", "person", "standby"):
         if who in detail:
             v[who] = person_name(site, detail[who])

@@ -16,7 +16,7 @@ from pydantic import Field, PrivateAttr, model_validator
 
 from stilalarm.inventory.kinds import Language, Role, RoomKind, StrictModel, Target, UnitRole, Via
 from stilalarm.inventory.people import ChannelKind, DeliveryPolicy, Person, SmtpConfig
-from stilalarm.inventory.places import Room, Team, Unit
+from stilalarm.inventory.places import Building, Room, Team, Unit
 from stilalarm.inventory.policies import (
     AftercarePolicy,
     BrokerInfo,
@@ -46,6 +46,10 @@ class SiteIndex:
     units_in_room: Mapping[str, tuple[str, ...]]
     units_in_team: Mapping[str, tuple[str, ...]]
     """Team id -> ids of the units in the team's rooms, in inventory order."""
+    buildings: Mapping[str, Building]
+    pis_in_building: Mapping[str, tuple[str, ...]]
+    """Building id -> ids of the Pi units (via = gpio) in its rooms, in inventory order (web units
+    reach the broker through alarm-web, not the building's link)."""
 
     @staticmethod
     def of(site: Site) -> SiteIndex:
@@ -55,6 +59,7 @@ class SiteIndex:
         pagers: dict[str, list[str]] = {}
         in_room: dict[str, list[str]] = {}
         in_team: dict[str, list[str]] = {}
+        in_building: dict[str, list[str]] = {b.id: [] for b in site.buildings}
         for p in site.people:
             for role in dict.fromkeys(p.roles):
                 with_role.setdefault(role, []).append(p.id)
@@ -63,6 +68,9 @@ class SiteIndex:
                 pagers.setdefault(u.person, []).append(u.id)
             in_room.setdefault(u.room, []).append(u.id)
             in_team.setdefault(rooms[u.room].team, []).append(u.id)
+            building = rooms[u.room].building
+            if building is not None and u.via is Via.GPIO:
+                in_building.setdefault(building, []).append(u.id)
         return SiteIndex(
             teams={t.id: t for t in site.teams},
             rooms=rooms,
@@ -72,6 +80,8 @@ class SiteIndex:
             pagers={k: tuple(v) for k, v in pagers.items()},
             units_in_room={k: tuple(v) for k, v in in_room.items()},
             units_in_team={k: tuple(v) for k, v in in_team.items()},
+            buildings={b.id: b for b in site.buildings},
+            pis_in_building={k: tuple(v) for k, v in in_building.items()},
         )
 
 
@@ -86,6 +96,12 @@ class Site(StrictModel):
         default_factory=ClusterInfo,
         description="The nodes of the clustered broker profile (`alarm-broker render --profile "
         "cluster`); unused by the default mosquitto profile.",
+    )
+    buildings: tuple[Building, ...] = Field(
+        default=(),
+        description="Buildings whose units reach the central broker over their own (inter-building) "
+        "link; rooms name theirs with `building`. A lost link is one notice to facilities "
+        "(docs/HA.md, Buildings). Empty: one building, supervised unit by unit.",
     )
     teams: tuple[Team, ...] = Field(min_length=1, description="Departments / teams.")
     rooms: tuple[Room, ...] = Field(min_length=1, description="Rooms and locations.")
@@ -131,6 +147,7 @@ class Site(StrictModel):
             return seen
 
         teams = unique("teams", [t.id for t in self.teams])
+        buildings = unique("buildings", [b.id for b in self.buildings])
         rooms = unique("rooms", [r.id for r in self.rooms])
         unique("units", [u.id for u in self.units])
         unique("people", [p.id for p in self.people])
@@ -150,6 +167,12 @@ class Site(StrictModel):
         for i, r in enumerate(self.rooms):
             if r.team not in teams:
                 raise ValueError(f"{at('rooms', i, r.id, 'team')}: unknown team {r.team!r}")
+            if r.building is not None and r.building not in buildings:
+                known = ", ".join(sorted(buildings)) or "none listed"
+                raise ValueError(
+                    f"{at('rooms', i, r.id, 'building')}: unknown building {r.building!r} "
+                    f"(buildings: {known}); add it as [[buildings]] id = {r.building!r} or fix the room"
+                )
             if r.waiting_room is not None:
                 where = at("rooms", i, r.id, "waiting_room")
                 if r.waiting_room not in rooms:
@@ -216,6 +239,11 @@ class Site(StrictModel):
     def team(self, team_id: str) -> Team:
         """The team with this id (KeyError if unknown)."""
         return self._index.teams[team_id]
+
+    def building_of(self, unit_id: str) -> str | None:
+        """The building whose link a Pi unit uses (None: a web unit, or its room names no building)."""
+        unit = self._index.units[unit_id]
+        return self._index.rooms[unit.room].building if unit.via is Via.GPIO else None
 
     def room(self, room_id: str) -> Room:
         """The room with this id (KeyError if unknown)."""

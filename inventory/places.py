@@ -32,6 +32,14 @@ class Team(StrictModel):
         return v
 
 
+class Building(StrictModel):
+    """A building of the site whose units reach the broker over their own link (docs/HA.md, Buildings)."""
+
+    id: Ident = Field(description="Building id, named by rooms' `building`.")
+    name: str = Field(min_length=1, max_length=80, description="Name in Dutch, e.g. Sociaal Huis.")
+    name_en: str = Field(default="", max_length=80, description="Optional English name.")
+
+
 class Room(StrictModel):
     id: Ident = Field(description="Room / location id.")
     label: str = Field(min_length=1, max_length=80, description="Human label in Dutch, e.g. Balie 3.")
@@ -39,6 +47,11 @@ class Room(StrictModel):
     kind: RoomKind = Field(description="Type of place (balie, spreekkamer, wachtzaal, ...).")
     team: Ident = Field(description="Team responsible for this room.")
     floor: str = Field(default="", max_length=40, description="Floor or wing, shown to responders.")
+    building: Ident | None = Field(
+        default=None,
+        description="Id of the building (from `[[buildings]]`) the room is in; its units' link is "
+        "supervised as one (docs/HA.md, Buildings). None: not part of a listed building.",
+    )
     waiting_room: Ident | None = Field(
         default=None,
         description="Id of the waiting room next to this room; level 3 then says evacuate it.",

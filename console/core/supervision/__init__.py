@@ -8,6 +8,7 @@
 - `step`: the inputs, `step`, `next_due` and the tick (the console's own stalls).
 - `liveness`: status, heartbeats, fault events, silence and flap-window summaries.
 - `transitions`: recording a unit's transition and telling facilities and leads.
+- `buildings`: a building's link as one (every Pi unit offline: one notice to facilities).
 - `clock`: the unit's clock against the console's (`unit:clock`).
 - `buttons`: the daily check of overdue and faulty buttons.
 """

@@ -7,8 +7,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from stilalarm.console.config import SupervisionPolicy
+from stilalarm.console.core.supervision.buildings import fold_building, hold_offline
 from stilalarm.console.core.supervision.state import UnitsState
 from stilalarm.console.facts import (
+    BuildingReachable,
+    BuildingUnreachable,
     ButtonsChecked,
     Fact,
     FaultCleared,
@@ -34,12 +37,15 @@ def evolve(s: UnitsState, f: Fact) -> UnitsState:
 def _evolve(s: UnitsState, f: Fact) -> UnitsState:
     if isinstance(f, ButtonsChecked):
         return replace(s, checked_at=f.at)
+    if isinstance(f, BuildingUnreachable | BuildingReachable):
+        return fold_building(s, f)
     uid = getattr(f, "unit_id", None)
     if uid is None or uid not in s.units:
         return s
     r = s.units[uid]
     counted = r.window_until is not None and f.at < r.window_until
     bump = r.suppressed + 1 if counted else r.suppressed
+    bw = r.building_window and counted  # a window opened by the building's notice ends with it
     match f:
         case UnitOnline():
             r = replace(
@@ -50,9 +56,19 @@ def _evolve(s: UnitsState, f: Fact) -> UnitsState:
                 firmware=f.firmware_version or r.firmware,
                 clean_shutdown=False,
                 suppressed=bump,
+                held_until=None,
+                building_window=bw,
             )
         case UnitOffline():
-            r = replace(r, online=False, since=f.at, clean_shutdown=f.why == "shutdown", suppressed=bump)
+            r = replace(
+                r,
+                online=False,
+                since=f.at,
+                clean_shutdown=f.why == "shutdown",
+                suppressed=bump,
+                building_window=bw,
+            )
+            r = hold_offline(s, r, f, counted)
         case UnitRestarted():
             r = replace(r, boot_id=f.new_boot_id, suppressed=bump)
         case FaultRaised():
@@ -62,7 +78,13 @@ def _evolve(s: UnitsState, f: Fact) -> UnitsState:
         case Notified() if (
             f.incident_id is None and f.reason is NotifyReason.FAULT and f.text_key != "unprotected"
         ):
-            r = replace(r, window_until=f.at + timedelta(seconds=s.policy.flap_window_s), suppressed=0)
+            r = replace(
+                r,
+                window_until=f.at + timedelta(seconds=s.policy.flap_window_s),
+                suppressed=0,
+                building_window=False,
+                held_until=None if f.text_key.startswith("offline_") else r.held_until,
+            )
         case TestResult():
             ok = {**r.button_ok, f.button_id: f.at}
             buttons = [b.id for b in s.site.unit(uid).buttons]

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from stilalarm.console.core.effects import PublishHealth, SendReceipt
+from stilalarm.console.core.supervision.buildings import window_due
 from stilalarm.console.core.supervision.clock import check_clock, clock_sample
 from stilalarm.console.core.supervision.state import NO_LIVE, LiveHealth, UnitsState
 from stilalarm.console.core.supervision.transitions import SupTx, transition, unit_notice
@@ -38,6 +39,8 @@ def silent_deadline(s: UnitsState, uid: str) -> datetime:
 
 def _came_alive(tx: SupTx, uid: str, boot_id: uuid.UUID, firmware: str) -> None:
     """A sign of life: online again, restarted unexpectedly, or first seen (recorded, nobody told)."""
+    if tx.s.units[uid].held_until is not None:
+        release_held(tx, uid)  # back before its building's notice: facilities hear of the gap now
     r = tx.s.units[uid]
     facts: list[Fact] = []
     keys: list[str] = []
@@ -180,12 +183,19 @@ def scan_units(tx: SupTx) -> None:
             transition(
                 tx,
                 uid,
-                [UnitOffline(at=tx.now, unit_id=uid, why=why)],
+                [UnitOffline(at=tx.now, unit_id=uid, why=why, last_heard=last)],
                 f"offline_{why}",
                 {"last": last.isoformat()},
             )
+    for uid in tx.s.site.index.units:  # after every offline of this tick: a building's notice first
         r = tx.s.units[uid]
-        if r.suppressed and r.window_until is not None and tx.now >= r.window_until:
+        if r.held_until is not None and tx.now >= r.held_until:
+            release_held(tx, uid)
+        r = tx.s.units[uid]
+        due = window_due(r)
+        if due is not None and tx.now >= due and r.building_window and not r.suppressed:
+            release_held(tx, uid)  # offline with its building, and not back when the window ended
+        elif due is not None and tx.now >= due:
             state = "online" if r.online else "offline"
             minutes = str(round(tx.s.policy.flap_window_s / 60))
             unit_notice(
@@ -195,3 +205,10 @@ def scan_units(tx: SupTx) -> None:
                 "flapping",
                 {"count": str(r.suppressed), "minutes": minutes, "state": state},
             )
+
+
+def release_held(tx: SupTx, uid: str) -> None:
+    """Send a unit's offline notice that waited for its building (`buildings`)."""
+    r = tx.s.units[uid]
+    detail = {"last": r.held_last.isoformat()} if r.held_last is not None else {}
+    unit_notice(tx, uid, tx.s.site.people_with(Role.FACILITIES), r.held_key or "offline_lost", detail)

@@ -33,6 +33,26 @@ class UnitRecord:
     """The oldest of the buttons' last OK tests; None while a button of the unit was never tested."""
     button_ok: Mapping[str, datetime] = field(default_factory=dict)
     """Button id -> when its last test press was stored."""
+    held_until: datetime | None = None
+    """The unit's offline notice to facilities waits until then: it is folded into its building's
+    notice if the whole building goes meanwhile (None: no notice waits; see `buildings`)."""
+    held_key: str = ""
+    """The waiting (or last folded) offline notice's text key (offline_lost, offline_silent, ...)."""
+    held_last: datetime | None = None
+    """Its last sign of life (offline_silent's time)."""
+    building_window: bool = False
+    """The flap window was opened by the building's notice (not the unit's own): at its end the unit
+    is told about only if it is still offline."""
+
+
+@dataclass(frozen=True)
+class BuildingRecord:
+    """What the log says about a building's link (only buildings with at least two Pi units)."""
+
+    building_id: str
+    unreachable: bool = False
+    since: datetime | None = None
+    """When it became unreachable (its first unit went offline in that outage)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,8 @@ class UnitsState:
     """The gap of the last one, in seconds."""
     config_digests: Mapping[str, str] = field(default_factory=dict)
     """Pi unit id -> digest of the config the current inventory gives it (what it should run)."""
+    buildings: Mapping[str, BuildingRecord] = field(default_factory=dict)
+    """Supervised buildings (at least two Pi units) by id."""
 
     @staticmethod
     def initial(site: Site, started_at: datetime, policy: SupervisionPolicy | None = None) -> UnitsState:
@@ -101,6 +123,9 @@ class UnitsState:
             started_at=started_at,
             units={u: UnitRecord(u) for u in site.index.units},
             config_digests=config_digests(site),
+            buildings={
+                b: BuildingRecord(b) for b, pis in site.index.pis_in_building.items() if len(pis) >= 2
+            },
         )
 
     def config_current(self, unit_id: str) -> bool | None:
@@ -114,7 +139,7 @@ class UnitsState:
 
     def comparable(self) -> tuple[object, ...]:
         """The fact-derived content (for rebuild == live checks)."""
-        return (dict(self.units), self.checked_at)
+        return (dict(self.units), self.checked_at, dict(self.buildings))
 
     def button_state(self, unit_id: str, button_id: str, now: datetime) -> TestState:
         """A button's test state: ok (tested in 6 days), due (6-7 days), overdue (older or never)."""

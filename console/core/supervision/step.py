@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from stilalarm.console.core.effects import SupEffect, Tx
+from stilalarm.console.core.supervision.buildings import window_due
 from stilalarm.console.core.supervision.buttons import check_buttons, check_due
 from stilalarm.console.core.supervision.fold import evolve
 from stilalarm.console.core.supervision.liveness import (
@@ -86,13 +87,15 @@ def next_due(s: UnitsState) -> datetime | None:
 
 
 def earliest(s: UnitsState) -> datetime | None:
-    """The earliest silence deadline or flap window end of any unit (what a scan caches)."""
+    """The earliest silence deadline, flap window end or held notice of any unit (what a scan caches)."""
     dues: list[datetime] = []
     for uid, r in s.units.items():
         if r.online is not False:
             dues.append(silent_deadline(s, uid))
-        if r.suppressed and r.window_until is not None:
-            dues.append(r.window_until)
+        if (w := window_due(r)) is not None:
+            dues.append(w)
+        if r.held_until is not None:
+            dues.append(r.held_until)
     return min(dues) if dues else None
 
 

@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 from stilalarm.console.core.effects import PublishHealth, SupEffect, Tx
 from stilalarm.console.core.notice import notice
+from stilalarm.console.core.supervision.buildings import after_offline, after_online
 from stilalarm.console.core.supervision.state import UnitsState
-from stilalarm.console.facts import Fact
+from stilalarm.console.facts import Fact, UnitOffline, UnitOnline
 from stilalarm.inventory.kinds import Role, UnitRole, Via
 from stilalarm.wire.messages import NotifyReason
 
@@ -55,17 +56,24 @@ def unprotected_to(s: UnitsState, room_id: str, now: datetime) -> tuple[str, ...
 
 
 def transition(tx: SupTx, uid: str, facts: list[Fact], text_key: str, detail: dict[str, str]) -> None:
-    """Record transition facts of one unit, then notify facilities (unless in a flap window)."""
+    """Record transition facts of one unit, then notify facilities (unless in a flap window, or its
+    offline notice waits for its building: `buildings`), and see whether its building went or came back."""
     room = tx.s.site.unit(uid).room
     was_protected = room_protected(tx.s, room)
     in_window = (w := tx.s.units[uid].window_until) is not None and tx.now < w
     for f in facts:
         tx.record(f)
-    if not in_window:
+    offline = any(isinstance(f, UnitOffline) for f in facts)
+    held = offline and tx.s.units[uid].held_until is not None
+    if not in_window and not held:
         unit_notice(tx, uid, tx.s.site.people_with(Role.FACILITIES), text_key, detail)
     now_protected = room_protected(tx.s, room)
     if was_protected and not now_protected and not in_window and tx.s.site.unit(uid).role is UnitRole.DESK:
         unit_notice(tx, uid, unprotected_to(tx.s, room, tx.now), "unprotected", {"room": room})
+    if offline:
+        after_offline(tx, uid)
+    elif any(isinstance(f, UnitOnline) for f in facts):
+        after_online(tx, uid)
     tx.emit(PublishHealth(uid))
 
 
