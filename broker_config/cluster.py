@@ -97,9 +97,11 @@ def permissions(rules: UserRules) -> Permissions:
 
 
 def enroll_permissions(site: Site) -> Permissions:
-    """The public `enroll` login. mosquitto binds its topics to the client id (`%c`); NATS 2.9 has
-    no such template for config users, so the id level becomes `*` (docs/HA.md: any enrolling Pi
-    could read another's sealed reply; and the ids contain '.', which NATS refuses in topics)."""
+    """The public `enroll` login. mosquitto binds its topics to the client id (`%c`, the key
+    fingerprint); NATS 2.9 has no such template for config users, so the fingerprint level becomes
+    `*`: any enrolling Pi may write any request and read any reply. Safe because a reply is sealed
+    to the key of its request, and the console takes a request only when its key has the
+    fingerprint its topic names (docs/HA.md, docs/ENROLLMENT.md)."""
     grants = tuple(Grant(g.access, g.topic.replace(CLIENT_ID_PATTERN, "+")) for g in enroll_patterns(site))
     return permissions(UserRules(ENROLL_USER, grants))
 

@@ -46,7 +46,7 @@ from stilalarm.inventory.derived import PersonConfig, UnitConfig
 from stilalarm.inventory.kinds import Via
 from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerCredentials, load_json_model
-from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
+from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER, FINGERPRINT_BYTES
 from stilalarm.wire.identity import CLIENT_ID_SEPARATOR
 from stilalarm.wire.messages import MAX_PAYLOAD_BYTES
 
@@ -135,6 +135,11 @@ def render_conf(site: Site, opts: RenderOptions) -> str:
         "# which skips this check and the password file, is refused: no method is configured.)",
         f"plugin {out / PLUGIN_NAME}",
         f"plugin_opt_separator {CLIENT_ID_SEPARATOR}",
+        "# The one other form: a Pi being enrolled (login `enroll`) uses its key's fingerprint,",
+        f"# {2 * FINGERPRINT_BYTES} lowercase hex digits, as its client id; the acl's `%c` patterns then",
+        "# give it the enrolment topics named by that fingerprint only (docs/ENROLLMENT.md).",
+        f"plugin_opt_fingerprint_login {ENROLL_USER}",
+        f"plugin_opt_fingerprint_len {2 * FINGERPRINT_BYTES}",
         "",
         "# --- flood: a publish rate per login -----------------------------------------",
         "# One unit's password was enough to bury the console: 20,000 events read in Python",

@@ -40,7 +40,7 @@ from stilalarm.wire.messages.codec import (
     parse_person_command,
     parse_unit_command,
 )
-from stilalarm.wire.messages.enroll import EnrollReply, EnrollRequest, EnrollStatus
+from stilalarm.wire.messages.enroll import ENROLL_VERSION, EnrollReply, EnrollRequest, EnrollStatus
 from stilalarm.wire.messages.person import (
     PHONE_PATTERN,
     TEST_WINDOW_DEFAULT_MIN,
@@ -139,6 +139,7 @@ __all__ = [
     "ContractError",
     "Count",
     "DeclineCmd",
+    "ENROLL_VERSION",
     "EnrollReply",
     "EnrollRequest",
     "EnrollStatus",
