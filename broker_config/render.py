@@ -299,11 +299,12 @@ def passwd_text(users: list[str], pw: dict[str, str]) -> str:
 def new_unit_password(site: Site, out: Path, unit_id: str) -> UnitConfig:
     """Give a rendered unit a fresh password; return its config with it.
 
-    Rewrites secrets.json, passwd and units/<id>.json in `out` (the other logins keep their
-    passwords). The broker uses the new password after a reload (SIGHUP), and on that reload
-    disconnects a client still logged in with the old one (mosquitto 2.0 checks every connected
-    client against the reloaded password file). Enrolment (approve) and revocation both use it:
-    revoking gives the unit a password that only this directory knows.
+    Rewrites secrets.json, passwd (accounts.conf for the cluster profile) and units/<id>.json in
+    `out` (the other logins keep their passwords). The broker uses the new password after a
+    reload (SIGHUP), and on that reload disconnects a client still logged in with the old one
+    (mosquitto 2.0 checks every connected client against the reloaded password file). Enrolment
+    (approve) and revocation both use it: revoking gives the unit a password that only this
+    directory knows.
     """
     path = out / "units" / f"{unit_id}.json"
     cfg = load_json_model(UnitConfig, path)  # ConfigError: not rendered (render first)
@@ -317,7 +318,12 @@ def new_unit_password(site: Site, out: Path, unit_id: str) -> UnitConfig:
     if missing:
         raise RenderError(f"{out}: no password for {', '.join(missing)}: run `alarm-broker render` first")
     _write(out / "secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
-    _write(out / "passwd", passwd_text(users, pw), 0o600)
+    from stilalarm.broker_config.cluster import is_cluster_dir, write_accounts
+
+    if is_cluster_dir(out):  # `--profile cluster`: the logins every node includes (docs/HA.md)
+        write_accounts(site, out, pw)
+    else:
+        _write(out / "passwd", passwd_text(users, pw), 0o600)
     cfg = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"password": pw[user]})})
     _write(path, cfg.model_dump_json(indent=2) + "\n", 0o600)
     return cfg

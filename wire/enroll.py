@@ -22,12 +22,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
-
-import re
 
 ENROLL_USER = "enroll"
 """The MQTT login a Pi uses before it is enrolled; its ACL gives it nothing but its own enrolment topics."""

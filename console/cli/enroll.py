@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stilalarm.console.core import enrollment as core
-from stilalarm.console.core.enrollment import Outcome, RejectReason, Rejected, ReqState, Request
+from stilalarm.console.core.enrollment import Outcome, Rejected, RejectReason, ReqState, Request
 
 if TYPE_CHECKING:
     from stilalarm.inventory.model import Site
@@ -250,6 +250,7 @@ def _locked(
             return 3
         ledger, rejects = _take_requests(ledger, rejects, topics, seen, now)
         ledger = core.expire(ledger, now, lifetime)
+        _clear_spent(ledger, topics, seen, bus, args.timeout)
         match args.enroll_command:
             case "list":
                 _save_ledger(ledger_path, ledger, rejects)
@@ -349,11 +350,24 @@ def _take_requests(
     return ledger, rejects
 
 
+def _clear_spent(
+    ledger: core.Ledger, topics: Topics, seen: dict[str, bytes], bus: EnrollBus, timeout: float
+) -> None:
+    """Clear the retained requests the console will never take (decided or expired). The broker
+    forgets a request by itself at its MQTT 5 expiry; on the cluster profile (MQTT 3.1.1, no
+    expiry) a Pi that died waiting would otherwise leave its request there for good."""
+    for topic, payload in seen.items():
+        fp = topics.parse_enroll_request(topic)
+        req = ledger.get(fp) if fp else None
+        if payload and req is not None and req.state is not ReqState.PENDING:
+            bus.publish(topic, b"", retain=True, expiry_s=None, timeout=timeout)
+
+
 def _list(ledger: core.Ledger, rejects: core.Rejects, now: datetime, lifetime: timedelta) -> int:
     from stilalarm.wire.enroll import show_code
 
-    for r in core.recent_rejects(rejects, now, lifetime):
-        print(f"refused request on enroll/{r.topic_id} ({r.reason.value}): {r.detail}", file=sys.stderr)
+    for bad in core.recent_rejects(rejects, now, lifetime):
+        print(f"refused request on enroll/{bad.topic_id} ({bad.reason.value}): {bad.detail}", file=sys.stderr)
     waiting = core.pending(ledger, now, lifetime)
     if not waiting:
         print("no enrolment requests waiting")
@@ -461,8 +475,8 @@ def _approve(
         "enrolment %s (%s, %s) approved as unit %s", show_code(code), req.hostname, req.fingerprint, args.unit
     )
     print(
-        f"approved {show_code(code)} ({req.hostname or req.fingerprint}) as unit {args.unit}: its credentials "
-        "are on their way, sealed to that device's key"
+        f"approved {show_code(code)} ({req.hostname or req.fingerprint}) as unit {args.unit}: its "
+        "credentials are on their way, sealed to that device's key"
     )
     return 0
 
@@ -493,7 +507,9 @@ def _reject(
         return 1
     reply = encode(EnrollReply(status=EnrollStatus.REFUSED, reason="rejected by facilities"))
     expiry = int(lifetime.total_seconds())
-    bus.publish(topics.enroll_reply(req.fingerprint), reply, retain=True, expiry_s=expiry, timeout=args.timeout)
+    bus.publish(
+        topics.enroll_reply(req.fingerprint), reply, retain=True, expiry_s=expiry, timeout=args.timeout
+    )
     bus.publish(topics.enroll_request(req.fingerprint), b"", retain=True, expiry_s=None, timeout=args.timeout)
     log.info("enrolment %s (%s, %s) rejected", show_code(code), req.hostname, req.fingerprint)
     print(f"rejected {show_code(code)} ({req.hostname or req.fingerprint})")

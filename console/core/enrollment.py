@@ -105,9 +105,7 @@ def record_reject(
 
 def recent_rejects(rejects: Rejects, now: datetime, lifetime: timedelta) -> list[Rejected]:
     """The rejects seen within `lifetime`, oldest first (what `enroll list` warns about)."""
-    return sorted(
-        (r for r in rejects.values() if now - r.last_seen < lifetime), key=lambda r: r.first_seen
-    )
+    return sorted((r for r in rejects.values() if now - r.last_seen < lifetime), key=lambda r: r.first_seen)
 
 
 class Outcome(StrEnum):

@@ -197,9 +197,7 @@ def test_unknown_code_and_reject() -> None:
 
 
 def test_two_waiting_requests_with_one_code_are_never_approved() -> None:
-    a = core.observe(
-        {}, fingerprint="fa", code="123456", client_id="fa", public_key="a", hostname="", now=T0
-    )
+    a = core.observe({}, fingerprint="fa", code="123456", client_id="fa", public_key="a", hostname="", now=T0)
     both = core.observe(
         a, fingerprint="fb", code="123456", client_id="fb", public_key="b", hostname="", now=T0
     )

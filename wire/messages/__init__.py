@@ -119,6 +119,7 @@ from stilalarm.wire.messages.unit import (
 )
 
 __all__ = [
+    "ENROLL_VERSION",
     "ID_PATTERN",
     "ID_RE",
     "MAX_INT",
@@ -139,7 +140,6 @@ __all__ = [
     "ContractError",
     "Count",
     "DeclineCmd",
-    "ENROLL_VERSION",
     "EnrollReply",
     "EnrollRequest",
     "EnrollStatus",

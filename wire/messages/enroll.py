@@ -12,7 +12,7 @@ from stilalarm.wire.messages.base import Msg, ShortText
 PUBLIC_KEY_B64 = r"^[A-Za-z0-9+/]{43}=$"
 """A 32-byte X25519 public key in standard base64."""
 
-ENROLL_VERSION = 2
+ENROLL_VERSION: Literal[2] = 2
 """Enrolment protocol 2 (issue 18): topics and client id named by the key fingerprint alone.
 Version 1 (`enroll.<fingerprint>` as client id and topic level) is refused with a clear log line."""
 EnrollVersion = Literal[2]
