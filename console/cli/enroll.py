@@ -121,8 +121,8 @@ def _load_ledger(path: Path) -> tuple[core.Ledger, core.Rejects]:
     """The requests and the reject records (a file from before the reject records is a list)."""
     if not path.exists():
         return {}, {}
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    rows, reject_rows = (raw, []) if isinstance(raw, list) else (raw["requests"], raw["rejects"])
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows, reject_rows = (data, []) if isinstance(data, list) else (data["requests"], data["rejects"])
     out: core.Ledger = {}
     for d in rows:
         out[d["fingerprint"]] = Request(
