@@ -76,6 +76,7 @@ class EnrollBus:
             for topic, _h in self._handlers:
                 self._c.subscribe(topic, qos=1)
             self._connected.set()
+            self._answered.set()
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._connected.clear()

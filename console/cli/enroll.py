@@ -313,7 +313,7 @@ def _take_requests(
             req = parse(EnrollRequest, payload)
             key = decode_public_key(req.public_key)
         except (ContractError, EnrollKeyError) as exc:
-            old = b'"v":1' in payload.replace(b" ", b"")
+            old = _speaks_protocol_1(payload)
             refuse(
                 RejectReason.OLD_PROTOCOL if old else RejectReason.MALFORMED,
                 topic_id,
@@ -348,6 +348,15 @@ def _take_requests(
             now=now,
         )
     return ledger, rejects
+
+
+def _speaks_protocol_1(payload: bytes) -> bool:
+    """Whether an unreadable request is a protocol 1 one (`"v": 1`): an older stilalarm."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("v") == 1
 
 
 def _clear_spent(

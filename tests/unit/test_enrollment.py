@@ -234,3 +234,29 @@ def test_a_unit_enrolled_on_one_device_is_not_given_to_another_until_revoked() -
     assert led[fingerprint(KEY_A)].state is ReqState.REVOKED
     assert core.approve(led, short_code(KEY_B), "balie-1", T0 + timedelta(minutes=2), TEN)[1] is Outcome.OK
     assert core.revoke(led, "wachtzaal", T0)[1] == []
+
+
+def test_the_ledger_file_keeps_the_reject_records_and_reads_the_older_list_form(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from stilalarm.console.cli.enroll import _load_ledger, _save_ledger, _speaks_protocol_1
+
+    led = _seen({}, KEY_A, T0)
+    rej, _new = core.record_reject(
+        {},
+        reason=core.RejectReason.KEY_MISMATCH,
+        topic_id=fingerprint(KEY_A),
+        key_fingerprint=fingerprint(KEY_B),
+        hostname="evil",
+        detail="d",
+        now=T0,
+    )
+    path = tmp_path / "enrollments.json"
+    _save_ledger(path, led, rej)
+    assert path.stat().st_mode & 0o077 == 0
+    assert _load_ledger(path) == (led, rej)
+    # a file written before the reject records: a plain list of requests
+    path.write_text(json.dumps(json.loads(path.read_text())["requests"]))
+    assert _load_ledger(path) == (led, {})
+    assert _speaks_protocol_1(b'{"v": 1, "public_key": "x"}')
+    assert not _speaks_protocol_1(b'{"v": 2}') and not _speaks_protocol_1(b"not json")
