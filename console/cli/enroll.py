@@ -250,6 +250,7 @@ def _locked(
             return 3
         ledger, rejects = _take_requests(ledger, rejects, topics, seen, now)
         ledger = core.expire(ledger, now, lifetime)
+        _save_ledger(ledger_path, ledger, rejects)  # new requests and reject records, whatever follows
         _clear_spent(ledger, topics, seen, bus, args.timeout)
         match args.enroll_command:
             case "list":
