@@ -5,14 +5,18 @@ typo cannot widen access. `stilalarm.broker_config.render` writes the ACL file.
 
 The one exception is enrolment (docs/ENROLLMENT.md): two `pattern` lines with `%c` give every
 client its own enrolment request (write) and reply (read) topic, named by its client id. A Pi
-that is not enrolled yet logs in as `enroll` (a public password) with client id
-`enroll.<key fingerprint>`; the broker's plugin already refuses any client id that does not start
-with its username, so no login can use another's id without taking over that id (which
-disconnects the other and gains nothing: the reply is sealed to the other's key). Explicit `user`
-lines cannot do this: one `enroll` block would let every enrolling Pi read every other Pi's
-reply. Mosquitto 2.0.11 applies `pattern` lines to every login, so the console, units and people
-also get `enroll/<their client id>/...`; a request posted there is one the public `enroll` login
-could post anyway, and the console decides nothing without a person's approval.
+that is not enrolled yet logs in as `enroll` (a public password) with its key's fingerprint
+(32 lowercase hex digits) as client id, and its topics are `enroll/<fingerprint>/request|reply`
+(enrolment protocol 2). The broker's plugin refuses any client id that is not the username, the
+username + '.' + a suffix, or, for the `enroll` login only, a fingerprint; no username has that
+form, so no login can use another's id without taking over that id (which disconnects the other
+and gains nothing: the reply is sealed to the other's key, and the console takes a request only
+when its key has the fingerprint of its topic). Explicit `user` lines cannot do this: one
+`enroll` block would let every enrolling Pi write every other Pi's request topic. Mosquitto
+2.0.11 applies `pattern` lines to every login, so the console, units and people also get
+`enroll/<their client id>/...`; a request posted there is refused by the console (not a
+fingerprint) and one the public `enroll` login could post anyway. NATS 2.9 has no `%c`: the
+cluster profile gives `enroll` `enroll/+/...` and relies on the console's check (docs/HA.md).
 """
 
 from __future__ import annotations
@@ -205,7 +209,7 @@ def render_acl(site: Site) -> str:
         out.append("")
     out += [
         f"# Enrolment: the `{ENROLL_USER}` login has no block of its own; every client (an enrolling Pi:",
-        f"# {ENROLL_USER}.<key fingerprint>) may write its own request and read its own reply, nothing else.",
+        "# client id = its key fingerprint) may write its own request and read its own reply, nothing else.",
         *(f"pattern {g.access} {g.topic}" for g in enroll_patterns(site)),
         "",
     ]

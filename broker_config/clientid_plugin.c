@@ -7,6 +7,11 @@
  * occur in a username. Without this, mosquitto accepts any valid login with any client id and
  * then drops the client that held that id: one desk unit's password with client id `console`
  * cuts the console off from every alarm.
+ * One login may also use another form: the login named by plugin_opt_fingerprint_login (the
+ * public `enroll` login of a Pi being enrolled) may use a client id of exactly
+ * plugin_opt_fingerprint_len lowercase hex digits, its key's fingerprint (wire/enroll.py). No
+ * username has that form, so such an id names no other login's client; the acl file's `%c`
+ * patterns then give that client the enrolment topics named by its own fingerprint only.
  *
  * It only ever refuses. When the client id fits, it answers MOSQ_ERR_PLUGIN_DEFER and the
  * broker goes on to its password_file check (mosquitto 2.0.11 src/security.c
@@ -48,6 +53,9 @@
  *   plugin_opt_publish_limit_log_s S    at most one limiting line per login per S seconds
  *   plugin_opt_limited_prefixes a-,b-   comma-separated username prefixes that are limited
  *   plugin_opt_max_logins N             size of the per-login table
+ * Optional (both or neither):
+ *   plugin_opt_fingerprint_login U      the login that may use a fingerprint as its client id
+ *   plugin_opt_fingerprint_len N        how many lowercase hex digits a fingerprint has
  */
 #include <math.h>
 #include <stdio.h>
@@ -65,6 +73,8 @@
 
 static mosquitto_plugin_id_t *plugin_id = NULL;
 static char separator = '\0';
+static char fp_login[USER_MAX] = ""; /* "" = no login may use a fingerprint */
+static size_t fp_len = 0;
 
 struct bucket {
 	char user[USER_MAX]; /* "" = free slot */
@@ -105,6 +115,21 @@ static int id_belongs_to(const char *id, const char *user)
 	return id[n] == '\0' || id[n] == separator;
 }
 
+/* 1 when `user` is the fingerprint login and `id` is exactly fp_len lowercase hex digits. */
+static int is_fingerprint_id(const char *id, const char *user)
+{
+	size_t i;
+	if(fp_login[0] == '\0' || strcmp(user, fp_login) != 0 || strlen(id) != fp_len){
+		return 0;
+	}
+	for(i = 0; i < fp_len; i++){
+		if(!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))){
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static int on_basic_auth(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ed = event_data;
@@ -119,7 +144,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 				id ? id : "");
 		return MOSQ_ERR_AUTH;
 	}
-	if(id_belongs_to(id, user)){
+	if(id_belongs_to(id, user) || is_fingerprint_id(id, user)){
 		return MOSQ_ERR_PLUGIN_DEFER; /* the password file decides */
 	}
 	mosquitto_log_printf(MOSQ_LOG_WARNING,
@@ -299,6 +324,17 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 				return MOSQ_ERR_INVAL;
 			}
 			separator = options[i].value[0];
+		}else if(strcmp(options[i].key, "fingerprint_login") == 0){
+			if(options[i].value == NULL || options[i].value[0] == '\0'
+					|| strlen(options[i].value) >= USER_MAX){
+				mosquitto_log_printf(MOSQ_LOG_ERR,
+						"stilalarm-clientid: plugin_opt_fingerprint_login must be a username");
+				return MOSQ_ERR_INVAL;
+			}
+			strcpy(fp_login, options[i].value);
+		}else if(strcmp(options[i].key, "fingerprint_len") == 0){
+			double v = positive(options[i].key, options[i].value);
+			fp_len = v >= 8.0 && v <= 128.0 ? (size_t)v : 0;
 		}else if(strcmp(options[i].key, "publish_burst") == 0){
 			burst = positive(options[i].key, options[i].value);
 		}else if(strcmp(options[i].key, "publish_rate") == 0){
@@ -328,6 +364,12 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		mosquitto_log_printf(MOSQ_LOG_ERR,
 				"stilalarm-clientid: plugin_opt_separator is missing; render the config with "
 				"`alarm-broker render`");
+		return MOSQ_ERR_INVAL;
+	}
+	if((fp_login[0] == '\0') != (fp_len == 0)){
+		mosquitto_log_printf(MOSQ_LOG_ERR,
+				"stilalarm-clientid: plugin_opt_fingerprint_login and plugin_opt_fingerprint_len "
+				"(8 to 128) go together; render the config with `alarm-broker render`");
 		return MOSQ_ERR_INVAL;
 	}
 	buckets = calloc(max_logins, sizeof(*buckets));

@@ -46,7 +46,7 @@ from stilalarm.inventory.derived import PersonConfig, UnitConfig
 from stilalarm.inventory.kinds import Via
 from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerAddress, BrokerCredentials, load_json_model
-from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
+from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER, FINGERPRINT_BYTES
 from stilalarm.wire.identity import CLIENT_ID_SEPARATOR
 from stilalarm.wire.messages import MAX_PAYLOAD_BYTES
 
@@ -135,6 +135,11 @@ def render_conf(site: Site, opts: RenderOptions) -> str:
         "# which skips this check and the password file, is refused: no method is configured.)",
         f"plugin {out / PLUGIN_NAME}",
         f"plugin_opt_separator {CLIENT_ID_SEPARATOR}",
+        "# The one other form: a Pi being enrolled (login `enroll`) uses its key's fingerprint,",
+        f"# {2 * FINGERPRINT_BYTES} lowercase hex digits, as its client id; the acl's `%c` patterns then",
+        "# give it the enrolment topics named by that fingerprint only (docs/ENROLLMENT.md).",
+        f"plugin_opt_fingerprint_login {ENROLL_USER}",
+        f"plugin_opt_fingerprint_len {2 * FINGERPRINT_BYTES}",
         "",
         "# --- flood: a publish rate per login -----------------------------------------",
         "# One unit's password was enough to bury the console: 20,000 events read in Python",
@@ -294,11 +299,12 @@ def passwd_text(users: list[str], pw: dict[str, str]) -> str:
 def new_unit_password(site: Site, out: Path, unit_id: str) -> UnitConfig:
     """Give a rendered unit a fresh password; return its config with it.
 
-    Rewrites secrets.json, passwd and units/<id>.json in `out` (the other logins keep their
-    passwords). The broker uses the new password after a reload (SIGHUP), and on that reload
-    disconnects a client still logged in with the old one (mosquitto 2.0 checks every connected
-    client against the reloaded password file). Enrolment (approve) and revocation both use it:
-    revoking gives the unit a password that only this directory knows.
+    Rewrites secrets.json, passwd (accounts.conf for the cluster profile) and units/<id>.json in
+    `out` (the other logins keep their passwords). The broker uses the new password after a
+    reload (SIGHUP), and on that reload disconnects a client still logged in with the old one
+    (mosquitto 2.0 checks every connected client against the reloaded password file). Enrolment
+    (approve) and revocation both use it: revoking gives the unit a password that only this
+    directory knows.
     """
     path = out / "units" / f"{unit_id}.json"
     cfg = load_json_model(UnitConfig, path)  # ConfigError: not rendered (render first)
@@ -312,7 +318,12 @@ def new_unit_password(site: Site, out: Path, unit_id: str) -> UnitConfig:
     if missing:
         raise RenderError(f"{out}: no password for {', '.join(missing)}: run `alarm-broker render` first")
     _write(out / "secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
-    _write(out / "passwd", passwd_text(users, pw), 0o600)
+    from stilalarm.broker_config.cluster import is_cluster_dir, write_accounts
+
+    if is_cluster_dir(out):  # `--profile cluster`: the logins every node includes (docs/HA.md)
+        write_accounts(site, out, pw)
+    else:
+        _write(out / "passwd", passwd_text(users, pw), 0o600)
     cfg = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"password": pw[user]})})
     _write(path, cfg.model_dump_json(indent=2) + "\n", 0o600)
     return cfg

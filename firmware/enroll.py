@@ -46,6 +46,8 @@ log = logging.getLogger("alarm-unit")
 DEFAULT_LED_PIN = 17
 """The feedback LED of the standard wiring (hardware/PINMAP.md); --led-pin for another."""
 CA_NAME = "ca.crt"
+REPOST_S = 30.0
+"""While waiting, the request is posted again this often (docs/ENROLLMENT.md)."""
 LED_HINT = "the LED blinks this code (a long flash, then each digit as short flashes, 0 = ten)"
 
 
@@ -137,7 +139,7 @@ def enroll(opts: EnrollOptions) -> UnitConfig:
         got.set()
 
     bus = EnrollBus(creds, key.client_id)
-    bus.subscribe(topics.enroll_reply(key.client_id), on_reply)
+    bus.subscribe(topics.enroll_reply(key.fingerprint), on_reply)
     lifetime_s = int(opts.minutes * 60)
     deadline = time.monotonic() + lifetime_s
     blinker = Blinker(opts.led_pin, key.code, factory)
@@ -148,7 +150,7 @@ def enroll(opts: EnrollOptions) -> UnitConfig:
             public_key=key.public_b64, hostname=socket.gethostname()[:64], firmware=FIRMWARE_VERSION[:40]
         )
         if not bus.publish(
-            topics.enroll_request(key.client_id),
+            topics.enroll_request(key.fingerprint),
             encode(request),
             retain=True,
             expiry_s=lifetime_s,
@@ -156,8 +158,8 @@ def enroll(opts: EnrollOptions) -> UnitConfig:
         ):
             raise EnrollError("the broker did not take the enrolment request; try again")
         print("waiting for approval ...", flush=True)
-        if not got.wait(max(0.0, deadline - time.monotonic())):
-            bus.publish(topics.enroll_request(key.client_id), b"", retain=True, expiry_s=None, timeout=5)
+        if not _wait_for_reply(bus, topics.enroll_request(key.fingerprint), encode(request), got, deadline):
+            bus.publish(topics.enroll_request(key.fingerprint), b"", retain=True, expiry_s=None, timeout=5)
             raise EnrollError(
                 f"code {show_code(key.code)} expired after {opts.minutes:g} minutes without approval: "
                 "run `alarm-unit enroll` again for a new code"
@@ -167,7 +169,7 @@ def enroll(opts: EnrollOptions) -> UnitConfig:
             raise EnrollError(f"the console refused this unit: {reply.reason or 'no reason given'}")
         cfg = _open(key, reply.sealed, opts)
         _write_config(cfg, opts)
-        bus.publish(topics.enroll_request(key.client_id), b"", retain=True, expiry_s=None, timeout=5)
+        bus.publish(topics.enroll_request(key.fingerprint), b"", retain=True, expiry_s=None, timeout=5)
     finally:
         blinker.close()
         bus.close()
@@ -176,6 +178,22 @@ def enroll(opts: EnrollOptions) -> UnitConfig:
     )
     log.info("enrolled as unit %s, config %s", cfg.unit.id, opts.config)
     return cfg
+
+
+def _wait_for_reply(
+    bus: EnrollBus, topic: str, request: bytes, got: threading.Event, deadline: float
+) -> bool:
+    """Wait for the console's answer until the deadline; post the request again every
+    REPOST_S seconds (on the cluster profile another client can overwrite it: this puts it back)."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return got.is_set()
+        if got.wait(min(REPOST_S, left)):
+            return True
+        left = deadline - time.monotonic()
+        if left > 1:
+            bus.publish(topic, request, retain=True, expiry_s=int(left), timeout=10)
 
 
 def _announce(key: EnrollKey, opts: EnrollOptions, led: bool) -> None:

@@ -39,10 +39,17 @@ def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "cond
 
 
 def mosquitto_pub(
-    creds: BrokerCredentials, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    creds: BrokerCredentials,
+    topic: str,
+    payload: bytes,
+    *,
+    qos: int = 1,
+    retain: bool = False,
+    cid: str | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Publish with mosquitto_pub (a client nobody here wrote); returns after the PUBACK. An empty
-    payload is sent as a null message (`-n`: with `retain`, the clearing of a retained topic)."""
+    payload is sent as a null message (`-n`: with `retain`, the clearing of a retained topic).
+    `cid`: the client id (default: one of the login's own, `username.pub-...`)."""
     exe = shutil.which("mosquitto_pub")
     assert exe, "mosquitto_pub missing: apt-get install -y mosquitto-clients"
     cmd = [
@@ -56,7 +63,7 @@ def mosquitto_pub(
         "-P",
         creds.password,
         "-i",
-        client_id(creds.username, f"pub-{uuid.uuid4().hex[:8]}"),
+        cid or client_id(creds.username, f"pub-{uuid.uuid4().hex[:8]}"),
         "-t",
         topic,
         "-q",

@@ -1,8 +1,14 @@
 """Enrolment of a desk unit, the parts both sides share: the public login, the pairing code, the seal.
 
-A fresh Pi makes an X25519 key pair. Its MQTT client id is `enroll.<fingerprint>` (the
-fingerprint is the SHA-256 of its public key, first 16 bytes in hex), so the ACL's per-client-id
-`pattern` lines give it its own request and reply topics only. The short code it shows (on its
+A fresh Pi makes an X25519 key pair. Its enrolment topics are named by the key's fingerprint (the
+SHA-256 of its public key, first 16 bytes in hex): `enroll/<fingerprint>/request|reply`. Its MQTT
+client id is that fingerprint alone, so on mosquitto the ACL's per-client-id `pattern` lines (`%c`)
+give it its own request and reply topics only; the broker plugin lets the `enroll` login (and only
+it) use such an id. On the cluster profile (NATS 2.9, no `%c`) any enrolling Pi may write any
+`enroll/+/request`, so the console takes a request only when its key's fingerprint is the one in
+its topic (`key_matches_topic`): posting under another Pi's fingerprint cannot get a reply sealed
+to one's own key. Enrolment protocol 2 (issue 18); protocol 1 used `enroll.<fingerprint>` as the
+client id and topic level, which NATS refuses (a `.` in a topic). The short code it shows (on its
 console and blinked on the LED) is derived from the same public key: when facilities approve that
 code they approve that key (pairing), and the console seals the unit's credentials to it with a
 NaCl sealed box (X25519 + XSalsa20-Poly1305), which only the Pi's private key opens.
@@ -16,12 +22,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
-
-from stilalarm.wire.identity import client_id
 
 ENROLL_USER = "enroll"
 """The MQTT login a Pi uses before it is enrolled; its ACL gives it nothing but its own enrolment topics."""
@@ -30,6 +35,8 @@ ENROLL_PASSWORD = "stilalarm-enroll-public"
 the code and the seal, not this password (docs/SECURITY.md); it only keeps anonymous clients out."""
 CODE_DIGITS = 6
 FINGERPRINT_BYTES = 16
+FINGERPRINT_RE = re.compile(rf"^[0-9a-f]{{{2 * FINGERPRINT_BYTES}}}$")
+"""A fingerprint as it names an enrolment topic and client id: 32 lowercase hex digits."""
 _CODE_DOMAIN = b"stilalarm-enroll-code-v1\0"
 
 
@@ -53,9 +60,20 @@ def fingerprint(public_key: bytes) -> str:
     return hashlib.sha256(public_key).hexdigest()[: 2 * FINGERPRINT_BYTES]
 
 
+def is_fingerprint(text: str) -> bool:
+    """Whether `text` has the form of a fingerprint (32 lowercase hex digits)."""
+    return FINGERPRINT_RE.match(text) is not None
+
+
 def enroll_client_id(public_key: bytes) -> str:
-    """The MQTT client id of the Pi holding this key: `enroll.<fingerprint>`."""
-    return client_id(ENROLL_USER, fingerprint(public_key))
+    """The MQTT client id of the Pi holding this key: its fingerprint alone (valid on mosquitto,
+    where the plugin allows it for the `enroll` login only, and on NATS: no `.`)."""
+    return fingerprint(public_key)
+
+
+def key_matches_topic(public_key: bytes, topic_fingerprint: str) -> bool:
+    """Whether a request's key is the one its topic is named by (the console's check)."""
+    return fingerprint(public_key) == topic_fingerprint
 
 
 def short_code(public_key: bytes) -> str:
@@ -126,6 +144,11 @@ class EnrollKey:
     @property
     def code(self) -> str:
         return short_code(self.public_bytes)
+
+    @property
+    def fingerprint(self) -> str:
+        """Names this Pi's enrolment topics."""
+        return fingerprint(self.public_bytes)
 
     @property
     def client_id(self) -> str:

@@ -8,9 +8,15 @@ stilalarm.wire.messages.ID_PATTERN, lowercase letters, digits and dashes), so a 
 owner unambiguously: no login can take another identity's session. Enforced by the broker
 plugin built from broker_config/clientid_plugin.c; this module is the one place the rule's
 separator is defined (the rendered config passes it to the plugin).
+
+One more id belongs to one login: a key fingerprint (32 lowercase hex digits) is the client id of
+an enrolling Pi, login `enroll` (stilalarm.wire.enroll; the mosquitto ACL's `%c` patterns then
+name its enrolment topics). No username has that form, so it names no other login's client.
 """
 
 from __future__ import annotations
+
+from stilalarm.wire.enroll import ENROLL_USER, is_fingerprint
 
 CLIENT_ID_SEPARATOR = "."
 """Between a username and a client id's suffix; never part of an id (see ID_PATTERN)."""
@@ -31,4 +37,6 @@ def owns(username: str, cid: str) -> bool:
     """Whether the broker lets `username` connect with client id `cid` (the plugin's rule)."""
     if not username or CLIENT_ID_SEPARATOR in username:
         return False
+    if username == ENROLL_USER and is_fingerprint(cid):
+        return True
     return cid == username or cid.startswith(username + CLIENT_ID_SEPARATOR)

@@ -21,8 +21,11 @@ Scheme (version 1), with `S` the site id:
     stilalarm/v1/S/risk/P/R            console -> person QoS1  retained running risky conversation R,
                                                               one copy per person P told of it
     stilalarm/v1/S/console/status      console -> all    QoS1  retained service online/offline
-    stilalarm/v1/S/enroll/C/request    Pi -> console     QoS1  retained enrolment request (client id C)
-    stilalarm/v1/S/enroll/C/reply      console -> Pi     QoS1  retained answer, credentials sealed to C's key
+    stilalarm/v1/S/enroll/F/request    Pi -> console     QoS1  retained enrolment request (key fingerprint F)
+    stilalarm/v1/S/enroll/F/reply      console -> Pi     QoS1  retained answer, credentials sealed to F's key
+
+Enrolment topics are named by the Pi's key fingerprint F alone (enrolment protocol 2, issue 18;
+protocol 1 named them by the client id `enroll.F`, and NATS refuses a `.` in a topic).
 
 The identity in `unit/U/...` and `person/P/...` is enforced by the broker ACL
 (each unit and person has its own credentials and may only publish under its own
@@ -168,16 +171,18 @@ class Topics:
         return f"{self.base}/console/status"
 
     # -- enrolment of a new desk unit (docs/ENROLLMENT.md) ------------------
-    def enroll_request(self, client_id: str) -> str:
-        """Where the Pi with MQTT client id `client_id` (`enroll.<fingerprint>`) asks to be enrolled.
+    def enroll_request(self, fingerprint: str) -> str:
+        """Where the Pi whose key has this fingerprint asks to be enrolled.
 
-        The ACL grants it with a `pattern` line, `client_id` being mosquitto's `%c`.
+        Its client id is the fingerprint too: mosquitto's ACL grants the topic with a `pattern`
+        line, `fingerprint` being `%c` there. NATS grants every enrolling Pi `enroll/+/request`:
+        the console checks that the request's key has this fingerprint.
         """
-        return f"{self.base}/enroll/{client_id}/request"
+        return f"{self.base}/enroll/{fingerprint}/request"
 
-    def enroll_reply(self, client_id: str) -> str:
-        """Where that Pi reads the console's answer (readable by that client id alone)."""
-        return f"{self.base}/enroll/{client_id}/reply"
+    def enroll_reply(self, fingerprint: str) -> str:
+        """Where that Pi reads the console's answer (sealed to the key with this fingerprint)."""
+        return f"{self.base}/enroll/{fingerprint}/reply"
 
     def all_enroll_requests(self) -> str:
         """Subscription filter for every pending enrolment request (console only)."""
@@ -188,7 +193,8 @@ class Topics:
         return f"{self.base}/enroll/+/reply"
 
     def parse_enroll_request(self, topic: str) -> str | None:
-        """The client id in an enrolment request topic of this site, else None."""
+        """The level after `enroll/` in an enrolment request topic of this site, else None: a
+        fingerprint (protocol 2), or anything else a client put there (`enroll.F` of protocol 1)."""
         head, tail = f"{self.base}/enroll/", "/request"
         if not (topic.startswith(head) and topic.endswith(tail)):
             return None

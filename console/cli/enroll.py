@@ -7,7 +7,9 @@ broker directory knows and reloads the broker, which disconnects the unit at onc
 
 The record of requests (`enrollments.json`, 0600, in the broker directory) is kept by the pure
 state machine in stilalarm.console.core.enrollment; this module is its shell (files, MQTT, clock,
-the broker's reload).
+the broker's reload). The same file keeps the reject records: requests not taken because their
+key is not the one their topic names, they speak an older enrolment protocol, or they are not
+requests; each is logged when first seen and `enroll list` warns about recent ones.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stilalarm.console.core import enrollment as core
-from stilalarm.console.core.enrollment import Outcome, ReqState, Request
+from stilalarm.console.core.enrollment import Outcome, Rejected, RejectReason, ReqState, Request
 
 if TYPE_CHECKING:
     from stilalarm.inventory.model import Site
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("alarm-console.enroll")
 
 LEDGER_FILE = "enrollments.json"
+SYNC_LEVEL = "console-sync"
+"""The topic level of the console's own sync mark (`enroll/console-sync/request`): no fingerprint."""
 DEFAULT_RELOAD = "systemctl reload mosquitto"
 
 REFUSALS = {
@@ -80,8 +84,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker_
         sp.add_argument(
             "--broker-pid",
             type=int,
-            help="reload the broker by sending SIGHUP to this process (development, tests); "
-            "default: run --reload-command",
+            action="append",
+            help="reload the broker by sending SIGHUP to this process (development, tests; give it "
+            "once per node of a cluster); default: run --reload-command",
         )
         sp.add_argument(
             "--reload-command",
@@ -112,12 +117,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], broker_
 # ------------------------------------------------------------------------- the ledger file
 
 
-def _load_ledger(path: Path) -> core.Ledger:
+def _load_ledger(path: Path) -> tuple[core.Ledger, core.Rejects]:
+    """The requests and the reject records (a file from before the reject records is a list)."""
     if not path.exists():
-        return {}
-    raw = json.loads(path.read_text(encoding="utf-8"))
+        return {}, {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    rows, reject_rows = (data, []) if isinstance(data, list) else (data["requests"], data["rejects"])
     out: core.Ledger = {}
-    for d in raw:
+    for d in rows:
         out[d["fingerprint"]] = Request(
             fingerprint=d["fingerprint"],
             code=d["code"],
@@ -129,10 +136,22 @@ def _load_ledger(path: Path) -> core.Ledger:
             unit=d["unit"],
             decided_at=datetime.fromisoformat(d["decided_at"]) if d["decided_at"] else None,
         )
-    return out
+    rejects: core.Rejects = {}
+    for d in reject_rows:
+        r = Rejected(
+            reason=RejectReason(d["reason"]),
+            topic_id=d["topic_id"],
+            key_fingerprint=d["key_fingerprint"],
+            hostname=d["hostname"],
+            detail=d["detail"],
+            first_seen=datetime.fromisoformat(d["first_seen"]),
+            last_seen=datetime.fromisoformat(d["last_seen"]),
+        )
+        rejects[r.key] = r
+    return out, rejects
 
 
-def _save_ledger(path: Path, ledger: core.Ledger) -> None:
+def _save_ledger(path: Path, ledger: core.Ledger, rejects: core.Rejects) -> None:
     rows = [
         {
             "fingerprint": r.fingerprint,
@@ -147,10 +166,22 @@ def _save_ledger(path: Path, ledger: core.Ledger) -> None:
         }
         for r in sorted(ledger.values(), key=lambda r: r.first_seen)
     ]
+    reject_rows = [
+        {
+            "reason": r.reason.value,
+            "topic_id": r.topic_id,
+            "key_fingerprint": r.key_fingerprint,
+            "hostname": r.hostname,
+            "detail": r.detail,
+            "first_seen": r.first_seen.isoformat(),
+            "last_seen": r.last_seen.isoformat(),
+        }
+        for r in sorted(rejects.values(), key=lambda r: r.first_seen)
+    ]
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(rows, f, indent=1)
+        json.dump({"requests": rows, "rejects": reject_rows}, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -196,13 +227,13 @@ def _locked(
     from stilalarm.wire.topics import Topics
 
     try:
-        ledger = _load_ledger(ledger_path)
+        ledger, rejects = _load_ledger(ledger_path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"{ledger_path}: cannot read the enrolment record: {exc}", file=sys.stderr)
         return 2
     now = datetime.now(UTC)
     if args.enroll_command == "revoke":
-        return _revoke(args, site, ledger, ledger_path, now)
+        return _revoke(args, site, ledger, rejects, ledger_path, now)
     topics = Topics(site.site.id)
     bus = EnrollBus(creds, client_id(creds.username, "enroll-" + unique_suffix()))
     seen: dict[str, bytes] = {}
@@ -213,78 +244,151 @@ def _locked(
         print(exc, file=sys.stderr)
         return 3
     try:
-        if not bus.sync(topics.enroll_request(client_id(creds.username, "sync")), args.timeout):
+        # the mark's level is no fingerprint (and has no '.', which NATS refuses in a topic)
+        if not bus.sync(topics.enroll_request(SYNC_LEVEL), args.timeout):
             print(f"the broker did not answer within {args.timeout:g} s", file=sys.stderr)
             return 3
-        ledger = _take_requests(ledger, topics, seen, now)
+        ledger, rejects = _take_requests(ledger, rejects, topics, seen, now)
         ledger = core.expire(ledger, now, lifetime)
+        _save_ledger(ledger_path, ledger, rejects)  # new requests and reject records, whatever follows
+        _clear_spent(ledger, topics, seen, bus, args.timeout)
         match args.enroll_command:
             case "list":
-                _save_ledger(ledger_path, ledger)
-                return _list(ledger, now, lifetime)
+                _save_ledger(ledger_path, ledger, rejects)
+                return _list(ledger, rejects, now, lifetime)
             case "approve":
-                return _approve(args, site, ledger, ledger_path, bus, topics, now, lifetime)
+                return _approve(args, site, ledger, rejects, ledger_path, bus, topics, now, lifetime)
             case "reject":
-                return _reject(args, ledger, ledger_path, bus, topics, now, lifetime)
+                return _reject(args, ledger, rejects, ledger_path, bus, topics, now, lifetime)
         return 2
     finally:
         bus.close()
 
 
-def _take_requests(ledger: core.Ledger, topics: Topics, seen: dict[str, bytes], now: datetime) -> core.Ledger:
-    """Add the retained requests the broker holds; a malformed one is logged and left out."""
+def _take_requests(
+    ledger: core.Ledger, rejects: core.Rejects, topics: Topics, seen: dict[str, bytes], now: datetime
+) -> tuple[core.Ledger, core.Rejects]:
+    """Add the retained requests the broker holds. One that cannot be taken (its key is not the one
+    its topic names, an older enrolment protocol, not a request) gets a reject record and a log
+    line when first seen, and never a reply: a reply on another Pi's topic would stop that Pi."""
     from stilalarm.wire.enroll import (
         EnrollKeyError,
         decode_public_key,
-        enroll_client_id,
         fingerprint,
+        is_fingerprint,
+        key_matches_topic,
         short_code,
     )
     from stilalarm.wire.messages import ContractError, EnrollRequest, parse
 
+    def refuse(reason: RejectReason, topic_id: str, key_fp: str, hostname: str, detail: str) -> None:
+        nonlocal rejects
+        rejects, new = core.record_reject(
+            rejects,
+            reason=reason,
+            topic_id=topic_id,
+            key_fingerprint=key_fp,
+            hostname=hostname,
+            detail=detail,
+            now=now,
+        )
+        if new:
+            log.warning("enrolment request on %s refused (%s): %s", topic, reason.value, detail)
+
     for topic, payload in seen.items():
-        cid = topics.parse_enroll_request(topic)
-        if cid is None or not payload:
+        topic_id = topics.parse_enroll_request(topic)
+        if topic_id is None or not payload or topic_id == SYNC_LEVEL:
+            continue
+        if not is_fingerprint(topic_id):
+            refuse(
+                RejectReason.OLD_PROTOCOL,
+                topic_id,
+                "",
+                "",
+                f"the topic is not named by a key fingerprint ({topic_id!r}): an older stilalarm "
+                "(enrolment protocol 1) or another client; update stilalarm on that Pi and run "
+                "`alarm-unit enroll` again",
+            )
             continue
         try:
             req = parse(EnrollRequest, payload)
             key = decode_public_key(req.public_key)
         except (ContractError, EnrollKeyError) as exc:
-            log.warning("enrolment request on %s ignored: %s", topic, exc)
+            old = _speaks_protocol_1(payload)
+            refuse(
+                RejectReason.OLD_PROTOCOL if old else RejectReason.MALFORMED,
+                topic_id,
+                "",
+                "",
+                (
+                    "enrolment protocol 1 (an older stilalarm): update stilalarm on that Pi and run "
+                    "`alarm-unit enroll` again"
+                    if old
+                    else f"not an enrolment request: {exc}"
+                ),
+            )
             continue
-        if enroll_client_id(key) != cid:
-            log.warning(
-                "enrolment request on %s ignored: its key belongs to client id %s",
-                topic,
-                enroll_client_id(key),
+        if not key_matches_topic(key, topic_id):
+            refuse(
+                RejectReason.KEY_MISMATCH,
+                topic_id,
+                fingerprint(key),
+                req.hostname,
+                f"its key has fingerprint {fingerprint(key)}, not the topic's: someone may be posting "
+                f"under another Pi's fingerprint (host name {req.hostname!r}); nothing is sealed to "
+                "that key",
             )
             continue
         ledger = core.observe(
             ledger,
-            fingerprint=fingerprint(key),
+            fingerprint=topic_id,
             code=short_code(key),
-            client_id=cid,
+            client_id=topic_id,
             public_key=req.public_key,
             hostname=req.hostname,
             now=now,
         )
-    return ledger
+    return ledger, rejects
 
 
-def _list(ledger: core.Ledger, now: datetime, lifetime: timedelta) -> int:
+def _speaks_protocol_1(payload: bytes) -> bool:
+    """Whether an unreadable request is a protocol 1 one (`"v": 1`): an older stilalarm."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("v") == 1
+
+
+def _clear_spent(
+    ledger: core.Ledger, topics: Topics, seen: dict[str, bytes], bus: EnrollBus, timeout: float
+) -> None:
+    """Clear the retained requests the console will never take (decided or expired). The broker
+    forgets a request by itself at its MQTT 5 expiry; on the cluster profile (MQTT 3.1.1, no
+    expiry) a Pi that died waiting would otherwise leave its request there for good."""
+    for topic, payload in seen.items():
+        fp = topics.parse_enroll_request(topic)
+        req = ledger.get(fp) if fp else None
+        if payload and req is not None and req.state is not ReqState.PENDING:
+            bus.publish(topic, b"", retain=True, expiry_s=None, timeout=timeout)
+
+
+def _list(ledger: core.Ledger, rejects: core.Rejects, now: datetime, lifetime: timedelta) -> int:
     from stilalarm.wire.enroll import show_code
 
+    for bad in core.recent_rejects(rejects, now, lifetime):
+        print(f"refused request on enroll/{bad.topic_id} ({bad.reason.value}): {bad.detail}", file=sys.stderr)
     waiting = core.pending(ledger, now, lifetime)
     if not waiting:
         print("no enrolment requests waiting")
         return 0
-    print(f"{'code':<9} {'host':<20} {'waiting':>8} {'left':>6}  client id")
+    print(f"{'code':<9} {'host':<20} {'waiting':>8} {'left':>6}  key fingerprint")
     for r in waiting:
         age = int((now - r.first_seen).total_seconds())
         left = int((r.first_seen + lifetime - now).total_seconds())
         print(
             f"{show_code(r.code):<9} {r.hostname or '?':<20} {age // 60:>5}:{age % 60:02d} "
-            f"{left // 60:>3}:{left % 60:02d}  {r.client_id}"
+            f"{left // 60:>3}:{left % 60:02d}  {r.fingerprint}"
         )
     if len(waiting) > core.MAX_PENDING:
         print(
@@ -294,12 +398,13 @@ def _list(ledger: core.Ledger, now: datetime, lifetime: timedelta) -> int:
 
 
 def _reload_broker(args: argparse.Namespace) -> str | None:
-    """Make the broker reload its password file; None when done, else why not."""
-    if args.broker_pid is not None:
-        try:
-            os.kill(args.broker_pid, signal.SIGHUP)
-        except OSError as exc:
-            return f"cannot signal the broker (pid {args.broker_pid}): {exc.strerror}"
+    """Make the broker (every node of a cluster) reload its logins; None when done, else why not."""
+    if args.broker_pid:
+        for pid in args.broker_pid:
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except OSError as exc:
+                return f"cannot signal the broker (pid {pid}): {exc.strerror}"
         return None
     try:
         res = subprocess.run(
@@ -327,6 +432,7 @@ def _approve(
     args: argparse.Namespace,
     site: Site,
     ledger: core.Ledger,
+    rejects: core.Rejects,
     ledger_path: Path,
     bus: EnrollBus,
     topics: Topics,
@@ -349,7 +455,7 @@ def _approve(
         print(bad_unit, file=sys.stderr)
         return 2
     ledger, outcome, req = core.approve(ledger, code, args.unit, now, lifetime)
-    _save_ledger(ledger_path, ledger)  # the code is used from here on, whatever happens next
+    _save_ledger(ledger_path, ledger, rejects)  # the code is used from here on, whatever happens next
     if outcome is not Outcome.OK or req is None:
         log.warning("approve %s for unit %s refused: %s", show_code(code), args.unit, outcome.value)
         print(f"not approved: {REFUSALS[outcome]}", file=sys.stderr)
@@ -366,7 +472,7 @@ def _approve(
     reply = encode(EnrollReply(status=EnrollStatus.APPROVED, sealed=sealed))
     expiry = int(lifetime.total_seconds())
     if not bus.publish(
-        topics.enroll_reply(req.client_id), reply, retain=True, expiry_s=expiry, timeout=args.timeout
+        topics.enroll_reply(req.fingerprint), reply, retain=True, expiry_s=expiry, timeout=args.timeout
     ):
         print(
             "the broker did not take the answer; approve again is refused (code used): restart "
@@ -374,13 +480,13 @@ def _approve(
             file=sys.stderr,
         )
         return 3
-    bus.publish(topics.enroll_request(req.client_id), b"", retain=True, expiry_s=None, timeout=args.timeout)
+    bus.publish(topics.enroll_request(req.fingerprint), b"", retain=True, expiry_s=None, timeout=args.timeout)
     log.info(
-        "enrolment %s (%s, %s) approved as unit %s", show_code(code), req.hostname, req.client_id, args.unit
+        "enrolment %s (%s, %s) approved as unit %s", show_code(code), req.hostname, req.fingerprint, args.unit
     )
     print(
-        f"approved {show_code(code)} ({req.hostname or req.client_id}) as unit {args.unit}: its credentials "
-        "are on their way, sealed to that device's key"
+        f"approved {show_code(code)} ({req.hostname or req.fingerprint}) as unit {args.unit}: its "
+        "credentials are on their way, sealed to that device's key"
     )
     return 0
 
@@ -388,6 +494,7 @@ def _approve(
 def _reject(
     args: argparse.Namespace,
     ledger: core.Ledger,
+    rejects: core.Rejects,
     ledger_path: Path,
     bus: EnrollBus,
     topics: Topics,
@@ -403,22 +510,29 @@ def _reject(
         print(exc, file=sys.stderr)
         return 2
     ledger, outcome, req = core.reject(ledger, code, now, lifetime)
-    _save_ledger(ledger_path, ledger)
+    _save_ledger(ledger_path, ledger, rejects)
     if outcome is not Outcome.OK or req is None:
         log.warning("reject %s refused: %s", show_code(code), outcome.value)
         print(f"not rejected: {REFUSALS[outcome]}", file=sys.stderr)
         return 1
     reply = encode(EnrollReply(status=EnrollStatus.REFUSED, reason="rejected by facilities"))
     expiry = int(lifetime.total_seconds())
-    bus.publish(topics.enroll_reply(req.client_id), reply, retain=True, expiry_s=expiry, timeout=args.timeout)
-    bus.publish(topics.enroll_request(req.client_id), b"", retain=True, expiry_s=None, timeout=args.timeout)
-    log.info("enrolment %s (%s, %s) rejected", show_code(code), req.hostname, req.client_id)
-    print(f"rejected {show_code(code)} ({req.hostname or req.client_id})")
+    bus.publish(
+        topics.enroll_reply(req.fingerprint), reply, retain=True, expiry_s=expiry, timeout=args.timeout
+    )
+    bus.publish(topics.enroll_request(req.fingerprint), b"", retain=True, expiry_s=None, timeout=args.timeout)
+    log.info("enrolment %s (%s, %s) rejected", show_code(code), req.hostname, req.fingerprint)
+    print(f"rejected {show_code(code)} ({req.hostname or req.fingerprint})")
     return 0
 
 
 def _revoke(
-    args: argparse.Namespace, site: Site, ledger: core.Ledger, ledger_path: Path, now: datetime
+    args: argparse.Namespace,
+    site: Site,
+    ledger: core.Ledger,
+    rejects: core.Rejects,
+    ledger_path: Path,
+    now: datetime,
 ) -> int:
     from stilalarm.broker_config.render import RenderError, new_unit_password
     from stilalarm.wire.credentials import ConfigError
@@ -434,7 +548,7 @@ def _revoke(
         print(f"cannot revoke unit {args.unit}: {exc}", file=sys.stderr)
         return 2
     ledger, _revoked = core.revoke(ledger, args.unit, now)
-    _save_ledger(ledger_path, ledger)
+    _save_ledger(ledger_path, ledger, rejects)
     why = _reload_broker(args)
     if why:
         print(

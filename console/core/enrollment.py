@@ -6,6 +6,13 @@ than the code lifetime is `expired`; a unit revoked later marks its request `rev
 pending, unexpired request can be decided, and a code is matched only when exactly one pending
 request has it (two requests with one code are refused: a rogue Pi may have made keys until its
 code matched). Nothing leaves a decided state: a code works once.
+
+A request the console cannot take is not in the ledger but in the reject records (`Rejects`),
+like the service's `rejects` table for other bad input: one record per reason, topic and key,
+with when it was first and last seen (a retained request is seen again by every command).
+Reasons: its key's fingerprint is not the one its topic names (someone posting under another
+Pi's fingerprint: on the cluster profile any enrolling Pi may write any request topic), an
+older stilalarm speaking enrolment protocol 1, or a message that is not a request at all.
 """
 
 from __future__ import annotations
@@ -44,6 +51,61 @@ class Request:
 
 Ledger = dict[str, Request]
 """Requests by fingerprint. Functions below never mutate the ledger they are given."""
+
+
+class RejectReason(StrEnum):
+    KEY_MISMATCH = "key_mismatch"  # the key's fingerprint is not the one the topic names
+    OLD_PROTOCOL = "old_protocol"  # enrolment protocol 1 (an older stilalarm on the Pi)
+    MALFORMED = "malformed"  # not an enrolment request (or a key that is not one)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A request the console did not take, and why."""
+
+    reason: RejectReason
+    topic_id: str  # the level after `enroll/` in its topic
+    key_fingerprint: str  # the fingerprint of the key it carries; "" when it has none
+    hostname: str
+    detail: str
+    first_seen: datetime
+    last_seen: datetime
+
+    @property
+    def key(self) -> str:
+        return reject_key(self.reason, self.topic_id, self.key_fingerprint)
+
+
+Rejects = dict[str, Rejected]
+"""Reject records by `reject_key`. Functions below never mutate the records they are given."""
+
+
+def reject_key(reason: RejectReason, topic_id: str, key_fingerprint: str) -> str:
+    return f"{reason.value}/{topic_id}/{key_fingerprint}"
+
+
+def record_reject(
+    rejects: Rejects,
+    *,
+    reason: RejectReason,
+    topic_id: str,
+    key_fingerprint: str,
+    hostname: str,
+    detail: str,
+    now: datetime,
+) -> tuple[Rejects, bool]:
+    """The records with this reject seen now, and whether it is new (first seen now)."""
+    k = reject_key(reason, topic_id, key_fingerprint)
+    old = rejects.get(k)
+    if old is not None:
+        return {**rejects, k: replace(old, last_seen=max(old.last_seen, now))}, False
+    new = Rejected(reason, topic_id, key_fingerprint, hostname, detail, first_seen=now, last_seen=now)
+    return {**rejects, k: new}, True
+
+
+def recent_rejects(rejects: Rejects, now: datetime, lifetime: timedelta) -> list[Rejected]:
+    """The rejects seen within `lifetime`, oldest first (what `enroll list` warns about)."""
+    return sorted((r for r in rejects.values() if now - r.last_seen < lifetime), key=lambda r: r.first_seen)
 
 
 class Outcome(StrEnum):

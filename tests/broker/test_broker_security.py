@@ -35,6 +35,7 @@ from stilalarm.broker_config.plugin import PLUGIN_NAME
 from stilalarm.broker_config.render import MAX_PACKET_BYTES, MESSAGE_SIZE_LIMIT, PACKET_HEADROOM
 from stilalarm.console import remote
 from stilalarm.console.tui.bus import Bus, BusEvent, Cleared, Down, Got, Up
+from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER, new_key
 from stilalarm.wire.identity import CLIENT_ID_SEPARATOR, client_id, owns
 from stilalarm.wire.messages import (
     ID_PATTERN,
@@ -47,7 +48,7 @@ from stilalarm.wire.messages import (
     utcnow,
 )
 from stilalarm.wire.topics import Topics, UnitChannel
-from tests.harness import connect_result, half_sent_connect, mosquitto_pub, rss_kib, wait_until
+from tests.harness import Capture, connect_result, half_sent_connect, mosquitto_pub, rss_kib, wait_until
 
 # -- both broker profiles ---------------------------------------------------------------------
 # Every test that takes `broker` runs against mosquitto (the default profile) and against the
@@ -307,6 +308,35 @@ def test_no_login_can_take_over_another_identitys_client_id(broker, link, topics
     log = broker.log_path.read_text(errors="replace")
     assert "stilalarm-clientid: refused user 'unit-balie-1' with client id 'console'" in log
     assert downs == {"console": [], "unit-balie-2": [], "bart-tui": []}
+
+
+@mosquitto_only  # NATS 2.9 binds no client id to a login (docs/HA.md, open item 1)
+def test_only_the_enroll_login_may_use_a_fingerprint_as_client_id_and_only_its_own_topics(
+    broker, topics
+) -> None:
+    """Enrolment protocol 2 on mosquitto: a Pi being enrolled uses its key's fingerprint as client
+    id; the plugin allows that form for the `enroll` login only, and the acl's `%c` patterns give
+    it the request topic of its own fingerprint only (a request on another's is dropped)."""
+    fp, other = new_key().fingerprint, new_key().fingerprint
+    assert connect_result(broker.port, ENROLL_USER, ENROLL_PASSWORD, fp) == "Success"
+    for bad in (fp.upper(), fp[:-1], f"enroll-{fp}", "console", "unit-balie-1"):
+        assert connect_result(broker.port, ENROLL_USER, ENROLL_PASSWORD, bad) == "Not authorized", bad
+    u1, console = broker.creds("unit-balie-1"), broker.creds("console")
+    for creds in (u1, console):  # no other login may use a fingerprint (or take a Pi's id)
+        assert connect_result(broker.port, creds.username, creds.password, fp) == "Not authorized"
+    log = broker.log_path.read_text(errors="replace")
+    assert f"stilalarm-clientid: refused user 'unit-balie-1' with client id '{fp}'" in log
+    # its own request topic only: a post on another fingerprint's never reaches the console
+    creds = u1.model_copy(update={"username": ENROLL_USER, "password": ENROLL_PASSWORD})
+    cap = Capture(console, (topics.all_enroll_requests(),)).start()
+    try:
+        assert mosquitto_pub(creds, topics.enroll_request(other), b"forged", cid=fp).returncode == 0
+        assert mosquitto_pub(creds, topics.enroll_request(fp), b"control", cid=fp).returncode == 0
+        wait_until(lambda: any(p == b"control" for _t, p, _r in cap.messages), 10, "the control request")
+        got = [(t, p) for t, p, _r in cap.messages if p]
+        assert got == [(topics.enroll_request(fp), b"control")]
+    finally:
+        cap.stop()
 
 
 class _Sink:

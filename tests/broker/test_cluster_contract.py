@@ -21,7 +21,7 @@ from stilalarm.broker_config.cluster import TopicError, all_permissions, subject
 from stilalarm.broker_config.local import LocalCluster, find_nats_server
 from stilalarm.inventory import Site
 from stilalarm.wire.credentials import BrokerCredentials
-from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
+from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER, new_key
 from stilalarm.wire.identity import client_id
 from stilalarm.wire.link import Link
 from stilalarm.wire.topics import Topics, UnitChannel
@@ -206,22 +206,25 @@ def test_a_killed_clients_will_is_delivered(cluster: LocalCluster, topics: Topic
         mosquitto_pub(creds, topic, b"", retain=True)
 
 
-def test_a_dot_in_a_topic_is_refused_so_enrolment_topics_do_not_work(
+def test_a_dot_in_a_topic_is_refused_which_is_why_enrolment_protocol_1_did_not_work(
     cluster: LocalCluster, topics: Topics
 ) -> None:
     """NATS 2.9 refuses '.' in MQTT topics and closes the connection. Our ids cannot contain '.'
-    (ID_PATTERN), but enrolment topics carry the client id `enroll.<fingerprint>`: they cannot
-    work on the cluster as they are (docs/HA.md: proposed change)."""
-    cid = f"{ENROLL_USER}.{uuid.uuid4().hex[:16]}"
+    (ID_PATTERN); enrolment protocol 1 named its topics by the client id `enroll.<fingerprint>`
+    and could not work on the cluster. Protocol 2 names them by the fingerprint alone
+    (tests/e2e/test_enrollment.py enrols a Pi on the cluster)."""
+    fp = new_key().fingerprint
+    old_cid = f"{ENROLL_USER}.{fp}"
     creds = cluster.creds("observer").model_copy(
         update={"username": ENROLL_USER, "password": ENROLL_PASSWORD}
     )
-    pi = Client(creds, cid)
+    pi = Client(creds, old_cid)
     try:
-        pi.c.publish(topics.enroll_request(cid), b"request", qos=1)
+        pi.c.publish(f"{topics.base}/enroll/{old_cid}/request", b"request", qos=1)
         assert pi.down.wait(10), "the broker kept a client that published to a topic with a '.'"
     finally:
         pi.close()
+    assert "." not in topics.enroll_request(fp)[len(topics.base) :]
 
 
 def test_qos2_is_not_supported(cluster: LocalCluster, topics: Topics) -> None:

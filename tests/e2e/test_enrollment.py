@@ -5,6 +5,11 @@ listener with the site CA), the real `alarm-console serve`, the real `alarm-unit
 and the real `alarm-console enroll` commands. Each attack the design answers is repeated: a code
 approved a second time (and a replayed request), a late code, a revoked unit that is still
 connected, another client reading or writing someone else's enrolment topics.
+
+Enrolment protocol 2 (issue 18): the topics are named by the key fingerprint, which is also the
+Pi's client id. The tests marked with `profile` run on both broker profiles: mosquitto and the
+cluster profile (3 real nats-server nodes, docs/HA.md), where an enrolling Pi may write any
+request topic and the console's check that a request's key is its topic's is what protects it.
 """
 
 from __future__ import annotations
@@ -25,13 +30,22 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from stilalarm.broker_config.local import LocalBroker
+from stilalarm.broker_config.local import LocalBroker, LocalCluster
 from stilalarm.devkit.servicerun import FAST_SITE, ServiceProcess
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.credentials import BrokerCredentials
-from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
+from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER, EnrollKeyError, new_key, show_code
 from stilalarm.wire.enrollbus import EnrollBus
-from stilalarm.wire.messages import EnrollReply, EnrollStatus, LinkState, UnitHealth, UnitStatus, parse
+from stilalarm.wire.messages import (
+    EnrollReply,
+    EnrollRequest,
+    EnrollStatus,
+    LinkState,
+    UnitHealth,
+    UnitStatus,
+    encode,
+    parse,
+)
 from stilalarm.wire.topics import Topics
 from tests.harness import Capture, connect_result, wait_until
 
@@ -47,7 +61,7 @@ CODE_RE = re.compile(r"enrolment code: (\d{3}-\d{3})")
 class Rig:
     dir: Path
     site_file: Path
-    broker: LocalBroker
+    broker: LocalBroker | LocalCluster
     console: ServiceProcess
     seen: Capture
 
@@ -80,8 +94,32 @@ class Rig:
 
     def console_enroll(self, *args: str) -> subprocess.CompletedProcess[str]:
         argv = [str(BIN / "alarm-console"), "enroll", *args, "--site", str(self.site_file)]
-        argv += ["--broker-dir", str(self.broker.dir), "--broker-pid", str(self.broker.pid)]
+        argv += ["--broker-dir", str(self.broker.dir)]
+        for pid in self.pids():
+            argv += ["--broker-pid", str(pid)]
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+    def pids(self) -> list[int]:
+        """The broker's pid, or every node's."""
+        if isinstance(self.broker, LocalCluster):
+            return [p for i in range(len(self.broker.nodes)) if (p := self.broker.pid(i)) is not None]
+        assert self.broker.pid is not None
+        return [self.broker.pid]
+
+    def enroll_creds(self) -> BrokerCredentials:
+        return BrokerCredentials(
+            site_id=SITE.site.id,
+            username=ENROLL_USER,
+            password=ENROLL_PASSWORD,
+            host="127.0.0.1",
+            port=self.broker.port,
+        )
+
+    def request_fingerprints(self) -> list[str]:
+        return [fp for t, p, _r in self.seen.messages if (fp := T.parse_enroll_request(t)) and p]
+
+    def ledger(self) -> dict[str, list[dict[str, object]]]:
+        return dict(json.loads((self.broker.dir / "enrollments.json").read_text()))
 
     def password(self, unit: str) -> str:
         return str(json.loads((self.broker.dir / "secrets.json").read_text())[f"unit-{unit}"])
@@ -100,11 +138,14 @@ class Rig:
         return parse(UnitStatus, got[-1]) if got else None
 
 
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def _rig(tmp_path: Path, profile: str) -> Iterator[Rig]:
     site_file = tmp_path / "site.toml"
     site_file.write_text(FAST_SITE)
-    broker = LocalBroker(SITE, tmp_path / "broker")
+    broker: LocalBroker | LocalCluster
+    if profile == "cluster":
+        broker = LocalCluster(SITE, tmp_path / "broker")
+    else:
+        broker = LocalBroker(SITE, tmp_path / "broker")
     broker.start()
     seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
     console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
@@ -121,6 +162,18 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     broker.kill()
 
 
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    """mosquitto (the default profile)."""
+    yield from _rig(tmp_path, "mosquitto")
+
+
+@pytest.fixture(params=["mosquitto", "cluster"])
+def any_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
+    """Each broker profile: mosquitto, and the cluster (3 NATS nodes, a fresh one per test)."""
+    yield from _rig(tmp_path, str(request.param))
+
+
 def stop(p: subprocess.Popen[bytes]) -> None:
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)
@@ -131,7 +184,10 @@ def stop(p: subprocess.Popen[bytes]) -> None:
             p.wait()
 
 
-def test_approved_unit_gets_fresh_credentials_runs_and_its_alarm_reaches_the_console(rig: Rig) -> None:
+def test_approved_unit_gets_fresh_credentials_runs_and_its_alarm_reaches_the_console(any_rig: Rig) -> None:
+    """On both profiles: on the cluster this was impossible before protocol 2 (the `.` in the
+    topic closed the connection, and NATS speaks MQTT 3.1.1 only)."""
+    rig = any_rig
     rendered = rig.password(UNIT)
     pi = rig.enroll("--then", "run", "--state-dir", str(rig.dir / "state"), "--control-stdin")
     try:
@@ -253,7 +309,8 @@ def test_the_enroll_login_reaches_only_its_own_enrolment_topics(rig: Rig) -> Non
         )
         assert victim_cid is not None
         got: list[str] = []
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{ENROLL_USER}.intruder")
+        own = new_key().fingerprint  # the intruder's own client id (and topic)
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=own)
         c.username_pw_set(ENROLL_USER, ENROLL_PASSWORD)
         c.on_message = lambda _c, _u, m: got.append(m.topic)
         subscribed = threading.Event()
@@ -268,7 +325,7 @@ def test_the_enroll_login_reaches_only_its_own_enrolment_topics(rig: Rig) -> Non
         assert rig.console_enroll("approve", code, "--unit", UNIT).returncode == 0
         assert pi.wait(30) == 0
         wait_until(lambda: len(rig.replies(EnrollStatus.APPROVED)) == 1, 10, "the approved reply")
-        c.publish(T.enroll_request(f"{ENROLL_USER}.intruder"), b"", qos=1).wait_for_publish(10)
+        c.publish(T.enroll_request(own), b"", qos=1).wait_for_publish(10)
         c.loop_stop()
         c.disconnect()
         assert got == [], got  # nothing of the site, not the victim's request, not its reply
@@ -276,6 +333,94 @@ def test_the_enroll_login_reaches_only_its_own_enrolment_topics(rig: Rig) -> Non
     finally:
         stop(pi)
     assert connect_result(rig.broker.port, ENROLL_USER, ENROLL_PASSWORD, f"unit-{UNIT}") != "Success"
+
+
+def test_a_request_under_another_pis_fingerprint_gets_nothing_sealed_to_the_attacker(any_rig: Rig) -> None:
+    """A hostile client posts a request with its own key on a waiting Pi's topic. On mosquitto it
+    must take the Pi's client id (the fingerprint) to write there; on the cluster any enrolling
+    client may write any request topic (NATS 2.9 has no `%c`), so it uses its own. Either way the
+    console refuses the request (log line, reject record), the attacker's code is unknown, and
+    the real Pi, approved, gets the one reply, which the attacker's key cannot open."""
+    rig = any_rig
+    pi = rig.enroll("--then", "none")
+    try:
+        code = rig.code()
+        (victim,) = set(rig.request_fingerprints())
+        assert code in rig.console_enroll("list").stdout  # the console has seen the real request
+        attacker = new_key()
+        cid = victim if isinstance(rig.broker, LocalBroker) else attacker.client_id
+        forged = encode(EnrollRequest(public_key=attacker.public_b64, hostname="evil"))
+        bus = EnrollBus(rig.enroll_creds(), cid)
+        bus.connect(10)
+        listed: list[subprocess.CompletedProcess[str]] = []
+        try:
+            # The attacker keeps posting (the real Pi posts its own request again every 30 s, and
+            # on mosquitto its reconnect takes its client id back): post, then let the console look.
+            def refused() -> bool:
+                bus.publish(T.enroll_request(victim), forged, retain=True, expiry_s=300, timeout=5)
+                wait_until(
+                    lambda: any(p == forged for _t, p, _r in rig.seen.messages), 10, "the forged request"
+                )
+                listed.append(rig.console_enroll("list"))
+                return "key_mismatch" in listed[-1].stderr
+
+            wait_until(refused, 90, "the console refusing the forged request")
+        finally:
+            bus.close()
+        assert listed[-1].returncode == 0, listed[-1]
+        assert all(show_code(attacker.code) not in r.stdout for r in listed)
+        rejects = rig.ledger()["rejects"]
+        assert [(r["reason"], r["topic_id"], r["key_fingerprint"]) for r in rejects] == [
+            ("key_mismatch", victim, attacker.fingerprint)
+        ]
+        assert "refused (key_mismatch)" in listed[-1].stderr
+        # facilities approve the code the attacker shows: nobody has asked with it
+        res = rig.console_enroll("approve", attacker.code, "--unit", UNIT)
+        assert res.returncode == 1 and "no enrolment request has this code" in res.stderr, res
+        # the real Pi's code still works (the console keeps the key it first saw for that topic)
+        ok = rig.console_enroll("approve", code, "--unit", UNIT)
+        assert ok.returncode == 0, ok.stderr
+        assert pi.wait(60) == 0 and f"enrolled as unit {UNIT}" in rig.log()
+        replies = rig.replies(EnrollStatus.APPROVED)
+        assert len(replies) == 1
+        for r in replies:
+            assert r.sealed is not None
+            with pytest.raises(EnrollKeyError):
+                attacker.open(r.sealed)
+        assert len(rig.ledger()["rejects"]) == 1  # seen again by later commands: still one record
+    finally:
+        stop(pi)
+
+
+def test_an_old_protocol_request_is_refused_with_a_clear_log_line(rig: Rig) -> None:
+    """Enrolment protocol 1 (client id and topic level `enroll.<fingerprint>`, `"v": 1`) from an
+    older stilalarm on mosquitto: the console refuses it with a reject record and says to update
+    the Pi; it does not crash and approves nothing."""
+    key = new_key()
+    old_cid = f"{ENROLL_USER}.{key.fingerprint}"
+    bus = EnrollBus(rig.enroll_creds(), old_cid)
+    bus.connect(10)
+    payload = json.dumps({"v": 1, "public_key": key.public_b64, "hostname": "old", "firmware": "0.1"})
+    assert bus.publish(T.enroll_request(old_cid), payload.encode(), retain=True, expiry_s=300, timeout=10)
+    # and a v1 payload on a protocol-2 topic
+    other = new_key()
+    v1 = json.dumps({"v": 1, "public_key": other.public_b64, "hostname": "old", "firmware": "0.1"})
+    bus.close()
+    bus2 = EnrollBus(rig.enroll_creds(), other.client_id)
+    bus2.connect(10)
+    assert bus2.publish(
+        T.enroll_request(other.fingerprint), v1.encode(), retain=True, expiry_s=300, timeout=10
+    )
+    bus2.close()
+    wait_until(lambda: len(rig.request_fingerprints()) == 2, 10, "both old requests")
+    listed = rig.console_enroll("list")
+    assert listed.returncode == 0, listed
+    assert "no enrolment requests waiting" in listed.stdout
+    assert listed.stderr.count("(old_protocol)") >= 2 and "update stilalarm on that Pi" in listed.stderr
+    res = rig.console_enroll("approve", key.code, "--unit", UNIT)
+    assert res.returncode == 1 and "no enrolment request has this code" in res.stderr
+    reasons = sorted((r["reason"], r["topic_id"]) for r in rig.ledger()["rejects"])
+    assert reasons == sorted([("old_protocol", old_cid), ("old_protocol", other.fingerprint)])
 
 
 def test_revoked_unit_is_disconnected_at_once_and_cannot_reconnect(rig: Rig) -> None:

@@ -267,12 +267,12 @@ SAMPLES: list[tuple[str, Callable[[bytes], object], dict[str, object]]] = [
     (
         "EnrollRequest",
         lambda b: parse(m.EnrollRequest, b),
-        {"v": 1, "public_key": "A" * 43 + "=", "hostname": "raspberrypi", "firmware": "0.1.0"},
+        {"v": 2, "public_key": "A" * 43 + "=", "hostname": "raspberrypi", "firmware": "0.1.0"},
     ),
     (
         "EnrollReply",
         lambda b: parse(m.EnrollReply, b),
-        {"v": 1, "status": "refused", "sealed": None, "reason": "rejected by facilities"},
+        {"v": 2, "status": "refused", "sealed": None, "reason": "rejected by facilities"},
     ),
     (
         "UnitEvent",

@@ -15,6 +15,8 @@ from stilalarm.wire.enroll import (
     decode_public_key,
     enroll_client_id,
     fingerprint,
+    is_fingerprint,
+    key_matches_topic,
     new_key,
     normalize_code,
     seal,
@@ -22,6 +24,7 @@ from stilalarm.wire.enroll import (
     show_code,
 )
 from stilalarm.wire.identity import owns
+from stilalarm.wire.topics import Topics
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 TEN = timedelta(minutes=10)
@@ -35,8 +38,69 @@ def test_code_and_client_id_are_derived_from_the_key() -> None:
     assert len(short_code(KEY_A)) == 6 and short_code(KEY_A).isdigit()
     assert len(fingerprint(KEY_A)) == 32
     cid = enroll_client_id(KEY_A)
-    assert cid == f"enroll.{fingerprint(KEY_A)}" and owns("enroll", cid)
+    # protocol 2: the client id is the fingerprint alone (no '.', which NATS refuses in a topic)
+    assert cid == fingerprint(KEY_A) and "." not in cid and is_fingerprint(cid)
     assert show_code("123456") == "123-456"
+
+
+def test_only_the_enroll_login_may_use_a_fingerprint_as_client_id() -> None:
+    fp = fingerprint(KEY_A)
+    assert owns("enroll", fp) and owns("enroll", "enroll.x")
+    for user in ("console", "observer", "unit-balie-1", "person-an", "web"):
+        assert not owns(user, fp)
+    for bad in (fp.upper(), fp[:-1], fp + "0", "g" * 32, f"enroll-{fp}"):
+        assert not owns("enroll", bad), bad
+
+
+def test_the_topics_are_named_by_the_fingerprint_and_the_key_must_match() -> None:
+    t = Topics("hz")
+    fp = fingerprint(KEY_A)
+    assert t.enroll_request(fp) == f"stilalarm/v1/hz/enroll/{fp}/request"
+    assert t.enroll_reply(fp) == f"stilalarm/v1/hz/enroll/{fp}/reply"
+    assert t.parse_enroll_request(t.enroll_request(fp)) == fp
+    assert t.parse_enroll_request(f"stilalarm/v1/hz/enroll/enroll.{fp}/request") == f"enroll.{fp}"
+    assert key_matches_topic(KEY_A, fp) and not key_matches_topic(KEY_B, fp)
+
+
+def test_enrolment_messages_speak_protocol_2_and_refuse_1() -> None:
+    import base64
+
+    from stilalarm.wire.messages import ENROLL_VERSION, ContractError, EnrollRequest, encode, parse
+
+    assert ENROLL_VERSION == 2
+    wire = encode(EnrollRequest(public_key=base64.b64encode(KEY_A).decode()))
+    assert b'"v":2' in wire and parse(EnrollRequest, wire).v == 2
+    with pytest.raises(ContractError):
+        parse(EnrollRequest, wire.replace(b'"v":2', b'"v":1'))
+
+
+def test_a_reject_is_recorded_once_per_reason_topic_and_key() -> None:
+    fp_a, fp_b = fingerprint(KEY_A), fingerprint(KEY_B)
+    rej, new = core.record_reject(
+        {},
+        reason=core.RejectReason.KEY_MISMATCH,
+        topic_id=fp_a,
+        key_fingerprint=fp_b,
+        hostname="evil",
+        detail="d",
+        now=T0,
+    )
+    assert new and len(rej) == 1
+    rej2, new2 = core.record_reject(
+        rej,
+        reason=core.RejectReason.KEY_MISMATCH,
+        topic_id=fp_a,
+        key_fingerprint=fp_b,
+        hostname="evil",
+        detail="d",
+        now=T0 + timedelta(minutes=3),
+    )
+    assert not new2 and len(rej2) == 1
+    (r,) = rej2.values()
+    assert r.first_seen == T0 and r.last_seen == T0 + timedelta(minutes=3)
+    assert core.recent_rejects(rej2, T0 + timedelta(minutes=12), TEN) == [r]
+    assert core.recent_rejects(rej2, T0 + timedelta(minutes=13), TEN) == []
+    assert len(rej) == 1 and next(iter(rej.values())).last_seen == T0  # not mutated
 
 
 def test_codes_are_spread_over_the_whole_range() -> None:
@@ -133,11 +197,9 @@ def test_unknown_code_and_reject() -> None:
 
 
 def test_two_waiting_requests_with_one_code_are_never_approved() -> None:
-    a = core.observe(
-        {}, fingerprint="fa", code="123456", client_id="enroll.fa", public_key="a", hostname="", now=T0
-    )
+    a = core.observe({}, fingerprint="fa", code="123456", client_id="fa", public_key="a", hostname="", now=T0)
     both = core.observe(
-        a, fingerprint="fb", code="123456", client_id="enroll.fb", public_key="b", hostname="", now=T0
+        a, fingerprint="fb", code="123456", client_id="fb", public_key="b", hostname="", now=T0
     )
     led, out, req = core.approve(both, "123456", "balie-1", T0, TEN)
     assert out is Outcome.AMBIGUOUS and req is None
@@ -151,7 +213,7 @@ def test_a_flood_of_requests_stops_approvals_but_not_rejections() -> None:
             led,
             fingerprint=f"f{i}",
             code=f"{i:06d}",
-            client_id=f"enroll.f{i}",
+            client_id=f"f{i}",
             public_key="k",
             hostname="",
             now=T0,
@@ -172,3 +234,29 @@ def test_a_unit_enrolled_on_one_device_is_not_given_to_another_until_revoked() -
     assert led[fingerprint(KEY_A)].state is ReqState.REVOKED
     assert core.approve(led, short_code(KEY_B), "balie-1", T0 + timedelta(minutes=2), TEN)[1] is Outcome.OK
     assert core.revoke(led, "wachtzaal", T0)[1] == []
+
+
+def test_the_ledger_file_keeps_the_reject_records_and_reads_the_older_list_form(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from stilalarm.console.cli.enroll import _load_ledger, _save_ledger, _speaks_protocol_1
+
+    led = _seen({}, KEY_A, T0)
+    rej, _new = core.record_reject(
+        {},
+        reason=core.RejectReason.KEY_MISMATCH,
+        topic_id=fingerprint(KEY_A),
+        key_fingerprint=fingerprint(KEY_B),
+        hostname="evil",
+        detail="d",
+        now=T0,
+    )
+    path = tmp_path / "enrollments.json"
+    _save_ledger(path, led, rej)
+    assert path.stat().st_mode & 0o077 == 0
+    assert _load_ledger(path) == (led, rej)
+    # a file written before the reject records: a plain list of requests
+    path.write_text(json.dumps(json.loads(path.read_text())["requests"]))
+    assert _load_ledger(path) == (led, {})
+    assert _speaks_protocol_1(b'{"v": 1, "public_key": "x"}')
+    assert not _speaks_protocol_1(b'{"v": 2}') and not _speaks_protocol_1(b"not json")

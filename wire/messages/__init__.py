@@ -40,7 +40,7 @@ from stilalarm.wire.messages.codec import (
     parse_person_command,
     parse_unit_command,
 )
-from stilalarm.wire.messages.enroll import EnrollReply, EnrollRequest, EnrollStatus
+from stilalarm.wire.messages.enroll import ENROLL_VERSION, EnrollReply, EnrollRequest, EnrollStatus
 from stilalarm.wire.messages.person import (
     PHONE_PATTERN,
     TEST_WINDOW_DEFAULT_MIN,
@@ -119,6 +119,7 @@ from stilalarm.wire.messages.unit import (
 )
 
 __all__ = [
+    "ENROLL_VERSION",
     "ID_PATTERN",
     "ID_RE",
     "MAX_INT",

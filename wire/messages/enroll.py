@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 
@@ -11,14 +12,22 @@ from stilalarm.wire.messages.base import Msg, ShortText
 PUBLIC_KEY_B64 = r"^[A-Za-z0-9+/]{43}=$"
 """A 32-byte X25519 public key in standard base64."""
 
+ENROLL_VERSION: Literal[2] = 2
+"""Enrolment protocol 2 (issue 18): topics and client id named by the key fingerprint alone.
+Version 1 (`enroll.<fingerprint>` as client id and topic level) is refused with a clear log line."""
+EnrollVersion = Literal[2]
+
 
 class EnrollRequest(Msg):
-    """A fresh Pi asks to become a unit; retained on enroll/<client id>/request."""
+    """A fresh Pi asks to become a unit; retained on enroll/<fingerprint>/request."""
 
+    v: EnrollVersion = Field(  # type: ignore[assignment]
+        default=ENROLL_VERSION, description="Enrolment protocol version (ENROLL_VERSION)."
+    )
     public_key: str = Field(
         pattern=PUBLIC_KEY_B64,
-        description="The Pi's X25519 public key (base64); its fingerprint is the client id's suffix, "
-        "its short code is what facilities approve.",
+        description="The Pi's X25519 public key (base64); its fingerprint names the topic (the "
+        "console checks it), its short code is what facilities approve.",
     )
     hostname: ShortText = Field(
         default="", max_length=64, description="The Pi's host name, shown to facilities."
@@ -34,8 +43,11 @@ class EnrollStatus(StrEnum):
 
 
 class EnrollReply(Msg):
-    """The console's answer; retained on enroll/<client id>/reply, readable by that client id alone."""
+    """The console's answer; retained on enroll/<fingerprint>/reply, sealed to that key."""
 
+    v: EnrollVersion = Field(  # type: ignore[assignment]
+        default=ENROLL_VERSION, description="Enrolment protocol version (ENROLL_VERSION)."
+    )
     status: EnrollStatus = Field(description="approved (with `sealed`) or refused (with `reason`).")
     sealed: str | None = Field(
         default=None,
