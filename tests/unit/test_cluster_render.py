@@ -102,7 +102,8 @@ def test_console_log_login_and_the_nats_client_port(tmp_path: Path) -> None:
     assert creds.password == json.loads((out / "secrets.json").read_text())[CONSOLE_LOG_USER]
     conf = (out / "nodes" / "n1" / "nats.conf").read_text()
     assert f'listen: "127.0.0.1:{site.cluster.nodes[0].nats_port}"' in conf
-    assert conf.count('allowed_connection_types: ["STANDARD"]') == 1
+    logins = (out / "accounts.conf").read_text()  # the logins, shared by every node
+    assert logins.count('allowed_connection_types: ["STANDARD"]') == 1
     assert "\ntls {" not in conf
 
     nodes = tuple(
