@@ -41,7 +41,11 @@ def _parser() -> argparse.ArgumentParser:
         "required when site.toml sets use_tls = true",
     )
     r.add_argument("--run-as", help="user mosquitto switches to when started as root")
-    r.add_argument("--rotate", action="store_true", help="generate new passwords for everybody")
+    r.add_argument(
+        "--rotate",
+        action="store_true",
+        help="generate new passwords for everybody (cluster profile: new secret client ids too)",
+    )
     r.add_argument(
         "--reload-broker",
         type=int,

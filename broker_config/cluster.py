@@ -13,9 +13,11 @@ Output layout (`alarm-broker render --profile cluster --site site.toml --out DIR
     DIR/nodes.json                    every node's MQTT address (for clients with address lists)
     DIR/console-log.json  0600        the consoles' log login (native NATS): every node's NATS
                                       client address (stilalarm.console.ha.jetstream.ClusterLogCredentials)
-    DIR/secrets.json   0600           the generated passwords (kept across re-renders)
+    DIR/secrets.json   0600           the generated passwords and each login's secret client-id
+                                      suffix (both kept across re-renders, new with --rotate)
     DIR/console.json, observer.json, web.json, units/U.json, people/P.json   0600  client configs
-                                      (pointing at the first node; see docs/HA.md)
+                                      (every node, the first preferred; each with its login's
+                                      secret `client_id`; see docs/HA.md)
 
 Permissions: an MQTT topic filter becomes a NATS subject (`/` -> `.`, `+` -> `*`, `#` -> `>`; `a/#`
 also needs `a` itself, as in MQTT `a/#` matches `a`). Every
@@ -354,8 +356,13 @@ def render_cluster(site: Site, opts: ClusterOptions) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     users = usernames(site)
     tokens = [token_key(tk.id) for tk in site.web.tokens] if site.web is not None else []
+    # Every MQTT login's session gets a secret client id: NATS 2.9 does not bind client ids to
+    # logins, so a known id (`console`, `unit-<id>`) could be taken over (docs/HA.md).
     pw = load_or_make_secrets(
-        out / "secrets.json", [*users, *tokens, ROUTE_USER, SYSTEM_USER, CONSOLE_LOG_USER], opts.rotate
+        out / "secrets.json",
+        [*users, *tokens, ROUTE_USER, SYSTEM_USER, CONSOLE_LOG_USER],
+        opts.rotate,
+        client_id_users=users,
     )
     written: list[Path] = []
 

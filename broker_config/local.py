@@ -306,12 +306,12 @@ class LocalCluster:
 
     def wait_ready(self, timeout: float = 60.0, node: int = 0) -> None:
         """Until a QoS1 subscription on node `node` is granted (or BrokerError)."""
-        import uuid
-
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
         from stilalarm.broker_config.acl import OBSERVER_USER
+        from stilalarm.wire.identity import client_id as cid_for
+        from stilalarm.wire.identity import random_suffix
 
         c = self.creds(OBSERVER_USER, node)
         deadline = time.monotonic() + timeout
@@ -319,7 +319,7 @@ class LocalCluster:
         while time.monotonic() < deadline:
             granted: list[bool] = []
             cl = mqtt.Client(
-                CallbackAPIVersion.VERSION2, client_id=f"{OBSERVER_USER}.ready-{uuid.uuid4().hex[:8]}"
+                CallbackAPIVersion.VERSION2, client_id=cid_for(OBSERVER_USER, random_suffix("ready"))
             )
             cl.username_pw_set(c.username, c.password)
             if c.tls and c.ca_file:

@@ -47,7 +47,7 @@ from stilalarm.inventory.kinds import Via
 from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerAddress, BrokerCredentials, load_json_model
 from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER, FINGERPRINT_BYTES
-from stilalarm.wire.identity import CLIENT_ID_SEPARATOR
+from stilalarm.wire.identity import CLIENT_ID_SEPARATOR, client_id, secret_suffix
 from stilalarm.wire.messages import MAX_PAYLOAD_BYTES
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$ hashes
@@ -282,12 +282,24 @@ def _grant_broker_user(out: Path, user: str) -> None:
     os.chmod(out, 0o751)  # the broker may enter the dir, not list it
 
 
-def load_or_make_secrets(path: Path, users: list[str], rotate: bool) -> dict[str, str]:
-    """Existing passwords are kept unless `rotate`; new users get new random ones."""
+def client_id_key(user: str) -> str:
+    """The key of a login's secret client-id suffix in secrets.json (never a valid username)."""
+    return f"client-id:{user}"
+
+
+def load_or_make_secrets(
+    path: Path, users: list[str], rotate: bool, client_id_users: list[str] | None = None
+) -> dict[str, str]:
+    """Existing passwords are kept unless `rotate`; new users get new random ones. The same for
+    the secret client-id suffixes of `client_id_users` (the cluster profile; `client_id_key`)."""
     existing: dict[str, str] = {}
     if path.exists() and not rotate:
         existing = json.loads(path.read_text(encoding="utf-8"))
-    return {u: existing.get(u) or secrets.token_urlsafe(24) for u in users}
+    out = {u: existing.get(u) or secrets.token_urlsafe(24) for u in users}
+    for u in client_id_users or []:
+        key = client_id_key(u)
+        out[key] = existing.get(key) or secret_suffix()
+    return out
 
 
 def passwd_text(users: list[str], pw: dict[str, str]) -> str:
@@ -389,14 +401,18 @@ def write_client_configs(
     """console.json, observer.json, web.json, units/U.json, people/P.json (each mode 0600).
 
     `local` is for the services beside the broker (console, observer, alarm-web), `remote` for
-    units and people on the network. Shared by both broker profiles.
+    units and people on the network. Shared by both broker profiles. A login with a secret
+    client-id suffix in `pw` (`client_id_key`: the cluster profile) gets its client id written
+    into its config; without one the client connects with its username, as before.
     """
 
     def creds(user: str, ep: Endpoint) -> BrokerCredentials:
+        suffix = pw.get(client_id_key(user))
         return BrokerCredentials(
             site_id=site.site.id,
             username=user,
             password=pw[user],
+            client_id=client_id(user, suffix) if suffix else None,
             host=ep.addresses[0].host,
             port=ep.addresses[0].port,
             addresses=ep.addresses,

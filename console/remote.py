@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from stilalarm.inventory.derived import PersonConfig
 from stilalarm.wire.credentials import ConfigError, load_json_model
 from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.identity import random_suffix
 from stilalarm.wire.link import Link
 from stilalarm.wire.messages import (
     AckCmd,
@@ -90,7 +90,7 @@ def send(cfg: PersonConfig, cmd: PersonCmd, timeout: float = 5.0) -> CommandRepl
             got.append(reply)
             done.set()
 
-    cid = cid_for(cfg.broker.username, f"cli-{uuid.uuid4().hex[:8]}")
+    cid = cid_for(cfg.broker.username, random_suffix("cli"))
     link = Link(cfg.broker, client_id=cid, clean_session=True)
     link.subscribe(topics.person_reply(cfg.person_id), on_reply)
     link.start()
@@ -122,7 +122,7 @@ def unit_states(cfg: PersonConfig, timeout: float = 5.0, quiet: float = 0.5) -> 
             got[h.unit_id] = h
             last[0] = time.monotonic()
 
-    cid = cid_for(cfg.broker.username, f"cli-{uuid.uuid4().hex[:8]}")
+    cid = cid_for(cfg.broker.username, random_suffix("cli"))
     link = Link(cfg.broker, client_id=cid, clean_session=True)
     link.subscribe(topics.all_unitstates(), on_health)
     link.start()

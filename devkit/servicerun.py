@@ -284,7 +284,7 @@ class ScriptedUnit:
         self.commands: list[bytes] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.link = Link(creds, client_id=f"unit-{unit_id}")
+        self.link = Link(creds, client_id=creds.session_client_id())
         self.link.subscribe(self.topics.unit_receipt(unit_id), self._on_receipt)
         self.link.subscribe(self.topics.unit_cmd(unit_id), lambda _t, p: self.commands.append(p))
         self._thread = threading.Thread(target=self._retransmit, daemon=True)

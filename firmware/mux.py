@@ -142,7 +142,7 @@ class MuxLink:
         self._sock: socket.socket | None = None
         c = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=creds.username,
+            client_id=creds.session_client_id(),
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )

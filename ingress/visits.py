@@ -38,7 +38,6 @@ from starlette.routing import Route
 from stilalarm.ingress.app import Ingress, _token_of, error
 from stilalarm.inventory.derived import WebConfig
 from stilalarm.inventory.kinds import Via
-from stilalarm.wire.identity import client_id
 from stilalarm.wire.link import Link
 from stilalarm.wire.messages import (
     ID_PATTERN,
@@ -139,13 +138,14 @@ class VisitBook:
 
 
 class VisitDesk:
-    """alarm-web's own MQTT client for visit commands (client id `web.visits`): publish a person's
-    command, wait for the console's reply to it."""
+    """alarm-web's own MQTT client for visit commands (client id `web.visits`, or on the cluster
+    profile `<web's secret client id>-visits`): publish a person's command, wait for the
+    console's reply to it."""
 
     def __init__(self, cfg: WebConfig, suffix: str = "visits") -> None:
         self.topics = Topics(cfg.site_id)
         self.persons = sorted({t.person for t in cfg.tokens if t.person and not t.revoked})
-        self.link = Link(cfg.broker, client_id=client_id(cfg.broker.username, suffix), clean_session=True)
+        self.link = Link(cfg.broker, client_id=cfg.broker.session_client_id(suffix), clean_session=True)
         for pid in self.persons:
             self.link.subscribe(self.topics.person_reply(pid), self._on_reply)
         self._waiting: dict[uuid.UUID, tuple[asyncio.AbstractEventLoop, asyncio.Future[CommandReply]]] = {}

@@ -35,7 +35,7 @@ class Flooder:
         self._up = threading.Event()
         c = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=creds.username,
+            client_id=creds.session_client_id(),
             protocol=mqtt.MQTTv311,
             clean_session=True,
         )

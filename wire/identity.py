@@ -12,21 +12,36 @@ separator is defined (the rendered config passes it to the plugin).
 One more id belongs to one login: a key fingerprint (32 lowercase hex digits) is the client id of
 an enrolling Pi, login `enroll` (stilalarm.wire.enroll; the mosquitto ACL's `%c` patterns then
 name its enrolment topics). No username has that form, so it names no other login's client.
+
+The cluster profile's broker (NATS 2.9) cannot check this rule: it takes any client id from any
+login, and a second connection with a client id drops the first. There every client id is made
+unguessable instead (docs/HA.md): each login's persistent session gets a secret suffix from
+`alarm-broker render --profile cluster` (`BrokerCredentials.client_id`), and every other client
+(a TUI, a one-shot command) a random one of at least 64 bits (`random_suffix`), on both profiles.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from stilalarm.wire.enroll import ENROLL_USER, is_fingerprint
 
 CLIENT_ID_SEPARATOR = "."
 """Between a username and a client id's suffix; never part of an id (see ID_PATTERN)."""
+SECRET_SUFFIX_BYTES = 16
+"""A rendered session's secret suffix: 128 random bits, written as 32 hex digits."""
+MIN_SECRET_SUFFIX = 16
+"""Shortest secret suffix a client config may carry (16 hex digits: 64 bits)."""
+RANDOM_SUFFIX_BYTES = 8
+"""A per-run client's random part: 64 bits, written as 16 hex digits."""
 
 
 def client_id(username: str, suffix: str) -> str:
-    """A client id owned by `username`: `username.suffix` (e.g. `person-an.tui-1a2b3c4d`).
+    """A client id owned by `username`: `username.suffix` (e.g. `person-an.tui-1a2b3c4d5e6f7a8b`).
 
-    Use it for every client that may run more than once per login; a client that is the only
-    one of its login (the console service, a desk unit) uses the bare username.
+    Use it for every client that may run more than once per login (with `random_suffix`); a
+    client that is the only one of its login (the console service, a desk unit) connects with
+    `BrokerCredentials.session_client_id()`: the rendered secret id, or the bare username.
     """
     if not suffix:
         raise ValueError("a client id suffix must not be empty")
@@ -40,3 +55,14 @@ def owns(username: str, cid: str) -> bool:
     if username == ENROLL_USER and is_fingerprint(cid):
         return True
     return cid == username or cid.startswith(username + CLIENT_ID_SEPARATOR)
+
+
+def secret_suffix() -> str:
+    """A new secret suffix for a login's session client id (`alarm-broker render`)."""
+    return secrets.token_hex(SECRET_SUFFIX_BYTES)
+
+
+def random_suffix(kind: str) -> str:
+    """A suffix for a client that runs once or many times per login (a TUI, a CLI command):
+    `kind-` + 64 random bits, so nobody can guess it and take the connection over."""
+    return f"{kind}-{secrets.token_hex(RANDOM_SUFFIX_BYTES)}"

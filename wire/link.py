@@ -150,7 +150,11 @@ class LinkClient(FastClient):
 
 
 class Link:
-    """One MQTT connection with a persistent session, safe callbacks and resubscription."""
+    """One MQTT connection with a persistent session, safe callbacks and resubscription.
+
+    The client id is `client_id`, by default the login's session id
+    (`BrokerCredentials.session_client_id()`: the rendered secret id on the cluster profile,
+    else the username)."""
 
     def __init__(
         self,
@@ -177,7 +181,7 @@ class Link:
         """Set while connected and the session's subscriptions are confirmed (SUBACK)."""
         self._client = LinkClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id or creds.username,
+            client_id=client_id or creds.session_client_id(),
             clean_session=clean_session,
             protocol=mqtt.MQTTv311,
         )

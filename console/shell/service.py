@@ -108,9 +108,7 @@ class ConsoleService:
         will = (self.topics.console_status(), encode(ConsoleStatus(state=LinkState.OFFLINE, version=VERSION)))
         # No in-flight window (0): with any window paho 2.2 walks every outstanding publish on each
         # PUBACK (`_update_inflight`), quadratic in a burst of receipts and notifications.
-        self.link = Link(
-            creds, client_id="console", will=will, on_up=lambda: self.inbox.put(Up()), max_inflight=0
-        )
+        self.link = Link(creds, will=will, on_up=lambda: self.inbox.put(Up()), max_inflight=0)
         for ch in (UnitChannel.EVENT, UnitChannel.STATUS, UnitChannel.HEARTBEAT):
             self.link.subscribe_raw(self.topics.all_units(ch), self._on_message)
         self.link.subscribe_raw(self.topics.all_person_cmds(), self._on_message)

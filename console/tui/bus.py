@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.identity import client_id as cid_for
+from stilalarm.wire.identity import random_suffix
 from stilalarm.wire.link import Link
 from stilalarm.wire.messages import (
     AckCmd,
@@ -124,7 +125,7 @@ class Bus:
         # Clean session: the retained state is the truth, resynced on every connect.
         self.link = Link(
             creds,
-            client_id=client_id or cid_for(creds.username, f"tui-{uuid.uuid4().hex[:8]}"),
+            client_id=client_id or cid_for(creds.username, random_suffix("tui")),
             clean_session=True,
             will=(self.topics.person_cmd(person_id), encode(will)),
             will_retain=False,

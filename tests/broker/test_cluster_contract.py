@@ -318,7 +318,7 @@ def test_a_tls_cluster_units_connect_with_the_site_ca_and_plain_mqtt_is_refused(
         creds = c.creds("unit-balie-1", node=2)
         assert creds.tls and creds.ca_file == str((tls / "ca.crt").resolve())
         got: list[bytes] = []
-        unit = Link(creds, client_id="unit-balie-1", clean_session=True)
+        unit = Link(creds, clean_session=True)  # its rendered secret client id
         unit.subscribe(topics.unit_receipt("balie-1"), lambda _t, p: got.append(p))
         unit.start()
         try:

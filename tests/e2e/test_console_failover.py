@@ -193,7 +193,7 @@ def test_sigstop_of_the_active_the_standby_takes_over_and_the_old_one_does_not_p
     assert receipt is not None and receipt.incident_id is not None
     iid = receipt.incident_id
     # "ik kom" reaches whichever console is active (the consoles share the MQTT session)
-    bart = Link(ha.cluster.creds("person-bart", node=0), client_id="person-bart")
+    bart = Link(ha.cluster.creds("person-bart", node=0))  # its rendered secret client id
     bart.start()
     assert bart.wait_connected(20)
     cmd = AckCmd(cmd_id=uuid.uuid4(), person_id="bart", issued_at=utcnow(), incident_id=iid)

@@ -80,7 +80,7 @@ class WrongClockUnit:
         self.receipts: dict[uuid.UUID, Receipt] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self.link = Link(creds, client_id=f"unit-{unit_id}")
+        self.link = Link(creds)
         self.link.subscribe(T.unit_receipt(unit_id), self._on_receipt)
         self._thread = threading.Thread(target=self._run, daemon=True)
 

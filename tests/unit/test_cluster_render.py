@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
 
 from stilalarm.broker_config.acl import acl_rules, usernames
 from stilalarm.broker_config.cli import main
 from stilalarm.broker_config.cluster import MQTT_DELIVERY, all_permissions, subjects
 from stilalarm.inventory import load_site
 from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.identity import owns, random_suffix
 
 SITE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
 
@@ -123,3 +128,76 @@ def test_console_log_login_and_the_nats_client_port(tmp_path: Path) -> None:
     conf = (out / "nodes" / "n1" / "nats.conf").read_text()
     assert f'listen: "0.0.0.0:{nodes[0].nats_port}"' in conf
     assert "\ntls {" in conf
+
+
+# -- secret client ids (docs/HA.md "What is open" 1: NATS does not bind a client id to its login) --
+
+
+def _client_ids(out: Path) -> dict[str, str]:
+    """username -> client_id of every rendered client config."""
+    files = [out / "console.json", out / "observer.json", *(out / "units").glob("*.json")]
+    files += [*(out / "people").glob("*.json")]
+    blocks = [json.loads(f.read_text()) for f in files]
+    creds = [b.get("broker", b) for b in blocks] + [json.loads((out / "web.json").read_text())["broker"]]
+    return {c["username"]: c["client_id"] for c in creds}
+
+
+def test_every_login_gets_a_secret_client_id_kept_across_renders_new_with_rotate(tmp_path: Path) -> None:
+    out = tmp_path / "cluster"
+    render = ["render", "--profile", "cluster", "--site", str(SITE), "--out", str(out)]
+    assert main(render) == 0
+    first = _client_ids(out)
+    assert set(first) == set(usernames(load_site(SITE)))
+    for user, cid in first.items():
+        assert re.fullmatch(re.escape(user) + r"\.[0-9a-f]{32}", cid), cid  # 128 random bits
+        assert owns(user, cid)  # the mosquitto plugin's rule would accept it too
+    suffixes = [cid.rpartition(".")[2] for cid in first.values()]
+    assert len(set(suffixes)) == len(suffixes)
+    secrets_ = json.loads((out / "secrets.json").read_text())
+    assert {u: f"{u}.{secrets_[f'client-id:{u}']}" for u in first} == first
+    assert (out / "secrets.json").stat().st_mode & 0o077 == 0
+
+    assert main(render) == 0
+    assert _client_ids(out) == first, "a re-render keeps every client id (as it keeps the passwords)"
+
+    assert main([*render, "--rotate"]) == 0
+    rotated = _client_ids(out)
+    assert set(rotated) == set(first)
+    assert all(rotated[u] != first[u] for u in first), "--rotate makes new client ids"
+
+
+def test_a_mosquitto_render_writes_no_client_id(tmp_path: Path) -> None:
+    """The mosquitto profile binds ids with its plugin: its configs stay as they were."""
+    out = tmp_path / "mq"
+    assert main(["render", "--site", str(SITE), "--out", str(out)]) == 0
+    for f in [out / "console.json", out / "observer.json", *(out / "units").glob("*.json")]:
+        data = json.loads(f.read_text())
+        c = data.get("broker", data)
+        assert "client_id" not in c
+        assert BrokerCredentials.model_validate(c).session_client_id() == c["username"]
+    assert not any(k.startswith("client-id:") for k in json.loads((out / "secrets.json").read_text()))
+
+
+def test_a_client_id_must_belong_to_its_login_and_carry_a_secret() -> None:
+    base = {"site_id": "s", "username": "unit-a", "password": "p" * 16, "host": "h", "port": 1}
+    ok = BrokerCredentials.model_validate({**base, "client_id": "unit-a." + "0" * 16})
+    assert ok.session_client_id() == "unit-a." + "0" * 16
+    assert ok.session_client_id("visits") == "unit-a." + "0" * 16 + "-visits"
+    plain = BrokerCredentials.model_validate(base)
+    assert plain.session_client_id() == "unit-a" and plain.session_client_id("visits") == "unit-a.visits"
+    assert "client_id" not in json.loads(plain.model_dump_json())
+    for bad in ("console." + "0" * 32, "unit-a", "unit-a.short", "unit-ab." + "0" * 32):
+        with pytest.raises(ValidationError, match="client_id must be"):
+            BrokerCredentials.model_validate({**base, "client_id": bad})
+
+
+def test_per_run_client_ids_carry_64_random_bits() -> None:
+    """TUIs and one-shot commands: unguessable on both profiles (ids are never reused)."""
+    from stilalarm.console.tui.bus import Bus
+
+    assert re.fullmatch(r"tui-[0-9a-f]{16}", random_suffix("tui"))
+    assert len({random_suffix("cli") for _ in range(1000)}) == 1000
+    creds = BrokerCredentials(site_id="s", username="person-an", password="p" * 16, host="h", port=1)
+    bus = Bus(creds, "an", lambda _ev: None, console_id="pc")
+    cid = bus.link._client._client_id.decode()
+    assert re.fullmatch(r"person-an\.tui-[0-9a-f]{16}", cid), cid
