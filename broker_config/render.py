@@ -316,7 +316,7 @@ def new_unit_password(site: Site, out: Path, unit_id: str) -> UnitConfig:
     reload (SIGHUP), and on that reload disconnects a client still logged in with the old one
     (mosquitto 2.0 checks every connected client against the reloaded password file). Enrolment
     (approve) and revocation both use it: revoking gives the unit a password that only this
-    directory knows.
+    directory knows, and on the cluster profile also a new secret client id.
     """
     path = out / "units" / f"{unit_id}.json"
     cfg = load_json_model(UnitConfig, path)  # ConfigError: not rendered (render first)
@@ -332,11 +332,17 @@ def new_unit_password(site: Site, out: Path, unit_id: str) -> UnitConfig:
     _write(out / "secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
     from stilalarm.broker_config.cluster import is_cluster_dir, write_accounts
 
+    update: dict[str, str] = {"password": pw[user]}
     if is_cluster_dir(out):  # `--profile cluster`: the logins every node includes (docs/HA.md)
+        # and a new secret client id: whoever knew the old one (a thief of the Pi) cannot take
+        # over the unit's session on NATS, which binds no client id to its login
+        pw[client_id_key(user)] = secret_suffix()
+        update["client_id"] = client_id(user, pw[client_id_key(user)])
+        _write(out / "secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
         write_accounts(site, out, pw)
     else:
         _write(out / "passwd", passwd_text(users, pw), 0o600)
-    cfg = cfg.model_copy(update={"broker": cfg.broker.model_copy(update={"password": pw[user]})})
+    cfg = cfg.model_copy(update={"broker": cfg.broker.model_copy(update=update)})
     _write(path, cfg.model_dump_json(indent=2) + "\n", 0o600)
     return cfg
 

@@ -201,3 +201,27 @@ def test_per_run_client_ids_carry_64_random_bits() -> None:
     bus = Bus(creds, "an", lambda _ev: None, console_id="pc")
     cid = bus.link._client._client_id.decode()
     assert re.fullmatch(r"person-an\.tui-[0-9a-f]{16}", cid), cid
+
+
+def test_a_new_unit_password_on_the_cluster_also_gives_a_new_secret_client_id(tmp_path: Path) -> None:
+    """Enrolment and revocation (`new_unit_password`) on a cluster directory: the unit gets a new
+    password and a new secret client id (a thief who read the old config cannot take over the
+    session: NATS binds no id to a login); every other login keeps both."""
+    from stilalarm.broker_config.cluster import ClusterOptions, render_cluster
+    from stilalarm.broker_config.render import new_unit_password
+
+    site = load_site(SITE)
+    out = tmp_path / "c"
+    render_cluster(site, ClusterOptions(out=out))
+    unit = next(u for u in site.units if (out / "units" / f"{u.id}.json").exists())
+    other = next(u for u in site.units if u.id != unit.id and (out / "units" / f"{u.id}.json").exists())
+    before = json.loads((out / "units" / f"{unit.id}.json").read_text())["broker"]
+    other_before = (out / "units" / f"{other.id}.json").read_text()
+    cfg = new_unit_password(site, out, unit.id)
+    assert cfg.broker.password != before["password"]
+    assert cfg.broker.client_id is not None and cfg.broker.client_id != before["client_id"]
+    assert cfg.broker.client_id.startswith(f"unit-{unit.id}.")
+    after = json.loads((out / "units" / f"{unit.id}.json").read_text())["broker"]
+    assert after["client_id"] == cfg.broker.client_id and after["password"] == cfg.broker.password
+    assert (out / "units" / f"{other.id}.json").read_text() == other_before
+    assert cfg.broker.password in (out / "accounts.conf").read_text()
