@@ -19,6 +19,7 @@ Three parts, each with its own broker:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import statistics
 import time
@@ -83,7 +84,7 @@ def _press_latency(
     broker_dir: Path,
     start_consoles: Callable[[], None],
     broker_pids: Callable[[], list[int]],
-) -> tuple[float, Presses]:
+) -> tuple[tuple[float, float], Presses]:
     """The latency scenario's measurement on one broker: capture, console(s), alarm-sim, presses.
     Returns the seconds the broker took to settle after the units connected, and the presses."""
     site = load_site(site_file)
@@ -121,16 +122,20 @@ def _press_latency(
         cap.stop()
 
 
-def settle(pids: list[int], quiet_pct: float = 15.0, window_s: float = 2.0, max_s: float = 120.0) -> float:
+def settle(
+    pids: list[int], quiet_pct: float = 15.0, window_s: float = 2.0, max_s: float = 60.0
+) -> tuple[float, float]:
     """Wait until the broker processes together use under `quiet_pct` % of a core over a window
     (after the units' connect storm: NATS creates a replicated consumer per subscription); returns
-    the seconds waited (at most `max_s`)."""
+    the seconds waited (at most `max_s`) and the last window's CPU (% of a core)."""
     t0 = time.monotonic()
+    cpu = float("nan")
     while time.monotonic() - t0 < max_s:
         use = sample({str(p): p for p in pids}, window_s)
-        if sum(u.cpu_pct for u in use.values()) < quiet_pct:
+        cpu = sum(u.cpu_pct for u in use.values())
+        if cpu < quiet_pct:
             break
-    return time.monotonic() - t0
+    return time.monotonic() - t0, cpu
 
 
 def _profiles(ctx: Ctx) -> None:
@@ -212,6 +217,16 @@ def _profiles(ctx: Ctx) -> None:
     res.add(
         Row(
             SC,
+            f"cluster profile: broker CPU before the presses ({n} units connected, 3 nodes together)",
+            settle_c[1],
+            "% core",
+            settle_m[1],
+            "mosquitto, same units",
+        )
+    )
+    res.add(
+        Row(
+            SC,
             f"cluster profile: alarm-sim units ({n}, connecting at once) whose QoS1 subscriptions "
             "the broker refused",
             float(refused_c),
@@ -224,8 +239,9 @@ def _profiles(ctx: Ctx) -> None:
         SC,
         f"Profiles, quiet only (no busy variant): {n} presses on {n} alarm-sim units "
         f"(one press each, {ctx.n(20, 10)}/s), measured as the latency scenario does, once the "
-        f"broker used < 15 % of a core over 2 s after the units connected (mosquitto after "
-        f"{settle_m:.0f} s, the cluster's three nodes together after {settle_c:.0f} s). mosquitto: "
+        f"broker used < 15 % of a core over 2 s after the units connected, or after 60 s "
+        f"(mosquitto after {settle_m[0]:.0f} s, then {settle_m[1]:.1f} % of a core; the cluster's "
+        f"three nodes together after {settle_c[0]:.0f} s, then {settle_c[1]:.1f} %). mosquitto: "
         f"press→notification {sm.fmt()}, press→receipt {rm.fmt()}, lost {pm.lost}; units whose "
         f"subscriptions the broker refused at connect {refused_m}. Cluster (console a active on node "
         f"1's MQTT, every commit appended to the replicated log first; b standby, following the log): "
@@ -493,8 +509,7 @@ def msgs_leader(logs: list[str]) -> int | None:
 
 
 def _msgs_leader(cluster: LocalCluster) -> int | None:
-    logs = [p.read_text(errors="replace") if (p := cluster.log_path(i)).exists() else "" for i in range(3)]
-    return msgs_leader(logs)
+    return msgs_leader(_node_logs(cluster))
 
 
 def pick_victim(run: int, leader: int | None) -> int:
@@ -506,6 +521,34 @@ def pick_victim(run: int, leader: int | None) -> int:
     return 1 + run % 2
 
 
+ELECTED_RE = re.compile(
+    r"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+) \[INF\] "
+    r"JetStream cluster new (stream|consumer) leader for '[^'>]*> ([^'>]+?)(?: > [^']*)?'"
+)
+
+
+def elections(logs: list[str], t0: float, t1: float) -> str:
+    """The Raft groups that elected a new leader between wall times t0 and t1 (the nodes' log
+    texts; nats-server logs local time): streams by name, consumers counted per stream."""
+    streams: set[str] = set()
+    consumers: dict[str, int] = {}
+    for text in logs:
+        for m in ELECTED_RE.finditer(text):
+            at = dt.datetime.strptime(m.group(1), "%Y/%m/%d %H:%M:%S.%f").timestamp()
+            if not t0 <= at <= t1:
+                continue
+            if m.group(2) == "stream":
+                streams.add(m.group(3).strip())
+            else:
+                consumers[m.group(3).strip()] = consumers.get(m.group(3).strip(), 0) + 1
+    parts = [*sorted(streams), *(f"{v} consumer(s) of {k}" for k, v in sorted(consumers.items()))]
+    return ", ".join(parts) or "none"
+
+
+def _node_logs(cluster: LocalCluster) -> list[str]:
+    return [p.read_text(errors="replace") if (p := cluster.log_path(i)).exists() else "" for i in range(3)]
+
+
 def _node_kill(ctx: Ctx) -> None:
     res = ctx.res
     runs = ctx.n(6, 2)
@@ -515,6 +558,7 @@ def _node_kill(ctx: Ctx) -> None:
         cap = Capture().start(cluster, [f"{t.base}/#"])
         times: list[float] = []
         led: list[bool | None] = []
+        elected: list[str] = []
         try:
             consoles[0].start(["--ha", "a", "--ha-ttl", TTL])
             _wait_log(consoles[0], "ACTIVE console a ", 120)
@@ -527,11 +571,12 @@ def _node_kill(ctx: Ctx) -> None:
                 try:
                     ev = unit.press()
                     cluster.kill_node(k)  # the unit's node, at once: the alarm is in flight
-                    t_kill = time.monotonic()
+                    t_kill, w_kill = time.monotonic(), time.time()
                     repoint(unit, 3 - k, cluster)  # by hand, until wire/link.py fails over itself
                     _receipted(unit, ev, 120)
                     times.append(time.monotonic() - t_kill)
                     led.append(None if leader is None else leader == k)
+                    elected.append(elections(_node_logs(cluster), w_kill, time.time()))
                 finally:
                     unit.stop()
                 cluster.start_node(k)
@@ -567,9 +612,9 @@ def _node_kill(ctx: Ctx) -> None:
                     met=part[-1] <= 3,
                 )
             )
-    marks = ", ".join(
-        f"{x:.2f} s" + {True: " (led)", False: "", None: " (leader unknown)"}[w]
-        for x, w in zip(times, led, strict=True)
+    marks = "; ".join(
+        f"{x:.2f} s" + {True: " (led)", False: "", None: " (leader unknown)"}[w] + f" [new leaders: {e}]"
+        for x, w, e in zip(times, led, elected, strict=True)
     )
     res.note(
         SC,
@@ -579,6 +624,9 @@ def _node_kill(ctx: Ctx) -> None:
         f"on another branch; when it lands the unit fails over by itself); the node is started again "
         f"between runs. Even runs kill the leader of the `$MQTT_msgs` stream when it is node 2 or 3 "
         f"(from the nodes' logs), odd runs the other. Kill → receipt: {marks} ('led': the killed node "
-        f"led `$MQTT_msgs`). Then the stream's Raft election dominates: nats-server 2.9 followers wait "
-        f"4-9 s (constants, no setting) before they campaign (docs/HA.md).",
+        f"led `$MQTT_msgs`; new leaders: the Raft groups the survivors' logs show elected between the "
+        f"kill and the receipt). A group whose leader was on the killed node is unavailable until its "
+        f"election: nats-server 2.9 followers wait 4-9 s (constants, no setting) before they campaign "
+        f"(docs/HA.md); `$MQTT_msgs` stores every QoS1 PUBLISH, `$MQTT_sess` every session, and each "
+        f"QoS1 subscription is a consumer with its own group.",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.sc_ha import HA_SITE, LEVEL2_S, Page, duplicates_per_failover, msgs_leader, pick_victim
+from bench.sc_ha import HA_SITE, LEVEL2_S, Page, duplicates_per_failover, elections, msgs_leader, pick_victim
 from stilalarm.inventory.load import parse_site
 
 
@@ -47,3 +47,20 @@ def test_the_node_kill_runs_alternate_between_the_msgs_leader_and_the_other_node
     # node 0 (the consoles' MQTT) is never killed: a leader there, or none known, alternates 1 and 2
     assert [pick_victim(i, 0) for i in range(2)] == [1, 2]
     assert [pick_victim(i, None) for i in range(2)] == [1, 2]
+
+
+def test_elections_lists_the_groups_that_got_a_new_leader_in_the_window() -> None:
+    import datetime as dt
+
+    def line(t: str, kind: str, name: str) -> str:
+        return f"[1] 2026/12/03 {t} [INF] JetStream cluster new {kind} leader for 'STILALARM > {name}'\n"
+
+    log = (
+        line("07:00:00.000000", "stream", "$MQTT_sess")
+        + line("07:00:05.000000", "stream", "$MQTT_msgs")
+        + line("07:00:06.000000", "consumer", "$MQTT_msgs > abc")
+        + line("07:00:07.000000", "consumer", "$MQTT_msgs > def")
+    )
+    at = dt.datetime(2026, 12, 3, 7, 0, 4).timestamp()  # nats-server logs local time
+    assert elections([log, "", ""], at, at + 10) == "$MQTT_msgs, 2 consumer(s) of $MQTT_msgs"
+    assert elections([log], at + 20, at + 30) == "none"
