@@ -3,7 +3,7 @@
     python -m bench --site examples/site.toml [--quick] [--only NAME[,NAME]] [--doc docs/PERFORMANCE.md]
 
 Scenarios (in this order): baseline, scale, latency, burst, sustained, pi4, supervision, restart,
-footprint, fanout, flood, web, fleet. Every figure is paired with a baseline measured in the same run.
+footprint, fanout, flood, web, fleet, ha. Every figure is paired with a baseline measured in the same run.
 baseline, latency, burst, sustained and flood also run "busy": again in the same run, with a
 CPU-bound competitor the bench starts itself (one busy process per core minus one), unless
 `--no-busy`. pi4 runs latency, burst and sustained with the broker and the console each under a
@@ -43,6 +43,7 @@ SCENARIOS = [
     "flood",
     "web",
     "fleet",
+    "ha",
 ]
 NEEDS_BASELINE = {"scale", "latency", "burst", "sustained"}
 
@@ -53,6 +54,7 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
         sc_fanout_kill,
         sc_fleet,
         sc_flood,
+        sc_ha,
         sc_ingest,
         sc_pi4,
         sc_restart,
@@ -83,6 +85,7 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
         "flood busy": lambda: sc_flood.run_flood(ctx, busy=True),
         "web": lambda: sc_web.run_web(ctx),
         "fleet": lambda: sc_fleet.run_fleet(ctx),
+        "ha": lambda: sc_ha.run_ha(ctx),
     }
     for name, fn in table.items():
         base_name, _, variant = name.partition(" ")
@@ -134,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print()
     print(text_table(ctx.res.rows))
+    for sc, notes in ctx.res.notes.items():
+        print(f"\n{sc}: " + " ".join(notes))
     for f in ctx.res.failures:
         print(f"CRASHED {f.scenario}: {f.error}")
     shown = [a for a in (argv if argv is not None else sys.argv[1:])]

@@ -16,16 +16,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as mqtt
 
 from bench.fw_proc import cpu_s, rss_mb
-from stilalarm.broker_config.local import LocalBroker
+from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.identity import client_id as cid_for
 from stilalarm.wire.link import Link
 
 PY = sys.executable
+
+
+class CredsSource(Protocol):
+    """A local broker whose rendered logins can be read: `LocalBroker`, or `LocalCluster` (its
+    first node)."""
+
+    def creds(self, user: str) -> BrokerCredentials: ...
 
 
 def iso(ts: str) -> float:
@@ -60,7 +67,7 @@ class Capture:
             self.cond.notify_all()
 
     def start(
-        self, broker: LocalBroker, filters: list[str], client_id: str = cid_for("observer", "bench-capture")
+        self, broker: CredsSource, filters: list[str], client_id: str = cid_for("observer", "bench-capture")
     ) -> Capture:
         lk = Link(broker.creds("observer"), client_id=client_id, clean_session=True)
         for f in filters:
