@@ -12,9 +12,8 @@ Three parts, each with its own broker:
   so the next run kills the other one. Duplicate pages (the same notification id twice) and
   missed pages (level 1 or 2 of a run's incident never seen) are counted over all runs.
 - **node kill**: per run a `ScriptedUnit` on node 2 presses and node 2 is SIGKILLed at once;
-  measured: kill -> the receipt at the unit. The address-list failover of wire/link.py is built
-  on another branch: until it lands the unit is re-pointed at node 3 by hand right after the kill
-  (as tests/e2e/test_cluster_failover.py does). The node is started again between runs.
+  measured: kill -> the receipt at the unit, which fails over by itself to the other node (its
+  address list, wire/link.py). The node is started again between runs.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ from stilalarm.devkit.localsystem import SimProcess, script
 from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from stilalarm.devkit.sitegen import many_units_toml, write_many_units
 from stilalarm.inventory import load_site
-from stilalarm.wire.link import Link
 from stilalarm.wire.messages import UnitEvent
 from stilalarm.wire.topics import PersonChannel, Topics, UnitChannel
 
@@ -350,10 +348,15 @@ def _ha_cluster(ctx: Ctx, name: str, n_units: int) -> Iterator[tuple[LocalCluste
         cluster.kill()
 
 
-def _unit(cluster: LocalCluster, cap: Capture, t: Topics, uid: str, node: int) -> ScriptedUnit:
-    """A scripted desk unit on `node`, connected and subscribed, once the console has published its
-    (retained) unit state."""
-    unit = ScriptedUnit(cluster.creds(f"unit-{uid}", node=node), uid).start(30)
+def _unit(
+    cluster: LocalCluster, cap: Capture, t: Topics, uid: str, node: int, then: int | None = None
+) -> ScriptedUnit:
+    """A scripted desk unit on `node` (and node `then` next in its address list: it fails over by
+    itself), connected and subscribed, once the console has published its (retained) unit state."""
+    creds = cluster.creds(f"unit-{uid}", node=node)
+    if then is not None:
+        creds = creds.at(cluster.endpoint(node), cluster.endpoint(then))
+    unit = ScriptedUnit(creds, uid).start(30)
     cap.wait(lambda x: x.topic == t.unitstate(uid), 60, f"unit {uid} at the console")
     return unit
 
@@ -479,18 +482,6 @@ def _receipted(unit: ScriptedUnit, ev: UnitEvent, timeout: float) -> None:
 # -- broker node kill -------------------------------------------------------------------------------
 
 
-def repoint(unit: ScriptedUnit, creds_node: int, cluster: LocalCluster) -> None:
-    """Move the unit's link to another node (same client id, same persistent session): by hand,
-    what the address-list failover of wire/link.py will do."""
-    old = unit.link
-    link = Link(cluster.creds(f"unit-{unit.unit_id}", node=creds_node), client_id=f"unit-{unit.unit_id}")
-    link.subscribe(unit.topics.unit_receipt(unit.unit_id), unit._on_receipt)
-    link.subscribe(unit.topics.unit_cmd(unit.unit_id), lambda _t, p: unit.commands.append(p))
-    unit.link = link
-    old.stop(timeout=0.1)
-    link.start()
-
-
 LEADER_RE = re.compile(
     r"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+) \[INF\] "
     r"JetStream cluster new stream leader for '[^']*\$MQTT_msgs'"
@@ -567,12 +558,11 @@ def _node_kill(ctx: Ctx) -> None:
             for i in range(runs):
                 leader = _msgs_leader(cluster)
                 k = pick_victim(i, leader)
-                unit = _unit(cluster, cap, t, f"sim-{i:04d}", node=k)
+                unit = _unit(cluster, cap, t, f"sim-{i:04d}", node=k, then=3 - k)
                 try:
                     ev = unit.press()
                     cluster.kill_node(k)  # the unit's node, at once: the alarm is in flight
                     t_kill, w_kill = time.monotonic(), time.time()
-                    repoint(unit, 3 - k, cluster)  # by hand, until wire/link.py fails over itself
                     _receipted(unit, ev, 120)
                     times.append(time.monotonic() - t_kill)
                     led.append(None if leader is None else leader == k)
@@ -591,7 +581,7 @@ def _node_kill(ctx: Ctx) -> None:
         Row(
             SC,
             f"broker node kill -9 → in-flight alarm receipted, median of {len(s)} "
-            f"(min {s[0]:.2f}, max {s[-1]:.2f} s; unit re-pointed by hand)",
+            f"(min {s[0]:.2f}, max {s[-1]:.2f} s; the unit fails over by its address list)",
             statistics.median(s),
             "s",
             target="≤ 3 s",
@@ -620,8 +610,7 @@ def _node_kill(ctx: Ctx) -> None:
         SC,
         f"Node kill: {runs} runs on one 3-node cluster, consoles a (active) and b (standby), a's MQTT "
         f"on node 1: a scripted unit on node 2 or 3 presses, its node is SIGKILLed at once and the unit "
-        f"is re-pointed at the other of the two by hand (the address-list failover of wire/link.py is "
-        f"on another branch; when it lands the unit fails over by itself); the node is started again "
+        f"fails over to the other of the two by its address list (wire/link.py); the node is started again "
         f"between runs. Even runs kill the leader of the `$MQTT_msgs` stream when it is node 2 or 3 "
         f"(from the nodes' logs), odd runs the other. Kill → receipt: {marks} ('led': the killed node "
         f"led `$MQTT_msgs`; new leaders: the Raft groups the survivors' logs show elected between the "

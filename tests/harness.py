@@ -20,7 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from stilalarm.wire.credentials import BrokerCredentials
-from stilalarm.wire.identity import client_id
+from stilalarm.wire.identity import client_id, random_suffix
 from stilalarm.wire.link import Link
 from stilalarm.wire.messages import IncidentState, Notification, NotifyReason, parse
 from stilalarm.wire.topics import Topics
@@ -130,10 +130,12 @@ class Capture:
     filters: tuple[str, ...]
     messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    persistent: bool = False
+    """Keep a session: what is published while it moves to another node is delivered after."""
 
     def __post_init__(self) -> None:
-        cid = client_id(self.creds.username, f"capture-{id(self)}")
-        self.link = Link(self.creds, client_id=cid, clean_session=True)
+        cid = client_id(self.creds.username, random_suffix("capture"))
+        self.link = Link(self.creds, client_id=cid, clean_session=not self.persistent)
         for f in self.filters:
             self.link.subscribe_raw(f, self._on)
 

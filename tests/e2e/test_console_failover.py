@@ -84,7 +84,8 @@ def ha(tmp_path: Path) -> Iterator[Ha]:
     cluster.start()
     a = ServiceProcess(site_file, tmp_path / "a.db", cluster.dir, tmp_path / "a.log")
     b = ServiceProcess(site_file, tmp_path / "b.db", cluster.dir, tmp_path / "b.log")
-    seen = Capture(cluster.creds("observer", node=0), (f"{T.base}/#",))
+    # every node, as rendered: the unit and the observer move on when a test kills their node
+    seen = Capture(cluster.creds("observer"), (f"{T.base}/#",), persistent=True)
     unit = None
     try:
         seen.start()
@@ -93,7 +94,7 @@ def ha(tmp_path: Path) -> Iterator[Ha]:
         a.wait_ready(30)
         b.start(["--ha", "b", "--ha-ttl", TTL])
         wait_until(lambda: "standby b " in b.log(), 30, f"b standby:\n{b.log()}")
-        unit = ScriptedUnit(cluster.creds("unit-balie-1", node=1), "balie-1").start(20)
+        unit = ScriptedUnit(cluster.creds("unit-balie-1"), "balie-1").start(20)
         wait_until(lambda: seen.on(T.unitstate("balie-1")) != [], 30, "the unit's state at the console")
         yield Ha(cluster, a, b, seen, unit, tmp_path)
     finally:
