@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from stilalarm.wire.credentials import BrokerCredentials
-from stilalarm.wire.link import AddressRing, guarded
+from stilalarm.wire.link import SUB_RETRY_MAX_S, SUB_RETRY_MIN_S, AddressRing, guarded
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ class MuxLink:
         self._max = reconnect_max_s
         self._delay = reconnect_min_s
         self._sub_mid: int | None = None
+        self._retry_mids: dict[int, tuple[list[str], float]] = {}
         self._stopping = False
         self._dead = False
         self._retry: asyncio.TimerHandle | None = None
@@ -298,16 +299,40 @@ class MuxLink:
             self.creds.username,
             self.ring.current,
         )
+        self._retry_mids.clear()
         _rc, self._sub_mid = client.subscribe([(t, 1) for t in self._subs])
 
     def _handle_suback(self, _c: mqtt.Client, _u: Any, mid: int, reasons: Any, _p: Any) -> None:
-        if mid != self._sub_mid:
+        if mid == self._sub_mid:
+            refused = [t for t, r in zip(self._subs, reasons, strict=False) if r.is_failure]
+            delay = SUB_RETRY_MIN_S / 2  # doubled below: the first retry after SUB_RETRY_MIN_S
+            self.connected = True
+            self._on_up()
+        elif mid in self._retry_mids:
+            batch, delay = self._retry_mids.pop(mid)
+            refused = [t for t, r in zip(batch, reasons, strict=False) if r.is_failure]
+            if len(refused) < len(batch):
+                log.warning("%s: subscriptions granted on a retry", self.creds.username)
+        else:
             return
-        refused = [str(r) for r in reasons if r.is_failure]
-        if refused:
-            log.error("broker refused subscriptions of %s: %s", self.creds.username, refused)
-        self.connected = True
-        self._on_up()
+        if refused and not self._dead:
+            delay = min(2 * delay, SUB_RETRY_MAX_S)
+            log.error(
+                "broker refused subscriptions of %s: %s; asking again in %.0f s (nothing arrives on them)",
+                self.creds.username,
+                refused,
+                delay,
+            )
+            self.loop.call_later(delay, self._resubscribe, refused, delay)
+
+    def _resubscribe(self, topics: list[str], delay: float) -> None:
+        """Ask again for subscriptions the broker refused (a cluster refuses some while it creates
+        hundreds of consumers at once); a reconnect makes them all again anyway."""
+        if not self.connected or self._dead:
+            return
+        _rc, mid = self.client.subscribe([(t, 1) for t in topics])
+        if mid is not None:
+            self._retry_mids[mid] = (topics, delay)
 
     def _handle_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         was = self.connected

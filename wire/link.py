@@ -37,6 +37,11 @@ from stilalarm.wire.pahofast import FastClient
 
 log = logging.getLogger(__name__)
 
+SUB_RETRY_MIN_S = 1.0
+"""A refused subscription is asked for again after this long, then twice as long each time..."""
+SUB_RETRY_MAX_S = 30.0
+"""...up to this (the broker's log says why it refuses; a misconfigured grant should be fixed)."""
+
 MessageHandler = Callable[[str, bytes], None]
 RawHandler = Callable[[mqtt.MQTTMessage], None]
 P = ParamSpec("P")
@@ -177,6 +182,9 @@ class Link:
         self._on_up = on_up
         self._on_down = on_down
         self._sub_mid: int | None = None
+        self._sub_batch: list[str] = []
+        self._retry_mids: dict[int, tuple[list[str], float]] = {}
+        self._retry_lock = threading.Lock()
         self.connected = threading.Event()
         """Set while connected and the session's subscriptions are confirmed (SUBACK)."""
         self._client = LinkClient(
@@ -260,17 +268,50 @@ class Link:
         self.ring.reached()
         log.info("connected to %s as %s", self.ring.current, self.creds.username)
         if self._subs:
+            self._sub_batch = list(self._subs)
+            self._retry_mids.clear()
             _rc, self._sub_mid = client.subscribe(list(self._subs.items()))
         else:
             self._up()
 
     def _handle_suback(self, _c: mqtt.Client, _u: Any, mid: int, reasons: Any, _props: Any) -> None:
-        if mid != self._sub_mid:
-            return
-        refused = [str(r) for r in reasons if r.is_failure]
+        if mid == self._sub_mid:
+            refused = [t for t, r in zip(self._sub_batch, reasons, strict=False) if r.is_failure]
+            delay = SUB_RETRY_MIN_S / 2  # doubled below: the first retry after SUB_RETRY_MIN_S
+            self._up()
+        else:
+            with self._retry_lock:  # _resubscribe registers the mid before we may look it up
+                retry = self._retry_mids.pop(mid, None)
+            if retry is None:
+                return
+            batch, delay = retry
+            refused = [t for t, r in zip(batch, reasons, strict=False) if r.is_failure]
+            granted = [t for t in batch if t not in refused]
+            if granted:
+                log.warning(
+                    "broker granted the subscriptions of %s on a retry: %s", self.creds.username, granted
+                )
         if refused:
-            log.error("broker refused subscriptions of %s: %s", self.creds.username, refused)
-        self._up()
+            delay = min(2 * delay, SUB_RETRY_MAX_S)
+            log.error(
+                "broker refused subscriptions of %s: %s; asking again in %.0f s (nothing arrives on them)",
+                self.creds.username,
+                refused,
+                delay,
+            )
+            t = threading.Timer(delay, self._resubscribe, (refused, delay))
+            t.daemon = True
+            t.start()
+
+    def _resubscribe(self, topics: list[str], delay: float) -> None:
+        """Ask again for subscriptions the broker refused (a cluster refuses some while it is busy
+        creating hundreds of consumers); a reconnect makes them all again anyway."""
+        if not self.connected.is_set():
+            return
+        with self._retry_lock:  # the SUBACK may come back before subscribe() returns
+            _rc, mid = self._client.subscribe([(t, self._subs[t]) for t in topics])
+            if mid is not None:
+                self._retry_mids[mid] = (topics, delay)
 
     def _up(self) -> None:
         self.connected.set()
