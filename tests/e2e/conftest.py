@@ -1,4 +1,5 @@
-"""Fixtures of the real-process tier: a small real filesystem that fills up."""
+"""Fixtures of the real-process tier: a small real filesystem that fills up, a network namespace
+whose link can be cut."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from bench.netns import Netns
 
 
 @pytest.fixture
@@ -26,3 +29,18 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
     finally:
         if subprocess.run(["umount", str(mnt)], check=False).returncode != 0:
             subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+def netns() -> Iterator[Netns]:
+    """A private network namespace with a veth pair to this host (`bench.netns`), removed
+    afterwards: a process run in it (`netns.prefix()`) loses its network on `netns.cut()`."""
+    ns = Netns()
+    try:
+        ns.open()
+    except RuntimeError as exc:
+        pytest.fail(f"a network namespace is needed to cut a process's network: {exc} (run as root)")
+    try:
+        yield ns
+    finally:
+        ns.close()

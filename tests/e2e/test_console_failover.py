@@ -108,19 +108,6 @@ def ha(tmp_path: Path) -> Iterator[Ha]:
         cluster.kill()
 
 
-@pytest.fixture
-def netns() -> Iterator[Netns]:
-    ns = Netns()
-    try:
-        ns.open()
-    except RuntimeError as exc:
-        pytest.fail(f"a network namespace is needed to partition a console: {exc} (run as root)")
-    try:
-        yield ns
-    finally:
-        ns.close()
-
-
 def received_ids(db: Path) -> set[str]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
         return {r[0] for r in c.execute("SELECT event_id FROM received")}

@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from bench.netns import HOST_ADDR, Netns
 from stilalarm.broker_config.local import free_port
@@ -24,19 +21,6 @@ from stilalarm.wire.messages import Notification, NotifyReason, parse
 from tests.e2e.test_system import SITE, SITE_TEXT, incidents_in_db
 
 UNIT = "spreekkamer-1"
-
-
-@pytest.fixture
-def netns() -> Iterator[Netns]:
-    ns = Netns()
-    try:
-        ns.open()
-    except RuntimeError as exc:
-        pytest.fail(f"a network namespace is needed to cut a unit's network: {exc} (run as root)")
-    try:
-        yield ns
-    finally:
-        ns.close()
 
 
 def test_unit_network_cut_then_press_is_delivered_when_the_network_returns(
