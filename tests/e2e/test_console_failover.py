@@ -81,13 +81,14 @@ def ha(tmp_path: Path) -> Iterator[Ha]:
     site_file = tmp_path / "site.toml"
     site_file.write_text(HA_SITE)
     cluster = LocalCluster(SITE, tmp_path / "cluster")
-    cluster.start()
     a = ServiceProcess(site_file, tmp_path / "a.db", cluster.dir, tmp_path / "a.log")
     b = ServiceProcess(site_file, tmp_path / "b.db", cluster.dir, tmp_path / "b.log")
-    # every node, as rendered: the unit and the observer move on when a test kills their node
-    seen = Capture(cluster.creds("observer"), (f"{T.base}/#",), persistent=True)
+    seen: Capture | None = None
     unit = None
-    try:
+    try:  # everything started is stopped, however far the start got
+        cluster.start()
+        # every node, as rendered: the unit and the observer move on when a test kills their node
+        seen = Capture(cluster.creds("observer"), (f"{T.base}/#",), persistent=True)
         seen.start()
         a.start(["--ha", "a", "--ha-ttl", TTL])
         wait_until(lambda: active_line("a") in a.log(), 60, f"a active:\n{a.log()}")
@@ -104,7 +105,8 @@ def ha(tmp_path: Path) -> Iterator[Ha]:
             if p.proc is not None and p.proc.poll() is None:
                 os.killpg(p.proc.pid, signal.SIGCONT)
             p.kill()
-        seen.stop()
+        if seen is not None:
+            seen.stop()
         cluster.kill()
 
 
