@@ -88,14 +88,14 @@ def ha(tmp_path: Path) -> Iterator[Ha]:
     try:  # everything started is stopped, however far the start got
         cluster.start()
         # every node, as rendered: the unit and the observer move on when a test kills their node
-        seen = Capture(cluster.creds("observer"), (f"{T.base}/#",), persistent=True)
+        seen = Capture(cluster.creds("observer", node=None), (f"{T.base}/#",), persistent=True)
         seen.start()
         a.start(["--ha", "a", "--ha-ttl", TTL])
         wait_until(lambda: active_line("a") in a.log(), 60, f"a active:\n{a.log()}")
         a.wait_ready(30)
         b.start(["--ha", "b", "--ha-ttl", TTL])
         wait_until(lambda: "standby b " in b.log(), 30, f"b standby:\n{b.log()}")
-        unit = ScriptedUnit(cluster.creds("unit-balie-1"), "balie-1").start(20)
+        unit = ScriptedUnit(cluster.creds("unit-balie-1", node=None), "balie-1").start(20)
         wait_until(lambda: seen.on(T.unitstate("balie-1")) != [], 30, "the unit's state at the console")
         yield Ha(cluster, a, b, seen, unit, tmp_path)
     finally:
