@@ -18,12 +18,11 @@ from stilalarm.broker_config.local import (
     LocalBroker,
     LocalCluster,
     find_mosquitto,
-    find_nats_server,
 )
 from stilalarm.inventory import Site, load_site
 from stilalarm.wire.link import Link
 from stilalarm.wire.topics import Topics
-from tests.harness import Capture
+from tests.harness import Capture, started_cluster
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SITE = ROOT / "examples" / "site.toml"
@@ -74,14 +73,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[Lo
     """The cluster profile: 3 real nats-server nodes (JetStream, MQTT) on loopback on free ports,
     one per test module (a start takes ~8 s while JetStream elects its leaders). A missing
     nats-server fails, never skips. `cluster.creds(user, node=i)` points a login at node i."""
-    try:
-        find_nats_server()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    c = LocalCluster(site, tmp_path_factory.mktemp("cluster"))
-    c.start()
-    yield c
-    c.kill()
+    with started_cluster(site, tmp_path_factory.mktemp("cluster")) as c:
+        yield c
 
 
 @pytest.fixture

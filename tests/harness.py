@@ -10,15 +10,19 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
+from stilalarm.inventory import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.identity import client_id, random_suffix
 from stilalarm.wire.link import Link
@@ -26,6 +30,22 @@ from stilalarm.wire.messages import IncidentState, Notification, NotifyReason, p
 from stilalarm.wire.topics import Topics
 
 ALARM_REASONS = (NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT)
+
+
+@contextmanager
+def started_cluster(site: Site, workdir: Path, tls_dir: Path | None = None) -> Iterator[LocalCluster]:
+    """A started 3-node `LocalCluster` in `workdir`, every node killed afterwards however far the
+    start got. A missing nats-server fails the test, never skips it."""
+    try:
+        find_nats_server()
+    except BrokerError as exc:
+        pytest.fail(str(exc))
+    c = LocalCluster(site, workdir, tls_dir=tls_dir)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.kill()
 
 
 def wait_until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:

@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 SUB_RETRY_MIN_S = 1.0
 """A refused subscription is asked for again after this long, then twice as long each time..."""
-SUB_RETRY_MAX_S = 30.0
-"""...up to this (the broker's log says why it refuses; a misconfigured grant should be fixed)."""
+SUB_RETRY_MAX_S = 5.0
+"""...up to this. Short: a message published on a topic while its subscription is refused is not
+queued for the client (a pager's page, a unit's "ik kom"), and a SUBSCRIBE costs the broker little;
+the broker's log says why it refuses (a misconfigured grant should be fixed)."""
 
 MessageHandler = Callable[[str, bytes], None]
 RawHandler = Callable[[mqtt.MQTTMessage], None]

@@ -25,7 +25,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from stilalarm.broker_config.cluster import CONSOLE_LOG_USER, log_names, log_permissions
-from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
+from stilalarm.broker_config.local import LocalCluster
 from stilalarm.broker_config.render import MESSAGE_SIZE_LIMIT
 from stilalarm.console.ha.jetstream import (
     H_PART,
@@ -42,6 +42,7 @@ from stilalarm.console.ha.jetstream import (
 )
 from stilalarm.inventory import Site
 from stilalarm.wire.topics import Topics
+from tests.harness import started_cluster
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -374,14 +375,8 @@ def test_an_mqtt_login_cannot_read_the_facts_log(cluster: LocalCluster) -> None:
 @pytest.fixture(scope="module")
 def own(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[LocalCluster]:
     """A cluster these tests kill nodes of (the module's `cluster` stays whole)."""
-    try:
-        find_nats_server()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    c = LocalCluster(site, tmp_path_factory.mktemp("own-cluster"))
-    c.start()
-    yield c
-    c.kill()
+    with started_cluster(site, tmp_path_factory.mktemp("own-cluster")) as c:
+        yield c
 
 
 def _node_of(c: LocalCluster, server: str | None) -> int:
@@ -482,9 +477,7 @@ def test_the_log_over_tls_with_the_site_ca(tmp_path: Path, site: Site) -> None:
         check=True,
         capture_output=True,
     )
-    c = LocalCluster(site, tmp_path / "cluster", tls_dir=tls)
-    c.start()
-    try:
+    with started_cluster(site, tmp_path / "cluster", tls_dir=tls) as c:
         creds = c.log_creds()
         assert creds.ca_file == str((tls / "ca.crt").resolve())
         assert all(s.startswith("tls://127.0.0.1:") for s in creds.servers)
@@ -501,8 +494,6 @@ def test_the_log_over_tls_with_the_site_ca(tmp_path: Path, site: Site) -> None:
         with pytest.raises(LogUnavailable):
             p.start(wait_s=3)
         p.close()
-    finally:
-        c.kill()
 
 
 def test_a_closed_log_can_be_started_again(log: Callable[..., ClusterLog]) -> None:

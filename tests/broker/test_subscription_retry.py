@@ -17,24 +17,18 @@ from pathlib import Path
 import pytest
 
 from stilalarm.broker_config.cluster import subjects
-from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
+from stilalarm.broker_config.local import LocalCluster
 from stilalarm.firmware.mux import Mux
 from stilalarm.inventory import Site
 from stilalarm.wire.link import Link
 from stilalarm.wire.topics import Topics
-from tests.harness import wait_until
+from tests.harness import started_cluster, wait_until
 
 
 @pytest.fixture
 def own_cluster(tmp_path: Path, site: Site) -> Iterator[LocalCluster]:
-    try:
-        find_nats_server()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    c = LocalCluster(site, tmp_path / "cluster")
-    c.start()
-    yield c
-    c.kill()
+    with started_cluster(site, tmp_path / "cluster") as c:
+        yield c
 
 
 def grant(cluster: LocalCluster, user: str, topic: str) -> None:
