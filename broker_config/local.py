@@ -299,10 +299,37 @@ class LocalCluster:
 
     def start(self, timeout: float = 60.0) -> None:
         """Start every node, then wait until the cluster serves a QoS1 subscription (JetStream has
-        elected its leaders and created the MQTT streams)."""
+        elected its leaders and created the MQTT streams).
+
+        The first MQTT client makes a node create the MQTT streams; before JetStream's metadata
+        leader is elected that request waits out nats-server's 4 s timeout and is tried again
+        only on a later connect. So the readiness probe waits until every node's log names the
+        metadata leader first: a start takes about 3.5 s here instead of 8.3 s."""
+        before = [self._log_size(i) for i in range(len(self.nodes))]
         for i in range(len(self.nodes)):
             self.start_node(i)
-        self.wait_ready(timeout)
+        deadline = time.monotonic() + timeout
+        while not self._meta_leader_logged(before) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.wait_ready(max(1.0, deadline - time.monotonic()))
+
+    def _log_size(self, i: int) -> int:
+        try:
+            return self.log_path(i).stat().st_size
+        except OSError:
+            return 0
+
+    def _meta_leader_logged(self, since: list[int]) -> bool:
+        """Whether every node's log, after byte `since[i]`, says it knows JetStream's metadata leader."""
+        for i in range(len(self.nodes)):
+            try:
+                with self.log_path(i).open("rb") as f:
+                    f.seek(since[i])
+                    if b"metadata leader" not in f.read():
+                        return False
+            except OSError:
+                return False
+        return True
 
     def wait_ready(self, timeout: float = 60.0, node: int = 0) -> None:
         """Until a QoS1 subscription on node `node` is granted (or BrokerError)."""

@@ -165,6 +165,9 @@ class System(Generic[B]):
         self.topics = Topics(site.site.id)
         self.broker = broker
         self.sim: SimProcess | None = None
+        """The alarm-sim started last."""
+        self.sims: list[SimProcess] = []
+        """Every alarm-sim started, all stopped by `stop()`."""
         self.observed = Observed()
         self._observer: Link | None = None
 
@@ -188,6 +191,7 @@ class System(Generic[B]):
             ],
             self.dir / "sim.log",
         )
+        self.sims.append(self.sim)
         return self.sim
 
     def start_observer(self, clean_session: bool = True) -> Observed:
@@ -212,8 +216,8 @@ class System(Generic[B]):
         """Stop the console services (the subclass's)."""
 
     def stop(self) -> None:
-        if self.sim is not None:
-            self.sim.stop()
+        for sim in self.sims:
+            sim.stop()
         self.stop_consoles()
         if self._observer is not None:
             self._observer.stop()

@@ -71,7 +71,7 @@ def broker(tmp_path: Path, site: Site) -> Iterator[LocalBroker]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[LocalCluster]:
     """The cluster profile: 3 real nats-server nodes (JetStream, MQTT) on loopback on free ports,
-    one per test module (a start takes ~8 s while JetStream elects its leaders). A missing
+    one per test module (a start takes ~3.5 s while JetStream elects its leaders). A missing
     nats-server fails, never skips. `cluster.creds(user, node=i)` points a login at node i."""
     with started_cluster(site, tmp_path_factory.mktemp("cluster")) as c:
         yield c
