@@ -91,7 +91,7 @@ broker: venv mosquitto
 deb:
 	scripts/build-deb.sh --out run/deb
 
-## build twice, then install, upgrade, purge and apt-get from the site's repository in clean
+## build, re-version as +test, then install, upgrade, purge and apt-get from the site's repository in clean
 ## Debian 12 chroots (debootstrap); as root. CI runs it every time (about 4 minutes).
 package-test:
 	scripts/package-test.sh

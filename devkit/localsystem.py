@@ -26,6 +26,7 @@ from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.identity import client_id as cid_for
 from stilalarm.wire.link import Link
+from stilalarm.wire.messages import UnitHealth, parse
 from stilalarm.wire.topics import Topics
 
 BIN = Path(sys.executable).parent
@@ -212,6 +213,15 @@ class System(Generic[B]):
             lambda t, p: t == topic and b'"online"' in p, timeout, "the console service to be online"
         )
 
+    def units_online(self, units: list[str]) -> bool:
+        """Whether the console's last published health of each of `units` says online."""
+        last: dict[str, bool] = {}
+        for _m, topic, payload, _r in list(self.observed.items):
+            for u in units:
+                if topic == self.topics.unitstate(u) and payload:
+                    last[u] = parse(UnitHealth, payload).online
+        return all(last.get(u) for u in units)
+
     def stop_consoles(self) -> None:
         """Stop the console services (the subclass's)."""
 
@@ -243,6 +253,17 @@ class LocalSystem(System[LocalBroker]):
     def kill_console(self) -> None:
         """SIGKILL the console service (a crash)."""
         self.service.kill()
+
+    def start_all(self) -> SimProcess:
+        """The broker, the observer, the console (until it is online) and alarm-sim with every
+        unit (until they are connected): the whole system, as most end-to-end tests want it."""
+        self.start_broker()
+        self.start_observer()
+        self.start_console()
+        self.wait_console_online(20)
+        sim = self.start_sim()
+        sim.wait(lambda e: e.get("event") == "ready", 30, "simulated units connected")
+        return sim
 
     def stop_console(self) -> None:
         self.service.terminate()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make package-test (docs/PACKAGES.md): build the packages twice (this tree, and the same tree as a
-# newer version, +test), then in clean Debian 12 roots made by debootstrap (chroot; no systemd
+# make package-test (docs/PACKAGES.md): build the packages (this tree), make the same packages a
+# newer version (+test), then in clean Debian 12 roots made by debootstrap (chroot; no systemd
 # running, no service started: policy-rc.d forbids it) install, check, upgrade, purge, and
 # install and upgrade from the site's apt repository (reprepro, file://). Needs root.
 # Cached under run/package-test: the debootstrapped base (a tarball; delete it to refresh) and
@@ -78,10 +78,24 @@ new_root() {
   apt_in "$r" update
 }
 
-# ---- 1. the packages, twice
+# ---- 1. the packages, and the same packages as a newer version
+# The newer version (+test) is the first build with only the version in DEBIAN/control raised: what
+# a second build of the same tree gives (`build-deb.sh --version-suffix +test`), without its
+# 140-150 s. The upgrade checks below need a higher version, not other content.
+reversion() {  # reversion IN_DIR OUT_DIR SUFFIX
+  local f d
+  mkdir -p "$2"
+  for f in "$1"/*.deb; do
+    d=$(mktemp -d "$T/reversion.XXXXXX")
+    dpkg-deb -R "$f" "$d"
+    sed -i "s/^Version: .*/Version: $(dpkg-deb -f "$f" Version)$3/" "$d/DEBIAN/control"
+    dpkg-deb -Zxz -z1 --build "$d" "$2/" >/dev/null
+    rm -rf "$d"
+  done
+}
 rm -rf "$T/debs-1" "$T/debs-2"
 scripts/build-deb.sh --out "$T/debs-1"
-scripts/build-deb.sh --out "$T/debs-2" --version-suffix +test
+reversion "$T/debs-1" "$T/debs-2" +test
 t_built=$(date +%s)
 V1=$(dpkg-deb -f "$T"/debs-1/stilalarm-unit_*_"$ARCH".deb Version)
 V2=$(dpkg-deb -f "$T"/debs-2/stilalarm-unit_*_"$ARCH".deb Version)

@@ -19,7 +19,7 @@ import pytest
 from stilalarm.console.config import SupervisionPolicy
 from stilalarm.devkit.localsystem import LocalSystem
 from stilalarm.inventory.load import parse_site
-from stilalarm.wire.messages import Notification, UnitHealth, parse
+from stilalarm.wire.messages import Notification, parse
 from tests.harness import wait_until
 from tests.unit.test_supervision_buildings import ANNEX, with_buildings
 
@@ -36,25 +36,11 @@ def system(tmp_path: Path) -> Iterator[LocalSystem]:
     site_file.write_text(TEXT)
     s = LocalSystem(SITE, site_file, tmp_path / "sys")
     try:  # everything started is stopped (every alarm-sim too), however far the start got
-        s.start_broker()
-        s.start_observer()
-        s.start_console()
-        s.wait_console_online(20)
-        sim = s.start_sim()
-        sim.wait(lambda e: e.get("event") == "ready", 30, "simulated units connected")
-        wait_until(lambda: all_online(s), 20, "every unit online at the console")
+        s.start_all()
+        wait_until(lambda: s.units_online(UNITS), 20, "every unit online at the console")
         yield s
     finally:
         s.stop()
-
-
-def all_online(s: LocalSystem) -> bool:
-    last: dict[str, bool] = {}
-    for _m, topic, payload, _r in list(s.observed.items):
-        for u in UNITS:
-            if topic == s.topics.unitstate(u) and payload:
-                last[u] = parse(UnitHealth, payload).online
-    return all(last.get(u) for u in UNITS)
 
 
 def notices_since(s: LocalSystem, start: int) -> list[Notification]:

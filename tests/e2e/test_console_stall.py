@@ -34,7 +34,7 @@ from stilalarm.console.tui.widgets import StatusBar
 from stilalarm.devkit.localsystem import LocalSystem
 from stilalarm.devkit.servicerun import FAST_SITE
 from stilalarm.inventory.load import parse_site
-from stilalarm.wire.messages import ConsoleStatus, LinkState, Notification, NotifyReason, UnitHealth, parse
+from stilalarm.wire.messages import ConsoleStatus, LinkState, Notification, NotifyReason, parse
 from tests.harness import wait_until
 
 SITE = parse_site(FAST_SITE)
@@ -52,13 +52,8 @@ def system(tmp_path: Path) -> Iterator[LocalSystem]:
     site_file = tmp_path / "site.toml"
     site_file.write_text(FAST_SITE)
     s = LocalSystem(SITE, site_file, tmp_path / "sys")
-    s.start_broker()
-    s.start_observer()
-    s.start_console()
-    s.wait_console_online(20)
-    sim = s.start_sim()
-    sim.wait(lambda e: e.get("event") == "ready", 30, "simulated units connected")
-    wait_until(lambda: all_online(s), 20, "every unit online at the console")
+    s.start_all()
+    wait_until(lambda: s.units_online(UNITS), 20, "every unit online at the console")
     try:
         yield s
     finally:
@@ -80,15 +75,6 @@ def stopped(s: LocalSystem) -> bool:
 def resume(s: LocalSystem) -> None:
     if s.console is not None and s.console.poll() is None:
         os.kill(pid(s), signal.SIGCONT)
-
-
-def all_online(s: LocalSystem) -> bool:
-    last: dict[str, bool] = {}
-    for _m, topic, payload, _r in list(s.observed.items):
-        for u in UNITS:
-            if topic == s.topics.unitstate(u) and payload:
-                last[u] = parse(UnitHealth, payload).online
-    return all(last.get(u) for u in UNITS)
 
 
 def notices_since(s: LocalSystem, start: int) -> list[Notification]:
@@ -135,7 +121,7 @@ def test_sigstop_longer_than_the_offline_bound_sends_no_false_unit_offline_notic
         assert [f for f in store.facts() if isinstance(f, UnitOffline)] == []
     finally:
         store.close()
-    assert all_online(s)
+    assert s.units_online(UNITS)
     assert s.service.log().count("stood still for") == len(STOPS_S)  # it saw each of its stalls
 
 

@@ -35,12 +35,7 @@ def system(tmp_path: Path) -> Iterator[LocalSystem]:
     site_file = tmp_path / "site.toml"
     site_file.write_text(SITE_TEXT)
     s = LocalSystem(SITE, site_file, tmp_path / "sys")
-    s.start_broker()
-    s.start_observer()
-    s.start_console()
-    s.wait_console_online(20)
-    sim = s.start_sim()
-    sim.wait(lambda e: e.get("event") == "ready", 30, "simulated units connected")
+    s.start_all()
     yield s
     s.stop()
 
