@@ -32,6 +32,24 @@ from stilalarm.wire.topics import Topics
 ALARM_REASONS = (NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT)
 
 
+MAKE_CA = Path(__file__).resolve().parents[1] / "broker_config" / "make-ca.sh"
+
+
+def make_site_ca(tls: Path, *names: str) -> Path:
+    """`broker_config/make-ca.sh`: the site CA and a server certificate for `names` in `tls`."""
+    res = subprocess.run(
+        ["bash", str(MAKE_CA), str(tls), *names], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert res.returncode == 0, f"make-ca.sh failed: {res.stderr}"
+    return tls
+
+
+def tls_site(site: Site, tls_port: int) -> Site:
+    """`site` with the broker's TLS listener on `tls_port` as `localhost` (the certificate's name)."""
+    broker = site.broker.model_copy(update={"use_tls": True, "tls_port": tls_port, "host": "localhost"})
+    return site.model_copy(update={"broker": broker})
+
+
 @contextmanager
 def started_cluster(site: Site, workdir: Path, tls_dir: Path | None = None) -> Iterator[LocalCluster]:
     """A started 3-node `LocalCluster` in `workdir`, every node killed afterwards however far the

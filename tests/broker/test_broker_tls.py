@@ -17,7 +17,7 @@ from stilalarm.broker_config.local import LocalBroker, free_port, port_open
 from stilalarm.broker_config.render import RenderError, RenderOptions, render
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.link import Link
-from tests.harness import wait_until
+from tests.harness import make_site_ca, tls_site, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "site.toml"
@@ -49,9 +49,9 @@ def test_use_tls_without_a_tls_dir_fails_and_says_what_to_pass(tmp_path: Path, s
     assert "broker_config/make-ca.sh" in res.stderr
     assert not out.exists()  # nothing half-rendered that a unit could pick up
     # The library refuses too (LocalBroker, the demo and tests render through it).
-    tls_site = site.model_copy(update={"broker": site.broker.model_copy(update={"use_tls": True})})
+    with_tls = site.model_copy(update={"broker": site.broker.model_copy(update={"use_tls": True})})
     with pytest.raises(RenderError, match="--tls-dir"):
-        render(tls_site, RenderOptions(out=tmp_path / "lib"))
+        render(with_tls, RenderOptions(out=tmp_path / "lib"))
     # With the directory, every unit and person config connects over TLS.
     tls_dir = tmp_path / "tls"
     res = _cli("render", "--site", str(tls_toml), "--out", str(out), "--tls-dir", str(tls_dir))
@@ -72,24 +72,9 @@ def test_a_site_without_tls_still_renders_plain_configs(tmp_path: Path) -> None:
 
 
 def test_units_connect_over_tls_with_the_site_ca(tmp_path: Path, site, topics) -> None:
-    tls = tmp_path / "tls"
-    out = subprocess.run(
-        ["bash", str(ROOT / "broker_config" / "make-ca.sh"), str(tls), "localhost", "127.0.0.1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    tls = make_site_ca(tmp_path / "tls", "localhost", "127.0.0.1")
     tls_port = free_port()
-    tls_site = site.model_copy(
-        update={
-            "broker": site.broker.model_copy(
-                update={"use_tls": True, "tls_port": tls_port, "host": "localhost"}
-            )
-        }
-    )
-    broker = LocalBroker(tls_site, tmp_path / "b", tls_dir=tls)
+    broker = LocalBroker(tls_site(site, tls_port), tmp_path / "b", tls_dir=tls)
     broker.start()
     try:
         wait_until(lambda: port_open(tls_port), 10, "the TLS listener")

@@ -25,7 +25,7 @@ from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER, new_key
 from stilalarm.wire.identity import client_id
 from stilalarm.wire.link import Link
 from stilalarm.wire.topics import Topics, UnitChannel
-from tests.harness import Capture, mosquitto_pub, started_cluster, wait_until
+from tests.harness import Capture, make_site_ca, mosquitto_pub, started_cluster, wait_until
 
 
 class Client:
@@ -301,9 +301,7 @@ def test_every_rendered_node_config_is_valid_for_nats_server_with_and_without_tl
     from stilalarm.broker_config.cluster import ClusterOptions, render_cluster
 
     exe = find_nats_server()
-    tls = tmp_path / "tls"
-    ca = Path(__file__).resolve().parents[2] / "broker_config" / "make-ca.sh"
-    subprocess.run([str(ca), str(tls), "alarm-1.example"], check=True, capture_output=True)
+    tls = make_site_ca(tmp_path / "tls", "alarm-1.example")
     tls_site = site.model_copy(update={"broker": site.broker.model_copy(update={"use_tls": True})})
     for s, opts in (
         (site, ClusterOptions(out=tmp_path / "plain")),
@@ -321,9 +319,7 @@ def test_a_tls_cluster_units_connect_with_the_site_ca_and_plain_mqtt_is_refused(
 ) -> None:
     """With the site CA (make-ca.sh): TLS routes (the cluster only becomes ready when the nodes
     reach each other, each checking the other's certificate) and TLS-only MQTT listeners."""
-    tls = tmp_path / "tls"
-    ca = Path(__file__).resolve().parents[2] / "broker_config" / "make-ca.sh"
-    subprocess.run([str(ca), str(tls), "localhost", "127.0.0.1"], check=True, capture_output=True)
+    tls = make_site_ca(tmp_path / "tls", "localhost", "127.0.0.1")
     with started_cluster(site, tmp_path / "cluster", tls_dir=tls) as c:
         creds = c.creds("unit-balie-1", node=2)
         assert creds.tls and creds.ca_file == str((tls / "ca.crt").resolve())

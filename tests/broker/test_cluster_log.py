@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import math
 import statistics
-import subprocess
 import threading
 import time
 import uuid
@@ -42,10 +41,9 @@ from stilalarm.console.ha.jetstream import (
 )
 from stilalarm.inventory import Site
 from stilalarm.wire.topics import Topics
-from tests.harness import started_cluster
+from tests.harness import make_site_ca, started_cluster
 
 T = TypeVar("T")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -471,12 +469,7 @@ def test_quorum_loss_is_unavailable_and_it_works_again_when_the_nodes_return(own
 
 
 def test_the_log_over_tls_with_the_site_ca(tmp_path: Path, site: Site) -> None:
-    tls = tmp_path / "tls"
-    subprocess.run(
-        [str(ROOT / "broker_config" / "make-ca.sh"), str(tls), "localhost", "127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
+    tls = make_site_ca(tmp_path / "tls", "localhost", "127.0.0.1")
     with started_cluster(site, tmp_path / "cluster", tls_dir=tls) as c:
         creds = c.log_creds()
         assert creds.ca_file == str((tls / "ca.crt").resolve())

@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,10 +24,9 @@ from stilalarm.inventory import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.link import Link
 from stilalarm.wire.topics import Topics
-from tests.harness import wait_until
+from tests.harness import make_site_ca, tls_site, wait_until
 
 UNIT = "balie-1"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -228,24 +226,9 @@ def test_tls_checks_the_certificate_against_the_host_of_each_address(
 ) -> None:
     """The certificate names `localhost` only. Listed first as 127.0.0.1 the broker fails the
     check (paho verifies against the host it connects to); the next address, `localhost`, passes."""
-    tls = tmp_path / "tls"
-    res = subprocess.run(
-        ["bash", str(ROOT / "broker_config" / "make-ca.sh"), str(tls), "localhost"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert res.returncode == 0, res.stderr
+    tls = make_site_ca(tmp_path / "tls", "localhost")
     tls_port = free_port()
-    tls_site = site.model_copy(
-        update={
-            "broker": site.broker.model_copy(
-                update={"use_tls": True, "tls_port": tls_port, "host": "localhost"}
-            )
-        }
-    )
-    broker = LocalBroker(tls_site, tmp_path / "b", tls_dir=tls)
+    broker = LocalBroker(tls_site(site, tls_port), tmp_path / "b", tls_dir=tls)
     broker.start()
     lk: Link | None = None
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import subprocess
 import sys
 import time
 import uuid
@@ -32,7 +31,7 @@ from stilalarm.wire.messages import (
     utcnow,
 )
 from stilalarm.wire.topics import Topics
-from tests.harness import fill, wait_until
+from tests.harness import fill, make_site_ca, wait_until
 from tests.rig import WebRig
 
 SITE = parse_site(WEB_SITE)
@@ -262,16 +261,7 @@ def test_a_silent_phone_is_a_fault_to_facilities_and_clears_when_heard(quick_sil
 
 
 def test_https_with_the_site_ca_and_nothing_without_it(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    tls = tmp_path / "tls"
-    made = subprocess.run(
-        ["bash", str(root / "broker_config" / "make-ca.sh"), str(tls), "localhost", "127.0.0.1"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr
+    tls = make_site_ca(tmp_path / "tls", "localhost", "127.0.0.1")
     site_file = tmp_path / "site.toml"
     site_file.write_text(WEB_SITE)
     broker = LocalBroker(SITE, tmp_path / "broker")
