@@ -3,8 +3,9 @@
 # newer version (+test), then in clean Debian 12 roots made by debootstrap (chroot; no systemd
 # running, no service started: policy-rc.d forbids it) install, check, upgrade, purge, and
 # install and upgrade from the site's apt repository (reprepro, file://). Needs root.
-# Cached under run/package-test: the debootstrapped base (a tarball; delete it to refresh) and
-# the .debs apt fetched (mosquitto, gcc, ...). CI runs it every time (.ci/run): about 4 minutes.
+# Cached machine-wide in /var/cache/stilalarm/package-test (or $PACKAGE_TEST_CACHE), so that a
+# fresh clone (CI) reuses them: the debootstrapped base (a tarball; delete it to refresh) and the
+# .debs apt fetched (mosquitto, gcc, ...). CI runs it every time (.ci/run): about 4 minutes warm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -12,6 +13,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 T=$PWD/run/package-test
+CACHE=${PACKAGE_TEST_CACHE:-/var/cache/stilalarm/package-test}
 # the Debian mirror this machine's apt already uses (deb822 or one-line sources), unless given
 host_mirror() {
   { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
@@ -26,7 +28,7 @@ fi
 INCLUDE=systemd,python3.11,adduser
 ARCH=$(dpkg --print-architecture)
 t0=$(date +%s)
-mkdir -p "$T/apt-archives/partial"
+mkdir -p "$T" "$CACHE/apt-archives/partial"
 scripts/ensure-deb-tools.sh
 
 # ---- roots and mounts: never rm -rf a root while something is mounted inside it
@@ -71,7 +73,7 @@ new_root() {
   cp /etc/resolv.conf "$r/etc/resolv.conf"
   echo "deb $MIRROR bookworm main" > "$r/etc/apt/sources.list"
   mount -t proc proc "$r/proc"
-  mount --bind "$T/apt-archives" "$r/var/cache/apt/archives"
+  mount --bind "$CACHE/apt-archives" "$r/var/cache/apt/archives"
   mkdir -p "$r/tmp/debs-1" "$r/tmp/debs-2"
   cp "$T"/debs-1/*.deb "$r/tmp/debs-1/"
   cp "$T"/debs-2/*.deb "$r/tmp/debs-2/"
@@ -103,7 +105,7 @@ deb() { echo "/tmp/debs-$1/$2_$([ "$1" = 1 ] && echo "$V1" || echo "$V2")_$ARCH.
 
 # ---- 2. a clean Debian 12 (cached base)
 key=$(echo "bookworm $MIRROR $INCLUDE $ARCH" | sha256sum | cut -c1-12)
-BASE=$T/bookworm-minbase-$key.tar.gz
+BASE=$CACHE/bookworm-minbase-$key.tar.gz
 if [ ! -f "$BASE" ]; then
   echo "== debootstrap bookworm ($MIRROR) into a cached base"
   rm -rf --one-file-system "$T/bootstrap"
