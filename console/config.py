@@ -103,6 +103,13 @@ class IntakePolicy(BaseModel):
         le=100_000,
         description="Each batch takes at most this many messages of flooding units, after all others.",
     )
+    count_every_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Counted repeat presses of one incident (over the rate) are written as one fact at most "
+        "this often, however many batches they arrive in; their receipts wait for that fact.",
+    )
     flood_flag_after: int = Field(
         default=50,
         ge=1,

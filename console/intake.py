@@ -8,9 +8,9 @@ therefore limits what it takes from each unit, and fails open for help:
   `event_burst`). Within the rate everything is handled as before. Over the rate:
 
   - an alarm or test press while the unit has an open incident is **counted**: the presses
-    of one batch become ONE `PressRepeated` fact with a count and the first and last press
-    time, no row per event; every one of them is receipted after that commit, so the unit
-    stops retransmitting;
+    of up to `IntakePolicy.count_every_s` become ONE `PressRepeated` fact with a count and the
+    first and last press time, no row per event; every one of them is receipted after that
+    commit, so the unit stops retransmitting;
   - an alarm or test press with **no** open incident is stored in full as usual (an alarm
     always opens an incident and is receipted after fsync; a first alarm is never dropped);
   - a fault, fault-cleared or pager acknowledgement is **deferred**: neither stored nor
@@ -147,6 +147,12 @@ def flood_change(
     if u.flagged and quiet:
         return replace(u, flagged=False, over=0, total_over=0), FloodChange(unit_id, False, u.total_over)
     return u, None
+
+
+def counts_due(since: Mapping[str, datetime], every_s: float, now: datetime) -> list[str]:
+    """The incidents whose counted presses have waited `every_s` since the first of them (or
+    whose clock went back): write their count now."""
+    return [iid for iid, t in since.items() if now < t or (now - t).total_seconds() >= every_s]
 
 
 def counted_presses(incident_id: str, events: Sequence[UnitEvent], now: datetime) -> PressRepeated:

@@ -28,6 +28,7 @@ class Flooder:
         self.boot_id = uuid.uuid4()
         self.seq = 0
         self.sent: list[uuid.UUID] = []
+        self._payloads: dict[uuid.UUID, bytes] = {}
         self.receipted: set[uuid.UUID] = set()
         self.incidents: set[str | None] = set()
         self._acked = 0
@@ -95,8 +96,18 @@ class Flooder:
             detail="x" * 200,
         )
         self.sent.append(ev.event_id)
-        self.client.publish(self.topics.unit_event(self.unit_id), encode(ev), qos=1)
+        self._payloads[ev.event_id] = encode(ev)
+        self.client.publish(self.topics.unit_event(self.unit_id), self._payloads[ev.event_id], qos=1)
         return ev.event_id
+
+    def resend(self) -> int:
+        """Publish every alarm that has no receipt yet again, same event id, as a unit's outbox
+        retransmits; returns how many."""
+        with self._lock:
+            todo = [e for e in self.sent if e not in self.receipted]
+        for e in todo:
+            self.client.publish(self.topics.unit_event(self.unit_id), self._payloads[e], qos=1)
+        return len(todo)
 
     def alarms(self, n: int) -> None:
         for _ in range(n):

@@ -2,7 +2,9 @@
 
 A flooding unit must not delay anyone else's alarm: surplus heartbeats are dropped unparsed,
 a noisy unit's messages wait in its own backlog and a batch takes only a few of them, repeat
-presses of an open incident are counted as one fact, and a flood is flagged to facilities.
+presses of an open incident are counted (one fact per incident at most every
+`IntakePolicy.count_every_s`, however the flood is spread over batches), and a flood is flagged
+to facilities.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from datetime import datetime
 
 from stilalarm.console.config import ServiceConfig
@@ -21,7 +23,7 @@ from stilalarm.console.core.notice import announce
 from stilalarm.console.core.supervision import HeartbeatIn, StatusIn
 from stilalarm.console.facts import Notified
 from stilalarm.console.ingest import Raw
-from stilalarm.console.intake import Intake, Verdict, counted_presses, flood_facts
+from stilalarm.console.intake import Intake, Verdict, counted_presses, counts_due, flood_facts
 from stilalarm.console.shell.inbox import RejectLog
 from stilalarm.console.store import Batch
 from stilalarm.inventory.kinds import Role
@@ -30,6 +32,10 @@ from stilalarm.wire.messages import UnitEvent, utcnow
 from stilalarm.wire.topics import Topics, UnitChannel
 
 log = logging.getLogger("console")
+
+COUNTED_REMEMBERED = 50_000
+"""Event ids of written counted presses kept in memory, so that a retransmission (or the
+broker's redelivery) of one is receipted again, not counted twice."""
 
 
 class Limits:
@@ -50,6 +56,12 @@ class Limits:
         self.rejects = rejects
         self.intake = Intake(cfg.intake, {u.id: u.heartbeat_s for u in site.units})
         self.backlog: deque[Raw] = deque()
+        self.counting: dict[str, list[UnitEvent]] = {}
+        """Counted presses per incident not written yet (no receipt yet: the unit retransmits)."""
+        self.counting_since: dict[str, datetime] = {}
+        self.pending_ids: set[uuid.UUID] = set()
+        self.written: OrderedDict[uuid.UUID, str] = OrderedDict()
+        """Counted presses written (event id -> incident), the newest `COUNTED_REMEMBERED`."""
 
     def fair(self, items: list[object]) -> list[object]:
         """Keep other units ahead of a flood: surplus heartbeats of known units are dropped
@@ -97,23 +109,27 @@ class Limits:
             return True
         return False
 
-    def over_rate(
-        self,
-        w: core.World,
-        ev: UnitEvent,
-        now: datetime,
-        counted: dict[str, list[UnitEvent]],
-        seen: dict[uuid.UUID, str | None],
-        batch: Batch,
-    ) -> bool:
+    def counted_before(self, ev: UnitEvent) -> tuple[bool, SendReceipt | None]:
+        """Whether `ev` is a counted press already (then not stepped again), and the receipt to
+        send again if its count is written (none while it waits: its receipt follows the fact)."""
+        if ev.event_id in self.pending_ids:
+            return True, None
+        iid = self.written.get(ev.event_id)
+        if iid is None:
+            return False, None
+        return True, SendReceipt(ev.unit_id, ev.event_id, iid, duplicate=True)
+
+    def over_rate(self, w: core.World, ev: UnitEvent, now: datetime, batch: Batch) -> bool:
         """True when a unit event over its unit's rate was taken care of here: a repeat press of
-        an open incident is counted (receipted after the batch's commit), anything but a press
-        waits for the unit's retransmission. An alarm with no open incident goes on in full."""
+        an open incident is counted (receipted once its count is written, see `settle`),
+        anything but a press waits for the unit's retransmission. An alarm with no open incident
+        goes on in full."""
         inc = open_incident_of_unit(w.engine, ev.unit_id)
         v = self.intake.event(ev.unit_id, ev.kind, inc is not None, now)
         if v is Verdict.COUNT and inc is not None:
-            counted.setdefault(inc.id, []).append(ev)
-            seen[ev.event_id] = inc.id
+            self.counting.setdefault(inc.id, []).append(ev)
+            self.counting_since.setdefault(inc.id, now)
+            self.pending_ids.add(ev.event_id)
             return True
         if v is Verdict.DEFER:
             self.rejects.total["rate_limited"] += 1
@@ -121,13 +137,28 @@ class Limits:
             return True
         return False
 
-    def settle(
-        self, w: core.World, counted: dict[str, list[UnitEvent]], now: datetime
-    ) -> tuple[core.World, list[SupEffect]]:
-        """The batch's counted presses as one fact per incident (their receipts go out after the
-        commit), and flood flags raised or cleared (a fault and one notice to facilities)."""
+    def count_due_in(self, now: datetime) -> float | None:
+        """Seconds until counted presses are due to be written (None: none waiting)."""
+        if not self.counting_since:
+            return None
+        every = self.cfg.intake.count_every_s
+        return max(0.0, min(every - (now - t).total_seconds() for t in self.counting_since.values()))
+
+    def settle(self, w: core.World, now: datetime, final: bool = False) -> tuple[core.World, list[SupEffect]]:
+        """Counted presses that waited `count_every_s` (all of them when `final`) as one fact per
+        incident (their receipts go out after the commit), and flood flags raised or cleared (a
+        fault and one notice to facilities)."""
         effects: list[SupEffect] = []
-        for iid, evs in counted.items():
+        every = self.cfg.intake.count_every_s
+        due = list(self.counting_since) if final else counts_due(self.counting_since, every, now)
+        for iid in due:
+            evs = self.counting.pop(iid)
+            del self.counting_since[iid]
+            for e in evs:
+                self.pending_ids.discard(e.event_id)
+                self.written[e.event_id] = iid
+            while len(self.written) > COUNTED_REMEMBERED:
+                self.written.popitem(last=False)
             fact = counted_presses(iid, evs, now)
             w = core.evolve(w, fact)
             effects += [Record(fact), PublishIncident(iid)]

@@ -63,7 +63,7 @@ from stilalarm.inventory.kinds import UnitRole
 from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.link import Link
-from stilalarm.wire.messages import ConsoleStatus, IncidentStatus, LinkState, UnitEvent, encode, utcnow
+from stilalarm.wire.messages import ConsoleStatus, IncidentStatus, LinkState, encode, utcnow
 from stilalarm.wire.topics import Topics, UnitChannel
 from stilalarm.wire.version import VERSION
 
@@ -241,7 +241,7 @@ class ConsoleService:
                 until = None if due is None else time.monotonic() + (due - utcnow()).total_seconds()
                 coalesce(self.inbox, items, self.cfg.batch_max, until)
                 stop = any(i is STOP for i in items)
-                self._process([i for i in items if i is not STOP])
+                self._process([i for i in items if i is not STOP], final=stop)
                 self.systemd.watchdog()
                 self._hold()
                 self.publisher.beat(self.world)
@@ -278,17 +278,19 @@ class ConsoleService:
         cap = min(self.systemd.ping_interval() or 5.0, self.cfg.status_beat_s)
         if self.committer.held is not None:
             cap = min(cap, STORE_RETRY_S)  # degraded: retry storing
+        counts = self.limits.count_due_in(utcnow())
+        if counts is not None:
+            cap = min(cap, counts)  # counted presses wait for their fact (and their receipts)
         if due is None:
             return cap
         return max(0.0, min(cap, (due - utcnow()).total_seconds()))
 
-    def _process(self, items: list[object]) -> None:
+    def _process(self, items: list[object], final: bool = False) -> None:
         t_start = time.perf_counter()
         now = utcnow()
         batch = Batch()
         effects: list[SupEffect] = []
         seen: dict[uuid.UUID, str | None] = {}
-        counted: dict[str, list[UnitEvent]] = {}
         up = False
         w = self.world
         classified = [(i, self._classify(i) if isinstance(i, Raw) else None) for i in items]
@@ -342,7 +344,11 @@ class ConsoleService:
                     incident_id = stored_before[ev.event_id]
                     effects.append(SendReceipt(ev.unit_id, ev.event_id, incident_id, duplicate=True))
                     continue
-                if self.limits.over_rate(w, ev, now, counted, seen, batch):
+                counted, again = self.limits.counted_before(ev)
+                if counted:  # a counted press again (retransmitted, or redelivered by the broker)
+                    effects += [again] if again is not None else []
+                    continue
+                if self.limits.over_rate(w, ev, now, batch):
                     continue
                 stepped = self._step(w, res, now, item)
                 if stepped is None:
@@ -359,7 +365,7 @@ class ConsoleService:
             if stepped is not None:
                 w, effs = stepped
                 effects += effs
-        w, effs = self.limits.settle(w, counted, now)
+        w, effs = self.limits.settle(w, now, final)
         effects += effs
         w, effs = core.step(w, core.Tick(time.monotonic(), self.link.connected.is_set()), now)
         effects += effs

@@ -133,6 +133,16 @@ def test_counted_presses_become_one_fact_with_count_first_and_last() -> None:
     assert f.event_id == evs[1].event_id and f.incident_id == "20261128-0001"
 
 
+def test_counted_presses_are_due_once_the_first_of_them_waited_count_every_s() -> None:
+    from stilalarm.console.intake import counts_due
+
+    since = {"20261128-0001": at(10), "20261128-0002": at(10.2)}
+    assert counts_due(since, 1.0, at(10.5)) == []
+    assert counts_due(since, 1.0, at(11)) == ["20261128-0001"]
+    assert counts_due(since, 1.0, at(11.2)) == ["20261128-0001", "20261128-0002"]
+    assert counts_due(since, 1.0, at(9)) == ["20261128-0001", "20261128-0002"]  # the clock went back
+
+
 def test_flood_facts_are_a_fault_and_one_notice_to_facilities() -> None:
     from stilalarm.console.intake import FloodChange
 
