@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import sys
 import threading
 import time
@@ -167,6 +168,22 @@ class Shard:
                 self.stored.add(str(rec.get("event_id")))
             elif rec.get("event") == "receipt":
                 self.receipted.add(str(rec.get("event_id")))
+
+    def held(self) -> set[str] | None:
+        """Event ids in the unit's durable outbox (read-only), None when it cannot be read. A unit
+        deletes an alarm from its outbox only on its receipt, so a stored press that is not
+        held any more was receipted, even if a SIGKILL took the receipt line with it."""
+        ids: set[str] = set()
+        for f in self.state_dir.glob("*outbox.sqlite"):
+            try:
+                con = sqlite3.connect(f"file:{f}?mode=ro", uri=True, timeout=5)
+                try:
+                    ids |= {r[0] for r in con.execute("SELECT event_id FROM events")}
+                finally:
+                    con.close()
+            except sqlite3.Error:
+                return None
+        return ids
 
     def kill(self) -> None:
         """SIGKILL, then keep every line it printed before it died."""
