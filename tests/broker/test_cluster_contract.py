@@ -294,6 +294,36 @@ def test_qos1_published_before_a_node_is_killed_reaches_a_persistent_subscriber_
         c.wait_ready(60, node=1)
 
 
+def test_queued_qos1_survive_sigkill_of_every_node_at_once(
+    tmp_path: Path, site: Site, topics: Topics
+) -> None:
+    """Durability (as test_broker_durability.py on mosquitto): 1,500 QoS1 events (above mosquitto's
+    default queue of 1,000) PUBACKed for the console's persistent session while it is away, every
+    node SIGKILLed at once right after the last PUBACK, all restarted: the session gets every one."""
+    n = 1500
+    evt = topics.unit_event("balie-1")
+    with started_cluster(site, tmp_path / "cluster") as c:
+        cid = client_id("console", "t")
+        console = Client(c.creds("console", node=0), cid, clean=False)
+        assert console.sub(topics.all_units(UnitChannel.EVENT))
+        console.close()
+        unit = Client(c.creds("unit-balie-1", node=1), client_id("unit-balie-1", "t"))
+        infos = [unit.c.publish(evt, str(i).encode(), qos=1) for i in range(n)]
+        for info in infos:
+            info.wait_for_publish(30)
+        assert all(i.is_published() for i in infos)  # every one PUBACKed
+        c.kill()  # SIGKILL, every node, no pause after the last PUBACK
+        unit.c.loop_stop()
+        c.start()
+        back = reconnect(c.creds("console", node=2), cid)
+        try:
+            got = lambda: {int(p) for p in back.payloads(evt)}  # noqa: E731
+            wait_until(lambda: len(got()) >= n, 60, f"{n} queued messages after every node's SIGKILL")
+            assert got() == set(range(n))
+        finally:
+            back.close()
+
+
 def test_every_rendered_node_config_is_valid_for_nats_server_with_and_without_tls(
     tmp_path: Path, site: Site
 ) -> None:
