@@ -157,3 +157,35 @@ def test_a_flooding_unit_is_counted_and_flagged_while_another_units_alarm_gets_t
         con.close()
     assert presses == N + 1  # kept as a count
     assert other_inc == 1
+
+
+def test_counted_presses_waiting_for_their_row_are_not_lost_when_the_console_is_killed(rig: Rig) -> None:
+    """A counted repeat press is receipted only once its row is written (`count_every_s`). The
+    console SIGKILLed while presses wait for that row loses none: without a receipt the unit
+    retransmits, and after the restart every press is receipted and counted."""
+    n = 300
+    hostile = Flooder(rig.broker.creds("unit-balie-1"), "balie-1").start()
+    try:
+        first = hostile.alarm()
+        wait_until(lambda: first in hostile.receipted, 20, "the receipt of the unit's first alarm")
+        hostile.alarms(n)
+        rig.console.kill()  # at once: the counted presses' row is at least count_every_s away
+        assert hostile.receipts() < n + 1
+        rig.console.start()
+        rig.console.wait_ready(60)
+        for _ in range(int(120 / RESEND_S)):
+            if _receipted(hostile, n + 1, RESEND_S):
+                break
+            hostile.resend()
+        assert hostile.receipts() == n + 1, "a receipt for every press after the restart"
+        assert len(hostile.incidents) == 1
+    finally:
+        hostile.stop()
+    assert rig.console.terminate() == 0
+    assert "internal error" not in rig.console.log()
+    con = sqlite3.connect(f"file:{rig.console.db}?mode=ro", uri=True)
+    try:
+        (presses,) = con.execute("SELECT presses FROM incidents WHERE unit_id = 'balie-1'").fetchone()
+    finally:
+        con.close()
+    assert presses >= n + 1  # none lost; one counted again after the restart is allowed (fail open)
