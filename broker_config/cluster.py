@@ -134,16 +134,30 @@ def log_names(site_id: str) -> tuple[str, str, str]:
     return f"STILALARM_FACTS_{token}", f"stilalarm.{token}.facts", f"stilalarm_lease_{token}"
 
 
+def snapshot_names(site_id: str) -> tuple[str, str]:
+    """(stream, subject) of a site's console snapshots (the log's compaction; console/ha/jetstream.py)."""
+    token = re.sub(r"[^A-Za-z0-9_-]", "_", site_id)
+    return f"STILALARM_SNAP_{token}", f"stilalarm.{token}.snapshot"
+
+
 def log_permissions(site: Site) -> Permissions:
-    """`console-log`: find or create its stream and bucket, append and read records, read and write
-    the lease; nothing else (no MQTT topic, no other stream, no stream deletion). Measured as the
-    minimal set with nats-py 2.16 on nats-server 2.9 (tests/broker/test_cluster_log.py)."""
+    """`console-log`: find or create its streams and bucket, append and read records, store and read
+    snapshots, purge its two streams (the log below a snapshot, older snapshots: retention), read and
+    write the lease; nothing else (no MQTT topic, no other stream, no stream deletion). Measured as
+    the minimal set with nats-py 2.16 on nats-server 2.9 (tests/broker/test_cluster_log.py)."""
     stream, facts, bucket = log_names(site.site.id)
+    snaps, snap_subject = snapshot_names(site.site.id)
     api = "$JS.API.STREAM"
     publish = tuple(
         f"{api}.{call}.{name}" for name in (stream, f"KV_{bucket}") for call in ("INFO", "CREATE", "MSG.GET")
     )
-    return Permissions(CONSOLE_LOG_USER, (*publish, facts, f"$KV.{bucket}.active"), (facts, "_INBOX.>"))
+    own = (f"{api}.PURGE.{stream}", f"{api}.PURGE.{snaps}")
+    snap_api = tuple(f"{api}.{call}.{snaps}" for call in ("INFO", "CREATE", "MSG.GET"))
+    return Permissions(
+        CONSOLE_LOG_USER,
+        (*publish, *snap_api, *own, facts, snap_subject, f"$KV.{bucket}.active"),
+        (facts, "_INBOX.>"),
+    )
 
 
 def _q(s: str) -> str:

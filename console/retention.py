@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from stilalarm.console.facts import (
@@ -227,6 +227,18 @@ def _visit_details(
             case _:
                 pass
     return tuple(sorted(gone)), seqs, tuple(notes)
+
+
+def split(p: PurgePlan, max_facts: int) -> list[PurgePlan]:
+    """`p` as purges of at most `max_facts` facts each, oldest facts first; the last one also deletes
+    the incidents' rows, the notifications and the supervision rows. Together they delete what `p`
+    deletes. (A cluster's active purges in steps, so its writer is never held long: docs/HA.md.)"""
+    seqs = sorted(p.seqs)
+    chunks = [seqs[i : i + max_facts] for i in range(0, len(seqs), max_facts)] or [[]]
+    head = [
+        PurgePlan(seqs=frozenset(c), incidents=(), kinds={}, notifications=(), visits=()) for c in chunks[:-1]
+    ]
+    return [*head, replace(p, seqs=frozenset(chunks[-1]))]
 
 
 def describe(p: PurgePlan, rows: dict[str, int], dry_run: bool) -> str:

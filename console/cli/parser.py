@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --ha: the lease's time to live; a standby takes over this long after the active "
         "stopped renewing (default 3)",
     )
+    s.add_argument(
+        "--ha-retention-every",
+        type=float,
+        default=86400.0,
+        metavar="S",
+        help="with --ha: the active console applies the site's [retention] through the log and compacts "
+        "the log this often, the first time min(600, S) s after it became active (default 86400: daily)",
+    )
     s.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
     fo = sub.add_parser(

@@ -178,6 +178,13 @@ def _purge(args: argparse.Namespace, site: Site) -> int:
     except StoreError as exc:
         raise _Usage(str(exc)) from None
     try:
+        if not args.dry_run and store.log_seq() > 0:
+            raise _Usage(
+                f"{args.db} is one console's copy of a cluster's log (serve --ha): purging it alone would "
+                "leave the log and the other consoles unpurged. On a cluster the active console purges "
+                "by itself, through the log, daily (serve --ha-retention-every; docs/HA.md, Retention); "
+                "--dry-run shows what the next purge removes"
+            )
         p = retention.plan(store.numbered_facts(), site.retention, utcnow(), site.visits)
         rows = store.purge(p, dry_run=args.dry_run)
     except StoreError as exc:

@@ -136,9 +136,12 @@ def _serve_ha(
         print(f"{exc}\n(`alarm-broker render --profile cluster` writes it)", file=sys.stderr)
         return 2
     ttl = args.ha_ttl
+    if args.ha_retention_every < 1:
+        print(f"--ha-retention-every {args.ha_retention_every}: give at least 1 (seconds)", file=sys.stderr)
+        return 2
     times = LeaseTimes(ttl_s=ttl, renew_every_s=ttl / 4, read_every_s=min(0.25, ttl / 8), margin_s=ttl / 6)
     try:
-        return serve_ha(cfg, site, creds, clog, args.ha, times, stop)
+        return serve_ha(cfg, site, creds, clog, args.ha, times, stop, args.ha_retention_every)
     except StoreError as exc:
         log.critical("not starting: %s", exc)
         return EXIT_DB

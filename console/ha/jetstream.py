@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import re
 import ssl
 import threading
+import zlib
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -49,6 +51,9 @@ WRONG_LAST_SEQUENCE_CONSTANT = 10164
 STREAM_NOT_FOUND = 10059
 MESSAGE_NOT_FOUND = 10037
 
+H_SNAPSHOT = "Stilalarm-Snapshot"
+"""A snapshot part's header: the log sequence the snapshot's database had applied."""
+H_DIGEST = "Stilalarm-Sha256"
 H_RECORD = "Stilalarm-Record"
 H_PART = "Stilalarm-Part"
 H_PARTS = "Stilalarm-Parts"
@@ -60,6 +65,19 @@ RECORD_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
 class LogUnavailable(Exception):
     """The cluster could not confirm (no quorum, timeout, not connected); the message says why."""
+
+
+class LogGap(LogUnavailable):
+    """The records after this database's log sequence were compacted away (docs/HA.md, Retention):
+    restore the newest snapshot (`ClusterLog.get_snapshot`), then follow the log from its sequence."""
+
+    def __init__(self, after_seq: int, first_seq: int) -> None:
+        super().__init__(
+            f"the log starts at record {first_seq}; records {after_seq + 1}-{first_seq - 1} were compacted "
+            "into a snapshot: restore it"
+        )
+        self.after_seq = after_seq
+        self.first_seq = first_seq
 
 
 class LogFenced(Exception):
@@ -106,6 +124,14 @@ def lease_bucket(site_id: str) -> str:
     return f"stilalarm_lease_{site_token(site_id)}"
 
 
+def snapshot_stream(site_id: str) -> str:
+    return f"STILALARM_SNAP_{site_token(site_id)}"
+
+
+def snapshot_subject(site_id: str) -> str:
+    return f"stilalarm.{site_token(site_id)}.snapshot"
+
+
 @dataclass(frozen=True)
 class _Part:
     record_id: str
@@ -148,6 +174,8 @@ class ClusterLog:
         self.stream = stream_name(creds.site_id)
         self.subject = facts_subject(creds.site_id)
         self.bucket = lease_bucket(creds.site_id)
+        self.snap_stream = snapshot_stream(creds.site_id)
+        self.snap_subject = snapshot_subject(creds.site_id)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._nc: NATS | None = None
@@ -300,7 +328,9 @@ class ClusterLog:
         js = self._js
         assert js is not None
         try:
-            await js.stream_info(self.stream)
+            info = await js.stream_info(self.stream)
+            if info.config.deny_purge:
+                log.error("cluster log: %s", self._no_compaction())
         except nats.js.errors.NotFoundError:
             await js.add_stream(
                 api.StreamConfig(
@@ -316,7 +346,28 @@ class ClusterLog:
                     max_age=0,
                     max_msg_size=-1,
                     deny_delete=True,
-                    deny_purge=True,
+                    deny_purge=False,  # compaction below a snapshot (docs/HA.md, Retention)
+                    duplicate_window=120.0,
+                )
+            )
+        try:
+            await js.stream_info(self.snap_stream)
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(
+                api.StreamConfig(
+                    name=self.snap_stream,
+                    description="stilalarm: the newest snapshot of a console database (docs/HA.md)",
+                    subjects=[self.snap_subject],
+                    storage=api.StorageType.FILE,
+                    num_replicas=self.replicas,
+                    retention=api.RetentionPolicy.LIMITS,
+                    discard=api.DiscardPolicy.NEW,
+                    max_msgs=-1,
+                    max_bytes=-1,
+                    max_age=0,
+                    max_msg_size=-1,
+                    deny_delete=True,
+                    deny_purge=False,  # an older snapshot is purged once a newer one is stored
                     duplicate_window=120.0,
                 )
             )
@@ -333,6 +384,13 @@ class ClusterLog:
                         storage=api.StorageType.FILE,
                     )
                 )
+
+    def _no_compaction(self) -> str:
+        return (
+            f"{self.stream} was created by a stilalarm before 2026-12 that denied purges, and NATS cannot "
+            "lift that (error 10052): this log cannot be compacted, so what the retention purge removes "
+            "from the databases stays in the log. Start the site on a new log (docs/HA.md, Retention)"
+        )
 
     def _part_size(self) -> int:
         nc = self._nc
@@ -395,7 +453,11 @@ class ClusterLog:
         return part
 
     async def _read(self, after_seq: int, max_records: int) -> list[tuple[int, bytes]]:
-        last = await self._last_seq()
+        assert self._js is not None
+        state = (await self._js.stream_info(self.stream)).state
+        last, oldest = int(state.last_seq), int(state.first_seq)
+        if after_seq + 1 < oldest:
+            raise LogGap(after_seq, oldest)
         cache: dict[int, _Part | None] = {}
         out: list[tuple[int, bytes]] = []
         s = after_seq + 1
@@ -491,6 +553,137 @@ class ClusterLog:
             raise ValueError("max_records must be at least 1")
         bound = max(0.0, wait_s) + max(10 * self.timeout_s, 30.0)
         return self._call(self._read_wait(after_seq, max_records, max(0.0, wait_s)), bound, "read")
+
+    def first_seq(self) -> int:
+        """The sequence of the oldest record still in the log (1 until it is compacted; 0 when empty)."""
+
+        async def first() -> int:
+            assert self._js is not None
+            return int((await self._js.stream_info(self.stream)).state.first_seq)
+
+        return self._call(first(), self.timeout_s + 1.0, "first_seq")
+
+    # -- compaction: snapshots ---------------------------------------------------------------
+    async def _put_snapshot(self, log_seq: int, data: bytes) -> int:
+        js = self._js
+        assert js is not None
+        packed = zlib.compress(data, 6)
+        digest = hashlib.sha256(packed).hexdigest()
+        size = self._part_size()
+        count = max(1, math.ceil(len(packed) / size))
+        snap_id = f"{log_seq}.{digest[:16]}"
+        first = 0
+        for i in range(count):
+            headers = {
+                "Nats-Msg-Id": f"snap:{snap_id}:{i}",
+                H_SNAPSHOT: str(log_seq),
+                H_DIGEST: digest,
+                H_PART: str(i),
+                H_PARTS: str(count),
+            }
+            ack = await js.publish(
+                self.snap_subject, packed[i * size : (i + 1) * size], stream=self.snap_stream, headers=headers
+            )
+            if i == 0:
+                first = int(ack.seq)
+        return first
+
+    async def _snapshots(self, load: bool) -> list[tuple[int, int, bytes]]:
+        """Every complete snapshot in the stream, in stream order: (log seq, first part's seq,
+        database). With `load` the parts are joined and checked against their digest (a damaged one is
+        skipped); without it only their headers are read and the database is b''."""
+        js = self._js
+        assert js is not None
+        state = (await js.stream_info(self.snap_stream)).state
+        out: list[tuple[int, int, bytes]] = []
+        s, last = max(1, int(state.first_seq)), int(state.last_seq)
+        while s <= last:
+            try:
+                m = await js.get_msg(self.snap_stream, s)
+            except nats.js.errors.NotFoundError:
+                s += 1
+                continue
+            h = m.headers or {}
+            try:
+                base, count, digest = int(h[H_SNAPSHOT]), int(h[H_PARTS]), str(h[H_DIGEST])
+                index = int(h[H_PART])
+            except (KeyError, ValueError):
+                index, count, base, digest = -1, 0, 0, ""
+            if index != 0:
+                s += 1
+                continue
+            parts, ok = [m.data or b""], True
+            for j in range(1, count):
+                try:
+                    q = await js.get_msg(self.snap_stream, s + j)
+                except nats.js.errors.NotFoundError:
+                    ok = False
+                    break
+                qh = q.headers or {}
+                if qh.get(H_DIGEST) != digest or qh.get(H_PART) != str(j):
+                    ok = False
+                    break
+                if load:
+                    parts.append(q.data or b"")
+            packed = b"".join(parts)
+            if ok and load and hashlib.sha256(packed).hexdigest() != digest:
+                ok = False
+            if ok:
+                out.append((base, s, zlib.decompress(packed) if load else b""))
+                s += count
+            else:
+                log.warning("cluster log: an incomplete or damaged snapshot at %d skipped", s)
+                s += 1
+        return out
+
+    async def _newest_snapshot(self) -> tuple[int, bytes] | None:
+        snaps = await self._snapshots(load=True)
+        if not snaps:
+            return None
+        base, _first, data = max(snaps, key=lambda t: t[0])
+        return base, data
+
+    async def _compact(self, log_seq: int, data: bytes) -> int:
+        js = self._js
+        assert js is not None
+        if (await js.stream_info(self.stream)).config.deny_purge:
+            raise LogUnavailable(f"compact: {self._no_compaction()}")
+        await self._put_snapshot(log_seq, data)
+        snaps = await self._snapshots(load=False)
+        if not any(base == log_seq for base, _f, _d in snaps):
+            raise LogUnavailable(
+                f"compact: the snapshot at {log_seq} is not in {self.snap_stream} once stored"
+            )
+        _base, newest_first, _d = max(snaps, key=lambda t: t[0])
+        # what precedes the newest snapshot in its stream is older (or a stale console's): purged
+        await self._purge_below(self.snap_stream, newest_first)
+        # the records our stored snapshot holds; a newer snapshot (another console's) covers more
+        return await self._purge_below(self.stream, log_seq + 1)
+
+    async def _purge_below(self, stream: str, seq: int) -> int:
+        """Purge the messages before `seq` from `stream`; its first sequence afterwards. Only when
+        there is something before it: nats-server 2.9 purges the WHOLE stream for seq 1 (measured;
+        `filestore.go` PurgeEx treats 0 and 1 alike)."""
+        js = self._js
+        assert js is not None
+        first = int((await js.stream_info(stream)).state.first_seq)
+        if seq > max(1, first):
+            await js.purge_stream(stream, seq=seq)
+            first = int((await js.stream_info(stream)).state.first_seq)
+        return first
+
+    def compact(self, log_seq: int, data: bytes) -> int:
+        """Store `data`, a console database that has applied the log up to `log_seq`, as the newest
+        snapshot; then purge the older snapshots and every record up to `log_seq` from the log. The
+        log's first sequence after it. LogUnavailable: not (wholly) done; the log is purged only
+        after the snapshot is stored, so a failure anywhere loses nothing (call again)."""
+        size = self._part_size() if self._nc is not None else 1 << 16
+        parts = max(1, math.ceil(len(data) / size))
+        return self._call(self._compact(log_seq, data), (parts + 3) * self.timeout_s + 1.0, "compact")
+
+    def get_snapshot(self) -> tuple[int, bytes] | None:
+        """(log seq, database) of the newest intact snapshot; None when there is none."""
+        return self._call(self._newest_snapshot(), 60 * self.timeout_s, "get_snapshot")
 
     # -- the lease ---------------------------------------------------------------------------
     async def _lease_get(self) -> tuple[int, bytes] | None:

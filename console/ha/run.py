@@ -25,9 +25,10 @@ from typing import NoReturn
 
 from stilalarm.console.config import ServiceConfig
 from stilalarm.console.core.lease import LeaseTimes
-from stilalarm.console.ha.jetstream import ClusterLog, ClusterLogCredentials, LogUnavailable
+from stilalarm.console.ha.jetstream import ClusterLog, ClusterLogCredentials, LogGap, LogUnavailable
 from stilalarm.console.ha.keeper import LeaseKeeper
 from stilalarm.console.ha.replica import LogReplica
+from stilalarm.console.ha.retention import RetentionRunner
 from stilalarm.console.sdnotify import SystemdNotifier
 from stilalarm.console.shell.service import ConsoleService
 from stilalarm.console.store import Store
@@ -52,11 +53,38 @@ def step_down(why: str) -> NoReturn:
 
 
 def follow(store: Store, clog: ClusterLog, wait_s: float) -> int:
-    """Apply the log's next records to `store`; returns how many."""
-    records = clog.read(store.log_seq(), wait_s=wait_s)
+    """Apply the log's next records to `store`; returns how many. When the records after this
+    database's were compacted into a snapshot (a new standby, or one that was away), the snapshot
+    replaces the database first (`restore`)."""
+    try:
+        records = clog.read(store.log_seq(), wait_s=wait_s)
+    except LogGap as gap:
+        restore(store, clog, gap)
+        records = clog.read(store.log_seq(), wait_s=wait_s)
     for seq, record in records:
         store.apply(seq, record)
     return len(records)
+
+
+def restore(store: Store, clog: ClusterLog, gap: LogGap) -> int:
+    """Replace `store`'s content with the log's newest snapshot; its log seq. LogUnavailable when no
+    snapshot covers the gap (then nothing is changed: the caller retries)."""
+    snap = clog.get_snapshot()
+    if snap is None or snap[0] < gap.first_seq - 1 or snap[0] < store.log_seq():
+        have = "none" if snap is None else f"record {snap[0]}"
+        raise LogUnavailable(
+            f"{gap}; but the newest snapshot ({have}) does not reach record {gap.first_seq - 1}: "
+            "this console cannot follow the log (check the cluster's STILALARM_SNAP stream)"
+        )
+    was = store.log_seq()
+    seq = store.restore(snap[1])
+    log.warning(
+        "restored the log's snapshot at record %d (this database had applied up to %d; the records in "
+        "between were compacted away); following the log from there",
+        seq,
+        was,
+    )
+    return seq
 
 
 def _foreign(store: Store, clog: ClusterLog) -> str:
@@ -81,13 +109,15 @@ def _foreign(store: Store, clog: ClusterLog) -> str:
 
 @dataclass(frozen=True)
 class Active:
-    """The started service of the console that holds the lease, and its keeper."""
+    """The started service of the console that holds the lease, its keeper and its retention."""
 
     svc: ConsoleService
     keeper: LeaseKeeper
+    retention: RetentionRunner
 
     def release(self) -> None:
         """After a clean stop: hand the lease over at once (a standby need not wait for the ttl)."""
+        self.retention.stop()
         self.keeper.release()
 
 
@@ -99,9 +129,11 @@ def serve_ha(
     instance: str,
     times: LeaseTimes,
     stop: threading.Event,
+    retention_every_s: float = 86400.0,
 ) -> Active | int:
     """Follow the log as a standby until this console gets the lease (then return the started
-    service) or `stop` is set (then return 0). An unreadable log returns EXIT_LOG."""
+    service) or `stop` is set (then return 0). An unreadable log returns EXIT_LOG. The active
+    applies the site's retention and compacts the log every `retention_every_s`."""
     systemd = SystemdNotifier()
     systemd.ready()  # a standby is a running service: systemd's start timeout must not kill it
     clog = ClusterLog(clog_creds)
@@ -172,4 +204,6 @@ def serve_ha(
     except StepDown as exc:
         step_down(str(exc))
     log.warning("ACTIVE console %s for site %s from log record %d", instance, site.site.id, marker_seq)
-    return Active(svc, keeper)
+    runner = RetentionRunner(svc, clog, retention_every_s)
+    runner.start()
+    return Active(svc, keeper, runner)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from stilalarm.console.core.effects import Record, SupEffect, Tx
@@ -14,6 +15,7 @@ from stilalarm.console.core.notice import notice
 from stilalarm.console.delivery.channel import DeliveryOutcome, OutcomeStatus
 from stilalarm.console.facts import ChannelFault, DeliveryAttempt
 from stilalarm.console.ingest import Raw, Rejected
+from stilalarm.console.retention import PurgePlan
 from stilalarm.console.store import Batch
 from stilalarm.inventory.kinds import Role
 from stilalarm.inventory.model import Site
@@ -47,6 +49,19 @@ class ChannelState:
 @dataclass(frozen=True)
 class Up:
     """The link (re)connected: republish the retained truth."""
+
+
+@dataclass
+class PurgeNow:
+    """The retention purge of a cluster's active console (`stilalarm.console.ha.retention`): the writer
+    appends it to the log and applies it after the batch it arrives in, then sets `done`."""
+
+    plan: PurgePlan
+    done: threading.Event = field(default_factory=threading.Event)
+    rows: dict[str, int] = field(default_factory=dict)
+    """What the purge removed from the other tables (`Store.purge`)."""
+    error: str = ""
+    """Why the purge was not done ('' when it was)."""
 
 
 STOP = object()

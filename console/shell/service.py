@@ -47,6 +47,7 @@ from stilalarm.console.shell.inbox import (
     STOP,
     ChannelState,
     Outcome,
+    PurgeNow,
     RejectLog,
     Up,
     bookkeep,
@@ -301,12 +302,16 @@ class ConsoleService:
             log.error("cannot read the database to deduplicate %d event(s): %s", len(ids), exc)
             stored_before = {}
         reload = False
+        purges: list[PurgeNow] = []
         for item, res in classified:
             if isinstance(item, Up):
                 up = True
                 continue
             if isinstance(item, Reload):
                 reload = True
+                continue
+            if isinstance(item, PurgeNow):
+                purges.append(item)
                 continue
             if isinstance(item, Outcome):
                 o = item.outcome
@@ -384,6 +389,8 @@ class ConsoleService:
             self.push_configs(now)
         if reload:
             self.reload(now)
+        for p in purges:  # after this batch's receipts and pages went out
+            self._purge(p, now)
         if log.isEnabledFor(logging.DEBUG) and items:
             t_end = time.perf_counter()
             log.debug(
@@ -393,6 +400,16 @@ class ConsoleService:
                 (t_commit - t_step) * 1000,
                 (t_end - t_commit) * 1000,
             )
+
+    def _purge(self, p: PurgeNow, now: datetime) -> None:
+        """A retention purge, through the replicated log when there is one (writer thread only)."""
+        try:
+            p.rows = self.store.purge_logged(p.plan, now)
+        except sqlite3.Error as exc:  # alone (no log): the next run tries again; StepDown propagates
+            p.error = f"the database refused the purge ({exc})"
+            log.error("retention purge not done: %s", p.error)
+        finally:
+            p.done.set()
 
     # -- configs and reload ----------------------------------------------------------
     def push_configs(self, now: datetime) -> int:

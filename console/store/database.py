@@ -3,6 +3,7 @@ log and the projections, writing a batch in one transaction, the retention purge
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import uuid
@@ -28,7 +29,16 @@ from stilalarm.console.store.files import (
     sidecars,
     unreadable_message,
 )
-from stilalarm.console.store.records import Replica, Rows, StepDown, decode, encode, rows_of
+from stilalarm.console.store.records import (
+    PurgeRecord,
+    Replica,
+    Rows,
+    StepDown,
+    decode,
+    encode,
+    encode_purge,
+    rows_of,
+)
 from stilalarm.console.store.rows import Batch, OutboxRow, incident_row, unit_row
 from stilalarm.console.store.schema import SCHEMA, SCHEMA_VERSION, TABLES, schema_version
 
@@ -45,6 +55,39 @@ def _parse(path: Path, seq: int, kind: str, data: str | bytes) -> Fact:
         raise StoreError(
             unreadable_message(path, f"fact #{seq} ({kind}) in the event log cannot be read: {why}")
         ) from None
+
+
+def plan_of(r: PurgeRecord) -> PurgePlan:
+    """The part of a purge plan a purge record carries (what `Store.purge` deletes)."""
+    return PurgePlan(
+        seqs=frozenset(r.seqs),
+        incidents=r.incidents,
+        notifications=r.notifications,
+        supervision_before=datetime.fromisoformat(r.supervision_before) if r.supervision_before else None,
+    )
+
+
+def snapshot_of(path: Path) -> tuple[int, bytes]:
+    """(log seq, a compacted copy of the database at `path` at it): `VACUUM INTO` a private file
+    beside it, so no deleted row survives in the copy's free pages. Safe while a writer writes (WAL).
+    StoreError when it cannot be made."""
+    tmp = path.with_name(f".{path.name}.snapshot-{uuid.uuid4().hex}")
+    try:
+        create_private_file(tmp)  # 0600 before a byte is written; VACUUM INTO takes an empty file
+        src = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            src.execute("VACUUM INTO ?", (str(tmp),))
+        finally:
+            src.close()
+        data = tmp.read_bytes()
+        with contextlib.closing(sqlite3.connect(":memory:")) as mem:
+            mem.deserialize(data)
+            row = mem.execute("SELECT value FROM meta WHERE key = 'log_seq'").fetchone()
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"{path}: cannot make a snapshot ({exc}); check the disk and the file") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return (0 if row is None else int(row[0])), data
 
 
 class Store:
@@ -209,7 +252,63 @@ class Store:
         transaction. A record already applied (`seq` not after `log_seq()`) is skipped."""
         if seq <= self.log_seq():
             return
-        self._write(decode(record), seq)
+        r = decode(record)
+        if isinstance(r, PurgeRecord):
+            self.purge(plan_of(r), log_seq=seq)
+        else:
+            self._write(r, seq)
+
+    def purge_logged(self, plan: PurgePlan, now: datetime) -> dict[str, int]:
+        """The retention purge of a cluster's active console: appended to the replicated log first
+        (every console applies the same purge), then done here. Without a replica: `purge`."""
+        if self.replica is None:
+            return self.purge(plan)
+        r = PurgeRecord(
+            at=now.isoformat(),
+            seqs=tuple(sorted(plan.seqs)),
+            incidents=plan.incidents,
+            notifications=plan.notifications,
+            supervision_before=plan.supervision_before.isoformat() if plan.supervision_before else "",
+        )
+        seq = self.replica.append(encode_purge(r))
+        try:
+            return self.purge(plan_of(r), log_seq=seq)
+        except sqlite3.Error as exc:
+            raise StepDown(f"the log has purge record {seq} but {self.path} cannot apply it ({exc})") from exc
+
+    def snapshot(self) -> tuple[int, bytes]:
+        """(log seq, a compacted copy of this database at it): see `snapshot_of`."""
+        return snapshot_of(self.path)
+
+    def restore(self, data: bytes) -> int:
+        """Replace this database's content with a snapshot's (`snapshot`); its log seq. A snapshot that
+        is not a console database of this schema raises StoreError and changes nothing."""
+        mem = sqlite3.connect(":memory:")
+        try:
+            try:
+                mem.deserialize(data)
+                version = schema_version(mem, Path("snapshot"))
+                row = mem.execute("SELECT value FROM meta WHERE key = 'log_seq'").fetchone()
+            except (sqlite3.DatabaseError, StoreError) as exc:
+                why = str(exc).split(". To recover")[0]
+                raise StoreError(
+                    f"the log's snapshot is not a console database ({why}); nothing was restored. The "
+                    "active console stores a new snapshot at its next retention run (--ha-retention-every)"
+                ) from None
+            if version != str(SCHEMA_VERSION) or row is None:
+                raise StoreError(
+                    f"the snapshot has schema {version} and log seq {row}, this console needs schema "
+                    f"{SCHEMA_VERSION} and a log seq: run the same stilalarm version on every console"
+                )
+            self.db.execute("PRAGMA secure_delete=ON")
+            mem.backup(self.db)
+        finally:
+            mem.close()
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError:
+            pass
+        return self.log_seq()
 
     def log_seq(self) -> int:
         """The sequence of the last replicated-log record in this database (0: none)."""
@@ -246,15 +345,18 @@ class Store:
                     (reason, n, r.at),
                 )
             if log_seq is not None:
-                db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('log_seq', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(log_seq),),
-                )
+                self._set_log_seq(log_seq)
             db.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
+
+    def _set_log_seq(self, seq: int) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES ('log_seq', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(seq),),
+        )
 
     def _rollback(self) -> None:
         """Roll back the open transaction, if any. SQLite rolls back by itself on some errors
@@ -267,8 +369,21 @@ class Store:
         except sqlite3.Error as exc:
             log.error("rollback failed after a failed write (%s); the transaction is abandoned", exc)
 
-    def purge(self, plan: PurgePlan, *, dry_run: bool = False) -> dict[str, int]:
-        """Delete what `plan` names, in ONE transaction (rolled back on `dry_run`).
+    def purge_size(self, plan: PurgePlan) -> int:
+        """How many rows `purge(plan)` would delete at least (read-only: a view may ask)."""
+        n = len(plan.seqs) + len(plan.notifications)
+        if plan.supervision_before is not None:
+            sup = plan.supervision_before.isoformat()
+            for sql in (
+                "SELECT count(*) FROM received WHERE at < ?",
+                "SELECT count(*) FROM outbox WHERE created_at < ?",
+            ):
+                n += int(self.db.execute(sql, (sup,)).fetchone()[0])
+        return n
+
+    def purge(self, plan: PurgePlan, *, dry_run: bool = False, log_seq: int | None = None) -> dict[str, int]:
+        """Delete what `plan` names, in ONE transaction (rolled back on `dry_run`); with `log_seq`, the
+        purge record's sequence in the replicated log is recorded in the same transaction.
 
         The one exception to the append-only log (see `stilalarm.console.retention`). Deleted pages are
         overwritten (`secure_delete`) and the WAL is truncated afterwards, so the data is gone
@@ -302,6 +417,8 @@ class Store:
             if sup:
                 rows["received"] += db.execute("DELETE FROM received WHERE at < ?", (sup,)).rowcount
                 rows["outbox"] += db.execute("DELETE FROM outbox WHERE created_at < ?", (sup,)).rowcount
+            if log_seq is not None:
+                self._set_log_seq(log_seq)
             db.execute("ROLLBACK" if dry_run else "COMMIT")
         except BaseException:
             self._rollback()

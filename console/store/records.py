@@ -20,6 +20,9 @@ from stilalarm.console.store.rows import Batch, incident_row
 
 RECORD_VERSION = 1
 """Bumped when the record's layout changes; a standby refuses a record of another version."""
+PURGE_VERSION = 2
+"""A retention purge record (`PurgeRecord`), since the cluster's retention (docs/HA.md); a console of
+an older version refuses it with the same advice as for a newer record."""
 
 
 class RecordError(ValueError):
@@ -38,6 +41,20 @@ class Rows:
     outbox: list[list[Any]] = field(default_factory=list)
     delivered: list[list[Any]] = field(default_factory=list)
     rejects: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PurgeRecord:
+    """A retention purge (`stilalarm.console.retention.PurgePlan`) as every console of a cluster applies
+    it: the events by log `seq` (the same in every console's database: each is a projection of the same
+    log), the incidents, the rendered notifications and the supervision cut-off."""
+
+    at: str
+    seqs: tuple[int, ...]
+    incidents: tuple[str, ...]
+    notifications: tuple[str, ...]
+    supervision_before: str
+    """ISO time; '' when the plan has none."""
 
 
 def _b64(b: bytes) -> str:
@@ -88,12 +105,42 @@ def encode(rows: Rows) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 
-def decode(record: bytes) -> Rows:
-    """The rows of a log record; RecordError when it is not one this version can apply."""
+def encode_purge(p: PurgeRecord) -> bytes:
+    """The log record of a retention purge."""
+    doc = {
+        "v": PURGE_VERSION,
+        "kind": "purge",
+        "at": p.at,
+        "seqs": list(p.seqs),
+        "incidents": list(p.incidents),
+        "notifications": list(p.notifications),
+        "supervision_before": p.supervision_before,
+    }
+    return json.dumps(doc, separators=(",", ":")).encode("utf-8")
+
+
+def _purge_of(doc: dict[str, Any]) -> PurgeRecord:
+    try:
+        return PurgeRecord(
+            at=str(doc["at"]),
+            seqs=tuple(int(s) for s in doc["seqs"]),
+            incidents=tuple(str(i) for i in doc["incidents"]),
+            notifications=tuple(str(n) for n in doc["notifications"]),
+            supervision_before=str(doc["supervision_before"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecordError(f"purge record is incomplete ({type(exc).__name__}: {exc})") from None
+
+
+def decode(record: bytes) -> Rows | PurgeRecord:
+    """The rows (or the retention purge) of a log record; RecordError when it is not one this
+    version can apply."""
     try:
         doc = json.loads(record)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RecordError(f"log record is not JSON ({exc})") from None
+    if isinstance(doc, dict) and doc.get("v") == PURGE_VERSION and doc.get("kind") == "purge":
+        return _purge_of(doc)
     if not isinstance(doc, dict) or doc.get("v") != RECORD_VERSION:
         got = doc.get("v") if isinstance(doc, dict) else type(doc).__name__
         raise RecordError(

@@ -23,7 +23,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from stilalarm.broker_config.cluster import CONSOLE_LOG_USER, log_names, log_permissions
+from stilalarm.broker_config.cluster import CONSOLE_LOG_USER, log_names, log_permissions, snapshot_names
 from stilalarm.broker_config.local import LocalCluster
 from stilalarm.broker_config.render import MESSAGE_SIZE_LIMIT
 from stilalarm.console.ha.jetstream import (
@@ -37,6 +37,8 @@ from stilalarm.console.ha.jetstream import (
     LogUnavailable,
     facts_subject,
     lease_bucket,
+    snapshot_stream,
+    snapshot_subject,
     stream_name,
 )
 from stilalarm.inventory import Site
@@ -114,6 +116,7 @@ def test_the_names_rendered_are_the_names_the_client_uses(site: Site) -> None:
         lease_bucket(site.site.id),
     )
     assert stream_name("a.b c*") == "STILALARM_FACTS_a_b_c_"
+    assert snapshot_names(site.site.id) == (snapshot_stream(site.site.id), snapshot_subject(site.site.id))
 
 
 def test_append_and_read_round_trip(log: Callable[..., ClusterLog]) -> None:
@@ -299,8 +302,10 @@ def test_an_mqtt_login_cannot_speak_nats_and_console_log_cannot_speak_mqtt(clust
 def test_console_log_may_only_touch_its_own_stream_and_bucket(
     cluster: LocalCluster, log: Callable[..., ClusterLog], topics: Topics
 ) -> None:
-    """Publishing or subscribing to the site's MQTT topics, another stream's API, or deleting its
-    own stream: each is a permissions violation (the server's -ERR, seen by the error callback)."""
+    """Publishing or subscribing to the site's MQTT topics, another stream's API (a purge of the
+    MQTT streams too), or deleting or reconfiguring its own streams: each is a permissions violation
+    (the server's -ERR, seen by the error callback). It may purge its own two (compaction,
+    tests/broker/test_cluster_retention.py)."""
     log().last_seq()  # the stream and bucket exist
     creds = cluster.log_creds()
     stream = stream_name(creds.site_id)
@@ -320,7 +325,9 @@ def test_console_log_may_only_touch_its_own_stream_and_bucket(
             await nc.publish(f"{base}.unit.balie-1.event", b"forged press")
             for denied in (
                 f"$JS.API.STREAM.DELETE.{stream}",
-                f"$JS.API.STREAM.PURGE.{stream}",
+                f"$JS.API.STREAM.DELETE.{snapshot_stream(creds.site_id)}",
+                f"$JS.API.STREAM.UPDATE.{stream}",
+                "$JS.API.STREAM.PURGE.$MQTT_msgs",
                 "$JS.API.STREAM.LIST",
                 "$JS.API.STREAM.INFO.$MQTT_msgs",
                 "$JS.API.STREAM.MSG.GET.$MQTT_msgs",
@@ -329,7 +336,7 @@ def test_console_log_may_only_touch_its_own_stream_and_bucket(
                     await nc.request(denied, b"{}", timeout=1)
             await nc.flush(5)
             t_end = time.monotonic() + 10
-            while len(errors) < 7 and time.monotonic() < t_end:
+            while len(errors) < 9 and time.monotonic() < t_end:
                 await asyncio.sleep(0.05)
         finally:
             await nc.close()
@@ -338,7 +345,7 @@ def test_console_log_may_only_touch_its_own_stream_and_bucket(
     errors = asyncio.run(go())
     errors = [e.lower() for e in errors]  # nats-py passes the server's text on, sometimes lowercased
     assert sum("permissions violation for subscription" in e for e in errors) == 1, errors
-    assert sum("permissions violation for publish" in e for e in errors) == 6, errors
+    assert sum("permissions violation for publish" in e for e in errors) == 8, errors
     # and nothing of it is in its permissions to begin with
     p = log_permissions(cluster.site)
     assert p.user == CONSOLE_LOG_USER
