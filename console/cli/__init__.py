@@ -66,6 +66,8 @@ def _main(argv: Sequence[str] | None) -> int:
         case "backup":
             return database.backup(args)
         case "db":
+            if args.db_command == "to-cluster":
+                return database.db_to_cluster(args)
             return database.db_init(args) if args.db_command == "init" else database.db_check(args)
     return 2
 

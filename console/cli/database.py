@@ -1,4 +1,5 @@
-"""`alarm-console db init | db check | backup`: create, check and copy the console database."""
+"""`alarm-console db init | db check | db to-cluster | backup`: create, check, move to a cluster and
+copy the console database."""
 
 from __future__ import annotations
 
@@ -50,6 +51,54 @@ def db_check(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def db_to_cluster(args: argparse.Namespace) -> int:
+    """Move a single console's database into the cluster's empty log (stilalarm.console.ha.seed)."""
+    import os
+
+    from stilalarm.console.cli.serve import pid_path
+    from stilalarm.console.ha.jetstream import ClusterLog, ClusterLogCredentials, LogUnavailable
+    from stilalarm.console.ha.seed import SeedRefused, seed
+    from stilalarm.console.store import StoreError
+    from stilalarm.wire.credentials import ConfigError, load_json_model
+
+    try:  # the single console must be stopped: what it writes after the copy would be lost
+        pid = int(pid_path(args.db).read_text(encoding="utf-8").strip())
+        os.kill(pid, 0)
+        print(
+            f"{args.db}: `alarm-console serve` (pid {pid}) still runs on it; stop it first "
+            "(systemctl stop stilalarm-console)",
+            file=sys.stderr,
+        )
+        return 1
+    except (OSError, ValueError):
+        pass
+    try:
+        creds = load_json_model(ClusterLogCredentials, args.broker_dir / "console-log.json")
+    except ConfigError as exc:
+        print(f"{exc}\n(`alarm-broker render --profile cluster` writes it)", file=sys.stderr)
+        return 2
+    clog = ClusterLog(creds)
+    try:
+        clog.start(wait_s=30)
+        facts, first = seed(clog, args.db)
+    except StoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_DB
+    except SeedRefused as exc:
+        print(f"{args.db}: not moved: {exc}", file=sys.stderr)
+        return 1
+    except LogUnavailable as exc:
+        print(f"{args.db}: not moved, the cluster did not confirm ({exc}); run it again", file=sys.stderr)
+        return 1
+    finally:
+        clog.close()
+    print(
+        f"{args.db}: {facts} facts are now the cluster's first state (its log starts at record {first}). "
+        "Start every `alarm-console serve --ha NAME` on a NEW database (--db); keep this file as a backup"
+    )
+    return 0
 
 
 def backup(args: argparse.Namespace) -> int:

@@ -257,6 +257,18 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="integrity check and every fact row parses (exit 0 ok, 1 damaged, 2 missing)"
     )
     dbc.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
+    dtc = dbsub.add_parser(
+        "to-cluster",
+        help="move a single console's database into a cluster's empty log (once, with that console "
+        "stopped); then start every `serve --ha` on a new database (docs/HA.md)",
+    )
+    dtc.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"SQLite database (default {DEFAULT_DB})")
+    dtc.add_argument(
+        "--broker-dir",
+        type=Path,
+        default=DEFAULT_BROKER_DIR,
+        help=f"the cluster's `alarm-broker render --profile cluster` output (default {DEFAULT_BROKER_DIR})",
+    )
 
     sub.add_parser(
         "tui", help="the interactive console (Textual); `alarm-console tui --help`", add_help=False

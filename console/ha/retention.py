@@ -60,6 +60,8 @@ class RetentionRunner:
         self.first_s = min(FIRST_S, every_s) if first_s is None else first_s
         self.clock = clock
         self.runs = 0
+        self._owed = False
+        """A purge went through the log but its compaction failed: the next run compacts."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="retention", daemon=True)
 
@@ -90,7 +92,7 @@ class RetentionRunner:
             size = view.purge_size(plan)
         finally:
             view.close()
-        if size == 0:
+        if size == 0 and not self._owed:
             log.info("retention: nothing is older than the site's [retention] periods")
             return "nothing to purge"
         removed = 0
@@ -108,9 +110,11 @@ class RetentionRunner:
             seq, data = snapshot_of(path)
             first = self.clog.compact(seq, data)
         except (StoreError, LogUnavailable) as exc:
+            self._owed = True  # the next run compacts even when it has nothing to purge
             what = f"purged {len(plan.seqs)} fact(s); the log was not compacted ({exc}); tried again next run"
             log.error("retention: %s", what)
             return what
+        self._owed = False
         self.runs += 1
         what = (
             f"purged {len(plan.seqs)} fact(s) and {removed} other row(s) through the log; "

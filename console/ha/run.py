@@ -93,7 +93,9 @@ def _foreign(store: Store, clog: ClusterLog) -> str:
     if mine == 0 and store.fact_count() > 0:
         return (
             f"{store.path} holds facts that are not in the cluster's log (a single console's database): "
-            "start each console of a cluster on a new database (--db), and keep this one for reports"
+            "start each console of a cluster on a new database (--db), and keep this one for reports; "
+            "to carry its facts into the cluster, run `alarm-console db to-cluster` on it once, before "
+            "any console of the cluster has run"
         )
     try:
         last = clog.last_seq()

@@ -1,6 +1,6 @@
 """Retention on the cluster with real processes (docs/HA.md, Retention): a 3-node NATS cluster on
 loopback, a log written by a former active with a six-year-old resolved incident and a recent open
-one, and two `alarm-console serve --ha`.
+one, and two `alarm-console serve --ha`; and a single console's database moved into a cluster.
 
 The active purges by itself through the log and compacts it: afterwards neither the log nor its
 snapshot holds the old incident. A standby started on a new database restores the snapshot, ends
@@ -10,6 +10,9 @@ with the active's database, and after a kill -9 of the active takes over with th
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import nats
 import pytest
 
 from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
+from stilalarm.console.cli.serve import pid_path
 from stilalarm.console.ha.jetstream import ClusterLog, stream_name
 from stilalarm.console.ha.replica import LogReplica
 from stilalarm.console.store import Batch, Store
@@ -109,4 +113,65 @@ def test_the_active_purges_and_compacts_and_a_new_standby_starts_from_the_snapsh
         for p in (a, b):
             p.kill()
         clog.close()
+        cluster.kill()
+
+
+def to_cluster(db: Path, cluster: LocalCluster) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "stilalarm.console.cli", "db", "to-cluster"),
+            *("--db", str(db), "--broker-dir", str(cluster.dir)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_single_consoles_database_moves_into_an_empty_cluster_log(tmp_path: Path) -> None:
+    """`alarm-console db to-cluster`: the single console's facts become the cluster's first state; a
+    console started on a new database takes over with its open incident (docs/HA.md)."""
+    try:
+        find_nats_server()
+    except BrokerError as exc:
+        pytest.fail(str(exc))
+    site_file = tmp_path / "site.toml"
+    site_file.write_text(HA_SITE)
+    now = utcnow()
+    sim = Sim(now - timedelta(days=2))
+    done = resolved(sim, REG, at=now - timedelta(days=1))
+    sim.event("balie-1", EventKind.ALARM, now - timedelta(seconds=20))
+    still_open = max(sim.w.engine.live)
+    sim.cmd(AckCmd(incident_id=still_open, **base("chris", now)), now - timedelta(seconds=10))
+    single = tmp_path / "single.db"
+    store = Store(single, init=True)
+    for f in sim.facts:
+        store.commit(Batch(facts=[f]), now)
+    store.close()
+    before = facts(single)
+
+    cluster = LocalCluster(SITE, tmp_path / "cluster")
+    a = ServiceProcess(site_file, tmp_path / "a.db", cluster.dir, tmp_path / "a.log")
+    try:
+        cluster.start()
+        pid_path(single).write_text(str(os.getpid()))  # as if its serve still ran
+        running = to_cluster(single, cluster)
+        assert running.returncode == 1 and "still runs on it; stop it first" in running.stderr, running
+        pid_path(single).unlink()
+        moved = to_cluster(single, cluster)
+        assert moved.returncode == 0, moved.stderr
+        assert f"{len(before)} facts are now the cluster's first state" in moved.stdout
+        again = to_cluster(single, cluster)
+        assert again.returncode == 1 and "already holds" in again.stderr, again
+        assert facts(single) == before  # the single console's file is left as it was
+
+        a.start(["--ha", "a", "--ha-ttl", TTL])
+        wait_until(lambda: active_line("a") in a.log(), 60, f"a active:\n{a.log()}")
+        assert "restored the log's snapshot" in a.log()
+        assert "1 open incident(s)" in a.log(), a.log()
+        assert facts(tmp_path / "a.db")[: len(before)] == before
+        assert any(done in data for _k, data in facts(tmp_path / "a.db"))
+    finally:
+        a.kill()
         cluster.kill()

@@ -5,14 +5,20 @@ has the real one)."""
 
 from __future__ import annotations
 
+import queue
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from stilalarm.console import retention
+from stilalarm.console.ha.jetstream import LogUnavailable
+from stilalarm.console.ha.retention import RetentionRunner
+from stilalarm.console.shell.inbox import PurgeNow
 from stilalarm.console.store import Batch, Store, StoreError
 from stilalarm.console.store.database import snapshot_of
 from stilalarm.console.store.records import PurgeRecord, RecordError, decode
@@ -155,3 +161,53 @@ def test_a_big_purge_is_split_into_steps_that_together_delete_the_same() -> None
     assert whole == plan
     (empty,) = retention.split(retention.PurgePlan(seqs=frozenset(), incidents=()), 3)
     assert empty.seqs == frozenset()
+
+
+class FailingOnceLog:
+    """A ClusterLog stand-in whose first compaction is not confirmed."""
+
+    def __init__(self) -> None:
+        self.compactions: list[int] = []
+
+    def compact(self, log_seq: int, data: bytes) -> int:
+        self.compactions.append(log_seq)
+        if len(self.compactions) == 1:
+            raise LogUnavailable("compact: no answer within 3.0 s (no quorum, or unreachable)")
+        return log_seq + 1
+
+
+def test_the_runner_purges_through_the_writer_and_owes_a_failed_compaction(tmp_path: Path) -> None:
+    facts, old, _open, now = old_and_new_log()
+    db = tmp_path / "a.db"
+    seeded = Store(db, init=True)
+    seeded.replica = ListLog()
+    for f in facts:
+        seeded.commit(Batch(facts=[f]), now)
+    seeded.close()
+    inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    def writer() -> None:  # the service's writer, as far as PurgeNow goes
+        store = Store(db)
+        store.replica = ListLog()
+        while (item := inbox.get()) is not None:
+            assert isinstance(item, PurgeNow)
+            item.rows = store.purge_logged(item.plan, now)
+            item.done.set()
+        store.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    svc = SimpleNamespace(cfg=SimpleNamespace(db_path=db), site=SITE, inbox=inbox, wait=lambda _t: False)
+    clog = FailingOnceLog()
+    runner = RetentionRunner(svc, clog, 86400, clock=lambda: now)  # type: ignore[arg-type]
+    try:
+        first = runner.run_once()
+        assert "not compacted" in first and clog.compactions and runner.runs == 0
+        assert not any(old in str(r) for r in events(db))  # the purge itself went through
+        second = runner.run_once()  # nothing left to purge, but the compaction is owed
+        assert "compacted the log below record" in second and len(clog.compactions) == 2
+        assert runner.run_once() == "nothing to purge" and len(clog.compactions) == 2
+    finally:
+        inbox.put(None)
+        thread.join(10)
+    assert runner.first_s == 600.0 and RetentionRunner(svc, clog, 30).first_s == 30  # type: ignore[arg-type]
