@@ -29,6 +29,7 @@ import pytest
 from stilalarm.broker_config.local import (
     BrokerError,
     LocalBroker,
+    LocalCluster,
     find_mosquitto,
 )
 from stilalarm.broker_config.plugin import PLUGIN_NAME
@@ -493,19 +494,32 @@ def test_render_fails_loudly_when_the_plugin_cannot_be_built(tmp_path: Path) -> 
 # -- memory: an unauthenticated peer cannot grow the broker ---------------------------------
 
 
-@mosquitto_only  # see the reason in docs/HA.md (cluster profile: differences)
-def test_half_sent_huge_connects_cannot_grow_the_brokers_memory(broker) -> None:
+def test_half_sent_huge_connects_cannot_grow_the_brokers_memory(
+    broker, profile: str, request: pytest.FixtureRequest
+) -> None:
     """The attack of finding 2, modest: 4 connections without credentials each announce a
     200 MiB CONNECT and stream 12 MiB of it. With max_packet_size the broker closes each one
     after the 5-byte length header, having buffered nothing; without it, it kept every byte.
 
     Bound: each connection may make the broker hold at most one packet of max_packet_size
     (66,560 bytes), plus slack for the allocator (4 MiB): 4 x 65 KiB + 4 MiB = ~4.3 MiB, well
-    under the 48 MiB the attack sends."""
+    under the 48 MiB the attack sends.
+
+    On the cluster this FAILS, and is marked so (strict: it turns red the day it passes):
+    nats-server 2.9 buffers a half-sent MQTT packet whole and has no setting that bounds it
+    (measured: one node grew by ~180 MiB; docs/HA.md, "Differences", and What is open)."""
+    if profile == "cluster":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                raises=AssertionError,
+                reason="nats-server 2.9 buffers a half-sent MQTT CONNECT whole (docs/HA.md, open item 10)",
+            )
+        )
     n, announced, each = 4, 200 * 1024 * 1024, 12 * 1024 * 1024
     good = broker.creds("observer")
     assert connect_result(broker.port, good.username, good.password) == "Success"  # warm up
-    pid = broker.pid
+    pid = broker.pid(0) if isinstance(broker, LocalCluster) else broker.pid  # the node we attack
     assert pid is not None
     before = rss_kib(pid)
     left_open = [half_sent_connect(broker.port, announced, each) for _ in range(n)]
