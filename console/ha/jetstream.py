@@ -650,14 +650,15 @@ class ClusterLog:
             raise LogUnavailable(f"compact: {self._no_compaction()}")
         await self._put_snapshot(log_seq, data)
         snaps = await self._snapshots(load=False)
-        if not any(base == log_seq for base, _f, _d in snaps):
-            raise LogUnavailable(
-                f"compact: the snapshot at {log_seq} is not in {self.snap_stream} once stored"
-            )
-        _base, newest_first, _d = max(snaps, key=lambda t: t[0])
+        newest_base, newest_first, _d = max(snaps, key=lambda t: t[0], default=(0, 0, b""))
+        if newest_base > log_seq:  # ours is stale (a former active's): the newer one stays, nothing more
+            await self._purge_below(self.snap_stream, newest_first)
+            return int((await js.stream_info(self.stream)).state.first_seq)
+        if newest_base != log_seq:
+            raise LogUnavailable(f"compact: snapshot {log_seq} is not in {self.snap_stream} once stored")
         # what precedes the newest snapshot in its stream is older (or a stale console's): purged
         await self._purge_below(self.snap_stream, newest_first)
-        # the records our stored snapshot holds; a newer snapshot (another console's) covers more
+        # the records the snapshot holds
         return await self._purge_below(self.stream, log_seq + 1)
 
     async def _purge_below(self, stream: str, seq: int) -> int:

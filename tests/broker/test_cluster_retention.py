@@ -34,6 +34,7 @@ from stilalarm.console.ha.jetstream import (
 )
 from stilalarm.console.ha.replica import LogReplica
 from stilalarm.console.ha.run import follow
+from stilalarm.console.ha.seed import marked
 from stilalarm.console.store import Batch, Store
 from stilalarm.console.store.database import snapshot_of
 from stilalarm.console.store.records import RecordError, decode
@@ -189,6 +190,22 @@ def test_purge_through_the_log_then_compaction_leaves_nothing_behind(
     assert zlib.decompress(b"".join(raw_stream(creds, snapshot_stream(creds.site_id)))) == data2
     got = clog.get_snapshot()
     assert got is not None and got[0] == seq2
+
+    # a stale compactor (a former active, SIGSTOPped mid-run, resumes with its older snapshot)
+    # stores it after the newer one: the newer one stays the newest, the log is not cut further,
+    # and a new console still ends with the active's database
+    commit_each(active, [notified(now, NotifyReason.INFO, ("an",), "k9", "store_fault_title", {})], now)
+    assert clog.compact(seq, data) == seq2 + 1  # the very same older snapshot (deduplicated)
+    stale = marked(data, seq - 1)  # an older one with other bytes: stored after the newer one
+    assert clog.compact(seq - 1, stale) == seq2 + 1
+    assert len(raw_stream(creds, snapshot_stream(creds.site_id))) >= 2  # the newer one, then the stale
+    got = clog.get_snapshot()
+    assert got is not None and got == (seq2, data2)
+    late = Store(tmp_path / "late.db", init=True)
+    while follow(late, clog, 0):
+        pass
+    same(active.path, late.path)
+    late.close()
     for s in (active, standby, new, away):
         s.close()
 
