@@ -145,6 +145,8 @@ expect_eq "stilalarm-unit.service not enabled" "$(in_root "$R" systemctl is-enab
 expect "systemd-analyze verify stilalarm-unit.service" in_root "$R" systemd-analyze verify /lib/systemd/system/stilalarm-unit.service
 echo '{"unit_id": "balie-01", "note": "package-test"}' | in_root "$R" sh -c 'umask 077; cat > /etc/stilalarm/unit.json'
 in_root "$R" chown stilalarm:stilalarm /etc/stilalarm/unit.json
+expect "alarm-console purge --unless-cluster (as stilalarm, as stilalarm-purge.service)" in_root "$R" runuser -u stilalarm -- \
+  sh -c 'umask 077; exec alarm-console purge --unless-cluster --site /etc/stilalarm/site.toml --db /var/lib/stilalarm/console.db'
 in_root "$R" runuser -u stilalarm -- sh -c 'umask 077; exec /opt/stilalarm/venv/bin/python -c "
 from stilalarm.firmware.outbox import Outbox
 Outbox(\"/var/lib/stilalarm/outbox.sqlite\").close()"'
@@ -217,10 +219,11 @@ for d in /var/lib/stilalarm /var/lib/stilalarm-web /var/backups/stilalarm; do
   expect_eq "$d" "$(stat_of "$R" "$d")" "stilalarm stilalarm 700"
 done
 for c in alarm-console alarm-broker alarm-web; do expect "$c --help" in_root "$R" "$c" --help; done
-for u in stilalarm-console.service stilalarm-web.service stilalarm-backup.timer; do
+for u in stilalarm-console.service stilalarm-web.service stilalarm-backup.timer stilalarm-purge.timer; do
   expect_eq "$u not enabled" "$(in_root "$R" systemctl is-enabled "$u" 2>&1)" "disabled"
 done
-for u in stilalarm-console.service stilalarm-web.service stilalarm-backup.service stilalarm-backup.timer; do
+for u in stilalarm-console.service stilalarm-web.service stilalarm-backup.service stilalarm-backup.timer \
+    stilalarm-purge.service stilalarm-purge.timer; do
   expect "systemd-analyze verify $u" in_root "$R" systemd-analyze verify "/lib/systemd/system/$u"
 done
 in_root "$R" sh -c 'cat > /etc/stilalarm/site.toml' < examples/site.toml
@@ -236,10 +239,12 @@ expect "alarm-console db init (as stilalarm)" in_root "$R" runuser -u stilalarm 
   alarm-console db init --db /var/lib/stilalarm/console.db
 expect "alarm-console backup (as stilalarm)" in_root "$R" runuser -u stilalarm -- sh -c \
   'umask 077; exec alarm-console backup --db /var/lib/stilalarm/console.db --dir /var/backups/stilalarm --keep 14'
+expect "alarm-console purge --unless-cluster (as stilalarm, as stilalarm-purge.service)" in_root "$R" runuser -u stilalarm -- \
+  sh -c 'umask 077; exec alarm-console purge --unless-cluster --site /etc/stilalarm/site.toml --db /var/lib/stilalarm/console.db'
 in_root "$R" runuser -u stilalarm -- sh -c 'umask 077; exec /opt/stilalarm/venv/bin/python -c "
 from stilalarm.firmware.outbox import Outbox
 Outbox(\"/var/lib/stilalarm-web/web-outbox.sqlite\").close()"'
-in_root "$R" systemctl enable stilalarm-console.service stilalarm-backup.timer >/dev/null 2>&1
+in_root "$R" systemctl enable stilalarm-console.service stilalarm-backup.timer stilalarm-purge.timer >/dev/null 2>&1
 DATA="/etc/stilalarm /var/lib/stilalarm /var/lib/stilalarm-web /var/backups/stilalarm"
 # shellcheck disable=SC2086
 before=$(snapshot "$R" $DATA)
@@ -257,6 +262,7 @@ expect "alarm-console --help after the upgrade" in_root "$R" alarm-console --hel
 echo "== stilalarm-console: purge"
 apt_in "$R" purge stilalarm-console
 for p in /opt/stilalarm /usr/bin/alarm-console /usr/bin/alarm-web /lib/systemd/system/stilalarm-backup.timer \
+    /lib/systemd/system/stilalarm-purge.timer /etc/systemd/system/timers.target.wants/stilalarm-purge.timer \
     /etc/systemd/system/multi-user.target.wants/stilalarm-console.service /etc/systemd/system/timers.target.wants/stilalarm-backup.timer; do
   expect_not "purge removed $p" in_root "$R" test -e "$p" -o -L "$p"
 done

@@ -234,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     pg = sub.add_parser("purge", help="delete what is older than the site's [retention] periods")
     pg.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    pg.add_argument(
+        "--unless-cluster",
+        action="store_true",
+        help="as stilalarm-purge.timer runs it: on a cluster console's database (serve --ha) do nothing "
+        "and exit 0, since the active console purges through the log itself (docs/HA.md)",
+    )
     db_site_args(pg)
 
     bk = sub.add_parser(

@@ -178,6 +178,12 @@ def _purge(args: argparse.Namespace, site: Site) -> int:
     except StoreError as exc:
         raise _Usage(str(exc)) from None
     try:
+        if not args.dry_run and store.log_seq() > 0 and args.unless_cluster:
+            sys.stdout.write(
+                f"{args.db} is a cluster console's copy of the log: the active console purges through the "
+                "log itself (serve --ha-retention-every); nothing done here\n"
+            )
+            return 0
         if not args.dry_run and store.log_seq() > 0:
             raise _Usage(
                 f"{args.db} is one console's copy of a cluster's log (serve --ha): purging it alone would "
