@@ -254,6 +254,17 @@ class Store:
             return
         r = decode(record)
         if isinstance(r, PurgeRecord):
+            present = self._present(r.seqs)
+            if present != len(r.seqs):  # a projection of the same log has the same sequences
+                log.error(
+                    "purge record %d names %d fact(s), %d of them are in %s: this database differs from "
+                    "the active console's; stop this console, move the database aside and start it again "
+                    "(it is rebuilt from the log or its snapshot)",
+                    seq,
+                    len(r.seqs),
+                    present,
+                    self.path,
+                )
             self.purge(plan_of(r), log_seq=seq)
         else:
             self._write(r, seq)
@@ -309,6 +320,17 @@ class Store:
         except sqlite3.OperationalError:
             pass
         return self.log_seq()
+
+    def _present(self, seqs: Sequence[int]) -> int:
+        """How many of the facts `seqs` are in the event log."""
+        n = 0
+        for start in range(0, len(seqs), 500):
+            chunk = list(seqs[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            n += int(
+                self.db.execute(f"SELECT count(*) FROM events WHERE seq IN ({marks})", chunk).fetchone()[0]
+            )
+        return n
 
     def log_seq(self) -> int:
         """The sequence of the last replicated-log record in this database (0: none)."""

@@ -63,6 +63,26 @@ def test_a_purge_record_does_on_the_standby_what_the_purge_did_on_the_active(tmp
     assert len(events(standby.path)) == len(facts) - len(plan.seqs)
 
 
+def test_a_purge_record_that_does_not_match_the_database_is_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Databases of one log have the same fact sequences; one that does not is named in an error."""
+    facts, _old, _open, now = old_and_new_log()
+    log = ListLog()
+    active = Store(tmp_path / "a.db", init=True)
+    active.replica = log
+    for f in facts:
+        active.commit(Batch(facts=[f]), now)
+    active.purge_logged(retention.plan(active.numbered_facts(), SITE.retention, now, SITE.visits), now)
+    other = Store(tmp_path / "other.db", init=True)
+    for seq, record in enumerate(log.records[:-1], 1):
+        other.apply(seq, record)
+    other.db.execute("DELETE FROM events WHERE seq = 1")  # diverged, somehow
+    with caplog.at_level("ERROR"):
+        other.apply(len(log.records), log.records[-1])
+    assert "differs from the active console's" in caplog.text and str(other.path) in caplog.text
+
+
 def test_a_snapshot_restores_another_database_and_keeps_no_deleted_row(tmp_path: Path) -> None:
     facts, old, _open, now = old_and_new_log()
     a = Store(tmp_path / "a.db", init=True)
