@@ -145,8 +145,6 @@ expect_eq "stilalarm-unit.service not enabled" "$(in_root "$R" systemctl is-enab
 expect "systemd-analyze verify stilalarm-unit.service" in_root "$R" systemd-analyze verify /lib/systemd/system/stilalarm-unit.service
 echo '{"unit_id": "balie-01", "note": "package-test"}' | in_root "$R" sh -c 'umask 077; cat > /etc/stilalarm/unit.json'
 in_root "$R" chown stilalarm:stilalarm /etc/stilalarm/unit.json
-expect "alarm-console purge --unless-cluster (as stilalarm, as stilalarm-purge.service)" in_root "$R" runuser -u stilalarm -- \
-  sh -c 'umask 077; exec alarm-console purge --unless-cluster --site /etc/stilalarm/site.toml --db /var/lib/stilalarm/console.db'
 in_root "$R" runuser -u stilalarm -- sh -c 'umask 077; exec /opt/stilalarm/venv/bin/python -c "
 from stilalarm.firmware.outbox import Outbox
 Outbox(\"/var/lib/stilalarm/outbox.sqlite\").close()"'
