@@ -333,42 +333,14 @@ class ClusterLog:
                 log.error("cluster log: %s", self._no_compaction())
         except nats.js.errors.NotFoundError:
             await js.add_stream(
-                api.StreamConfig(
-                    name=self.stream,
-                    description="stilalarm: the console's committed facts (docs/HA.md)",
-                    subjects=[self.subject],
-                    storage=api.StorageType.FILE,
-                    num_replicas=self.replicas,
-                    retention=api.RetentionPolicy.LIMITS,
-                    discard=api.DiscardPolicy.NEW,
-                    max_msgs=-1,
-                    max_bytes=-1,
-                    max_age=0,
-                    max_msg_size=-1,
-                    deny_delete=True,
-                    deny_purge=False,  # compaction below a snapshot (docs/HA.md, Retention)
-                    duplicate_window=120.0,
-                )
+                self._stream_config(self.stream, self.subject, "the console's committed facts")
             )
         try:
             await js.stream_info(self.snap_stream)
         except nats.js.errors.NotFoundError:
             await js.add_stream(
-                api.StreamConfig(
-                    name=self.snap_stream,
-                    description="stilalarm: the newest snapshot of a console database (docs/HA.md)",
-                    subjects=[self.snap_subject],
-                    storage=api.StorageType.FILE,
-                    num_replicas=self.replicas,
-                    retention=api.RetentionPolicy.LIMITS,
-                    discard=api.DiscardPolicy.NEW,
-                    max_msgs=-1,
-                    max_bytes=-1,
-                    max_age=0,
-                    max_msg_size=-1,
-                    deny_delete=True,
-                    deny_purge=False,  # an older snapshot is purged once a newer one is stored
-                    duplicate_window=120.0,
+                self._stream_config(
+                    self.snap_stream, self.snap_subject, "the newest snapshot of a console database"
                 )
             )
         if self._kv is None:
@@ -384,6 +356,26 @@ class ClusterLog:
                         storage=api.StorageType.FILE,
                     )
                 )
+
+    def _stream_config(self, name: str, subject: str, what: str) -> api.StreamConfig:
+        """The log's and the snapshots' stream: file storage, every copy, no limits (nothing is ever
+        dropped: a full disk refuses, `discard: new`), no deletes; purges only by our compaction."""
+        return api.StreamConfig(
+            name=name,
+            description=f"stilalarm: {what} (docs/HA.md)",
+            subjects=[subject],
+            storage=api.StorageType.FILE,
+            num_replicas=self.replicas,
+            retention=api.RetentionPolicy.LIMITS,
+            discard=api.DiscardPolicy.NEW,
+            max_msgs=-1,
+            max_bytes=-1,
+            max_age=0,
+            max_msg_size=-1,
+            deny_delete=True,
+            deny_purge=False,  # compaction below a snapshot; older snapshots (docs/HA.md, Retention)
+            duplicate_window=120.0,
+        )
 
     def _no_compaction(self) -> str:
         return (

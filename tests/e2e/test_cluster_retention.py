@@ -9,14 +9,12 @@ with the active's database, and after a kill -9 of the active takes over with th
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
 
-import nats
 import pytest
 
 from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
@@ -26,6 +24,7 @@ from stilalarm.console.ha.replica import LogReplica
 from stilalarm.console.store import Batch, Store
 from stilalarm.devkit.servicerun import ServiceProcess
 from stilalarm.wire.messages import AckCmd, EventKind, utcnow
+from tests.broker.test_cluster_retention import raw_stream
 from tests.e2e.test_console_failover import HA_SITE, SITE, TTL, active_line, facts, log_seq
 from tests.harness import wait_until
 from tests.unit.test_i7_core import REG, Sim, base, resolved
@@ -33,24 +32,7 @@ from tests.unit.test_i7_core import REG, Sim, base, resolved
 
 def stored_log(clog: ClusterLog) -> bytes:
     """Every message still in the facts stream, as stored (read by sequence)."""
-    creds = clog.creds
-
-    async def go() -> bytes:
-        nc = await nats.connect(creds.servers, user=creds.username, password=creds.password)
-        try:
-            js = nc.jetstream()
-            st = (await js.stream_info(stream_name(creds.site_id))).state
-            out = b""
-            for seq in range(max(1, st.first_seq), st.last_seq + 1):
-                try:
-                    out += (await js.get_msg(stream_name(creds.site_id), seq)).data or b""
-                except nats.js.errors.NotFoundError:
-                    continue
-            return out
-        finally:
-            await nc.close()
-
-    return asyncio.run(go())
+    return b"".join(raw_stream(clog.creds, stream_name(clog.creds.site_id)))
 
 
 def test_the_active_purges_and_compacts_and_a_new_standby_starts_from_the_snapshot(tmp_path: Path) -> None:

@@ -10,12 +10,14 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from stilalarm.console import retention
+from stilalarm.console.facts import Fact
 from stilalarm.console.ha.jetstream import LogUnavailable
 from stilalarm.console.ha.retention import RetentionRunner
 from stilalarm.console.shell.inbox import PurgeNow
@@ -38,6 +40,16 @@ class ListLog:
         return len(self.records)
 
 
+def logged(path: Path, facts: list[Fact], now: datetime) -> tuple[Store, ListLog]:
+    """A cluster console's database at `path` whose commits (one per fact) went to a `ListLog`."""
+    log = ListLog()
+    store = Store(path, init=True)
+    store.replica = log
+    for f in facts:
+        store.commit(Batch(facts=[f]), now)
+    return store, log
+
+
 def events(db: Path) -> list[tuple[object, ...]]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
         return [tuple(r) for r in c.execute("SELECT * FROM events ORDER BY seq")]
@@ -45,11 +57,7 @@ def events(db: Path) -> list[tuple[object, ...]]:
 
 def test_a_purge_record_does_on_the_standby_what_the_purge_did_on_the_active(tmp_path: Path) -> None:
     facts, old, _open, now = old_and_new_log()
-    log = ListLog()
-    active = Store(tmp_path / "a.db", init=True)
-    active.replica = log
-    for f in facts:
-        active.commit(Batch(facts=[f]), now)
+    active, log = logged(tmp_path / "a.db", facts, now)
     plan = retention.plan(active.numbered_facts(), SITE.retention, now, SITE.visits)
     active.purge_logged(plan, now)
     assert isinstance(decode(log.records[-1]), PurgeRecord)
@@ -68,11 +76,7 @@ def test_a_purge_record_that_does_not_match_the_database_is_logged(
 ) -> None:
     """Databases of one log have the same fact sequences; one that does not is named in an error."""
     facts, _old, _open, now = old_and_new_log()
-    log = ListLog()
-    active = Store(tmp_path / "a.db", init=True)
-    active.replica = log
-    for f in facts:
-        active.commit(Batch(facts=[f]), now)
+    active, log = logged(tmp_path / "a.db", facts, now)
     active.purge_logged(retention.plan(active.numbered_facts(), SITE.retention, now, SITE.visits), now)
     other = Store(tmp_path / "other.db", init=True)
     for seq, record in enumerate(log.records[:-1], 1):
@@ -85,10 +89,7 @@ def test_a_purge_record_that_does_not_match_the_database_is_logged(
 
 def test_a_snapshot_restores_another_database_and_keeps_no_deleted_row(tmp_path: Path) -> None:
     facts, old, _open, now = old_and_new_log()
-    a = Store(tmp_path / "a.db", init=True)
-    a.replica = ListLog()
-    for f in facts:
-        a.commit(Batch(facts=[f]), now)
+    a, _log = logged(tmp_path / "a.db", facts, now)
     a.purge_logged(retention.plan(a.numbered_facts(), SITE.retention, now, SITE.visits), now)
     seq, data = snapshot_of(a.path)
     assert seq == a.log_seq() and old.encode() not in data
@@ -125,11 +126,7 @@ def test_a_purge_record_that_is_incomplete_is_refused() -> None:
 def test_purge_refuses_one_consoles_copy_of_a_clusters_log_but_a_dry_run_works(tmp_path: Path) -> None:
     facts, _old, _open, now = old_and_new_log()
     db = tmp_path / "ha.db"
-    s = Store(db, init=True)
-    s.replica = ListLog()
-    for f in facts:
-        s.commit(Batch(facts=[f]), now)
-    s.close()
+    logged(db, facts, now)[0].close()
     site = ROOT / "examples" / "site.toml"
 
     def purge(*extra: str) -> subprocess.CompletedProcess[str]:
@@ -203,11 +200,7 @@ class FailingOnceLog:
 def test_the_runner_purges_through_the_writer_and_owes_a_failed_compaction(tmp_path: Path) -> None:
     facts, old, _open, now = old_and_new_log()
     db = tmp_path / "a.db"
-    seeded = Store(db, init=True)
-    seeded.replica = ListLog()
-    for f in facts:
-        seeded.commit(Batch(facts=[f]), now)
-    seeded.close()
+    logged(db, facts, now)[0].close()
     inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
 
     def writer() -> None:  # the service's writer, as far as PurgeNow goes
