@@ -35,13 +35,21 @@ def stored_log(clog: ClusterLog) -> bytes:
     return b"".join(raw_stream(clog.creds, stream_name(clog.creds.site_id)))
 
 
-def test_the_active_purges_and_compacts_and_a_new_standby_starts_from_the_snapshot(tmp_path: Path) -> None:
+@pytest.fixture
+def site_file(tmp_path: Path) -> Path:
+    """The HA test site's site.toml; a missing nats-server fails the test, never skips it."""
     try:
         find_nats_server()
     except BrokerError as exc:
         pytest.fail(str(exc))
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(HA_SITE)
+    path = tmp_path / "site.toml"
+    path.write_text(HA_SITE)
+    return path
+
+
+def test_the_active_purges_and_compacts_and_a_new_standby_starts_from_the_snapshot(
+    tmp_path: Path, site_file: Path
+) -> None:
     now = utcnow()
     sim = Sim(now - timedelta(days=6 * 365))
     old = resolved(sim, REG, at=now - timedelta(days=6 * 365))  # past registrations_days (5 years)
@@ -111,15 +119,9 @@ def to_cluster(db: Path, cluster: LocalCluster) -> subprocess.CompletedProcess[s
     )
 
 
-def test_a_single_consoles_database_moves_into_an_empty_cluster_log(tmp_path: Path) -> None:
+def test_a_single_consoles_database_moves_into_an_empty_cluster_log(tmp_path: Path, site_file: Path) -> None:
     """`alarm-console db to-cluster`: the single console's facts become the cluster's first state; a
     console started on a new database takes over with its open incident (docs/HA.md)."""
-    try:
-        find_nats_server()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    site_file = tmp_path / "site.toml"
-    site_file.write_text(HA_SITE)
     now = utcnow()
     sim = Sim(now - timedelta(days=2))
     done = resolved(sim, REG, at=now - timedelta(days=1))
