@@ -67,11 +67,46 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--dir", type=Path, default=Path("run/broker"), help="work dir (default run/broker)")
     u.add_argument("--port", type=int, help="loopback listener port (default: from site.toml)")
     u.add_argument("--tls-dir", type=Path, help="as for render; required when site.toml sets use_tls = true")
+    g = sub.add_parser(
+        "region",
+        help="write one cluster's node configs for many sites, an account per site (docs/HA.md Region)",
+    )
+    g.add_argument(
+        "--site", required=True, type=Path, action="append", help="a site's site.toml; once per site"
+    )
+    g.add_argument("--out", required=True, type=Path, help="output directory (sites/<id>/ per site)")
+    g.add_argument("--tls-dir", type=Path, help="as for render; required when the sites set use_tls = true")
+    g.add_argument("--rotate", action="store_true", help="new passwords and secret client ids for everybody")
     return p
+
+
+def region_cmd(args: argparse.Namespace) -> int:
+    """`region`: every node's nats.conf, the region's accounts, each site's directory."""
+    from stilalarm.broker_config.cluster import ClusterOptions, TopicError
+    from stilalarm.broker_config.region import render_region, site_dir
+
+    try:
+        sites = [load_site(p) for p in args.site]
+        written = render_region(sites, ClusterOptions(out=args.out, tls_dir=args.tls_dir, rotate=args.rotate))
+    except InventoryError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except (RenderError, TopicError) as exc:
+        print(f"alarm-broker region: {exc}", file=sys.stderr)
+        return 2
+    names = ", ".join(n.name for n in sites[0].cluster.nodes)
+    print(f"wrote {len(written)} files to {args.out}: nats.conf for nodes {names}")
+    for s in sites:
+        sid = s.site.id
+        print(f"  site {sid}: account SITE_{sid}, logins <name>@{sid}, configs in {site_dir(args.out, sid)}")
+    print("(secrets, node configs and client configs are mode 0600; never commit them)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.cmd == "region":
+        return region_cmd(args)
     try:
         site = load_site(args.site)
     except InventoryError as exc:

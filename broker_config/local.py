@@ -198,6 +198,25 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
+def _on_loopback(site: Site, ports: list[int], tls: bool) -> Site:
+    """`site` with its [cluster] nodes on 127.0.0.1 and `ports` (mqtt, route, nats per node)."""
+    nodes = tuple(
+        n.model_copy(
+            update={
+                "host": "127.0.0.1",
+                "mqtt_port": ports[3 * i],
+                "route_port": ports[3 * i + 1],
+                "nats_port": ports[3 * i + 2],
+            }
+        )
+        for i, n in enumerate(site.cluster.nodes)
+    )
+    broker = site.broker.model_copy(update={"use_tls": tls})
+    return site.model_copy(
+        update={"cluster": site.cluster.model_copy(update={"nodes": nodes}), "broker": broker}
+    )
+
+
 class LocalCluster:
     """A 3-node (site.cluster) NATS cluster with JetStream and MQTT on loopback, free ports, the
     site's generated config (`--profile cluster`); each node can be killed (-9) and restarted.
@@ -210,26 +229,17 @@ class LocalCluster:
         the routes with TLS, as in production; without it plain, loopback only."""
         from stilalarm.broker_config.cluster import ClusterOptions, render_cluster
 
-        ports = _free_ports(3 * len(site.cluster.nodes))
-        nodes = tuple(
-            n.model_copy(
-                update={
-                    "host": "127.0.0.1",
-                    "mqtt_port": ports[3 * i],
-                    "route_port": ports[3 * i + 1],
-                    "nats_port": ports[3 * i + 2],
-                }
-            )
-            for i, n in enumerate(site.cluster.nodes)
-        )
-        broker = site.broker.model_copy(update={"use_tls": tls_dir is not None})
-        self.site = site.model_copy(
-            update={"cluster": site.cluster.model_copy(update={"nodes": nodes}), "broker": broker}
-        )
+        self.site = _on_loopback(site, _free_ports(3 * len(site.cluster.nodes)), tls_dir is not None)
         self.dir = workdir
-        self.nodes = nodes
-        self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(nodes)
+        self.nodes = self.site.cluster.nodes
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(self.nodes)
         render_cluster(self.site, ClusterOptions(out=workdir, tls_dir=tls_dir))
+
+    def site_dir(self, site_id: str | None = None) -> Path:
+        """The directory with a site's client configs (one site: the cluster's own)."""
+        if site_id not in (None, self.site.site.id):
+            raise BrokerError(f"site {site_id!r} is not on this cluster (it serves {self.site.site.id})")
+        return self.dir
 
     @property
     def port(self) -> int:
@@ -243,32 +253,33 @@ class LocalCluster:
     def log_path(self, i: int) -> Path:
         return self.dir / "nodes" / self.nodes[i].name / "nats.log"
 
-    def creds(self, user: str, node: int | None = 0) -> BrokerCredentials:
-        """Credentials of a rendered user pointing at node `node` (0-based) only; `node=None`: as
-        rendered, every node's address (the first preferred)."""
+    def creds(self, user: str, node: int | None = 0, site_id: str | None = None) -> BrokerCredentials:
+        """Credentials of a rendered user (of site `site_id`, default the first) pointing at node
+        `node` (0-based) only; `node=None`: as rendered, every node's address (the first preferred)."""
         import json
 
         from stilalarm.broker_config.acl import CONSOLE_USER, OBSERVER_USER, WEB_USER
 
+        d = self.site_dir(site_id)
         if user == WEB_USER:
-            c = BrokerCredentials.model_validate(json.loads((self.dir / "web.json").read_text())["broker"])
+            c = BrokerCredentials.model_validate(json.loads((d / "web.json").read_text())["broker"])
         elif user in (CONSOLE_USER, OBSERVER_USER):
-            c = BrokerCredentials.model_validate_json((self.dir / f"{user}.json").read_text())
+            c = BrokerCredentials.model_validate_json((d / f"{user}.json").read_text())
         else:
             kind, _, ident = user.partition("-")
-            data = json.loads(
-                (self.dir / ("units" if kind == "unit" else "people") / f"{ident}.json").read_text()
-            )
+            data = json.loads((d / ("units" if kind == "unit" else "people") / f"{ident}.json").read_text())
             c = BrokerCredentials.model_validate(data["broker"])
         if node is None:
             return c
         return c.at((self.nodes[node].host, self.nodes[node].mqtt_port))
 
-    def log_creds(self) -> ClusterLogCredentials:
+    def log_creds(self, site_id: str | None = None) -> ClusterLogCredentials:
         """The consoles' log login (`console-log.json`): every node's NATS client address."""
         from stilalarm.console.ha.jetstream import ClusterLogCredentials
 
-        return ClusterLogCredentials.model_validate_json((self.dir / "console-log.json").read_text())
+        return ClusterLogCredentials.model_validate_json(
+            (self.site_dir(site_id) / "console-log.json").read_text()
+        )
 
     def start_node(self, i: int, timeout: float = 20.0) -> None:
         """Start node i and wait until its MQTT listener accepts connections."""
@@ -411,3 +422,29 @@ class LocalCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class LocalRegion(LocalCluster):
+    """Many sites on one 3-node LocalCluster (`alarm-broker region`, broker_config/region.py): every
+    site on the same free ports, an account each; `site_dir(id)` is a site's directory (console.json,
+    console-log.json, units/, people/) and `creds(user, node, site_id)` a site's login."""
+
+    def __init__(self, sites: list[Site], workdir: Path, tls_dir: Path | None = None) -> None:
+        from stilalarm.broker_config.cluster import ClusterOptions
+        from stilalarm.broker_config.region import render_region
+
+        ports = _free_ports(3 * len(sites[0].cluster.nodes))
+        self.sites = [_on_loopback(s, ports, tls_dir is not None) for s in sites]
+        self.site = self.sites[0]
+        self.dir = workdir
+        self.nodes = self.site.cluster.nodes
+        self.procs = [None] * len(self.nodes)
+        render_region(self.sites, ClusterOptions(out=workdir, tls_dir=tls_dir))
+
+    def site_dir(self, site_id: str | None = None) -> Path:
+        from stilalarm.broker_config.region import site_dir
+
+        sid = site_id or self.site.site.id
+        if sid not in {s.site.id for s in self.sites}:
+            raise BrokerError(f"site {sid!r} is not in this region")
+        return site_dir(self.dir, sid)

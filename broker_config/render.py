@@ -330,14 +330,14 @@ def new_unit_password(site: Site, out: Path, unit_id: str) -> UnitConfig:
     if missing:
         raise RenderError(f"{out}: no password for {', '.join(missing)}: run `alarm-broker render` first")
     _write(out / "secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
-    from stilalarm.broker_config.cluster import is_cluster_dir, write_accounts
+    from stilalarm.broker_config.cluster import is_cluster_dir, scope_of, write_accounts
 
     update: dict[str, str] = {"password": pw[user]}
     if is_cluster_dir(out):  # `--profile cluster`: the logins every node includes (docs/HA.md)
         # and a new secret client id: whoever knew the old one (a thief of the Pi) cannot take
         # over the unit's session on NATS, which binds no client id to its login
         pw[client_id_key(user)] = secret_suffix()
-        update["client_id"] = client_id(user, pw[client_id_key(user)])
+        update["client_id"] = client_id(scope_of(out).login(user), pw[client_id_key(user)])
         _write(out / "secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
         write_accounts(site, out, pw)
     else:
@@ -402,23 +402,30 @@ class Endpoint:
 
 
 def write_client_configs(
-    site: Site, pw: dict[str, str], *, remote: Endpoint, local: Endpoint, w: Callable[..., None]
+    site: Site,
+    pw: dict[str, str],
+    *,
+    remote: Endpoint,
+    local: Endpoint,
+    w: Callable[..., None],
+    login: Callable[[str], str] = str,
 ) -> None:
     """console.json, observer.json, web.json, units/U.json, people/P.json (each mode 0600).
 
     `local` is for the services beside the broker (console, observer, alarm-web), `remote` for
     units and people on the network. Shared by both broker profiles. A login with a secret
     client-id suffix in `pw` (`client_id_key`: the cluster profile) gets its client id written
-    into its config; without one the client connects with its username, as before.
+    into its config; without one the client connects with its username, as before. `login`
+    names a login on the broker (a region's sites carry a suffix, broker_config/cluster.py Scope).
     """
 
     def creds(user: str, ep: Endpoint) -> BrokerCredentials:
         suffix = pw.get(client_id_key(user))
         return BrokerCredentials(
             site_id=site.site.id,
-            username=user,
+            username=login(user),
             password=pw[user],
-            client_id=client_id(user, suffix) if suffix else None,
+            client_id=client_id(login(user), suffix) if suffix else None,
             host=ep.addresses[0].host,
             port=ep.addresses[0].port,
             addresses=ep.addresses,

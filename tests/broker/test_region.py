@@ -1,0 +1,149 @@
+"""A region (docs/HA.md "Region"): two sites on one 3-node NATS cluster, an account each
+(`alarm-broker region`, broker_config/region.py, `LocalRegion`). Both sites are the example site
+under two ids, so they have the same unit and person ids: only the `@<site id>` on every login
+tells them apart. Denials are proven by ordering (a control message after the forbidden one).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stilalarm.broker_config.local import BrokerError, LocalRegion, find_nats_server
+from stilalarm.broker_config.render import new_unit_password
+from stilalarm.inventory import Site
+from stilalarm.inventory.load import parse_site
+from stilalarm.wire.link import Link
+from stilalarm.wire.topics import Topics, UnitChannel
+from tests.conftest import EXAMPLE_SITE
+from tests.harness import Capture, connect_result, wait_until
+
+A_ID = "hz-gemeentehuis"
+B_ID = "hz-sociaal-huis"
+
+
+def site_b() -> Site:
+    text = EXAMPLE_SITE.read_text()
+    assert f'id = "{A_ID}"' in text
+    return parse_site(text.replace(f'id = "{A_ID}"', f'id = "{B_ID}"', 1))
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory: pytest.TempPathFactory, site: Site) -> Iterator[LocalRegion]:
+    try:
+        find_nats_server()
+    except BrokerError as exc:
+        pytest.fail(str(exc))
+    r = LocalRegion([site, site_b()], tmp_path_factory.mktemp("region"))
+    try:
+        r.start()
+        yield r
+    finally:
+        r.kill()
+
+
+def test_each_sites_logins_carry_its_id_and_work_only_as_its_own(region: LocalRegion) -> None:
+    a, b = region.creds("unit-balie-1", 0, A_ID), region.creds("unit-balie-1", 0, B_ID)
+    assert (a.username, b.username) == (f"unit-balie-1@{A_ID}", f"unit-balie-1@{B_ID}")
+    assert a.client_id is not None and a.client_id.startswith(f"unit-balie-1@{A_ID}.")
+    assert connect_result(region.port, a.username, a.password, a.client_id) == "Success"
+    assert connect_result(region.port, b.username, b.password, b.client_id) == "Success"
+    # a password is its own site's only; the bare mosquitto-style login does not exist here
+    assert connect_result(region.port, b.username, a.password, b.client_id) == "Not authorized"
+    assert connect_result(region.port, "unit-balie-1", a.password, a.client_id) == "Not authorized"
+
+
+def test_a_unit_cannot_raise_an_alarm_at_another_site(region: LocalRegion) -> None:
+    ta, tb = Topics(A_ID), Topics(B_ID)
+    seen_b = Capture(region.creds("observer", 0, B_ID), (f"{tb.base}/#",)).start()
+    attacker = Link(region.creds("unit-balie-1", 1, A_ID))
+    own_b = Link(region.creds("unit-balie-1", 2, B_ID))
+    try:
+        for lk in (attacker, own_b):
+            lk.start()
+            assert lk.wait_connected(20)
+        # site A's unit, on every topic of site B's it could name (its own unit id there too)
+        for topic in (tb.unit_event("balie-1"), tb.unit_event("balie-2"), tb.incident("x")):
+            attacker.publish(topic, b"forged", qos=0)
+        attacker.publish(ta.unit_event("balie-1"), b"own", qos=1).wait_for_publish(10)
+        own_b.publish(tb.unit_event("balie-1"), b"control", qos=1).wait_for_publish(10)
+        wait_until(lambda: seen_b.on(tb.unit_event("balie-1")) != [], 20, "site B's control message")
+        assert [p for t, p, _r in seen_b.messages if not _r] == [b"control"], "nothing of site A at B"
+    finally:
+        for lk in (attacker, own_b):
+            lk.stop()
+        seen_b.stop()
+
+
+def test_a_leaked_client_id_of_one_site_takes_over_nothing_at_another(region: LocalRegion) -> None:
+    """NATS 2.9 binds no client id to its login (docs/HA.md, open item 1), but MQTT sessions are
+    per account: site B's logins cannot touch a session of site A, even with its secret id. The
+    control (the same attack with a login of site A) shows the measurement sees a takeover."""
+    downs: list[str] = []
+    console = Link(region.creds("console", 0, A_ID), on_down=downs.append)
+    got: list[bytes] = []
+    console.subscribe(Topics(A_ID).all_units(UnitChannel.EVENT), lambda _t, p: got.append(p))
+    try:
+        console.start()
+        assert console.wait_connected(20)
+        secret = console.creds.session_client_id()
+        b = region.creds("unit-balie-2", 1, B_ID)
+        # on every node (NATS sometimes refuses a quick reuse of an id across nodes, "unable to
+        # delete session record": the attacker's problem; it gets in)
+        tried = [connect_result(node.mqtt_port, b.username, b.password, secret) for node in region.nodes]
+        assert "Success" in tried, tried
+        unit = Link(region.creds("unit-balie-2", 2, A_ID))
+        unit.start()
+        assert unit.wait_connected(20)
+        unit.publish(Topics(A_ID).unit_event("balie-2"), b"after", qos=1).wait_for_publish(10)
+        unit.stop()
+        wait_until(lambda: got == [b"after"], 20, "site A's console still gets its site's alarm")
+        assert downs == [], "site A's console was dropped by a login of site B"
+        a = region.creds("unit-balie-2", 1, A_ID)
+        assert connect_result(region.port, a.username, a.password, secret) == "Success"
+        wait_until(lambda: downs != [], 20, "control: a login of site A with the id drops the console")
+        assert console.wait_connected(20)
+    finally:
+        console.stop()
+
+
+def test_enrolment_rewrites_its_own_sites_account_only(region: LocalRegion, site: Site) -> None:
+    """`alarm-console enroll approve/revoke` in a region: a unit's new password is written to its
+    site's accounts.conf; after every node's reload the old one is refused and the new one works,
+    and the other site's same-named unit is untouched."""
+    old = region.creds("unit-balie-3", 0, A_ID)
+    other = region.creds("unit-balie-3", 0, B_ID)
+    b_file = region.site_dir(B_ID) / "accounts.conf"
+    b_before = b_file.read_text()
+    cfg = new_unit_password(site, region.site_dir(A_ID), "balie-3")
+    assert b_file.read_text() == b_before
+    assert cfg.broker.username == old.username and cfg.broker.password != old.password
+    assert cfg.broker.client_id is not None and cfg.broker.client_id.startswith(f"unit-balie-3@{A_ID}.")
+    for i in range(len(region.nodes)):
+        pid = region.pid(i)
+        assert pid is not None
+        os.kill(pid, signal.SIGHUP)
+    wait_until(
+        lambda: connect_result(region.port, old.username, old.password, old.client_id) == "Not authorized",
+        20,
+        "the old password refused after the reload",
+    )
+    new = cfg.broker
+    assert connect_result(region.port, new.username, new.password, new.client_id) == "Success"
+    assert connect_result(region.port, other.username, other.password, other.client_id) == "Success"
+
+
+def test_the_region_files(region: LocalRegion) -> None:
+    text = (region.dir / "accounts.conf").read_text()
+    assert f'include "sites/{A_ID}/accounts.conf"' in text and f'include "sites/{B_ID}/accounts.conf"' in text
+    for sid in (A_ID, B_ID):
+        own = (region.site_dir(sid) / "accounts.conf").read_text()
+        assert f"SITE_{sid} {{" in own and "jetstream: enabled" in own
+        assert f'"console-log@{sid}"' in own and '"system"' not in own
+        assert oct((region.site_dir(sid) / "accounts.conf").stat().st_mode & 0o777) == "0o600"
+        assert region.log_creds(sid).username == f"console-log@{sid}"
+    assert not Path(region.dir / "sites" / A_ID / "nodes").exists(), "one set of node configs"

@@ -1,0 +1,96 @@
+"""`alarm-broker region`: one cluster's node configs for many sites, an account per site
+(broker_config/region.py). The running region is tested in tests/broker/test_region.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stilalarm.broker_config.cli import main
+from stilalarm.broker_config.cluster import ClusterOptions, render_cluster
+from stilalarm.inventory import load_site
+
+SITE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
+A_ID = "hz-gemeentehuis"
+
+
+def other_site(tmp_path: Path, site_id: str, cluster: str = "") -> Path:
+    """The example site under another id, with `cluster` as its [cluster] section."""
+    text = SITE.read_text().replace(f'id = "{A_ID}"', f'id = "{site_id}"', 1)
+    assert "[cluster]" not in text
+    text = text.replace("\n[[teams]]", f"\n{cluster}\n[[teams]]", 1) if cluster else text
+    path = tmp_path / f"{site_id}.toml"
+    path.write_text(text)
+    return path
+
+
+def tls_site(tmp_path: Path) -> Path:
+    path = other_site(tmp_path, "b-site")
+    path.write_text(path.read_text().replace("use_tls = false", "use_tls = true", 1))
+    return path
+
+
+def region(tmp_path: Path, *sites: Path) -> tuple[int, Path]:
+    out = tmp_path / "region"
+    args = ["region", *(a for s in sites for a in ("--site", str(s))), "--out", str(out)]
+    return main(args), out
+
+
+def test_two_sites_one_set_of_nodes_an_account_and_suffixed_logins_each(tmp_path: Path) -> None:
+    code, out = region(tmp_path, SITE, other_site(tmp_path, "b-site"))
+    assert code == 0
+    assert sorted(p.name for p in (out / "nodes").iterdir()) == ["n1", "n2", "n3"]
+    conf = (out / "nodes" / "n1" / "nats.conf").read_text()
+    assert 'include "../../accounts.conf"' in conf and "a region of 2 sites" in conf
+    for sid in (A_ID, "b-site"):
+        d = out / "sites" / sid
+        assert json.loads((d / "region.json").read_text()) == {
+            "account": f"SITE_{sid}",
+            "login_suffix": f"@{sid}",
+        }
+        unit = json.loads((d / "units" / "balie-1.json").read_text())["broker"]
+        assert unit["username"] == f"unit-balie-1@{sid}" and unit["site_id"] == sid
+        assert unit["client_id"].startswith(f"unit-balie-1@{sid}.")
+        assert json.loads((d / "console-log.json").read_text())["username"] == f"console-log@{sid}"
+        secrets = json.loads((d / "secrets.json").read_text())
+        assert "route" not in secrets and "system" not in secrets, "the region's own secrets are not a site's"
+    region_secrets = json.loads((out / "secrets.json").read_text())
+    assert set(region_secrets) == {"route", "system"}
+    a_pw = json.loads((out / "sites" / A_ID / "secrets.json").read_text())
+    b_pw = json.loads((out / "sites" / "b-site" / "secrets.json").read_text())
+    assert a_pw["unit-balie-1"] != b_pw["unit-balie-1"]
+    # a second render keeps every password (as `render` does), --rotate would not
+    assert region(tmp_path, SITE, other_site(tmp_path, "b-site"))[0] == 0
+    assert json.loads((out / "sites" / A_ID / "secrets.json").read_text()) == a_pw
+    assert json.loads((out / "secrets.json").read_text()) == region_secrets
+
+
+def test_a_site_alone_renders_as_before(tmp_path: Path) -> None:
+    """`render --profile cluster` keeps the STILALARM account and the bare logins."""
+    render_cluster(load_site(SITE), ClusterOptions(out=tmp_path))
+    assert (
+        json.loads((tmp_path / "units" / "balie-1.json").read_text())["broker"]["username"] == "unit-balie-1"
+    )
+    text = (tmp_path / "accounts.conf").read_text()
+    assert "  STILALARM {" in text and "  SYS {" in text and not (tmp_path / "region.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("second", "why"),
+    [
+        (lambda d: SITE, "more than once"),
+        (lambda d: other_site(d, "b-site", '[cluster]\nname = "other"\n'), "[cluster] differs"),
+        (lambda d: other_site(d, "b-site", "[cluster]\nmax_ack_pending = 7\n"), "[cluster] differs"),
+        (lambda d: tls_site(d), "use_tls under [broker] differs"),
+    ],
+)
+def test_sites_that_cannot_share_a_cluster_are_refused_with_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], second: object, why: str
+) -> None:
+    path = second(tmp_path)  # type: ignore[operator]
+    code, out = region(tmp_path, SITE, path)
+    err = capsys.readouterr().err
+    assert code == 2 and why in err, err
+    assert not (out / "accounts.conf").exists()
