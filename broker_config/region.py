@@ -41,13 +41,14 @@ from stilalarm.broker_config.cluster import (
 )
 from stilalarm.broker_config.render import RenderError, _write, load_or_make_secrets
 from stilalarm.inventory.model import Site
+from stilalarm.wire.identity import region_login
 
 SITES_DIR = "sites"
 
 
 def region_scope(site_id: str) -> Scope:
     """A region site's account and login suffix."""
-    return Scope(f"SITE_{site_id}", f"@{site_id}")
+    return Scope(f"SITE_{site_id}", region_login("", site_id))
 
 
 def site_dir(out: Path, site_id: str) -> Path:

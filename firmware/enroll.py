@@ -38,6 +38,7 @@ from stilalarm.wire.enroll import (
     show_code,
 )
 from stilalarm.wire.enrollbus import EnrollBus, EnrollBusError
+from stilalarm.wire.identity import region_login
 from stilalarm.wire.messages import ContractError, EnrollReply, EnrollRequest, EnrollStatus, encode, parse
 from stilalarm.wire.topics import Topics
 
@@ -145,7 +146,7 @@ def enroll(opts: EnrollOptions) -> UnitConfig:
     blinker = Blinker(opts.led_pin, key.code, factory)
     _announce(key, opts, blinker.active)
     try:
-        _connect(bus, deadline)
+        _connect(bus, deadline, [region_login(ENROLL_USER, opts.site_id)])
         request = EnrollRequest(
             public_key=key.public_b64, hostname=socket.gethostname()[:64], firmware=FIRMWARE_VERSION[:40]
         )
@@ -207,13 +208,19 @@ def _announce(key: EnrollKey, opts: EnrollOptions, led: bool) -> None:
     )
 
 
-def _connect(bus: EnrollBus, deadline: float) -> None:
-    """Connect, trying again every few seconds until the deadline (the network may come up late)."""
+def _connect(bus: EnrollBus, deadline: float, other_logins: list[str]) -> None:
+    """Connect, trying again every few seconds until the deadline (the network may come up late).
+    A refused login moves on to the next of `other_logins` at once: a site on a region's cluster
+    has `enroll@<site id>` instead of `enroll` (both public; docs/HA.md "Region")."""
     while True:
         try:
             bus.connect(timeout=min(10.0, max(1.0, deadline - time.monotonic())))
             return
         except EnrollBusError as exc:
+            if bus.login_refused and other_logins:
+                log.info("the broker refused the login %s; trying %s", bus.creds.username, other_logins[0])
+                bus.login_as(other_logins.pop(0))
+                continue
             if time.monotonic() + 5 >= deadline:
                 raise EnrollError(str(exc)) from None
             print(f"{exc}; trying again", file=sys.stderr, flush=True)

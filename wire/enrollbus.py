@@ -122,6 +122,18 @@ class EnrollBus:
                 f"{self.creds.username} within {timeout:g} s: {why}"
             )
 
+    @property
+    def login_refused(self) -> bool:
+        """Whether the broker's last answer refused the login (not the protocol version)."""
+        return self._refused is not None and not self._refused_version()
+
+    def login_as(self, username: str) -> None:
+        """Connect with another user name from now on (same password, same protocol version)."""
+        self.close()
+        self.creds = self.creds.model_copy(update={"username": username})
+        self._refused = None
+        self._c = self._client()
+
     def _start(self) -> None:
         try:
             if self.mqtt5:

@@ -34,6 +34,13 @@ MIN_SECRET_SUFFIX = 16
 """Shortest secret suffix a client config may carry (16 hex digits: 64 bits)."""
 RANDOM_SUFFIX_BYTES = 8
 """A per-run client's random part: 64 bits, written as 16 hex digits."""
+REGION_SEPARATOR = "@"
+"""In a region (many sites on one cluster, docs/HA.md): between a login and its site's id."""
+
+
+def region_login(user: str, site_id: str) -> str:
+    """A site's login on a region's cluster, where user names are global: `unit-balie-1@<site>`."""
+    return f"{user}{REGION_SEPARATOR}{site_id}"
 
 
 def client_id(username: str, suffix: str) -> str:

@@ -30,7 +30,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from stilalarm.broker_config.local import LocalBroker, LocalCluster
+from stilalarm.broker_config.local import LocalBroker, LocalCluster, LocalRegion
 from stilalarm.devkit.servicerun import FAST_SITE, ServiceProcess
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.credentials import BrokerCredentials
@@ -55,6 +55,11 @@ T = Topics(SITE.site.id)
 BIN = Path(sys.executable).parent
 UNIT = "spreekkamer-1"
 CODE_RE = re.compile(r"enrolment code: (\d{3}-\d{3})")
+
+
+def site_dir(broker: LocalBroker | LocalCluster) -> Path:
+    """The site's broker directory (in a region: the site's own, under sites/)."""
+    return broker.site_dir(SITE.site.id) if isinstance(broker, LocalCluster) else broker.dir
 
 
 @dataclass
@@ -94,7 +99,7 @@ class Rig:
 
     def console_enroll(self, *args: str) -> subprocess.CompletedProcess[str]:
         argv = [str(BIN / "alarm-console"), "enroll", *args, "--site", str(self.site_file)]
-        argv += ["--broker-dir", str(self.broker.dir)]
+        argv += ["--broker-dir", str(self.broker_dir)]
         for pid in self.pids():
             argv += ["--broker-pid", str(pid)]
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
@@ -119,10 +124,17 @@ class Rig:
         return [fp for t, p, _r in self.seen.messages if (fp := T.parse_enroll_request(t)) and p]
 
     def ledger(self) -> dict[str, list[dict[str, object]]]:
-        return dict(json.loads((self.broker.dir / "enrollments.json").read_text()))
+        return dict(json.loads((self.broker_dir / "enrollments.json").read_text()))
 
     def password(self, unit: str) -> str:
-        return str(json.loads((self.broker.dir / "secrets.json").read_text())[f"unit-{unit}"])
+        return str(json.loads((self.broker_dir / "secrets.json").read_text())[f"unit-{unit}"])
+
+    @property
+    def broker_dir(self) -> Path:
+        return site_dir(self.broker)
+
+    def rendered_username(self, unit: str) -> str:
+        return str(json.loads((self.broker_dir / "units" / f"{unit}.json").read_text())["broker"]["username"])
 
     def replies(self, status: EnrollStatus) -> list[EnrollReply]:
         out = []
@@ -142,17 +154,20 @@ def _rig(tmp_path: Path, profile: str) -> Iterator[Rig]:
     site_file = tmp_path / "site.toml"
     site_file.write_text(FAST_SITE)
     broker: LocalBroker | LocalCluster
-    if profile == "cluster":
+    if profile == "region":  # the site and another on one cluster, an account each
+        other = parse_site(FAST_SITE.replace('id = "fast"', 'id = "other"', 1))
+        broker = LocalRegion([SITE, other], tmp_path / "broker")
+    elif profile == "cluster":
         broker = LocalCluster(SITE, tmp_path / "broker")
     else:
         broker = LocalBroker(SITE, tmp_path / "broker")
     broker.start()
     seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
-    console = ServiceProcess(site_file, tmp_path / "console.db", broker.dir, tmp_path / "console.log")
+    console = ServiceProcess(site_file, tmp_path / "console.db", site_dir(broker), tmp_path / "console.log")
+    r = Rig(tmp_path, site_file, broker, console, seen)
     console.start()
     console.wait_ready()
     procs: list[subprocess.Popen[bytes]] = []
-    r = Rig(tmp_path, site_file, broker, console, seen)
     yield r
     for p in procs:
         if p.poll() is None:
@@ -174,6 +189,13 @@ def any_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     yield from _rig(tmp_path, str(request.param))
 
 
+@pytest.fixture(params=["mosquitto", "cluster", "region"])
+def every_rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
+    """Each profile and a region: the site with another on one cluster (its logins `...@fast`;
+    the Pi, refused as `enroll`, logs in as `enroll@fast`)."""
+    yield from _rig(tmp_path, str(request.param))
+
+
 def stop(p: subprocess.Popen[bytes]) -> None:
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)
@@ -184,10 +206,10 @@ def stop(p: subprocess.Popen[bytes]) -> None:
             p.wait()
 
 
-def test_approved_unit_gets_fresh_credentials_runs_and_its_alarm_reaches_the_console(any_rig: Rig) -> None:
+def test_approved_unit_gets_fresh_credentials_runs_and_its_alarm_reaches_the_console(every_rig: Rig) -> None:
     """On both profiles: on the cluster this was impossible before protocol 2 (the `.` in the
-    topic closed the connection, and NATS speaks MQTT 3.1.1 only)."""
-    rig = any_rig
+    topic closed the connection, and NATS speaks MQTT 3.1.1 only). And in a region."""
+    rig = every_rig
     rendered = rig.password(UNIT)
     pi = rig.enroll("--then", "run", "--state-dir", str(rig.dir / "state"), "--control-stdin")
     try:
@@ -202,7 +224,10 @@ def test_approved_unit_gets_fresh_credentials_runs_and_its_alarm_reaches_the_con
         cfg_path = rig.dir / "pi" / "unit.json"
         assert cfg_path.stat().st_mode & 0o777 == 0o600
         cfg = json.loads(cfg_path.read_text())
-        assert cfg["unit"]["id"] == UNIT and cfg["broker"]["username"] == f"unit-{UNIT}"
+        assert cfg["unit"]["id"] == UNIT and cfg["broker"]["username"] == rig.rendered_username(UNIT)
+        assert cfg["broker"]["username"].startswith(f"unit-{UNIT}")
+        if isinstance(rig.broker, LocalRegion):  # refused as `enroll`, the Pi tried its site's login
+            assert "refused the login enroll; trying enroll@fast" in rig.log()
         # fresh credentials: not the rendered ones, and the broker's record matches what the Pi got
         assert cfg["broker"]["password"] == rig.password(UNIT) != rendered
         # the reply on the wire is sealed: the password is not in it
