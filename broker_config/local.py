@@ -439,7 +439,20 @@ class LocalRegion(LocalCluster):
         self.dir = workdir
         self.nodes = self.site.cluster.nodes
         self.procs = [None] * len(self.nodes)
+        self._tls_dir = tls_dir
         render_region(self.sites, ClusterOptions(out=workdir, tls_dir=tls_dir))
+
+    def add_site(self, site: Site) -> None:
+        """Render the region again with `site` too (its [cluster] on this region's ports) and have
+        every running node reload (SIGHUP), as an operator adds a site to a running region."""
+        from stilalarm.broker_config.cluster import ClusterOptions
+        from stilalarm.broker_config.region import render_region
+
+        self.sites.append(site.model_copy(update={"cluster": self.site.cluster, "broker": self.site.broker}))
+        render_region(self.sites, ClusterOptions(out=self.dir, tls_dir=self._tls_dir))
+        for proc in self.procs:
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGHUP)
 
     def site_dir(self, site_id: str | None = None) -> Path:
         from stilalarm.broker_config.region import site_dir

@@ -147,3 +147,30 @@ def test_the_region_files(region: LocalRegion) -> None:
         assert oct((region.site_dir(sid) / "accounts.conf").stat().st_mode & 0o777) == "0o600"
         assert region.log_creds(sid).username == f"console-log@{sid}"
     assert not Path(region.dir / "sites" / A_ID / "nodes").exists(), "one set of node configs"
+
+
+def test_a_site_joins_a_running_region_on_a_reload(tmp_path: Path, site: Site) -> None:
+    """Adding a site: render the region again with it, every node reloads (no restart); the new
+    site's console and units work at once and the sites already there keep their logins."""
+    r = LocalRegion([site], tmp_path / "region")
+    try:
+        r.start()
+        r.add_site(site_b())
+        tb = Topics(B_ID)
+        got: list[bytes] = []
+        console = Link(r.creds("console", 0, B_ID))
+        console.subscribe(tb.all_units(UnitChannel.EVENT), lambda _t, p: got.append(p))
+        unit = Link(r.creds("unit-balie-1", 1, B_ID))
+        try:
+            console.start()
+            unit.start()
+            assert console.wait_connected(30) and unit.wait_connected(30)
+            unit.publish(tb.unit_event("balie-1"), b"first alarm", qos=1).wait_for_publish(20)
+            wait_until(lambda: got == [b"first alarm"], 30, "the new site's alarm at its console")
+        finally:
+            unit.stop()
+            console.stop()
+        a = r.creds("unit-balie-1", 2, A_ID)
+        assert connect_result(r.nodes[2].mqtt_port, a.username, a.password, a.client_id) == "Success"
+    finally:
+        r.kill()
