@@ -1,7 +1,7 @@
 """Scenario `ha` (issue 18, docs/HA.md): the cluster profile (3-node NATS 2.9 JetStream with its
 MQTT listener, `LocalCluster` on loopback) and active/standby consoles (`serve --ha`).
 
-Three parts, each with its own broker:
+Four parts, each with its own broker:
 
 - **profiles**: the latency scenario's press -> first notification (`sc_site.press` /
   `sc_site.collect`, alarm-sim, the real console) on a mosquitto `LocalBroker` and on a
@@ -14,18 +14,32 @@ Three parts, each with its own broker:
 - **node kill**: per run a `ScriptedUnit` on node 2 presses and node 2 is SIGKILLed at once;
   measured: kill -> the receipt at the unit, which fails over by itself to the other node (its
   address list, wire/link.py). The node is started again between runs.
+- **session leader kill**: per run the leader of the `$MQTT_sess` stream (even runs; odd runs
+  another node) is SIGKILLed and at once two fresh paho clients connect to a surviving node: a
+  clean session with QoS0, and a persistent session with QoS1 (the unit's way); a plain paho
+  client with the console login on the third node echoes a QoS0 receipt. Measured: kill -> CONNACK
+  and kill -> receipt, for each.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import math
 import re
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.ctx import Ctx
 from bench.report import Failure, Row
@@ -37,6 +51,7 @@ from stilalarm.devkit.localsystem import SimProcess, script
 from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from stilalarm.devkit.sitegen import many_units_toml, write_many_units
 from stilalarm.inventory import load_site
+from stilalarm.wire.link import SUB_RETRY_MIN_S
 from stilalarm.wire.messages import UnitEvent
 from stilalarm.wire.topics import PersonChannel, Topics, UnitChannel
 
@@ -56,12 +71,13 @@ HA_SITE = (
 
 
 def run_ha(ctx: Ctx) -> None:
-    """The three parts; a part that crashes is reported and the others still run."""
+    """The four parts; a part that crashes is reported and the others still run."""
     find_nats_server()  # a missing nats-server fails the scenario with how to install it
     for part, fn in (
         ("profiles", _profiles),
         ("console kill", _console_kill),
         ("node kill", _node_kill),
+        ("session leader kill", _sess_leader_kill),
     ):
         try:
             fn(ctx)
@@ -482,34 +498,33 @@ def _receipted(unit: ScriptedUnit, ev: UnitEvent, timeout: float) -> None:
 # -- broker node kill -------------------------------------------------------------------------------
 
 
-LEADER_RE = re.compile(
-    r"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+) \[INF\] "
-    r"JetStream cluster new stream leader for '[^']*\$MQTT_msgs'"
-)
-
-
-def msgs_leader(logs: list[str]) -> int | None:
+def stream_leader(logs: list[str], stream: str) -> int | None:
     """Which node (index into `logs`, the nodes' log texts) last logged becoming leader of the
-    `$MQTT_msgs` stream; None if none did."""
+    JetStream stream `stream` (e.g. `$MQTT_msgs`); None if none did."""
+    leader_re = re.compile(
+        r"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d+) \[INF\] "
+        rf"JetStream cluster new stream leader for '[^']*{re.escape(stream)}'"
+    )
     latest: tuple[str, int] | None = None
     for i, text in enumerate(logs):
-        for m in LEADER_RE.finditer(text):
+        for m in leader_re.finditer(text):
             if latest is None or m.group(1) >= latest[0]:
                 latest = (m.group(1), i)
     return latest[1] if latest else None
 
 
-def _msgs_leader(cluster: LocalCluster) -> int | None:
-    return msgs_leader(_node_logs(cluster))
+def _stream_leader(cluster: LocalCluster, stream: str) -> int | None:
+    return stream_leader(_node_logs(cluster), stream)
 
 
-def pick_victim(run: int, leader: int | None) -> int:
-    """Which node (1 or 2; node 0 carries the consoles' MQTT and the capture) the run's unit uses
-    and loses: even runs the `$MQTT_msgs` leader when it is one of them (the worst case), odd runs
-    the other, so that both cases are measured."""
-    if leader in (1, 2):
-        return leader if run % 2 == 0 else 3 - leader
-    return 1 + run % 2
+def pick_victim(run: int, leader: int | None, nodes: tuple[int, ...] = (1, 2)) -> int:
+    """Which of `nodes` to kill (by default 1 or 2; node 0 carries the consoles' MQTT and the
+    capture): even runs the stream's `leader` when it is one of them (the worst case), odd runs
+    another (the first of `nodes` that is not the leader), so that both cases are measured; with
+    no leader among them, the first two of `nodes` alternately."""
+    if leader in nodes:
+        return leader if run % 2 == 0 else next(n for n in nodes if n != leader)
+    return nodes[run % 2]
 
 
 ELECTED_RE = re.compile(
@@ -520,8 +535,9 @@ ELECTED_RE = re.compile(
 
 def elections(logs: list[str], t0: float, t1: float) -> str:
     """The Raft groups that elected a new leader between wall times t0 and t1 (the nodes' log
-    texts; nats-server logs local time): streams by name, consumers counted per stream."""
-    streams: set[str] = set()
+    texts; nats-server logs local time): streams by name with the seconds from t0 to their first
+    election, consumers counted per stream."""
+    streams: dict[str, float] = {}
     consumers: dict[str, int] = {}
     for text in logs:
         for m in ELECTED_RE.finditer(text):
@@ -529,10 +545,11 @@ def elections(logs: list[str], t0: float, t1: float) -> str:
             if not t0 <= at <= t1:
                 continue
             if m.group(2) == "stream":
-                streams.add(m.group(3).strip())
+                streams.setdefault(m.group(3).strip(), at - t0)
             else:
                 consumers[m.group(3).strip()] = consumers.get(m.group(3).strip(), 0) + 1
-    parts = [*sorted(streams), *(f"{v} consumer(s) of {k}" for k, v in sorted(consumers.items()))]
+    parts = [f"{k} +{v:.1f} s" for k, v in sorted(streams.items())]
+    parts += [f"{v} consumer(s) of {k}" for k, v in sorted(consumers.items())]
     return ", ".join(parts) or "none"
 
 
@@ -556,7 +573,7 @@ def _node_kill(ctx: Ctx) -> None:
             consoles[1].start(["--ha", "b", "--ha-ttl", TTL])
             _wait_log(consoles[1], "standby b ", 60)
             for i in range(runs):
-                leader = _msgs_leader(cluster)
+                leader = _stream_leader(cluster, "$MQTT_msgs")
                 k = pick_victim(i, leader)
                 unit = _unit(cluster, cap, t, f"sim-{i:04d}", node=k, then=3 - k)
                 try:
@@ -618,4 +635,125 @@ def _node_kill(ctx: Ctx) -> None:
         f"election: nats-server 2.9 followers wait 4-9 s (constants, no setting) before they campaign "
         f"(docs/HA.md); `$MQTT_msgs` stores every QoS1 PUBLISH, `$MQTT_sess` every session, and each "
         f"QoS1 subscription is a consumer with its own group.",
+    )
+
+
+# -- `$MQTT_sess` leader kill: does a clean QoS0 session avoid JetStream? ---------------------------
+
+SESS, KINDS, WAIT_S = "$MQTT_sess", ("clean QoS0", "persistent QoS1"), 60.0  # WAIT_S: per client
+
+
+def _paho(cluster: LocalCluster, user: str, node: int, clean: bool) -> mqtt.Client:
+    cr = cluster.creds(user, node=node)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cr.session_client_id(), clean_session=clean)
+    c.username_pw_set(cr.username, cr.password)
+    return c
+
+
+def _echo(cluster: LocalCluster, t: Topics, node: int) -> mqtt.Client:
+    """The console side, broker only: the console login on `node` echoes unit events as receipts."""
+    c, ready = _paho(cluster, "console", node, clean=True), threading.Event()
+
+    def on_message(c: mqtt.Client, _u: Any, m: mqtt.MQTTMessage) -> None:
+        c.publish(t.unit_receipt(m.topic.split("/")[-2]), m.payload, 0)
+
+    c.on_connect = lambda c, _u, _f, _r, _p: c.subscribe(t.all_units(UnitChannel.EVENT), 0)
+    c.on_subscribe, c.on_message = lambda *_: ready.set(), on_message
+    c.connect(*cluster.endpoint(node))
+    c.loop_start()
+    if not ready.wait(30):
+        raise TimeoutError(f"the echo console on node {node} did not subscribe within 30 s")
+    return c
+
+
+def _after_kill(cluster: LocalCluster, t: Topics, node: int, t0: float, run: int, qos: int) -> list[float]:
+    """Unit sim-{2 run + qos} fresh on `node` (QoS0 clean, QoS1 persistent session): s from `t0` to
+    CONNACK, to receipt (nan: none in WAIT_S); CONNECTs (paho: 1, 2, 4 s apart); SUBSCRIBEs refused."""
+    uid, marks, got = f"sim-{2 * run + qos:04d}", {"connects": 0.0, "refused": 0.0}, threading.Event()
+    c = _paho(cluster, f"unit-{uid}", node, clean=qos == 0)
+
+    def on_connect(c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if not reason.is_failure:
+            marks.setdefault("connack", time.monotonic() - t0)
+            c.subscribe(t.unit_receipt(uid), qos)
+
+    def on_subscribe(c: mqtt.Client, _u: Any, _m: int, reasons: Any, _p: Any) -> None:
+        if reasons[0].is_failure:  # NATS could not create the subscription's JetStream consumer
+            marks["refused"] += 1
+            threading.Timer(SUB_RETRY_MIN_S, c.subscribe, (t.unit_receipt(uid), qos)).start()
+        else:
+            c.publish(t.unit_event(uid), b"{}", qos)
+
+    def on_message(_c: mqtt.Client, _u: Any, _m: mqtt.MQTTMessage) -> None:
+        marks.setdefault("receipt", time.monotonic() - t0)
+        got.set()
+
+    c.on_pre_connect = lambda *_: marks.update(connects=marks["connects"] + 1)
+    c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
+    c.connect_async(*cluster.endpoint(node))
+    c.loop_start()
+    got.wait(WAIT_S)
+    c.disconnect()
+    c.loop_stop()
+    return [marks.get(x, math.nan) for x in ("connack", "receipt", "connects", "refused")]
+
+
+def _sess_leader_kill(ctx: Ctx) -> None:
+    runs = ctx.n(8, 2)
+    got: list[tuple[str, bool, list[list[float]], str]] = []  # node, led SESS, per client kind, elected
+    with _ha_cluster(ctx, "ha-sess-kill", 2 * runs) as (cluster, _site_file, t):
+        for i in range(runs):
+            leader = _stream_leader(cluster, SESS)
+            k = pick_victim(i, leader, (1, 2, 0))  # node 0 (the console's) only when it leads SESS
+            con, unit = [n for n in range(3) if n != k]
+            cluster.wait_ready(60, node=unit)  # the unit's node has served MQTT (set up its sessions)
+            echo = _echo(cluster, t, con)
+            try:
+                cluster.kill_node(k)
+                t0, w0 = time.monotonic(), time.time()
+                with ThreadPoolExecutor(2) as ex:  # both kinds at once, each its own unit
+                    per = list(ex.map(partial(_after_kill, cluster, t, unit, t0, i), (0, 1)))
+                el = elections(_node_logs(cluster), w0, time.time())
+                got.append((cluster.nodes[k].name, leader == k, per, el))
+            finally:
+                echo.disconnect()
+                echo.loop_stop()
+            cluster.start_node(k)
+            cluster.wait_ready(60, node=k)
+            time.sleep(2)  # the node's streams catch up
+    for (q, kind), (led, who), (j, what) in itertools.product(
+        enumerate(KINDS),
+        ((True, "led"), (False, "did not lead")),
+        enumerate(("CONNACK", "receipt")),
+    ):
+        xs = [r[2][q][j] for r in got if r[1] is led]
+        ok, lost = sorted(x for x in xs if not math.isnan(x)) or [math.nan], sum(map(math.isnan, xs))
+        if xs:
+            label = (
+                f"`{SESS}` leader kill, fresh {kind} client on a survivor: kill -9 → {what} when the killed "
+                f"node {who} `{SESS}`, median of {len(xs)} (max {ok[-1]:.2f} s"
+                + (f", {lost} none in {WAIT_S:.0f} s)" if lost else ")")
+            )
+            met = not lost and ok[-1] <= 3 if j else None
+            ctx.res.add(Row(SC, label, statistics.median(ok), "s", target="≤ 3 s" if j else "", met=met))
+    marks = "; ".join(
+        f"{n}{' (led)' if led else ''}: "
+        + ", ".join(
+            f"{kd} {x[0]:.2f}/{x[1]:.2f} s (CONNECT attempts {x[2]:.0f}, SUBSCRIBEs refused {x[3]:.0f})"
+            for kd, x in zip(KINDS, pk, strict=True)
+        )
+        + f" [new leaders: {e}]"
+        for n, led, pk, e in got
+    )
+    ctx.res.note(
+        SC,
+        f"Session leader kill: {runs} runs; even runs SIGKILL the last `{SESS}` leader (nodes' logs), odd "
+        f"runs another; at once two fresh paho clients (new unit logins) connect to a survivor, a clean "
+        f"session with QoS0 and a persistent one with QoS1 (the unit's way); the console login on the other "
+        f"survivor (n1 unless killed) echoes events as QoS0 receipts. Kill → CONNACK / receipt: {marks} "
+        f"(+s: kill → that stream's election). A clean session does not avoid the session stream: "
+        f"nats-server 2.9 looks every MQTT session up, clean or not, in `{SESS}` before it answers CONNECT; "
+        f"with no leader there it gives up after 4 s and closes the connection ('unable to connect' in its "
+        f"log), so the CONNACK waits for the election and the client's next retry. A QoS1 subscription needs "
+        f"a new JetStream consumer too, refused after 4 s in some runs that did not kill `{SESS}`'s leader.",
     )

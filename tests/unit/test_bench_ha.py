@@ -1,8 +1,16 @@
-"""The `ha` bench scenario's pure parts: duplicate pages per failover, the `$MQTT_msgs` leader."""
+"""The `ha` bench scenario's pure parts: duplicate pages per failover, the MQTT streams' leaders."""
 
 from __future__ import annotations
 
-from bench.sc_ha import HA_SITE, LEVEL2_S, Page, duplicates_per_failover, elections, msgs_leader, pick_victim
+from bench.sc_ha import (
+    HA_SITE,
+    LEVEL2_S,
+    Page,
+    duplicates_per_failover,
+    elections,
+    pick_victim,
+    stream_leader,
+)
 from stilalarm.inventory.load import parse_site
 
 
@@ -24,12 +32,14 @@ LINE = (
 )
 
 
-def test_the_msgs_leader_is_the_node_that_claimed_it_last() -> None:
+def test_a_streams_leader_is_the_node_that_claimed_it_last() -> None:
     n1 = LINE.format(pid=1, s="28", name="$MQTT_msgs") + LINE.format(pid=1, s="40", name="$MQTT_sess")
     n2 = LINE.format(pid=2, s="35", name="$MQTT_msgs")
-    assert msgs_leader([n1, n2, ""]) == 1
-    assert msgs_leader([n2, n1, ""]) == 0
-    assert msgs_leader(["", LINE.format(pid=3, s="50", name="$MQTT_sess"), ""]) is None
+    assert stream_leader([n1, n2, ""], "$MQTT_msgs") == 1
+    assert stream_leader([n2, n1, ""], "$MQTT_msgs") == 0
+    assert stream_leader(["", LINE.format(pid=3, s="50", name="$MQTT_sess"), ""], "$MQTT_msgs") is None
+    assert stream_leader([n1, n2, ""], "$MQTT_sess") == 0
+    assert stream_leader([n1, n2 + LINE.format(pid=2, s="41", name="$MQTT_sess"), ""], "$MQTT_sess") == 1
 
 
 def test_the_failover_site_pages_levels_1_and_2_and_nothing_else_within_a_run() -> None:
@@ -47,6 +57,10 @@ def test_the_node_kill_runs_alternate_between_the_msgs_leader_and_the_other_node
     # node 0 (the consoles' MQTT) is never killed: a leader there, or none known, alternates 1 and 2
     assert [pick_victim(i, 0) for i in range(2)] == [1, 2]
     assert [pick_victim(i, None) for i in range(2)] == [1, 2]
+    # the session leader kill may kill node 0 when it leads; otherwise it spares it
+    assert [pick_victim(i, 0, (1, 2, 0)) for i in range(4)] == [0, 1, 0, 1]
+    assert [pick_victim(i, 2, (1, 2, 0)) for i in range(2)] == [2, 1]
+    assert [pick_victim(i, None, (1, 2, 0)) for i in range(2)] == [1, 2]
 
 
 def test_elections_lists_the_groups_that_got_a_new_leader_in_the_window() -> None:
@@ -62,5 +76,6 @@ def test_elections_lists_the_groups_that_got_a_new_leader_in_the_window() -> Non
         + line("07:00:07.000000", "consumer", "$MQTT_msgs > def")
     )
     at = dt.datetime(2026, 12, 3, 7, 0, 4).timestamp()  # nats-server logs local time
-    assert elections([log, "", ""], at, at + 10) == "$MQTT_msgs, 2 consumer(s) of $MQTT_msgs"
+    # a stream with the seconds from t0 to its first new leader in the window
+    assert elections([log, "", ""], at, at + 10) == "$MQTT_msgs +1.0 s, 2 consumer(s) of $MQTT_msgs"
     assert elections([log], at + 20, at + 30) == "none"
