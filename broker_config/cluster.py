@@ -462,6 +462,8 @@ def write_site(
     w("secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
     if scope.in_region:
         w(SCOPE_FILE, json.dumps({"account": scope.account, "login_suffix": scope.suffix}, indent=2) + "\n")
+    else:
+        (out / SCOPE_FILE).unlink(missing_ok=True)  # a former region site's directory
     w(ACCOUNTS_FILE, render_accounts(site, pw, scope), 0o600)
     tls = site.broker.use_tls
     ca = (opts.tls_dir / "ca.crt").resolve() if tls and opts.tls_dir else None

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from stilalarm.broker_config.cluster import ClusterOptions
 from stilalarm.broker_config.local import BrokerError, LocalRegion, find_nats_server
+from stilalarm.broker_config.region import render_region
 from stilalarm.broker_config.render import new_unit_password
 from stilalarm.inventory import Site
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.link import Link
 from stilalarm.wire.topics import Topics, UnitChannel
 from tests.conftest import EXAMPLE_SITE
-from tests.harness import Capture, connect_result, wait_until
+from tests.harness import Capture, connect_result, make_site_ca, wait_until
 
 A_ID = "hz-gemeentehuis"
 B_ID = "hz-sociaal-huis"
@@ -174,3 +177,19 @@ def test_a_site_joins_a_running_region_on_a_reload(tmp_path: Path, site: Site) -
         assert connect_result(r.nodes[2].mqtt_port, a.username, a.password, a.client_id) == "Success"
     finally:
         r.kill()
+
+
+def test_every_node_config_of_a_tls_region_is_valid_for_nats_server(tmp_path: Path, site: Site) -> None:
+    """`nats-server -t` on every node of a region with the site CA (the sites' includes resolved)."""
+    exe = find_nats_server()
+    tls = make_site_ca(tmp_path / "tls", "alarm-1.example")
+    sites = [
+        s.model_copy(update={"broker": s.broker.model_copy(update={"use_tls": True})})
+        for s in (site, site_b())
+    ]
+    render_region(sites, ClusterOptions(out=tmp_path / "region", tls_dir=tls))
+    for node in site.cluster.nodes:
+        conf = tmp_path / "region" / "nodes" / node.name / "nats.conf"
+        done = subprocess.run([exe, "-t", "-c", str(conf)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr + done.stdout
+        assert "tls {" in conf.read_text()

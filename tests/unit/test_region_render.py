@@ -77,6 +77,15 @@ def test_a_site_alone_renders_as_before(tmp_path: Path) -> None:
     assert "  STILALARM {" in text and "  SYS {" in text and not (tmp_path / "region.json").exists()
 
 
+def test_a_former_region_sites_directory_rendered_alone_is_a_site_alone_again(tmp_path: Path) -> None:
+    code, out = region(tmp_path, SITE, other_site(tmp_path, "b-site"))
+    assert code == 0
+    d = out / "sites" / A_ID
+    render_cluster(load_site(SITE), ClusterOptions(out=d))
+    assert not (d / "region.json").exists()
+    assert json.loads((d / "units" / "balie-1.json").read_text())["broker"]["username"] == "unit-balie-1"
+
+
 @pytest.mark.parametrize(
     ("second", "why"),
     [
