@@ -13,6 +13,8 @@ Output layout (`alarm-broker render --profile cluster --site site.toml --out DIR
     DIR/nodes.json                    every node's MQTT address (for clients with address lists)
     DIR/console-log.json  0600        the consoles' log login (native NATS): every node's NATS
                                       client address (stilalarm.console.ha.jetstream.ClusterLogCredentials)
+    DIR/console-enroll.json  0600     `alarm-console enroll`'s login, in the enrolment account (the
+                                      public `enroll` login's, with a JetStream quota: docs/HA.md 11)
     DIR/secrets.json   0600           the generated passwords and each login's secret client-id
                                       suffix (both kept across re-renders, new with --rotate)
     DIR/console.json, observer.json, web.json, units/U.json, people/P.json   0600  client configs
@@ -61,8 +63,9 @@ from stilalarm.broker_config.render import (
 from stilalarm.broker_config.web import token_key
 from stilalarm.inventory.model import Site
 from stilalarm.inventory.policies import ClusterInfo, ClusterNode
-from stilalarm.wire.credentials import BrokerAddress
+from stilalarm.wire.credentials import BrokerAddress, BrokerCredentials
 from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
+from stilalarm.wire.topics import Topics
 
 ACCOUNT = "STILALARM"
 SYSTEM_ACCOUNT = "SYS"
@@ -70,6 +73,11 @@ ROUTE_USER = "route"
 SYSTEM_USER = "system"
 CONSOLE_LOG_USER = "console-log"
 """The consoles' native-NATS login for the facts log and the lease (console/ha/jetstream.py)."""
+CONSOLE_ENROLL_USER = "console-enroll"
+"""`alarm-console enroll`'s login on the cluster: in the enrolment account, beside `enroll`."""
+ENROLL_STORE_BYTES = 8 * 1024 * 1024
+"""The enrolment account's JetStream quota (file and memory): a flood of retained requests with
+the public `enroll` login fills this, not the store the alarms use (docs/HA.md, item 11)."""
 MQTT_DELIVERY = "$MQTT.sub.>"
 """Where JetStream delivers a login's QoS1 subscriptions (its own connection subscribes to it)."""
 SCOPE_FILE = "region.json"
@@ -341,16 +349,37 @@ def render_node_conf(
 ACCOUNTS_FILE = "accounts.conf"
 
 
+def console_enroll_permissions(site: Site) -> Permissions:
+    """`console-enroll`: read and clear the enrolment requests, write the replies."""
+    t = Topics(site.site.id)
+    grants = (Grant("readwrite", t.all_enroll_requests()), Grant("readwrite", t.all_enroll_replies()))
+    return permissions(UserRules(CONSOLE_ENROLL_USER, grants))
+
+
 def site_account(site: Site, pw: dict[str, str], scope: Scope) -> list[str]:
-    """The site's account block: JetStream, every login (named for `scope`) and its permissions."""
+    """The site's account block: JetStream, every login (named for `scope`) and its permissions;
+    then the site's enrolment account: the public `enroll` login and `console-enroll`, with a
+    JetStream quota of their own (what they store cannot fill the alarms' store)."""
     lines = [f"  {scope.account} {{", "    jetstream: enabled", "    users: ["]
     for p in all_permissions(site):
-        pw_ = ENROLL_PASSWORD if p.user == ENROLL_USER else pw[p.user]
-        lines += _user_block(replace(p, user=scope.login(p.user)), pw_)
+        if p.user != ENROLL_USER:
+            lines += _user_block(replace(p, user=scope.login(p.user)), pw[p.user])
     log = log_permissions(site)
     lines += [
         "      # the consoles' log and lease: native NATS only (console/ha/jetstream.py)",
         *_user_block(replace(log, user=scope.login(log.user)), pw[CONSOLE_LOG_USER], "STANDARD"),
+        "    ]",
+        "  }",
+        "  # Enrolment in an account of its own: the `enroll` password is public, and a retained",
+        "  # request is stored in JetStream; the quota bounds what it can fill (docs/HA.md, item 11).",
+        f"  {scope.account}_ENROLL {{",
+        f"    jetstream: {{ max_file: {ENROLL_STORE_BYTES}, max_mem: {ENROLL_STORE_BYTES} }}",
+        "    users: [",
+        *_user_block(replace(enroll_permissions(site), user=scope.login(ENROLL_USER)), ENROLL_PASSWORD),
+        *_user_block(
+            replace(console_enroll_permissions(site), user=scope.login(CONSOLE_ENROLL_USER)),
+            pw[CONSOLE_ENROLL_USER],
+        ),
         "    ]",
         "  }",
     ]
@@ -449,7 +478,7 @@ def write_site(
     # logins, so a known id (`console`, `unit-<id>`) could be taken over (docs/HA.md).
     pw = load_or_make_secrets(
         out / "secrets.json",
-        [*users, *tokens, *extra, CONSOLE_LOG_USER],
+        [*users, *tokens, *extra, CONSOLE_LOG_USER, CONSOLE_ENROLL_USER],
         opts.rotate,
         client_id_users=users,
     )
@@ -478,6 +507,17 @@ def write_site(
         "ca_file": str(ca) if ca is not None else None,
     }
     w("console-log.json", json.dumps(log_creds, indent=2) + "\n", 0o600)
+    enroll = BrokerCredentials(
+        site_id=site.site.id,
+        username=scope.login(CONSOLE_ENROLL_USER),
+        password=pw[CONSOLE_ENROLL_USER],
+        host=site.cluster.nodes[0].host,
+        port=site.cluster.nodes[0].mqtt_port,
+        addresses=tuple(BrokerAddress(host=n.host, port=n.mqtt_port) for n in site.cluster.nodes),
+        tls=tls,
+        ca_file=str(ca) if ca is not None else None,
+    )
+    w(f"{CONSOLE_ENROLL_USER}.json", enroll.model_dump_json(indent=2) + "\n", 0o600)
     # every client gets every node, the first preferred (wire/link.py moves on when one fails)
     ep = Endpoint(tuple(BrokerAddress(host=n.host, port=n.mqtt_port) for n in site.cluster.nodes), tls, ca)
     write_client_configs(site, pw, remote=ep, local=ep, w=w, login=scope.login)

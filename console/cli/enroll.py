@@ -198,7 +198,9 @@ def enroll_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     try:
         site = load_site(args.site)
-        creds = load_json_model(BrokerCredentials, args.broker_dir / "console.json")
+        # the cluster profile's enrolment login, in the enrolment account (docs/HA.md, item 11)
+        own = args.broker_dir / "console-enroll.json"
+        creds = load_json_model(BrokerCredentials, own if own.exists() else args.broker_dir / "console.json")
     except (InventoryError, ConfigError) as exc:
         print(exc, file=sys.stderr)
         return 2

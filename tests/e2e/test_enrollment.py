@@ -33,7 +33,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from stilalarm.broker_config.local import LocalBroker, LocalCluster, LocalRegion
 from stilalarm.devkit.servicerun import FAST_SITE, ServiceProcess
 from stilalarm.inventory.load import parse_site
-from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.credentials import BrokerCredentials, load_json_model
 from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER, EnrollKeyError, new_key, show_code
 from stilalarm.wire.enrollbus import EnrollBus
 from stilalarm.wire.messages import (
@@ -163,6 +163,13 @@ def _rig(tmp_path: Path, profile: str) -> Iterator[Rig]:
         broker = LocalBroker(SITE, tmp_path / "broker")
     broker.start()
     seen = Capture(broker.creds("observer"), (f"{T.base}/#",)).start()
+    # on a cluster enrolment has an account of its own (docs/HA.md, item 11), which the observer
+    # does not see: its `console-enroll` login records the enrolment topics into the same list
+    own = site_dir(broker) / "console-enroll.json"
+    enroll_seen = None
+    if own.exists():
+        topics = (T.all_enroll_requests(), T.all_enroll_replies())
+        enroll_seen = Capture(load_json_model(BrokerCredentials, own), topics, messages=seen.messages).start()
     console = ServiceProcess(site_file, tmp_path / "console.db", site_dir(broker), tmp_path / "console.log")
     r = Rig(tmp_path, site_file, broker, console, seen)
     console.start()
@@ -174,6 +181,8 @@ def _rig(tmp_path: Path, profile: str) -> Iterator[Rig]:
             p.kill()
     console.kill()
     seen.stop()
+    if enroll_seen is not None:
+        enroll_seen.stop()
     broker.kill()
 
 
