@@ -3,7 +3,9 @@
     python -m bench --site examples/site.toml [--quick] [--only NAME[,NAME]] [--doc docs/PERFORMANCE.md]
 
 Scenarios (in this order): baseline, scale, latency, burst, sustained, pi4, supervision, restart,
-footprint, fanout, flood, web, fleet, ha. Every figure is paired with a baseline measured in the same run.
+footprint, fanout, flood, web, fleet, ha, region. Every figure is paired with a baseline measured in the
+same run. Scenarios in OPT_IN (region: many sites on one cluster, about 15 minutes) run only when named in
+`--only`.
 baseline, latency, burst, sustained and flood also run "busy": again in the same run, with a
 CPU-bound competitor the bench starts itself (one busy process per core minus one), unless
 `--no-busy`. pi4 runs latency, burst and sustained with the broker and the console each under a
@@ -44,7 +46,9 @@ SCENARIOS = [
     "web",
     "fleet",
     "ha",
+    "region",
 ]
+OPT_IN = {"region"}  # slow: only with --only
 NEEDS_BASELINE = {"scale", "latency", "burst", "sustained"}
 
 
@@ -57,6 +61,7 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
         sc_ha,
         sc_ingest,
         sc_pi4,
+        sc_region,
         sc_restart,
         sc_site,
         sc_supervision,
@@ -86,6 +91,7 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
         "web": lambda: sc_web.run_web(ctx),
         "fleet": lambda: sc_fleet.run_fleet(ctx),
         "ha": lambda: sc_ha.run_ha(ctx),
+        "region": lambda: sc_region.run_region(ctx),
     }
     for name, fn in table.items():
         base_name, _, variant = name.partition(" ")
@@ -100,14 +106,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--site", type=Path, default=ROOT / "examples" / "site.toml")
     ap.add_argument("--quick", action="store_true", help="smaller counts and windows (a smoke check)")
-    ap.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(SCENARIOS)}")
+    ap.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated subset of: {', '.join(SCENARIOS)} (default: all but {', '.join(OPT_IN)})",
+    )
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "PERFORMANCE.md")
     ap.add_argument("--no-doc", action="store_true", help="print only, do not write the doc")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     ap.add_argument("--no-busy", action="store_true", help="skip the busy variants (CPU-bound competitor)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or [
+        s for s in SCENARIOS if s not in OPT_IN
+    ]
     unknown = [s for s in chosen if s not in SCENARIOS]
     if unknown:
         ap.error(f"unknown scenario(s) {unknown}; choose from {SCENARIOS}")
