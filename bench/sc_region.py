@@ -9,8 +9,9 @@ nodes. Per step, measured as the `ha` scenario's profiles measure one site (`_re
 
 - the seconds until the nodes' CPU settles after the units' connect storm: under 15 % of a core
   (the ha scenario's `settle`) or, since a region's nodes have an idle floor that grows with the
-  sites, steady (`flat`) with no unit still refused;
-- the units whose QoS1 subscriptions the broker refused at connect, and those still refused then;
+  sites, steady (`flat`) with no unit or console subscription still refused;
+- the units whose QoS1 subscriptions the broker refused at connect, and those (and consoles)
+  still refused then;
 - with everything connected and no press: the nodes' CPU and RSS, the consoles' RSS; the most
   files a node had open during the step (every QoS1 subscription is a replicated consumer with
   files of its own on each node);
@@ -33,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from bench.ctx import Ctx
@@ -128,11 +130,11 @@ class Step:
     up_s: float = math.nan  # consoles and alarm-sims started -> all active and ready
     settle_s: float = math.nan
     settle_cpu: float = math.nan  # the nodes' last settle window, % of a core
-    settled: bool = False  # quiet, or steady with no unit still refused, within the bound
+    settled: bool = False  # quiet, or steady with nothing still refused, within the bound
     refused: int = 0  # units refused at connect (any time before the presses)
     refused_still: int = 0  # units still refused when the presses began
     console_refused: int = 0  # consoles with a subscription still refused then
-    paused: int = 0  # consoles that paused at some time (lease not renewed in time)
+    paused: int = 0  # consoles that paused before the teardown (lease not renewed in time)
     nodes_cpu: float = math.nan  # the 3 nodes together, idle window, % of a core
     nodes_rss: float = math.nan  # MiB, the 3 together (peaks)
     node_files: float = math.nan  # open files of the busiest node, peak over the step
@@ -275,9 +277,9 @@ def _step(ctx: Ctx, base: str, n_sites: int, n_units: int, settle_max_s: float) 
             s.up_s = time.monotonic() - t_up
             time.sleep(ctx.n(5, 3))  # births and first heartbeats settle
             nodes = [p for i in range(len(region.nodes)) if (p := region.pid(i))]
-            s.settle_s, s.settle_cpu, s.settled = _settle(nodes, sim_logs, settle_max_s)
-            s.refused_still = sum(len(still_refused(_text(f))) for f in sim_logs)
-            s.console_refused = sum(1 for c in consoles.values() if still_refused(c.log()))
+            refused_now = partial(_refused_now, s, sim_logs, list(consoles.values()))
+            s.settle_s, s.settle_cpu, s.settled = _settle(nodes, refused_now, settle_max_s)
+            refused_now()
             _idle(ctx, s, nodes, consoles, sims)
             hold = load_site(files[ids[0]]).unit(units[0]).buttons[0].min_hold_ms
             _presses(ctx, s, ids, units, caps, sims, hold)
@@ -316,19 +318,26 @@ def _text(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
+def _refused_now(s: Step, sim_logs: list[Path], consoles: list[ServiceProcess]) -> int:
+    """Units and consoles with a subscription the broker still refuses (their logs); kept in `s`."""
+    s.refused_still = sum(len(still_refused(_text(f))) for f in sim_logs)
+    s.console_refused = sum(1 for c in consoles if still_refused(c.log()))
+    return s.refused_still + s.console_refused
+
+
 def _online(status_topic: str) -> Callable[[Msg], bool]:
     return lambda m: m.topic == status_topic and b'"online"' in m.payload
 
 
-def _settle(pids: list[int], sim_logs: list[Path], max_s: float) -> tuple[float, float, bool]:
+def _settle(pids: list[int], refused_now: Callable[[], int], max_s: float) -> tuple[float, float, bool]:
     """Until the nodes together use < SETTLE_PCT % of a core over a window (the ha scenario's
-    settle), or their CPU is `flat` and no unit is still refused: seconds waited, the last
-    window's CPU (% of a core), and whether it settled within `max_s`."""
+    settle), or their CPU is `flat` and no unit or console is still refused (`refused_now`):
+    seconds waited, the last window's CPU (% of a core), and whether it settled within `max_s`."""
     t0 = time.monotonic()
     cpus: list[float] = []
     while time.monotonic() - t0 < max_s:
         cpus.append(sum(u.cpu_pct for u in sample({str(p): p for p in pids}, WINDOW_S).values()))
-        if cpus[-1] < SETTLE_PCT or (flat(cpus) and not any(still_refused(_text(f)) for f in sim_logs)):
+        if cpus[-1] < SETTLE_PCT or (flat(cpus) and not refused_now()):
             return time.monotonic() - t0, cpus[-1], True
     return time.monotonic() - t0, cpus[-1] if cpus else math.nan, False
 
@@ -463,7 +472,7 @@ def _rows(ctx: Ctx, s: Step, base: Step | None) -> None:
 
     row(
         f"seconds until the nodes' CPU settled after the connect storm (< {SETTLE_PCT:.0f} % of a "
-        f"core, or steady; then {fmt(s.settle_cpu)} %)",
+        f"core, or steady with nothing refused; then {fmt(s.settle_cpu)} %)",
         s.settle_s,
         "s",
         "settle_s",
