@@ -342,8 +342,9 @@ class LocalCluster:
                 return False
         return True
 
-    def wait_ready(self, timeout: float = 60.0, node: int = 0) -> None:
-        """Until a QoS1 subscription on node `node` is granted (or BrokerError)."""
+    def wait_ready(self, timeout: float = 60.0, node: int = 0, site_id: str | None = None) -> None:
+        """Until a QoS1 subscription of site `site_id`'s observer (default the first site) on node
+        `node` is granted (or BrokerError)."""
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -351,7 +352,8 @@ class LocalCluster:
         from stilalarm.wire.identity import client_id as cid_for
         from stilalarm.wire.identity import random_suffix
 
-        c = self.creds(OBSERVER_USER, node)
+        c = self.creds(OBSERVER_USER, node, site_id)
+        topic = f"{Topics(site_id or self.site.site.id).base}/console/status"
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
@@ -366,7 +368,7 @@ class LocalCluster:
             try:
                 cl.connect(c.host, c.port, keepalive=10)
                 cl.loop_start()
-                cl.subscribe(f"{Topics(self.site.site.id).base}/console/status", 1)
+                cl.subscribe(topic, 1)
                 t_end = time.monotonic() + 5
                 while not granted and time.monotonic() < t_end:
                     time.sleep(0.05)
@@ -442,9 +444,11 @@ class LocalRegion(LocalCluster):
         self._tls_dir = tls_dir
         render_region(self.sites, ClusterOptions(out=workdir, tls_dir=tls_dir))
 
-    def add_site(self, site: Site) -> None:
-        """Render the region again with `site` too (its [cluster] on this region's ports) and have
-        every running node reload (SIGHUP), as an operator adds a site to a running region."""
+    def add_site(self, site: Site, timeout: float = 60.0) -> None:
+        """Render the region again with `site` too (its [cluster] on this region's ports), have
+        every running node reload (SIGHUP), as an operator adds a site to a running region, and
+        wait until every running node serves the new site (its login accepted, a QoS1 subscription
+        granted: the account's MQTT streams exist). A node applies a reload in its own time."""
         from stilalarm.broker_config.cluster import ClusterOptions
         from stilalarm.broker_config.region import render_region
 
@@ -453,6 +457,10 @@ class LocalRegion(LocalCluster):
         for proc in self.procs:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        for i, proc in enumerate(self.procs):
+            if proc is not None and proc.poll() is None:
+                self.wait_ready(max(1.0, deadline - time.monotonic()), node=i, site_id=site.site.id)
 
     def site_dir(self, site_id: str | None = None) -> Path:
         from stilalarm.broker_config.region import site_dir
