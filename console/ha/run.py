@@ -183,7 +183,7 @@ def serve_ha(
                 stop.wait(0.5)
         log.warning("taking over in term %d after applying %d record(s) as standby", keeper.term, applied)
         replica = LogReplica(clog, clog.last_seq(), keeper.acting)
-        marker_seq = replica.append(encode(Rows(at=utcnow().isoformat())))
+        marker_seq = replica.append_waiting(encode(Rows(at=utcnow().isoformat())))
         while store.log_seq() < marker_seq:  # (the keeper replaces this process if it loses the lease)
             follow(store, clog, wait_s=0.5)
     except RecordError as exc:

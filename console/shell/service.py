@@ -41,7 +41,7 @@ from stilalarm.console.facts import Fact
 from stilalarm.console.ingest import Accepted, Ignored, Raw, Rejected, classify
 from stilalarm.console.sdnotify import SystemdNotifier
 from stilalarm.console.shell.configs import ConfigVersions, state_path
-from stilalarm.console.shell.degraded import STORE_RETRY_S, Committer
+from stilalarm.console.shell.degraded import NOT_STORED, STORE_RETRY_S, Committer
 from stilalarm.console.shell.fanout import Fanout, fanout_command
 from stilalarm.console.shell.inbox import (
     STOP,
@@ -58,7 +58,7 @@ from stilalarm.console.shell.limits import Limits
 from stilalarm.console.shell.outgoing import Outgoing
 from stilalarm.console.shell.publisher import Publisher
 from stilalarm.console.store import Batch, Store, unit_row
-from stilalarm.console.store.records import StepDown
+from stilalarm.console.store.records import LogSlow, StepDown
 from stilalarm.console.timeline import Timelines
 from stilalarm.inventory.kinds import UnitRole
 from stilalarm.inventory.model import Site
@@ -155,7 +155,7 @@ class ConsoleService:
         boot = Batch(units={uid: unit_row(self.world.units, uid) for uid in self.world.units.units})
         try:
             self.store.commit(boot, self.started_at)  # every unit has a projection row from the start
-        except sqlite3.Error as exc:  # e.g. the disk is full: start degraded, told in the first batch
+        except NOT_STORED as exc:  # e.g. the disk is full: start degraded, told in the first batch
             self.committer.hold(boot, [], self.started_at, exc, tell=False)
         incidents = self.world.engine.incidents.values()
         open_n = sum(1 for i in incidents if i.status is not IncidentStatus.RESOLVED)
@@ -189,19 +189,18 @@ class ConsoleService:
         self.fanout.stop(drain_s=2.0)  # first: the writer still records its last outcomes
         self.inbox.put(STOP)
         self._writer.join(10)
-        held = self.committer.held
-        if held is not None and not self._writer.is_alive():
+        if self.committer.degraded and not self._writer.is_alive():
             try:  # one last try; otherwise the units' retransmits bring it back after the restart
                 now = utcnow()
-                self.store.commit(held, now)
+                self.committer.store_held(now)
                 self.publisher.execute(
                     list(self.committer.held_receipts), self.world, now
                 )  # the link is still up
                 log.warning("stored what was held before stopping and sent its receipts")
-            except sqlite3.Error as exc:
+            except NOT_STORED as exc:
                 log.critical(
-                    "stopping with %d fact(s) NOT stored (%s); units resend their events after the restart",
-                    len(held.facts),
+                    "stopping with %d batch(es) NOT stored (%s); units resend their events after the restart",
+                    len(self.committer.held),
                     exc,
                 )
         self.delivery.stop(drain_s=2.0)
@@ -277,7 +276,7 @@ class ConsoleService:
     def _sleep_for(self) -> float:
         due = core.next_due(self.world)
         cap = min(self.systemd.ping_interval() or 5.0, self.cfg.status_beat_s)
-        if self.committer.held is not None:
+        if self.committer.degraded:
             cap = min(cap, STORE_RETRY_S)  # degraded: retry storing
         counts = self.limits.count_due_in(utcnow())
         if counts is not None:
@@ -407,6 +406,9 @@ class ConsoleService:
             p.rows = self.store.purge_logged(p.plan, now)
         except sqlite3.Error as exc:  # alone (no log): the next run tries again; StepDown propagates
             p.error = f"the database refused the purge ({exc})"
+            log.error("retention purge not done: %s", p.error)
+        except LogSlow as exc:  # applied with the next commit once the log confirms it, or not at all
+            p.error = f"the log has not confirmed the purge ({exc})"
             log.error("retention purge not done: %s", p.error)
         finally:
             p.done.set()

@@ -7,10 +7,10 @@ import contextlib
 import logging
 import sqlite3
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -30,6 +30,7 @@ from stilalarm.console.store.files import (
     unreadable_message,
 )
 from stilalarm.console.store.records import (
+    LogSlow,
     PurgeRecord,
     Replica,
     Rows,
@@ -44,6 +45,7 @@ from stilalarm.console.store.schema import SCHEMA, SCHEMA_VERSION, TABLES, schem
 
 log = logging.getLogger("stilalarm.console.store")
 _Q16 = ", ".join("?" * 16)
+T = TypeVar("T")
 
 
 def _parse(path: Path, seq: int, kind: str, data: str | bytes) -> Fact:
@@ -101,6 +103,9 @@ class Store:
         self.path = Path(path)
         self.replica: Replica | None = None
         """The active console's replicated log (docs/HA.md); None: this database alone."""
+        self._unconfirmed: tuple[bytes, Callable[[int], object], object] | None = None
+        """A record the log has not confirmed yet (LogSlow): its bytes, how to write it here once
+        it is, and the batch or purge plan it came from."""
         state = file_state(self.path)
         if readonly:
             if state == "missing":
@@ -234,18 +239,38 @@ class Store:
 
         With a `replica` (the active console of a cluster, docs/HA.md) the batch is first appended
         to the replicated log and then committed here; `StepDown` when the log refuses it, or when
-        this database cannot store what the log now holds (the other console takes over)."""
+        this database cannot store what the log now holds (the other console takes over).
+        `LogSlow` when the log has not confirmed it yet: commit the same batch object again (the
+        writer keeps it held) to learn the outcome; a record still unconfirmed goes first."""
+        if self._unconfirmed is not None:
+            record, write, owner = self._unconfirmed
+            assert self.replica is not None
+            seq = self.replica.append(record)  # LogSlow: still not confirmed
+            self._unconfirmed = None
+            self._logged(write, seq, "record")
+            if owner is b:
+                return
         if b.empty():
             return
         rows = rows_of(b, now)
         if self.replica is None:
             self._write(rows, None)
             return
-        seq = self.replica.append(encode(rows))
+        self._append(encode(rows), lambda seq: self._write(rows, seq), b, "record")
+
+    def _append(self, record: bytes, write: Callable[[int], T], owner: object, what: str) -> T:
+        """Append `record` to the log, then `write` it here with its sequence (see `commit`)."""
+        assert self.replica is not None
+        self._unconfirmed = (record, write, owner)
+        seq = self.replica.append(record)  # LogSlow: kept in _unconfirmed, tried again on commit
+        self._unconfirmed = None
+        return self._logged(write, seq, what)
+
+    def _logged(self, write: Callable[[int], T], seq: int, what: str) -> T:
         try:
-            self._write(rows, seq)
+            return write(seq)
         except sqlite3.Error as exc:
-            raise StepDown(f"the log has record {seq} but {self.path} cannot store it ({exc})") from exc
+            raise StepDown(f"the log has {what} {seq} but {self.path} cannot store it ({exc})") from exc
 
     def apply(self, seq: int, record: bytes) -> None:
         """Write a record read from the replicated log (a standby), with its sequence, in one
@@ -274,6 +299,8 @@ class Store:
         (every console applies the same purge), then done here. Without a replica: `purge`."""
         if self.replica is None:
             return self.purge(plan)
+        if self._unconfirmed is not None:
+            raise LogSlow("the log has not confirmed an earlier record yet; the next run purges")
         r = PurgeRecord(
             at=now.isoformat(),
             seqs=tuple(sorted(plan.seqs)),
@@ -281,11 +308,9 @@ class Store:
             notifications=plan.notifications,
             supervision_before=plan.supervision_before.isoformat() if plan.supervision_before else "",
         )
-        seq = self.replica.append(encode_purge(r))
-        try:
-            return self.purge(plan_of(r), log_seq=seq)
-        except sqlite3.Error as exc:
-            raise StepDown(f"the log has purge record {seq} but {self.path} cannot apply it ({exc})") from exc
+        return self._append(
+            encode_purge(r), lambda seq: self.purge(plan_of(r), log_seq=seq), plan, "purge record"
+        )
 
     def snapshot(self) -> tuple[int, bytes]:
         """(log seq, a compacted copy of this database at it): see `snapshot_of`."""

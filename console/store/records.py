@@ -169,9 +169,17 @@ class StepDown(Exception):
     over from the log (docs/HA.md)."""
 
 
+class LogSlow(Exception):
+    """The replicated log has not confirmed a record within the bound: it is still being tried
+    with the same record id in the background (stored at most once). Nothing of it is stored here
+    yet; the writer pages from memory and withholds the receipts (docs/HA.md, degraded mode)."""
+
+
 class Replica(Protocol):
     """Where the active console appends each record before committing it locally."""
 
     def append(self, record: bytes) -> int:
-        """Store `record` in the log and return its sequence, or raise StepDown."""
+        """Store `record` in the log and return its sequence; raise StepDown when the log refuses
+        it, LogSlow when it is not confirmed yet (call again with the same record to learn its
+        outcome; nothing else may be appended until then)."""
         ...

@@ -40,6 +40,8 @@ def test_render_writes_one_config_per_node_and_mosquitto_stays_the_default(tmp_p
         conf = (out / "nodes" / n["name"] / "nats.conf").read_text()
         assert "stream_replicas: 3" in conf and "consumer_replicas: 3" in conf
         assert conf.count("nats-route://") == 2  # the two others
+        # clients reach only the rendered addresses, never one the cluster gossips
+        assert "no_advertise: true" in conf.split("cluster {")[1].split("\n}")[0]
         assert (out / "nodes" / n["name"] / "nats.conf").stat().st_mode & 0o077 == 0
     console = json.loads((out / "console.json").read_text())
     assert console["port"] == nodes[0]["port"]
