@@ -166,6 +166,18 @@ def all_permissions(site: Site) -> list[Permissions]:
     return [*(permissions(r) for r in acl_rules(site)), enroll_permissions(site)]
 
 
+def site_permissions(site: Site) -> list[Permissions]:
+    """The logins of the site's own account: every ACL login but `enroll`, without the enrolment
+    topics (on the cluster enrolment lives in an account of its own, `console-enroll`'s: a grant
+    for them here would be one nobody uses)."""
+    t = Topics(site.site.id)
+    enrolment = {t.all_enroll_requests(), t.all_enroll_replies()}
+    return [
+        permissions(replace(r, grants=tuple(g for g in r.grants if g.topic not in enrolment)))
+        for r in acl_rules(site)
+    ]
+
+
 def log_names(site_id: str) -> tuple[str, str, str]:
     """(stream, subject, KV bucket) of a site's console log: the same names as
     console/ha/jetstream.py (kept here so rendering needs no NATS client; a test checks both)."""
@@ -364,9 +376,8 @@ def site_account(site: Site, pw: dict[str, str], scope: Scope) -> list[str]:
     then the site's enrolment account: the public `enroll` login and `console-enroll`, with a
     JetStream quota of their own (what they store cannot fill the alarms' store)."""
     lines = [f"  {scope.account} {{", "    jetstream: enabled", "    users: ["]
-    for p in all_permissions(site):
-        if p.user != ENROLL_USER:
-            lines += _user_block(replace(p, user=scope.login(p.user)), pw[p.user])
+    for p in site_permissions(site):
+        lines += _user_block(replace(p, user=scope.login(p.user)), pw[p.user])
     log = log_permissions(site)
     lines += [
         "      # the consoles' log and lease: native NATS only (console/ha/jetstream.py)",
@@ -510,18 +521,18 @@ def write_site(
         "ca_file": str(ca) if ca is not None else None,
     }
     w("console-log.json", json.dumps(log_creds, indent=2) + "\n", 0o600)
+    # every client gets every node, the first preferred (wire/link.py moves on when one fails)
+    ep = Endpoint(tuple(BrokerAddress(host=n.host, port=n.mqtt_port) for n in site.cluster.nodes), tls, ca)
     enroll = BrokerCredentials(
         site_id=site.site.id,
         username=scope.login(CONSOLE_ENROLL_USER),
         password=pw[CONSOLE_ENROLL_USER],
-        host=site.cluster.nodes[0].host,
-        port=site.cluster.nodes[0].mqtt_port,
-        addresses=tuple(BrokerAddress(host=n.host, port=n.mqtt_port) for n in site.cluster.nodes),
+        host=ep.addresses[0].host,
+        port=ep.addresses[0].port,
+        addresses=ep.addresses,
         tls=tls,
         ca_file=str(ca) if ca is not None else None,
     )
     w(f"{CONSOLE_ENROLL_USER}.json", enroll.model_dump_json(indent=2) + "\n", 0o600)
-    # every client gets every node, the first preferred (wire/link.py moves on when one fails)
-    ep = Endpoint(tuple(BrokerAddress(host=n.host, port=n.mqtt_port) for n in site.cluster.nodes), tls, ca)
     write_client_configs(site, pw, remote=ep, local=ep, w=w, login=scope.login)
     return pw, written

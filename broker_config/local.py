@@ -229,11 +229,20 @@ class LocalCluster:
         the routes with TLS, as in production; without it plain, loopback only."""
         from stilalarm.broker_config.cluster import ClusterOptions, render_cluster
 
-        self.site = _on_loopback(site, _free_ports(3 * len(site.cluster.nodes)), tls_dir is not None)
-        self.dir = workdir
-        self.nodes = self.site.cluster.nodes
-        self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(self.nodes)
+        self._setup(
+            _on_loopback(site, _free_ports(3 * len(site.cluster.nodes)), tls_dir is not None),
+            workdir,
+            tls_dir,
+        )
         render_cluster(self.site, ClusterOptions(out=workdir, tls_dir=tls_dir))
+
+    def _setup(self, site: Site, workdir: Path, tls_dir: Path | None) -> None:
+        """The state of a cluster of `site`'s nodes (already on loopback ports) in `workdir`."""
+        self.site = site
+        self.dir = workdir
+        self.nodes = site.cluster.nodes
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * len(self.nodes)
+        self._tls_dir = tls_dir
 
     def site_dir(self, site_id: str | None = None) -> Path:
         """The directory with a site's client configs (one site: the cluster's own)."""
@@ -437,11 +446,7 @@ class LocalRegion(LocalCluster):
 
         ports = _free_ports(3 * len(sites[0].cluster.nodes))
         self.sites = [_on_loopback(s, ports, tls_dir is not None) for s in sites]
-        self.site = self.sites[0]
-        self.dir = workdir
-        self.nodes = self.site.cluster.nodes
-        self.procs = [None] * len(self.nodes)
-        self._tls_dir = tls_dir
+        self._setup(self.sites[0], workdir, tls_dir)
         render_region(self.sites, ClusterOptions(out=workdir, tls_dir=tls_dir))
 
     def add_site(self, site: Site, timeout: float = 60.0) -> None:

@@ -21,6 +21,7 @@ from stilalarm.broker_config.region import render_region
 from stilalarm.broker_config.render import new_unit_password
 from stilalarm.inventory import Site
 from stilalarm.inventory.load import parse_site
+from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.link import Link
 from stilalarm.wire.topics import Topics, UnitChannel
 from tests.conftest import EXAMPLE_SITE
@@ -115,6 +116,14 @@ def test_a_leaked_client_id_of_one_site_takes_over_nothing_at_another(region: Lo
         console.stop()
 
 
+def answer(port: int, c: BrokerCredentials) -> str:
+    """The broker's answer to one connect of `c` ("no CONNACK" after 5 s: a busy node)."""
+    try:
+        return connect_result(port, c.username, c.password, c.client_id)
+    except AssertionError:
+        return "no CONNACK"
+
+
 def test_enrolment_rewrites_its_own_sites_account_only(region: LocalRegion, site: Site) -> None:
     """`alarm-console enroll approve/revoke` in a region: a unit's new password is written to its
     site's accounts.conf; after every node's reload the old one is refused and the new one works,
@@ -132,13 +141,16 @@ def test_enrolment_rewrites_its_own_sites_account_only(region: LocalRegion, site
         assert pid is not None
         os.kill(pid, signal.SIGHUP)
     wait_until(
-        lambda: connect_result(region.port, old.username, old.password, old.client_id) == "Not authorized",
+        lambda: answer(region.port, old) == "Not authorized",
         20,
         "the old password refused after the reload",
     )
     new = cfg.broker
-    assert connect_result(region.port, new.username, new.password, new.client_id) == "Success"
-    assert connect_result(region.port, other.username, other.password, other.client_id) == "Success"
+    # a node busy storing sessions may answer a CONNECT with a transient error: a unit retries
+    for c in (new, other):
+        wait_until(
+            lambda c=c: answer(region.port, c) == "Success", 30, f"{c.username} accepted after the reload"
+        )
 
 
 def test_the_region_files(region: LocalRegion) -> None:

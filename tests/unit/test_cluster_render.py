@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from stilalarm.broker_config.acl import acl_rules, usernames
 from stilalarm.broker_config.cli import main
-from stilalarm.broker_config.cluster import MQTT_DELIVERY, all_permissions, subjects
+from stilalarm.broker_config.cluster import MQTT_DELIVERY, all_permissions, site_permissions, subjects
 from stilalarm.inventory import load_site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.identity import owns, random_suffix
@@ -227,3 +227,16 @@ def test_a_new_unit_password_on_the_cluster_also_gives_a_new_secret_client_id(tm
     assert after["client_id"] == cfg.broker.client_id and after["password"] == cfg.broker.password
     assert (out / "units" / f"{other.id}.json").read_text() == other_before
     assert cfg.broker.password in (out / "accounts.conf").read_text()
+
+
+def test_the_site_account_grants_no_enrolment_topic(tmp_path: Path) -> None:
+    """Enrolment lives in its own account on the cluster: the console's (or anyone's) grants for
+    its topics in the site account would be permissions nobody uses (least privilege)."""
+    out = tmp_path / "cluster"
+    assert main(["render", "--profile", "cluster", "--site", str(SITE), "--out", str(out)]) == 0
+    site_part, enrol_part = (out / "accounts.conf").read_text().split("STILALARM_ENROLL {")
+    assert ".enroll." not in site_part
+    assert enrol_part.count(".enroll.") >= 4  # enroll and console-enroll: requests and replies
+    site = load_site(SITE)
+    assert all(".enroll." not in s for p in site_permissions(site) for s in (*p.publish, *p.subscribe))
+    assert {p.user for p in site_permissions(site)} == set(usernames(site))
