@@ -12,7 +12,6 @@ longer than the ttl hands over to a standby: tests/e2e/test_console_failover.py)
 from __future__ import annotations
 
 import socket
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -26,7 +25,7 @@ from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.messages import Notification, NotifyReason
 from stilalarm.wire.topics import Topics
-from tests.e2e.test_disk_full import retransmitted
+from tests.e2e.test_disk_full import alarm_pages, query, retransmitted, stores_again
 from tests.harness import Capture, started_cluster, wait_until
 
 SITE = parse_site(FAST_SITE)
@@ -134,7 +133,7 @@ def test_a_press_is_paged_from_memory_while_the_log_cannot_confirm(
             assert query(db, "SELECT count(*) FROM received WHERE event_id = ?", str(ev.event_id)) == [(0,)]
             log = console.log()
             assert "CANNOT STORE" in log and "Traceback" not in log, log
-            before = Counter((n.level, n.reason) for n in alarm_pages_of(seen, "chris", page.incident_id))
+            before = Counter((n.level, n.reason) for n in alarm_pages(seen, "chris", page.incident_id))
 
             for r in relays:
                 r.flowing.set()
@@ -144,7 +143,7 @@ def test_a_press_is_paged_from_memory_while_the_log_cannot_confirm(
             got = unit.receipt_for(ev.event_id)
             assert got is not None and got.incident_id == page.incident_id and not got.duplicate
             for person in FACILITIES:
-                wait_until(lambda p=person: bool(recovered(seen, p)), 15, f"'stores again' to {person}")
+                wait_until(lambda p=person: bool(stores_again(seen, p)), 15, f"'stores again' to {person}")
             assert query(db, "SELECT count(*) FROM received WHERE event_id = ?", str(ev.event_id)) == [(1,)]
             assert query(db, "SELECT count(*) FROM incidents WHERE incident_id = ?", page.incident_id) == [
                 (1,)
@@ -155,7 +154,7 @@ def test_a_press_is_paged_from_memory_while_the_log_cannot_confirm(
             assert faults == [(1,)]
             for person in FACILITIES:
                 assert len(log_faults(seen, person)) == 1, log_faults(seen, person)
-            after = Counter((n.level, n.reason) for n in alarm_pages_of(seen, "chris", page.incident_id))
+            after = Counter((n.level, n.reason) for n in alarm_pages(seen, "chris", page.incident_id))
             assert after[(1, NotifyReason.ALARM)] == before[(1, NotifyReason.ALARM)] == 1, after
             assert console.proc is not None and console.proc.poll() is None, console.log()
         finally:
@@ -172,20 +171,3 @@ def log_faults(seen: Capture, person: str) -> list[Notification]:
         if n.reason is NotifyReason.FAULT
         and ("de cluster bevestigt niet" in n.title or "does not confirm" in n.title)
     ]
-
-
-def recovered(seen: Capture, person: str) -> list[Notification]:
-    return [n for n in seen.notifications(person) if "slaat weer op" in n.title or "stores again" in n.title]
-
-
-def alarm_pages_of(seen: Capture, person: str, incident_id: str | None) -> list[Notification]:
-    kinds = (NotifyReason.ALARM, NotifyReason.ESCALATION)
-    return [n for n in seen.notifications(person) if n.incident_id == incident_id and n.reason in kinds]
-
-
-def query(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return list(c.execute(sql, args))
-    finally:
-        c.close()

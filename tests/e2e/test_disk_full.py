@@ -59,17 +59,27 @@ class Rig:
         ]
 
     def store_recovered(self, person: str) -> list[Notification]:
-        return [n for n in self.notes(person) if "slaat weer op" in n.title or "stores again" in n.title]
+        return stores_again(self.seen, person)
 
     def receipts(self, unit_id: str) -> list[Receipt]:
         return [parse(Receipt, p) for p in self.seen.on(T.unit_receipt(unit_id))]
 
     def query(self, sql: str, *args: object) -> list[tuple[object, ...]]:
-        db = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
-        try:
-            return list(db.execute(sql, args))
-        finally:
-            db.close()
+        return query(self.db, sql, *args)
+
+
+def query(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Rows of `sql` on the console's database, read-only."""
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return list(c.execute(sql, args))
+    finally:
+        c.close()
+
+
+def stores_again(seen: Capture, person: str) -> list[Notification]:
+    """The "stores again" notices (the end of degraded mode) `person` got."""
+    return [n for n in seen.notifications(person) if "slaat weer op" in n.title or "stores again" in n.title]
 
 
 @pytest.fixture
@@ -101,9 +111,10 @@ def retransmitted(unit: ScriptedUnit, ev: UnitEvent, times: int) -> bool:
     return pending is not None and pending.attempt >= times
 
 
-def alarm_pages(rig: Rig, person: str, incident_id: str) -> list[Notification]:
+def alarm_pages(seen: Capture, person: str, incident_id: str | None) -> list[Notification]:
+    """`person`'s alarm and escalation pages of one incident."""
     kinds = (NotifyReason.ALARM, NotifyReason.ESCALATION)
-    return [n for n in rig.notes(person) if n.incident_id == incident_id and n.reason in kinds]
+    return [n for n in seen.notifications(person) if n.incident_id == incident_id and n.reason in kinds]
 
 
 def test_disk_full_pages_from_memory_without_receipt_then_stores_everything_once(rig: Rig) -> None:
@@ -123,9 +134,9 @@ def test_disk_full_pages_from_memory_without_receipt_then_stores_everything_once
     incident = page.incident_id
     assert incident is not None
     # escalation keeps running from memory: the deputy, then level 3 (everyone, Bel 101)
-    wait_until(lambda: bool(alarm_pages(rig, "dirk", incident)), 15, "the deputy paged from memory")
-    wait_until(lambda: any(n.level == 3 for n in alarm_pages(rig, "chris", incident)), 15, "level 3")
-    assert all("niet opgeslagen" in n.body for n in alarm_pages(rig, "chris", incident))
+    wait_until(lambda: bool(alarm_pages(rig.seen, "dirk", incident)), 15, "the deputy paged from memory")
+    wait_until(lambda: any(n.level == 3 for n in alarm_pages(rig.seen, "chris", incident)), 15, "level 3")
+    assert all("niet opgeslagen" in n.body for n in alarm_pages(rig.seen, "chris", incident))
 
     # ONE loud fault to facilities and every lead (English for fien)
     for person in (*FACILITIES, *LEADS):
@@ -156,7 +167,7 @@ def test_disk_full_pages_from_memory_without_receipt_then_stores_everything_once
         assert len(rig.store_faults(person)) == 1, (person, rig.store_faults(person))
     assert rig.query("SELECT count(*) FROM received") == [(0,)]  # nothing of it is on disk yet
     assert rig.query("SELECT count(*) FROM incidents") == [(0,)]
-    level1_before = Counter((n.level, n.reason) for n in alarm_pages(rig, "an", incident))
+    level1_before = Counter((n.level, n.reason) for n in alarm_pages(rig.seen, "an", incident))
 
     # space returns: everything held is stored and receipted, once
     filler.unlink()
@@ -178,7 +189,7 @@ def test_disk_full_pages_from_memory_without_receipt_then_stores_everything_once
     stored = rig.query("SELECT data FROM events WHERE kind = 'notified' AND data LIKE '%store_fault%'")
     assert len(stored) == 1
     # the lead was not paged again for a level already paged from memory
-    pages = alarm_pages(rig, "an", incident)
+    pages = alarm_pages(rig.seen, "an", incident)
     per_level = Counter((n.level, n.reason) for n in pages)
     assert per_level[(1, NotifyReason.ALARM)] == 1 and level1_before[(1, NotifyReason.ALARM)] == 1, pages
     assert all(c == 1 for c in per_level.values()), per_level
