@@ -79,6 +79,11 @@ ENROLL_STORE_BYTES = 8 * 1024 * 1024
 """The enrolment account's JetStream quota (file and memory): a flood of retained requests with
 the public `enroll` login fills this, not the store the alarms use (docs/HA.md, item 11)."""
 MQTT_DELIVERY = "$MQTT.sub.>"
+MQTT_MSGS_STREAM = "$MQTT_msgs"
+"""nats-server's stream of an account's queued QoS1 messages (created at the first MQTT login, or by
+the console first: console/ha/jetstream.py limits it; docs/HA.md, item 13)."""
+MQTT_MSGS_SUBJECTS = "$MQTT.msgs.>"
+"""Its subjects: `$MQTT.msgs.` and the message's MQTT topic as a NATS subject."""
 """Where JetStream delivers a login's QoS1 subscriptions (its own connection subscribes to it)."""
 SCOPE_FILE = "region.json"
 """In a region's site directory: the site's account and login suffix (broker_config/region.py)."""
@@ -194,8 +199,9 @@ def snapshot_names(site_id: str) -> tuple[str, str]:
 def log_permissions(site: Site) -> Permissions:
     """`console-log`: find or create its streams and bucket, append and read records, store and read
     snapshots, purge its two streams (the log below a snapshot, older snapshots: retention), read and
-    write the lease; nothing else (no MQTT topic, no other stream, no stream deletion). Measured as
-    the minimal set with nats-py 2.16 on nats-server 2.9 (tests/broker/test_cluster_log.py)."""
+    write the lease, and find, create or limit the site's queued QoS1 messages (`queue_limits`); nothing
+    else (no MQTT topic, no other stream, no stream deletion). Measured as the minimal set with
+    nats-py 2.16 on nats-server 2.9 (tests/broker/test_cluster_log.py)."""
     stream, facts, bucket = log_names(site.site.id)
     snaps, snap_subject = snapshot_names(site.site.id)
     api = "$JS.API.STREAM"
@@ -204,9 +210,10 @@ def log_permissions(site: Site) -> Permissions:
     )
     own = (f"{api}.PURGE.{stream}", f"{api}.PURGE.{snaps}")
     snap_api = tuple(f"{api}.{call}.{snaps}" for call in ("INFO", "CREATE", "MSG.GET"))
+    queue = tuple(f"{api}.{call}.{MQTT_MSGS_STREAM}" for call in ("INFO", "CREATE", "UPDATE"))
     return Permissions(
         CONSOLE_LOG_USER,
-        (*publish, *snap_api, *own, facts, snap_subject, f"$KV.{bucket}.active"),
+        (*publish, *snap_api, *own, *queue, facts, snap_subject, f"$KV.{bucket}.active"),
         (facts, "_INBOX.>"),
     )
 
@@ -479,11 +486,25 @@ def write_nodes(c: ClusterInfo, route_pw: str, opts: ClusterOptions, of: str) ->
     return written
 
 
+def queue_limits(c: ClusterInfo, sites: int = 1) -> dict[str, int]:
+    """What a site's console sets on its queued QoS1 messages (`MQTT_MSGS_STREAM`): at most
+    `queued_per_topic` per topic, the oldest dropped first, and together at most the site's share
+    (`sites` share the store) of `queued_store_percent` of a node's store. nats-server 2.9 has no
+    per-login publish limit; this bounds what one login can make the store hold (docs/HA.md, 13)."""
+    store = c.max_file_store_mb * 1024 * 1024
+    return {
+        "per_topic": c.queued_per_topic,
+        "max_bytes": store * c.queued_store_percent // 100 // sites,
+        "replicas": c.replicas,
+    }
+
+
 def write_site(
-    site: Site, opts: ClusterOptions, scope: Scope, extra: list[str]
+    site: Site, opts: ClusterOptions, scope: Scope, extra: list[str], sites: int = 1
 ) -> tuple[dict[str, str], list[Path]]:
     """A site's part of a cluster directory (`opts.out`): secrets.json (with the `extra` secrets),
-    accounts.conf, nodes.json, console-log.json and the client configs, logins named for `scope`."""
+    accounts.conf, nodes.json, console-log.json and the client configs, logins named for `scope`;
+    `sites` share the nodes' store."""
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
     users = usernames(site)
@@ -519,6 +540,7 @@ def write_site(
         "username": scope.login(CONSOLE_LOG_USER),
         "password": pw[CONSOLE_LOG_USER],
         "ca_file": str(ca) if ca is not None else None,
+        "mqtt_queue": queue_limits(site.cluster, sites),
     }
     w("console-log.json", json.dumps(log_creds, indent=2) + "\n", 0o600)
     # every client gets every node, the first preferred (wire/link.py moves on when one fails)

@@ -110,7 +110,9 @@ def render_region(sites: list[Site], opts: ClusterOptions) -> list[Path]:
     _write(out / "secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
     written = [out / "secrets.json"]
     for s in sites:
-        _, files = write_site(s, replace(opts, out=site_dir(out, s.site.id)), region_scope(s.site.id), [])
+        _, files = write_site(
+            s, replace(opts, out=site_dir(out, s.site.id)), region_scope(s.site.id), [], len(sites)
+        )
         written += files
     _write(out / ACCOUNTS_FILE, render_accounts_file(sites, pw[SYSTEM_USER]), 0o600)
     written.append(out / ACCOUNTS_FILE)

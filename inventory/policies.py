@@ -289,6 +289,23 @@ class ClusterInfo(StrictModel):
     max_file_store_mb: int = Field(
         default=1024, ge=16, description="JetStream file storage per node, in MiB."
     )
+    queued_per_topic: int = Field(
+        default=16,
+        ge=1,
+        le=10000,
+        description="QoS1 messages the cluster keeps queued per MQTT topic (per unit's event topic, "
+        "per person's command topic, ...); a newer one pushes out the oldest, which the sender's "
+        "outbox sends again until its receipt. Bounds what one login can make the store hold "
+        "(docs/HA.md, item 13).",
+    )
+    queued_store_percent: int = Field(
+        default=25,
+        ge=1,
+        le=50,
+        description="Percent of each node's store that all queued QoS1 messages together may use "
+        "(shared by the sites of a region); beyond it the oldest queued message is dropped, so the "
+        "consoles' log, lease and the MQTT sessions always have the rest.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

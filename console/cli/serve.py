@@ -92,6 +92,7 @@ def serve(args: argparse.Namespace) -> int:
             log.critical("not starting: %s", exc)
             svc.store.close()
             return EXIT_DB
+        _limit_cluster_queue(args.broker_dir)
     running.append(svc)
     pidfile = pid_path(args.db)
     try:
@@ -112,6 +113,24 @@ def serve(args: argparse.Namespace) -> int:
     except OSError:
         pass
     return 1 if failed else 0
+
+
+def _limit_cluster_queue(broker_dir: Path) -> None:
+    """On the cluster profile (console-log.json in the broker directory) a console without --ha
+    still sets the limits of the queued QoS1 messages, as `serve --ha` does at start (docs/HA.md,
+    item 13); in a thread of its own, so that alarms are served meanwhile."""
+    from stilalarm.console.ha.jetstream import ClusterLogCredentials, set_queue_limits
+    from stilalarm.wire.credentials import ConfigError, load_json_model
+
+    path = broker_dir / "console-log.json"
+    if not path.exists():
+        return  # mosquitto: its own per-login limits (broker_config/render.py)
+    try:
+        creds = load_json_model(ClusterLogCredentials, path)
+    except ConfigError as exc:
+        logging.getLogger("console").error("cluster queue limits not set: %s", exc)
+        return
+    threading.Thread(target=set_queue_limits, args=(creds,), name="queue-limits", daemon=True).start()
 
 
 def _serve_ha(

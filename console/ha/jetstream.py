@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import math
@@ -39,6 +40,8 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
+
+from stilalarm.broker_config.cluster import MQTT_MSGS_STREAM, MQTT_MSGS_SUBJECTS
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,19 @@ class LogFenced(Exception):
     writer got there first."""
 
 
+class QueueLimits(BaseModel):
+    """What the console sets on the site's queued QoS1 messages (nats-server's `$MQTT_msgs` stream),
+    rendered from site.toml's [cluster] (`broker_config.cluster.queue_limits`; docs/HA.md, item 13)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_topic: int = Field(ge=1, description="Queued messages kept per MQTT topic; the oldest go first.")
+    max_bytes: int = Field(ge=1, description="Bytes all queued messages of the site may use together.")
+    replicas: int = Field(
+        ge=1, le=5, description="The stream's replicas when the console creates it (mqtt stream_replicas)."
+    )
+
+
 class ClusterLogCredentials(BaseModel):
     """How a console reaches the cluster's log (`DIR/console-log.json`, written by
     `alarm-broker render --profile cluster`)."""
@@ -103,6 +119,11 @@ class ClusterLogCredentials(BaseModel):
     password: str = Field(min_length=1, description="Its password (secrets.json).")
     ca_file: str | None = Field(
         default=None, description="The site CA's certificate: TLS to the nodes when set, plain otherwise."
+    )
+    mqtt_queue: QueueLimits | None = Field(
+        default=None,
+        description="Limits of the site's queued QoS1 messages, set by the console at start (absent in "
+        "a console-log.json rendered before 2026-12: render the cluster again).",
     )
 
 
@@ -155,6 +176,98 @@ def _describe(exc: BaseException, timeout_s: float) -> str:
     if isinstance(exc, nats.js.errors.APIError):
         return f"JetStream refused: {exc.description} (code {exc.code}, error {exc.err_code})"
     return f"{type(exc).__name__}: {exc}"
+
+
+async def limit_queue(js: JetStreamContext, q: QueueLimits | None, timeout_s: float) -> None:
+    """Bound the site's queued QoS1 messages (`$MQTT_msgs`): per topic and in bytes, the oldest
+    dropped first (a unit's outbox sends an unreceipted event again). Created here with
+    nats-server's own config when no MQTT client made it yet. A refusal is logged, not raised:
+    a console without the limits still serves alarms (fail open); no answer raises (retry)."""
+    if q is None:
+        log.error(
+            "cluster: console-log.json sets no limits on queued QoS1 messages, so one unit's login "
+            "can fill the nodes' store (docs/HA.md, item 13): render the cluster again"
+        )
+        return
+    limits = {"max_msgs_per_subject": q.per_topic, "max_bytes": q.max_bytes, "discard": api.DiscardPolicy.OLD}
+    try:
+        try:
+            cfg = (await js.stream_info(MQTT_MSGS_STREAM)).config
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(
+                api.StreamConfig(
+                    name=MQTT_MSGS_STREAM,
+                    subjects=[MQTT_MSGS_SUBJECTS],
+                    storage=api.StorageType.FILE,
+                    retention=api.RetentionPolicy.INTEREST,
+                    num_replicas=q.replicas,
+                    **limits,  # type: ignore[arg-type]
+                )
+            )
+            log.info("cluster: created %s with %s", MQTT_MSGS_STREAM, _limits_text(q))
+            return
+        if (cfg.max_msgs_per_subject, cfg.max_bytes, cfg.discard) == tuple(limits.values()):
+            return
+        await js.update_stream(dataclasses.replace(cfg, **limits))  # type: ignore[arg-type]
+        log.warning("cluster: limited %s to %s", MQTT_MSGS_STREAM, _limits_text(q))
+    except nats.js.errors.APIError as exc:
+        log.error(
+            "cluster: could not limit the queued QoS1 messages (%s) to %s: %s. One unit's login can "
+            "fill the nodes' store until this is fixed (docs/HA.md, item 13): lower "
+            "[cluster] queued_store_percent or raise max_file_store_mb, render again, restart",
+            MQTT_MSGS_STREAM,
+            _limits_text(q),
+            _describe(exc, timeout_s),
+        )
+
+
+def set_queue_limits(creds: ClusterLogCredentials, wait_s: float = 30.0, timeout_s: float = 2.0) -> bool:
+    """`limit_queue` for a console without the log (`serve` without --ha on a cluster): connect with
+    the console-log login, set the limits, close; retried until `wait_s`. Whether it got an answer
+    (a refusal is logged by `limit_queue`; no answer in time is logged here)."""
+
+    async def once() -> None:
+        tls = ssl.create_default_context(cafile=creds.ca_file) if creds.ca_file else None
+        nc = await nats.connect(
+            servers=list(creds.servers),
+            user=creds.username,
+            password=creds.password,
+            tls=tls,
+            name=f"stilalarm-console-limits-{creds.site_id}",
+            connect_timeout=max(1, math.ceil(timeout_s)),
+            allow_reconnect=False,
+        )
+        try:
+            await limit_queue(nc.jetstream(timeout=timeout_s), creds.mqtt_queue, timeout_s)
+        finally:
+            await nc.close()
+
+    last = ["no answer"]
+
+    async def go() -> None:
+        while True:
+            try:
+                return await once()
+            except Exception as exc:  # no answer: nodes or JetStream starting, no quorum
+                last[0] = _describe(exc, timeout_s)
+                log.debug("cluster: queue limits not set yet (%s)", last[0])
+                await asyncio.sleep(0.5)
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), wait_s))
+        return True
+    except TimeoutError:  # never fatal: the console serves alarms without them
+        log.error(
+            "cluster: could not set the limits of the queued QoS1 messages within %.0f s (%s): one "
+            "unit's login can fill the nodes' store until a console sets them (docs/HA.md, item 13)",
+            wait_s,
+            last[0],
+        )
+        return False
+
+
+def _limits_text(q: QueueLimits) -> str:
+    return f"{q.per_topic} per topic and {q.max_bytes // 1024} KiB in all, the oldest dropped first"
 
 
 def _fenced(exc: BaseException) -> bool:
@@ -343,6 +456,7 @@ class ClusterLog:
                     self.snap_stream, self.snap_subject, "the newest snapshot of a console database"
                 )
             )
+        await limit_queue(js, self.creds.mqtt_queue, self.timeout_s)
         if self._kv is None:
             try:
                 self._kv = await js.key_value(self.bucket)

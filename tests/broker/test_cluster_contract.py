@@ -299,7 +299,10 @@ def test_queued_qos1_survive_sigkill_of_every_node_at_once(
 ) -> None:
     """Durability (as test_broker_durability.py on mosquitto): 1,500 QoS1 events (above mosquitto's
     default queue of 1,000) PUBACKed for the console's persistent session while it is away, every
-    node SIGKILLed at once right after the last PUBACK, all restarted: the session gets every one."""
+    node SIGKILLed at once right after the last PUBACK, all restarted: the session gets every one.
+    This is the engine's durability without the limits a console sets at start (16 queued per
+    topic, the oldest dropped: tests/broker/test_cluster_queue_limits.py repeats the SIGKILL with
+    them); no console runs here."""
     n = 1500
     evt = topics.unit_event("balie-1")
     with started_cluster(site, tmp_path / "cluster") as c:

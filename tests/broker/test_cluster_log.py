@@ -305,7 +305,8 @@ def test_console_log_may_only_touch_its_own_stream_and_bucket(
     """Publishing or subscribing to the site's MQTT topics, another stream's API (a purge of the
     MQTT streams too), or deleting or reconfiguring its own streams: each is a permissions violation
     (the server's -ERR, seen by the error callback). It may purge its own two (compaction,
-    tests/broker/test_cluster_retention.py)."""
+    tests/broker/test_cluster_retention.py), and find, create and limit `$MQTT_msgs` (docs/HA.md, item
+    13) but neither read, purge nor delete it."""
     log().last_seq()  # the stream and bucket exist
     creds = cluster.log_creds()
     stream = stream_name(creds.site_id)
@@ -329,7 +330,7 @@ def test_console_log_may_only_touch_its_own_stream_and_bucket(
                 f"$JS.API.STREAM.UPDATE.{stream}",
                 "$JS.API.STREAM.PURGE.$MQTT_msgs",
                 "$JS.API.STREAM.LIST",
-                "$JS.API.STREAM.INFO.$MQTT_msgs",
+                "$JS.API.STREAM.DELETE.$MQTT_msgs",
                 "$JS.API.STREAM.MSG.GET.$MQTT_msgs",
             ):
                 with pytest.raises(nats.errors.TimeoutError):

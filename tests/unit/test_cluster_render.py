@@ -106,6 +106,12 @@ def test_console_log_login_and_the_nats_client_port(tmp_path: Path) -> None:
     assert (out / "console-log.json").stat().st_mode & 0o077 == 0
     assert creds.servers == [f"nats://127.0.0.1:{n.nats_port}" for n in site.cluster.nodes]
     assert creds.username == CONSOLE_LOG_USER and creds.ca_file is None
+    # the queued QoS1 messages' limits the console sets (docs/HA.md, item 13): 16 per topic, a
+    # quarter of a node's store in all
+    assert creds.mqtt_queue is not None
+    assert creds.mqtt_queue.per_topic == site.cluster.queued_per_topic == 16
+    assert creds.mqtt_queue.max_bytes == site.cluster.max_file_store_mb * 1024 * 1024 // 4
+    assert creds.mqtt_queue.replicas == site.cluster.replicas
     assert creds.password == json.loads((out / "secrets.json").read_text())[CONSOLE_LOG_USER]
     conf = (out / "nodes" / "n1" / "nats.conf").read_text()
     assert f'listen: "127.0.0.1:{site.cluster.nodes[0].nats_port}"' in conf

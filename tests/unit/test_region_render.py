@@ -53,7 +53,10 @@ def test_two_sites_one_set_of_nodes_an_account_and_suffixed_logins_each(tmp_path
         unit = json.loads((d / "units" / "balie-1.json").read_text())["broker"]
         assert unit["username"] == f"unit-balie-1@{sid}" and unit["site_id"] == sid
         assert unit["client_id"].startswith(f"unit-balie-1@{sid}.")
-        assert json.loads((d / "console-log.json").read_text())["username"] == f"console-log@{sid}"
+        log_creds = json.loads((d / "console-log.json").read_text())
+        assert log_creds["username"] == f"console-log@{sid}"
+        # the sites share the store: each site's queued QoS1 messages get half of the quarter
+        assert log_creds["mqtt_queue"]["max_bytes"] == 1024 * 1024 * 1024 // 4 // 2
         secrets = json.loads((d / "secrets.json").read_text())
         assert "route" not in secrets and "system" not in secrets, "the region's own secrets are not a site's"
     region_secrets = json.loads((out / "secrets.json").read_text())
