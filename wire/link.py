@@ -239,6 +239,13 @@ class Link:
         self._client.loop_stop()
         self.connected.clear()
 
+    def park(self) -> None:
+        """Disconnect and stay disconnected (no reconnect) until `start()` again; the session stays
+        (clean_session False) and what is published meanwhile waits in paho's memory queue."""
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.connected.clear()
+
     # -- pub/sub ---------------------------------------------------------------
     def subscribe(self, topic_filter: str, handler: MessageHandler, qos: int = 1) -> None:
         """Route messages matching `topic_filter` to `handler(topic, payload)`; kept over reconnects.

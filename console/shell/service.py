@@ -266,11 +266,23 @@ class ConsoleService:
             return
         t0 = time.monotonic()
         log.warning("paused: the lease is not renewed; no receipt, page or state goes out until it is")
+        parked = False
         while not self.may_act():
             if self._stopped.is_set():
                 raise StepDown("stopping while paused")
+            if not parked and not self.link.connected.is_set():
+                # Another console may hold the lease and the console's MQTT session by now (same
+                # client id): reconnecting would take the session back from it, every second.
+                log.warning(
+                    "paused and the broker connection is lost: not reconnecting until the lease is "
+                    "renewed (another console may hold the session now)"
+                )
+                self.link.park()
+                parked = True
             self.systemd.watchdog()
             time.sleep(0.02)
+        if parked:
+            self.link.start()
         log.warning("resumed after %.1f s paused", time.monotonic() - t0)
 
     def _sleep_for(self) -> float:

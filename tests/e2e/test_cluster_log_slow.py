@@ -11,6 +11,7 @@ longer than the ttl hands over to a standby: tests/e2e/test_console_failover.py)
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -171,3 +172,90 @@ def log_faults(seen: Capture, person: str) -> list[Notification]:
         if n.reason is NotifyReason.FAULT
         and ("de cluster bevestigt niet" in n.title or "does not confirm" in n.title)
     ]
+
+
+@pytest.mark.parametrize("kill_a", [True, False], ids=["a-killed", "a-cut-off"])
+def test_the_active_stopped_or_cut_off_while_it_pages_from_memory_leaves_the_press_to_the_standby(
+    tmp_path: Path, relays: list[Relay], kill_a: bool
+) -> None:
+    """The active (a) reaches the log through the relays, the standby (b) directly. The log path
+    freezes and a press is paged from memory by a (not stored, not receipted). Then either a is
+    SIGKILLed and the relays flow again at once (a's unconfirmed append, still in the sockets'
+    buffers, may now land in the log or be lost with a), or a stays up, cut off from the log: its
+    lease runs out, it pauses, and when b takes the console's MQTT session over, a does not take
+    it back (it did, every second, before: found by this test). Either way b takes over, the
+    unit's retransmission is stored there once (deduplicated by event id when a's record landed),
+    receipted, and the lead is paged by b. A duplicate page is allowed; a missed press or a
+    double incident is not."""
+    site_file = tmp_path / "site.toml"
+    site_file.write_text(FAST_SITE)
+    with started_cluster(SITE, tmp_path / "cluster") as cluster:
+        a_dir = tmp_path / "a-broker"  # a's own broker directory: its log through the relays
+        shutil.copytree(cluster.dir, a_dir, ignore=shutil.ignore_patterns("nodes"))
+        creds = ClusterLogCredentials.model_validate_json((a_dir / "console-log.json").read_text())
+        relays += [Relay((n.host, n.nats_port)) for n in cluster.nodes]
+        via = creds.model_copy(update={"servers": [f"nats://127.0.0.1:{r.port}" for r in relays]})
+        (a_dir / "console-log.json").write_text(via.model_dump_json())
+        a = ServiceProcess(site_file, tmp_path / "a.db", a_dir, tmp_path / "a.log")
+        b = ServiceProcess(site_file, tmp_path / "b.db", cluster.dir, tmp_path / "b.log")
+        seen = Capture(cluster.creds("observer", node=None), (f"{T.base}/#",), persistent=True).start()
+        first = ScriptedUnit(cluster.creds("unit-spreekkamer-1", node=None), "spreekkamer-1", retry_s=0.5)
+        unit = ScriptedUnit(cluster.creds("unit-balie-1", node=None), "balie-1", retry_s=0.5)  # lead chris
+        try:
+            a.start(["--ha", "a", "--ha-ttl", "6"])  # longer than the 2 s before a page from memory
+            wait_until(lambda: "ACTIVE console a " in a.log(), 60, f"a active:\n{a.log()}")
+            b.start(["--ha", "b", "--ha-ttl", "6"])
+            wait_until(lambda: "standby b " in b.log(), 60, f"b standby:\n{b.log()}")
+            first.start(20)
+            unit.start(20)
+            control = first.press()  # another team's incident: balie-1's press below opens its own
+            wait_until(lambda: first.receipt_for(control.event_id) is not None, 30, "the control's receipt")
+
+            for r in relays:
+                r.flowing.clear()
+            ev = unit.press()
+
+            def pages() -> list[Notification]:
+                return [n for n in seen.notifications("chris") if n.reason is NotifyReason.ALARM]
+
+            def memory_pages() -> list[Notification]:
+                return [n for n in pages() if "niet opgeslagen" in n.body]
+
+            wait_until(lambda: bool(memory_pages()), 30, f"a paging from memory:\n{a.log()}")
+            assert unit.receipt_for(ev.event_id) is None
+            if kill_a:
+                a.kill()  # SIGKILL while the record is unconfirmed
+                for r in relays:
+                    r.flowing.set()
+            t_kill = time.monotonic()
+            wait_until(lambda: "ACTIVE console b " in b.log(), 60, f"b taking over:\n{b.log()}")
+            wait_until(
+                lambda: unit.receipt_for(ev.event_id) is not None, 60, f"the receipt from b:\n{b.log()}"
+            )
+            got = unit.receipt_for(ev.event_id)
+            assert got is not None
+            wait_until(
+                lambda: any(n.incident_id == got.incident_id for n in pages()), 30, "b paging the lead"
+            )
+            landed = "a's record landed" if got.duplicate else "a's record was not stored"
+            what = "a's SIGKILL" if kill_a else "the page from memory (a cut off)"
+            print(f"\nreceipted by b {time.monotonic() - t_kill:.1f} s after {what} ({landed})")
+            db = tmp_path / "b.db"
+            assert query(db, "SELECT count(*) FROM received WHERE event_id = ?", str(ev.event_id)) == [(1,)]
+            assert query(db, "SELECT count(*) FROM incidents WHERE incident_id = ?", got.incident_id) == [
+                (1,)
+            ]
+            assert "Traceback" not in b.log(), b.log()
+            if not kill_a:
+                since = b.log().split("ACTIVE console b ", 1)[1]
+                assert since.count("lost broker connection") <= 1, f"a and b fight for the session:\n{since}"
+                assert "not reconnecting until the lease is renewed" in a.log(), a.log()
+                for r in relays:
+                    r.flowing.set()  # a reaches the log again: it learns of b's term and steps down
+                wait_until(lambda: "stepping down" in a.log(), 60, f"a stepping down:\n{a.log()}")
+        finally:
+            first.stop()
+            unit.stop()
+            a.kill()
+            b.kill()
+            seen.stop()
