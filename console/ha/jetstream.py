@@ -90,7 +90,8 @@ class LogFenced(Exception):
 
 class QueueLimits(BaseModel):
     """What the console sets on the site's queued QoS1 messages (nats-server's `$MQTT_msgs` stream),
-    rendered from site.toml's [cluster] (`stilalarm.broker_config.cluster.queue_limits`; docs/HA.md, item 13)."""
+    rendered from site.toml's [cluster] (`stilalarm.broker_config.cluster.queue_limits`; docs/HA.md,
+    item 13)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
