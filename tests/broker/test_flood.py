@@ -66,6 +66,8 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
     try:
         console.start()
         console.wait_ready()
+        if request.param == "cluster":  # a console without --ha sets the queue limits too (HA.md, 13)
+            wait_until(lambda: "limited $MQTT_msgs to 16 per topic" in console.log(), 30, console.log())
         yield Rig(broker, console, seen)
     finally:
         console.kill()
