@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import EXAMPLE_SITE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,6 +24,8 @@ def _number(cell: str) -> float:
     return float("nan") if m.group(1) == "n/a" else float(m.group(1).replace(",", ""))
 
 
+@pytest.mark.timeout(300)  # the bench's own run is bounded at 240 s below; 120 s (the default) was
+# exceeded once on a slow CI machine (tests overall 1.5x slower than usual), not a hang
 def test_quick_bench_writes_a_table_with_real_numbers(tmp_path: Path) -> None:
     doc = tmp_path / "PERFORMANCE.md"
     doc.write_text("# Performance\n\nhand-written text stays\n")
