@@ -79,12 +79,12 @@ ENROLL_STORE_BYTES = 8 * 1024 * 1024
 """The enrolment account's JetStream quota (file and memory): a flood of retained requests with
 the public `enroll` login fills this, not the store the alarms use (docs/HA.md, item 11)."""
 MQTT_DELIVERY = "$MQTT.sub.>"
+"""Where JetStream delivers a login's QoS1 subscriptions (its own connection subscribes to it)."""
 MQTT_MSGS_STREAM = "$MQTT_msgs"
 """nats-server's stream of an account's queued QoS1 messages (created at the first MQTT login, or by
 the console first: console/ha/jetstream.py limits it; docs/HA.md, item 13)."""
 MQTT_MSGS_SUBJECTS = "$MQTT.msgs.>"
 """Its subjects: `$MQTT.msgs.` and the message's MQTT topic as a NATS subject."""
-"""Where JetStream delivers a login's QoS1 subscriptions (its own connection subscribes to it)."""
 SCOPE_FILE = "region.json"
 """In a region's site directory: the site's account and login suffix (broker_config/region.py)."""
 

@@ -235,9 +235,7 @@ class Link:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError):
                 log.warning("could not publish last words before shutdown")
-        self._client.disconnect()
-        self._client.loop_stop()
-        self.connected.clear()
+        self.park()
 
     def park(self) -> None:
         """Disconnect and stay disconnected (no reconnect) until `start()` again; the session stays
