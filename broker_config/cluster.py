@@ -40,7 +40,6 @@ and bucket, their subjects, and `_INBOX.>` for the replies.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -65,6 +64,14 @@ from stilalarm.inventory.model import Site
 from stilalarm.inventory.policies import ClusterInfo, ClusterNode
 from stilalarm.wire.credentials import BrokerAddress, BrokerCredentials
 from stilalarm.wire.enroll import ENROLL_PASSWORD, ENROLL_USER
+from stilalarm.wire.streams import (
+    MQTT_MSGS_STREAM,
+    facts_subject,
+    lease_bucket,
+    snapshot_stream,
+    snapshot_subject,
+    stream_name,
+)
 from stilalarm.wire.topics import Topics
 
 ACCOUNT = "STILALARM"
@@ -80,11 +87,6 @@ ENROLL_STORE_BYTES = 8 * 1024 * 1024
 the public `enroll` login fills this, not the store the alarms use (docs/HA.md, item 11)."""
 MQTT_DELIVERY = "$MQTT.sub.>"
 """Where JetStream delivers a login's QoS1 subscriptions (its own connection subscribes to it)."""
-MQTT_MSGS_STREAM = "$MQTT_msgs"
-"""nats-server's stream of an account's queued QoS1 messages (created at the first MQTT login, or by
-the console first: console/ha/jetstream.py limits it; docs/HA.md, item 13)."""
-MQTT_MSGS_SUBJECTS = "$MQTT.msgs.>"
-"""Its subjects: `$MQTT.msgs.` and the message's MQTT topic as a NATS subject."""
 SCOPE_FILE = "region.json"
 """In a region's site directory: the site's account and login suffix (broker_config/region.py)."""
 
@@ -183,27 +185,15 @@ def site_permissions(site: Site) -> list[Permissions]:
     ]
 
 
-def log_names(site_id: str) -> tuple[str, str, str]:
-    """(stream, subject, KV bucket) of a site's console log: the same names as
-    console/ha/jetstream.py (kept here so rendering needs no NATS client; a test checks both)."""
-    token = re.sub(r"[^A-Za-z0-9_-]", "_", site_id)
-    return f"STILALARM_FACTS_{token}", f"stilalarm.{token}.facts", f"stilalarm_lease_{token}"
-
-
-def snapshot_names(site_id: str) -> tuple[str, str]:
-    """(stream, subject) of a site's console snapshots (the log's compaction; console/ha/jetstream.py)."""
-    token = re.sub(r"[^A-Za-z0-9_-]", "_", site_id)
-    return f"STILALARM_SNAP_{token}", f"stilalarm.{token}.snapshot"
-
-
 def log_permissions(site: Site) -> Permissions:
     """`console-log`: find or create its streams and bucket, append and read records, store and read
     snapshots, purge its two streams (the log below a snapshot, older snapshots: retention), read and
     write the lease, and find, create or limit the site's queued QoS1 messages (`queue_limits`); nothing
     else (no MQTT topic, no other stream, no stream deletion). Measured as the minimal set with
     nats-py 2.16 on nats-server 2.9 (tests/broker/test_cluster_log.py)."""
-    stream, facts, bucket = log_names(site.site.id)
-    snaps, snap_subject = snapshot_names(site.site.id)
+    sid = site.site.id
+    stream, facts, bucket = stream_name(sid), facts_subject(sid), lease_bucket(sid)
+    snaps, snap_subject = snapshot_stream(sid), snapshot_subject(sid)
     api = "$JS.API.STREAM"
     publish = tuple(
         f"{api}.{call}.{name}" for name in (stream, f"KV_{bucket}") for call in ("INFO", "CREATE", "MSG.GET")

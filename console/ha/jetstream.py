@@ -41,7 +41,15 @@ from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
 
-from stilalarm.broker_config.cluster import MQTT_MSGS_STREAM, MQTT_MSGS_SUBJECTS
+from stilalarm.wire.streams import (
+    MQTT_MSGS_STREAM,
+    MQTT_MSGS_SUBJECTS,
+    facts_subject,
+    lease_bucket,
+    snapshot_stream,
+    snapshot_subject,
+    stream_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,32 +134,6 @@ class ClusterLogCredentials(BaseModel):
         description="Limits of the site's queued QoS1 messages, set by the console at start (absent in "
         "a console-log.json rendered before 2026-12: render the cluster again).",
     )
-
-
-def site_token(site_id: str) -> str:
-    """The site id as a subject token and stream/bucket name part: every character but
-    [A-Za-z0-9_-] becomes `_` (a site id, [a-z0-9-], never changes)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "_", site_id)
-
-
-def stream_name(site_id: str) -> str:
-    return f"STILALARM_FACTS_{site_token(site_id)}"
-
-
-def facts_subject(site_id: str) -> str:
-    return f"stilalarm.{site_token(site_id)}.facts"
-
-
-def lease_bucket(site_id: str) -> str:
-    return f"stilalarm_lease_{site_token(site_id)}"
-
-
-def snapshot_stream(site_id: str) -> str:
-    return f"STILALARM_SNAP_{site_token(site_id)}"
-
-
-def snapshot_subject(site_id: str) -> str:
-    return f"stilalarm.{site_token(site_id)}.snapshot"
 
 
 @dataclass(frozen=True)

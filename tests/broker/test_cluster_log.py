@@ -23,7 +23,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from stilalarm.broker_config.cluster import CONSOLE_LOG_USER, log_names, log_permissions, snapshot_names
+from stilalarm.broker_config.cluster import CONSOLE_LOG_USER, log_permissions
 from stilalarm.broker_config.local import LocalCluster
 from stilalarm.broker_config.render import MESSAGE_SIZE_LIMIT
 from stilalarm.console.ha.jetstream import (
@@ -35,13 +35,16 @@ from stilalarm.console.ha.jetstream import (
     ClusterLogCredentials,
     LogFenced,
     LogUnavailable,
+)
+from stilalarm.inventory import Site
+from stilalarm.wire.streams import (
+    MQTT_MSGS_STREAM,
     facts_subject,
     lease_bucket,
     snapshot_stream,
     snapshot_subject,
     stream_name,
 )
-from stilalarm.inventory import Site
 from stilalarm.wire.topics import Topics
 from tests.harness import make_site_ca, started_cluster
 
@@ -109,14 +112,17 @@ def publish_raw(creds: ClusterLogCredentials, headers: dict[str, str], payload: 
     return asyncio.run(go())
 
 
-def test_the_names_rendered_are_the_names_the_client_uses(site: Site) -> None:
-    assert log_names(site.site.id) == (
-        stream_name(site.site.id),
-        facts_subject(site.site.id),
-        lease_bucket(site.site.id),
+def test_the_login_is_granted_the_names_the_client_uses(site: Site) -> None:
+    sid = site.site.id
+    perms = log_permissions(site)
+    assert f"$JS.API.STREAM.CREATE.{stream_name(sid)}" in perms.publish
+    assert f"$JS.API.STREAM.INFO.KV_{lease_bucket(sid)}" in perms.publish
+    assert f"$JS.API.STREAM.PURGE.{snapshot_stream(sid)}" in perms.publish
+    assert {facts_subject(sid), snapshot_subject(sid), f"$KV.{lease_bucket(sid)}.active"} <= set(
+        perms.publish
     )
+    assert f"$JS.API.STREAM.UPDATE.{MQTT_MSGS_STREAM}" in perms.publish
     assert stream_name("a.b c*") == "STILALARM_FACTS_a_b_c_"
-    assert snapshot_names(site.site.id) == (snapshot_stream(site.site.id), snapshot_subject(site.site.id))
 
 
 def test_append_and_read_round_trip(log: Callable[..., ClusterLog]) -> None:

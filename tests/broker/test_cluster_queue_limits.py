@@ -28,12 +28,12 @@ import pytest
 from nats.js.api import DiscardPolicy
 from paho.mqtt.enums import CallbackAPIVersion
 
-from stilalarm.broker_config.cluster import MQTT_MSGS_STREAM
 from stilalarm.broker_config.local import LocalCluster
 from stilalarm.console.ha.jetstream import ClusterLog, ClusterLogCredentials, LogUnavailable
 from stilalarm.devkit.servicerun import FAST_SITE
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.credentials import BrokerCredentials
+from stilalarm.wire.streams import MQTT_MSGS_STREAM
 from stilalarm.wire.topics import Topics, UnitChannel
 from tests.harness import started_cluster, wait_until
 

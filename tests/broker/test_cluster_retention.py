@@ -28,9 +28,6 @@ from stilalarm.console.ha.jetstream import (
     ClusterLogCredentials,
     LogGap,
     LogUnavailable,
-    facts_subject,
-    snapshot_stream,
-    stream_name,
 )
 from stilalarm.console.ha.replica import LogReplica
 from stilalarm.console.ha.run import follow
@@ -40,6 +37,7 @@ from stilalarm.console.store.database import snapshot_of
 from stilalarm.console.store.records import RecordError, decode
 from stilalarm.inventory import Site
 from stilalarm.wire.messages import NotifyReason
+from stilalarm.wire.streams import facts_subject, snapshot_stream, stream_name
 from tests.harness import started_cluster
 from tests.unit.test_i7_core import SITE, old_and_new_log
 

@@ -19,11 +19,12 @@ import pytest
 
 from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
 from stilalarm.console.cli.serve import pid_path
-from stilalarm.console.ha.jetstream import ClusterLog, stream_name
+from stilalarm.console.ha.jetstream import ClusterLog
 from stilalarm.console.ha.replica import LogReplica
 from stilalarm.console.store import Batch, Store
 from stilalarm.devkit.servicerun import ServiceProcess
 from stilalarm.wire.messages import AckCmd, EventKind, utcnow
+from stilalarm.wire.streams import stream_name
 from tests.broker.test_cluster_retention import raw_stream
 from tests.e2e.test_console_failover import HA_SITE, SITE, TTL, active_line, facts, log_seq
 from tests.harness import wait_until

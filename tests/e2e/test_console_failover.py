@@ -29,11 +29,11 @@ import pytest
 
 from bench.netns import Netns
 from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
-from stilalarm.console.ha.jetstream import lease_bucket
 from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.link import Link
 from stilalarm.wire.messages import AckCmd, IncidentState, IncidentStatus, Notification, encode, parse, utcnow
+from stilalarm.wire.streams import lease_bucket
 from stilalarm.wire.topics import Topics
 from tests.harness import Capture, wait_until
 
