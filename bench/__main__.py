@@ -20,6 +20,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -100,6 +101,12 @@ def _steps(ctx: Ctx, chosen: list[str]) -> list[tuple[str, Callable[[], None]]]:
     return steps
 
 
+def _stop(_sig: int, _frame: object) -> None:
+    """SIGTERM ends the run like Ctrl-C: every scenario's `finally` stops the brokers and services
+    it started (they run in sessions of their own, so killing the bench alone would leave them)."""
+    raise SystemExit(128 + signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -116,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
     ap.add_argument("--no-busy", action="store_true", help="skip the busy variants (CPU-bound competitor)")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     chosen = [s.strip() for s in args.only.split(",") if s.strip()] or [
         s for s in SCENARIOS if s not in OPT_IN

@@ -69,8 +69,8 @@ class HangingSmtp:
             c.close()
 
 
-def fanout_children(pid: int) -> list[int]:
-    """The `alarm-console fanout` processes whose parent is `pid` (for kill -9 in tests and the bench)."""
+def children(pid: int) -> list[tuple[int, list[bytes]]]:
+    """(pid, argv) of every process whose parent is `pid` (read from /proc)."""
     out = []
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -80,6 +80,17 @@ def fanout_children(pid: int) -> list[int]:
             cmd = (d / "cmdline").read_bytes().split(b"\0")
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == pid and b"fanout" in cmd:
-            out.append(int(d.name))
+        if ppid == pid:
+            out.append((int(d.name), cmd))
     return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, also those in sessions of their own (brokers, consoles)."""
+    found = [c for c, _ in children(pid)]
+    return [*found, *(d for c in found for d in descendants(c))]
+
+
+def fanout_children(pid: int) -> list[int]:
+    """The `alarm-console fanout` processes whose parent is `pid` (for kill -9 in tests and the bench)."""
+    return [c for c, cmd in children(pid) if b"fanout" in cmd]

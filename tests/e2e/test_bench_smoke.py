@@ -5,8 +5,11 @@ Not a timed test: it checks that the figures exist and are finite numbers, never
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EXAMPLE_SITE
+from tests.peers import descendants
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,19 +28,33 @@ def _number(cell: str) -> float:
     return float("nan") if m.group(1) == "n/a" else float(m.group(1).replace(",", ""))
 
 
+def _run(argv: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """Run the bench; whatever ends the wait (its bound, pytest's timeout, an interrupt), the bench
+    is asked to stop (SIGTERM: it stops what it started) and then everything it started is killed.
+    A plain `subprocess.run` kills only the bench, which left its mosquitto running (its brokers
+    and consoles run in sessions of their own)."""
+    with subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        finally:
+            if proc.poll() is None:
+                started = descendants(proc.pid)
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(30)
+                for pid in [*started, proc.pid]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 @pytest.mark.timeout(300)  # the bench's own run is bounded at 240 s below; 120 s (the default) was
 # exceeded once on a slow CI machine (tests overall 1.5x slower than usual), not a hang
 def test_quick_bench_writes_a_table_with_real_numbers(tmp_path: Path) -> None:
     doc = tmp_path / "PERFORMANCE.md"
     doc.write_text("# Performance\n\nhand-written text stays\n")
     argv = [sys.executable, "-m", "bench", "--site", str(EXAMPLE_SITE), "--quick"]
-    p = subprocess.run(
-        [*argv, "--only", "baseline,latency", "--doc", str(doc)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    p = _run([*argv, "--only", "baseline,latency", "--doc", str(doc)], 240)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "press → first notification p50" in p.stdout
     text = doc.read_text()
@@ -63,12 +81,6 @@ def test_quick_bench_writes_a_table_with_real_numbers(tmp_path: Path) -> None:
             if row.startswith("| latency busy |"):
                 assert "(bare " in cells[5], row
     # the doc is rewritten in place, not appended to
-    p2 = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "baseline", "--doc", str(doc)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    p2 = _run([sys.executable, "-m", "bench", "--quick", "--only", "baseline", "--doc", str(doc)], 120)
     assert p2.returncode == 0, p2.stderr[-3000:]
     assert doc.read_text().count("<!-- bench:begin") == 1
