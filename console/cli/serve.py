@@ -92,7 +92,7 @@ def serve(args: argparse.Namespace) -> int:
             log.critical("not starting: %s", exc)
             svc.store.close()
             return EXIT_DB
-        _limit_cluster_queue(args.broker_dir)
+    _limit_cluster_queue(args.broker_dir, svc)
     running.append(svc)
     pidfile = pid_path(args.db)
     try:
@@ -115,22 +115,33 @@ def serve(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _limit_cluster_queue(broker_dir: Path) -> None:
-    """On the cluster profile (console-log.json in the broker directory) a console without --ha
-    still sets the limits of the queued QoS1 messages, as `serve --ha` does at start (docs/HA.md,
-    item 13); in a thread of its own, so that alarms are served meanwhile."""
+def _limit_cluster_queue(broker_dir: Path, svc: ConsoleService) -> None:
+    """On the cluster profile (console-log.json in the broker directory) the console that serves
+    (`serve`, or `serve --ha` once active) sets the limits of the queued QoS1 messages (docs/HA.md,
+    item 13) in a thread of its own, so that alarms are served meanwhile; if it cannot, facilities
+    are told what to fix (fail open: the alarms go on without the limits)."""
     from stilalarm.console.ha.jetstream import ClusterLogCredentials, set_queue_limits
+    from stilalarm.console.shell.inbox import ClusterProblem
     from stilalarm.wire.credentials import ConfigError, load_json_model
+    from stilalarm.wire.messages import utcnow
 
     path = broker_dir / "console-log.json"
     if not path.exists():
         return  # mosquitto: its own per-login limits (broker_config/render.py)
-    try:
-        creds = load_json_model(ClusterLogCredentials, path)
-    except ConfigError as exc:
-        logging.getLogger("console").error("cluster queue limits not set: %s", exc)
-        return
-    threading.Thread(target=set_queue_limits, args=(creds,), name="queue-limits", daemon=True).start()
+    since = utcnow()
+
+    def run() -> None:
+        try:
+            problem = set_queue_limits(load_json_model(ClusterLogCredentials, path))
+        except ConfigError as exc:
+            problem = str(exc)
+            logging.getLogger("console").error("cluster queue limits not set: %s", exc)
+        if problem is None:
+            logging.getLogger("console").info("cluster: the queued QoS1 messages are limited")
+        else:
+            svc.inbox.put(ClusterProblem("queue_unlimited", since, problem))
+
+    threading.Thread(target=run, name="queue-limits", daemon=True).start()
 
 
 def _serve_ha(

@@ -161,17 +161,15 @@ def _describe(exc: BaseException, timeout_s: float) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def limit_queue(js: JetStreamContext, q: QueueLimits | None, timeout_s: float) -> None:
+async def limit_queue(js: JetStreamContext, q: QueueLimits | None, timeout_s: float) -> str | None:
     """Bound the site's queued QoS1 messages (`$MQTT_msgs`): per topic and in bytes, the oldest
     dropped first (a unit's outbox sends an unreceipted event again). Created here with
-    nats-server's own config when no MQTT client made it yet. A refusal is logged, not raised:
-    a console without the limits still serves alarms (fail open); no answer raises (retry)."""
+    nats-server's own config when no MQTT client made it yet. A refusal is logged and returned
+    (what to fix), not raised: a console without the limits still serves alarms (fail open); no
+    answer raises (retry). None: the limits are in place."""
     if q is None:
-        log.error(
-            "cluster: console-log.json sets no limits on queued QoS1 messages, so one unit's login "
-            "can fill the nodes' store (docs/HA.md, item 13): render the cluster again"
-        )
-        return
+        log.error("cluster: %s", NO_QUEUE_LIMITS)
+        return NO_QUEUE_LIMITS
     limits = {"max_msgs_per_subject": q.per_topic, "max_bytes": q.max_bytes, "discard": api.DiscardPolicy.OLD}
     try:
         try:
@@ -188,28 +186,35 @@ async def limit_queue(js: JetStreamContext, q: QueueLimits | None, timeout_s: fl
                 )
             )
             log.info("cluster: created %s with %s", MQTT_MSGS_STREAM, _limits_text(q))
-            return
+            return None
         if (cfg.max_msgs_per_subject, cfg.max_bytes, cfg.discard) == tuple(limits.values()):
-            return
+            return None
         await js.update_stream(dataclasses.replace(cfg, **limits))  # type: ignore[arg-type]
         log.warning("cluster: limited %s to %s", MQTT_MSGS_STREAM, _limits_text(q))
+        return None
     except nats.js.errors.APIError as exc:
-        log.error(
-            "cluster: could not limit the queued QoS1 messages (%s) to %s: %s. One unit's login can "
-            "fill the nodes' store until this is fixed (docs/HA.md, item 13): lower "
-            "[cluster] queued_store_percent or raise max_file_store_mb, render again, restart",
-            MQTT_MSGS_STREAM,
-            _limits_text(q),
-            _describe(exc, timeout_s),
+        problem = (
+            f"the cluster refused the limits {_limits_text(q)} ({_describe(exc, timeout_s)}): lower "
+            "[cluster] queued_store_percent or raise max_file_store_mb, render again, restart the consoles"
         )
+        log.error(
+            "cluster: could not limit the queued QoS1 messages (%s): %s. One unit's login can fill the "
+            "nodes' store until this is fixed (docs/HA.md, item 13)",
+            MQTT_MSGS_STREAM,
+            problem,
+        )
+        return problem
 
 
-def set_queue_limits(creds: ClusterLogCredentials, wait_s: float = 30.0, timeout_s: float = 2.0) -> bool:
-    """`limit_queue` for a console without the log (`serve` without --ha on a cluster): connect with
-    the console-log login, set the limits, close; retried until `wait_s`. Whether it got an answer
-    (a refusal is logged by `limit_queue`; no answer in time is logged here)."""
+def set_queue_limits(
+    creds: ClusterLogCredentials, wait_s: float = 30.0, timeout_s: float = 2.0
+) -> str | None:
+    """`limit_queue` on a connection of its own (the console that became active, `serve` without
+    --ha on a cluster): connect with the console-log login, set the limits, close; retried until
+    `wait_s`. None when the limits are in place, else what is wrong (logged: a refusal by
+    `limit_queue`, no answer in time here)."""
 
-    async def once() -> None:
+    async def once() -> str | None:
         tls = ssl.create_default_context(cafile=creds.ca_file) if creds.ca_file else None
         nc = await nats.connect(
             servers=list(creds.servers),
@@ -221,13 +226,13 @@ def set_queue_limits(creds: ClusterLogCredentials, wait_s: float = 30.0, timeout
             allow_reconnect=False,
         )
         try:
-            await limit_queue(nc.jetstream(timeout=timeout_s), creds.mqtt_queue, timeout_s)
+            return await limit_queue(nc.jetstream(timeout=timeout_s), creds.mqtt_queue, timeout_s)
         finally:
             await nc.close()
 
     last = ["no answer"]
 
-    async def go() -> None:
+    async def go() -> str | None:
         while True:
             try:
                 return await once()
@@ -237,16 +242,24 @@ def set_queue_limits(creds: ClusterLogCredentials, wait_s: float = 30.0, timeout
                 await asyncio.sleep(0.5)
 
     try:
-        asyncio.run(asyncio.wait_for(go(), wait_s))
-        return True
+        return asyncio.run(asyncio.wait_for(go(), wait_s))
     except TimeoutError:  # never fatal: the console serves alarms without them
-        log.error(
-            "cluster: could not set the limits of the queued QoS1 messages within %.0f s (%s): one "
-            "unit's login can fill the nodes' store until a console sets them (docs/HA.md, item 13)",
-            wait_s,
-            last[0],
+        problem = (
+            f"no answer from the cluster within {wait_s:.0f} s ({last[0]}): check the nodes and "
+            "console-log.json, then restart the console"
         )
-        return False
+        log.error(
+            "cluster: could not set the limits of the queued QoS1 messages: %s; one unit's login can "
+            "fill the nodes' store until a console sets them (docs/HA.md, item 13)",
+            problem,
+        )
+        return problem
+
+
+NO_QUEUE_LIMITS = (
+    "console-log.json sets no limits on queued QoS1 messages, so one unit's login can fill the "
+    "nodes' store (docs/HA.md, item 13): render the cluster again (alarm-broker render --profile cluster)"
+)
 
 
 def _limits_text(q: QueueLimits) -> str:

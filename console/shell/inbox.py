@@ -47,6 +47,16 @@ class ChannelState:
 
 
 @dataclass(frozen=True)
+class ClusterProblem:
+    """Something on the cluster that facilities must fix and that does not stop the alarm path
+    (`key` its text key: "queue_unlimited", the queued QoS1 messages could not be limited)."""
+
+    key: str
+    since: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class Up:
     """The link (re)connected: republish the retained truth."""
 
@@ -126,6 +136,16 @@ def channel_state(site: Site, item: ChannelState, now: datetime) -> list[SupEffe
     tx.record(fact)
     notice(tx, NotifyReason.FAULT, to, f"channel-{item.channel}", key, detail, to_nobody=True)
     log.warning("delivery channel %s %s: %s", item.channel, item.state, item.reason)
+    return tx.effects
+
+
+def cluster_problem(site: Site, item: ClusterProblem, now: datetime) -> list[SupEffect]:
+    """Tell facilities of a cluster problem (the active console, once per start)."""
+    to = site.people_with(Role.FACILITIES)
+    detail = {"since": item.since.isoformat(), "reason": item.reason[:300]}
+    tx: Tx[None, SupEffect] = Tx(None, now)  # the shell's own notice: no core folds it
+    notice(tx, NotifyReason.FAULT, to, f"cluster-{item.key}", item.key, detail, to_nobody=True)
+    log.error("facilities told (%s): %s", item.key, item.reason)
     return tx.effects
 
 

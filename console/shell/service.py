@@ -46,12 +46,14 @@ from stilalarm.console.shell.fanout import Fanout, fanout_command
 from stilalarm.console.shell.inbox import (
     STOP,
     ChannelState,
+    ClusterProblem,
     Outcome,
     PurgeNow,
     RejectLog,
     Up,
     bookkeep,
     channel_state,
+    cluster_problem,
     coalesce,
 )
 from stilalarm.console.shell.limits import Limits
@@ -331,6 +333,9 @@ class ConsoleService:
                 continue
             if isinstance(item, ChannelState):
                 effects += channel_state(self.site, item, now)
+                continue
+            if isinstance(item, ClusterProblem):
+                effects += cluster_problem(self.site, item, now)
                 continue
             assert isinstance(item, Raw) and res is not None
             if isinstance(res, Ignored):
