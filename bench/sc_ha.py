@@ -262,8 +262,9 @@ def _profiles(ctx: Ctx) -> None:
         f"press→notification {sc.fmt()}, press→receipt {rc.fmt()}, lost {pc.lost} (no receipt within "
         f"{ctx.n(60, 30)} s); units whose subscriptions the broker refused at connect (SUBACK "
         f"'Unspecified error' while {n} units connect at once: NATS creates a replicated JetStream "
-        f"consumer per QoS1 subscription) {refused_c}: the firmware (and wire/link.py) go on without "
-        f"them until the next reconnect, so such a unit gets no receipt.",
+        f"consumer per QoS1 subscription) {refused_c}: the firmware (and wire/link.py) ask again for "
+        f"them after {SUB_RETRY_MIN_S:.0f} s, doubling (what is published while one is refused is not "
+        f"queued for it: such a unit's first receipt waits for its outbox's resend).",
     )
 
 
