@@ -253,6 +253,10 @@ class ClusterNode(StrictModel):
     )
 
 
+PAGE_AFTER_S = 2.0
+"""The default of `ClusterInfo.page_after_s`."""
+
+
 def _default_nodes() -> tuple[ClusterNode, ...]:
     return tuple(
         ClusterNode(name=f"n{i}", mqtt_port=18830 + i, route_port=16220 + i, nats_port=14220 + i)
@@ -297,6 +301,15 @@ class ClusterInfo(StrictModel):
         "per person's command topic, ...); a newer one pushes out the oldest, which the sender's "
         "outbox sends again until its receipt. Bounds what one login can make the store hold "
         "(docs/HA.md, item 13).",
+    )
+    page_after_s: float = Field(
+        default=PAGE_AFTER_S,
+        gt=0,
+        le=30,
+        description="Seconds the active console waits for the log to confirm a commit before it pages "
+        "from memory, marked 'niet opgeslagen' (a healthy cluster confirms in milliseconds; a "
+        "stream leader's election after a node loss takes 4-9 s). Shorter pages sooner during an "
+        "election, at the price of more 'not stored' pages and store faults (docs/HA.md, item 12).",
     )
     queued_store_percent: int = Field(
         default=25,

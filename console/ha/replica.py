@@ -2,9 +2,10 @@
 log's last sequence, before the console's own database writes it (docs/HA.md).
 
 An append is tried in a thread of its own until the log confirms or refuses it; the writer waits
-for it at most `PAGE_AFTER_S`. Then it gets `LogSlow` and pages from memory (degraded mode) while
-the same record keeps being tried with the same record id (so it is stored at most once and the
-fencing holds); the writer learns the outcome by calling `append` again with that record."""
+for it at most `wait_s` (site.toml's `[cluster] page_after_s`, 2 s by default). Then it gets
+`LogSlow` and pages from memory (degraded mode) while the same record keeps being tried with the
+same record id (so it is stored at most once and the fencing holds); the writer learns the outcome
+by calling `append` again with that record."""
 
 from __future__ import annotations
 
@@ -17,15 +18,12 @@ from dataclasses import dataclass, field
 
 from stilalarm.console.ha.jetstream import ClusterLog, LogFenced, LogUnavailable
 from stilalarm.console.store.records import LogSlow, StepDown
+from stilalarm.inventory.policies import PAGE_AFTER_S
 
 log = logging.getLogger(__name__)
 
 RETRY_S = 0.1
 """How often an append that got no answer is tried again (the same record id: stored once)."""
-PAGE_AFTER_S = 2.0
-"""How long the writer waits for the log to confirm a commit before it pages from memory. A
-healthy cluster confirms in milliseconds; a stream leader's election after a node loss takes 4-9 s
-on nats-server 2.9 (docs/HA.md, Failover measured)."""
 
 
 @dataclass
@@ -75,7 +73,9 @@ class LogReplica:
         elif wait is not None:
             wait = 0.0
         if not p.done.wait(wait):
-            raise LogSlow(f"the log has not confirmed record {p.record_id} after {p.after} yet")
+            raise LogSlow(
+                f"the log has not confirmed record {p.record_id} after {p.after} within {self.wait_s:g} s"
+            )
         self._pending = None
         if p.refused:
             raise StepDown(f"the log refused the append: another console wrote first ({p.refused})")

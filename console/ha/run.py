@@ -182,7 +182,7 @@ def serve_ha(
                 log.warning("standby: cannot read the log (%s); retrying", exc)
                 stop.wait(0.5)
         log.warning("taking over in term %d after applying %d record(s) as standby", keeper.term, applied)
-        replica = LogReplica(clog, clog.last_seq(), keeper.acting)
+        replica = LogReplica(clog, clog.last_seq(), keeper.acting, site.cluster.page_after_s)
         marker_seq = replica.append_waiting(encode(Rows(at=utcnow().isoformat())))
         while store.log_seq() < marker_seq:  # (the keeper replaces this process if it loses the lease)
             follow(store, clog, wait_s=0.5)

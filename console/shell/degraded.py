@@ -1,7 +1,7 @@
 """Storing each batch, and degraded mode when it cannot be stored.
 
 When a commit fails (disk full, database unwritable) or, on a cluster, the replicated log has
-not confirmed it within `PAGE_AFTER_S` (`LogSlow`: a stream leader's election, JetStream
+not confirmed it within `[cluster] page_after_s` (`LogSlow`: a stream leader's election, JetStream
 refusing writes), the service stays up. It keeps the batch in memory (`held`, in order), pages
 from memory with "niet opgeslagen" / "not stored" in every notification, withholds the receipts
 of the held unit events (their units keep retransmitting; retransmits of a held event are

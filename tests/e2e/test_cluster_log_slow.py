@@ -32,6 +32,7 @@ from tests.harness import Capture, started_cluster, wait_until
 SITE = parse_site(FAST_SITE)
 T = Topics(SITE.site.id)
 FACILITIES = ("fien", "gert")  # fien reads English
+PAGE_AFTER_S = 1.5  # [cluster] page_after_s of the first test (the default is 2)
 
 
 class Relay:
@@ -92,7 +93,7 @@ def test_a_press_is_paged_from_memory_while_the_log_cannot_confirm(
     tmp_path: Path, relays: list[Relay]
 ) -> None:
     site_file = tmp_path / "site.toml"
-    site_file.write_text(FAST_SITE)
+    site_file.write_text(FAST_SITE + f"\n[cluster]\npage_after_s = {PAGE_AFTER_S}\n")
     with started_cluster(SITE, tmp_path / "cluster") as cluster:
         log_file = cluster.dir / "console-log.json"
         creds = ClusterLogCredentials.model_validate_json(log_file.read_text())
@@ -134,6 +135,7 @@ def test_a_press_is_paged_from_memory_while_the_log_cannot_confirm(
             assert query(db, "SELECT count(*) FROM received WHERE event_id = ?", str(ev.event_id)) == [(0,)]
             log = console.log()
             assert "CANNOT STORE" in log and "Traceback" not in log, log
+            assert f"within {PAGE_AFTER_S:g} s" in log, log  # the site's bound, not the default
             before = Counter((n.level, n.reason) for n in alarm_pages(seen, "chris", page.incident_id))
 
             for r in relays:
