@@ -82,6 +82,8 @@ CONSOLE_LOG_USER = "console-log"
 """The consoles' native-NATS login for the facts log and the lease (console/ha/jetstream.py)."""
 CONSOLE_ENROLL_USER = "console-enroll"
 """`alarm-console enroll`'s login on the cluster: in the enrolment account, beside `enroll`."""
+MEMORY_STORE_BYTES = 256 * 1024 * 1024
+"""JetStream's memory store per node (the MQTT streams, consumers and the consoles' log use files)."""
 ENROLL_STORE_BYTES = 8 * 1024 * 1024
 """The enrolment account's JetStream quota (file and memory): a flood of retained requests with
 the public `enroll` login fills this, not the store the alarms use (docs/HA.md, item 11)."""
@@ -101,6 +103,11 @@ class Scope:
 
     account: str = ACCOUNT
     suffix: str = ""
+    store_bytes: int = 0
+    """The account's JetStream file quota, 0 for none (memory in proportion). nats-server counts
+    every replica on every node against it, so a region gives each site the nodes' stores together
+    divided by the sites: an equal share of each node's store, and one site's logins cannot fill
+    the others'."""
 
     def login(self, user: str) -> str:
         """The NATS/MQTT user name of the site's login `user`."""
@@ -117,7 +124,7 @@ def scope_of(out: Path) -> Scope:
     if not path.exists():
         return Scope()
     data = json.loads(path.read_text(encoding="utf-8"))
-    return Scope(str(data["account"]), str(data["login_suffix"]))
+    return Scope(str(data["account"]), str(data["login_suffix"]), int(data.get("store_bytes", 0)))
 
 
 class TopicError(ValueError):
@@ -287,7 +294,7 @@ def render_node_conf(
         "jetstream {",
         f"  store_dir: {_q(str(out / 'nodes' / node.name / 'jetstream'))}",
         f"  max_file_store: {c.max_file_store_mb * 1024 * 1024}",
-        "  max_memory_store: 268435456",
+        f"  max_memory_store: {MEMORY_STORE_BYTES}",
         "}",
         "",
         "# --- cluster routes: every other node; a route must log in ---------------------------",
@@ -372,7 +379,12 @@ def site_account(site: Site, pw: dict[str, str], scope: Scope) -> list[str]:
     """The site's account block: JetStream, every login (named for `scope`) and its permissions;
     then the site's enrolment account: the public `enroll` login and `console-enroll`, with a
     JetStream quota of their own (what they store cannot fill the alarms' store)."""
-    lines = [f"  {scope.account} {{", "    jetstream: enabled", "    users: ["]
+    if scope.store_bytes:  # a region's site: its share of every node's store (docs/HA.md, Region)
+        mem = MEMORY_STORE_BYTES * scope.store_bytes // site_store_bytes(site)  # the same share
+        js = f"    jetstream: {{ max_file: {scope.store_bytes}, max_mem: {mem} }}"
+    else:
+        js = "    jetstream: enabled"
+    lines = [f"  {scope.account} {{", js, "    users: ["]
     for p in site_permissions(site):
         lines += _user_block(replace(p, user=scope.login(p.user)), pw[p.user])
     log = log_permissions(site)
@@ -476,6 +488,11 @@ def write_nodes(c: ClusterInfo, route_pw: str, opts: ClusterOptions, of: str) ->
     return written
 
 
+def site_store_bytes(site: Site) -> int:
+    """A node's JetStream file store (`[cluster] max_file_store_mb`) in bytes."""
+    return site.cluster.max_file_store_mb * 1024 * 1024
+
+
 def queue_limits(c: ClusterInfo, sites: int = 1) -> dict[str, int]:
     """What a site's console sets on its queued QoS1 messages (`MQTT_MSGS_STREAM`): at most
     `queued_per_topic` per topic, the oldest dropped first, and together at most the site's share
@@ -515,7 +532,8 @@ def write_site(
 
     w("secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
     if scope.in_region:
-        w(SCOPE_FILE, json.dumps({"account": scope.account, "login_suffix": scope.suffix}, indent=2) + "\n")
+        scope_json = {"account": scope.account, "login_suffix": scope.suffix}
+        w(SCOPE_FILE, json.dumps({**scope_json, "store_bytes": scope.store_bytes}, indent=2) + "\n")
     else:
         (out / SCOPE_FILE).unlink(missing_ok=True)  # a former region site's directory
     w(ACCOUNTS_FILE, render_accounts(site, pw, scope), 0o600)

@@ -9,15 +9,19 @@
     DIR/sites/<site id>/              that site's cluster directory, as `render --profile cluster`
                                       writes it (client configs, console-log.json, secrets.json),
                                       except that its accounts.conf holds its account block only
-                                      and region.json names its account and login suffix
+                                      and region.json names its account, login suffix and quota
 
 Each site gets an account of its own, `SITE_<site id>`: its MQTT sessions, retained messages and
 QoS1 queues (the `$MQTT_*` streams), its consoles' log and lease live there, and no login of
 another site can reach a subject of it (accounts share nothing unless they export it; these export
-nothing). NATS user names are global to a server, so every login carries `@<site id>`
-(`unit-balie-1@gemeente-a`); topics, client ids, streams and the lease stay as for one site.
-Enrolment rewrites the site's own accounts.conf (`new_unit_password` on `DIR/sites/<site id>`),
-never another site's.
+nothing). Each account has a JetStream quota, an equal share of every node's store (the nodes'
+`[cluster] max_file_store_mb` together / the number of sites: nats-server counts every replica
+against an account's quota): a site whose logins fill its share (a stolen console password
+writing retained messages, sessions piling up) stops only its own log (its console pages from
+memory and tells facilities: degraded mode); without the quota it stopped every site. NATS user
+names are global to a server, so every login carries `@<site id>` (`unit-balie-1@gemeente-a`);
+topics, client ids, streams and the lease stay as for one site. Enrolment rewrites the site's
+own accounts.conf (`new_unit_password` on `DIR/sites/<site id>`), never another site's.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from stilalarm.broker_config.cluster import (
     Scope,
     _q,
     check_tls,
+    site_store_bytes,
     system_account,
     write_nodes,
     write_site,
@@ -46,9 +51,9 @@ from stilalarm.wire.identity import region_login
 SITES_DIR = "sites"
 
 
-def region_scope(site_id: str) -> Scope:
-    """A region site's account and login suffix."""
-    return Scope(f"SITE_{site_id}", region_login("", site_id))
+def region_scope(site_id: str, store_bytes: int = 0) -> Scope:
+    """A region site's account, login suffix and JetStream quota (0: none)."""
+    return Scope(f"SITE_{site_id}", region_login("", site_id), store_bytes)
 
 
 def site_dir(out: Path, site_id: str) -> Path:
@@ -111,7 +116,11 @@ def render_region(sites: list[Site], opts: ClusterOptions) -> list[Path]:
     written = [out / "secrets.json"]
     for s in sites:
         _, files = write_site(
-            s, replace(opts, out=site_dir(out, s.site.id)), region_scope(s.site.id), [], len(sites)
+            s,
+            replace(opts, out=site_dir(out, s.site.id)),
+            region_scope(s.site.id, len(s.cluster.nodes) * site_store_bytes(s) // len(sites)),
+            [],
+            len(sites),
         )
         written += files
     _write(out / ACCOUNTS_FILE, render_accounts_file(sites, pw[SYSTEM_USER]), 0o600)

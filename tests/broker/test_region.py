@@ -158,7 +158,7 @@ def test_the_region_files(region: LocalRegion) -> None:
     assert f'include "sites/{A_ID}/accounts.conf"' in text and f'include "sites/{B_ID}/accounts.conf"' in text
     for sid in (A_ID, B_ID):
         own = (region.site_dir(sid) / "accounts.conf").read_text()
-        assert f"SITE_{sid} {{" in own and "jetstream: enabled" in own
+        assert f"SITE_{sid} {{" in own and "jetstream: { max_file: " in own
         assert f'"console-log@{sid}"' in own and '"system"' not in own
         assert oct((region.site_dir(sid) / "accounts.conf").stat().st_mode & 0o777) == "0o600"
         assert region.log_creds(sid).username == f"console-log@{sid}"

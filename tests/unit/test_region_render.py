@@ -49,7 +49,10 @@ def test_two_sites_one_set_of_nodes_an_account_and_suffixed_logins_each(tmp_path
         assert json.loads((d / "region.json").read_text()) == {
             "account": f"SITE_{sid}",
             "login_suffix": f"@{sid}",
+            "store_bytes": 3 * 1024 * 1024 * 1024 // 2,  # the 3 nodes' 1 GiB stores, halved
         }
+        own = (d / "accounts.conf").read_text()
+        assert f"jetstream: {{ max_file: {3 * 1024**3 // 2}, max_mem: {3 * 256 * 1024**2 // 2} }}" in own
         unit = json.loads((d / "units" / "balie-1.json").read_text())["broker"]
         assert unit["username"] == f"unit-balie-1@{sid}" and unit["site_id"] == sid
         assert unit["client_id"].startswith(f"unit-balie-1@{sid}.")
