@@ -145,7 +145,7 @@ def cluster_problem(site: Site, item: ClusterProblem, now: datetime) -> list[Sup
     detail = {"since": item.since.isoformat(), "reason": item.reason[:300]}
     tx: Tx[None, SupEffect] = Tx(None, now)  # the shell's own notice: no core folds it
     notice(tx, NotifyReason.FAULT, to, f"cluster-{item.key}", item.key, detail, to_nobody=True)
-    log.error("facilities told (%s): %s", item.key, item.reason)
+    log.error("cluster problem %s, told to %d facilities people: %s", item.key, len(to), item.reason)
     return tx.effects
 
 
