@@ -193,8 +193,12 @@ def test_a_lead_of_another_team_neither_sees_nor_reads_nor_completes_it(system: 
             chris.switch_view("complete")
             form.query_one("#c-sev-boosheid", RadioButton).value = True
             await pilot.press("ctrl+s")
-            await until(pilot, lambda: "reg-nope" in chris.query_one(Notice).plain, "the second refusal")
-            assert "GEWEIGERD" in chris.query_one(Notice).plain
+            # (first the notice says it was sent, "Melding reg-nope verzonden": wait for the answer)
+            await until(
+                pilot,
+                lambda: "reg-nope" in (n := chris.query_one(Notice).plain) and "GEWEIGERD" in n,
+                f"the second refusal, not {chris.query_one(Notice).plain!r}",
+            )
 
         an = app_for(system, "an")  # An's list is the console's, not Chris's forgery
         async with an.run_test(size=(100, 32)) as pilot:
