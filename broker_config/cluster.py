@@ -532,8 +532,8 @@ def write_site(
 
     w("secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
     if scope.in_region:
-        scope_json = {"account": scope.account, "login_suffix": scope.suffix}
-        w(SCOPE_FILE, json.dumps({**scope_json, "store_bytes": scope.store_bytes}, indent=2) + "\n")
+        region = {"account": scope.account, "login_suffix": scope.suffix, "store_bytes": scope.store_bytes}
+        w(SCOPE_FILE, json.dumps(region, indent=2) + "\n")
     else:
         (out / SCOPE_FILE).unlink(missing_ok=True)  # a former region site's directory
     w(ACCOUNTS_FILE, render_accounts(site, pw, scope), 0o600)

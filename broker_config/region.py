@@ -17,11 +17,11 @@ another site can reach a subject of it (accounts share nothing unless they expor
 nothing). Each account has a JetStream quota, an equal share of every node's store (the nodes'
 `[cluster] max_file_store_mb` together / the number of sites: nats-server counts every replica
 against an account's quota): a site whose logins fill its share (a stolen console password
-writing retained messages, sessions piling up) stops itself only (its log and lease refuse writes);
-without the quota it stopped every site. NATS user
-names are global to a server, so every login carries `@<site id>` (`unit-balie-1@gemeente-a`);
-topics, client ids, streams and the lease stay as for one site. Enrolment rewrites the site's
-own accounts.conf (`new_unit_password` on `DIR/sites/<site id>`), never another site's.
+writing retained messages, sessions piling up) stops itself only (its log and lease refuse
+writes); without the quota it stopped every site. NATS user names are global to a server, so
+every login carries `@<site id>` (`unit-balie-1@gemeente-a`); topics, client ids, streams and the
+lease stay as for one site. Enrolment rewrites the site's own accounts.conf (`new_unit_password`
+on `DIR/sites/<site id>`), never another site's.
 """
 
 from __future__ import annotations
