@@ -63,7 +63,7 @@ def site_dir(out: Path, site_id: str) -> Path:
 
 def check_region(sites: list[Site]) -> None:
     """RenderError unless the sites can share one cluster: at least one, ids unique, the same
-    [cluster] and the same TLS setting."""
+    [cluster] (but for each console's own `page_after_s`) and the same TLS setting."""
     if not sites:
         raise RenderError("a region needs at least one site: pass --site site.toml for each")
     ids = [s.site.id for s in sites]
@@ -74,10 +74,11 @@ def check_region(sites: list[Site]) -> None:
         )
     first = sites[0]
     for s in sites[1:]:
-        if s.cluster != first.cluster:
+        if s.cluster.shared() != first.cluster.shared():
             raise RenderError(
                 f"site {s.site.id}: its [cluster] differs from site {first.site.id}'s; the sites of a "
-                "region share one cluster: give every site.toml the same [cluster] section"
+                "region share one cluster: give every site.toml the same [cluster] section (only "
+                "page_after_s, each site's console's own, may differ)"
             )
         if s.broker.use_tls != first.broker.use_tls:
             raise RenderError(

@@ -309,7 +309,9 @@ class ClusterInfo(StrictModel):
         description="Seconds the active console waits for the log to confirm a commit before it pages "
         "from memory, marked 'niet opgeslagen' (a healthy cluster confirms in milliseconds; a "
         "stream leader's election after a node loss takes 4-9 s). Shorter pages sooner during an "
-        "election, at the price of more 'not stored' pages and store faults (docs/HA.md, item 12).",
+        "election, at the price of more 'not stored' pages and store faults (docs/HA.md, item 12). "
+        "Read when a console becomes active (a change takes a restart); the one [cluster] field "
+        "the sites of a region may set differently.",
     )
     queued_store_percent: int = Field(
         default=25,
@@ -319,6 +321,11 @@ class ClusterInfo(StrictModel):
         "(shared by the sites of a region); beyond it the oldest queued message is dropped, so the "
         "consoles' log, lease and the MQTT sessions always have the rest.",
     )
+
+    def shared(self) -> dict[str, object]:
+        """The fields every site of a region must agree on: all but the console's own
+        (`page_after_s` is how long that site's active console waits, not the cluster's)."""
+        return self.model_dump(exclude={"page_after_s"})
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -36,6 +36,7 @@ class _Append:
     done: threading.Event = field(default_factory=threading.Event)
     seq: int = 0
     refused: str = ""
+    started: float = field(default_factory=time.monotonic)
 
 
 class LogReplica:
@@ -73,6 +74,11 @@ class LogReplica:
         elif wait is not None:
             wait = 0.0
         if not p.done.wait(wait):
+            if wait == 0.0:  # on its way since an earlier call: say how long, not the bound
+                raise LogSlow(
+                    f"the log has not confirmed record {p.record_id} after {p.after} yet "
+                    f"(tried for {time.monotonic() - p.started:.1f} s)"
+                )
             raise LogSlow(
                 f"the log has not confirmed record {p.record_id} after {p.after} within {self.wait_s:g} s"
             )

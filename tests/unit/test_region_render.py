@@ -92,6 +92,15 @@ def test_a_former_region_sites_directory_rendered_alone_is_a_site_alone_again(tm
     assert json.loads((d / "units" / "balie-1.json").read_text())["broker"]["username"] == "unit-balie-1"
 
 
+def test_sites_may_differ_in_how_long_their_console_waits_for_the_log(tmp_path: Path) -> None:
+    """`page_after_s` is each site's console's setting, not the cluster's: no reason to refuse."""
+    b = other_site(tmp_path, "b-site", "[cluster]\npage_after_s = 1.5\n")
+    assert load_site(b).cluster.page_after_s == 1.5 != load_site(SITE).cluster.page_after_s
+    code, out = region(tmp_path, SITE, b)
+    assert code == 0 and (out / "accounts.conf").exists()
+    assert (out / "sites" / "b-site" / "console.json").exists()
+
+
 @pytest.mark.parametrize(
     ("second", "why"),
     [
