@@ -238,6 +238,18 @@ def _profiles(ctx: Ctx) -> None:
             "mosquitto, same units",
         )
     )
+    em, ec = Stats.of(pm.event_receipt), Stats.of(pc.event_receipt)
+    res.add(
+        Row(
+            SC,
+            "cluster profile: the unit's event → its receipt, both as the observer got them p99 "
+            "(the console's part and the way back; the press's way in left out), quiet",
+            ec.p99,
+            "ms",
+            em.p99,
+            "mosquitto profile",
+        )
+    )
     res.add(
         Row(
             SC,

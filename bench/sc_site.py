@@ -36,6 +36,7 @@ class Presses:
     sent_at: float
     press_notify: list[float] = field(default_factory=list)  # ms, detection -> first notification
     event_notify: list[float] = field(default_factory=list)  # ms, event on the broker -> notification
+    event_receipt: list[float] = field(default_factory=list)  # ms, event -> receipt, both as captured
     receipt: list[float] = field(default_factory=list)  # ms, alarm-sim latency_ms
     incidents: set[str] = field(default_factory=set)
     occurred_spread_ms: float = 0.0
@@ -68,6 +69,7 @@ def collect(
         msgs = cap.since(mark)
         events: dict[str, tuple[str, float, float]] = {}  # event_id -> (unit, occurred, seen)
         rc: dict[str, str] = {}  # event_id -> incident
+        rc_at: dict[str, float] = {}  # event_id -> when its receipt was captured
         first_note: dict[str, float] = {}
         for m in msgs:
             of_unit = t.parse_unit(m.topic)
@@ -81,6 +83,7 @@ def collect(
                     events[obj["event_id"]] = (unit, iso(obj["occurred_at"]), m.at)
                 elif chan is UnitChannel.RECEIPT and not obj.get("duplicate"):
                     rc[obj["event_id"]] = obj.get("incident_id") or ""
+                    rc_at[obj["event_id"]] = m.at
             elif of_person is not None and of_person[1] is PersonChannel.NOTIFY:
                 obj = m.json()
                 inc = obj.get("incident_id")
@@ -95,6 +98,8 @@ def collect(
         if inc and inc in first_note:
             p.press_notify.append((first_note[inc] - occ) * 1000 - min_hold_ms)
             p.event_notify.append((first_note[inc] - seen) * 1000)
+        if eid in rc_at:
+            p.event_receipt.append((rc_at[eid] - seen) * 1000)
     p.incidents = {rc[e] for e in events if e in rc}
     occ_all = [o for (_u, o, _s) in events.values()]
     p.occurred_spread_ms = (max(occ_all) - min(occ_all)) * 1000 if occ_all else float("nan")
