@@ -77,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, type=Path, help="output directory (sites/<id>/ per site)")
     g.add_argument("--tls-dir", type=Path, help="as for render; required when the sites set use_tls = true")
     g.add_argument("--rotate", action="store_true", help="new passwords and secret client ids for everybody")
+    g.add_argument(
+        "--remove",
+        action="append",
+        default=[],
+        metavar="SITE_ID",
+        help="take this site out of the region (its logins stop at the nodes' next reload; its "
+        "directory moves to OUT/removed/); every other site already in OUT must be given with --site",
+    )
     return p
 
 
@@ -87,7 +95,11 @@ def region_cmd(args: argparse.Namespace) -> int:
 
     try:
         sites = [load_site(p) for p in args.site]
-        written = render_region(sites, ClusterOptions(out=args.out, tls_dir=args.tls_dir, rotate=args.rotate))
+        written = render_region(
+            sites,
+            ClusterOptions(out=args.out, tls_dir=args.tls_dir, rotate=args.rotate),
+            frozenset(args.remove),
+        )
     except InventoryError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -99,6 +111,8 @@ def region_cmd(args: argparse.Namespace) -> int:
     for s in sites:
         sid = s.site.id
         print(f"  site {sid}: account SITE_{sid}, logins <name>@{sid}, configs in {site_dir(args.out, sid)}")
+    for sid in args.remove:
+        print(f"  site {sid}: removed; its logins stop when every node reloads (SIGHUP)")
     print("(secrets, node configs and client configs are mode 0600; never commit them)")
     return 0
 

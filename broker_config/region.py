@@ -1,7 +1,7 @@
 """A region: many sites on one 3-node cluster, one NATS account per site (issue 18, docs/HA.md
 "Region").
 
-`alarm-broker region --site a/site.toml --site b/site.toml ... --out DIR` writes:
+`alarm-broker region --site a/site.toml --site b/site.toml ... --out DIR [--remove ID]` writes:
 
     DIR/nodes/<name>/nats.conf  0600  one node's config (every site's [cluster] is the same)
     DIR/accounts.conf           0600  the system account and an include of every site's account
@@ -22,18 +22,24 @@ writes); without the quota it stopped every site. NATS user names are global to 
 every login carries `@<site id>` (`unit-balie-1@gemeente-a`); topics, client ids, streams and the
 lease stay as for one site. Enrolment rewrites the site's own accounts.conf (`new_unit_password`
 on `DIR/sites/<site id>`), never another site's.
+
+Every site already in DIR must be given again: a forgotten --site would take that site's logins,
+and so its alarms, off the nodes at their next reload. `--remove ID` takes a site out on purpose:
+its account leaves accounts.conf, its directory moves to DIR/removed/, the others' shares grow.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from stilalarm.broker_config.cluster import (
     ACCOUNTS_FILE,
     ACCOUNTS_HEADER,
     ROUTE_USER,
+    SCOPE_FILE,
     SYSTEM_USER,
     ClusterOptions,
     Scope,
@@ -49,6 +55,8 @@ from stilalarm.inventory.model import Site
 from stilalarm.wire.identity import region_login
 
 SITES_DIR = "sites"
+REMOVED_DIR = "removed"
+"""Where `--remove` moves a site's directory (its configs hold logins the nodes no longer know)."""
 
 
 def region_scope(site_id: str, store_bytes: int = 0) -> Scope:
@@ -104,13 +112,52 @@ def render_accounts_file(sites: list[Site], system_pw: str) -> str:
     )
 
 
-def render_region(sites: list[Site], opts: ClusterOptions) -> list[Path]:
+def rendered_sites(out: Path) -> set[str]:
+    """The ids of the sites rendered into the region directory `out` (a site directory with its
+    region.json)."""
+    base = out / SITES_DIR
+    if not base.is_dir():
+        return set()
+    return {d.name for d in base.iterdir() if (d / SCOPE_FILE).exists()}
+
+
+def check_membership(sites: list[Site], out: Path, remove: frozenset[str]) -> None:
+    """RenderError unless every site already in the region is given again or named in `remove`:
+    a forgotten --site would take a site's logins off the nodes at their next reload, and with
+    them every alarm of that site."""
+    given = {s.site.id for s in sites}
+    before = rendered_sites(out)
+    both = sorted(given & remove)
+    if both:
+        raise RenderError(
+            f"site {', '.join(both)} is both given (--site) and to be removed (--remove): choose one"
+        )
+    unknown = sorted(remove - before)
+    if unknown:
+        raise RenderError(
+            f"--remove {', '.join(unknown)}: not a site of the region in {out} "
+            f"(its sites: {', '.join(sorted(before)) or 'none'})"
+        )
+    missing = sorted(before - given - remove)
+    if missing:
+        raise RenderError(
+            f"site {', '.join(missing)} is in the region ({out / SITES_DIR}) but no --site was given for "
+            "it: pass its site.toml again, or --remove it to take it out of the region (its logins, "
+            "and with them its alarms, stop at the nodes' next reload)"
+        )
+
+
+def render_region(
+    sites: list[Site], opts: ClusterOptions, remove: frozenset[str] = frozenset()
+) -> list[Path]:
     """Write every node's config, the region's accounts and every site's directory; return the
-    paths written."""
+    paths written. A site in `remove` leaves the region: its account is no longer included and its
+    directory moves to `removed/<site id>` (docs/HA.md, Region)."""
     check_region(sites)
     for s in sites:
         check_tls(s, opts)
     out = opts.out
+    check_membership(sites, out, remove)
     out.mkdir(parents=True, exist_ok=True)
     pw = load_or_make_secrets(out / "secrets.json", [ROUTE_USER, SYSTEM_USER], opts.rotate)
     _write(out / "secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
@@ -127,4 +174,10 @@ def render_region(sites: list[Site], opts: ClusterOptions) -> list[Path]:
     _write(out / ACCOUNTS_FILE, render_accounts_file(sites, pw[SYSTEM_USER]), 0o600)
     written.append(out / ACCOUNTS_FILE)
     of = f"a region of {len(sites)} sites"
-    return [*written, *write_nodes(sites[0].cluster, pw[ROUTE_USER], opts, of)]
+    written += write_nodes(sites[0].cluster, pw[ROUTE_USER], opts, of)
+    for sid in sorted(remove):  # last: the new accounts.conf no longer includes these
+        gone = out / REMOVED_DIR / f"{sid}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+        gone.parent.mkdir(parents=True, exist_ok=True)
+        site_dir(out, sid).rename(gone)
+        written.append(gone)
+    return written

@@ -19,6 +19,7 @@ from stilalarm.broker_config.cluster import ClusterOptions
 from stilalarm.broker_config.local import BrokerError, LocalRegion, find_nats_server
 from stilalarm.broker_config.region import render_region
 from stilalarm.broker_config.render import new_unit_password
+from stilalarm.console.ha.jetstream import ClusterLog
 from stilalarm.inventory import Site
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.credentials import BrokerCredentials
@@ -195,6 +196,68 @@ def test_a_site_joins_a_running_region_on_a_reload(tmp_path: Path, site: Site) -
             console.stop()
         a = r.creds("unit-balie-1", 2, A_ID)
         assert connect_result(r.nodes[2].mqtt_port, a.username, a.password, a.client_id) == "Success"
+    finally:
+        r.kill()
+
+
+def test_a_site_leaves_a_running_region_on_a_reload(tmp_path: Path, site: Site) -> None:
+    """Taking a site out (`alarm-broker region --remove`, every node reloads): its connected
+    unit is dropped and no node takes its logins any more; the site that stays keeps its unit
+    publishing, its logins on every node and its consoles' log."""
+    r = LocalRegion([site, site_b()], tmp_path / "region")
+    try:
+        r.start()
+        b_creds = r.creds("unit-balie-1", 1, B_ID)
+        b_unit = Link(b_creds)
+        a_unit = Link(r.creds("unit-balie-1", 1, A_ID))
+        a_log = ClusterLog(r.log_creds(A_ID), timeout_s=2.0)
+        b_log = ClusterLog(r.log_creds(B_ID), timeout_s=2.0)
+        try:
+            b_unit.start()
+            a_unit.start()
+            assert b_unit.wait_connected(30) and a_unit.wait_connected(30)
+            a_log.start(wait_s=60)
+            b_log.start(wait_s=60)  # B has a log, a lease and MQTT streams on the nodes
+            a_seq = a_log.append(b"a before", a_log.last_seq(), "a-1")
+            b_log.append(b"b before", b_log.last_seq(), "b-1")
+            b_log.close()
+
+            r.remove_site(B_ID)
+
+            wait_until(lambda: not b_unit.connected.is_set(), 30, "the removed site's unit dropped")
+            for i, node in enumerate(r.nodes):
+                wait_until(
+                    lambda node=node: (
+                        connect_result(node.mqtt_port, b_creds.username, b_creds.password, b_creds.client_id)
+                        == "Not authorized"
+                    ),
+                    30,
+                    f"node {i + 1} refusing the removed site's login",
+                )
+                a = r.creds("unit-balie-1", i, A_ID)
+                assert (
+                    connect_result(node.mqtt_port, a.username, a.password, a.client_id + ".probe")
+                    == "Success"
+                )
+            info = a_unit.publish(Topics(A_ID).unit_event("balie-1"), b"after", qos=1)
+            info.wait_for_publish(20)
+            assert info.is_published(), "the staying site's unit publishes at QoS1"
+            assert a_log.append(b"a after", a_seq, "a-2") == a_seq + 1, "the staying site's log takes appends"
+            # a node started again after the removal (its store still holds the removed site's
+            # streams, docs/HA.md) serves the site that stays
+            r.restart_node(0)
+            r.wait_ready(60, node=0, site_id=A_ID)
+            a0 = r.creds("unit-balie-1", 0, A_ID)
+            assert (
+                connect_result(r.nodes[0].mqtt_port, a0.username, a0.password, a0.client_id + ".probe")
+                == "Success"
+            )
+            assert a_log.append(b"a later", a_seq + 1, "a-3") == a_seq + 2
+        finally:
+            b_unit.stop()
+            a_unit.stop()
+            a_log.close()
+            b_log.close()
     finally:
         r.kill()
 

@@ -118,3 +118,59 @@ def test_sites_that_cannot_share_a_cluster_are_refused_with_what_to_do(
     err = capsys.readouterr().err
     assert code == 2 and why in err, err
     assert not (out / "accounts.conf").exists()
+
+
+def test_a_site_left_out_of_a_new_render_is_refused_not_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A forgotten --site would take that site's logins (and alarms) off the nodes at their next
+    reload: the render refuses, names the site and what to do, and changes nothing."""
+    b = other_site(tmp_path, "b-site")
+    code, out = region(tmp_path, SITE, b)
+    assert code == 0
+    before = (out / "accounts.conf").read_text()
+    assert "sites/b-site/" in before
+    capsys.readouterr()
+    code, _ = region(tmp_path, SITE)
+    err = capsys.readouterr().err
+    assert code == 2 and "site b-site is in the region" in err and "--remove" in err, err
+    assert (out / "accounts.conf").read_text() == before
+    assert (out / "sites" / "b-site" / "region.json").exists()
+
+
+def test_a_site_is_taken_out_with_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--remove: the account leaves accounts.conf, the directory moves to removed/, the site that
+    stays gets the whole store as its quota (it had half)."""
+    b = other_site(tmp_path, "b-site")
+    code, out = region(tmp_path, SITE, b)
+    assert code == 0
+    half = json.loads((out / "sites" / A_ID / "region.json").read_text())["store_bytes"]
+    args = ["region", "--site", str(SITE), "--out", str(out), "--remove", "b-site"]
+    assert main(args) == 0
+    assert "site b-site: removed" in capsys.readouterr().out
+    text = (out / "accounts.conf").read_text()
+    assert "b-site" not in text and f"sites/{A_ID}/" in text
+    assert not (out / "sites" / "b-site").exists()
+    moved = list((out / "removed").iterdir())
+    assert len(moved) == 1 and moved[0].name.startswith("b-site-") and (moved[0] / "secrets.json").exists()
+    assert json.loads((out / "sites" / A_ID / "region.json").read_text())["store_bytes"] == 2 * half
+    assert "a region of 1 sites" in (out / "nodes" / "n1" / "nats.conf").read_text()
+    # and the next render without it is no longer refused
+    assert region(tmp_path, SITE)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("remove", "why"),
+    [("nope", "--remove nope: not a site of the region"), (A_ID, "both given (--site) and to be removed")],
+)
+def test_a_remove_that_cannot_be_meant_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], remove: str, why: str
+) -> None:
+    code, out = region(tmp_path, SITE, other_site(tmp_path, "b-site"))
+    assert code == 0
+    before = (out / "accounts.conf").read_text()
+    capsys.readouterr()
+    args = ["region", "--site", str(SITE), "--site", str(other_site(tmp_path, "b-site"))]
+    assert main([*args, "--out", str(out), "--remove", remove]) == 2
+    assert why in capsys.readouterr().err
+    assert (out / "accounts.conf").read_text() == before
