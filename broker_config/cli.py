@@ -82,8 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SITE_ID",
-        help="take this site out of the region (its logins stop at the nodes' next reload; its "
-        "directory moves to OUT/removed/); every other site already in OUT must be given with --site",
+        help="take this site out of the region, in two runs with a reload of every node after each: "
+        "the first stops its logins, the second deletes its data on the cluster and moves its "
+        "directory to OUT/removed/; every other site already in OUT must be given with --site",
     )
     return p
 
@@ -112,7 +113,16 @@ def region_cmd(args: argparse.Namespace) -> int:
         sid = s.site.id
         print(f"  site {sid}: account SITE_{sid}, logins <name>@{sid}, configs in {site_dir(args.out, sid)}")
     for sid in args.remove:
-        print(f"  site {sid}: removed; its logins stop when every node reloads (SIGHUP)")
+        if site_dir(args.out, sid).exists():
+            print(
+                f"  site {sid}: removal begun: none of its logins works once every node reloads "
+                f"(SIGHUP); then run this again with --remove {sid} to delete its data on the cluster"
+            )
+        else:
+            print(
+                f"  site {sid}: its data on the cluster deleted; reload every node (SIGHUP) to take "
+                "its accounts out"
+            )
     print("(secrets, node configs and client configs are mode 0600; never commit them)")
     return 0
 

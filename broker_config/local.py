@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -467,17 +468,22 @@ class LocalRegion(LocalCluster):
             if proc is not None and proc.poll() is None:
                 self.wait_ready(max(1.0, deadline - time.monotonic()), node=i, site_id=site.site.id)
 
-    def remove_site(self, site_id: str) -> None:
-        """Render the region again without `site_id` (`alarm-broker region --remove`) and have every
-        running node reload (SIGHUP), as an operator takes a site out of a running region."""
+    def remove_site(self, site_id: str, then: Callable[[], None] = lambda: None) -> None:
+        """Take `site_id` out of the running region as an operator does: `alarm-broker region
+        --remove` (its logins stop), every running node reloads (SIGHUP), `then()`, the same render
+        again (its streams deleted, its accounts out), every node reloads again."""
         from stilalarm.broker_config.cluster import ClusterOptions
         from stilalarm.broker_config.region import render_region
 
         self.sites = [s for s in self.sites if s.site.id != site_id]
-        render_region(self.sites, ClusterOptions(out=self.dir, tls_dir=self._tls_dir), frozenset({site_id}))
-        for proc in self.procs:
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGHUP)
+        opts = ClusterOptions(out=self.dir, tls_dir=self._tls_dir)
+        for step in (1, 2):
+            render_region(self.sites, opts, frozenset({site_id}))
+            for proc in self.procs:
+                if proc is not None and proc.poll() is None:
+                    proc.send_signal(signal.SIGHUP)
+            if step == 1:
+                then()
 
     def site_dir(self, site_id: str | None = None) -> Path:
         from stilalarm.broker_config.region import site_dir

@@ -318,6 +318,11 @@ def new_unit_password(site: Site, out: Path, unit_id: str) -> UnitConfig:
     (approve) and revocation both use it: revoking gives the unit a password that only this
     directory knows, and on the cluster profile also a new secret client id.
     """
+    if (out / "decommission.json").exists():  # broker_config/decommission.py
+        raise RenderError(
+            f"{out}: this site is being removed from its region (alarm-broker region --remove): "
+            "no unit can be enrolled or revoked; give its --site to the region again to keep it"
+        )
     path = out / "units" / f"{unit_id}.json"
     cfg = load_json_model(UnitConfig, path)  # ConfigError: not rendered (render first)
     users = usernames(site)

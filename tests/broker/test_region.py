@@ -200,10 +200,13 @@ def test_a_site_joins_a_running_region_on_a_reload(tmp_path: Path, site: Site) -
         r.kill()
 
 
-def test_a_site_leaves_a_running_region_on_a_reload(tmp_path: Path, site: Site) -> None:
-    """Taking a site out (`alarm-broker region --remove`, every node reloads): its connected
-    unit is dropped and no node takes its logins any more; the site that stays keeps its unit
-    publishing, its logins on every node and its consoles' log."""
+def test_a_site_leaves_a_running_region_and_its_data_with_it(tmp_path: Path, site: Site) -> None:
+    """Taking a site out (`alarm-broker region --remove`, every node reloads, the same render
+    again, every node reloads): after the first step its connected unit is dropped and no node
+    takes its logins; after the second its streams (log, lease, MQTT sessions) are gone from every
+    node's store, also from a node started again. The site that stays keeps its unit publishing,
+    its logins on every node (a new connection may wait a few seconds right after the deletion:
+    printed) and its consoles' log."""
     r = LocalRegion([site, site_b()], tmp_path / "region")
     try:
         r.start()
@@ -212,6 +215,9 @@ def test_a_site_leaves_a_running_region_on_a_reload(tmp_path: Path, site: Site) 
         a_unit = Link(r.creds("unit-balie-1", 1, A_ID))
         a_log = ClusterLog(r.log_creds(A_ID), timeout_s=2.0)
         b_log = ClusterLog(r.log_creds(B_ID), timeout_s=2.0)
+        b_store = [
+            r.dir / "nodes" / n.name / "jetstream" / "jetstream" / f"SITE_{B_ID}" / "streams" for n in r.nodes
+        ]
         try:
             b_unit.start()
             a_unit.start()
@@ -221,30 +227,48 @@ def test_a_site_leaves_a_running_region_on_a_reload(tmp_path: Path, site: Site) 
             a_seq = a_log.append(b"a before", a_log.last_seq(), "a-1")
             b_log.append(b"b before", b_log.last_seq(), "b-1")
             b_log.close()
+            assert all(len(list(d.iterdir())) >= 4 for d in b_store), "B's streams on every node"
 
-            r.remove_site(B_ID)
+            def logins_refused() -> None:  # between the two steps, as the operator's reload is
+                wait_until(lambda: not b_unit.connected.is_set(), 30, "the removed site's unit dropped")
+                for i, node in enumerate(r.nodes):
+                    wait_until(
+                        lambda node=node: (
+                            connect_result(
+                                node.mqtt_port, b_creds.username, b_creds.password, b_creds.client_id
+                            )
+                            == "Not authorized"
+                        ),
+                        30,
+                        f"node {i + 1} refusing the removed site's login",
+                    )
 
-            wait_until(lambda: not b_unit.connected.is_set(), 30, "the removed site's unit dropped")
+            r.remove_site(B_ID, then=logins_refused)
+
+            wait_until(
+                lambda: not any(d.exists() and any(d.iterdir()) for d in b_store), 30, "B's streams deleted"
+            )
+            assert (r.dir / "removed").is_dir() and not (r.dir / "sites" / B_ID).exists()
             for i, node in enumerate(r.nodes):
-                wait_until(
-                    lambda node=node: (
-                        connect_result(node.mqtt_port, b_creds.username, b_creds.password, b_creds.client_id)
-                        == "Not authorized"
-                    ),
-                    30,
-                    f"node {i + 1} refusing the removed site's login",
-                )
                 a = r.creds("unit-balie-1", i, A_ID)
-                assert (
-                    connect_result(node.mqtt_port, a.username, a.password, a.client_id + ".probe")
-                    == "Success"
+                t0 = time.monotonic()
+                wait_until(
+                    lambda node=node, a=a: (
+                        connect_result(node.mqtt_port, a.username, a.password, a.client_id + ".probe")
+                        == "Success"
+                    ),
+                    60,
+                    f"the staying site's login on node {i + 1}",
+                )
+                print(
+                    f"\nnode {i + 1}: the staying site's login accepted after {time.monotonic() - t0:.1f} s"
                 )
             info = a_unit.publish(Topics(A_ID).unit_event("balie-1"), b"after", qos=1)
             info.wait_for_publish(20)
             assert info.is_published(), "the staying site's unit publishes at QoS1"
             assert a_log.append(b"a after", a_seq, "a-2") == a_seq + 1, "the staying site's log takes appends"
-            # a node started again after the removal (its store still holds the removed site's
-            # streams, docs/HA.md) serves the site that stays
+            # a node started again afterwards serves the site that stays, and knows nothing of B
+            size = r.log_path(0).stat().st_size
             r.restart_node(0)
             r.wait_ready(60, node=0, site_id=A_ID)
             a0 = r.creds("unit-balie-1", 0, A_ID)
@@ -253,6 +277,13 @@ def test_a_site_leaves_a_running_region_on_a_reload(tmp_path: Path, site: Site) 
                 == "Success"
             )
             assert a_log.append(b"a later", a_seq + 1, "a-3") == a_seq + 2
+            # (it replays the cluster's history: "account missing" warnings for B's streams, whose
+            # deletion follows in the same history; nothing of B is created again)
+            with r.log_path(0).open("rb") as f:
+                f.seek(size)
+                after = f.read().decode(errors="replace")
+            assert "Server is ready" in after
+            assert not (b_store[0].exists() and any(b_store[0].iterdir())), "B's streams not restored"
         finally:
             b_unit.stop()
             a_unit.stop()

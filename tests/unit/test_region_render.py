@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 from pathlib import Path
 
 import pytest
 
 from stilalarm.broker_config.cli import main
 from stilalarm.broker_config.cluster import ClusterOptions, render_cluster
+from stilalarm.broker_config.decommission import Decommission, delete_streams
+from stilalarm.broker_config.render import RenderError, new_unit_password
 from stilalarm.inventory import load_site
 
 SITE = Path(__file__).resolve().parents[2] / "examples" / "site.toml"
@@ -138,25 +142,45 @@ def test_a_site_left_out_of_a_new_render_is_refused_not_dropped(
     assert (out / "sites" / "b-site" / "region.json").exists()
 
 
-def test_a_site_is_taken_out_with_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--remove: the account leaves accounts.conf, the directory moves to removed/, the site that
-    stays gets the whole store as its quota (it had half)."""
+def test_remove_first_leaves_the_site_only_a_login_to_delete_its_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first --remove: the site's accounts stay (their streams still count against the store)
+    with one decommission login each and none of the site's own; its quota and the others' stay."""
     b = other_site(tmp_path, "b-site")
     code, out = region(tmp_path, SITE, b)
     assert code == 0
     half = json.loads((out / "sites" / A_ID / "region.json").read_text())["store_bytes"]
-    args = ["region", "--site", str(SITE), "--out", str(out), "--remove", "b-site"]
-    assert main(args) == 0
-    assert "site b-site: removed" in capsys.readouterr().out
-    text = (out / "accounts.conf").read_text()
-    assert "b-site" not in text and f"sites/{A_ID}/" in text
-    assert not (out / "sites" / "b-site").exists()
-    moved = list((out / "removed").iterdir())
-    assert len(moved) == 1 and moved[0].name.startswith("b-site-") and (moved[0] / "secrets.json").exists()
-    assert json.loads((out / "sites" / A_ID / "region.json").read_text())["store_bytes"] == 2 * half
-    assert "a region of 1 sites" in (out / "nodes" / "n1" / "nats.conf").read_text()
-    # and the next render without it is no longer refused
-    assert region(tmp_path, SITE)[0] == 0
+    assert main(["region", "--site", str(SITE), "--out", str(out), "--remove", "b-site"]) == 0
+    assert "site b-site: removal begun" in capsys.readouterr().out
+    assert "sites/b-site/" in (out / "accounts.conf").read_text()
+    accounts = (out / "sites" / "b-site" / "accounts.conf").read_text()
+    users = re.findall(r'user: "([^"]+)"', accounts)
+    assert users == ["decommission@b-site", "decommission-enroll@b-site"], users
+    assert "SITE_b-site {" in accounts and "SITE_b-site_ENROLL {" in accounts
+    dec = out / "sites" / "b-site" / "decommission.json"
+    assert dec.stat().st_mode & 0o777 == 0o600
+    assert [u for u, _ in json.loads(dec.read_text())["logins"]] == users
+    assert json.loads((out / "sites" / A_ID / "region.json").read_text())["store_bytes"] == half
+    # enrolment cannot write the site's logins back meanwhile
+    with pytest.raises(RenderError, match="being removed from its region"):
+        new_unit_password(load_site(b), out / "sites" / "b-site", "balie-1")
+    # a render that forgets it now says what to do; given again, the site is kept after all
+    capsys.readouterr()
+    assert region(tmp_path, SITE)[0] == 2
+    assert "site b-site is being removed" in capsys.readouterr().err
+    assert region(tmp_path, SITE, b)[0] == 0
+    assert not dec.exists()
+    assert "unit-balie-1@b-site" in (out / "sites" / "b-site" / "accounts.conf").read_text()
+
+
+def test_a_removal_that_cannot_reach_the_nodes_says_what_to_do(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    d = Decommission((f"nats://127.0.0.1:{port}",), (("decommission@b-site", "pw"),))
+    with pytest.raises(RenderError, match=r"Reload every node .* run the same command again"):
+        delete_streams(d, wait_s=0.5, timeout_s=0.5)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,125 @@
+"""Taking a site out of a region with its data (`alarm-broker region --remove`, docs/HA.md Region).
+
+nats-server 2.9 keeps a removed account's JetStream: its streams stay in every node's store and,
+on a node that only reloaded, running; a node started again warns about them. So a site leaves
+in two renders:
+
+1. `--remove X` while X is still in the region: X's accounts keep only a `decommission` login
+   each (native NATS, every JetStream API subject of its own account, nothing else), written to
+   `sites/X/decommission.json`; every other login of X is gone at the nodes' next reload.
+2. `--remove X` again, after every node reloaded: that login deletes every stream of both of
+   X's accounts (the facts log, snapshots, lease, MQTT sessions, queued and retained messages,
+   enrolment's), then X's accounts leave the region and its directory moves to `removed/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+
+from stilalarm.broker_config.render import RenderError, _write
+
+DECOMMISSION_FILE = "decommission.json"
+"""In a site directory being removed: the logins that delete its data (mode 0600). Its presence
+also stops enrolment from writing the site's logins back (`new_unit_password`)."""
+DECOMMISSION_USER = "decommission"
+DECOMMISSION_ENROLL_USER = "decommission-enroll"
+
+
+@dataclass(frozen=True)
+class Decommission:
+    """How to reach a site's two accounts to delete their streams."""
+
+    servers: tuple[str, ...]
+    logins: tuple[tuple[str, str], ...]  # (user, password), one per account
+    ca_file: str | None = None
+
+    def save(self, path: Path) -> None:
+        data = {
+            "servers": list(self.servers),
+            "logins": [list(lg) for lg in self.logins],
+            "ca_file": self.ca_file,
+        }
+        _write(path, json.dumps(data, indent=2) + "\n", 0o600)
+
+    @staticmethod
+    def load(path: Path) -> Decommission:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        logins = tuple((str(u), str(p)) for u, p in data["logins"])
+        return Decommission(tuple(data["servers"]), logins, data.get("ca_file"))
+
+
+def decommission_block(user: str, password: str) -> list[str]:
+    """An account's only login while its site is removed: JetStream's API of its own account."""
+    return [
+        "      {",
+        f'        user: "{user}", password: "{password}"',
+        '        allowed_connection_types: ["STANDARD"]',
+        "        permissions: {",
+        '          publish: { allow: ["$JS.API.>"] }',
+        '          subscribe: { allow: ["_INBOX.>"] }',
+        "        }",
+        "      }",
+    ]
+
+
+def delete_streams(d: Decommission, wait_s: float = 30.0, timeout_s: float = 5.0) -> list[str]:
+    """Delete every stream of each login's account; the names deleted. Retried until `wait_s`
+    (a node may not have reloaded yet); RenderError with what to do when it cannot."""
+    deleted: list[str] = []
+    last = ["no answer"]
+
+    async def quiet(exc: Exception) -> None:  # nats-py's own error callback: noted, not printed
+        last[0] = f"{type(exc).__name__}: {exc}"
+
+    async def one(user: str, password: str) -> None:
+        tls = ssl.create_default_context(cafile=d.ca_file) if d.ca_file else None
+        nc = await nats.connect(
+            servers=list(d.servers),
+            user=user,
+            password=password,
+            tls=tls,
+            name=f"stilalarm-{user}",
+            connect_timeout=max(1, math.ceil(timeout_s)),
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            error_cb=quiet,
+        )
+        try:
+            js = nc.jetstream(timeout=timeout_s)
+            for info in await js.streams_info():
+                name = info.config.name
+                assert name is not None
+                await js.delete_stream(name)
+                deleted.append(f"{user}: {name}")
+            left = await js.streams_info()
+            if left:
+                raise RuntimeError(f"streams still there: {[i.config.name for i in left]}")
+        finally:
+            await nc.close()
+
+    async def go() -> None:
+        for user, password in d.logins:
+            while True:
+                try:
+                    await one(user, password)
+                    break
+                except Exception as exc:  # not reloaded yet, no quorum, unreachable: try again
+                    last[0] = f"{user}: {type(exc).__name__}: {exc}"
+                await asyncio.sleep(1.0)
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), wait_s))
+    except TimeoutError:
+        raise RenderError(
+            f"could not delete the removed site's data ({last[0]}). Reload every node (SIGHUP) after "
+            "the first --remove, make sure this host reaches their NATS client ports, and run the "
+            "same command again"
+        ) from None
+    return deleted
