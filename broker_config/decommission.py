@@ -15,13 +15,12 @@ in two renders:
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import ssl
-from dataclasses import dataclass
 from pathlib import Path
 
 import nats
+from pydantic import BaseModel, ConfigDict, Field
 
 from stilalarm.broker_config.render import RenderError, _write
 
@@ -32,27 +31,26 @@ DECOMMISSION_USER = "decommission"
 DECOMMISSION_ENROLL_USER = "decommission-enroll"
 
 
-@dataclass(frozen=True)
-class Decommission:
-    """How to reach a site's two accounts to delete their streams."""
+class Decommission(BaseModel):
+    """How to reach a site's two accounts to delete their streams (`decommission.json`)."""
 
-    servers: tuple[str, ...]
-    logins: tuple[tuple[str, str], ...]  # (user, password), one per account
-    ca_file: str | None = None
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    servers: tuple[str, ...] = Field(
+        min_length=1, description="Every node's NATS client address (as in the site's console-log.json)."
+    )
+    logins: tuple[tuple[str, str], ...] = Field(
+        min_length=1,
+        description="(user, password) of the decommission login of each of the site's accounts.",
+    )
+    ca_file: str | None = Field(default=None, description="The site CA: TLS to the nodes when set.")
 
     def save(self, path: Path) -> None:
-        data = {
-            "servers": list(self.servers),
-            "logins": [list(lg) for lg in self.logins],
-            "ca_file": self.ca_file,
-        }
-        _write(path, json.dumps(data, indent=2) + "\n", 0o600)
+        _write(path, self.model_dump_json(indent=2) + "\n", 0o600)
 
     @staticmethod
     def load(path: Path) -> Decommission:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        logins = tuple((str(u), str(p)) for u, p in data["logins"])
-        return Decommission(tuple(data["servers"]), logins, data.get("ca_file"))
+        return Decommission.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 def decommission_block(user: str, password: str) -> list[str]:

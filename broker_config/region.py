@@ -160,7 +160,9 @@ def begin_removal(out: Path, sid: str) -> list[Path]:
         ]
     )
     _write(d / ACCOUNTS_FILE, text, 0o600)
-    Decommission(tuple(log["servers"]), logins, log.get("ca_file")).save(d / DECOMMISSION_FILE)
+    Decommission(servers=tuple(log["servers"]), logins=logins, ca_file=log.get("ca_file")).save(
+        d / DECOMMISSION_FILE
+    )
     return [d / ACCOUNTS_FILE, d / DECOMMISSION_FILE]
 
 

@@ -318,7 +318,9 @@ def new_unit_password(site: Site, out: Path, unit_id: str) -> UnitConfig:
     (approve) and revocation both use it: revoking gives the unit a password that only this
     directory knows, and on the cluster profile also a new secret client id.
     """
-    if (out / "decommission.json").exists():  # broker_config/decommission.py
+    from stilalarm.broker_config.decommission import DECOMMISSION_FILE
+
+    if (out / DECOMMISSION_FILE).exists():
         raise RenderError(
             f"{out}: this site is being removed from its region (alarm-broker region --remove): "
             "no unit can be enrolled or revoked; give its --site to the region again to keep it"

@@ -161,6 +161,7 @@ def test_remove_first_leaves_the_site_only_a_login_to_delete_its_data(
     dec = out / "sites" / "b-site" / "decommission.json"
     assert dec.stat().st_mode & 0o777 == 0o600
     assert [u for u, _ in json.loads(dec.read_text())["logins"]] == users
+    assert [u for u, _ in Decommission.load(dec).logins] == users
     assert json.loads((out / "sites" / A_ID / "region.json").read_text())["store_bytes"] == half
     # enrolment cannot write the site's logins back meanwhile
     with pytest.raises(RenderError, match="being removed from its region"):
@@ -178,7 +179,7 @@ def test_a_removal_that_cannot_reach_the_nodes_says_what_to_do(tmp_path: Path) -
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
-    d = Decommission((f"nats://127.0.0.1:{port}",), (("decommission@b-site", "pw"),))
+    d = Decommission(servers=(f"nats://127.0.0.1:{port}",), logins=(("decommission@b-site", "pw"),))
     with pytest.raises(RenderError, match=r"Reload every node .* run the same command again"):
         delete_streams(d, wait_s=0.5, timeout_s=0.5)
 
