@@ -310,8 +310,8 @@ class ClusterInfo(StrictModel):
         "from memory, marked 'niet opgeslagen' (a healthy cluster confirms in milliseconds; a "
         "stream leader's election after a node loss takes 4-9 s). Shorter pages sooner during an "
         "election, at the price of more 'not stored' pages and store faults (docs/HA.md, item 12). "
-        "Read when a console becomes active (a change takes a restart); the one [cluster] field "
-        "the sites of a region may set differently.",
+        "The active console follows a reload (SIGHUP): the next record is waited for with the "
+        "new bound. The one [cluster] field the sites of a region may set differently.",
     )
     queued_store_percent: int = Field(
         default=25,

@@ -45,13 +45,26 @@ class LogReplica:
     wrote) and `LogSlow` when it is not confirmed within `wait_s`."""
 
     def __init__(
-        self, clog: ClusterLog, last_seq: int, acting: Callable[[], bool], wait_s: float = PAGE_AFTER_S
+        self,
+        clog: ClusterLog,
+        last_seq: int,
+        acting: Callable[[], bool],
+        wait_s: float | Callable[[], float] = PAGE_AFTER_S,
     ) -> None:
         self.clog = clog
         self.last_seq = last_seq
-        self.wait_s = wait_s
+        self._wait = wait_s if callable(wait_s) else (lambda: wait_s)
         self._acting = acting
         self._pending: _Append | None = None
+
+    @property
+    def wait_s(self) -> float:
+        """The bound now (a callable follows the site's `page_after_s` across reloads)."""
+        return self._wait()
+
+    def bound_by(self, wait_s: Callable[[], float]) -> None:
+        """Take the bound from `wait_s` from now on (the service's current site, after a SIGHUP too)."""
+        self._wait = wait_s
 
     def append(self, record: bytes) -> int:
         """Store `record` after the last one; its sequence. Waits up to `wait_s` for a new record;
@@ -79,9 +92,7 @@ class LogReplica:
                     f"the log has not confirmed record {p.record_id} after {p.after} yet "
                     f"(tried for {time.monotonic() - p.started:.1f} s)"
                 )
-            raise LogSlow(
-                f"the log has not confirmed record {p.record_id} after {p.after} within {self.wait_s:g} s"
-            )
+            raise LogSlow(f"the log has not confirmed record {p.record_id} after {p.after} within {wait:g} s")
         self._pending = None
         if p.refused:
             raise StepDown(f"the log refused the append: another console wrote first ({p.refused})")

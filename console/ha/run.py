@@ -197,6 +197,7 @@ def serve_ha(
     store.close()
     svc = ConsoleService(cfg, site, creds)
     svc.store.replica = replica
+    replica.bound_by(lambda: svc.site.cluster.page_after_s)  # a reload (SIGHUP) changes it too
     svc.may_act = keeper.acting
     svc.on_step_down = step_down
     svc.publisher.term = keeper.term
