@@ -22,6 +22,7 @@ from pathlib import Path
 import nats
 from pydantic import BaseModel, ConfigDict, Field
 
+from stilalarm.broker_config.cluster import Permissions, _user_block
 from stilalarm.broker_config.render import RenderError, _write
 
 DECOMMISSION_FILE = "decommission.json"
@@ -55,16 +56,7 @@ class Decommission(BaseModel):
 
 def decommission_block(user: str, password: str) -> list[str]:
     """An account's only login while its site is removed: JetStream's API of its own account."""
-    return [
-        "      {",
-        f'        user: "{user}", password: "{password}"',
-        '        allowed_connection_types: ["STANDARD"]',
-        "        permissions: {",
-        '          publish: { allow: ["$JS.API.>"] }',
-        '          subscribe: { allow: ["_INBOX.>"] }',
-        "        }",
-        "      }",
-    ]
+    return _user_block(Permissions(user, ("$JS.API.>",), ("_INBOX.>",)), password, "STANDARD")
 
 
 def delete_streams(d: Decommission, wait_s: float = 30.0, timeout_s: float = 5.0) -> list[str]:
