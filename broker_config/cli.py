@@ -96,7 +96,7 @@ def region_cmd(args: argparse.Namespace) -> int:
 
     try:
         sites = [load_site(p) for p in args.site]
-        written = render_region(
+        done = render_region(
             sites,
             ClusterOptions(out=args.out, tls_dir=args.tls_dir, rotate=args.rotate),
             frozenset(args.remove),
@@ -108,7 +108,7 @@ def region_cmd(args: argparse.Namespace) -> int:
         print(f"alarm-broker region: {exc}", file=sys.stderr)
         return 2
     names = ", ".join(n.name for n in sites[0].cluster.nodes)
-    print(f"wrote {len(written)} files to {args.out}: nats.conf for nodes {names}")
+    print(f"wrote {len(done.paths)} files to {args.out}: nats.conf for nodes {names}")
     for s in sites:
         sid = s.site.id
         print(f"  site {sid}: account SITE_{sid}, logins <name>@{sid}, configs in {site_dir(args.out, sid)}")
@@ -123,6 +123,8 @@ def region_cmd(args: argparse.Namespace) -> int:
                 f"  site {sid}: its data on the cluster deleted; reload every node (SIGHUP) to take "
                 "its accounts out"
             )
+    for stream in done.deleted:
+        print(f"    deleted stream {stream}")
     print("(secrets, node configs and client configs are mode 0600; never commit them)")
     return 0
 

@@ -14,16 +14,15 @@ in two renders:
 
 from __future__ import annotations
 
-import asyncio
-import math
-import ssl
+import time
 from pathlib import Path
 
-import nats
+from nats.js import JetStreamContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from stilalarm.broker_config.cluster import Permissions, _user_block
 from stilalarm.broker_config.render import RenderError, _write
+from stilalarm.wire.jetstream import NatsLogin, NoAnswer, run_job
 
 DECOMMISSION_FILE = "decommission.json"
 """In a site directory being removed: the logins that delete its data (mode 0600). Its presence
@@ -60,29 +59,13 @@ def decommission_block(user: str, password: str) -> list[str]:
 
 
 def delete_streams(d: Decommission, wait_s: float = 30.0, timeout_s: float = 5.0) -> list[str]:
-    """Delete every stream of each login's account; the names deleted. Retried until `wait_s`
-    (a node may not have reloaded yet); RenderError with what to do when it cannot."""
+    """Delete every stream of each login's account; the names deleted (`<login>: <stream>`). Tried
+    again until `wait_s` (a node may not have reloaded yet); RenderError with what to do when not."""
     deleted: list[str] = []
-    last = ["no answer"]
+    deadline = time.monotonic() + wait_s
+    for user, password in d.logins:
 
-    async def quiet(exc: Exception) -> None:  # nats-py's own error callback: noted, not printed
-        last[0] = f"{type(exc).__name__}: {exc}"
-
-    async def one(user: str, password: str) -> None:
-        tls = ssl.create_default_context(cafile=d.ca_file) if d.ca_file else None
-        nc = await nats.connect(
-            servers=list(d.servers),
-            user=user,
-            password=password,
-            tls=tls,
-            name=f"stilalarm-{user}",
-            connect_timeout=max(1, math.ceil(timeout_s)),
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            error_cb=quiet,
-        )
-        try:
-            js = nc.jetstream(timeout=timeout_s)
+        async def wipe(js: JetStreamContext, user: str = user) -> None:
             for info in await js.streams_info():
                 name = info.config.name
                 assert name is not None
@@ -91,25 +74,14 @@ def delete_streams(d: Decommission, wait_s: float = 30.0, timeout_s: float = 5.0
             left = await js.streams_info()
             if left:
                 raise RuntimeError(f"streams still there: {[i.config.name for i in left]}")
-        finally:
-            await nc.close()
 
-    async def go() -> None:
-        for user, password in d.logins:
-            while True:
-                try:
-                    await one(user, password)
-                    break
-                except Exception as exc:  # not reloaded yet, no quorum, unreachable: try again
-                    last[0] = f"{user}: {type(exc).__name__}: {exc}"
-                await asyncio.sleep(1.0)
-
-    try:
-        asyncio.run(asyncio.wait_for(go(), wait_s))
-    except TimeoutError:
-        raise RenderError(
-            f"could not delete the removed site's data ({last[0]}). Reload every node (SIGHUP) after "
-            "the first --remove, make sure this host reaches their NATS client ports, and run the "
-            "same command again"
-        ) from None
+        login = NatsLogin(d.servers, user, password, d.ca_file, f"stilalarm-{user}")
+        try:
+            run_job(login, wipe, wait_s=deadline - time.monotonic(), timeout_s=timeout_s, pause_s=1.0)
+        except NoAnswer as exc:
+            raise RenderError(
+                f"could not delete the removed site's data ({user}: {exc.last}). Reload every node "
+                "(SIGHUP) after the first --remove, make sure this host reaches their NATS client ports, "
+                "and run the same command again"
+            ) from None
     return deleted

@@ -468,22 +468,25 @@ class LocalRegion(LocalCluster):
             if proc is not None and proc.poll() is None:
                 self.wait_ready(max(1.0, deadline - time.monotonic()), node=i, site_id=site.site.id)
 
-    def remove_site(self, site_id: str, then: Callable[[], None] = lambda: None) -> None:
+    def remove_site(self, site_id: str, then: Callable[[], None] = lambda: None) -> list[str]:
         """Take `site_id` out of the running region as an operator does: `alarm-broker region
         --remove` (its logins stop), every running node reloads (SIGHUP), `then()`, the same render
-        again (its streams deleted, its accounts out), every node reloads again."""
+        again (its streams deleted, its accounts out), every node reloads again. The streams
+        deleted, as the command prints them (`<login>: <stream>`)."""
         from stilalarm.broker_config.cluster import ClusterOptions
         from stilalarm.broker_config.region import render_region
 
         self.sites = [s for s in self.sites if s.site.id != site_id]
         opts = ClusterOptions(out=self.dir, tls_dir=self._tls_dir)
+        deleted: list[str] = []
         for step in (1, 2):
-            render_region(self.sites, opts, frozenset({site_id}))
+            deleted = render_region(self.sites, opts, frozenset({site_id})).deleted
             for proc in self.procs:
                 if proc is not None and proc.poll() is None:
                     proc.send_signal(signal.SIGHUP)
             if step == 1:
                 then()
+        return deleted
 
     def site_dir(self, site_id: str | None = None) -> Path:
         from stilalarm.broker_config.region import site_dir

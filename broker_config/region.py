@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -208,14 +208,23 @@ def check_membership(sites: list[Site], out: Path, remove: frozenset[str]) -> No
         )
 
 
+@dataclass(frozen=True)
+class RegionWritten:
+    """What a region render did."""
+
+    paths: list[Path]
+    """Every file and directory written (or moved to `removed/`)."""
+    deleted: list[str]
+    """The streams deleted on the cluster for the sites that left, as `<login>: <stream>`."""
+
+
 def render_region(
     sites: list[Site], opts: ClusterOptions, remove: frozenset[str] = frozenset()
-) -> list[Path]:
-    """Write every node's config, the region's accounts and every site's directory; return the
-    paths written. A site in `remove` leaves the region in two renders (broker_config/decommission.py):
-    the first leaves it a decommission login only; the next, after the nodes reloaded, deletes its
-    streams with it, takes its accounts out and moves its directory to `removed/` (docs/HA.md,
-    Region)."""
+) -> RegionWritten:
+    """Write every node's config, the region's accounts and every site's directory. A site in
+    `remove` leaves the region in two renders (broker_config/decommission.py): the first leaves it
+    a decommission login only; the next, after the nodes reloaded, deletes its streams with it,
+    takes its accounts out and moves its directory to `removed/` (docs/HA.md, Region)."""
     check_region(sites)
     for s in sites:
         check_tls(s, opts)
@@ -225,10 +234,12 @@ def render_region(
     pw = load_or_make_secrets(out / "secrets.json", [ROUTE_USER, SYSTEM_USER], opts.rotate)
     _write(out / "secrets.json", json.dumps(pw, indent=2) + "\n", 0o600)
     written = [out / "secrets.json"]
-    gone_now = sorted(remove & leaving(out))  # step 2: their data goes, then their accounts
-    starting = sorted(remove - leaving(out))  # step 1: their data still counts against the store
+    half_removed = leaving(out)
+    gone_now = sorted(remove & half_removed)  # step 2: their data goes, then their accounts
+    starting = sorted(remove - half_removed)  # step 1: their data still counts against the store
+    deleted: list[str] = []
     for sid in gone_now:
-        delete_streams(Decommission.load(site_dir(out, sid) / DECOMMISSION_FILE))
+        deleted += delete_streams(Decommission.load(site_dir(out, sid) / DECOMMISSION_FILE))
     shares = len(sites) + len(starting)
     for s in sites:
         _, files = write_site(
@@ -252,4 +263,4 @@ def render_region(
         gone.parent.mkdir(parents=True, exist_ok=True)
         site_dir(out, sid).rename(gone)
         written.append(gone)
-    return written
+    return RegionWritten(written, deleted)

@@ -41,6 +41,7 @@ from nats.js import JetStreamContext, api
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field
 
+from stilalarm.wire.jetstream import NatsLogin, NoAnswer, describe, run_job
 from stilalarm.wire.streams import (
     MQTT_MSGS_STREAM,
     MQTT_MSGS_SUBJECTS,
@@ -144,23 +145,6 @@ class _Part:
     data: bytes
 
 
-def _describe(exc: BaseException, timeout_s: float) -> str:
-    """Why a call failed, in words an operator can act on."""
-    if isinstance(exc, nats.js.errors.NoStreamResponseError | nats.errors.NoRespondersError):
-        return "no responders: JetStream does not answer on the connected node (no quorum, or starting)"
-    if isinstance(exc, nats.js.errors.ServiceUnavailableError):
-        return "JetStream is unavailable on the connected node (no quorum, or starting)"
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return f"no answer within {timeout_s} s (no quorum, or the node is unreachable)"
-    if isinstance(exc, nats.errors.ConnectionClosedError):
-        return "the connection is closed (close() was called)"
-    if isinstance(exc, nats.errors.ConnectionReconnectingError | nats.errors.StaleConnectionError):
-        return "not connected: reconnecting to another node"
-    if isinstance(exc, nats.js.errors.APIError):
-        return f"JetStream refused: {exc.description} (code {exc.code}, error {exc.err_code})"
-    return f"{type(exc).__name__}: {exc}"
-
-
 async def limit_queue(js: JetStreamContext, q: QueueLimits | None, timeout_s: float) -> str | None:
     """Bound the site's queued QoS1 messages (`$MQTT_msgs`): per topic and in bytes, the oldest
     dropped first (a unit's outbox sends an unreceipted event again). Created here with
@@ -194,7 +178,7 @@ async def limit_queue(js: JetStreamContext, q: QueueLimits | None, timeout_s: fl
         return None
     except nats.js.errors.APIError as exc:
         problem = (
-            f"the cluster refused the limits {_limits_text(q)} ({_describe(exc, timeout_s)}): lower "
+            f"the cluster refused the limits {_limits_text(q)} ({describe(exc, timeout_s)}): lower "
             "[cluster] queued_store_percent or raise max_file_store_mb, render again, restart the consoles"
         )
         log.error(
@@ -213,39 +197,24 @@ def set_queue_limits(
     --ha on a cluster): connect with the console-log login, set the limits, close; retried until
     `wait_s`. None when the limits are in place, else what is wrong (logged: a refusal by
     `limit_queue`, no answer in time here)."""
-
-    async def once() -> str | None:
-        tls = ssl.create_default_context(cafile=creds.ca_file) if creds.ca_file else None
-        nc = await nats.connect(
-            servers=list(creds.servers),
-            user=creds.username,
-            password=creds.password,
-            tls=tls,
-            name=f"stilalarm-console-limits-{creds.site_id}",
-            connect_timeout=max(1, math.ceil(timeout_s)),
-            allow_reconnect=False,
-        )
-        try:
-            return await limit_queue(nc.jetstream(timeout=timeout_s), creds.mqtt_queue, timeout_s)
-        finally:
-            await nc.close()
-
-    last = ["no answer"]
-
-    async def go() -> str | None:
-        while True:
-            try:
-                return await once()
-            except Exception as exc:  # no answer: nodes or JetStream starting, no quorum
-                last[0] = _describe(exc, timeout_s)
-                log.debug("cluster: queue limits not set yet (%s)", last[0])
-                await asyncio.sleep(0.5)
-
+    login = NatsLogin(
+        tuple(creds.servers),
+        creds.username,
+        creds.password,
+        creds.ca_file,
+        f"stilalarm-console-limits-{creds.site_id}",
+    )
     try:
-        return asyncio.run(asyncio.wait_for(go(), wait_s))
-    except TimeoutError:  # never fatal: the console serves alarms without them
+        return run_job(
+            login,
+            lambda js: limit_queue(js, creds.mqtt_queue, timeout_s),
+            wait_s=wait_s,
+            timeout_s=timeout_s,
+            on_retry=lambda why: log.debug("cluster: queue limits not set yet (%s)", why),
+        )
+    except NoAnswer as exc:  # never fatal: the console serves alarms without them
         problem = (
-            f"no answer from the cluster within {wait_s:.0f} s ({last[0]}): check the nodes and "
+            f"no answer from the cluster within {wait_s:.0f} s ({exc.last}): check the nodes and "
             "console-log.json, then restart the console"
         )
         log.error(
@@ -367,7 +336,7 @@ class ClusterLog:
                 raise LogUnavailable(
                     f"{what}: no answer within {bound_s:.1f} s (no quorum, or unreachable)"
                 ) from None
-            raise LogUnavailable(f"{what}: {_describe(exc, self.timeout_s)}") from exc
+            raise LogUnavailable(f"{what}: {describe(exc, self.timeout_s)}") from exc
 
     # -- on the loop -------------------------------------------------------------------------
     async def _on_error(self, exc: Exception) -> None:
@@ -424,7 +393,7 @@ class ClusterLog:
                 await self._ensure()
                 return
             except Exception as exc:
-                last = _describe(exc, self.timeout_s)
+                last = describe(exc, self.timeout_s)
             if loop.time() + 0.5 >= deadline:
                 raise LogUnavailable(
                     f"start: connected, but could not create or find stream {self.stream} and bucket "

@@ -24,6 +24,7 @@ from stilalarm.inventory import Site
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.link import Link
+from stilalarm.wire.streams import MQTT_MSGS_STREAM, stream_name
 from stilalarm.wire.topics import Topics, UnitChannel
 from tests.conftest import EXAMPLE_SITE
 from tests.harness import Capture, connect_result, make_site_ca, wait_until
@@ -256,7 +257,9 @@ def test_a_site_leaves_a_running_region_and_its_data_with_it(tmp_path: Path, sit
                         f"node {i + 1} refusing the removed site's login",
                     )
 
-            r.remove_site(B_ID, then=logins_refused)
+            deleted = r.remove_site(B_ID, then=logins_refused)
+            names = {d.partition(": ")[2] for d in deleted}  # as `alarm-broker region` prints them
+            assert {stream_name(B_ID), MQTT_MSGS_STREAM, "$MQTT_sess"} <= names, deleted
 
             wait_until(
                 lambda: not any(d.exists() and any(d.iterdir()) for d in b_store), 30, "B's streams deleted"
