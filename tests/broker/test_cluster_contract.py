@@ -191,9 +191,13 @@ def test_a_killed_clients_will_is_delivered(cluster: LocalCluster, topics: Topic
     subscription is a JetStream consumer: once, a QoS1 watcher here first had its SUBSCRIBE
     refused (the consumer was not created within nats-server's 4 s), then got no will within 30 s
     while `$MQTT_msgs` elected a leader (docs/HA.md). That is the console's case, and its
-    heartbeat supervision reports the unit offline without the will."""
+    heartbeat supervision reports the unit offline without the will. Once (CI, 2026-12-04) the
+    QoS0 watcher saw nothing in 30 s either; it did not happen again in over 300 local tries (with and
+    without a CPU hog), so a miss now says what the watcher got, whether the node stored the will
+    as retained, and the nodes' warnings."""
     creds = cluster.creds("unit-balie-1", node=1)
     topic = topics.unit_status("balie-1")
+    logs_from = [cluster.log_path(i).stat().st_size for i in range(len(cluster.nodes))]
     watcher = Client(cluster.creds("observer"), client_id("observer", "will"))
     assert watcher.sub(topic, qos=0)
     code = (
@@ -214,12 +218,42 @@ def test_a_killed_clients_will_is_delivered(cluster: LocalCluster, topics: Topic
         assert proc.stdout is not None and proc.stdout.readline().strip() == b"up"
         proc.kill()
         proc.wait()
-        wait_until(lambda: watcher.payloads(topic) == [b"absent-by-will"], 30, "the will")
+        try:
+            wait_until(lambda: watcher.payloads(topic) != [], 30, "the will")
+        except AssertionError as exc:  # once in CI (2026-12-04), cause unknown: say what was seen
+            raise AssertionError(f"{exc}; {will_diagnosis(cluster, watcher, topic, logs_from)}") from None
+        assert watcher.payloads(topic)[0] == b"absent-by-will"
     finally:
         if proc.poll() is None:
             proc.kill()
         watcher.close()
         mosquitto_pub(creds, topic, b"", retain=True)
+
+
+def will_diagnosis(cluster: LocalCluster, watcher: Client, topic: str, logs_from: list[int]) -> str:
+    """What a missing will leaves to go on: the watcher's state, whether the node stored the will as
+    the topic's retained message (then it was sent, and its live delivery was lost), and the
+    nodes' warnings and errors since the test began."""
+    late = Client(cluster.creds("observer", node=2), client_id("observer", "will-late"))
+    try:
+        late.sub(topic, qos=0)
+        try:
+            wait_until(lambda: late.payloads(topic) != [], 5, "the retained will")
+        except AssertionError:
+            pass
+        retained = late.payloads(topic)
+    finally:
+        late.close()
+    lines: list[str] = []
+    for i, start in enumerate(logs_from):
+        with cluster.log_path(i).open("rb") as f:
+            f.seek(start)
+            lines += [f"n{i + 1}: {ln}" for ln in f.read().decode(errors="replace").splitlines()]
+    notable = [ln for ln in lines if "[WRN]" in ln or "[ERR]" in ln][-20:]
+    return (
+        f"watcher got {watcher.got}, disconnected: {watcher.down.is_set()}; a new subscriber got the "
+        f"retained {retained}; node warnings/errors since the start: {notable}"
+    )
 
 
 def test_a_dot_in_a_topic_is_refused_which_is_why_enrolment_protocol_1_did_not_work(
