@@ -68,16 +68,26 @@ def serve(args: argparse.Namespace) -> int:
         stop.set()
 
     def on_hup(_signum: int, _frame: FrameType | None) -> None:
-        for svc in running:  # a standby has nothing to reload: it reads the inventory on takeover
+        for svc in running:
             svc.inbox.put(Reload())  # the writer thread reloads (it alone touches the state)
+        if not running and args.ha:  # a standby: nothing runs on the inventory yet
+            log.info("reload: a standby reads %s again when it takes over", args.site)
+        elif not running:
+            log.warning("reload: still starting on %s as it was read; reload again once started", args.site)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hup)
     release: Callable[[], None] | None = None
+    pidfile = pid_path(args.db)
+    try:  # written first: `alarm-console reload` finds a standby too
+        pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot write %s (%s): `alarm-console reload` cannot find this service", pidfile, exc)
     if args.ha:
         got = _serve_ha(args, cfg, site, creds, stop)
         if isinstance(got, int):
+            _remove_pidfile(pidfile)
             return got
         svc, release = got.svc, got.release
     else:
@@ -85,20 +95,17 @@ def serve(args: argparse.Namespace) -> int:
             svc = ConsoleService(cfg, site, creds, init=args.init)
         except StoreError as exc:
             log.critical("not starting: %s", exc)
+            _remove_pidfile(pidfile)
             return EXIT_DB
         try:
             svc.start()
         except StoreError as exc:
             log.critical("not starting: %s", exc)
             svc.store.close()
+            _remove_pidfile(pidfile)
             return EXIT_DB
     _limit_cluster_queue(args.broker_dir, svc)
     running.append(svc)
-    pidfile = pid_path(args.db)
-    try:
-        pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
-    except OSError as exc:
-        log.warning("cannot write %s (%s): `alarm-console reload` cannot find this service", pidfile, exc)
     failed = False
     while not stop.wait(0.5):
         if svc.wait(0):  # the writer ended on its own: a fatal error
@@ -107,12 +114,17 @@ def serve(args: argparse.Namespace) -> int:
     svc.stop()
     if release is not None:
         release()  # --ha: the standby takes over at once
+    _remove_pidfile(pidfile)
+    return 1 if failed else 0
+
+
+def _remove_pidfile(pidfile: Path) -> None:
+    """Remove the pid file if it is still this process's."""
     try:
         if pidfile.read_text(encoding="utf-8").strip() == str(os.getpid()):
             pidfile.unlink()
     except OSError:
         pass
-    return 1 if failed else 0
 
 
 def _limit_cluster_queue(broker_dir: Path, svc: ConsoleService) -> None:

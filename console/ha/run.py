@@ -123,6 +123,36 @@ class Active:
         self.keeper.release()
 
 
+def current_site(cfg: ServiceConfig, started_with: Site) -> Site:
+    """site.toml as it is now, for a standby taking over: it read the file when it started, maybe
+    weeks ago, and reloads (SIGHUP) only reach the active. Kept (logged) when the file is now
+    invalid or names another site: an active on the old inventory beats no active at all."""
+    from stilalarm.inventory.load import InventoryError, load_site
+
+    try:
+        site = load_site(cfg.site_path)
+    except InventoryError as exc:
+        log.error(
+            "taking over on the inventory read at this console's start: %s is invalid now (%s); fix it "
+            "and run `alarm-console reload`",
+            cfg.site_path,
+            exc,
+        )
+        return started_with
+    if site.site.id != started_with.site.id:
+        log.error(
+            "taking over on the inventory read at this console's start: %s now names site %r, not %r "
+            "(a new site id means new topics: restart the consoles)",
+            cfg.site_path,
+            site.site.id,
+            started_with.site.id,
+        )
+        return started_with
+    if site != started_with:
+        log.warning("taking over on %s as it is now (changed since this console started)", cfg.site_path)
+    return site
+
+
 def serve_ha(
     cfg: ServiceConfig,
     site: Site,
@@ -182,6 +212,7 @@ def serve_ha(
                 log.warning("standby: cannot read the log (%s); retrying", exc)
                 stop.wait(0.5)
         log.warning("taking over in term %d after applying %d record(s) as standby", keeper.term, applied)
+        site = current_site(cfg, site)
         replica = LogReplica(clog, clog.last_seq(), keeper.acting, site.cluster.page_after_s)
         marker_seq = replica.append_waiting(encode(Rows(at=utcnow().isoformat())))
         while store.log_seq() < marker_seq:  # (the keeper replaces this process if it loses the lease)

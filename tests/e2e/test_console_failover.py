@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ import pytest
 
 from bench.netns import Netns
 from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_server
-from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess
+from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess, _exe
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.link import Link
 from stilalarm.wire.messages import AckCmd, IncidentState, IncidentStatus, Notification, encode, parse, utcnow
@@ -211,6 +212,36 @@ def test_sigstop_of_the_active_the_standby_takes_over_and_the_old_one_does_not_p
     assert ha.seen.incident_state(iid).status is IncidentStatus.ACKNOWLEDGED
     bart.stop()
     ha.note(f"SIGSTOP of the active console -> standby active: {t_active - t_stop:.2f} s")
+
+
+def test_a_standby_takes_over_on_the_inventory_as_it_is_now(ha: Ha) -> None:
+    """site.toml changes while b waits as a standby (Onthaal's lead is now bart, chris his deputy)
+    and the operator reloads both consoles (`alarm-console reload`); then a is killed. b takes
+    over on the file as it is now: a press pages bart first, not chris (b read the file at its
+    start; before 2026-12-04 it took over on that)."""
+    swapped = HA_SITE.replace(
+        'leads = ["chris"]\ndeputies = ["bart"]', 'leads = ["bart"]\ndeputies = ["chris"]'
+    )
+    assert swapped != HA_SITE
+    ha.a.site_file.write_text(swapped)
+    for p in (ha.a, ha.b):
+        done = subprocess.run(
+            [*_exe(), "reload", "--site", str(p.site_file), "--db", str(p.db)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr  # a standby's pid file is there too
+    wait_until(lambda: "inventory reloaded" in ha.a.log(), 30, f"a reloads:\n{ha.a.log()}")
+    wait_until(lambda: "a standby reads" in ha.b.log(), 30, f"b notes the reload:\n{ha.b.log()}")
+    ha.a.kill()
+    wait_until(lambda: active_line("b") in ha.b.log(), 30, f"b takes over:\n{ha.b.log()}")
+    ev = ha.unit.press()
+    wait_until(lambda: ha.unit.receipt_for(ev.event_id) is not None, 30, "the receipt from b")
+    wait_until(lambda: ha.pages("bart") != [] or ha.pages("chris") != [], 30, "level 1 paged by b")
+    assert ha.pages("chris") == []  # level 2 (chris now) is due LEVEL2_S after the press
+    assert len(ha.pages("bart")) == 1
+    assert "changed since this console started" in ha.b.log()
 
 
 def test_quorum_loss_nothing_is_receipted_that_is_not_stored(ha: Ha) -> None:
