@@ -68,6 +68,7 @@ from stilalarm.wire.streams import (
     MQTT_MSGS_STREAM,
     facts_subject,
     lease_bucket,
+    presence_subject,
     snapshot_stream,
     snapshot_subject,
     stream_name,
@@ -195,7 +196,8 @@ def site_permissions(site: Site) -> list[Permissions]:
 def log_permissions(site: Site) -> Permissions:
     """`console-log`: find or create its streams and bucket, append and read records, store and read
     snapshots, purge its two streams (the log below a snapshot, older snapshots: retention), read and
-    write the lease, and find, create or limit the site's queued QoS1 messages (`queue_limits`); nothing
+    write the lease, say and hear which consoles are there (`presence_subject`, core NATS), and find,
+    create or limit the site's queued QoS1 messages (`queue_limits`); nothing
     else (no MQTT topic, no other stream, no stream deletion). Measured as the minimal set with
     nats-py 2.16 on nats-server 2.9 (tests/broker/test_cluster_log.py)."""
     sid = site.site.id
@@ -208,10 +210,11 @@ def log_permissions(site: Site) -> Permissions:
     own = (f"{api}.PURGE.{stream}", f"{api}.PURGE.{snaps}")
     snap_api = tuple(f"{api}.{call}.{snaps}" for call in ("INFO", "CREATE", "MSG.GET"))
     queue = tuple(f"{api}.{call}.{MQTT_MSGS_STREAM}" for call in ("INFO", "CREATE", "UPDATE"))
+    presence = presence_subject(sid)
     return Permissions(
         CONSOLE_LOG_USER,
-        (*publish, *snap_api, *own, *queue, facts, snap_subject, f"$KV.{bucket}.active"),
-        (facts, "_INBOX.>"),
+        (*publish, *snap_api, *own, *queue, facts, snap_subject, f"$KV.{bucket}.active", presence),
+        (facts, presence, "_INBOX.>"),
     )
 
 

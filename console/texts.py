@@ -76,7 +76,7 @@ NOTICE_KEYS = (
     | {"registration_corrected"}
     | {"team_unstaffed", "team_staffed"}
     | {"building_unreachable", "building_reachable"}
-    | {"queue_unlimited"}
+    | {"queue_unlimited", "standby_missing", "standby_back", "standby_older"}
     | RISK_KEYS
 )
 """Notices whose whole text comes from the fact's `detail` (they outlive the incident in memory)."""

@@ -311,7 +311,24 @@ class ClusterInfo(StrictModel):
         "stream leader's election after a node loss takes 4-9 s). Shorter pages sooner during an "
         "election, at the price of more 'not stored' pages and store faults (docs/HA.md, item 12). "
         "The active console follows a reload (SIGHUP): the next record is waited for with the "
-        "new bound. The one [cluster] field the sites of a region may set differently.",
+        "new bound. One of the [cluster] fields the sites of a region may set differently.",
+    )
+    consoles: int = Field(
+        default=2,
+        ge=1,
+        le=9,
+        description="How many consoles run `alarm-console serve --ha` for this site: the active "
+        "one tells facilities when it hears fewer than consoles - 1 standbys (then a failure of "
+        "the active is a failure of the site: docs/HA.md, Standbys). 1: no standby, no notice. "
+        "The site's own: sites of a region may differ.",
+    )
+    standby_silent_after_s: float = Field(
+        default=30.0,
+        ge=2,
+        le=3600,
+        description="Seconds without a word from a standby console before the active counts it "
+        "as gone (a standby says it is there every quarter of this, at most every 5 s). The "
+        "site's own: sites of a region may differ.",
     )
     queued_store_percent: int = Field(
         default=25,
@@ -323,9 +340,10 @@ class ClusterInfo(StrictModel):
     )
 
     def shared(self) -> dict[str, object]:
-        """The fields every site of a region must agree on: all but the console's own
-        (`page_after_s` is how long that site's active console waits, not the cluster's)."""
-        return self.model_dump(exclude={"page_after_s"})
+        """The fields every site of a region must agree on: all but the consoles' own
+        (`page_after_s` is how long that site's active console waits, not the cluster's; how many
+        consoles a site runs and when its standbys count as gone are the site's)."""
+        return self.model_dump(exclude={"page_after_s", "consoles", "standby_silent_after_s"})
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -7,6 +7,7 @@ every character but [A-Za-z0-9_-] as `_`):
     STILALARM_FACTS_S      stream   the consoles' replicated facts log, subject stilalarm.S.facts
     STILALARM_SNAP_S       stream   the log's snapshots (compaction), subject stilalarm.S.snapshot
     stilalarm_lease_S      KV       the active console's lease (its stream: KV_stilalarm_lease_S)
+    stilalarm.S.consoles   subject  core NATS, not stored: each console says it is there (presence)
     $MQTT_msgs             stream   nats-server's own: an account's queued QoS1 messages
 """
 
@@ -40,6 +41,11 @@ def facts_subject(site_id: str) -> str:
 def lease_bucket(site_id: str) -> str:
     """The KV bucket of the active console's lease (JetStream names its stream `KV_` + this)."""
     return f"stilalarm_lease_{site_token(site_id)}"
+
+
+def presence_subject(site_id: str) -> str:
+    """Core NATS, not stored: where each of the site's `serve --ha` consoles says it is there."""
+    return f"stilalarm.{site_token(site_id)}.consoles"
 
 
 def snapshot_stream(site_id: str) -> str:

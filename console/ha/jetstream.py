@@ -29,7 +29,7 @@ import re
 import ssl
 import threading
 import zlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -47,6 +47,7 @@ from stilalarm.wire.streams import (
     MQTT_MSGS_SUBJECTS,
     facts_subject,
     lease_bucket,
+    presence_subject,
     snapshot_stream,
     snapshot_subject,
     stream_name,
@@ -254,6 +255,7 @@ class ClusterLog:
         self.bucket = lease_bucket(creds.site_id)
         self.snap_stream = snapshot_stream(creds.site_id)
         self.snap_subject = snapshot_subject(creds.site_id)
+        self.presence = presence_subject(creds.site_id)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._nc: NATS | None = None
@@ -591,6 +593,33 @@ class ClusterLog:
             # woken by a message on the facts subject; polled as well (a wake-up lost in a reconnect)
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(wake.wait(), min(remaining, 0.5))
+
+    # -- presence: which consoles are there (console/ha/presence.py) -------------------------
+    def announce(self, data: bytes) -> None:
+        """Say this console is there: `data` on the presence subject (core NATS: not stored, no
+        answer; lost while the connection is down, which is what the active should see)."""
+
+        async def pub() -> None:
+            nc = self._nc
+            assert nc is not None
+            await nc.publish(self.presence, data)
+
+        self._call(pub(), self.timeout_s + 1.0, "announce")
+
+    def on_presence(self, heard: Callable[[bytes], None]) -> None:
+        """Call `heard` with every console's announcement from now on (on the connection's thread:
+        keep it short); the subscription follows reconnects."""
+
+        async def sub() -> None:
+            nc = self._nc
+            assert nc is not None
+
+            async def on_msg(msg: Any) -> None:
+                heard(msg.data)
+
+            await nc.subscribe(self.presence, cb=on_msg)
+
+        self._call(sub(), self.timeout_s + 1.0, "on_presence")
 
     # -- the facts log -----------------------------------------------------------------------
     def last_seq(self) -> int:

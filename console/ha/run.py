@@ -24,18 +24,22 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from stilalarm.console.config import ServiceConfig
+from stilalarm.console.core import standbys
 from stilalarm.console.core.lease import LeaseTimes
 from stilalarm.console.ha.jetstream import ClusterLog, ClusterLogCredentials, LogGap, LogUnavailable
 from stilalarm.console.ha.keeper import LeaseKeeper
+from stilalarm.console.ha.presence import Announcer, StandbyWatch, announce_every_s
 from stilalarm.console.ha.replica import LogReplica
 from stilalarm.console.ha.retention import RetentionRunner
 from stilalarm.console.sdnotify import SystemdNotifier
+from stilalarm.console.shell.inbox import StandbyNotice
 from stilalarm.console.shell.service import ConsoleService
 from stilalarm.console.store import Store
 from stilalarm.console.store.records import RecordError, Rows, StepDown, encode
 from stilalarm.inventory.model import Site
 from stilalarm.wire.credentials import BrokerCredentials
 from stilalarm.wire.messages import utcnow
+from stilalarm.wire.version import VERSION
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +120,11 @@ class Active:
     svc: ConsoleService
     keeper: LeaseKeeper
     retention: RetentionRunner
+    standbys: StandbyWatch
 
     def release(self) -> None:
         """After a clean stop: hand the lease over at once (a standby need not wait for the ttl)."""
+        self.standbys.stop()
         self.retention.stop()
         self.keeper.release()
 
@@ -198,9 +204,11 @@ def serve_ha(
         "standby %s for site %s: following the log from record %d", instance, site.site.id, store.log_seq()
     )
     applied = 0
+    here = Announcer(clog, instance, announce_every_s(site.cluster.standby_silent_after_s))
     try:
         while not won.is_set():
             systemd.watchdog()
+            here.maybe(store.log_seq())
             if stop.is_set():
                 keeper.stop()
                 store.close()
@@ -240,4 +248,12 @@ def serve_ha(
     log.warning("ACTIVE console %s for site %s from log record %d", instance, site.site.id, marker_seq)
     runner = RetentionRunner(svc, clog, retention_every_s)
     runner.start()
-    return Active(svc, keeper, runner)
+    policy = standbys.Policy(
+        instance, VERSION, site.cluster.consoles - 1, site.cluster.standby_silent_after_s
+    )
+    watch = StandbyWatch(clog, policy, lambda e: svc.inbox.put(StandbyNotice(e)))
+    try:
+        watch.start()
+    except LogUnavailable as exc:  # not fatal: the alarm path does not need it; said at once
+        log.error("cannot hear the standby consoles (%s): facilities are not told when one is gone", exc)
+    return Active(svc, keeper, runner, watch)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from stilalarm.console.core.effects import Record, SupEffect, Tx
 from stilalarm.console.core.notice import notice
+from stilalarm.console.core.standbys import Effect, EnoughAgain, TooFew
 from stilalarm.console.delivery.channel import DeliveryOutcome, OutcomeStatus
 from stilalarm.console.facts import ChannelFault, DeliveryAttempt
 from stilalarm.console.ingest import Raw, Rejected
@@ -54,6 +55,13 @@ class ClusterProblem:
     key: str
     since: datetime
     reason: str
+
+
+@dataclass(frozen=True)
+class StandbyNotice:
+    """The active console's standbys changed (console/ha/presence.py): tell facilities."""
+
+    effect: Effect
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,28 @@ def cluster_problem(site: Site, item: ClusterProblem, now: datetime) -> list[Sup
     tx: Tx[None, SupEffect] = Tx(None, now)  # the shell's own notice: no core folds it
     notice(tx, NotifyReason.FAULT, to, f"cluster-{item.key}", item.key, detail, to_nobody=True)
     log.error("cluster problem %s, told to %d facilities people: %s", item.key, len(to), item.reason)
+    return tx.effects
+
+
+def standby_notice(site: Site, item: StandbyNotice, now: datetime) -> list[SupEffect]:
+    """Tell facilities that the site has too few standby consoles, enough again, or an older one."""
+    e = item.effect
+    reason = NotifyReason.FAULT
+    if isinstance(e, TooFew):
+        key = "standby_missing"
+        silent = ", ".join(f"{n} ({round(s)} s)" for n, s in e.silent)
+        detail = {"want": str(e.want), "heard": ", ".join(e.heard) or "-", "silent": silent or "-"}
+        log.error("too few standby consoles: %d of %d (silent: %s)", len(e.heard), e.want, detail["silent"])
+    elif isinstance(e, EnoughAgain):
+        key, reason = "standby_back", NotifyReason.INFO
+        detail = {"heard": ", ".join(e.heard)}
+        log.warning("standby consoles back: %s", detail["heard"])
+    else:
+        key = "standby_older"
+        detail = {"console": e.name, "version": e.version, "mine": e.mine}
+        log.error("standby console %s runs stilalarm %s, older than this one's %s", e.name, e.version, e.mine)
+    tx: Tx[None, SupEffect] = Tx(None, now)  # the shell's own notice: no core folds it
+    notice(tx, reason, site.people_with(Role.FACILITIES), f"standby-{key}", key, detail, to_nobody=True)
     return tx.effects
 
 

@@ -50,11 +50,13 @@ from stilalarm.console.shell.inbox import (
     Outcome,
     PurgeNow,
     RejectLog,
+    StandbyNotice,
     Up,
     bookkeep,
     channel_state,
     cluster_problem,
     coalesce,
+    standby_notice,
 )
 from stilalarm.console.shell.limits import Limits
 from stilalarm.console.shell.outgoing import Outgoing
@@ -336,6 +338,9 @@ class ConsoleService:
                 continue
             if isinstance(item, ClusterProblem):
                 effects += cluster_problem(self.site, item, now)
+                continue
+            if isinstance(item, StandbyNotice):
+                effects += standby_notice(self.site, item, now)
                 continue
             assert isinstance(item, Raw) and res is not None
             if isinstance(res, Ignored):

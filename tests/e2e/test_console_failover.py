@@ -33,7 +33,16 @@ from stilalarm.broker_config.local import BrokerError, LocalCluster, find_nats_s
 from stilalarm.devkit.servicerun import FAST_SITE, ScriptedUnit, ServiceProcess, _exe
 from stilalarm.inventory.load import parse_site
 from stilalarm.wire.link import Link
-from stilalarm.wire.messages import AckCmd, IncidentState, IncidentStatus, Notification, encode, parse, utcnow
+from stilalarm.wire.messages import (
+    AckCmd,
+    IncidentState,
+    IncidentStatus,
+    Notification,
+    NotifyReason,
+    encode,
+    parse,
+    utcnow,
+)
 from stilalarm.wire.streams import lease_bucket
 from stilalarm.wire.topics import Topics
 from tests.harness import Capture, wait_until
@@ -45,7 +54,7 @@ HA_SITE = (
     FAST_SITE.replace("repeat_every_s = 5", "repeat_every_s = 600")
     .replace("after_s = 1\n", f"after_s = {LEVEL2_S}\n")
     .replace("after_s = 2\n", "after_s = 120\n")
-)
+) + "\n[cluster]\nstandby_silent_after_s = 6\n"
 SITE = parse_site(HA_SITE)
 T = Topics(SITE.site.id)
 TTL = "3"
@@ -242,6 +251,34 @@ def test_a_standby_takes_over_on_the_inventory_as_it_is_now(ha: Ha) -> None:
     assert ha.pages("chris") == []  # level 2 (chris now) is due LEVEL2_S after the press
     assert len(ha.pages("bart")) == 1
     assert "changed since this console started" in ha.b.log()
+
+
+def test_the_active_tells_facilities_when_its_standby_is_gone_and_when_it_is_back(ha: Ha) -> None:
+    """b, the standby, is killed: a hears nothing from it for `standby_silent_after_s` (6 s here)
+    and tells facilities, each in their language, that the site has no standby (a failure of a
+    would now be a failure of the site); b started again: a tells them it is back. The alarm
+    path is not touched: a press meanwhile is receipted and paged as always."""
+
+    def told(person: str, since: int, words: str) -> list[Notification]:
+        return [n for n in ha.seen.notifications(person)[since:] if words in n.title]
+
+    gert, fien = len(ha.seen.notifications("gert")), len(ha.seen.notifications("fien"))
+    ha.b.kill()
+    t_kill = time.monotonic()
+    wait_until(lambda: told("gert", gert, "reserveconsole ontbreekt") != [], 30, "facilities told (nl)")
+    t_told = time.monotonic()
+    wait_until(lambda: told("fien", fien, "standby console missing") != [], 10, "facilities told (en)")
+    missing = told("gert", gert, "reserveconsole ontbreekt")[0]
+    assert "stil: b (" in missing.body and missing.reason is NotifyReason.FAULT
+    ev = ha.unit.press()  # one console left: it still does everything
+    wait_until(lambda: ha.unit.receipt_for(ev.event_id) is not None, 30, "the receipt from a")
+    wait_until(lambda: ha.pages("chris") != [], 30, "level 1 paged by a")
+    gert = len(ha.seen.notifications("gert"))
+    ha.b.start(["--ha", "b", "--ha-ttl", TTL])
+    wait_until(lambda: told("gert", gert, "Hersteld: reserveconsole") != [], 60, "facilities told b is back")
+    assert "b" in told("gert", gert, "Hersteld: reserveconsole")[0].body
+    assert told("gert", gert, "reserveconsole ontbreekt") == []
+    ha.note(f"standby killed -> facilities told: {t_told - t_kill:.2f} s (bound 6 s, checks every 1 s)")
 
 
 def test_quorum_loss_nothing_is_receipted_that_is_not_stored(ha: Ha) -> None:
