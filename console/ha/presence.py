@@ -63,12 +63,13 @@ class Announcer:
 
 
 class StandbyWatch:
-    """The active's side: hear every console, check once a second, tell the effects."""
+    """The active's side: hear every console, check once a second, tell the effects. `policy` is
+    read at each step (from the service's current site: a reload changes it)."""
 
     def __init__(
         self,
         clog: ClusterLog,
-        policy: standbys.Policy,
+        policy: Callable[[], standbys.Policy],
         tell: Callable[[standbys.Effect], None],
         *,
         check_every_s: float = 1.0,
@@ -92,7 +93,7 @@ class StandbyWatch:
 
     def _step(self, ev: standbys.Event) -> None:
         with self._lock:
-            self._state, effects = standbys.step(self._state, ev, self.policy)
+            self._state, effects = standbys.step(self._state, ev, self.policy())
         for e in effects:
             self.tell(e)
 

@@ -248,9 +248,11 @@ def serve_ha(
     log.warning("ACTIVE console %s for site %s from log record %d", instance, site.site.id, marker_seq)
     runner = RetentionRunner(svc, clog, retention_every_s)
     runner.start()
-    policy = standbys.Policy(
-        instance, VERSION, site.cluster.consoles - 1, site.cluster.standby_silent_after_s
-    )
+
+    def policy() -> standbys.Policy:  # the service's current site: a reload (SIGHUP) changes it
+        c = svc.site.cluster
+        return standbys.Policy(instance, VERSION, c.consoles - 1, c.standby_silent_after_s)
+
     watch = StandbyWatch(clog, policy, lambda e: svc.inbox.put(StandbyNotice(e)))
     try:
         watch.start()
