@@ -92,7 +92,7 @@ def send(cfg: PersonConfig, cmd: PersonCmd, timeout: float = 5.0) -> CommandRepl
 
     cid = cid_for(cfg.broker.username, random_suffix("cli"))
     link = Link(cfg.broker, client_id=cid, clean_session=True)
-    link.subscribe(topics.person_reply(cfg.person_id), on_reply)
+    link.subscribe(topics.person_reply(cfg.person_id), on_reply, qos=0)  # clean session (tui/bus.py QOS)
     link.start()
     try:
         if not link.wait_connected(timeout):
@@ -124,7 +124,7 @@ def unit_states(cfg: PersonConfig, timeout: float = 5.0, quiet: float = 0.5) -> 
 
     cid = cid_for(cfg.broker.username, random_suffix("cli"))
     link = Link(cfg.broker, client_id=cid, clean_session=True)
-    link.subscribe(topics.all_unitstates(), on_health)
+    link.subscribe(topics.all_unitstates(), on_health, qos=0)  # clean session (tui/bus.py QOS)
     link.start()
     try:
         if not link.wait_connected(timeout):

@@ -147,7 +147,8 @@ class VisitDesk:
         self.persons = sorted({t.person for t in cfg.tokens if t.person and not t.revoked})
         self.link = Link(cfg.broker, client_id=cfg.broker.session_client_id(suffix), clean_session=True)
         for pid in self.persons:
-            self.link.subscribe(self.topics.person_reply(pid), self._on_reply)
+            # clean session: QoS 0 (docs/HA.md, "A closing session stalls a route")
+            self.link.subscribe(self.topics.person_reply(pid), self._on_reply, qos=0)
         self._waiting: dict[uuid.UUID, tuple[asyncio.AbstractEventLoop, asyncio.Future[CommandReply]]] = {}
         self._lock = threading.Lock()
         self._started = False

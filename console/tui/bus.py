@@ -65,6 +65,14 @@ Payload = (
 )
 
 
+QOS = 0
+"""The console's subscriptions are QoS 0. Its session is clean, so QoS 1 would keep nothing over a
+disconnect (the retained state is resynced on every connect), and on the cluster profile each QoS 1
+subscription is a JetStream consumer that nats-server 2.9 deletes at the close while holding the
+session: a message for it arriving over a route then stalls that route, every alarm on it, for
+4 s (docs/HA.md, "A closing session stalls a route")."""
+
+
 @dataclass(frozen=True)
 class Got:
     """A valid message arrived."""
@@ -137,11 +145,11 @@ class Bus:
         self._retained(t.all_timelines(), "timeline", IncidentTimeline)
         self._retained(t.all_unitstates(), "unitstate", UnitHealth)
         self._retained(t.all_presence(), "presence", PresenceState)
-        self.link.subscribe(t.risks_of(person_id), self._on_risk)  # the ACL lets me read only mine
-        self.link.subscribe(t.console_status(), self._on_console)
-        self.link.subscribe(t.person_notify(person_id), self._typed(Notification))
-        self.link.subscribe(t.person_reply(person_id), self._typed(CommandReply))
-        self.link.subscribe(t.person_registrations(person_id), self._on_todo)
+        self.link.subscribe(t.risks_of(person_id), self._on_risk, QOS)  # the ACL lets me read only mine
+        self.link.subscribe(t.console_status(), self._on_console, QOS)
+        self.link.subscribe(t.person_notify(person_id), self._typed(Notification), QOS)
+        self.link.subscribe(t.person_reply(person_id), self._typed(CommandReply), QOS)
+        self.link.subscribe(t.person_registrations(person_id), self._on_todo, QOS)
 
     # -- receiving ---------------------------------------------------------------
     def _retained(self, topic_filter: str, kind: str, model: type[Payload]) -> None:
@@ -154,7 +162,7 @@ class Bus:
                 return
             self._parse(topic, payload, model)
 
-        self.link.subscribe(topic_filter, handle)
+        self.link.subscribe(topic_filter, handle, QOS)
 
     def _on_risk(self, topic: str, payload: bytes) -> None:
         """My copy of a running risky conversation (retained), or its clearing."""
