@@ -12,6 +12,7 @@ makes no consumer has nothing to delete at its close.
 from __future__ import annotations
 
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -36,10 +37,24 @@ def consumers(cluster: LocalCluster) -> int:
     return run_job(login, count, wait_s=30, timeout_s=2)
 
 
+def settled(cluster: LocalCluster, quiet_s: float = 3.0) -> int:
+    """The consumer count once it has not changed for `quiet_s`: the cluster's readiness probe
+    (`LocalCluster.start`, a clean session with a QoS 1 subscription) has its consumer deleted
+    after its close, asynchronously (seen in CI: counted 1, then 0)."""
+    last, since = consumers(cluster), time.monotonic()
+    deadline = since + 60  # liveness only
+    while time.monotonic() - since < quiet_s:
+        assert time.monotonic() < deadline, "the consumer count never settled"
+        time.sleep(0.5)
+        if (now := consumers(cluster)) != last:
+            last, since = now, time.monotonic()
+    return last
+
+
 def test_a_leads_console_makes_no_jetstream_consumer_and_a_qos1_client_does(
     cluster: LocalCluster, topics: Topics
 ) -> None:
-    before = consumers(cluster)
+    before = settled(cluster)
     events: list[BusEvent] = []
     bus = Bus(cluster.creds("person-an", node=1), "an", events.append)
     bus.start()
