@@ -23,7 +23,7 @@ from bench.ctx import Ctx
 from bench.modes import QUIET, Mode, compete, start_system, throttle_note
 from bench.report import Row
 from bench.stats import Stats
-from bench.system import Capture, Sink, iso, sample
+from bench.system import Capture, Msg, Sink, iso, sample
 from stilalarm.devkit.localsystem import LocalSystem, SimProcess
 from stilalarm.devkit.sitegen import write_many_units
 from stilalarm.inventory import load_site
@@ -35,6 +35,9 @@ class Presses:
     units: list[str]
     sent_at: float
     press_notify: list[float] = field(default_factory=list)  # ms, detection -> first notification
+    # ms, detection -> first notification on the observer's own QoS1 subscription, when the
+    # notifications were taken from a capture subscribed as the leads' consoles are (`collect`)
+    press_notify_qos1: list[float] = field(default_factory=list)
     event_notify: list[float] = field(default_factory=list)  # ms, event on the broker -> notification
     event_receipt: list[float] = field(default_factory=list)  # ms, event -> receipt, both as captured
     receipt: list[float] = field(default_factory=list)  # ms, alarm-sim latency_ms
@@ -57,10 +60,32 @@ def _wait_receipts(sim: SimProcess, units: set[str], timeout: float) -> float:
     return time.monotonic() - t0
 
 
+def _first_notes(t: Topics, msgs: list[Msg]) -> dict[str, float]:
+    """Incident id -> when its first alarm notification to a person was captured."""
+    first: dict[str, float] = {}
+    for m in msgs:
+        of_person = t.parse_person(m.topic)
+        if of_person is not None and of_person[1] is PersonChannel.NOTIFY:
+            obj = m.json()
+            inc = obj.get("incident_id")
+            if obj.get("reason") == "alarm" and inc and inc not in first:
+                first[inc] = m.at
+    return first
+
+
 def collect(
-    t: Topics, cap: Capture, sim: SimProcess, p: Presses, min_hold_ms: int, mark: int, wait_s: float
+    t: Topics,
+    cap: Capture,
+    sim: SimProcess,
+    p: Presses,
+    min_hold_ms: int,
+    mark: int,
+    wait_s: float,
+    leads: tuple[Capture, int] | None = None,
 ) -> Presses:
-    """Join the sim's receipt lines with the captured events, receipts and notifications."""
+    """Join the sim's receipt lines with the captured events, receipts and notifications.
+    `leads` (a capture of the people's notify topics and its mark): the first notification is
+    taken from it, and `cap`'s own copy goes to `press_notify_qos1`."""
     want = set(p.units)
     p.complete_s = _wait_receipts(sim, want, wait_s)
     # the first notification of every incident: give the last ones a moment
@@ -70,10 +95,10 @@ def collect(
         events: dict[str, tuple[str, float, float]] = {}  # event_id -> (unit, occurred, seen)
         rc: dict[str, str] = {}  # event_id -> incident
         rc_at: dict[str, float] = {}  # event_id -> when its receipt was captured
-        first_note: dict[str, float] = {}
+        own_note = _first_notes(t, msgs)
+        first_note = own_note if leads is None else _first_notes(t, leads[0].since(leads[1]))
         for m in msgs:
             of_unit = t.parse_unit(m.topic)
-            of_person = t.parse_person(m.topic)
             if of_unit is not None:
                 unit, chan = of_unit
                 if unit not in want:
@@ -84,13 +109,8 @@ def collect(
                 elif chan is UnitChannel.RECEIPT and not obj.get("duplicate"):
                     rc[obj["event_id"]] = obj.get("incident_id") or ""
                     rc_at[obj["event_id"]] = m.at
-            elif of_person is not None and of_person[1] is PersonChannel.NOTIFY:
-                obj = m.json()
-                inc = obj.get("incident_id")
-                if obj.get("reason") == "alarm" and inc and inc not in first_note:
-                    first_note[inc] = m.at
         incs = {rc[e] for e in events if e in rc}
-        if incs <= set(first_note) or time.monotonic() > deadline:
+        if (incs <= set(first_note) and incs <= set(own_note)) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     for eid, (_u, occ, seen) in events.items():
@@ -98,6 +118,8 @@ def collect(
         if inc and inc in first_note:
             p.press_notify.append((first_note[inc] - occ) * 1000 - min_hold_ms)
             p.event_notify.append((first_note[inc] - seen) * 1000)
+        if leads is not None and inc and inc in own_note:
+            p.press_notify_qos1.append((own_note[inc] - occ) * 1000 - min_hold_ms)
         if eid in rc_at:
             p.event_receipt.append((rc_at[eid] - seen) * 1000)
     p.incidents = {rc[e] for e in events if e in rc}

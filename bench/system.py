@@ -67,11 +67,16 @@ class Capture:
             self.cond.notify_all()
 
     def start(
-        self, broker: CredsSource, filters: list[str], client_id: str = cid_for("observer", "bench-capture")
+        self,
+        broker: CredsSource,
+        filters: list[str],
+        client_id: str = cid_for("observer", "bench-capture"),
+        qos: int = 1,
     ) -> Capture:
+        """Subscribe to `filters` at `qos` with a clean session of the observer login."""
         lk = Link(broker.creds("observer"), client_id=client_id, clean_session=True)
         for f in filters:
-            lk.subscribe_raw(f, self.add)
+            lk.subscribe_raw(f, self.add, qos)
         lk.start()
         if not lk.wait_connected(10):
             raise TimeoutError("capture could not connect to the broker")
