@@ -1,8 +1,9 @@
 """The MQTT channels: the person's notify topic (their console) and the lead pager unit.
 
 Both publish with QoS 1 and call a delivery done on the broker's PUBACK. The writer
-publishes at once after the commit (`send_now`: paho's publish does not block, and the
-wire keeps the order of the effects); the channel's worker then only waits for the PUBACK.
+publishes at once after the commit, before the batch's receipts and retained state (`send_now`:
+paho's publish does not block; see `help_first` in stilalarm.console.shell.outgoing); the
+channel's worker then only waits for the PUBACK.
 paho keeps an unconfirmed publish and sends it again after a reconnect, so a retry waits
 for the first publish instead of publishing a second copy.
 """
@@ -57,9 +58,9 @@ class MqttChannel:
     def address(self, person: Person) -> str:
         return self._topics.person_notify(person.id)
 
-    def send_now(self, item: Delivery) -> None:
+    def send_now(self, item: Delivery) -> mqtt.MQTTMessageInfo:
         """Publish at once (the writer, right after the commit); `send` then waits for the PUBACK."""
-        self._publish(item)
+        return self._publish(item)
 
     def _publish(self, item: Delivery) -> mqtt.MQTTMessageInfo:
         with self._lock:

@@ -10,9 +10,12 @@ memory (degraded mode) says "niet opgeslagen" / "not stored" in every notificati
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import replace
 from datetime import datetime
+
+import paho.mqtt.client as mqtt
 
 from stilalarm.console import i18n
 from stilalarm.console.delivery.channel import Delivery
@@ -23,6 +26,30 @@ from stilalarm.console.store import Batch, OutboxRow
 from stilalarm.console.texts import clip
 from stilalarm.inventory.model import Site
 from stilalarm.wire.messages import Notification, encode, parse
+
+HELP_FIRST_S = 0.2
+"""How long the writer waits for the broker to confirm a batch's notifications and pages before it
+publishes the batch's receipts and retained state (`help_first`)."""
+
+
+def help_first(published: list[mqtt.MQTTMessageInfo], timeout_s: float = HELP_FIRST_S) -> None:
+    """Wait until the broker confirmed `published` (its PUBACKs), at most `timeout_s`, and not at all
+    while the link is down (paho sends them after reconnecting).
+
+    Why: nats-server (the cluster profile) reads a client's packets in chunks, stores each QoS 1
+    publish before it takes the next, and hands the chunk's messages to the subscribers of core
+    NATS (the leads' consoles, QoS 0) only when the whole chunk is done. Written together with the
+    receipts and the retained state, a page waited for all of their stores (docs/HA.md, item 9).
+    On mosquitto the PUBACK comes at once."""
+    deadline = time.monotonic() + timeout_s
+    for info in published:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        try:
+            info.wait_for_publish(left)
+        except (RuntimeError, ValueError):  # not connected (or paho's queue full): nothing to wait for
+            return
 
 
 class Outgoing:
@@ -47,16 +74,19 @@ class Outgoing:
                 self.fresh.append(d)
         return rows
 
-    def send(self, outbox: list[OutboxRow]) -> None:
-        """After the commit: the outbox rows (the console's copies out at once), then the fresh ones."""
+    def send(self, outbox: list[OutboxRow]) -> list[mqtt.MQTTMessageInfo]:
+        """After the commit: the outbox rows (the console's copies out at once), then the fresh ones.
+        Returns the console copies' publishes."""
+        published: list[mqtt.MQTTMessageInfo] = []
         for row in outbox:
             out = self._delivery(row)
             if out.channel == self.mqtt.name:
-                self.mqtt.send_now(out)  # out now; the channel's worker waits for the PUBACK
+                published.append(self.mqtt.send_now(out))  # the channel's worker waits for the PUBACK
             self._submit(out)
         fresh, self.fresh = self.fresh, []
         for d in fresh:
             self.delivery.submit(d)
+        return published
 
     def resend(self, outbox: list[OutboxRow]) -> None:
         """At start: the outbox rows not finished before the last stop, to their channels again."""

@@ -8,6 +8,8 @@ import logging
 import time
 from datetime import datetime
 
+import paho.mqtt.client as mqtt
+
 from stilalarm.console import i18n
 from stilalarm.console.config import ServiceConfig
 from stilalarm.console.core import world as core
@@ -89,8 +91,13 @@ class Publisher:
         self.instance = ""
         """This console's name on a cluster ('' alone)."""
 
+    def pages(self, effects: list[SupEffect], now: datetime) -> list[mqtt.MQTTMessageInfo]:
+        """Publish a batch's pages to the lead pager units (before `execute`); returns the publishes."""
+        return [info for e in effects if isinstance(e, Page) if (info := self._page(e, now)) is not None]
+
     def execute(self, effects: list[SupEffect], world: core.World, now: datetime) -> None:
-        """Carry out the effects of a committed batch (or of one held in memory, without receipts)."""
+        """Carry out the effects of a committed batch (or of one held in memory, without receipts),
+        but its pages (`pages`): receipts, commands and replies in their order, the retained state last."""
         t = self.topics
         pub = self.link.publish
         incidents: dict[str, None] = {}
@@ -109,8 +116,6 @@ class Publisher:
                     pub(t.unit_receipt(e.unit_id), encode(r), qos=1)
                 case UnitFeedback() | UnitTestMode():
                     self.unit_command(e, now)
-                case Page():
-                    self._page(e, now)
                 case Reply():
                     self._reply(e)
                 case PublishIncident():
@@ -134,7 +139,7 @@ class Publisher:
                 case ClearRisk():
                     for pid in e.to:
                         pub(t.risk(pid, e.risk_id), b"", qos=1, retain=True)
-                case Notify() | Record():
+                case Notify() | Record() | Page():
                     pass
         for iid in incidents:
             inc = world.engine.incidents.get(iid)
@@ -160,14 +165,15 @@ class Publisher:
             payload = encode(todo_message(pid, items, more, now)) if items or more else b""
             self.link.publish(self.topics.person_registrations(pid), payload, qos=1, retain=True)
 
-    def _page(self, e: Page, now: datetime) -> None:
+    def _page(self, e: Page, now: datetime) -> mqtt.MQTTMessageInfo | None:
         """A page for a lead pager unit: published now, confirmed and retried by the pager channel."""
         if self.pager is None:  # the engine pages only the inventory's lead units: a bug
             log.error("page for %s without a pager channel (no lead unit in the inventory)", e.unit_id)
-            return
+            return None
         d = self.pager.page(e.unit_id, e.incident_id, e.level, now)
-        self.pager.send_now(d)
+        info = self.pager.send_now(d)
         self.delivery.submit(d)
+        return info
 
     def unit_command(self, e: UnitFeedback | UnitTestMode, now: datetime) -> None:
         """The wire command for a unit effect, published on the unit's command topic."""

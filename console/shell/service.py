@@ -7,7 +7,8 @@ Pipeline:
         -> validate (stilalarm.console.ingest) -> dedupe by event_id -> world.step (pure cores)
         -> Tick at `now` (timers) -> ONE SQLite transaction (facts, received events,
            projections, notification outbox) -> commit (fsync)
-        -> only then: receipts, unit commands, replies, retained state, notifications
+        -> only then: the people's notifications and the pages, until the broker took them (at
+           most 0.2 s, `outgoing.help_first`), then receipts, unit commands, replies, retained state
 
 The writer thread is the only one that touches the state and the database. It
 sleeps until the next message or the cores' next due time. The console and pager channels run in
@@ -59,7 +60,7 @@ from stilalarm.console.shell.inbox import (
     standby_notice,
 )
 from stilalarm.console.shell.limits import Limits
-from stilalarm.console.shell.outgoing import Outgoing
+from stilalarm.console.shell.outgoing import Outgoing, help_first
 from stilalarm.console.shell.publisher import Publisher
 from stilalarm.console.store import Batch, Store, unit_row
 from stilalarm.console.store.records import LogSlow, StepDown
@@ -402,8 +403,9 @@ class ConsoleService:
         t_commit = time.perf_counter()
         self._hold()  # e.g. stopped (SIGSTOP) between the commit and here: nothing goes out yet
         # ---- committed (or held in degraded mode: then without receipts, see Committer.commit) ----
+        # help first: the people's notifications and the pages, taken by the broker before the rest
+        help_first([*self.outgoing.send(outbox), *self.publisher.pages(effects, now)])
         self.publisher.execute(effects, w, now)
-        self.outgoing.send(outbox)
         if up:
             self.publisher.republish(w, now)
         if up or self.configs.behind():

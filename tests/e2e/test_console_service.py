@@ -130,6 +130,30 @@ def test_retransmitted_alarm_is_one_incident_and_one_page(system: System) -> Non
     assert len(system.alarm_notes("an")) == 1
 
 
+def test_help_goes_out_first_the_page_before_the_receipt_and_the_retained_state(system: System) -> None:
+    """A batch's notifications and pages are published before its receipts and retained state: on the
+    cluster a node stores each QoS 1 publish before it reads the console's next, so what comes first
+    arrives first (docs/HA.md, item 9). One observer connection sees the console's publish order."""
+    unit = system.unit("spreekkamer-1")  # lead an, who also has the pager unit pager-an
+    ev = unit.press()
+    inc = receipted(unit, ev.event_id)
+    wait_until(lambda: system.alarm_notes("an"), 5, "the lead's notification")
+    wait_until(lambda: system.seen.on(T.incident(inc)), 5, "the retained incident")
+
+    def first(topic: str, match: str) -> int:
+        """Where the first message on `topic` whose payload holds `match` arrived."""
+        with system.seen._lock:
+            seen = list(system.seen.messages)
+        return next(k for k, (tp, body, _r) in enumerate(seen) if tp == topic and match.encode() in body)
+
+    wait_until(lambda: system.seen.on(T.unit_cmd("pager-an")), 5, "the page on the lead's pager unit")
+    note = first(T.person_notify("an"), inc)
+    page = first(T.unit_cmd("pager-an"), inc)
+    receipt = first(T.unit_receipt("spreekkamer-1"), str(ev.event_id))
+    state = first(T.incident(inc), inc)
+    assert max(note, page) < receipt < state, (note, page, receipt, state)
+
+
 def test_console_kill9_mid_escalation_resumes_without_repaging(system: System) -> None:
     unit = system.unit("spreekkamer-1")
     ev = unit.press()

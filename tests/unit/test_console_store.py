@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from stilalarm.console.config import ServiceConfig
@@ -40,8 +41,14 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes]] = []
 
-    def __call__(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+    def __call__(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> mqtt.MQTTMessageInfo:
+        """Record it, and confirm it at once (the writer waits for its pages' PUBACKs: help_first)."""
         self.sent.append((topic, payload))
+        info = mqtt.MQTTMessageInfo(len(self.sent))
+        info._set_as_published()
+        return info
 
     def on(self, topic: str) -> list[bytes]:
         return [p for t, p in self.sent if t == topic]
