@@ -48,12 +48,18 @@ class Presses:
 
 
 def _wait_receipts(sim: SimProcess, units: set[str], timeout: float) -> float:
-    """Wait until every unit in `units` printed a receipt; returns the seconds waited."""
+    """Wait until every unit in `units` printed the receipt of an alarm (the one press each had: a
+    receipt of another kind, such as a unit's earlier boot event, does not count, as in `collect`);
+    returns the seconds waited."""
     t0 = time.monotonic()
     deadline = t0 + timeout
     while time.monotonic() < deadline:
         with sim._cond:
-            got = {ln["unit"] for ln in sim.lines if ln.get("event") == "receipt" and ln.get("unit") in units}
+            got = {
+                ln["unit"]
+                for ln in sim.lines
+                if ln.get("event") == "receipt" and ln.get("unit") in units and ln.get("kind") == "alarm"
+            }
         if got >= units:
             break
         time.sleep(0.05)
