@@ -206,11 +206,16 @@ class Capture:
         """This person's alarm pages: level notices and repeats, not acks, faults or info."""
         return [n for n in self.notifications(person_id) if n.reason in ALARM_REASONS]
 
-    def incident_state(self, incident_id: str) -> IncidentState:
-        """The newest state (highest version) seen of this incident."""
+    def incident_state(self, incident_id: str, timeout: float = 10.0) -> IncidentState:
+        """The newest state (highest version) seen of this incident; waits for the first one (the
+        console publishes a batch's retained state after its pages and receipts: help_first)."""
         topic = Topics(self.creds.site_id).incident(incident_id)
-        states = [parse(IncidentState, p) for p in self.on(topic) if p]
-        return max(states, key=lambda s: s.version)
+
+        def states() -> list[IncidentState]:
+            return [parse(IncidentState, p) for p in self.on(topic) if p]
+
+        wait_until(lambda: states() != [], timeout, f"the retained state of incident {incident_id}")
+        return max(states(), key=lambda s: s.version)
 
 
 def rss_kib(pid: int) -> int:

@@ -75,6 +75,7 @@ def one_incident_receipted(rig: Rig, incident_id: str | None) -> None:
     """Delivered (the lead's page went out) and exactly one incident, the one receipted."""
     assert incident_id is not None
     wait_until(lambda: rig.seen.alarm_notifications("chris") != [], 30, "the lead's page")
+    rig.seen.incident_state(incident_id, 30)  # published after the page and the receipt (help_first)
     incidents = {
         parse(IncidentState, p).incident_id
         for t, p, _r in list(rig.seen.messages)
