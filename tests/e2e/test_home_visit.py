@@ -106,6 +106,7 @@ def test_an_overdue_visit_escalates_colleague_lead_everyone_with_the_police_inst
     wait_until(lambda: system.notes("ilse", "Bel Hanne"), 15, "the colleague told to call")
     first = system.notes("ilse", "Bel Hanne")[0]
     assert first.call == CALL and first.address == ADDRESS and CLIENT in first.body and not first.call_101
+    wait_until(lambda: system.incidents() != [], 10, "the incident's retained state (after the page)")
     (inc,) = system.incidents()
     assert first.incident_id == inc
     wait_until(lambda: system.notes("an", POLICE), 15, "the team lead told to warn the police")
@@ -179,6 +180,7 @@ def test_reached_all_ok_closes_it_and_the_export_has_no_address(system: VisitSys
     r = system.visit("v-e2e-3", 1)
     assert r.status_code == 200, r.text
     wait_until(lambda: system.notes("ilse", "Bel Hanne"), 15, "the colleague told to call")
+    wait_until(lambda: system.incidents() != [], 10, "the incident's retained state (after the page)")
     (inc,) = system.incidents()
     answer = system.cli(
         "visit", "answer", "v-e2e-3", "--reached", "--as", "ilse", "--broker-dir", str(system.broker.dir)
