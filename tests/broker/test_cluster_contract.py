@@ -16,6 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from stilalarm.broker_config.cluster import TopicError, all_permissions, subject, subjects
 from stilalarm.broker_config.local import LocalCluster, find_nats_server
@@ -43,19 +44,30 @@ class Client:
         self.subacks: list[list[bool]] = []
         self.down = threading.Event()
         self.up = threading.Event()
+        self.answers: list[str] = []  # every CONNACK and disconnect, with its reason
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, clean_session=clean)
         self.c.username_pw_set(creds.username, creds.password)
         if will is not None:
             self.c.will_set(will[0], will[1], qos=1, retain=True)
         self.c.on_message = lambda _c, _u, m: self.got.append((m.topic, m.payload, bool(m.retain), m.qos))
         self.c.on_subscribe = lambda _c, _u, _m, rc, _p: self.subacks.append([not r.is_failure for r in rc])
-        self.c.on_connect = lambda *_a: self.up.set()
-        self.c.on_disconnect = lambda *_a: self.down.set()
+
+        def connected(_c: object, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
+            self.answers.append(f"CONNACK {rc}")
+            if not rc.is_failure:  # a refusal is no connection: the caller waits on
+                self.up.set()
+
+        def disconnected(_c: object, _u: object, _f: object, rc: object, _p: object) -> None:
+            self.answers.append(f"disconnected: {rc}")
+            self.down.set()
+
+        self.c.on_connect = connected
+        self.c.on_disconnect = disconnected
         self.c.connect(creds.host, creds.port, keepalive=10)
         self.c.loop_start()
         if not self.up.wait(10):
             self.close()
-            raise AssertionError(f"{cid} could not connect")
+            raise AssertionError(f"{cid} could not connect (what the broker answered: {self.answers})")
 
     def sub_once(self, topic: str, qos: int = 1) -> bool:
         """SUBSCRIBE once; whether the SUBACK granted it (for the tests where a refusal is the point)."""
@@ -81,16 +93,23 @@ class Client:
         self.c.loop_stop()
 
 
-def reconnect(creds: BrokerCredentials, cid: str, timeout: float = 60.0) -> Client:
+def reconnect(
+    creds: BrokerCredentials, cid: str, timeout: float = 60.0, cluster: LocalCluster | None = None
+) -> Client:
     """Connect as a client does after a node loss: again and again until the cluster answers (while
-    JetStream moves the session's consumers' leaders, a CONNECT can fail after 4 s)."""
+    JetStream moves the session's consumers' leaders, a CONNECT can fail after 4 s). On failure it
+    says what each attempt got and, given the cluster, the nodes' last warnings and errors."""
     deadline = time.monotonic() + timeout
+    attempts: list[str] = []
     while True:
+        started = time.monotonic()
         try:
             return Client(creds, cid, clean=False)
-        except AssertionError:
+        except AssertionError as exc:
+            attempts.append(f"+{started - deadline + timeout:.1f} s: {exc}")
             if time.monotonic() > deadline:
-                raise
+                notes = node_notes(cluster, [0] * len(cluster.nodes)) if cluster is not None else []
+                raise AssertionError(f"{attempts}; node warnings/errors: {notes}") from None
 
 
 def publish_until_acked(creds: BrokerCredentials, topic: str, payload: bytes, timeout: float = 60.0) -> None:
@@ -253,16 +272,20 @@ def will_diagnosis(cluster: LocalCluster, watcher: Client, topic: str, logs_from
         retained = late.payloads(topic)
     finally:
         late.close()
+    return (
+        f"watcher got {watcher.got}, disconnected: {watcher.down.is_set()}; a new subscriber got the "
+        f"retained {retained}; node warnings/errors since the start: {node_notes(cluster, logs_from)}"
+    )
+
+
+def node_notes(cluster: LocalCluster, logs_from: list[int], last: int = 20) -> list[str]:
+    """The nodes' last warnings and errors, each log read from its offset in `logs_from`."""
     lines: list[str] = []
     for i, start in enumerate(logs_from):
         with cluster.log_path(i).open("rb") as f:
             f.seek(start)
             lines += [f"n{i + 1}: {ln}" for ln in f.read().decode(errors="replace").splitlines()]
-    notable = [ln for ln in lines if "[WRN]" in ln or "[ERR]" in ln][-20:]
-    return (
-        f"watcher got {watcher.got}, disconnected: {watcher.down.is_set()}; a new subscriber got the "
-        f"retained {retained}; node warnings/errors since the start: {notable}"
-    )
+    return [ln for ln in lines if "[WRN]" in ln or "[ERR]" in ln][-last:]
 
 
 def test_a_dot_in_a_topic_is_refused_which_is_why_enrolment_protocol_1_did_not_work(
@@ -324,7 +347,7 @@ def test_qos1_published_before_a_node_is_killed_reaches_a_persistent_subscriber_
         c.kill_node(1)
         for i in range(3):
             publish_until_acked(c.creds("console", node=0), topics.unit_receipt("balie-3"), f"r{i}".encode())
-        back = reconnect(c.creds(cid, node=2), cid)
+        back = reconnect(c.creds(cid, node=2), cid, cluster=c)
         try:
             got = lambda: list(dict.fromkeys(back.payloads(topics.unit_receipt("balie-3"))))  # noqa: E731
             wait_until(lambda: len(got()) >= 3, 30, "the queued receipts")
@@ -361,7 +384,7 @@ def test_queued_qos1_survive_sigkill_of_every_node_at_once(
         c.kill()  # SIGKILL, every node, no pause after the last PUBACK
         unit.c.loop_stop()
         c.start()
-        back = reconnect(c.creds("console", node=2), cid)
+        back = reconnect(c.creds("console", node=2), cid, cluster=c)
         try:
             got = lambda: {int(p) for p in back.payloads(evt)}  # noqa: E731
             wait_until(lambda: len(got()) >= n, 60, f"{n} queued messages after every node's SIGKILL")

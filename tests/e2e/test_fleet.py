@@ -231,8 +231,12 @@ def test_a_config_the_unit_cannot_take_is_refused_and_facilities_told_why(rig: R
 
     wait_until(lambda: told("gert", "weigert de nieuwe configuratie"), 30, "facilities (nl) told why")
     wait_until(lambda: told("fien", "refuses the new configuration"), 30, "facilities (en) told why")
+    # the unit's retained health follows the notices (the console pages first, then publishes state)
+    wait_until(
+        lambda: (h := rig.health()) is not None and "unit:config" in h.faults, 10, "the fault in the health"
+    )
     h = rig.health()
-    assert h is not None and "unit:config" in h.faults and h.config_version == before.config_version
+    assert h is not None and h.config_version == before.config_version
 
     # an invalid site.toml: refused with the reason, by the command and by the service itself
     rig.site_file.write_text(SITE_V1.replace("pin = 5, nc_pin = 6", "pin = 5, nc_pin = 5"))

@@ -202,7 +202,14 @@ def test_wrong_unit_clocks_do_not_move_incidents_or_response_times_and_are_repor
     assert "2099-06-01" in clock_faults(r, "gert")["balie-1"]
     assert "(+3600 s)" in clock_faults(r, "gert")["wachtzaal"]
     assert "(-3600 s)" in clock_faults(r, "fien")["balie-1b"]
-    assert all("unit:clock" in (r.health(u) or UnitHealth(unit_id=u, online=False)).faults for u in CLOCKS)
+    # the unit's retained health follows the notices (the console pages first, then publishes state)
+    wait_until(
+        lambda: all(
+            "unit:clock" in (r.health(u) or UnitHealth(unit_id=u, online=False)).faults for u in CLOCKS
+        ),
+        10,
+        "the clock fault in every unit's retained health",
+    )
 
     # a press on each; the lead acknowledges and resolves it with the CLI
     incidents: dict[str, str] = {}
