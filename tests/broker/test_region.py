@@ -142,17 +142,23 @@ def test_enrolment_rewrites_its_own_sites_account_only(region: LocalRegion, site
         pid = region.pid(i)
         assert pid is not None
         os.kill(pid, signal.SIGHUP)
-    wait_until(
-        lambda: answer(region.port, old) == "Not authorized",
-        20,
-        "the old password refused after the reload",
-    )
-    new = cfg.broker
+    answers: list[str] = []  # what the broker said, for a failure's message
+
+    def says(c: BrokerCredentials, expected: str) -> bool:
+        answers.append(answer(region.port, c))
+        return answers[-1] == expected
+
+    def waits_for(c: BrokerCredentials, expected: str, timeout: float, what: str) -> None:
+        answers.clear()
+        try:
+            wait_until(lambda: says(c, expected), timeout, what)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the broker's answers, in order: {answers}") from None
+
+    waits_for(old, "Not authorized", 20, "the old password refused after the reload")
     # a node busy storing sessions may answer a CONNECT with a transient error: a unit retries
-    for c in (new, other):
-        wait_until(
-            lambda c=c: answer(region.port, c) == "Success", 30, f"{c.username} accepted after the reload"
-        )
+    for c in (cfg.broker, other):
+        waits_for(c, "Success", 30, f"{c.username} accepted after the reload")
 
 
 def test_the_region_files(region: LocalRegion) -> None:
