@@ -146,3 +146,11 @@ class ServiceConfig(BaseModel):
         default_factory=SupervisionPolicy, description="Unit supervision settings."
     )
     intake: IntakePolicy = Field(default_factory=IntakePolicy, description="Per-unit input limits.")
+    warm_nodes_every_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="On a cluster (more than one broker address): connect once to every node this "
+        "often, so that each node has set up the site's MQTT sessions before a failover needs it "
+        "(wire/warm.py); a node that does not answer is logged.",
+    )

@@ -72,6 +72,7 @@ from stilalarm.wire.link import Link
 from stilalarm.wire.messages import ConsoleStatus, IncidentStatus, LinkState, encode, utcnow
 from stilalarm.wire.topics import Topics, UnitChannel
 from stilalarm.wire.version import VERSION
+from stilalarm.wire.warm import NodeWarmer
 
 log = logging.getLogger("console")
 
@@ -144,6 +145,8 @@ class ConsoleService:
         self.reloads = 0
         """Inventory reloads done (SIGHUP, `alarm-console reload`)."""
         self._writer = threading.Thread(target=self._run, name="writer", daemon=True)
+        self.warmer = NodeWarmer(creds, cfg.warm_nodes_every_s) if len(creds.addresses) > 1 else None
+        """On a cluster: keeps every node ready for the clients' failover (wire/warm.py)."""
         self.may_act: Callable[[], bool] = lambda: True
         """Checked before anything goes out (a cluster's active console: while it holds the lease)."""
         self.on_step_down: Callable[[str], None] | None = None
@@ -182,6 +185,8 @@ class ConsoleService:
         self.fanout.start()
         self.link.start()
         self._writer.start()
+        if self.warmer is not None:
+            self.warmer.start()
         self.systemd.ready()
         log.info("console service started for site %s (db %s)", self.site.site.id, self.cfg.db_path)
 
@@ -191,6 +196,8 @@ class ConsoleService:
             return
         self._stopped.set()
         self.systemd.stopping()
+        if self.warmer is not None:
+            self.warmer.stop()
         self.fanout.stop(drain_s=2.0)  # first: the writer still records its last outcomes
         self.inbox.put(STOP)
         self._writer.join(10)
