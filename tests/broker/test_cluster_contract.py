@@ -344,6 +344,9 @@ def test_qos1_published_before_a_node_is_killed_reaches_a_persistent_subscriber_
         info.wait_for_publish(10)
         assert info.is_published()
         u.c.loop_stop()  # the unit is gone with the node; no DISCONNECT
+        # node 3 has served the site, as the console's NodeWarmer keeps every node (a cold node's
+        # first CONNECT waits for more: docs/HA.md "Cold nodes"; tests/broker/test_cluster_warm.py)
+        c.wait_ready(60, node=2)
         c.kill_node(1)
         for i in range(3):
             publish_until_acked(c.creds("console", node=0), topics.unit_receipt("balie-3"), f"r{i}".encode())

@@ -63,8 +63,10 @@ def test_a_dead_building_link_is_one_notice_for_facilities(system: LocalSystem, 
         sim.send(f"kill {uid}")
         sim.wait(lambda e, u=uid: e.get("unit") == u and e.get("event") == "killed", 10, f"{uid} killed")  # type: ignore[misc]
     wait_until(
-        lambda: {n.person_id for n in to_facilities(s, start) if "Bijgebouw" in n.body or "Annex" in n.body}
-        == set(FACILITIES),
+        lambda: (
+            {n.person_id for n in to_facilities(s, start) if "Bijgebouw" in n.body or "Annex" in n.body}
+            == set(FACILITIES)
+        ),
         30,
         "the building notice to facilities",
     )
