@@ -154,3 +154,10 @@ class ServiceConfig(BaseModel):
         "often, so that each node has set up the site's MQTT sessions before a failover needs it "
         "(wire/warm.py); a node that does not answer is logged.",
     )
+    node_silent_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="On a cluster: facilities are told of a broker node that has not accepted the "
+        "console's connects for this long (console/core/nodes.py), and again when it answers.",
+    )

@@ -77,6 +77,7 @@ NOTICE_KEYS = (
     | {"team_unstaffed", "team_staffed"}
     | {"building_unreachable", "building_reachable"}
     | {"queue_unlimited", "standby_missing", "standby_back", "standby_older"}
+    | {"node_silent", "node_back"}
     | RISK_KEYS
 )
 """Notices whose whole text comes from the fact's `detail` (they outlive the incident in memory)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -26,6 +27,8 @@ from stilalarm.wire.credentials import BrokerAddress, BrokerCredentials
 log = logging.getLogger(__name__)
 
 ROLE = "warm"
+ACCEPTED = "Success"
+"""A node's answer when it accepted the connect (paho's reason code text)."""
 """The client id's role suffix (`BrokerCredentials.session_client_id`): one more client of the login."""
 
 
@@ -66,10 +69,18 @@ def connect_once(creds: BrokerCredentials, address: BrokerAddress, timeout_s: fl
 
 class NodeWarmer:
     """Connects `creds` to each of its addresses every `every_s` seconds in a thread of its own
-    (`start`, `stop`). `answers` holds each node's last answer (for tests and diagnostics)."""
+    (`start`, `stop`). `answers` holds each node's last answer (for tests and diagnostics);
+    `on_answer(address, answer)` is called with each, in the warmer's thread."""
 
-    def __init__(self, creds: BrokerCredentials, every_s: float = 30.0, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        creds: BrokerCredentials,
+        every_s: float = 30.0,
+        timeout_s: float = 5.0,
+        on_answer: Callable[[BrokerAddress, str], None] | None = None,
+    ) -> None:
         self.creds = creds
+        self.on_answer = on_answer
         self.every_s = every_s
         self.timeout_s = timeout_s
         self.answers: dict[BrokerAddress, str] = {}
@@ -95,7 +106,9 @@ class NodeWarmer:
         """Record a node's answer; log when it changes between answering and not."""
         before = self.answers.get(address)
         self.answers[address] = answer
-        ok, was_ok = answer == "Success", before == "Success"
+        if self.on_answer is not None:
+            self.on_answer(address, answer)
+        ok, was_ok = answer == ACCEPTED, before == ACCEPTED
         where = f"{address.host}:{address.port}"
         if not ok and (before is None or was_ok or before != answer):
             log.warning(

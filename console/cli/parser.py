@@ -38,6 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--batch-max", type=int, default=2000, help="messages per group commit (default 2000)")
     s.add_argument(
+        "--warm-nodes-every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on a cluster: connect to every broker node this often, so each is ready for a failover "
+        "(default 30; docs/HA.md, Cold nodes)",
+    )
+    s.add_argument(
+        "--node-silent-after",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="on a cluster: tell facilities of a broker node that has not accepted a connect for this "
+        "long (default 60)",
+    )
+    s.add_argument(
         "--init",
         action="store_true",
         help="first run only: create the database if it is missing or empty (without it, serve refuses "

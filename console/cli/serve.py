@@ -28,6 +28,8 @@ FANOUT_NICE = 5
 
 
 def serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from stilalarm.console.config import ServiceConfig
     from stilalarm.console.shell.service import ConsoleService, Reload
     from stilalarm.console.store import StoreError
@@ -56,9 +58,18 @@ def serve(args: argparse.Namespace) -> int:
         creds = load_json_model(BrokerCredentials, creds_path)
     except ConfigError as exc:
         raise SystemExit(str(exc)) from None  # the message alone, exit status 1
-    cfg = ServiceConfig(
-        site_path=args.site, db_path=args.db, broker_dir=args.broker_dir, batch_max=args.batch_max
-    )
+    try:
+        cfg = ServiceConfig(
+            site_path=args.site,
+            db_path=args.db,
+            broker_dir=args.broker_dir,
+            batch_max=args.batch_max,
+            warm_nodes_every_s=args.warm_nodes_every,
+            node_silent_after_s=args.node_silent_after,
+        )
+    except ValidationError as exc:
+        print(f"alarm-console serve: invalid option: {exc}", file=sys.stderr)
+        return 2
     log = logging.getLogger("console")
     stop = threading.Event()
     running: list[ConsoleService] = []

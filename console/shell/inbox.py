@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from stilalarm.console.core import nodes
 from stilalarm.console.core.effects import Record, SupEffect, Tx
 from stilalarm.console.core.notice import notice
 from stilalarm.console.core.standbys import Effect, EnoughAgain, TooFew
@@ -62,6 +63,13 @@ class StandbyNotice:
     """The active console's standbys changed (console/ha/presence.py): tell facilities."""
 
     effect: Effect
+
+
+@dataclass(frozen=True)
+class NodeNotice:
+    """A broker node went silent or answers again (console/core/nodes.py): tell facilities."""
+
+    effect: nodes.Effect
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,33 @@ def standby_notice(site: Site, item: StandbyNotice, now: datetime) -> list[SupEf
         log.error("standby console %s runs stilalarm %s, older than this one's %s", e.name, e.version, e.mine)
     tx: Tx[None, SupEffect] = Tx(None, now)  # the shell's own notice: no core folds it
     notice(tx, reason, site.people_with(Role.FACILITIES), f"standby-{key}", key, detail, to_nobody=True)
+    return tx.effects
+
+
+def node_notice(site: Site, item: NodeNotice, now: datetime) -> list[SupEffect]:
+    """Tell facilities that a broker node of the cluster does not answer, or answers again."""
+    e = item.effect
+    if isinstance(e, nodes.NodeSilent):
+        key, reason = "node_silent", NotifyReason.FAULT
+        detail = {
+            "node": e.node,
+            "seconds": str(round(e.silent_s)),
+            "why": e.why[:200],
+            "answering": ", ".join(e.answering) or "-",
+        }
+        log.error(
+            "broker node %s silent for %d s (%s); answering: %s",
+            e.node,
+            e.silent_s,
+            e.why,
+            detail["answering"],
+        )
+    else:
+        key, reason = "node_back", NotifyReason.INFO
+        detail = {"node": e.node}
+        log.warning("broker node %s answers again", e.node)
+    tx: Tx[None, SupEffect] = Tx(None, now)  # the shell's own notice: no core folds it
+    notice(tx, reason, site.people_with(Role.FACILITIES), f"{key}-{e.node}", key, detail, to_nobody=True)
     return tx.effects
 
 

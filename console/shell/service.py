@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from stilalarm.console.config import ServiceConfig
+from stilalarm.console.core import nodes
 from stilalarm.console.core import world as core
 from stilalarm.console.core.effects import Notify, PublishHealth, Record, Reply, SendReceipt, SupEffect
 from stilalarm.console.core.engine import UnitEventIn
@@ -48,6 +49,7 @@ from stilalarm.console.shell.inbox import (
     STOP,
     ChannelState,
     ClusterProblem,
+    NodeNotice,
     Outcome,
     PurgeNow,
     RejectLog,
@@ -57,9 +59,11 @@ from stilalarm.console.shell.inbox import (
     channel_state,
     cluster_problem,
     coalesce,
+    node_notice,
     standby_notice,
 )
 from stilalarm.console.shell.limits import Limits
+from stilalarm.console.shell.nodewatch import NodeWatch
 from stilalarm.console.shell.outgoing import Outgoing, help_first
 from stilalarm.console.shell.publisher import Publisher
 from stilalarm.console.store import Batch, Store, unit_row
@@ -145,8 +149,12 @@ class ConsoleService:
         self.reloads = 0
         """Inventory reloads done (SIGHUP, `alarm-console reload`)."""
         self._writer = threading.Thread(target=self._run, name="writer", daemon=True)
-        self.warmer = NodeWarmer(creds, cfg.warm_nodes_every_s) if len(creds.addresses) > 1 else None
-        """On a cluster: keeps every node ready for the clients' failover (wire/warm.py)."""
+        self.warmer: NodeWarmer | None = None
+        """On a cluster: keeps every node ready for the clients' failover (wire/warm.py), and tells
+        facilities of a node that does not answer (console/core/nodes.py)."""
+        if len(creds.addresses) > 1:
+            watch = NodeWatch(nodes.Policy(cfg.node_silent_after_s), lambda e: self.inbox.put(NodeNotice(e)))
+            self.warmer = NodeWarmer(creds, cfg.warm_nodes_every_s, on_answer=watch.answer)
         self.may_act: Callable[[], bool] = lambda: True
         """Checked before anything goes out (a cluster's active console: while it holds the lease)."""
         self.on_step_down: Callable[[str], None] | None = None
@@ -349,6 +357,9 @@ class ConsoleService:
                 continue
             if isinstance(item, StandbyNotice):
                 effects += standby_notice(self.site, item, now)
+                continue
+            if isinstance(item, NodeNotice):
+                effects += node_notice(self.site, item, now)
                 continue
             assert isinstance(item, Raw) and res is not None
             if isinstance(res, Ignored):

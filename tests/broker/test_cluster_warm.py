@@ -24,8 +24,10 @@ from stilalarm.broker_config.local import LocalCluster
 from stilalarm.devkit.servicerun import FAST_SITE, ServiceProcess
 from stilalarm.inventory import Site
 from stilalarm.inventory.load import parse_site
+from stilalarm.wire.messages import NotifyReason
+from stilalarm.wire.topics import Topics
 from stilalarm.wire.warm import NodeWarmer
-from tests.harness import started_cluster, wait_until
+from tests.harness import Capture, started_cluster, wait_until
 
 RMSGS = "$MQTT_rmsgs"
 BIN = Path(sys.executable).parent
@@ -90,17 +92,44 @@ def test_the_warmer_sets_up_every_node_and_a_restarted_one_again_and_logs_a_dead
             warmer.stop()
 
 
-def test_the_console_service_warms_every_node_of_the_cluster(tmp_path: Path) -> None:
-    """`alarm-console serve` with its rendered console.json (every node, the first preferred)."""
+def test_the_console_service_warms_every_node_and_tells_facilities_of_a_silent_one(tmp_path: Path) -> None:
+    """`alarm-console serve` with its rendered console.json (every node, the first preferred): it
+    sets up every node, and a node that stops answering reaches facilities once, in their language,
+    and once more when it is back."""
     site = parse_site(FAST_SITE)
     site_file = tmp_path / "site.toml"
     site_file.write_text(FAST_SITE)
     with started_cluster(site, tmp_path / "cluster") as c:
         wait_until(lambda: len(rmsgs_consumers(c)) == 1, 30, "the first node's consumer")
+        seen = Capture(c.creds("observer", node=0), (f"{Topics(site.site.id).base}/#",)).start()
         console = ServiceProcess(site_file, tmp_path / "console.db", c.dir, tmp_path / "console.log")
         try:
-            console.start()
+            console.start(["--warm-nodes-every", "0.5", "--node-silent-after", "3"])
             console.wait_ready(60)
             wait_until(lambda: len(rmsgs_consumers(c)) == 3, 60, "every node's consumer")
+            host, port = c.endpoint(2)
+            node = f"{host}:{port}"
+
+            def told(person: str, reason: NotifyReason, words: str) -> list[str]:
+                return [
+                    n.title for n in seen.notifications(person) if n.reason is reason and words in n.title
+                ]
+
+            assert told("gert", NotifyReason.FAULT, "brokernode") == []  # all answer: nobody told
+            c.kill_node(2)
+            wait_until(lambda: told("gert", NotifyReason.FAULT, node) != [], 60, "facilities (nl) told")
+            wait_until(lambda: told("fien", NotifyReason.FAULT, node) != [], 30, "facilities (en) told")
+            assert told("gert", NotifyReason.FAULT, node) == [
+                f"STORING alarmcentrale: brokernode {node} antwoordt niet"
+            ]
+            assert told("fien", NotifyReason.FAULT, node) == [
+                f"FAULT alarm console: broker node {node} not answering"
+            ]
+            c.start_node(2)
+            wait_until(lambda: told("gert", NotifyReason.INFO, node) != [], 60, "facilities told it is back")
+            assert told("gert", NotifyReason.INFO, node) == [f"Hersteld: brokernode {node} antwoordt weer"]
+            assert len(told("gert", NotifyReason.FAULT, node)) == 1  # once, not at every failed connect
+            assert "check nats-server there" in console.log()
         finally:
             console.kill()
+            seen.stop()
