@@ -13,10 +13,12 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
+import nats.errors
 import pytest
 
 from stilalarm.broker_config.cluster import ACCOUNT, SYSTEM_USER
@@ -58,8 +60,20 @@ def rmsgs_consumers(cluster: LocalCluster) -> dict[str, datetime]:
     return asyncio.run(ask())
 
 
+def consumers(cluster: LocalCluster) -> dict[str, datetime]:
+    """`rmsgs_consumers`, asked again while no node answers (a node just killed or restarting)."""
+    deadline = time.monotonic() + 30  # liveness only
+    while True:
+        try:
+            return rmsgs_consumers(cluster)
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no node answered the JSZ request: {exc!r}") from None
+            time.sleep(0.5)
+
+
 def created_since(cluster: LocalCluster, t: datetime) -> list[str]:
-    return [name for name, at in rmsgs_consumers(cluster).items() if at > t]
+    return [name for name, at in consumers(cluster).items() if at > t]
 
 
 def test_the_warmer_sets_up_every_node_and_a_restarted_one_again_and_logs_a_dead_one(
@@ -68,12 +82,12 @@ def test_the_warmer_sets_up_every_node_and_a_restarted_one_again_and_logs_a_dead
     caplog.set_level(logging.INFO, logger="stilalarm.wire.warm")
     with started_cluster(site, tmp_path / "cluster") as c:
         # control: only the node the readiness probe used has set up the site (the others are cold)
-        wait_until(lambda: len(rmsgs_consumers(c)) == 1, 30, "the first node's consumer")
+        wait_until(lambda: len(consumers(c)) == 1, 30, "the first node's consumer")
         warmer = NodeWarmer(c.creds("console", node=None), every_s=0.5)
         assert len(warmer.creds.addresses) == 3
         warmer.start()
         try:
-            wait_until(lambda: len(rmsgs_consumers(c)) == 3, 60, "every node's consumer")
+            wait_until(lambda: len(consumers(c)) == 3, 60, "every node's consumer")
             wait_until(lambda: set(warmer.answers.values()) == {"Success"}, 30, "every node answers")
             # a node dies: logged once, with what to do
             dead = warmer.creds.addresses[2]
@@ -100,13 +114,13 @@ def test_the_console_service_warms_every_node_and_tells_facilities_of_a_silent_o
     site_file = tmp_path / "site.toml"
     site_file.write_text(FAST_SITE)
     with started_cluster(site, tmp_path / "cluster") as c:
-        wait_until(lambda: len(rmsgs_consumers(c)) == 1, 30, "the first node's consumer")
+        wait_until(lambda: len(consumers(c)) == 1, 30, "the first node's consumer")
         seen = Capture(c.creds("observer", node=0), (f"{Topics(site.site.id).base}/#",)).start()
         console = ServiceProcess(site_file, tmp_path / "console.db", c.dir, tmp_path / "console.log")
         try:
             console.start(["--warm-nodes-every", "0.5", "--node-silent-after", "3"])
             console.wait_ready(60)
-            wait_until(lambda: len(rmsgs_consumers(c)) == 3, 60, "every node's consumer")
+            wait_until(lambda: len(consumers(c)) == 3, 60, "every node's consumer")
             host, port = c.endpoint(2)
             node = f"{host}:{port}"
 
