@@ -27,9 +27,9 @@ from stilalarm.wire.credentials import BrokerAddress, BrokerCredentials
 log = logging.getLogger(__name__)
 
 ROLE = "warm"
+"""The client id's role suffix (`BrokerCredentials.session_client_id`): one more client of the login."""
 ACCEPTED = "Success"
 """A node's answer when it accepted the connect (paho's reason code text)."""
-"""The client id's role suffix (`BrokerCredentials.session_client_id`): one more client of the login."""
 
 
 def connect_once(creds: BrokerCredentials, address: BrokerAddress, timeout_s: float) -> str:
