@@ -417,7 +417,9 @@ def test_after_a_console_restart_the_retained_state_is_republished_and_no_remind
         wait_until(lambda: system.seen.on(topic)[-1] != b"", 15, "the republished copy at the observer")
         assert parse(RiskState, system.seen.on(topic)[-1]).risk_id == "r-keep"
         # the reminder went out before the restart and is not repeated (its fact is in the store);
-        # the service's notices of the first batch after the restart come before its retained state
-        assert len(reminders(system, "r-keep")) == 1
+        # the service's notices of the first batch after the restart come before its retained state.
+        # A copy killed before its PUBACK was recorded is sent again at the start with the same id
+        # ("re-sending ... not confirmed"; receivers dedupe on it: CI saw both copies once): one id.
+        assert len({n.notification_id for n in reminders(system, "r-keep")}) == 1
     finally:
         an.stop()
