@@ -182,6 +182,8 @@ class ConsoleApp(ConsoleActions):
         elif isinstance(msg, Notification):
             if msg.person_id != self.ctx.me:
                 return False  # not mine (the broker ACL already keeps others' out)
+            if self.rec.has_shown(msg):
+                return False  # a copy sent again after the service's restart: shown already
             self.rec = self.rec.with_notification(msg)
             if msg.reason in ROUTING_REASONS:
                 st = self.rec.incidents.get(msg.incident_id or "")

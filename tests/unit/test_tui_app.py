@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from stilalarm.console.tui.app import ConsoleApp
 from stilalarm.console.tui.bus import Down, Got, Up
 from stilalarm.console.tui.widgets import AlarmBanner, Notice, StatusBar
 from stilalarm.inventory import Site
-from stilalarm.wire.messages import ConsoleStatus, IncidentState, LinkState
+from stilalarm.wire.messages import ConsoleStatus, IncidentState, LinkState, Notification, NotifyReason
 
 NOW = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
 
@@ -138,6 +139,49 @@ def test_keys_only_act_on_their_screen(site: Site) -> None:
             assert app.view == "alarms"
             await pilot.press("u")
             assert app.view == "units" and app.focused is not None and app.focused.id == "unit-table"
+
+    asyncio.run(go())
+
+
+def note(reason: str, title: str, iid: str | None = None, n: int = 0) -> Notification:
+    return Notification(
+        notification_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{reason}/{title}/{n}"),
+        person_id="bart",
+        reason=NotifyReason(reason),
+        incident_id=iid,
+        title=title,
+        body="...",
+        at=NOW,
+    )
+
+
+def test_a_notification_sent_again_is_taken_once(site: Site) -> None:
+    """The service re-sends a notification it had no confirmation of at its restart, with the same
+    id (docs/CONSOLE.md): the copy neither takes the screen over again nor replaces a later notice."""
+
+    async def go() -> None:
+        app = ConsoleApp(site, "bart", None, clock=lambda: NOW)
+        async with app.run_test(size=(80, 24)) as pilot:
+            online(app)
+            app.apply(Got(state("i-1")))
+            await pilot.press("h")
+            alarm = note("alarm", "ALARM Balie 2", "i-1")
+            app.apply(Got(alarm))
+            await pilot.pause()
+            assert app.view == "alarms" and app.bells == 2  # the state, then my page
+            await pilot.press("h")
+            app.apply(Got(alarm))  # the copy
+            await pilot.pause()
+            assert app.view == "history" and app.bells == 2
+            first, second = note("fault", "STORING een"), note("fault", "STORING twee")
+            app.apply(Got(first))
+            app.apply(Got(second))
+            app.apply(Got(first))  # its copy
+            await pilot.pause()
+            assert "STORING twee" in app.query_one(Notice).plain
+            app.apply(Got(note("fault", "STORING een", n=1)))  # a new one, the same words
+            await pilot.pause()
+            assert "STORING een" in app.query_one(Notice).plain
 
     asyncio.run(go())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -20,6 +21,9 @@ from stilalarm.wire.messages import (
 
 ROUTING_REASONS = frozenset({NotifyReason.ALARM, NotifyReason.ESCALATION, NotifyReason.REPEAT})
 """Notifications that put an alarm on this person's screen."""
+SHOWN_IDS = 512
+"""How many notification ids a console remembers, to drop a copy the service sends again (a
+notification not confirmed before a restart is re-sent with the same id, docs/CONSOLE.md)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class Received:
     """The registrations I may complete that lack the lead's part (retained, my own topic)."""
     risks: Mapping[str, RiskState] = field(default_factory=dict)
     """The running risky conversations I was told of: my retained copies (docs/RISKY.md)."""
+    shown: tuple[uuid.UUID, ...] = ()
+    """The ids of the last `SHOWN_IDS` notifications to me (kept across reconnects)."""
 
     def _seen(self, key: str) -> dict[str, int]:
         return {**self.seen, key: self.gen}
@@ -115,12 +121,17 @@ class Received:
         follows and it shows as gone MISSED_BEATS beats later."""
         return replace(self, console=cs, console_heard=heard_at, seen=self._seen("console"))
 
+    def has_shown(self, n: Notification) -> bool:
+        """`n` is a copy of a notification already taken (the same `notification_id`)."""
+        return n.notification_id in self.shown
+
     def with_notification(self, n: Notification) -> Received:
-        """Remember routing notifications (alarm, escalation, repeat) per incident (a risky
-        conversation's notices are only shown: its list comes from the retained state)."""
+        """Remember its id, and routing notifications (alarm, escalation, repeat) per incident (a
+        risky conversation's notices are only shown: its list comes from the retained state)."""
+        shown = (*self.shown, n.notification_id)[-SHOWN_IDS:]
         if n.reason not in ROUTING_REASONS or n.incident_id is None:
-            return self
-        return replace(self, routed={**self.routed, n.incident_id: n})
+            return replace(self, shown=shown)
+        return replace(self, routed={**self.routed, n.incident_id: n}, shown=shown)
 
     def connected(self) -> Received:
         """The link is up (again): a new generation of retained state starts arriving."""
