@@ -103,14 +103,15 @@ class NodeWarmer:
             self.note(address, connect_once(self.creds, address, self.timeout_s))
 
     def note(self, address: BrokerAddress, answer: str) -> None:
-        """Record a node's answer; log when it changes between answering and not."""
+        """Record a node's answer; warn when it stops answering, once (a dying node's answers go
+        from "no CONNACK" to "no connection"), and tell when it answers again."""
         before = self.answers.get(address)
         self.answers[address] = answer
         if self.on_answer is not None:
             self.on_answer(address, answer)
         ok, was_ok = answer == ACCEPTED, before == ACCEPTED
         where = f"{address.host}:{address.port}"
-        if not ok and (before is None or was_ok or before != answer):
+        if not ok and (before is None or was_ok):
             log.warning(
                 "broker node %s did not accept a connect of %s (%s): clients fail over past it, "
                 "but the cluster has one node less; check nats-server there (systemctl status, its log)",
@@ -118,6 +119,8 @@ class NodeWarmer:
                 self.creds.username,
                 answer,
             )
+        elif not ok and before != answer:
+            log.info("broker node %s still does not accept a connect: %s", where, answer)
         elif ok and before is not None and not was_ok:
             log.info("broker node %s accepts connects again", where)
 
