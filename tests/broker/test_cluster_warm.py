@@ -100,8 +100,12 @@ def test_the_warmer_sets_up_every_node_and_a_restarted_one_again_and_logs_a_dead
             wait_until(lambda: warmer.answers.get(dead) == "Success", 60, "the node answers again")
             wait_until(lambda: created_since(c, back) != [], 60, "the restarted node's consumer again")
             assert len(created_since(c, back)) == 1  # that node's only
-            assert "accepts connects again" in caplog.text
-            assert caplog.text.count("check nats-server there") == 1
+            warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            # the dead node once; a live node may also miss the 5 s CONNACK once while the
+            # cluster elects new leaders for the groups the dead node led (docs/HA.md "Cold nodes")
+            assert len([m for m in warned if f"{dead.host}:{dead.port} " in m]) == 1, warned
+            assert all("check nats-server there" in m for m in warned)
+            assert f"{dead.host}:{dead.port} accepts connects again" in caplog.text
         finally:
             warmer.stop()
 
