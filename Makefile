@@ -28,9 +28,11 @@ nats:
 chromium:
 	@scripts/ensure-chromium.sh
 
-## all three tiers: unit (pure), broker (real mosquitto; the cluster profile's on real nats-server), e2e (real processes)
+## all three tiers: unit (pure), broker (real mosquitto; the cluster profile's on real nats-server), e2e (real processes);
+## TEST_WORKERS test files at once (pytest-xdist, a file's tests in one worker); TEST_WORKERS=0 runs them one by one
+TEST_WORKERS ?= 2
 test: venv mosquitto nats chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-unit: venv
 	$(BIN)/pytest -m unit

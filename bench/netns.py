@@ -3,7 +3,8 @@
 A veth pair with a private /30: HOST_ADDR on the host side, NS_ADDR inside the namespace.
 Nothing is routed anywhere else. `cut()` takes the host side down; `close()` always removes
 the pair and the namespace. The defaults are the network-cut test's; the soak passes its own
-name, veth prefix and /30 (`SOAK`) so both can run on one machine.
+name, veth prefix and /30 (`soak_netns`), and each test worker its own (`numbered_netns`), so all can
+run on one machine at once.
 """
 
 from __future__ import annotations
@@ -72,6 +73,15 @@ class Netns:
         _ip("link", "del", self.veth_host, check=False)
         _ip("netns", "del", self.name, check=False)
         self.up = False
+
+
+def numbered_netns(i: int) -> Netns:
+    """Namespace number `i` (0-27) with its own name, veth pair and /30 (10.254.100-127.x), so that
+    the test workers that run at once (pytest-xdist, one number each) never share or remove each
+    other's."""
+    if not 0 <= i < 28:
+        raise ValueError(f"namespace number {i} is out of 0-27: run at most 28 test workers")
+    return Netns(f"stl-test-{i}", (f"stlt{i}h", f"stlt{i}n"), (f"10.254.{100 + i}.1", f"10.254.{100 + i}.2"))
 
 
 def soak_netns() -> Netns:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.netns import Netns
+from bench.netns import Netns, numbered_netns
 
 
 @pytest.fixture
@@ -34,8 +34,9 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def netns() -> Iterator[Netns]:
     """A private network namespace with a veth pair to this host (`bench.netns`), removed
-    afterwards: a process run in it (`netns.prefix()`) loses its network on `netns.cut()`."""
-    ns = Netns()
+    afterwards: a process run in it (`netns.prefix()`) loses its network on `netns.cut()`. Each
+    pytest-xdist worker has its own (`make test` runs two at once)."""
+    ns = numbered_netns(int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")))
     try:
         ns.open()
     except RuntimeError as exc:

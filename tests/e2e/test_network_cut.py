@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.netns import HOST_ADDR, Netns
+from bench.netns import Netns
 from stilalarm.broker_config.local import free_port
 from stilalarm.devkit.localsystem import LocalSystem
 from stilalarm.devkit.unitdoubles import JsonLineProcess
@@ -31,7 +31,7 @@ def test_unit_network_cut_then_press_is_delivered_when_the_network_returns(
     s = LocalSystem(SITE, site_file, tmp_path / "sys")
     ns_port = free_port()
     conf = s.broker.dir / "mosquitto.conf"  # a second listener on the host side of the veth pair
-    conf.write_text(conf.read_text() + f"\nlistener {ns_port} {HOST_ADDR}\n")
+    conf.write_text(conf.read_text() + f"\nlistener {ns_port} {netns.host_addr}\n")
     unit: JsonLineProcess | None = None
     try:
         s.start_broker()
@@ -39,7 +39,7 @@ def test_unit_network_cut_then_press_is_delivered_when_the_network_returns(
         s.start_console()
         s.wait_console_online(20)
         cfg = json.loads((s.broker.dir / "units" / f"{UNIT}.json").read_text())
-        cfg["broker"]["host"], cfg["broker"]["port"] = HOST_ADDR, ns_port
+        cfg["broker"]["host"], cfg["broker"]["port"] = netns.host_addr, ns_port
         cfg_path = tmp_path / f"{UNIT}.json"
         cfg_path.write_text(json.dumps(cfg))
         os.chmod(cfg_path, 0o600)

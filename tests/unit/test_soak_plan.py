@@ -1,10 +1,14 @@
-"""The soak's plan and its private network names (pure, or a subprocess per pid)."""
+"""The soak's plan and the private network names of soaks and test workers (pure, or a subprocess
+per pid)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
+
+from bench.netns import HOST_ADDR, numbered_netns
 from soak.schedule import FAULT_KINDS, SOLO_FAULTS, make_plan
 from soak.site import SOLO_UNIT, unit_ids
 
@@ -49,3 +53,17 @@ def test_two_soaks_get_different_network_namespaces_and_addresses() -> None:
         assert len(vh) <= 15 and len(vn) <= 15  # Linux interface names
         assert host.startswith("10.254.") and int(host.split(".")[2]) >= 128  # never the network-cut test's
         assert host.rsplit(".", 1)[0] == ns.rsplit(".", 1)[0]
+
+
+def test_each_test_worker_gets_its_own_network_namespace() -> None:
+    """Regression: the `netns` fixture had one fixed name, so a second pytest-xdist worker's
+    fixture would remove the first one's namespace (`open` clears a leftover of that name)."""
+    spaces = [numbered_netns(i) for i in range(28)]
+    for field in ("name", "veth_host", "veth_ns", "host_addr", "ns_addr"):
+        assert len({getattr(n, field) for n in spaces}) == 28, field
+    for n in spaces:
+        assert len(n.veth_host) <= 15 and len(n.veth_ns) <= 15  # Linux interface names
+        third = int(n.host_addr.split(".")[2])
+        assert 100 <= third < 128 and n.host_addr != HOST_ADDR  # not a soak's nor the bench's
+    with pytest.raises(ValueError, match="at most 28 test workers"):
+        numbered_netns(28)
